@@ -1,0 +1,482 @@
+//! The guest-physical address map.
+//!
+//! A sorted table of non-overlapping regions: RAM (an offset into [`GuestRam`]), ROM
+//! (its own read-only mapping), and MMIO (routed through the MMIO [`Bus`]). Addresses
+//! in no region are unmapped: reads return all-ones and writes are dropped (logged
+//! once). CPU accesses go through [`PhysMemory::read`]/[`PhysMemory::write`]; device
+//! DMA goes through [`PhysMemory::dma_read`]/[`PhysMemory::dma_write`], which reach RAM
+//! only and fail cleanly on anything else.
+//!
+//! The map also tracks which RAM pages hold code the CPU has decoded, so that a write
+//! to such a page — by the CPU or by DMA — invalidates cached translations.
+
+use crate::bus::{size_mask, Bus, BusError};
+use crate::memory::GuestRam;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use thiserror::Error;
+
+/// Page size for code tracking.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// The A20 gate: a shared switch that masks physical address bit 20 when closed.
+/// Power-on state is open (as QEMU and modern chipsets start).
+#[derive(Clone, Debug)]
+pub struct A20Gate(Arc<AtomicBool>);
+
+impl Default for A20Gate {
+    fn default() -> Self {
+        A20Gate(Arc::new(AtomicBool::new(true)))
+    }
+}
+
+impl A20Gate {
+    /// Opens (`true`) or closes the gate.
+    pub fn set(&self, enabled: bool) {
+        self.0.store(enabled, Ordering::Relaxed);
+    }
+
+    /// True when address bit 20 passes.
+    pub fn enabled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// What backs a region.
+#[derive(Clone, Debug)]
+pub enum RegionKind {
+    /// Guest RAM at `offset` into the RAM mapping.
+    Ram {
+        /// Offset into [`GuestRam`].
+        offset: u64,
+    },
+    /// Read-only memory with its own mapping (firmware images).
+    Rom {
+        /// The ROM bytes (a separate mapping, so KVM can register it read-only).
+        data: Arc<GuestRam>,
+    },
+    /// Memory-mapped I/O on the MMIO bus.
+    Mmio,
+}
+
+/// One entry of the address map.
+#[derive(Clone, Debug)]
+pub struct Region {
+    /// First guest-physical address.
+    pub base: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// What backs it.
+    pub kind: RegionKind,
+    /// Name for diagnostics.
+    pub name: String,
+}
+
+/// Errors building the map or doing DMA.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum PhysError {
+    /// Two regions overlap.
+    #[error("physical region {new} at {base:#x}+{len:#x} overlaps {old}")]
+    Overlap {
+        /// New region name.
+        new: String,
+        /// Its base.
+        base: u64,
+        /// Its length.
+        len: u64,
+        /// The existing region.
+        old: String,
+    },
+    /// A RAM region reaches past the end of guest RAM, or a region is empty or wraps.
+    #[error("physical region {0} does not fit")]
+    BadRegion(String),
+    /// A device tried DMA to or from something that is not RAM.
+    #[error("DMA of {len} bytes at {addr:#x} does not lie in guest RAM")]
+    DmaOutOfRange {
+        /// Start address.
+        addr: u64,
+        /// Length.
+        len: usize,
+    },
+    /// An MMIO device could not be mapped.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+}
+
+/// The physical address space of one machine.
+pub struct PhysMemory {
+    ram: Arc<GuestRam>,
+    regions: Vec<Region>,
+    mmio: Bus,
+    a20: A20Gate,
+    code_pages: Vec<AtomicU64>,
+    written_code: Mutex<Vec<u64>>,
+    code_written_flag: AtomicBool,
+    warned: Mutex<Vec<u64>>,
+}
+
+impl PhysMemory {
+    /// An address space over `ram` with no regions yet, A20 enabled.
+    pub fn new(ram: Arc<GuestRam>) -> Self {
+        let pages = ram.size().div_ceil(PAGE_SIZE);
+        let words = pages.div_ceil(64) as usize;
+        PhysMemory {
+            ram,
+            regions: Vec::new(),
+            mmio: Bus::new_mmio(),
+            a20: A20Gate::default(),
+            code_pages: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            written_code: Mutex::new(Vec::new()),
+            code_written_flag: AtomicBool::new(false),
+            warned: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The RAM mapping.
+    pub fn ram(&self) -> &Arc<GuestRam> {
+        &self.ram
+    }
+
+    /// The MMIO bus (to map devices before the machine starts).
+    pub fn mmio_mut(&mut self) -> &mut Bus {
+        &mut self.mmio
+    }
+
+    /// The MMIO bus.
+    pub fn mmio(&self) -> &Bus {
+        &self.mmio
+    }
+
+    /// Regions in address order.
+    pub fn regions(&self) -> &[Region] {
+        &self.regions
+    }
+
+    /// Adds a region; rejects overlaps and RAM regions outside guest RAM.
+    pub fn add_region(&mut self, region: Region) -> Result<(), PhysError> {
+        let end = region.base.checked_add(region.len);
+        if region.len == 0 || end.is_none() {
+            return Err(PhysError::BadRegion(region.name));
+        }
+        if let RegionKind::Ram { offset } = region.kind {
+            if offset.checked_add(region.len).is_none_or(|e| e > self.ram.size()) {
+                return Err(PhysError::BadRegion(region.name));
+            }
+        }
+        if let RegionKind::Rom { data } = &region.kind {
+            if data.size() < region.len {
+                return Err(PhysError::BadRegion(region.name));
+            }
+        }
+        if let Some(old) =
+            self.regions.iter().find(|r| r.base < region.base + region.len && region.base < r.base + r.len)
+        {
+            return Err(PhysError::Overlap {
+                new: region.name,
+                base: region.base,
+                len: region.len,
+                old: old.name.clone(),
+            });
+        }
+        let idx = self.regions.partition_point(|r| r.base < region.base);
+        self.regions.insert(idx, region);
+        Ok(())
+    }
+
+    /// Maps an MMIO device at `base..base+len` (both in the address map and on the bus).
+    pub fn add_mmio(
+        &mut self,
+        name: &str,
+        base: u64,
+        len: u64,
+        dev: crate::bus::SharedDevice,
+    ) -> Result<(), PhysError> {
+        self.add_region(Region { base, len, kind: RegionKind::Mmio, name: name.into() })?;
+        self.mmio.insert(name, base, len, dev)?;
+        Ok(())
+    }
+
+    /// The region holding `addr`.
+    pub fn lookup(&self, addr: u64) -> Option<&Region> {
+        let idx = self.regions.partition_point(|r| r.base <= addr);
+        let r = self.regions.get(idx.checked_sub(1)?)?;
+        (addr - r.base < r.len).then_some(r)
+    }
+
+    /// The A20 gate, to hand to the devices that drive it (8042, port 0x92).
+    pub fn a20_gate(&self) -> A20Gate {
+        self.a20.clone()
+    }
+
+    /// Whether the A20 gate lets address bit 20 through.
+    pub fn a20_enabled(&self) -> bool {
+        self.a20.enabled()
+    }
+
+    /// Opens or closes the A20 gate.
+    pub fn set_a20(&self, enabled: bool) {
+        self.a20.set(enabled);
+    }
+
+    /// Mask the CPU applies to physical addresses (bit 20 cleared when A20 is off).
+    pub fn a20_mask(&self) -> u64 {
+        if self.a20_enabled() {
+            u64::MAX
+        } else {
+            !(1u64 << 20)
+        }
+    }
+
+    /// For a run of `len` bytes at `addr` that lies inside one RAM region, the RAM
+    /// offset; the interpreter's TLB uses this for direct access.
+    pub fn ram_offset(&self, addr: u64, len: u64) -> Option<u64> {
+        let r = self.lookup(addr)?;
+        match r.kind {
+            RegionKind::Ram { offset } if addr - r.base + len <= r.len => Some(offset + addr - r.base),
+            _ => None,
+        }
+    }
+
+    fn warn_once(&self, what: &str, addr: u64) {
+        let mut w = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        if w.len() < 64 && !w.contains(&addr) {
+            w.push(addr);
+            log::warn!("{what} at unmapped physical address {addr:#x}");
+        }
+    }
+
+    /// Splits `addr..addr+len` at region boundaries, calling `f(addr, chunk_len, region)`.
+    fn for_each_chunk(&self, mut addr: u64, len: usize, mut f: impl FnMut(u64, usize, usize, Option<&Region>)) {
+        let mut done = 0usize;
+        while done < len {
+            let region = self.lookup(addr);
+            let chunk = match region {
+                Some(r) => ((r.base + r.len - addr) as usize).min(len - done),
+                None => {
+                    let idx = self.regions.partition_point(|r| r.base <= addr);
+                    let next = self.regions.get(idx).map(|r| r.base).unwrap_or(u64::MAX);
+                    (next.saturating_sub(addr) as usize).clamp(1, len - done)
+                }
+            };
+            f(addr, done, chunk, region);
+            done += chunk;
+            addr = addr.wrapping_add(chunk as u64);
+        }
+    }
+
+    /// CPU read of physical memory (ROM and MMIO included; unmapped reads all-ones).
+    pub fn read(&self, addr: u64, buf: &mut [u8]) {
+        self.for_each_chunk(addr, buf.len(), |a, at, n, region| {
+            let out = &mut buf[at..at + n];
+            match region.map(|r| (r, &r.kind)) {
+                Some((r, RegionKind::Ram { offset })) => {
+                    let _ = self.ram.read(offset + (a - r.base), out);
+                }
+                Some((r, RegionKind::Rom { data })) => {
+                    let _ = data.read(a - r.base, out);
+                }
+                Some((_, RegionKind::Mmio)) => mmio_read(&self.mmio, a, out),
+                None => {
+                    self.warn_once("read", a);
+                    out.fill(0xff);
+                }
+            }
+        });
+    }
+
+    /// CPU write of physical memory (ROM writes are dropped, MMIO goes to the device).
+    pub fn write(&self, addr: u64, buf: &[u8]) {
+        self.for_each_chunk(addr, buf.len(), |a, at, n, region| {
+            let data = &buf[at..at + n];
+            match region.map(|r| (r, &r.kind)) {
+                Some((r, RegionKind::Ram { offset })) => {
+                    let off = offset + (a - r.base);
+                    let _ = self.ram.write(off, data);
+                    self.note_write(off, n as u64);
+                }
+                Some((_, RegionKind::Rom { .. })) => log::trace!("ROM write dropped at {a:#x}"),
+                Some((_, RegionKind::Mmio)) => mmio_write(&self.mmio, a, data),
+                None => self.warn_once("write", a),
+            }
+        });
+    }
+
+    /// Device DMA read: RAM only, the whole range must be RAM.
+    pub fn dma_read(&self, addr: u64, buf: &mut [u8]) -> Result<(), PhysError> {
+        let off = self.ram_offset(addr, buf.len() as u64).ok_or(PhysError::DmaOutOfRange { addr, len: buf.len() })?;
+        self.ram.read(off, buf).map_err(|_| PhysError::DmaOutOfRange { addr, len: buf.len() })
+    }
+
+    /// Device DMA write: RAM only, the whole range must be RAM; invalidates code pages.
+    pub fn dma_write(&self, addr: u64, buf: &[u8]) -> Result<(), PhysError> {
+        let off = self.ram_offset(addr, buf.len() as u64).ok_or(PhysError::DmaOutOfRange { addr, len: buf.len() })?;
+        self.ram.write(off, buf).map_err(|_| PhysError::DmaOutOfRange { addr, len: buf.len() })?;
+        self.note_write(off, buf.len() as u64);
+        Ok(())
+    }
+
+    /// Marks the RAM page holding RAM offset `ram_off` as holding decoded code.
+    pub fn mark_code_page(&self, ram_off: u64) {
+        let page = ram_off / PAGE_SIZE;
+        if let Some(w) = self.code_pages.get((page / 64) as usize) {
+            w.fetch_or(1 << (page % 64), Ordering::AcqRel);
+        }
+    }
+
+    /// True when the page holding RAM offset `ram_off` holds decoded code.
+    pub fn is_code_page(&self, ram_off: u64) -> bool {
+        let page = ram_off / PAGE_SIZE;
+        self.code_pages.get((page / 64) as usize).is_some_and(|w| w.load(Ordering::Acquire) & (1 << (page % 64)) != 0)
+    }
+
+    /// Records a write to RAM offsets `ram_off..ram_off+len`: any code page in the range
+    /// stops being a code page and is queued for the CPU to invalidate.
+    pub fn note_write(&self, ram_off: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        let first = ram_off / PAGE_SIZE;
+        let last = (ram_off + len - 1) / PAGE_SIZE;
+        for page in first..=last {
+            let Some(w) = self.code_pages.get((page / 64) as usize) else { break };
+            let bit = 1u64 << (page % 64);
+            if w.load(Ordering::Acquire) & bit != 0 && w.fetch_and(!bit, Ordering::AcqRel) & bit != 0 {
+                self.written_code.lock().unwrap_or_else(|e| e.into_inner()).push(page * PAGE_SIZE);
+                self.code_written_flag.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Takes the RAM offsets of code pages written since the last call.
+    pub fn take_written_code_pages(&self) -> Vec<u64> {
+        if !self.code_written_flag.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.written_code.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Splits an MMIO access into naturally aligned pieces of at most 8 bytes.
+fn mmio_pieces(addr: u64, len: usize) -> impl Iterator<Item = (u64, usize, u8)> {
+    let mut done = 0usize;
+    std::iter::from_fn(move || {
+        if done >= len {
+            return None;
+        }
+        let a = addr + done as u64;
+        let mut size = 8usize;
+        while size > 1 && (!a.is_multiple_of(size as u64) || size > len - done) {
+            size /= 2;
+        }
+        let piece = (a, done, size as u8);
+        done += size;
+        Some(piece)
+    })
+}
+
+fn mmio_read(bus: &Bus, addr: u64, out: &mut [u8]) {
+    for (a, at, size) in mmio_pieces(addr, out.len()) {
+        let v = bus.read(a, size) & size_mask(size);
+        out[at..at + size as usize].copy_from_slice(&v.to_le_bytes()[..size as usize]);
+    }
+}
+
+fn mmio_write(bus: &Bus, addr: u64, data: &[u8]) {
+    for (a, at, size) in mmio_pieces(addr, data.len()) {
+        let mut b = [0u8; 8];
+        b[..size as usize].copy_from_slice(&data[at..at + size as usize]);
+        bus.write(a, size, u64::from_le_bytes(b));
+    }
+}
+
+impl std::fmt::Debug for PhysMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhysMemory").field("regions", &self.regions).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::BusDevice;
+
+    struct Echo(Vec<(u64, u8, u64)>);
+    impl BusDevice for Echo {
+        fn read(&mut self, offset: u64, size: u8) -> u64 {
+            offset * 0x10 + size as u64
+        }
+        fn write(&mut self, offset: u64, size: u8, value: u64) {
+            self.0.push((offset, size, value));
+        }
+    }
+
+    fn map() -> (PhysMemory, Arc<Mutex<Echo>>) {
+        let ram = Arc::new(GuestRam::new(0x20_0000).unwrap());
+        let mut m = PhysMemory::new(ram);
+        m.add_region(Region { base: 0, len: 0xA_0000, kind: RegionKind::Ram { offset: 0 }, name: "low".into() })
+            .unwrap();
+        let rom = Arc::new(GuestRam::new(0x1000).unwrap());
+        rom.write(0, &[1, 2, 3, 4]).unwrap();
+        m.add_region(Region { base: 0xF_F000, len: 0x1000, kind: RegionKind::Rom { data: rom }, name: "rom".into() })
+            .unwrap();
+        let dev = Arc::new(Mutex::new(Echo(Vec::new())));
+        m.add_mmio("echo", 0xA_0000, 0x100, dev.clone()).unwrap();
+        (m, dev)
+    }
+
+    #[test]
+    fn dispatches_by_region() {
+        let (m, dev) = map();
+        m.write(0x9_FFFE, &[9, 8, 7, 6]);
+        let mut b = [0u8; 2];
+        m.read(0x9_FFFE, &mut b);
+        assert_eq!(b, [9, 8]);
+        assert_eq!(dev.lock().unwrap().0, vec![(0, 2, 0x0607)]);
+        m.read(0xF_F000, &mut b);
+        assert_eq!(b, [1, 2]);
+        m.write(0xF_F000, &[0xee]);
+        m.read(0xF_F000, &mut b);
+        assert_eq!(b, [1, 2], "ROM is read-only");
+        let mut w = [0u8; 4];
+        m.read(0xA_0010, &mut w);
+        assert_eq!(u32::from_le_bytes(w), 0x104);
+        m.read(0xB_0000, &mut w);
+        assert_eq!(w, [0xff; 4], "unmapped reads all-ones");
+    }
+
+    #[test]
+    fn rejects_overlap_and_bad_ram() {
+        let (mut m, _) = map();
+        let r = Region { base: 0x9_0000, len: 0x2_0000, kind: RegionKind::Ram { offset: 0 }, name: "x".into() };
+        assert!(matches!(m.add_region(r), Err(PhysError::Overlap { .. })));
+        let r = Region { base: 0x100_0000, len: 0x30_0000, kind: RegionKind::Ram { offset: 0 }, name: "y".into() };
+        assert_eq!(m.add_region(r), Err(PhysError::BadRegion("y".into())));
+    }
+
+    #[test]
+    fn dma_reaches_ram_only() {
+        let (m, _) = map();
+        m.dma_write(0x1000, &[5; 16]).unwrap();
+        assert!(m.dma_write(0x9_FFF8, &[0; 16]).is_err());
+        assert!(m.dma_read(0xA_0000, &mut [0; 4]).is_err());
+        assert!(m.dma_read(u64::MAX - 2, &mut [0; 4]).is_err());
+    }
+
+    #[test]
+    fn code_page_writes_are_reported_once() {
+        let (m, _) = map();
+        m.mark_code_page(0x2000);
+        assert!(m.is_code_page(0x2fff));
+        m.write(0x2ff0, &[1; 32]);
+        m.dma_write(0x2000, &[1]).unwrap();
+        assert_eq!(m.take_written_code_pages(), vec![0x2000]);
+        assert!(m.take_written_code_pages().is_empty());
+        assert!(!m.is_code_page(0x2000));
+    }
+
+    #[test]
+    fn mmio_pieces_are_aligned() {
+        let p: Vec<_> = mmio_pieces(0x1003, 7).collect();
+        assert_eq!(p, vec![(0x1003, 0, 1), (0x1004, 1, 4), (0x1008, 5, 2)]);
+    }
+}

@@ -1,0 +1,1 @@
+//! rx86 library
