@@ -6,3 +6,4 @@
 //! exit, and report why they stopped.
 
 pub mod engine;
+pub mod kvm;

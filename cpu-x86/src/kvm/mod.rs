@@ -1,0 +1,1 @@
+//! KVM engine (Linux hosts with /dev/kvm).

@@ -1,0 +1,1 @@
+//! ACPI PM1a event/control blocks and the PM timer.

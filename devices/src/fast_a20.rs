@@ -1,0 +1,1 @@
+//! Port 0x92: fast A20 gate and fast reset.

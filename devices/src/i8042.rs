@@ -1,0 +1,1 @@
+//! Intel 8042 keyboard controller.

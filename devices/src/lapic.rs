@@ -1,0 +1,1 @@
+//! Local APIC (xAPIC MMIO and x2APIC MSRs).

@@ -1,0 +1,1 @@
+//! Intel 8259A programmable interrupt controller pair.

@@ -1,0 +1,1 @@
+//! Reset control register (port 0xCF9).

@@ -1,0 +1,1 @@
+//! Motorola MC146818 CMOS RAM and real-time clock.

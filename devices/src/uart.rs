@@ -1,0 +1,1 @@
+//! National Semiconductor 16550A UART.
