@@ -28,6 +28,12 @@ pub trait Platform {
     fn take_nmi(&self) -> bool {
         false
     }
+    /// True when the machine wants the engine to return at the next instruction
+    /// boundary (a device requested reset, power-off or exit, or a debugger stopped).
+    /// Engines check it after port and MMIO accesses.
+    fn exit_requested(&self) -> bool {
+        false
+    }
     /// RDMSR of an MSR owned by a platform device; `None` when the platform has no
     /// such MSR (the CPU then handles it or raises #GP).
     fn msr_read(&self, _msr: u32) -> Option<u64> {

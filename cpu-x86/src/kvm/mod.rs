@@ -1,1 +1,28 @@
-//! KVM engine (Linux hosts with /dev/kvm).
+//! The KVM engine: runs the guest on the host CPU through `/dev/kvm`.
+//!
+//! Guest RAM is registered from the very mapping the interpreter uses; port and MMIO
+//! exits go to the same buses; interrupts come from rx86's own PIC/IOAPIC/local APIC
+//! models and are injected with `KVM_INTERRUPT` when the guest can take them (no
+//! in-kernel irqchip). A deadline thread ([`kick`]) ends `KVM_RUN` when the machine's
+//! next device event is due.
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod cpuid;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod engine;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod kick;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod regs;
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub use engine::{probe, KvmEngine};
+
+#[cfg(all(test, target_os = "linux", target_arch = "x86_64"))]
+mod tests;
+
+/// Says why KVM cannot be used on this host (always, off x86-64 Linux).
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+pub fn probe() -> Result<String, String> {
+    Err("KVM is only available on x86-64 Linux hosts".into())
+}

@@ -1,0 +1,129 @@
+//! KVM engine tests with hand-assembled guests; each skips with a printed reason where
+//! `/dev/kvm` cannot be used.
+
+use super::engine::{probe, KvmEngine};
+use crate::engine::{Engine, Exit};
+use rx86_core::entry::EntryState;
+use rx86_core::phys::PhysMemory;
+use rx86_core::platform::{BasicPlatform, Platform};
+use rx86_core::time::Clock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// A platform that records bytes written to port 0xE9 and offers one interrupt vector.
+struct TestBoard {
+    inner: BasicPlatform,
+    out: Mutex<Vec<u8>>,
+    irq: AtomicBool,
+    acked: Mutex<Vec<u8>>,
+}
+
+impl TestBoard {
+    fn new() -> Self {
+        TestBoard {
+            inner: BasicPlatform::new(0x10_0000).unwrap(),
+            out: Mutex::new(Vec::new()),
+            irq: AtomicBool::new(false),
+            acked: Mutex::new(Vec::new()),
+        }
+    }
+    fn output(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+    }
+}
+
+impl Platform for TestBoard {
+    fn memory(&self) -> &PhysMemory {
+        &self.inner.memory
+    }
+    fn io_read(&self, _port: u16, _size: u8) -> u32 {
+        0xffff_ffff
+    }
+    fn io_write(&self, port: u16, _size: u8, value: u32) {
+        if port == 0xe9 {
+            self.out.lock().unwrap().push(value as u8);
+        }
+    }
+    fn interrupt_pending(&self) -> bool {
+        self.irq.load(Ordering::SeqCst)
+    }
+    fn acknowledge_interrupt(&self) -> Option<u8> {
+        self.irq.store(false, Ordering::SeqCst);
+        self.acked.lock().unwrap().push(0x20);
+        Some(0x20)
+    }
+}
+
+fn kvm_or_skip() -> bool {
+    match probe() {
+        Ok(_) => true,
+        Err(why) => {
+            println!("SKIP: {why}");
+            false
+        }
+    }
+}
+
+const FAR: u64 = 1_000_000_000_000;
+
+#[test]
+fn real_mode_port_io_hlt_and_interrupt_injection() {
+    if !kvm_or_skip() {
+        return;
+    }
+    let board = TestBoard::new();
+    let mem = board.memory();
+    // mov al,'A'; out 0xe9,al; sti; hlt; mov al,'B'; out 0xe9,al; hlt
+    mem.write(0x1000, &[0xb0, b'A', 0xe6, 0xe9, 0xfb, 0xf4, 0xb0, b'B', 0xe6, 0xe9, 0xf4]);
+    // Vector 0x20 -> 0000:2000: mov al,'I'; out 0xe9,al; iret
+    mem.write(0x80, &[0x00, 0x20, 0x00, 0x00]);
+    mem.write(0x2000, &[0xb0, b'I', 0xe6, 0xe9, 0xcf]);
+    let clock = Clock::new_host();
+    let mut kvm = KvmEngine::new(mem, &clock).unwrap();
+    kvm.load_entry_state(&EntryState::real_mode(0, 0x1000, 0, 0, 0x8000)).unwrap();
+    assert_eq!(kvm.run(&board, &clock, FAR).unwrap(), Exit::Halted);
+    assert_eq!(board.output(), "A");
+    board.irq.store(true, Ordering::SeqCst);
+    assert_eq!(kvm.run(&board, &clock, FAR).unwrap(), Exit::Halted);
+    assert_eq!(board.output(), "AIB");
+    assert_eq!(board.acked.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn deadline_ends_a_spinning_guest() {
+    if !kvm_or_skip() {
+        return;
+    }
+    let board = TestBoard::new();
+    board.memory().write(0x1000, &[0xeb, 0xfe]); // jmp $
+    let clock = Clock::new_host();
+    let mut kvm = KvmEngine::new(board.memory(), &clock).unwrap();
+    kvm.load_entry_state(&EntryState::real_mode(0, 0x1000, 0, 0, 0x8000)).unwrap();
+    let deadline = clock.now_ns() + 20_000_000;
+    assert_eq!(kvm.run(&board, &clock, deadline).unwrap(), Exit::Deadline);
+    assert!(clock.now_ns() >= deadline);
+    assert_eq!(kvm.registers().rip, 0x1000);
+}
+
+#[test]
+fn protected_mode_entry_runs_flat_32_bit_code() {
+    if !kvm_or_skip() {
+        return;
+    }
+    let board = TestBoard::new();
+    let mem = board.memory();
+    // GDT at 0x500: null, code 0x08, data 0x10.
+    let gdt: [u64; 3] = [0, 0x00cf_9b00_0000_ffff, 0x00cf_9300_0000_ffff];
+    for (i, d) in gdt.iter().enumerate() {
+        mem.write(0x500 + 8 * i as u64, &d.to_le_bytes());
+    }
+    // mov eax, 0x12345678; mov [0x3000], eax; mov al,'P'; out 0xe9,al; hlt
+    mem.write(0x1_0000, &[0xb8, 0x78, 0x56, 0x34, 0x12, 0xa3, 0x00, 0x30, 0, 0, 0xb0, b'P', 0xe6, 0xe9, 0xf4]);
+    let clock = Clock::new_host();
+    let mut kvm = KvmEngine::new(mem, &clock).unwrap();
+    let gdtr = rx86_core::entry::TableInit { base: 0x500, limit: 23 };
+    kvm.load_entry_state(&EntryState::protected32(0x1_0000, 0x08, 0x10, gdtr)).unwrap();
+    assert_eq!(kvm.run(&board, &clock, FAR).unwrap(), Exit::Halted);
+    assert_eq!(board.output(), "P");
+    assert_eq!(mem.ram().read_u32(0x3000).unwrap(), 0x1234_5678);
+}
