@@ -1,0 +1,151 @@
+//! Parses what the Multiboot test kernel prints on COM1.
+//!
+//! Result lines read `<step>: ok <details>`, `<step>: FAIL <why>` or `<step>: SKIP <why>`; the
+//! command line the loader passed is echoed as `cmdline: <text>`; `info: ...` lines and anything
+//! else (firmware chatter, blank lines) are ignored. A CPU exception adds a FAIL line for the step
+//! that was running, and a failed power-off adds `poweroff: FAIL ...`.
+
+/// The steps the kernel runs, in order; `done` carries the totals and comes last.
+pub const MULTIBOOT_KERNEL_STEPS: &[&str] =
+    &["multiboot", "acpi", "rtc", "pit-pic", "ioapic-lapic", "lapic-timer", "pmtimer", "done"];
+
+/// The outcome of one step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The step passed.
+    Ok,
+    /// The step found a fault.
+    Fail,
+    /// The step could not run on this machine (say, no MADT).
+    Skip,
+}
+
+/// One result line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepResult {
+    /// Step name, e.g. `pit-pic`.
+    pub name: String,
+    /// ok, FAIL or SKIP.
+    pub verdict: Verdict,
+    /// The rest of the line (measurements, or why it failed).
+    pub details: String,
+}
+
+/// Everything the kernel reported, in output order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KernelReport {
+    /// Result lines in the order printed (a step may appear twice if an exception followed it).
+    pub steps: Vec<StepResult>,
+    /// The `cmdline:` line's text, verbatim.
+    pub cmdline: Option<String>,
+}
+
+impl KernelReport {
+    /// Parses serial output (CR LF or LF line ends).
+    pub fn parse(serial: &str) -> Self {
+        let mut report = KernelReport::default();
+        for line in serial.lines().map(|l| l.trim_end_matches('\r')) {
+            if let Some(text) = line.strip_prefix("cmdline: ").or(if line == "cmdline:" { Some("") } else { None }) {
+                report.cmdline = Some(text.to_string());
+            } else if let Some(result) = parse_result_line(line) {
+                report.steps.push(result);
+            }
+        }
+        report
+    }
+
+    /// The last result printed for `name`.
+    pub fn step(&self, name: &str) -> Option<&StepResult> {
+        self.steps.iter().rev().find(|s| s.name == name)
+    }
+
+    /// Every FAIL line.
+    pub fn failures(&self) -> Vec<&StepResult> {
+        self.steps.iter().filter(|s| s.verdict == Verdict::Fail).collect()
+    }
+
+    /// True when every step of [`MULTIBOOT_KERNEL_STEPS`] printed ok and nothing printed FAIL.
+    pub fn all_ok(&self) -> bool {
+        self.failures().is_empty()
+            && MULTIBOOT_KERNEL_STEPS.iter().all(|name| self.step(name).is_some_and(|s| s.verdict == Verdict::Ok))
+    }
+}
+
+fn parse_result_line(line: &str) -> Option<StepResult> {
+    let (name, rest) = line.split_once(": ")?;
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return None;
+    }
+    let (word, details) = rest.split_once(' ').unwrap_or((rest, ""));
+    let verdict = match word {
+        "ok" => Verdict::Ok,
+        "FAIL" => Verdict::Fail,
+        "SKIP" => Verdict::Skip,
+        _ => return None,
+    };
+    Some(StepResult { name: name.to_string(), verdict, details: details.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Output in the kernel's format (kprintf turns "\n" into "\r\n"), with firmware noise.
+    const SAMPLE: &str = "SeaBIOS (version 1.16)\r\n\r\nrx86 multiboot test kernel\r\n\
+        multiboot: ok magic=0x2badb002 mem_lower=639KiB\r\n\
+        cmdline: /k.elf hello  world\r\n\
+        info: acpi isa overrides irq0->gsi2/0x0\r\n\
+        acpi: ok rsdp=0xf59d0\r\n\
+        rtc: SKIP no clock\r\n\
+        pit-pic: FAIL no interrupt arrived while busy-polling (ticks=0)\r\n\
+        ioapic-lapic: ok ticks=10\r\n\
+        lapic-timer: ok ticks=10\r\n\
+        pmtimer: ok port=0x608\r\n\
+        pmtimer: FAIL exception 13 (#GP) error=0x0\r\n\
+        done: FAIL steps_ok=5 steps_failed=2 steps_skipped=1\r\n\
+        poweroff: FAIL PM1a_CNT=0x604 write 0x2000 did not power off\r\n";
+
+    #[test]
+    fn parses_verdicts_details_and_cmdline() {
+        let report = KernelReport::parse(SAMPLE);
+        assert_eq!(report.cmdline.as_deref(), Some("/k.elf hello  world"));
+        let names: Vec<_> = report.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "multiboot",
+                "acpi",
+                "rtc",
+                "pit-pic",
+                "ioapic-lapic",
+                "lapic-timer",
+                "pmtimer",
+                "pmtimer",
+                "done",
+                "poweroff"
+            ]
+        );
+        let pit = report.step("pit-pic").unwrap();
+        assert_eq!(pit.verdict, Verdict::Fail);
+        assert_eq!(pit.details, "no interrupt arrived while busy-polling (ticks=0)");
+        assert_eq!(report.step("rtc").unwrap().verdict, Verdict::Skip);
+        assert_eq!(report.step("pmtimer").unwrap().verdict, Verdict::Fail, "the later line wins");
+        assert_eq!(report.failures().len(), 4);
+        assert!(!report.all_ok());
+    }
+
+    #[test]
+    fn all_ok_needs_every_step() {
+        let mut text: String = MULTIBOOT_KERNEL_STEPS.iter().map(|s| format!("{s}: ok x\n")).collect();
+        assert!(KernelReport::parse(&text).all_ok());
+        text = text.replace("rtc: ok x\n", "");
+        assert!(!KernelReport::parse(&text).all_ok());
+    }
+
+    #[test]
+    fn ignores_lines_that_only_look_like_results() {
+        let report = KernelReport::parse("Booting: ok\nacpi: okay\n[ 0.1] x: ok\ncmdline:\n");
+        assert!(report.steps.is_empty());
+        assert_eq!(report.cmdline.as_deref(), Some(""));
+    }
+}
