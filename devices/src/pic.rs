@@ -698,6 +698,25 @@ mod tests {
     }
 
     #[test]
+    fn special_fully_nested_mode_lets_higher_slave_requests_through() {
+        for (icw4, nested_delivery) in [(0x01, false), (0x11, true)] {
+            let mut pic = PicPair::new();
+            linux_init(&mut pic);
+            pic.write_port(PicChip::Master, 0, 0x11);
+            pic.write_port(PicChip::Master, 1, 0x30);
+            pic.write_port(PicChip::Master, 1, 0x04);
+            pic.write_port(PicChip::Master, 1, icw4);
+            pic.set_irq_level(12, true);
+            assert_eq!(pic.acknowledge(), 0x3c);
+            pic.set_irq_level(9, true);
+            assert_eq!(pic.int_output(), nested_delivery, "ICW4 {icw4:#04x}");
+            if nested_delivery {
+                assert_eq!(pic.acknowledge(), 0x39);
+            }
+        }
+    }
+
+    #[test]
     fn icw1_clears_mask_and_edge_latches() {
         let mut pic = PicPair::new();
         linux_init(&mut pic);

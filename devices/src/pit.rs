@@ -350,7 +350,12 @@ impl Counter {
             0 | 4 if falling => {
                 if let Phase::Counting { start, value } = self.phase {
                     self.terminal_passed |= now.saturating_sub(start) >= value as u64;
-                    self.phase = Phase::Paused { value: self.value(now).max(1) };
+                    // A counting element at 0 holds the full modulus (the next clock wraps it).
+                    let value = match self.value(now) {
+                        0 => self.modulus(),
+                        v => v,
+                    };
+                    self.phase = Phase::Paused { value };
                 }
             }
             0 | 4 if rising => {
@@ -743,6 +748,22 @@ mod tests {
         r.clock.advance_to(Pit::tick_to_ns(714));
         assert!(!r.pit.out2());
         r.clock.advance_to(Pit::tick_to_ns(715));
+        assert!(r.pit.out2());
+    }
+
+    #[test]
+    fn mode0_paused_at_zero_resumes_by_wrapping() {
+        let mut r = rig();
+        r.pit.set_gate2(true);
+        r.program(0xb0, 2, 10);
+        r.clock.advance_to(Pit::tick_to_ns(10));
+        r.pit.set_gate2(false);
+        r.clock.advance_to(Pit::tick_to_ns(50));
+        assert_eq!(r.latch_and_read(2), 0);
+        assert!(r.pit.out2(), "terminal count was reached before the pause");
+        r.pit.set_gate2(true);
+        r.clock.advance_to(Pit::tick_to_ns(51));
+        assert_eq!(r.latch_and_read(2), 0xffff);
         assert!(r.pit.out2());
     }
 
