@@ -298,12 +298,13 @@ impl Pic8259 {
                 None => log::debug!("PIC {name}: non-specific EOI with nothing in service"),
             },
             OCW2_SPECIFIC_EOI => self.isr &= !(1 << level),
-            OCW2_ROTATE_SPECIFIC_EOI => {
+            OCW2_SET_PRIORITY => self.highest_priority = (level + 1) & 7,
+            command => {
+                // The only three-bit command left.
+                debug_assert_eq!(command, OCW2_ROTATE_SPECIFIC_EOI);
                 self.isr &= !(1 << level);
                 self.highest_priority = (level + 1) & 7;
             }
-            OCW2_SET_PRIORITY => self.highest_priority = (level + 1) & 7,
-            _ => unreachable!("OCW2 command is three bits"),
         }
     }
 
