@@ -15,8 +15,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// it cannot deadlock against any other user of them.
 ///
 /// Call it before asking the local APIC for a pending interrupt (and after device
-/// timers fired). It stops once nothing is left; each round retires a queued EOI,
-/// and deliveries never queue new EOIs, so it runs at most 257 rounds.
+/// timers fired). It stops once nothing is left: each round retires one queued EOI
+/// and deliveries never queue new ones, so with no other thread issuing EOIs
+/// meanwhile it runs at most 257 rounds (256 vectors, then an empty round).
 pub fn route_apic_bus(lapic: &Mutex<LocalApic>, ioapic: &Mutex<IoApic>) {
     loop {
         let eoi = lock(lapic).take_eoi_broadcast();

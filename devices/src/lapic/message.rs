@@ -1,6 +1,18 @@
-//! APIC-bus interrupt messages: what an I/O APIC (or an IPI, or later an MSI) sends
-//! to a local APIC (Intel SDM vol. 3, 11.6 "Issuing Interprocessor Interrupts" and
-//! 82093AA datasheet 3.2.4, whose delivery-mode encodings are the same).
+//! APIC-bus interrupt messages: what an I/O APIC, an IPI or an MSI sends to a local
+//! APIC (Intel SDM vol. 3, 11.6 "Issuing Interprocessor Interrupts", 11.11 "Message
+//! Signalled Interrupts", and 82093AA datasheet 3.2.4, whose delivery-mode encodings
+//! are the same).
+
+/// MSI address bits 31:20 must be 0xFEE (SDM 11.11.1).
+const MSI_ADDRESS_FIXED: u64 = 0xFEE;
+/// MSI address bits 19:12: destination ID.
+const MSI_ADDRESS_DEST_SHIFT: u32 = 12;
+/// MSI address bit 2: destination mode (1 = logical).
+const MSI_ADDRESS_DEST_LOGICAL: u64 = 1 << 2;
+/// MSI data bits 10:8: delivery mode.
+const MSI_DATA_DELIVERY_MODE_SHIFT: u32 = 8;
+/// MSI data bit 15: trigger mode (1 = level).
+const MSI_DATA_TRIGGER_LEVEL: u32 = 1 << 15;
 
 /// How the receiving local APIC must treat a message (ICR / redirection-entry bits 10:8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,6 +85,28 @@ pub struct InterruptMessage {
     pub logical: bool,
 }
 
+impl InterruptMessage {
+    /// Decodes a message-signalled interrupt: a DWORD write of `data` to `address`
+    /// (SDM 11.11.1-2). `None` when the address is outside 0xFEExxxxx or the delivery
+    /// mode is reserved (011) or not allowed in an MSI (110, start-up).
+    pub fn from_msi(address: u64, data: u32) -> Option<Self> {
+        if address >> 20 != MSI_ADDRESS_FIXED {
+            return None;
+        }
+        let delivery_mode = match DeliveryMode::from_bits((data >> MSI_DATA_DELIVERY_MODE_SHIFT) as u8) {
+            Some(DeliveryMode::StartUp) | None => return None,
+            Some(mode) => mode,
+        };
+        Some(InterruptMessage {
+            vector: data as u8,
+            delivery_mode,
+            trigger_level: data & MSI_DATA_TRIGGER_LEVEL != 0,
+            destination: ((address >> MSI_ADDRESS_DEST_SHIFT) & 0xFF) as u32,
+            logical: address & MSI_ADDRESS_DEST_LOGICAL != 0,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +122,27 @@ mod tests {
         assert!(DeliveryMode::Fixed.uses_irr());
         assert!(DeliveryMode::LowestPriority.uses_irr());
         assert!(!DeliveryMode::Nmi.uses_irr());
+    }
+
+    #[test]
+    fn msi_address_and_data_decode() {
+        // Linux's usual MSI: physical destination 3, fixed, edge, vector 0x41.
+        assert_eq!(
+            InterruptMessage::from_msi(0xFEE0_3000, 0x0041),
+            Some(InterruptMessage {
+                vector: 0x41,
+                delivery_mode: DeliveryMode::Fixed,
+                trigger_level: false,
+                destination: 3,
+                logical: false
+            })
+        );
+        let logical_nmi = InterruptMessage::from_msi(0xFEE0_F00C, 0x8400).unwrap();
+        assert_eq!(logical_nmi.delivery_mode, DeliveryMode::Nmi);
+        assert!(logical_nmi.logical && logical_nmi.trigger_level);
+        assert_eq!(logical_nmi.destination, 0x0F);
+        assert_eq!(InterruptMessage::from_msi(0xFED0_0000, 0x41), None, "not the MSI window");
+        assert_eq!(InterruptMessage::from_msi(0xFEE0_0000, 0x0341), None, "reserved mode");
+        assert_eq!(InterruptMessage::from_msi(0xFEE0_0000, 0x0641), None, "start-up");
     }
 }
