@@ -6,4 +6,5 @@
 //! exit, and report why they stopped.
 
 pub mod engine;
+pub mod interp;
 pub mod kvm;

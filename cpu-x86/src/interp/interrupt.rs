@@ -1,0 +1,367 @@
+//! Exception and interrupt delivery in every mode — the real-mode IVT, protected-mode
+//! IDT gates with privilege changes and stack switches, the long-mode IDT with IST —
+//! the double-fault rules and triple-fault shutdown, and IRET.
+//!
+//! SDM Vol. 3A §6.10-6.15 (IDT, gates, procedures, error codes, #DF), §6.14 (64-bit
+//! mode), §20.1.4 (real-mode interrupts), Vol. 2A "INT n/INTO/INT3/INT1", "IRET".
+
+use super::cpu::Ctx;
+use super::fault::{is_double_fault, vec, Exception, Fault, R};
+use super::segment::{sel_err, Descriptor};
+use super::state::{efer, fl, Mode, Seg, Segment};
+use crate::engine::Exit;
+
+/// What raised an event (decides error codes, the EXT bit and gate DPL checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A fault or trap detected by the CPU.
+    Exception,
+    /// An external interrupt (INTR) or NMI.
+    External,
+    /// INT n: the gate DPL is checked against CPL.
+    SoftInt,
+    /// INT3 and INTO: like INT n, but exceptions.
+    SoftException,
+    /// INT1 (ICEBP): no gate DPL check.
+    Icebp,
+}
+
+/// Vectors that push an error code in protected mode.
+fn has_error_code(v: u8) -> bool {
+    matches!(v, vec::DF | vec::TS | vec::NP | vec::SS | vec::GP | vec::PF | vec::AC)
+}
+
+impl Ctx<'_> {
+    /// INT n / INT3 / INTO / INT1 from an instruction (RIP already past it).
+    pub fn raise_software(&mut self, vector: u8, kind: EventKind) -> R<()> {
+        if self.c.st.mode == Mode::V86 && kind == EventKind::SoftInt && self.c.st.iopl() < 3 {
+            return Err(Fault::gp(0));
+        }
+        self.interrupt(vector, kind, None)
+    }
+
+    /// Delivers an exception or external interrupt, applying the double-fault rules;
+    /// a fault while delivering #DF shuts the CPU down.
+    pub fn deliver_event(&mut self, e: Exception, external: bool) -> Result<(), Exit> {
+        let mut chain = vec![e.vector];
+        let mut cur = e;
+        let mut kind = if external { EventKind::External } else { EventKind::Exception };
+        loop {
+            let error = if has_error_code(cur.vector) && kind == EventKind::Exception { cur.error.or(Some(0)) } else { None };
+            match self.interrupt(cur.vector, kind, error) {
+                Ok(()) => return Ok(()),
+                Err(Fault::Unsupported(s)) => {
+                    let msg = format!("unsupported while delivering vector {:#x}: {s}", e.vector);
+                    log::error!("{msg}");
+                    return Err(Exit::Unsupported(msg));
+                }
+                Err(Fault::Exc(next)) => {
+                    chain.push(next.vector);
+                    if cur.vector == vec::DF || chain.len() > 8 {
+                        let chain: Vec<String> = chain.iter().map(|v| format!("{v:#04x}")).collect();
+                        let msg = format!(
+                            "triple fault: exception chain [{}] at {:04x}:{:#x}",
+                            chain.join(" -> "),
+                            self.c.st.seg[Seg::Cs as usize].selector,
+                            self.c.st.rip
+                        );
+                        log::error!("{msg}");
+                        return Err(Exit::Shutdown(msg));
+                    }
+                    kind = EventKind::Exception;
+                    cur = if is_double_fault(cur.vector, next.vector) {
+                        Exception { vector: vec::DF, error: Some(0) }
+                    } else {
+                        next
+                    };
+                }
+            }
+        }
+    }
+
+    /// Delivers one event through the IVT or IDT.
+    fn interrupt(&mut self, vector: u8, kind: EventKind, error: Option<u32>) -> R<()> {
+        self.c.st.halted = false;
+        self.c.brk = true;
+        self.c.irq_check = true;
+        match self.c.st.mode {
+            Mode::Real => self.interrupt_real(vector),
+            _ if self.c.st.efer & efer::LMA != 0 => self.interrupt_long(vector, kind, error),
+            _ => self.interrupt_protected(vector, kind, error),
+        }
+    }
+
+    fn interrupt_real(&mut self, vector: u8) -> R<()> {
+        let idt = self.c.st.idtr;
+        let entry = vector as u64 * 4;
+        if entry + 3 > idt.limit as u64 {
+            return Err(Fault::gp(0));
+        }
+        let ip = self.read_lin_sys(idt.base + entry, 2)?;
+        let cs = self.read_lin_sys(idt.base + entry + 2, 2)? as u16;
+        let flags = self.flags();
+        let old_cs = self.c.st.seg[Seg::Cs as usize].selector;
+        let old_ip = self.c.st.rip;
+        self.push(flags & 0xffff, 2)?;
+        self.push(old_cs as u64, 2)?;
+        self.push(old_ip & 0xffff, 2)?;
+        self.c.st.rflags &= !(fl::IF | fl::TF | fl::AC | fl::RF);
+        self.set_cs_real(cs);
+        self.c.st.rip = ip;
+        Ok(())
+    }
+
+    /// Reads and checks an IDT gate; returns (target selector, offset, gate, ist).
+    fn read_gate(&mut self, vector: u8, kind: EventKind, long: bool) -> R<(u16, u64, Descriptor, u8)> {
+        let ext = matches!(kind, EventKind::Exception | EventKind::External) as u32;
+        let err = vector as u32 * 8 + 2 + ext;
+        let idt = self.c.st.idtr;
+        let size = if long { 16 } else { 8 };
+        let entry = vector as u64 * size;
+        if entry + size - 1 > idt.limit as u64 {
+            return Err(Fault::gp(err));
+        }
+        let g = Descriptor(self.read_lin_sys(idt.base + entry, 8)?);
+        let valid = if long { matches!(g.typ(), 0xe | 0xf) } else { matches!(g.typ(), 0x5 | 0x6 | 0x7 | 0xe | 0xf) };
+        if g.s() || !valid {
+            return Err(Fault::gp(err));
+        }
+        if matches!(kind, EventKind::SoftInt | EventKind::SoftException) && g.dpl() < self.c.st.cpl {
+            return Err(Fault::gp(err));
+        }
+        if !g.present() {
+            return Err(Fault::np(err));
+        }
+        let sel = ((g.0 >> 16) & 0xffff) as u16;
+        let mut off = (g.0 & 0xffff) | ((g.0 >> 32) & 0xffff_0000);
+        if long {
+            off |= self.read_lin_sys(idt.base + entry + 8, 4)? << 32;
+        } else if g.typ() & 8 == 0 {
+            off &= 0xffff;
+        }
+        Ok((sel, off, g, ((g.0 >> 32) & 7) as u8))
+    }
+
+    /// Reads and checks the code segment an interrupt gate points to.
+    fn gate_target(&mut self, sel: u16, ext: u32) -> R<Descriptor> {
+        if sel & !3 == 0 {
+            return Err(Fault::gp(ext));
+        }
+        let d = self.read_descriptor(sel).map_err(|_| Fault::gp(sel_err(sel) | ext))?;
+        if !d.code() || d.dpl() > self.c.st.cpl {
+            return Err(Fault::gp(sel_err(sel) | ext));
+        }
+        if !d.present() {
+            return Err(Fault::np(sel_err(sel) | ext));
+        }
+        Ok(d)
+    }
+
+    fn interrupt_protected(&mut self, vector: u8, kind: EventKind, error: Option<u32>) -> R<()> {
+        let ext = matches!(kind, EventKind::Exception | EventKind::External) as u32;
+        let (sel, off, g, _) = self.read_gate(vector, kind, false)?;
+        if g.typ() == 0x5 {
+            return Err(Fault::Unsupported("interrupt through a task gate (hardware task switch)".into()));
+        }
+        let d = self.gate_target(sel, ext)?;
+        let size: u8 = if g.typ() & 8 != 0 { 4 } else { 2 };
+        let flags = self.flags();
+        let old_cs = self.c.st.seg[Seg::Cs as usize].selector as u64;
+        let old_ip = self.c.st.rip;
+        let from_v86 = self.c.st.mode == Mode::V86;
+        let cpl = self.c.st.cpl;
+        if !d.conforming() && d.dpl() < cpl {
+            if from_v86 && d.dpl() != 0 {
+                return Err(Fault::gp(sel_err(sel)));
+            }
+            let old_ss = self.c.st.seg[Seg::Ss as usize].selector as u64;
+            let old_sp = self.c.st.gpr[4];
+            let saved: [u64; 4] = [Seg::Gs, Seg::Fs, Seg::Ds, Seg::Es].map(|s| self.c.st.seg[s as usize].selector as u64);
+            self.c.st.rflags &= !fl::VM;
+            self.c.st.mode = Mode::Protected;
+            self.switch_stack_from_tss(d.dpl(), 0)?;
+            if from_v86 {
+                for v in saved {
+                    self.push(v, size)?;
+                }
+            }
+            self.push(old_ss, size)?;
+            self.push(old_sp, size)?;
+            if from_v86 {
+                for s in [Seg::Es, Seg::Ds, Seg::Fs, Seg::Gs] {
+                    self.c.st.seg[s as usize] = Segment::default();
+                }
+            }
+        } else if from_v86 {
+            return Err(Fault::gp(sel_err(sel)));
+        }
+        let new_cpl = if d.conforming() { cpl } else { d.dpl() };
+        self.push(flags, size)?;
+        self.push(old_cs, size)?;
+        self.push(old_ip, size)?;
+        if let Some(e) = error {
+            self.push(e as u64, size)?;
+        }
+        if off > d.limit() as u64 {
+            return Err(Fault::gp(0));
+        }
+        self.set_cs(sel, d, new_cpl);
+        self.c.st.rip = off;
+        self.c.st.rflags &= !(fl::TF | fl::NT | fl::RF | fl::VM);
+        if g.typ() & 1 == 0 {
+            self.c.st.rflags &= !fl::IF;
+        }
+        self.c.st.update_mode();
+        Ok(())
+    }
+
+    fn interrupt_long(&mut self, vector: u8, kind: EventKind, error: Option<u32>) -> R<()> {
+        let ext = matches!(kind, EventKind::Exception | EventKind::External) as u32;
+        let (sel, off, g, ist) = self.read_gate(vector, kind, true)?;
+        let d = self.gate_target(sel, ext)?;
+        if d.attrs() & super::state::attr::L == 0 || d.attrs() & super::state::attr::DB != 0 {
+            return Err(Fault::gp(sel_err(sel) | ext));
+        }
+        let flags = self.flags();
+        let old_cs = self.c.st.seg[Seg::Cs as usize].selector as u64;
+        let old_ip = self.c.st.rip;
+        let old_ss = self.c.st.seg[Seg::Ss as usize].selector as u64;
+        let old_sp = self.c.st.gpr[4];
+        let cpl = self.c.st.cpl;
+        let new_cpl = if d.conforming() { cpl } else { d.dpl() };
+        if new_cpl < cpl || ist != 0 {
+            self.switch_stack_from_tss(new_cpl, ist)?;
+        } else {
+            self.c.st.gpr[4] &= !0xf;
+        }
+        // The frame is written as 64-bit pushes on the (64-bit) new stack.
+        self.c.st.mode = Mode::Long64;
+        self.push(old_ss, 8)?;
+        self.push(old_sp, 8)?;
+        self.push(flags, 8)?;
+        self.push(old_cs, 8)?;
+        self.push(old_ip, 8)?;
+        if let Some(e) = error {
+            self.push(e as u64, 8)?;
+        }
+        self.set_cs(sel, d, new_cpl);
+        self.c.st.rip = off;
+        self.c.st.rflags &= !(fl::TF | fl::NT | fl::RF | fl::VM);
+        if g.typ() & 1 == 0 {
+            self.c.st.rflags &= !fl::IF;
+        }
+        Ok(())
+    }
+
+    /// IRET / IRETD / IRETQ.
+    pub fn iret(&mut self, ins: &iced_x86::Instruction) -> R<()> {
+        let size: u8 = match ins.code() {
+            iced_x86::Code::Iretw => 2,
+            iced_x86::Code::Iretd => 4,
+            _ => 8,
+        };
+        self.c.st.nmi_blocked = false;
+        self.c.brk = true;
+        self.c.irq_check = true;
+        match self.c.st.mode {
+            Mode::Real | Mode::V86 => {
+                if self.c.st.mode == Mode::V86 && self.c.st.iopl() < 3 {
+                    return Err(Fault::gp(0));
+                }
+                let ip = self.stack_peek(0, size)?;
+                let cs = self.stack_peek(size as u64, size)? as u16;
+                let f = self.stack_peek(2 * size as u64, size)?;
+                if ip > self.c.st.seg[Seg::Cs as usize].limit as u64 {
+                    return Err(Fault::gp(0));
+                }
+                let sp = self.sp();
+                self.set_sp(sp.wrapping_add(3 * size as u64));
+                self.set_cs_real(cs);
+                self.c.st.rip = ip;
+                self.write_flags(f, size, true);
+                Ok(())
+            }
+            _ => self.iret_protected(size),
+        }
+    }
+
+    fn iret_protected(&mut self, size: u8) -> R<()> {
+        if self.c.st.rflags & fl::NT != 0 {
+            if self.c.st.efer & efer::LMA != 0 {
+                return Err(Fault::gp(0));
+            }
+            return Err(Fault::Unsupported("IRET with NT=1 (task return)".into()));
+        }
+        let ip = self.stack_peek(0, size)?;
+        let sel = self.stack_peek(size as u64, size)? as u16;
+        let f = self.stack_peek(2 * size as u64, size)?;
+        let cpl = self.c.st.cpl;
+        if f & fl::VM != 0 && cpl == 0 && size == 4 && self.c.st.efer & efer::LMA == 0 {
+            return self.iret_to_v86(ip, sel, f);
+        }
+        let rpl = (sel & 3) as u8;
+        if sel & !3 == 0 {
+            return Err(Fault::gp(0));
+        }
+        if rpl < cpl {
+            return Err(Fault::gp(sel_err(sel)));
+        }
+        let d = self.read_descriptor(sel)?;
+        if !d.code() || (d.conforming() && d.dpl() > rpl) || (!d.conforming() && d.dpl() != rpl) {
+            return Err(Fault::gp(sel_err(sel)));
+        }
+        if !d.present() {
+            return Err(Fault::np(sel_err(sel)));
+        }
+        let long = self.c.st.long64();
+        if rpl == cpl && !long {
+            let sp = self.sp();
+            self.set_sp(sp.wrapping_add(3 * size as u64));
+            self.set_cs(sel, d, cpl);
+            self.c.st.rip = ip;
+            self.write_flags_privileged(f, size, cpl);
+            return Ok(());
+        }
+        let new_sp = self.stack_peek(3 * size as u64, size)?;
+        let new_ss = self.stack_peek(4 * size as u64, size)? as u16;
+        self.set_cs(sel, d, rpl);
+        self.c.st.rip = ip;
+        self.write_flags_privileged(f, size, cpl);
+        self.load_outer_stack(new_ss, new_sp, size)?;
+        if rpl > cpl {
+            self.clear_stale_data_segments();
+        }
+        Ok(())
+    }
+
+    /// IRET's flag load with the privilege of the CPL before the return.
+    fn write_flags_privileged(&mut self, f: u64, size: u8, old_cpl: u8) {
+        let new_cpl = self.c.st.cpl;
+        self.c.st.cpl = old_cpl;
+        let mode = self.c.st.mode;
+        self.c.st.mode = Mode::Protected;
+        self.write_flags(f, size, true);
+        self.c.st.cpl = new_cpl;
+        self.c.st.mode = mode;
+        self.c.st.update_mode();
+    }
+
+    fn iret_to_v86(&mut self, ip: u64, cs: u16, f: u64) -> R<()> {
+        let mut vals = [0u64; 6];
+        for (i, v) in vals.iter_mut().enumerate() {
+            *v = self.stack_peek(12 + 4 * i as u64, 4)?;
+        }
+        let [esp, ss, es, ds, fs, gs] = vals;
+        self.c.st.rflags = (f & fl::WRITABLE) | fl::FIXED1 | fl::VM;
+        self.c.st.lazy.op = super::flags::FlagOp::None;
+        self.c.st.update_mode();
+        for (s, v) in [(Seg::Es, es), (Seg::Ds, ds), (Seg::Fs, fs), (Seg::Gs, gs), (Seg::Ss, ss)] {
+            self.load_seg(s, v as u16)?;
+        }
+        self.set_cs_real(cs as u16);
+        self.c.st.gpr[4] = esp & 0xffff_ffff;
+        self.c.st.rip = ip & 0xffff;
+        self.c.st.cpl = 3;
+        Ok(())
+    }
+}

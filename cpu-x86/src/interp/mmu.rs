@@ -1,0 +1,367 @@
+//! Linear-to-physical translation: the 32-bit, PAE and 4-level page walks and a
+//! software TLB that caches each translation with its permission bits and, for RAM,
+//! the host address of the page.
+//!
+//! SDM Vol. 3A §4.3 (32-bit paging), §4.4 (PAE), §4.5 (4-level), §4.6 (access rights),
+//! §4.7 (page-fault error code), §4.8 (accessed and dirty flags), §4.10 (TLBs).
+
+use super::fault::{vec, Fault, R};
+use super::state::{cr0, cr4, efer, CpuState};
+use rx86_core::platform::Platform;
+
+/// Kind of memory access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acc {
+    /// Data read.
+    Read,
+    /// Data write.
+    Write,
+    /// Instruction fetch.
+    Fetch,
+}
+
+/// Page-table entry bits (SDM Vol. 3A Table 4-19).
+mod pte {
+    /// Present.
+    pub const P: u64 = 1 << 0;
+    /// Read/write.
+    pub const RW: u64 = 1 << 1;
+    /// User/supervisor.
+    pub const US: u64 = 1 << 2;
+    /// Accessed.
+    pub const A: u64 = 1 << 5;
+    /// Dirty.
+    pub const D: u64 = 1 << 6;
+    /// Page size (large page).
+    pub const PS: u64 = 1 << 7;
+    /// Global.
+    pub const G: u64 = 1 << 8;
+    /// Execute-disable.
+    pub const XD: u64 = 1 << 63;
+    /// Physical address bits 12-51.
+    pub const ADDR: u64 = 0x000f_ffff_ffff_f000;
+}
+
+/// Page-fault error code bits (SDM Vol. 3A §4.7).
+mod pfec {
+    /// The page was present (protection violation).
+    pub const P: u32 = 1 << 0;
+    /// The access was a write.
+    pub const W: u32 = 1 << 1;
+    /// The access was at CPL 3.
+    pub const U: u32 = 1 << 2;
+    /// A reserved bit was set.
+    pub const RSVD: u32 = 1 << 3;
+    /// The access was an instruction fetch.
+    pub const I: u32 = 1 << 4;
+}
+
+/// Permission bits of a TLB entry.
+mod perm {
+    /// User accessible at every level.
+    pub const USER: u8 = 1 << 0;
+    /// Writable at every level.
+    pub const WRITE: u8 = 1 << 1;
+    /// Dirty bit already set (writes need no walk).
+    pub const DIRTY: u8 = 1 << 2;
+    /// Execute-disabled at some level.
+    pub const NX: u8 = 1 << 3;
+    /// Global page (survives CR3 writes).
+    pub const GLOBAL: u8 = 1 << 4;
+}
+
+/// One cached translation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TlbEntry {
+    /// Linear page number + 1 (0 = empty).
+    tag: u64,
+    /// Physical page base.
+    pub phys: u64,
+    /// Host address of the page when it is RAM, else 0.
+    pub host: usize,
+    /// RAM offset of the page when it is RAM.
+    pub ram_off: u64,
+    perm: u8,
+}
+
+const TLB_SIZE: usize = 1024;
+
+/// The software TLB (direct-mapped).
+pub struct Tlb {
+    entries: Box<[TlbEntry]>,
+}
+
+impl Default for Tlb {
+    fn default() -> Self {
+        Tlb { entries: vec![TlbEntry::default(); TLB_SIZE].into_boxed_slice() }
+    }
+}
+
+impl Tlb {
+    /// Drops every translation (or every non-global one).
+    pub fn flush(&mut self, keep_global: bool) {
+        for e in self.entries.iter_mut() {
+            if !(keep_global && e.perm & perm::GLOBAL != 0) {
+                e.tag = 0;
+            }
+        }
+    }
+
+    /// Drops the translation of the page holding `lin` (INVLPG).
+    pub fn flush_page(&mut self, lin: u64) {
+        let page = lin >> 12;
+        let e = &mut self.entries[(page as usize) & (TLB_SIZE - 1)];
+        if e.tag == page + 1 {
+            e.tag = 0;
+        }
+    }
+
+    /// The cached translation of `lin` when it allows the access without a walk.
+    #[inline]
+    pub fn lookup(&self, lin: u64, acc: Acc, user: bool) -> Option<&TlbEntry> {
+        let page = lin >> 12;
+        let e = &self.entries[(page as usize) & (TLB_SIZE - 1)];
+        if e.tag != page + 1 {
+            return None;
+        }
+        let ok = match acc {
+            Acc::Read => !user || e.perm & perm::USER != 0,
+            Acc::Write => e.perm & perm::DIRTY != 0 && e.perm & perm::WRITE != 0 && (!user || e.perm & perm::USER != 0),
+            Acc::Fetch => e.perm & perm::NX == 0 && (!user || e.perm & perm::USER != 0),
+        };
+        ok.then_some(e)
+    }
+
+    fn insert(&mut self, lin: u64, e: TlbEntry) -> TlbEntry {
+        let page = lin >> 12;
+        let slot = &mut self.entries[(page as usize) & (TLB_SIZE - 1)];
+        *slot = TlbEntry { tag: page + 1, ..e };
+        *slot
+    }
+}
+
+fn read_phys(p: &dyn Platform, addr: u64, size: usize) -> u64 {
+    let mut b = [0u8; 8];
+    p.memory().read(addr, &mut b[..size]);
+    u64::from_le_bytes(b)
+}
+
+fn write_phys(p: &dyn Platform, addr: u64, size: usize, v: u64) {
+    p.memory().write(addr, &v.to_le_bytes()[..size]);
+}
+
+/// Sets `bits` in the paging entry at `addr` when they are not yet set.
+fn set_bits(p: &dyn Platform, addr: u64, size: usize, entry: u64, bits: u64) {
+    if entry & bits != bits {
+        write_phys(p, addr, size, entry | bits);
+    }
+}
+
+/// Translates `lin` for an access, walking the page tables on a TLB miss; sets CR2
+/// and returns #PF on failure. `user` is true for CPL-3 accesses that are not implicit
+/// supervisor accesses.
+pub fn translate(st: &mut CpuState, tlb: &mut Tlb, p: &dyn Platform, lin: u64, acc: Acc, user: bool) -> R<TlbEntry> {
+    if let Some(e) = tlb.lookup(lin, acc, user) {
+        return Ok(*e);
+    }
+    let mask = p.memory().a20_mask();
+    let (phys, perms) = if st.cr0 & cr0::PG == 0 {
+        ((lin & 0xffff_ffff & !0xfff) & mask, perm::USER | perm::WRITE | perm::DIRTY)
+    } else {
+        walk(st, p, lin, acc, user)?
+    };
+    let phys = phys & mask;
+    let (host, ram_off) = match p.memory().ram_offset(phys, 4096) {
+        // SAFETY: `ram_offset` proved the whole page lies inside the RAM mapping, so the
+        // pointer stays in bounds; it is only dereferenced for accesses within the page.
+        Some(off) => (unsafe { p.memory().ram().host_base().add(off as usize) } as usize, off),
+        None => (0, 0),
+    };
+    Ok(tlb.insert(lin, TlbEntry { tag: 0, phys, host, ram_off, perm: perms }))
+}
+
+/// A page walk; returns the physical page and the permission bits.
+fn walk(st: &mut CpuState, p: &dyn Platform, lin: u64, acc: Acc, user: bool) -> R<(u64, u8)> {
+    let write = acc == Acc::Write;
+    let nxe = st.efer & efer::NXE != 0;
+    let mut code = if write { pfec::W } else { 0 } | if user { pfec::U } else { 0 };
+    if acc == Acc::Fetch && nxe && st.cr4 & cr4::PAE != 0 {
+        code |= pfec::I;
+    }
+    let fault = |st: &mut CpuState, code: u32| {
+        st.cr2 = lin;
+        Fault::exc_code(vec::PF, code)
+    };
+    // Entries visited: (address, size, value); the leaf is last.
+    let mut path: [(u64, usize, u64); 4] = [(0, 0, 0); 4];
+    let mut depth = 0;
+    let (page_base, offset_mask);
+    if st.cr4 & cr4::PAE == 0 {
+        let pde_addr = (st.cr3 & 0xffff_f000) + ((lin >> 22) & 0x3ff) * 4;
+        let pde = read_phys(p, pde_addr, 4);
+        if pde & pte::P == 0 {
+            return Err(fault(st, code));
+        }
+        path[0] = (pde_addr, 4, pde);
+        depth = 1;
+        if pde & pte::PS != 0 && st.cr4 & cr4::PSE != 0 {
+            page_base = (pde & 0xffc0_0000) | (((pde >> 13) & 0xff) << 32);
+            offset_mask = 0x3f_ffff;
+        } else {
+            let pte_addr = (pde & 0xffff_f000) + ((lin >> 12) & 0x3ff) * 4;
+            let e = read_phys(p, pte_addr, 4);
+            if e & pte::P == 0 {
+                return Err(fault(st, code));
+            }
+            path[1] = (pte_addr, 4, e);
+            depth = 2;
+            page_base = e & 0xffff_f000;
+            offset_mask = 0xfff;
+        }
+    } else {
+        let long = st.efer & efer::LMA != 0;
+        let mut table;
+        let mut level;
+        if long {
+            table = st.cr3 & pte::ADDR;
+            level = 4;
+        } else {
+            let pdpte_addr = (st.cr3 & 0xffff_ffe0) + ((lin >> 30) & 3) * 8;
+            let pdpte = read_phys(p, pdpte_addr, 8);
+            if pdpte & pte::P == 0 {
+                return Err(fault(st, code));
+            }
+            table = pdpte & pte::ADDR;
+            level = 2;
+        }
+        loop {
+            let shift = 12 + 9 * (level - 1);
+            let addr = table + ((lin >> shift) & 0x1ff) * 8;
+            let e = read_phys(p, addr, 8);
+            if e & pte::P == 0 {
+                return Err(fault(st, code));
+            }
+            if e & pte::XD != 0 && !nxe {
+                return Err(fault(st, code | pfec::P | pfec::RSVD));
+            }
+            path[depth] = (addr, 8, e);
+            depth += 1;
+            let large = e & pte::PS != 0 && (level == 2 || (level == 3 && long));
+            if level == 1 || large {
+                let m = (1u64 << shift) - 1;
+                page_base = e & pte::ADDR & !m;
+                offset_mask = m;
+                break;
+            }
+            if e & pte::PS != 0 && level == 4 {
+                return Err(fault(st, code | pfec::P | pfec::RSVD));
+            }
+            table = e & pte::ADDR;
+            level -= 1;
+        }
+    }
+    let entries = &path[..depth];
+    let all = |bit: u64| entries.iter().all(|&(_, _, e)| e & bit != 0);
+    let us = all(pte::US);
+    let rw = all(pte::RW);
+    let nx = nxe && entries.iter().any(|&(_, _, e)| e & pte::XD != 0);
+    let denied = (user && !us)
+        || (write && !rw && (user || st.cr0 & cr0::WP != 0))
+        || (acc == Acc::Fetch && nx);
+    if denied {
+        return Err(fault(st, code | pfec::P));
+    }
+    for &(addr, size, e) in entries[..depth - 1].iter() {
+        set_bits(p, addr, size, e, pte::A);
+    }
+    let (leaf_addr, leaf_size, leaf) = entries[depth - 1];
+    set_bits(p, leaf_addr, leaf_size, leaf, if write { pte::A | pte::D } else { pte::A });
+    let mut perms = 0;
+    if us {
+        perms |= perm::USER;
+    }
+    // A supervisor write to a read-only page with WP=0 succeeds but is not cached as
+    // writable, so user writes through the same entry still walk and fault.
+    if rw {
+        perms |= perm::WRITE;
+    }
+    if write || leaf & pte::D != 0 {
+        perms |= perm::DIRTY;
+    }
+    if nx {
+        perms |= perm::NX;
+    }
+    if leaf & pte::G != 0 && st.cr4 & cr4::PGE != 0 {
+        perms |= perm::GLOBAL;
+    }
+    Ok(((page_base | (lin & offset_mask)) & !0xfff, perms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rx86_core::platform::BasicPlatform;
+
+    fn paged_state(cr3: u64) -> CpuState {
+        let mut st = CpuState::default();
+        st.cr0 = cr0::PE | cr0::PG | cr0::WP;
+        st.cr3 = cr3;
+        st
+    }
+
+    #[test]
+    fn two_level_walk_sets_accessed_and_dirty() {
+        let p = BasicPlatform::new(0x10_0000).unwrap();
+        let m = p.memory();
+        // PDE 1 -> page table at 0x2000 (P|RW|US); PTE 5 -> page 0x7000 (P|RW|US).
+        m.write(0x1000 + 4, &(0x2000u32 | 7).to_le_bytes());
+        m.write(0x2000 + 5 * 4, &(0x7000u32 | 7).to_le_bytes());
+        let mut st = paged_state(0x1000);
+        let mut tlb = Tlb::default();
+        let lin = (1 << 22) | (5 << 12) | 0x123;
+        let e = translate(&mut st, &mut tlb, &p, lin, Acc::Write, true).unwrap();
+        assert_eq!(e.phys, 0x7000);
+        let mut b = [0u8; 4];
+        m.read(0x2000 + 20, &mut b);
+        assert_eq!(u32::from_le_bytes(b) & 0x60, 0x60, "A and D set on the PTE");
+        m.read(0x1004, &mut b);
+        assert_eq!(u32::from_le_bytes(b) & 0x60, 0x20, "only A on the PDE");
+    }
+
+    #[test]
+    fn faults_carry_sdm_error_codes_and_cr2() {
+        let p = BasicPlatform::new(0x10_0000).unwrap();
+        let m = p.memory();
+        // Supervisor-only read-only page.
+        m.write(0x1000, &(0x2000u32 | 1).to_le_bytes());
+        m.write(0x2000, &(0x7000u32 | 1).to_le_bytes());
+        let mut st = paged_state(0x1000);
+        let mut tlb = Tlb::default();
+        let err = translate(&mut st, &mut tlb, &p, 0x10, Acc::Write, true).unwrap_err();
+        assert_eq!(err, Fault::exc_code(vec::PF, 0b111), "present, write, user");
+        let err = translate(&mut st, &mut tlb, &p, 0x40_0000, Acc::Read, false).unwrap_err();
+        assert_eq!(err, Fault::exc_code(vec::PF, 0), "not present, read, supervisor");
+        assert_eq!(st.cr2, 0x40_0000);
+        // WP=1: supervisor write to a read-only page faults; WP=0 allows it.
+        assert!(translate(&mut st, &mut tlb, &p, 0x10, Acc::Write, false).is_err());
+        st.cr0 &= !cr0::WP;
+        assert!(translate(&mut st, &mut tlb, &p, 0x10, Acc::Write, false).is_ok());
+    }
+
+    #[test]
+    fn four_level_walk_with_2m_page_and_nx() {
+        let p = BasicPlatform::new(0x10_0000).unwrap();
+        let m = p.memory();
+        m.write(0x1000, &(0x2000u64 | 7).to_le_bytes());
+        m.write(0x2000, &(0x3000u64 | 7).to_le_bytes());
+        m.write(0x3000 + 8, &(0x40_0000u64 | 0x87 | (1 << 63)).to_le_bytes());
+        let mut st = paged_state(0x1000);
+        st.cr4 = cr4::PAE;
+        st.efer = efer::LME | efer::LMA | efer::NXE;
+        let mut tlb = Tlb::default();
+        let e = translate(&mut st, &mut tlb, &p, 0x20_1234, Acc::Read, false).unwrap();
+        assert_eq!(e.phys, 0x40_1000);
+        let err = translate(&mut st, &mut tlb, &p, 0x20_1234, Acc::Fetch, false).unwrap_err();
+        assert_eq!(err, Fault::exc_code(vec::PF, pfec::P | pfec::I));
+    }
+}

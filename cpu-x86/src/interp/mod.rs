@@ -1,0 +1,28 @@
+//! The software x86 CPU: an interpreter over instructions decoded by `iced-x86`.
+//!
+//! - [`state`]: the `#[repr(C)]` architectural state ([`CpuState`]).
+//! - [`flags`]: lazy arithmetic flags.
+//! - `mmu`: page walks and the software TLB; `access`: segmentation and memory access.
+//! - `decode_cache`: decoded basic blocks keyed by physical address, RIP and code size.
+//! - `ops`: one file per instruction group, dispatched by a `match` on the mnemonic.
+//! - `interrupt`, `segment`: exception/interrupt delivery, descriptor loads, far
+//!   transfers.
+//! - [`Interpreter`]: the engine the board drives ([`crate::engine::Engine`]).
+
+mod access;
+mod cpu;
+pub mod cpuid;
+mod decode_cache;
+mod engine_impl;
+pub mod fault;
+pub mod flags;
+mod interrupt;
+mod mmu;
+mod msr;
+mod ops;
+mod segment;
+pub mod state;
+
+pub use cpu::{Interpreter, Step, DEFAULT_NS_PER_INSN};
+pub use ops::lock_allowed;
+pub use state::CpuState;

@@ -1,0 +1,142 @@
+//! Instruction dispatch: one `match` on the iced mnemonic (no allocation, no handler
+//! objects) into one file per instruction group.
+
+mod arith;
+mod bits;
+mod control;
+pub(crate) use control::FarKind;
+mod data;
+mod flagops;
+mod io;
+mod muldiv;
+pub(crate) mod operand;
+mod shift;
+pub(crate) mod stack;
+mod string;
+mod system;
+
+use super::cpu::Ctx;
+use super::fault::{Fault, R};
+use super::flags::{FlagOp, LazyFlags};
+use super::state::fl;
+use iced_x86::{Instruction, Mnemonic as M};
+
+/// True when a LOCK prefix on `ins` is valid: a lockable instruction with a memory
+/// destination (SDM Vol. 2A "LOCK"); anything else raises #UD.
+pub fn lock_allowed(ins: &Instruction) -> bool {
+    matches!(
+        ins.mnemonic(),
+        M::Add
+            | M::Adc
+            | M::And
+            | M::Btc
+            | M::Btr
+            | M::Bts
+            | M::Cmpxchg
+            | M::Cmpxchg8b
+            | M::Cmpxchg16b
+            | M::Dec
+            | M::Inc
+            | M::Neg
+            | M::Not
+            | M::Or
+            | M::Sbb
+            | M::Sub
+            | M::Xor
+            | M::Xadd
+            | M::Xchg
+    ) && ins.op0_kind() == iced_x86::OpKind::Memory
+}
+
+impl Ctx<'_> {
+    /// RFLAGS with the lazy arithmetic flags folded in.
+    #[inline]
+    pub fn flags(&mut self) -> u64 {
+        let st = &mut self.c.st;
+        if st.lazy.op != FlagOp::None {
+            st.rflags = (st.rflags & !fl::ARITH) | st.lazy.compute(st.rflags);
+            st.lazy.op = FlagOp::None;
+        }
+        st.rflags
+    }
+
+    /// Records a pending arithmetic result.
+    #[inline]
+    pub fn set_lazy(&mut self, op: FlagOp, size: u8, dst: u64, src: u64, res: u64) {
+        if matches!(op, FlagOp::Inc | FlagOp::Dec) {
+            self.flags();
+        }
+        self.c.st.lazy = LazyFlags { dst, src, res, op, size };
+    }
+
+    /// Replaces the arithmetic flags selected by `mask` with `value`.
+    #[inline]
+    pub fn set_arith_flags(&mut self, mask: u64, value: u64) {
+        let f = self.flags();
+        self.c.st.rflags = (f & !mask) | (value & mask);
+    }
+
+    /// Executes one decoded instruction; RIP already points after it.
+    pub fn exec(&mut self, ins: &Instruction) -> R<()> {
+        if ins.has_lock_prefix() && !lock_allowed(ins) {
+            return Err(Fault::ud());
+        }
+        match ins.mnemonic() {
+            M::Add | M::Adc | M::Sub | M::Sbb | M::Cmp | M::And | M::Or | M::Xor | M::Test => self.alu2(ins),
+            M::Inc | M::Dec | M::Neg | M::Not => self.alu1(ins),
+            M::Xadd | M::Cmpxchg | M::Cmpxchg8b | M::Cmpxchg16b => self.atomic_rmw(ins),
+            M::Daa | M::Das | M::Aaa | M::Aas | M::Aam | M::Aad => self.bcd(ins),
+            M::Mul | M::Imul | M::Div | M::Idiv => self.muldiv(ins),
+            M::Rol | M::Ror | M::Rcl | M::Rcr | M::Shl | M::Sal | M::Shr | M::Sar => self.shift(ins),
+            M::Shld | M::Shrd => self.shift_double(ins),
+            M::Bt | M::Bts | M::Btr | M::Btc => self.bit_test(ins),
+            M::Bsf | M::Bsr | M::Tzcnt | M::Lzcnt | M::Popcnt => self.bit_scan(ins),
+            M::Mov => self.mov(ins),
+            M::Movzx | M::Movsx | M::Movsxd => self.mov_extend(ins),
+            M::Lea => self.lea(ins),
+            M::Xchg => self.xchg(ins),
+            M::Xlatb => self.xlat(ins),
+            M::Bswap => self.bswap(ins),
+            M::Cmovo | M::Cmovno | M::Cmovb | M::Cmovae | M::Cmove | M::Cmovne | M::Cmovbe | M::Cmova | M::Cmovs
+            | M::Cmovns | M::Cmovp | M::Cmovnp | M::Cmovl | M::Cmovge | M::Cmovle | M::Cmovg => self.cmov(ins),
+            M::Seto | M::Setno | M::Setb | M::Setae | M::Sete | M::Setne | M::Setbe | M::Seta | M::Sets
+            | M::Setns | M::Setp | M::Setnp | M::Setl | M::Setge | M::Setle | M::Setg => self.setcc(ins),
+            M::Cbw | M::Cwde | M::Cdqe | M::Cwd | M::Cdq | M::Cqo => self.sign_extend_acc(ins),
+            M::Lds | M::Les | M::Lfs | M::Lgs | M::Lss => self.load_far_pointer(ins),
+            M::Nop | M::Pause | M::Wait | M::Lfence | M::Sfence | M::Mfence | M::Clflush | M::Clflushopt
+            | M::Prefetchnta | M::Prefetcht0 | M::Prefetcht1 | M::Prefetcht2 | M::Prefetchw => Ok(()),
+            M::Push | M::Pop | M::Pusha | M::Pushad | M::Popa | M::Popad => self.push_pop(ins),
+            M::Pushf | M::Pushfd | M::Pushfq | M::Popf | M::Popfd | M::Popfq => self.push_pop_flags(ins),
+            M::Enter | M::Leave => self.enter_leave(ins),
+            M::Movsb | M::Movsw | M::Movsq | M::Cmpsb | M::Cmpsw | M::Cmpsq | M::Stosb | M::Stosw | M::Stosd
+            | M::Stosq | M::Lodsb | M::Lodsw | M::Lodsd | M::Lodsq | M::Scasb | M::Scasw | M::Scasd | M::Scasq
+            | M::Insb | M::Insw | M::Insd | M::Outsb | M::Outsw | M::Outsd => self.string(ins),
+            M::Movsd | M::Cmpsd if ins.op0_kind() != iced_x86::OpKind::Register => self.string(ins),
+            M::Lahf | M::Sahf | M::Clc | M::Stc | M::Cmc | M::Cld | M::Std | M::Cli | M::Sti | M::Salc => {
+                self.flag_op(ins)
+            }
+            M::In | M::Out => self.in_out(ins),
+            M::Jo | M::Jno | M::Jb | M::Jae | M::Je | M::Jne | M::Jbe | M::Ja | M::Js | M::Jns | M::Jp | M::Jnp
+            | M::Jl | M::Jge | M::Jle | M::Jg => self.jcc(ins),
+            M::Jmp => self.jmp(ins),
+            M::Call => self.call(ins),
+            M::Ret | M::Retf => self.ret(ins),
+            M::Loop | M::Loope | M::Loopne | M::Jcxz | M::Jecxz | M::Jrcxz => self.loop_jcxz(ins),
+            M::Int | M::Int3 | M::Into | M::Int1 | M::Bound => self.soft_int(ins),
+            M::Iret | M::Iretd | M::Iretq => self.iret(ins),
+            M::Hlt => self.hlt(),
+            M::Ud0 | M::Ud1 | M::Ud2 | M::INVALID => Err(Fault::ud()),
+            M::Cpuid => self.cpuid(),
+            M::Rdtsc | M::Rdtscp => self.rdtsc(ins),
+            M::Rdmsr | M::Wrmsr => self.msr_op(ins),
+            M::Lgdt | M::Lidt | M::Sgdt | M::Sidt | M::Lldt | M::Sldt | M::Ltr | M::Str | M::Lmsw | M::Smsw => {
+                self.table_op(ins)
+            }
+            M::Clts | M::Invlpg | M::Wbinvd | M::Invd => self.cache_op(ins),
+            M::Lar | M::Lsl | M::Verr | M::Verw | M::Arpl => self.descriptor_query(ins),
+            M::Sysenter | M::Sysexit | M::Syscall | M::Sysret | M::Swapgs => self.fast_syscall(ins),
+            M::Rdfsbase | M::Rdgsbase | M::Wrfsbase | M::Wrgsbase => self.fs_gs_base(ins),
+            m => Err(Fault::Unsupported(format!("instruction {m:?}"))),
+        }
+    }
+}

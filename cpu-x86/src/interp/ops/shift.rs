@@ -1,0 +1,119 @@
+//! Shifts and rotates: ROL ROR RCL RCR SHL/SAL SHR SAR, SHLD SHRD (SDM Vol. 2B
+//! "RCL/RCR/ROL/ROR", "SAL/SAR/SHL/SHR", "SHLD", "SHRD"). The count is masked to five
+//! bits (six for 64-bit operands); a masked count of zero changes nothing.
+
+use crate::interp::cpu::Ctx;
+use crate::interp::fault::R;
+use crate::interp::flags::{size_mask, szp};
+use crate::interp::state::fl;
+use iced_x86::{Instruction, Mnemonic as M};
+
+impl Ctx<'_> {
+    /// The shift count operand, masked.
+    fn shift_count(&mut self, ins: &Instruction, i: u32, size: u8) -> R<u32> {
+        let raw = if i < ins.op_count() { self.read_op(ins, i, 1)? } else { 1 };
+        Ok((raw & if size == 8 { 0x3f } else { 0x1f }) as u32)
+    }
+
+    pub(super) fn shift(&mut self, ins: &Instruction) -> R<()> {
+        let size = self.op_size(ins, 0);
+        let bits = size as u32 * 8;
+        let mask = size_mask(size);
+        let sign = 1u64 << (bits - 1);
+        let count = self.shift_count(ins, 1, size)?;
+        self.probe_op(ins, 0, size)?;
+        let d = self.read_op(ins, 0, size)?;
+        if count == 0 {
+            return Ok(());
+        }
+        let cf_in = self.flags() & fl::CF != 0;
+        let bool_f = |b: bool, f: u64| if b { f } else { 0 };
+        let (res, flags, which) = match ins.mnemonic() {
+            M::Rol => {
+                let c = count % bits;
+                let r = if c == 0 { d } else { ((d << c) | (d >> (bits - c))) & mask };
+                let cf = r & 1 != 0;
+                let of = (r & sign != 0) != cf;
+                (r, bool_f(cf, fl::CF) | bool_f(of, fl::OF), fl::CF | fl::OF)
+            }
+            M::Ror => {
+                let c = count % bits;
+                let r = if c == 0 { d } else { ((d >> c) | (d << (bits - c))) & mask };
+                let cf = r & sign != 0;
+                let of = ((r << 1) ^ r) & sign != 0;
+                (r, bool_f(cf, fl::CF) | bool_f(of, fl::OF), fl::CF | fl::OF)
+            }
+            M::Rcl | M::Rcr => {
+                let c = if bits < 32 { count % (bits + 1) } else { count };
+                // Rotate the (bits+1)-bit value CF:dest.
+                let wide = ((cf_in as u128) << bits) | d as u128;
+                let n = bits + 1;
+                let full = (1u128 << n) - 1;
+                let rot = if c == 0 {
+                    wide
+                } else if ins.mnemonic() == M::Rcl {
+                    ((wide << c) | (wide >> (n - c))) & full
+                } else {
+                    ((wide >> c) | (wide << (n - c))) & full
+                };
+                let r = rot as u64 & mask;
+                let cf = (rot >> bits) & 1 != 0;
+                let of = if ins.mnemonic() == M::Rcl {
+                    (r & sign != 0) != cf
+                } else {
+                    ((r << 1) ^ r) & sign != 0
+                };
+                (r, bool_f(cf, fl::CF) | bool_f(of, fl::OF), fl::CF | fl::OF)
+            }
+            M::Shl | M::Sal => {
+                let wide = (d as u128) << count;
+                let r = wide as u64 & mask;
+                let cf = (wide >> bits) & 1 != 0;
+                let of = (r & sign != 0) != cf;
+                (r, szp(r, size) | bool_f(cf, fl::CF) | bool_f(of, fl::OF), fl::ARITH)
+            }
+            M::Shr => {
+                let r = if count >= 64 { 0 } else { d >> count };
+                let cf = count <= 64 && (d >> (count - 1)) & 1 != 0;
+                let of = if count == 1 { d & sign != 0 } else { false };
+                (r, szp(r, size) | bool_f(cf, fl::CF) | bool_f(of, fl::OF), fl::ARITH)
+            }
+            _ => {
+                let sd = ((d << (64 - bits)) as i64) >> (64 - bits);
+                let r = (sd >> count.min(63)) as u64 & mask;
+                let cf = (sd >> (count - 1).min(63)) & 1 != 0;
+                (r, szp(r, size) | bool_f(cf, fl::CF), fl::ARITH)
+            }
+        };
+        self.write_op(ins, 0, size, res)?;
+        self.set_arith_flags(which, flags);
+        Ok(())
+    }
+
+    /// SHLD/SHRD dst, src, count.
+    pub(super) fn shift_double(&mut self, ins: &Instruction) -> R<()> {
+        let size = self.op_size(ins, 0);
+        let bits = size as u32 * 8;
+        let mask = size_mask(size);
+        let count = self.shift_count(ins, 2, size)?;
+        self.probe_op(ins, 0, size)?;
+        let d = self.read_op(ins, 0, size)?;
+        let s = self.read_op(ins, 1, size)?;
+        if count == 0 {
+            return Ok(());
+        }
+        let sign = 1u64 << (bits - 1);
+        let (r, cf) = if ins.mnemonic() == M::Shld {
+            let wide = ((d as u128) << bits | s as u128) << count;
+            ((wide >> bits) as u64 & mask, (wide >> (2 * bits)) & 1 != 0)
+        } else {
+            let wide = ((s as u128) << bits) | d as u128;
+            ((wide >> count) as u64 & mask, (wide >> (count - 1)) & 1 != 0)
+        };
+        let of = (r ^ d) & sign != 0;
+        let v = szp(r, size) | if cf { fl::CF } else { 0 } | if of { fl::OF } else { 0 };
+        self.write_op(ins, 0, size, r)?;
+        self.set_arith_flags(fl::ARITH, v);
+        Ok(())
+    }
+}

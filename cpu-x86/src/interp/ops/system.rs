@@ -1,0 +1,413 @@
+//! System instructions: MOV to/from CR and DR, LGDT LIDT SGDT SIDT LLDT SLDT LTR STR
+//! LMSW SMSW, CLTS INVLPG WBINVD INVD, LAR LSL VERR VERW ARPL, SYSENTER SYSEXIT SYSCALL
+//! SYSRET SWAPGS, RD/WR FS/GS BASE, CPUID, RDTSC RDTSCP, RDMSR WRMSR (SDM Vol. 2 and
+//! Vol. 3A §2.5-2.7, §5.8.7-5.8.8).
+
+use crate::interp::cpu::Ctx;
+use crate::interp::fault::{Fault, R};
+use crate::interp::flags::size_mask;
+use crate::interp::segment::{sel_err, Descriptor};
+use crate::interp::state::{attr, cr0, cr4, efer, fl, Mode, Seg, Segment};
+use iced_x86::{Instruction, Mnemonic as M, OpKind, Register};
+
+impl Ctx<'_> {
+    fn require_cpl0(&self) -> R<()> {
+        if self.c.st.cpl != 0 {
+            return Err(Fault::gp(0));
+        }
+        Ok(())
+    }
+
+    fn require_protected(&self) -> R<()> {
+        if !self.c.st.protected() {
+            return Err(Fault::ud());
+        }
+        Ok(())
+    }
+
+    /// Writes CR0 with the consistency checks of SDM Vol. 3A §2.5 and mode updates.
+    pub fn write_cr0(&mut self, v: u64) -> R<()> {
+        let v = (v & 0xffff_ffff) | cr0::ET;
+        if v >> 32 != 0 || (v & cr0::PG != 0 && v & cr0::PE == 0) || (v & cr0::NW != 0 && v & cr0::CD == 0) {
+            return Err(Fault::gp(0));
+        }
+        let st = &mut self.c.st;
+        let enabling_paging = v & cr0::PG != 0 && st.cr0 & cr0::PG == 0;
+        if enabling_paging && st.efer & efer::LME != 0 {
+            if st.cr4 & cr4::PAE == 0 {
+                return Err(Fault::gp(0));
+            }
+            st.efer |= efer::LMA;
+        }
+        if v & cr0::PG == 0 {
+            st.efer &= !efer::LMA;
+        }
+        if (st.cr0 ^ v) & (cr0::PG | cr0::WP | cr0::PE) != 0 {
+            self.c.tlb.flush(false);
+        }
+        self.c.st.cr0 = v;
+        self.c.st.update_mode();
+        self.c.brk = true;
+        Ok(())
+    }
+
+    /// Writes CR4 (reserved bits #GP; paging-relevant changes flush the TLB).
+    pub fn write_cr4(&mut self, v: u64) -> R<()> {
+        if v & !cr4::SUPPORTED != 0 || (self.c.st.efer & efer::LMA != 0 && v & cr4::PAE == 0) {
+            return Err(Fault::gp(0));
+        }
+        if (self.c.st.cr4 ^ v) & (cr4::PAE | cr4::PGE | cr4::PSE) != 0 {
+            self.c.tlb.flush(false);
+        }
+        self.c.st.cr4 = v;
+        self.c.brk = true;
+        Ok(())
+    }
+
+    /// Writes CR3 and flushes the non-global TLB entries.
+    pub fn write_cr3(&mut self, v: u64) {
+        self.c.st.cr3 = if self.c.st.efer & efer::LMA != 0 { v & 0x000f_ffff_ffff_ffff } else { v & 0xffff_ffff };
+        self.c.tlb.flush(self.c.st.cr4 & cr4::PGE != 0);
+        self.c.brk = true;
+    }
+
+    pub(super) fn mov_control(&mut self, ins: &Instruction) -> R<()> {
+        if self.c.st.mode == Mode::V86 {
+            return Err(Fault::gp(0));
+        }
+        self.require_cpl0()?;
+        let (r0, r1) = (ins.op0_register(), ins.op1_register());
+        let wide = if self.c.st.long64() { 8 } else { 4 };
+        if r0.is_cr() || r1.is_cr() {
+            let (cr, gpr, to_cr) = if r0.is_cr() { (r0, r1, true) } else { (r1, r0, false) };
+            let n = cr as usize - Register::CR0 as usize;
+            if to_cr {
+                let v = self.reg(gpr) & size_mask(wide);
+                match n {
+                    0 => self.write_cr0(v)?,
+                    2 => self.c.st.cr2 = v,
+                    3 => self.write_cr3(v),
+                    4 => self.write_cr4(v)?,
+                    8 => self.c.st.cr8 = v & 0xf,
+                    _ => return Err(Fault::ud()),
+                }
+            } else {
+                let v = match n {
+                    0 => self.c.st.cr0,
+                    2 => self.c.st.cr2,
+                    3 => self.c.st.cr3,
+                    4 => self.c.st.cr4,
+                    8 => self.c.st.cr8,
+                    _ => return Err(Fault::ud()),
+                };
+                self.set_reg(gpr, v & size_mask(wide));
+            }
+        } else {
+            let (dr, gpr, to_dr) = if r0.is_dr() { (r0, r1, true) } else { (r1, r0, false) };
+            let mut n = dr as usize - Register::DR0 as usize;
+            if n == 4 || n == 5 {
+                if self.c.st.cr4 & cr4::DE != 0 {
+                    return Err(Fault::ud());
+                }
+                n += 2;
+            }
+            if n > 7 {
+                return Err(Fault::ud());
+            }
+            if to_dr {
+                let v = self.reg(gpr) & size_mask(wide);
+                self.c.st.dr[n] = match n {
+                    6 => (v & 0xf00f) | 0xffff_0ff0,
+                    7 => (v & 0xffff_2bff) | 0x400,
+                    _ => v,
+                };
+                if n == 7 && v & 0xff != 0 {
+                    log::warn!("DR7 breakpoints enabled ({v:#x}); hardware breakpoints are not emulated");
+                }
+            } else {
+                let v = self.c.st.dr[n];
+                self.set_reg(gpr, v & size_mask(wide));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn table_op(&mut self, ins: &Instruction) -> R<()> {
+        let m = ins.mnemonic();
+        match m {
+            M::Lgdt | M::Lidt => {
+                self.require_cpl0()?;
+                let (seg, off) = self.ea(ins);
+                let limit = self.read(seg, off, 2)?;
+                let base = if self.c.st.long64() {
+                    self.read(seg, off + 2, 8)?
+                } else {
+                    let b = self.read(seg, off + 2, 4)?;
+                    if ins.code() == iced_x86::Code::Lgdt_m1632_16 || ins.code() == iced_x86::Code::Lidt_m1632_16 {
+                        b & 0xff_ffff
+                    } else {
+                        b
+                    }
+                };
+                let t = if m == M::Lgdt { &mut self.c.st.gdtr } else { &mut self.c.st.idtr };
+                t.base = base;
+                t.limit = limit as u32;
+            }
+            M::Sgdt | M::Sidt => {
+                let t = if m == M::Sgdt { self.c.st.gdtr } else { self.c.st.idtr };
+                let (seg, off) = self.ea(ins);
+                let bsize = if self.c.st.long64() { 8 } else { 4 };
+                self.probe_write(seg, off, 2 + bsize)?;
+                self.write(seg, off, 2, t.limit as u64)?;
+                self.write(seg, off + 2, bsize, t.base)?;
+            }
+            M::Sldt | M::Str => {
+                self.require_protected()?;
+                let sel = if m == M::Sldt { self.c.st.ldtr.selector } else { self.c.st.tr.selector };
+                let size = if ins.op0_kind() == OpKind::Memory { 2 } else { self.op_size(ins, 0) };
+                self.write_op(ins, 0, size, sel as u64)?;
+            }
+            M::Lldt | M::Ltr => {
+                self.require_protected()?;
+                self.require_cpl0()?;
+                let sel = self.read_op(ins, 0, 2)? as u16;
+                self.load_system_segment(sel, m == M::Ltr)?;
+            }
+            M::Smsw => {
+                let v = self.c.st.cr0;
+                let size = if ins.op0_kind() == OpKind::Memory { 2 } else { self.op_size(ins, 0) };
+                self.write_op(ins, 0, size, v & size_mask(size))?;
+            }
+            _ => {
+                self.require_cpl0()?;
+                let v = self.read_op(ins, 0, 2)?;
+                // LMSW changes PE (set only), MP, EM and TS.
+                let old = self.c.st.cr0;
+                let new = (old & !0xe) | (v & 0xe) | ((old | v) & cr0::PE);
+                self.write_cr0(new)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// LLDT / LTR.
+    fn load_system_segment(&mut self, sel: u16, task: bool) -> R<()> {
+        if sel & !3 == 0 {
+            if task {
+                return Err(Fault::gp(0));
+            }
+            self.c.st.ldtr = Segment { selector: sel, ..Segment::default() };
+            return Ok(());
+        }
+        if sel & 4 != 0 {
+            return Err(Fault::gp(sel_err(sel)));
+        }
+        let long = self.c.st.efer & efer::LMA != 0;
+        let d = self.read_descriptor(sel)?;
+        let ok = !d.s() && if task { matches!(d.typ(), 0x1 | 0x9) } else { d.typ() == 0x2 };
+        if !ok || (long && task && d.typ() != 0x9) {
+            return Err(Fault::gp(sel_err(sel)));
+        }
+        if !d.present() {
+            return Err(Fault::np(sel_err(sel)));
+        }
+        let mut s = d.to_segment(sel);
+        if long {
+            s.base |= self.read_descriptor_high(sel)? << 32;
+        }
+        if task {
+            // Mark the TSS busy in the GDT and in the cache.
+            let a = self.descriptor_addr(sel, 8)?;
+            self.write_lin_sys(a + 5, 1, ((d.0 >> 40) & 0xff) | 2)?;
+            s.attrs |= 2;
+            self.c.st.tr = s;
+        } else {
+            self.c.st.ldtr = s;
+        }
+        Ok(())
+    }
+
+    pub(super) fn cache_op(&mut self, ins: &Instruction) -> R<()> {
+        self.require_cpl0()?;
+        match ins.mnemonic() {
+            M::Clts => self.c.st.cr0 &= !cr0::TS,
+            M::Invlpg => {
+                let (seg, off) = self.ea(ins);
+                let lin = self.linear(seg, off, 1, crate::interp::mmu::Acc::Read).unwrap_or(off);
+                self.c.tlb.flush_page(lin);
+                self.c.brk = true;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    pub(super) fn descriptor_query(&mut self, ins: &Instruction) -> R<()> {
+        self.require_protected()?;
+        let m = ins.mnemonic();
+        if m == M::Arpl {
+            if self.c.st.long64() {
+                return Err(Fault::ud());
+            }
+            self.probe_op(ins, 0, 2)?;
+            let d = self.read_op(ins, 0, 2)?;
+            let s = self.reg(ins.op1_register());
+            if d & 3 < s & 3 {
+                self.write_op(ins, 0, 2, (d & !3) | (s & 3))?;
+                self.set_arith_flags(fl::ZF, fl::ZF);
+            } else {
+                self.set_arith_flags(fl::ZF, 0);
+            }
+            return Ok(());
+        }
+        let size = if matches!(m, M::Verr | M::Verw) { 2 } else { 2 };
+        let sel = self.read_op(ins, if matches!(m, M::Verr | M::Verw) { 0 } else { 1 }, size)? as u16;
+        let cpl = self.c.st.cpl;
+        let rpl = (sel & 3) as u8;
+        let d = if sel & !3 == 0 { None } else { self.read_descriptor(sel).ok().map(|d: Descriptor| d) };
+        let visible = |d: Descriptor| d.conforming() || (d.dpl() >= cpl && d.dpl() >= rpl);
+        let long = self.c.st.efer & efer::LMA != 0;
+        let ok = match (m, d) {
+            (_, None) => false,
+            (M::Verr, Some(d)) => d.s() && (!d.code() || d.typ() & 2 != 0) && visible(d),
+            (M::Verw, Some(d)) => d.s() && !d.code() && d.typ() & 2 != 0 && visible(d),
+            (M::Lar, Some(d)) => {
+                (d.s() || matches!(d.typ(), 1 | 2 | 3 | 4 | 5 | 9 | 0xb | 0xc) && !(long && matches!(d.typ(), 1 | 3 | 4 | 5)))
+                    && visible(d)
+            }
+            (_, Some(d)) => (d.s() || matches!(d.typ(), 1 | 2 | 3 | 9 | 0xb) && !(long && matches!(d.typ(), 1 | 3))) && visible(d),
+        };
+        if ok {
+            if let Some(d) = d {
+                let size = self.op_size(ins, 0);
+                match m {
+                    M::Lar => self.set_reg(ins.op0_register(), (d.0 >> 32) & 0x00f0_ff00 & size_mask(size)),
+                    M::Lsl => self.set_reg(ins.op0_register(), d.limit() as u64 & size_mask(size)),
+                    _ => {}
+                }
+            }
+        }
+        self.set_arith_flags(fl::ZF, if ok { fl::ZF } else { 0 });
+        Ok(())
+    }
+
+    pub(super) fn fast_syscall(&mut self, ins: &Instruction) -> R<()> {
+        let long_active = self.c.st.efer & efer::LMA != 0;
+        match ins.mnemonic() {
+            M::Swapgs => {
+                if !self.c.st.long64() {
+                    return Err(Fault::ud());
+                }
+                self.require_cpl0()?;
+                let gs = &mut self.c.st.seg[Seg::Gs as usize].base;
+                std::mem::swap(gs, &mut self.c.st.msr.kernel_gs_base);
+            }
+            M::Sysenter => {
+                let cs = self.c.st.msr.sysenter_cs as u16;
+                if !self.c.st.protected() || cs & !3 == 0 {
+                    return Err(Fault::gp(0));
+                }
+                self.c.st.rflags &= !(fl::VM | fl::IF | fl::RF);
+                let code = if long_active { 0xa09b } else { 0xc09b };
+                self.c.st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: cs & !3, attrs: code };
+                self.c.st.seg[Seg::Ss as usize] =
+                    Segment { base: 0, limit: 0xffff_ffff, selector: (cs & !3) + 8, attrs: 0xc093 };
+                self.c.st.cpl = 0;
+                self.c.st.update_mode();
+                let w = if long_active { u64::MAX } else { 0xffff_ffff };
+                self.c.st.gpr[4] = self.c.st.msr.sysenter_esp & w;
+                self.c.st.rip = self.c.st.msr.sysenter_eip & w;
+                self.c.brk = true;
+            }
+            M::Sysexit => {
+                let cs = self.c.st.msr.sysenter_cs as u16;
+                if !self.c.st.protected() || cs & !3 == 0 {
+                    return Err(Fault::gp(0));
+                }
+                self.require_cpl0()?;
+                let to64 = ins.code() == iced_x86::Code::Sysexitq;
+                let (csel, code) = if to64 { ((cs & !3) + 32, 0xa0fb) } else { ((cs & !3) + 16, 0xc0fb) };
+                self.c.st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: csel | 3, attrs: code };
+                self.c.st.seg[Seg::Ss as usize] =
+                    Segment { base: 0, limit: 0xffff_ffff, selector: (csel + 8) | 3, attrs: 0xc0f3 };
+                self.c.st.cpl = 3;
+                self.c.st.update_mode();
+                let w = if to64 { u64::MAX } else { 0xffff_ffff };
+                self.c.st.gpr[4] = self.c.st.gpr[1] & w;
+                self.c.st.rip = self.c.st.gpr[2] & w;
+                self.c.brk = true;
+            }
+            M::Syscall => {
+                if self.c.st.efer & efer::SCE == 0 || !long_active {
+                    return Err(Fault::ud());
+                }
+                let star = self.c.st.msr.star;
+                let cs = ((star >> 32) & 0xfffc) as u16;
+                self.c.st.gpr[1] = self.c.st.rip;
+                let f = self.flags();
+                self.c.st.gpr[11] = f & !fl::RF;
+                self.c.st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: cs, attrs: 0xa09b };
+                self.c.st.seg[Seg::Ss as usize] =
+                    Segment { base: 0, limit: 0xffff_ffff, selector: cs + 8, attrs: 0xc093 };
+                self.c.st.cpl = 0;
+                let was64 = self.c.st.long64();
+                self.c.st.rflags = (f & !self.c.st.msr.sfmask & !fl::RF) | fl::FIXED1;
+                self.c.st.rip = if was64 { self.c.st.msr.lstar } else { self.c.st.msr.cstar };
+                self.c.st.update_mode();
+                self.c.brk = true;
+            }
+            _ => {
+                if self.c.st.efer & efer::SCE == 0 || !long_active {
+                    return Err(Fault::ud());
+                }
+                self.require_cpl0()?;
+                let star = self.c.st.msr.star;
+                let base = ((star >> 48) & 0xfffc) as u16;
+                let to64 = ins.code() == iced_x86::Code::Sysretq;
+                let (sel, code, rip) = if to64 {
+                    (base + 16, 0xa0fb, self.c.st.gpr[1])
+                } else {
+                    (base, 0xc0fb, self.c.st.gpr[1] & 0xffff_ffff)
+                };
+                if ((rip as i64) << 16 >> 16) as u64 != rip {
+                    return Err(Fault::gp(0));
+                }
+                self.c.st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: sel | 3, attrs: code };
+                let ss = &mut self.c.st.seg[Seg::Ss as usize];
+                ss.selector = (base + 8) | 3;
+                ss.attrs = 0xc0f3;
+                self.c.st.cpl = 3;
+                self.c.st.rflags = (self.c.st.gpr[11] & fl::WRITABLE & !(fl::RF | fl::VM)) | fl::FIXED1;
+                self.c.st.lazy.op = crate::interp::flags::FlagOp::None;
+                self.c.st.rip = rip;
+                self.c.st.update_mode();
+                self.c.brk = true;
+                self.c.irq_check = true;
+            }
+        }
+        let _ = attr::P;
+        Ok(())
+    }
+
+    pub(super) fn fs_gs_base(&mut self, ins: &Instruction) -> R<()> {
+        if !self.c.st.long64() || self.c.st.cr4 & cr4::FSGSBASE == 0 {
+            return Err(Fault::ud());
+        }
+        let seg = if matches!(ins.mnemonic(), M::Rdfsbase | M::Wrfsbase) { Seg::Fs } else { Seg::Gs };
+        let r = ins.op0_register();
+        match ins.mnemonic() {
+            M::Rdfsbase | M::Rdgsbase => {
+                let v = self.c.st.seg[seg as usize].base;
+                self.set_reg(r, v);
+            }
+            _ => {
+                let v = self.reg(r);
+                if ((v as i64) << 16 >> 16) as u64 != v {
+                    return Err(Fault::gp(0));
+                }
+                self.c.st.seg[seg as usize].base = v;
+            }
+        }
+        Ok(())
+    }
+}
