@@ -78,7 +78,7 @@ pub fn load_kernel(
     options: &LoadOptions<'_>,
 ) -> Result<LoadedKernel, LoadError> {
     let loaded = if linux::is_bzimage(kernel) {
-        linux::load_bzimage(mem, layout, kernel, initrd, cmdline, rsdp, options.linux_entry, options.vga_text_console)?
+        linux::load_bzimage(mem, layout, kernel, initrd, cmdline, rsdp, options)?
     } else if let Some(header) = multiboot::find_header(kernel)? {
         let modules: Vec<Module<'_>> = initrd
             .map(|bytes| Module { bytes, cmdline: "" })

@@ -16,7 +16,7 @@
 use crate::error::LoadError;
 use crate::layout::{MemoryLayout, ACPI_AREA_BYTES, EXTENDED_START};
 use crate::lowmem::{self, CodeBits, BOOT_CS, BOOT_DS, CMDLINE_ADDR, CMDLINE_AREA_BYTES, ZERO_PAGE_ADDR};
-use crate::{KernelKind, LoadedKernel};
+use crate::{KernelKind, LoadOptions, LoadedKernel};
 use rx86_core::entry::{gpr, EntryState};
 use rx86_core::phys::PhysMemory;
 
@@ -316,8 +316,8 @@ fn put32(zp: &mut [u8], at: usize, v: u64) {
     zp[at..at + 4].copy_from_slice(&(v as u32).to_le_bytes());
 }
 
-/// Loads a bzImage with an optional initrd and command line and returns the entry state.
-#[allow(clippy::too_many_arguments)]
+/// Loads a bzImage with an optional initrd and command line and returns the entry state
+/// for `options.linux_entry`; `rsdp` goes to boot_params.acpi_rsdp_addr.
 pub fn load_bzimage(
     mem: &PhysMemory,
     layout: &MemoryLayout,
@@ -325,9 +325,9 @@ pub fn load_bzimage(
     initrd: Option<&[u8]>,
     cmdline: &str,
     rsdp: Option<u64>,
-    entry: LinuxEntry,
-    vga_text_console: bool,
+    options: &LoadOptions<'_>,
 ) -> Result<LoadedKernel, LoadError> {
+    let entry = options.linux_entry;
     let hdr = SetupHeader::parse(bytes)?;
     if entry == LinuxEntry::Long64 && hdr.xloadflags & XLF_KERNEL_64 == 0 {
         return Err(LoadError::No64BitEntry(hdr.version));
@@ -366,7 +366,7 @@ pub fn load_bzimage(
         zp[E820_TABLE + 20 * i..E820_TABLE + 20 * (i + 1)].copy_from_slice(&e.to_bytes());
     }
     zp[E820_ENTRIES] = e820.len().min(E820_MAX_ENTRIES) as u8;
-    if vga_text_console {
+    if options.vga_text_console {
         zp[SCREEN_VIDEO_MODE] = VGA_TEXT_MODE;
         zp[SCREEN_VIDEO_COLS] = 80;
         zp[SCREEN_EGA_BX..SCREEN_EGA_BX + 2].copy_from_slice(&VGA_EGA_BX.to_le_bytes());
@@ -465,7 +465,8 @@ pub(crate) mod tests {
         entry: LinuxEntry,
     ) -> Result<(PhysMemory, MemoryLayout, LoadedKernel), LoadError> {
         let (mem, layout) = machine(ram);
-        let k = load_bzimage(&mem, &layout, f, initrd, cmdline, Some(0xE_0000), entry, false)?;
+        let options = LoadOptions { linux_entry: entry, ..Default::default() };
+        let k = load_bzimage(&mem, &layout, f, initrd, cmdline, Some(0xE_0000), &options)?;
         Ok((mem, layout, k))
     }
 
@@ -630,6 +631,22 @@ pub(crate) mod tests {
             let e = load(8 << 20, &f[..len], None, "", LinuxEntry::Protected32);
             assert!(matches!(e, Err(LoadError::Truncated { .. } | LoadError::NotAKernel(_))), "len {len}: {e:?}");
         }
+    }
+
+    #[test]
+    fn vga_console_fills_screen_info() {
+        let f = bzimage(0x020F, 0x100);
+        let (mem, layout) = machine(64 << 20);
+        let options = LoadOptions { vga_text_console: true, ..Default::default() };
+        load_bzimage(&mem, &layout, &f, None, "", None, &options).unwrap();
+        let zp = read(&mem, ZERO_PAGE_ADDR, 0x80);
+        assert_eq!((zp[SCREEN_VIDEO_MODE], zp[SCREEN_VIDEO_COLS], zp[SCREEN_VIDEO_LINES]), (3, 80, 25));
+        assert_eq!(zp[SCREEN_IS_VGA], 1);
+        assert_eq!(u16_at(&zp, SCREEN_VIDEO_POINTS), 16);
+        assert_eq!(&zp[ACPI_RSDP_ADDR..ACPI_RSDP_ADDR + 8], &[0; 8], "no RSDP given");
+        let (mem, layout) = machine(64 << 20);
+        load_bzimage(&mem, &layout, &f, None, "", None, &LoadOptions::default()).unwrap();
+        assert_eq!(read(&mem, ZERO_PAGE_ADDR, 0x20), vec![0; 0x20], "no console by default");
     }
 
     #[test]

@@ -278,7 +278,8 @@ fn build_info(base: u64, layout: &MemoryLayout, cmdline: &str, modules: &[(u64, 
 }
 
 /// Loads a Multiboot kernel whose header `find_header` found, with `modules` (each
-/// with its own command line), and returns the entry state.
+/// with its own command line), and returns the entry state. `ignore_video` starts a
+/// kernel that requires video mode information without it (with a warning).
 pub fn load_multiboot(
     mem: &PhysMemory,
     layout: &MemoryLayout,
