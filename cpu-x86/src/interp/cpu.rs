@@ -47,6 +47,8 @@ pub struct Interpreter {
     pub retired: u64,
     /// Clock value of the last run, for the TSC.
     pub(crate) now_ns: u64,
+    /// The last exception delivered (vector, error code), for debuggers and harnesses.
+    pub last_exception: Option<(u8, Option<u32>)>,
 }
 
 /// The interpreter borrowed together with the board for one run.
@@ -75,6 +77,7 @@ impl Interpreter {
             ns_per_insn: ns_per_insn.max(1),
             retired: 0,
             now_ns: 0,
+            last_exception: None,
         }
     }
 
@@ -161,7 +164,7 @@ impl Ctx<'_> {
         if !self.c.st.nmi_blocked && self.p.take_nmi() {
             self.c.st.halted = false;
             self.c.st.nmi_blocked = true;
-            if let Err(e) = self.deliver_event(Exception { vector: vec::NMI, error: None }, false) {
+            if let Err(e) = self.deliver_event(Exception { vector: vec::NMI, error: None }, true) {
                 return Some(e);
             }
         }

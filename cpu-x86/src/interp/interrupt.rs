@@ -46,6 +46,9 @@ impl Ctx<'_> {
         let mut chain = vec![e.vector];
         let mut cur = e;
         let mut kind = if external { EventKind::External } else { EventKind::Exception };
+        if !external {
+            self.c.last_exception = Some((e.vector, e.error));
+        }
         loop {
             let error = if has_error_code(cur.vector) && kind == EventKind::Exception { cur.error.or(Some(0)) } else { None };
             match self.interrupt(cur.vector, kind, error) {

@@ -127,3 +127,72 @@ fn protected_mode_entry_runs_flat_32_bit_code() {
     assert_eq!(board.output(), "P");
     assert_eq!(mem.ram().read_u32(0x3000).unwrap(), 0x1234_5678);
 }
+
+/// Assembles 32-bit code for address `ip` with iced-x86.
+fn asm32(ip: u64, f: impl FnOnce(&mut iced_x86::code_asm::CodeAssembler)) -> Vec<u8> {
+    let mut a = iced_x86::code_asm::CodeAssembler::new(32).unwrap();
+    f(&mut a);
+    a.assemble(ip).unwrap()
+}
+
+/// Writes a flat GDT (code 0x08, data 0x10) at 0x500 and returns its GDTR.
+fn flat_gdt(mem: &PhysMemory) -> rx86_core::entry::TableInit {
+    let gdt: [u64; 3] = [0, 0x00cf_9b00_0000_ffff, 0x00cf_9300_0000_ffff];
+    for (i, d) in gdt.iter().enumerate() {
+        mem.write(0x500 + 8 * i as u64, &d.to_le_bytes());
+    }
+    rx86_core::entry::TableInit { base: 0x500, limit: 23 }
+}
+
+#[test]
+fn paged_protected_mode_takes_interrupts_through_the_idt() {
+    use iced_x86::code_asm::*;
+    if !kvm_or_skip() {
+        return;
+    }
+    let board = TestBoard::new();
+    let mem = board.memory();
+    let gdtr = flat_gdt(mem);
+    // Page directory at 0x8000: one 4 MiB identity page.
+    mem.write(0x8000, &0x83u32.to_le_bytes());
+    // IDT at 0x600, vector 0x20 -> 0x11000 (32-bit interrupt gate, DPL 0).
+    let handler = 0x11000u64;
+    let gate = (handler & 0xffff) | (0x08 << 16) | (0x8e00u64 << 32) | ((handler >> 16) << 48);
+    mem.write(0x600 + 0x20 * 8, &gate.to_le_bytes());
+    mem.write(0x7f0, &[0xff, 0x01, 0x00, 0x06, 0x00, 0x00]); // IDTR: limit 0x1ff, base 0x600
+    let main = asm32(0x10000, |a| {
+        a.mov(eax, cr4).unwrap();
+        a.or(eax, 0x10).unwrap();
+        a.mov(cr4, eax).unwrap();
+        a.mov(eax, 0x8000).unwrap();
+        a.mov(cr3, eax).unwrap();
+        a.mov(eax, cr0).unwrap();
+        a.or(eax, 0x8000_0000u32 as i32).unwrap();
+        a.mov(cr0, eax).unwrap();
+        a.lidt(ptr(0x7f0)).unwrap();
+        a.mov(esp, 0x9000).unwrap();
+        a.int(0x20).unwrap();
+        a.mov(al, b'D' as u32).unwrap();
+        a.out(0xe9, al).unwrap();
+        a.sti().unwrap();
+        a.hlt().unwrap();
+        a.mov(al, b'E' as u32).unwrap();
+        a.out(0xe9, al).unwrap();
+        a.hlt().unwrap();
+    });
+    mem.write(0x10000, &main);
+    let isr = asm32(handler, |a| {
+        a.mov(al, b'I' as u32).unwrap();
+        a.out(0xe9, al).unwrap();
+        a.iretd().unwrap();
+    });
+    mem.write(handler, &isr);
+    let clock = Clock::new_host();
+    let mut kvm = KvmEngine::new(mem, &clock).unwrap();
+    kvm.load_entry_state(&EntryState::protected32(0x10000, 0x08, 0x10, gdtr)).unwrap();
+    assert_eq!(kvm.run(&board, &clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
+    assert_eq!(board.output(), "ID");
+    board.irq.store(true, Ordering::SeqCst);
+    assert_eq!(kvm.run(&board, &clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
+    assert_eq!(board.output(), "IDIE");
+}

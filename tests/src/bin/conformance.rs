@@ -5,7 +5,7 @@
 #[path = "../cpu_conformance.rs"]
 mod cpu_conformance;
 
-use cpu_conformance::{report, Options, Suite, EXCLUDED_FORMS};
+use cpu_conformance::{report, Options, Suite, EXCLUDED_FORMS, TEST_EXCLUSIONS};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -59,6 +59,10 @@ fn main() {
     println!("excluded forms:");
     for (f, why) in EXCLUDED_FORMS {
         println!("  {f}: {why}");
+    }
+    println!("tests excluded one by one:");
+    for (k, why) in TEST_EXCLUSIONS {
+        println!("  {k:?}: {why}");
     }
     let eligible = tot.passed + tot.failed;
     let pct = if eligible == 0 { 100.0 } else { 100.0 * tot.passed as f64 / eligible as f64 };

@@ -81,6 +81,11 @@ impl Ctx<'_> {
         if ins.has_lock_prefix() && !lock_allowed(ins) {
             return Err(Fault::ud());
         }
+        if ins.encoding() != iced_x86::EncodingKind::Legacy {
+            // VEX/EVEX/XOP encodings: AVX and friends are not reported by CPUID (and
+            // C4/C5/62 with a register operand are LES/LDS/BOUND #UD in real mode).
+            return Err(Fault::ud());
+        }
         match ins.mnemonic() {
             M::Add | M::Adc | M::Sub | M::Sbb | M::Cmp | M::And | M::Or | M::Xor | M::Test => self.alu2(ins),
             M::Inc | M::Dec | M::Neg | M::Not => self.alu1(ins),

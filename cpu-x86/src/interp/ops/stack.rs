@@ -75,7 +75,6 @@ impl Ctx<'_> {
                 let n = size / 8;
                 let sp = self.sp();
                 let start = sp.wrapping_sub(size as u64) & size_mask(self.c.st.stack_size());
-                self.probe_write(Seg::Ss, start, size)?;
                 for (i, r) in [0usize, 1, 2, 3, 4, 5, 6, 7].into_iter().enumerate() {
                     let v = if r == 4 { sp } else { self.c.st.gpr[r] };
                     let addr = sp.wrapping_sub(((i + 1) * n as usize) as u64) & size_mask(self.c.st.stack_size());
