@@ -1,1 +1,15 @@
-//! rx86 library
+//! rx86: a full-system x86 PC emulator.
+//!
+//! This crate assembles the PC ([`pc::Pc`]: memory map, buses, devices, interrupt
+//! routing, firmware), picks an engine (KVM or the interpreter) and runs the machine
+//! loop ([`machine::Machine`]). The `rx86` binary is a thin CLI over it; tests and
+//! benchmarks drive the same API.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+mod interp;
+pub mod interrupts;
+pub mod machine;
+pub mod pc;
+pub mod serial;

@@ -64,6 +64,20 @@ fn kvm_or_skip() -> bool {
     }
 }
 
+/// Tests of guest code that nested paravirtual KVM (`kvm_pvm`) cannot run: protected
+/// mode without 4-level paging goes through KVM's instruction emulator there, which
+/// cannot emulate IRET or software INT. Hardware KVM (`kvm_intel`/`kvm_amd`) runs them.
+fn hardware_kvm_or_skip() -> bool {
+    if !kvm_or_skip() {
+        return false;
+    }
+    let hw = ["kvm_intel", "kvm_amd"].iter().any(|m| std::path::Path::new(&format!("/sys/module/{m}")).exists());
+    if !hw {
+        println!("SKIP: the host's KVM is not hardware virtualization (kvm_intel/kvm_amd); PVM cannot run this guest");
+    }
+    hw
+}
+
 const FAR: u64 = 1_000_000_000_000;
 
 #[test]
@@ -144,10 +158,91 @@ fn flat_gdt(mem: &PhysMemory) -> rx86_core::entry::TableInit {
     rx86_core::entry::TableInit { base: 0x500, limit: 23 }
 }
 
+/// Identity-maps the first 1 GiB with 2 MiB pages: PML4 0x8000, PDPT 0x9000, PD 0xA000.
+fn identity_map_1g(mem: &PhysMemory) {
+    mem.write(0x8000, &0x9003u64.to_le_bytes());
+    mem.write(0x9000, &0xa003u64.to_le_bytes());
+    for i in 0..512u64 {
+        mem.write(0xa000 + 8 * i, &((i << 21) | 0x83).to_le_bytes());
+    }
+}
+
+/// Writes a 64-bit interrupt gate for `vector` -> `handler` into the IDT at 0x600.
+fn gate64(mem: &PhysMemory, vector: u64, handler: u64) {
+    let lo = (handler & 0xffff) | (0x18 << 16) | (0x8e00u64 << 32) | (((handler >> 16) & 0xffff) << 48);
+    mem.write(0x600 + vector * 16, &lo.to_le_bytes());
+    mem.write(0x600 + vector * 16 + 8, &(handler >> 32).to_le_bytes());
+}
+
+#[test]
+fn long_mode_switch_from_protected_mode_and_idt_delivery() {
+    use iced_x86::code_asm::*;
+    if !hardware_kvm_or_skip() {
+        return;
+    }
+    let board = TestBoard::new();
+    let mem = board.memory();
+    // GDT: null, code32 0x08, data 0x10, code64 0x18.
+    let gdt: [u64; 4] = [0, 0x00cf_9b00_0000_ffff, 0x00cf_9300_0000_ffff, 0x00af_9b00_0000_ffff];
+    for (i, d) in gdt.iter().enumerate() {
+        mem.write(0x500 + 8 * i as u64, &d.to_le_bytes());
+    }
+    let gdtr = rx86_core::entry::TableInit { base: 0x500, limit: 31 };
+    identity_map_1g(mem);
+    gate64(mem, 0x20, 0x12000);
+    mem.write(0x7f0, &[0xff, 0x0f, 0x00, 0x06, 0x00, 0x00, 0, 0, 0, 0]); // IDTR: 256 gates at 0x600
+    let enter = asm32(0x10000, |a| {
+        a.mov(eax, cr4).unwrap();
+        a.or(eax, 0x20).unwrap();
+        a.mov(cr4, eax).unwrap();
+        a.mov(eax, 0x8000).unwrap();
+        a.mov(cr3, eax).unwrap();
+        a.mov(ecx, 0xc000_0080u32).unwrap();
+        a.rdmsr().unwrap();
+        a.or(eax, 0x100).unwrap();
+        a.wrmsr().unwrap();
+        a.mov(eax, cr0).unwrap();
+        a.or(eax, 0x8000_0000u32 as i32).unwrap();
+        a.mov(cr0, eax).unwrap();
+    });
+    // code_asm has no direct far JMP; encode `jmp 0x18:0x11000` by hand.
+    let enter = {
+        let mut v = enter;
+        v.extend_from_slice(&[0xea, 0x00, 0x10, 0x01, 0x00, 0x18, 0x00]);
+        v
+    };
+    mem.write(0x10000, &enter);
+    let mut a64 = CodeAssembler::new(64).unwrap();
+    a64.lidt(ptr(0x7f0)).unwrap();
+    a64.mov(rsp, 0x9_0000u64).unwrap();
+    a64.int(0x20).unwrap();
+    a64.mov(al, b'D' as u32).unwrap();
+    a64.out(0xe9, al).unwrap();
+    a64.sti().unwrap();
+    a64.hlt().unwrap();
+    a64.mov(al, b'E' as u32).unwrap();
+    a64.out(0xe9, al).unwrap();
+    a64.hlt().unwrap();
+    mem.write(0x11000, &a64.assemble(0x11000).unwrap());
+    let mut isr = CodeAssembler::new(64).unwrap();
+    isr.mov(al, b'I' as u32).unwrap();
+    isr.out(0xe9, al).unwrap();
+    isr.iretq().unwrap();
+    mem.write(0x12000, &isr.assemble(0x12000).unwrap());
+    let clock = Clock::new_host();
+    let mut kvm = KvmEngine::new(mem, &clock).unwrap();
+    kvm.load_entry_state(&EntryState::protected32(0x10000, 0x08, 0x10, gdtr)).unwrap();
+    assert_eq!(kvm.run(&board, &clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
+    assert_eq!(board.output(), "ID");
+    board.irq.store(true, Ordering::SeqCst);
+    assert_eq!(kvm.run(&board, &clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
+    assert_eq!(board.output(), "IDIE");
+}
+
 #[test]
 fn paged_protected_mode_takes_interrupts_through_the_idt() {
     use iced_x86::code_asm::*;
-    if !kvm_or_skip() {
+    if !hardware_kvm_or_skip() {
         return;
     }
     let board = TestBoard::new();
@@ -195,4 +290,46 @@ fn paged_protected_mode_takes_interrupts_through_the_idt() {
     board.irq.store(true, Ordering::SeqCst);
     assert_eq!(kvm.run(&board, &clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
     assert_eq!(board.output(), "IDIE");
+}
+
+#[test]
+fn long_mode_entry_takes_an_injected_interrupt() {
+    use iced_x86::code_asm::*;
+    if !kvm_or_skip() {
+        return;
+    }
+    let board = TestBoard::new();
+    let mem = board.memory();
+    let gdt: [u64; 4] = [0, 0x00cf_9b00_0000_ffff, 0x00cf_9300_0000_ffff, 0x00af_9b00_0000_ffff];
+    for (i, d) in gdt.iter().enumerate() {
+        mem.write(0x500 + 8 * i as u64, &d.to_le_bytes());
+    }
+    identity_map_1g(mem);
+    gate64(mem, 0x20, 0x12000);
+    let mut a64 = CodeAssembler::new(64).unwrap();
+    a64.mov(rsp, 0x9_0000u64).unwrap();
+    a64.mov(al, b'S' as u32).unwrap();
+    a64.out(0xe9, al).unwrap();
+    a64.sti().unwrap();
+    a64.hlt().unwrap();
+    a64.mov(al, b'E' as u32).unwrap();
+    a64.out(0xe9, al).unwrap();
+    a64.hlt().unwrap();
+    mem.write(0x11000, &a64.assemble(0x11000).unwrap());
+    let mut isr = CodeAssembler::new(64).unwrap();
+    isr.mov(al, b'I' as u32).unwrap();
+    isr.out(0xe9, al).unwrap();
+    isr.iretq().unwrap();
+    mem.write(0x12000, &isr.assemble(0x12000).unwrap());
+    let clock = Clock::new_host();
+    let mut kvm = KvmEngine::new(mem, &clock).unwrap();
+    let gdtr = rx86_core::entry::TableInit { base: 0x500, limit: 31 };
+    let mut entry = EntryState::long64(0x11000, 0x18, 0x10, gdtr, 0x8000);
+    entry.idt = rx86_core::entry::TableInit { base: 0x600, limit: 0xfff };
+    kvm.load_entry_state(&entry).unwrap();
+    assert_eq!(kvm.run(&board, &clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
+    assert_eq!(board.output(), "S");
+    board.irq.store(true, Ordering::SeqCst);
+    assert_eq!(kvm.run(&board, &clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
+    assert_eq!(board.output(), "SIE");
 }

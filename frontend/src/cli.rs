@@ -1,0 +1,185 @@
+//! The `rx86` command line: QEMU-like options users already know.
+
+use crate::config::{Accel, ClockMode, MachineConfig};
+use crate::serial::parse_backend;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// rx86: a full-system x86 PC emulator.
+#[derive(Debug, Parser)]
+#[command(name = "rx86", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a PC and run a guest on it.
+    Run(RunArgs),
+}
+
+/// Engine choice on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AccelArg {
+    /// The software interpreter.
+    Interp,
+    /// KVM (x86-64 Linux hosts).
+    Kvm,
+    /// QEMU's name for the software CPU.
+    Tcg,
+}
+
+/// Clock choice on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ClockArg {
+    /// Deterministic time from instructions retired.
+    Virtual,
+    /// Host wall-clock time.
+    Host,
+}
+
+/// Options of `rx86 run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Execution engine.
+    #[arg(long, value_enum, default_value = "interp")]
+    pub accel: AccelArg,
+    /// Kernel to boot directly: a Linux bzImage or a Multiboot ELF.
+    #[arg(long)]
+    pub kernel: Option<PathBuf>,
+    /// Initial ramdisk for a Linux kernel.
+    #[arg(long)]
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line.
+    #[arg(long, default_value = "")]
+    pub append: String,
+    /// Guest RAM: a number of MiB, or with a K/M/G/T suffix (e.g. 512M, 2G).
+    #[arg(short = 'm', long = "memory", default_value = "128M", value_parser = parse_ram_size)]
+    pub memory: u64,
+    /// COM1 backend: stdio, file:PATH or none.
+    #[arg(long, default_value = "stdio", value_parser = parse_backend)]
+    pub serial: crate::config::SerialBackend,
+    /// Exit instead of rebooting when the guest resets or triple-faults.
+    #[arg(long)]
+    pub no_reboot: bool,
+    /// Add an isa-debug-exit device at this I/O port (default 0x501): a guest write of
+    /// V ends rx86 with status (V << 1) | 1.
+    #[arg(long, num_args = 0..=1, default_missing_value = "0x501", value_parser = parse_port)]
+    pub debug_exit: Option<u16>,
+    /// Machine clock: virtual (deterministic, default for interp) or host (default for kvm).
+    #[arg(long, value_enum)]
+    pub clock: Option<ClockArg>,
+}
+
+impl RunArgs {
+    /// The machine configuration these options describe.
+    pub fn to_config(&self) -> MachineConfig {
+        MachineConfig {
+            ram_bytes: self.memory,
+            accel: match self.accel {
+                AccelArg::Kvm => Accel::Kvm,
+                AccelArg::Interp | AccelArg::Tcg => Accel::Interp,
+            },
+            kernel: self.kernel.clone(),
+            initrd: self.initrd.clone(),
+            append: self.append.clone(),
+            serial: self.serial.clone(),
+            no_reboot: self.no_reboot,
+            debug_exit_port: self.debug_exit,
+            clock: self.clock.map(|c| match c {
+                ClockArg::Virtual => ClockMode::Virtual,
+                ClockArg::Host => ClockMode::Host,
+            }),
+        }
+    }
+}
+
+/// Largest `-m` accepted (1 TiB).
+const MAX_RAM: u64 = 1 << 40;
+
+/// Parses a RAM size as QEMU does: plain numbers are MiB; K/M/G/T suffixes (with an
+/// optional trailing `B` or `iB`) are powers of 1024.
+pub fn parse_ram_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t.strip_suffix("iB").or_else(|| t.strip_suffix('B')).unwrap_or(t);
+    let (num, shift) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 10),
+        Some('m' | 'M') => (&t[..t.len() - 1], 20),
+        Some('g' | 'G') => (&t[..t.len() - 1], 30),
+        Some('t' | 'T') => (&t[..t.len() - 1], 40),
+        _ => (t, 20),
+    };
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a memory size (try 512M or 2G)"))?;
+    let bytes = n.checked_shl(shift).filter(|b| b >> shift == n).ok_or(format!("'{s}' is too large"))?;
+    if bytes < 2 << 20 {
+        return Err(format!("'{s}' is too small: the PC needs at least 2 MiB of RAM"));
+    }
+    if bytes > MAX_RAM {
+        return Err(format!("'{s}' is too large: at most 1T of guest RAM"));
+    }
+    if bytes % 4096 != 0 {
+        return Err(format!("'{s}' is not a multiple of 4 KiB"));
+    }
+    Ok(bytes)
+}
+
+/// Parses an I/O port number (decimal or 0x hex).
+pub fn parse_port(s: &str) -> Result<u16, String> {
+    let v = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    }
+    .map_err(|_| format!("'{s}' is not a port number"))?;
+    u16::try_from(v).map_err(|_| format!("port {s} is above 0xffff"))
+}
+
+/// QEMU spells long options with one dash (`-kernel`); accept those for users' habits.
+const QEMU_LONG_OPTIONS: &[&str] = &["kernel", "initrd", "append", "serial", "no-reboot", "accel", "memory"];
+
+/// Rewrites QEMU-style single-dash long options to clap's double-dash form.
+pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    args.into_iter()
+        .map(|a| match a.strip_prefix('-') {
+            Some(rest) if !rest.starts_with('-') && QEMU_LONG_OPTIONS.contains(&rest) => format!("-{a}"),
+            _ => a,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ram_sizes() {
+        assert_eq!(parse_ram_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_ram_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_ram_size("64"), Ok(64 << 20));
+        assert_eq!(parse_ram_size("1GiB"), Ok(1 << 30));
+        assert!(parse_ram_size("0").is_err());
+        assert!(parse_ram_size("1K").is_err());
+        assert!(parse_ram_size("2T").is_err());
+        assert!(parse_ram_size("99999999999999999999G").is_err());
+        assert!(parse_ram_size("lots").is_err());
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(parse_port("0xf4"), Ok(0xf4));
+        assert_eq!(parse_port("1281"), Ok(1281));
+        assert!(parse_port("0x10000").is_err());
+    }
+
+    #[test]
+    fn qemu_style_options() {
+        let a = normalize_args(["rx86", "run", "-kernel", "k", "-m", "64", "-no-reboot"].map(String::from));
+        assert_eq!(a, ["rx86", "run", "--kernel", "k", "-m", "64", "--no-reboot"]);
+        let cli = Cli::try_parse_from(a).unwrap();
+        let Command::Run(r) = cli.command;
+        assert_eq!(r.memory, 64 << 20);
+        assert!(r.no_reboot);
+    }
+}

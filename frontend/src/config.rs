@@ -1,0 +1,81 @@
+//! What the user asked for: the machine configuration the CLI (or a test) builds.
+
+use std::path::PathBuf;
+
+/// Which execution engine runs the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    /// The software interpreter (any host; deterministic virtual time).
+    Interp,
+    /// KVM on an x86-64 Linux host.
+    Kvm,
+}
+
+/// Where a serial port's output goes (and input comes from).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SerialBackend {
+    /// The process's stdout (and stdin for input).
+    Stdio,
+    /// Appended to a file.
+    File(PathBuf),
+    /// Discarded.
+    None,
+}
+
+/// How machine time runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockMode {
+    /// Derived from instructions retired: the same run prints the same thing every time.
+    Virtual,
+    /// Paced to host time.
+    Host,
+}
+
+/// Everything needed to build and run one machine.
+#[derive(Debug, Clone)]
+pub struct MachineConfig {
+    /// Guest RAM in bytes.
+    pub ram_bytes: u64,
+    /// Execution engine.
+    pub accel: Accel,
+    /// Kernel image (bzImage or Multiboot ELF).
+    pub kernel: Option<PathBuf>,
+    /// Initial ramdisk for a Linux kernel.
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line.
+    pub append: String,
+    /// COM1 backend.
+    pub serial: SerialBackend,
+    /// Stop instead of resetting when the guest resets or triple-faults.
+    pub no_reboot: bool,
+    /// Port of the `isa-debug-exit` device, if any.
+    pub debug_exit_port: Option<u16>,
+    /// Clock mode; `None` picks virtual for the interpreter and host for KVM.
+    pub clock: Option<ClockMode>,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        MachineConfig {
+            ram_bytes: 128 << 20,
+            accel: Accel::Interp,
+            kernel: None,
+            initrd: None,
+            append: String::new(),
+            serial: SerialBackend::Stdio,
+            no_reboot: false,
+            debug_exit_port: None,
+            clock: None,
+        }
+    }
+}
+
+impl MachineConfig {
+    /// The clock mode in effect.
+    pub fn clock_mode(&self) -> ClockMode {
+        self.clock.unwrap_or(match self.accel {
+            Accel::Interp => ClockMode::Virtual,
+            Accel::Kvm => ClockMode::Host,
+        })
+    }
+}

@@ -1,0 +1,48 @@
+//! Errors that end an rx86 run, each with the one-line message the user sees.
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Why a machine could not be built or run.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// A file named on the command line cannot be read.
+    #[error("cannot read {what} '{path}': {source}")]
+    ReadFile {
+        /// What the file was for ("kernel", "initrd").
+        what: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Guest RAM size or layout rejected.
+    #[error("invalid memory size: {0}")]
+    Memory(String),
+    /// The kernel or initrd could not be loaded.
+    #[error("cannot load kernel: {0}")]
+    Load(String),
+    /// The board could not be assembled.
+    #[error("cannot build the machine: {0}")]
+    Board(String),
+    /// The requested engine cannot run here.
+    #[error("--accel {accel}: {reason}")]
+    Accel {
+        /// The engine asked for.
+        accel: &'static str,
+        /// Why it is unavailable.
+        reason: String,
+    },
+    /// A serial backend could not be opened.
+    #[error("cannot open serial backend: {0}")]
+    Serial(String),
+    /// The engine failed on the host side.
+    #[error("engine failure: {0}")]
+    Engine(String),
+    /// The guest did something rx86 does not emulate.
+    #[error("unsupported guest behaviour: {0}")]
+    Unsupported(String),
+    /// Nothing to run.
+    #[error("nothing to boot: give --kernel FILE")]
+    NothingToBoot,
+}

@@ -1,0 +1,186 @@
+//! The machine loop: runs the engine until the next device deadline, fires due
+//! device timers, feeds serial input, and acts on power requests.
+
+use crate::config::{Accel, ClockMode, MachineConfig};
+use crate::error::RunError;
+use crate::pc::Pc;
+use rx86_core::platform::PowerEvent;
+use rx86_core::time::Clock;
+use rx86_cpu::engine::{Engine, Exit};
+use std::time::Duration;
+
+/// Longest stretch of machine time the engine runs before the loop looks at input and
+/// power requests again.
+const SLICE_NS: u64 = 10_000_000;
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The guest powered off (ACPI S5).
+    PowerOff,
+    /// The guest wrote to `isa-debug-exit`; the value is the process exit status.
+    DebugExit(i32),
+    /// The guest reset the machine and `--no-reboot` was given.
+    Reset,
+    /// The guest triple-faulted and `--no-reboot` was given; the text is the diagnosis.
+    TripleFault(String),
+    /// The guest halted with interrupts disabled and nothing can wake it.
+    Hung(String),
+}
+
+impl Outcome {
+    /// The process exit status for this outcome: 0 for power-off and a reset under
+    /// `--no-reboot` (as QEMU), the guest's value for debug-exit, 3 for a triple fault
+    /// or a dead halt.
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            Outcome::PowerOff | Outcome::Reset => 0,
+            Outcome::DebugExit(code) => *code,
+            Outcome::TripleFault(_) | Outcome::Hung(_) => 3,
+        }
+    }
+}
+
+/// A PC and the engine running it.
+pub struct Machine {
+    config: MachineConfig,
+    clock: Clock,
+    // Field order matters: the engine (which may hold the RAM registered with KVM)
+    // drops before the board that owns the RAM.
+    engine: Box<dyn Engine>,
+    pc: Pc,
+}
+
+fn make_engine(config: &MachineConfig, pc: &Pc, clock: &Clock) -> Result<Box<dyn Engine>, RunError> {
+    match config.accel {
+        Accel::Kvm => {
+            #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+            {
+                rx86_cpu::kvm::probe().map_err(|reason| RunError::Accel { accel: "kvm", reason })?;
+                let engine = rx86_cpu::kvm::KvmEngine::new(pc.memory(), clock)
+                    .map_err(|e| RunError::Accel { accel: "kvm", reason: e.to_string() })?;
+                Ok(Box::new(engine))
+            }
+            #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+            {
+                let _ = (pc, clock);
+                Err(RunError::Accel { accel: "kvm", reason: rx86_cpu::kvm::probe().unwrap_err() })
+            }
+        }
+        Accel::Interp => crate::interp::new_engine(pc, clock),
+    }
+}
+
+impl Machine {
+    /// Builds the board, loads the guest and creates the engine.
+    pub fn new(config: MachineConfig) -> Result<Self, RunError> {
+        let clock = match config.clock_mode() {
+            ClockMode::Virtual => Clock::new_virtual(),
+            ClockMode::Host => Clock::new_host(),
+        };
+        if config.accel == Accel::Kvm && clock.is_virtual() {
+            return Err(RunError::Accel { accel: "kvm", reason: "KVM runs on host time; drop --clock virtual".into() });
+        }
+        let pc = Pc::new(&config, &clock)?;
+        let mut engine = make_engine(&config, &pc, &clock)?;
+        engine.load_entry_state(pc.entry_state()).map_err(|e| RunError::Engine(e.to_string()))?;
+        log::info!("machine ready: {} engine, {} MiB RAM", engine.name(), config.ram_bytes >> 20);
+        Ok(Machine { config, clock, engine, pc })
+    }
+
+    /// The board.
+    pub fn pc(&self) -> &Pc {
+        &self.pc
+    }
+
+    /// The machine clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    fn rebuild(&mut self) -> Result<(), RunError> {
+        log::info!("machine reset");
+        let fresh = Machine::new(self.config.clone())?;
+        *self = fresh;
+        Ok(())
+    }
+
+    /// Runs until the guest powers off, exits, or (under `--no-reboot`) resets.
+    pub fn run(&mut self) -> Result<Outcome, RunError> {
+        loop {
+            if let Some(outcome) = self.step()? {
+                return Ok(outcome);
+            }
+        }
+    }
+
+    /// One turn of the loop; `Some` when the run is over.
+    pub fn step(&mut self) -> Result<Option<Outcome>, RunError> {
+        let now = self.clock.now_ns();
+        let next_event = self.pc.timers().next_deadline();
+        let deadline = next_event.unwrap_or(u64::MAX).min(now + SLICE_NS);
+        let exit = self.engine.run(&self.pc, &self.clock, deadline).map_err(|e| RunError::Engine(e.to_string()))?;
+        match exit {
+            Exit::Deadline => {}
+            Exit::Halted => {
+                if let Some(outcome) = self.idle()? {
+                    return Ok(Some(outcome));
+                }
+            }
+            Exit::Shutdown(diagnosis) => {
+                log::error!("guest triple fault: {diagnosis}");
+                if self.config.no_reboot {
+                    return Ok(Some(Outcome::TripleFault(diagnosis)));
+                }
+                self.rebuild()?;
+                return Ok(None);
+            }
+            Exit::Unsupported(what) => return Err(RunError::Unsupported(what)),
+        }
+        self.pc.fire_due_timers(self.clock.now_ns());
+        self.pc.poll_input();
+        match self.pc.power().take() {
+            Some(PowerEvent::PowerOff) => Ok(Some(Outcome::PowerOff)),
+            Some(PowerEvent::DebugExit(code)) => Ok(Some(Outcome::DebugExit(code))),
+            Some(PowerEvent::Reset) if self.config.no_reboot => Ok(Some(Outcome::Reset)),
+            Some(PowerEvent::Reset) => {
+                self.rebuild()?;
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The CPU is halted: move time to the next event (virtual clock) or wait for it
+    /// (host clock). A halt that nothing can end is reported instead of hanging.
+    fn idle(&mut self) -> Result<Option<Outcome>, RunError> {
+        let interrupts_on = self.engine.registers().rflags & (1 << 9) != 0;
+        let next = self.pc.timers().next_deadline();
+        if self.pc.power().pending().is_some() {
+            return Ok(None);
+        }
+        if !interrupts_on && !self.pc.nmi_possible() {
+            let regs = self.engine.registers();
+            return Ok(Some(Outcome::Hung(format!("the guest executed HLT with interrupts disabled; {regs}"))));
+        }
+        if self.clock.is_virtual() {
+            match next {
+                Some(deadline) => self.clock.advance_to(deadline),
+                None if self.pc.has_input_source() => self.pc.wait_for_input(),
+                None => {
+                    let regs = self.engine.registers();
+                    return Ok(Some(Outcome::Hung(format!(
+                        "the guest is halted and no device will ever interrupt it; {regs}"
+                    ))));
+                }
+            }
+        } else {
+            let now = self.clock.now_ns();
+            let wait = next.map_or(SLICE_NS, |d| d.saturating_sub(now)).min(SLICE_NS);
+            if wait > 0 {
+                self.pc.wait_for_input_timeout(Duration::from_nanos(wait));
+            }
+        }
+        Ok(None)
+    }
+}

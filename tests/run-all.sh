@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite: what the README's test command and CI run.
+#
+# Builds once with optimised dependencies (see the workspace profiles), then runs every
+# unit and integration test. Guests of our own are built from tests/guests with the
+# host gcc; Debian fixtures (stock kernel, busybox) are fetched into the cache by
+# tests/fixtures/fetch-linux.sh when a test needs them. Tests that need what this host
+# cannot do (e.g. hardware KVM) print why they skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# A target dir outside the clone survives fresh CI clones on the same machine.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${HOME:-/tmp}/.cache/rx86-target}"
+export RX86_CACHE="${RX86_CACHE:-${HOME:-/tmp}/.cache/rx86-fixtures}"
+mkdir -p "$CARGO_TARGET_DIR" "$RX86_CACHE"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+missing=()
+need gcc || missing+=(gcc)
+need ld || missing+=(binutils)
+need cpio || missing+=(cpio)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing test prerequisites: ${missing[*]}"
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "cannot install ${missing[*]}: not root" >&2
+        exit 1
+    fi
+fi
+
+cargo build --workspace --all-targets --locked
+cargo test --workspace --locked -- --nocapture 2>&1 | tee "$CARGO_TARGET_DIR/test-output.txt"
