@@ -1,3 +1,4 @@
 //! placeholder
 pub mod fixtures;
 pub mod guests;
+pub mod rx86_bin;

@@ -1,0 +1,56 @@
+//! Runs the `rx86` binary the way a user does, for end-to-end tests.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// Path of the `rx86` binary of this build (built on first use if `cargo test` did not
+/// build it already).
+pub fn rx86_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // Test executables live in <target>/<profile>/deps; the binary one level up.
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target profile dir").to_path_buf();
+        let bin = profile_dir.join("rx86");
+        if !bin.is_file() {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "-p", "rx86", "--bin", "rx86"])
+                .env("CARGO_TARGET_DIR", profile_dir.parent().expect("target dir"))
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "cargo build of rx86 failed");
+        }
+        bin
+    })
+    .clone()
+}
+
+/// Runs `rx86` with `args`, no standard input, and returns its output.
+pub fn run_rx86(args: &[&str]) -> Output {
+    Command::new(rx86_binary()).args(args).stdin(Stdio::null()).output().expect("spawn rx86")
+}
+
+/// Standard output as text.
+pub fn stdout_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Says why KVM tests cannot run here, or `None` when `/dev/kvm` is usable.
+pub fn kvm_unavailable() -> Option<String> {
+    match std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
+        Ok(_) => None,
+        Err(e) => Some(format!("/dev/kvm is not usable: {e}")),
+    }
+}
+
+/// True when the host's KVM is hardware virtualization (not nested paravirtual PVM).
+pub fn hardware_kvm() -> bool {
+    kvm_unavailable().is_none()
+        && ["kvm_intel", "kvm_amd"].iter().any(|m| std::path::Path::new(&format!("/sys/module/{m}")).exists())
+}

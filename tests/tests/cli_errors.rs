@@ -1,0 +1,112 @@
+//! Bad input gets a clear one-line error and a non-zero exit, never a panic.
+
+use rx86_tests::rx86_bin::{run_rx86, stderr_of};
+use std::io::Write;
+
+fn assert_clean_error(args: &[&str], expect: &str) {
+    let out = run_rx86(args);
+    let err = stderr_of(&out);
+    assert!(!out.status.success(), "rx86 {args:?} should fail; stderr: {err}");
+    assert!(!err.contains("panicked"), "rx86 {args:?} panicked: {err}");
+    assert!(err.contains(expect), "rx86 {args:?}: expected {expect:?} in stderr, got: {err}");
+    let code = out.status.code().expect("exit code, not a signal");
+    assert!(code == 1 || code == 2, "rx86 {args:?} exited {code}");
+}
+
+fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rx86-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::File::create(&path).unwrap().write_all(bytes).unwrap();
+    path
+}
+
+#[test]
+fn missing_kernel_file() {
+    assert_clean_error(&["run", "--kernel", "/nonexistent/bzImage"], "cannot read kernel '/nonexistent/bzImage'");
+}
+
+#[test]
+fn kernel_that_is_not_a_kernel() {
+    let junk = temp_file("junk.bin", &[0x5a; 4096]);
+    assert_clean_error(&["run", "--kernel", junk.to_str().unwrap()], "not a bzImage or Multiboot kernel");
+}
+
+#[test]
+fn truncated_bzimage() {
+    // A setup header that announces more setup sectors than the file holds.
+    let mut k = vec![0u8; 0x400];
+    k[0x1f1] = 30;
+    k[0x1fe..0x200].copy_from_slice(&[0x55, 0xaa]);
+    k[0x202..0x206].copy_from_slice(b"HdrS");
+    k[0x206..0x208].copy_from_slice(&0x020fu16.to_le_bytes());
+    let path = temp_file("truncated-bzImage", &k);
+    assert_clean_error(&["run", "--kernel", path.to_str().unwrap()], "cannot load kernel");
+}
+
+#[test]
+fn empty_kernel_file() {
+    let path = temp_file("empty", &[]);
+    assert_clean_error(&["run", "--kernel", path.to_str().unwrap()], "empty file");
+}
+
+#[test]
+fn initrd_larger_than_guest_ram() {
+    let kernel = rx86_tests::guests::multiboot_test_kernel().expect("build the multiboot test kernel");
+    let initrd = temp_file("huge-initrd", &vec![0u8; 5 << 20]);
+    let out =
+        run_rx86(&["run", "-m", "4M", "--kernel", kernel.to_str().unwrap(), "--initrd", initrd.to_str().unwrap()]);
+    let err = stderr_of(&out);
+    assert!(!out.status.success() && !err.contains("panicked"), "{err}");
+    assert!(err.contains("cannot load kernel"), "{err}");
+}
+
+#[test]
+fn zero_and_absurd_memory_sizes() {
+    assert_clean_error(&["run", "-m", "0", "--kernel", "x"], "too small");
+    assert_clean_error(&["run", "-m", "64T", "--kernel", "x"], "too large");
+    assert_clean_error(&["run", "-m", "lots", "--kernel", "x"], "not a memory size");
+}
+
+#[test]
+fn unknown_option() {
+    assert_clean_error(&["run", "--frobnicate"], "unexpected argument '--frobnicate'");
+}
+
+#[test]
+fn nothing_to_boot() {
+    assert_clean_error(&["run", "--accel", "kvm"], "nothing to boot");
+}
+
+#[test]
+fn kvm_without_a_usable_dev_kvm() {
+    // Run rx86 where /dev/kvm cannot be opened: as a user without access if we are
+    // root, else rely on the host. Skip when neither applies.
+    let kernel = rx86_tests::guests::multiboot_test_kernel().expect("build the multiboot test kernel");
+    let k = kernel.to_str().unwrap();
+    if std::path::Path::new("/dev/kvm").exists() {
+        // SAFETY-free check: geteuid through /proc/self/status.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let root = status.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+        if !root || !std::path::Path::new("/usr/sbin/runuser").exists() {
+            println!("SKIP: /dev/kvm is present and we cannot drop access to it");
+            return;
+        }
+        let out = std::process::Command::new("/usr/sbin/runuser")
+            .args(["-u", "nobody", "--"])
+            .arg(rx86_tests::rx86_bin::rx86_binary())
+            .args(["run", "--accel", "kvm", "--kernel", k])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = stderr_of(&out);
+        if err.contains("Permission denied") && err.contains("rx86_bin") {
+            println!("SKIP: nobody cannot execute the test binary: {err}");
+            return;
+        }
+        assert!(!out.status.success(), "{err}");
+        assert!(err.contains("--accel kvm: /dev/kvm is not accessible"), "{err}");
+    } else {
+        assert_clean_error(&["run", "--accel", "kvm", "--kernel", k], "--accel kvm: /dev/kvm does not exist");
+    }
+}
