@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 pub const EXCLUDED_FORMS: &[(&str, &str)] = &[
     ("D8", "x87 escape: the 286 test machine had no coprocessor; rx86 models a CPU with an x87"),
     ("0F", "286 system-instruction page (LOADALL, 286 SMSW/SGDT encodings) differs from 386+"),
-    ("D6", "SALC is undocumented; kept out of the pass rate although rx86 implements it"),
     ("F1", "prefix/undefined on the 286; INT1 (ICEBP) on 386+"),
 ];
 
@@ -30,7 +29,10 @@ pub const TEST_EXCLUSIONS: &[(Skip, &str)] = &[
     (Skip::Length, "instruction longer than 10 bytes: #GP on the 286, valid up to 15 bytes on 386+"),
     (Skip::FsGs, "MOV to/from sreg 4/5: FS/GS exist on 386+, #UD on the 286"),
     (Skip::StackOverrun, "stack-segment overrun: the 286 raises #13 (#GP), 386+ raise #12 (#SS)"),
-    (Skip::StringWrap, "word string access at offset FFFFh: the 286 advances SI/DI before its #13, 386+ fault precisely"),
+    (
+        Skip::StringWrap,
+        "word string access at offset FFFFh: the 286 advances SI/DI before its #13, 386+ fault precisely",
+    ),
     (Skip::PopFault, "POP m16 whose destination faults: the 286 keeps SP incremented, 386+ restore it"),
     (Skip::IdivOverflow, "IDIV quotient overflow the 286 misses (no #DE); 386+ raise #DE"),
     (Skip::AamZero, "AAM 0 (#DE): the flags the 286 microcode leaves behind are not architectural"),
@@ -265,10 +267,7 @@ fn dynamic_skip(t: &Value, ins: &iced_x86::Instruction, ours: Option<u8>) -> Opt
 }
 
 fn ram_pairs(v: &Value) -> impl Iterator<Item = (u64, u8)> + '_ {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| Some((p.get(0)?.as_u64()?, p.get(1)?.as_u64()? as u8)))
+    v.as_array().into_iter().flatten().filter_map(|p| Some((p.get(0)?.as_u64()?, p.get(1)?.as_u64()? as u8)))
 }
 
 fn reg_value(regs: &Value, name: &str) -> Option<u64> {

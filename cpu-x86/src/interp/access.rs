@@ -118,7 +118,9 @@ impl Ctx<'_> {
             if e.host != 0 {
                 // SAFETY: `e.host` is the host address of a whole guest RAM page (see
                 // `mmu::translate`) and off+size stays inside that page.
-                unsafe { std::ptr::copy_nonoverlapping((e.host + off as usize) as *const u8, b.as_mut_ptr(), size as usize) };
+                unsafe {
+                    std::ptr::copy_nonoverlapping((e.host + off as usize) as *const u8, b.as_mut_ptr(), size as usize)
+                };
             } else {
                 self.p.memory().read(e.phys | off, &mut b[..size as usize]);
                 self.c.irq_check = true;
@@ -144,7 +146,9 @@ impl Ctx<'_> {
             let e = self.tr(lin, Acc::Write, user)?;
             if e.host != 0 {
                 // SAFETY: as in `read_lin`: the page is guest RAM and the range stays in it.
-                unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), (e.host + off as usize) as *mut u8, size as usize) };
+                unsafe {
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), (e.host + off as usize) as *mut u8, size as usize)
+                };
                 if mem.is_code_page(e.ram_off) {
                     mem.note_write(e.ram_off + off, size as u64);
                     self.c.brk = true;

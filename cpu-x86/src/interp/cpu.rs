@@ -303,7 +303,8 @@ impl Ctx<'_> {
         let in_page = (0x1000 - (lin & 0xfff)) as usize;
         let mut buf = [0u8; 0x1000 + 16];
         self.p.memory().read(page_phys | (lin & 0xfff), &mut buf[..in_page]);
-        let limit = if self.c.st.mode == Mode::Long64 { u64::MAX } else { self.c.st.seg[Seg::Cs as usize].limit as u64 };
+        let limit =
+            if self.c.st.mode == Mode::Long64 { u64::MAX } else { self.c.st.seg[Seg::Cs as usize].limit as u64 };
         let mut instrs = Vec::with_capacity(8);
         let mut decoder = Decoder::with_ip(bitness, &buf[..in_page], rip, DecoderOptions::NONE);
         let mut ins = Instruction::default();
@@ -313,7 +314,13 @@ impl Ctx<'_> {
                 if instrs.is_empty() {
                     // The first instruction crosses into the next page: decode it alone
                     // from both pages, uncached.
-                    return Ok((Block { instrs: Box::new([self.decode_crossing(lin, &buf[..in_page], rip, bitness)?]), ram_page: None }, false));
+                    return Ok((
+                        Block {
+                            instrs: Box::new([self.decode_crossing(lin, &buf[..in_page], rip, bitness)?]),
+                            ram_page: None,
+                        },
+                        false,
+                    ));
                 }
                 break;
             }
@@ -352,5 +359,62 @@ impl Ctx<'_> {
             return Err(Fault::gp(0));
         }
         Ok(ins)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::Machine;
+    use super::*;
+    use iced_x86::code_asm::*;
+
+    fn smc_program() -> CodeAssembler {
+        // 0x1000: mov byte [0x1006], 0x42 (5 bytes); 0x1005: mov al, 0; 0x1007: hlt.
+        let mut a = CodeAssembler::new(16).unwrap();
+        a.mov(byte_ptr(0x1006), 0x42).unwrap();
+        a.mov(al, 0).unwrap();
+        a.hlt().unwrap();
+        a
+    }
+
+    #[test]
+    fn self_modifying_code_in_the_same_block_is_seen() {
+        let mut m = Machine::real(&mut smc_program());
+        m.run();
+        assert_eq!(m.gpr(0) & 0xff, 0x42);
+    }
+
+    #[test]
+    fn dma_into_cached_code_invalidates_it() {
+        let mut a = CodeAssembler::new(16).unwrap();
+        a.mov(al, 1).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::real(&mut a);
+        m.run();
+        assert_eq!(m.gpr(0) & 0xff, 1);
+        m.p.memory.dma_write(0x1001, &[7]).unwrap();
+        m.cpu.state_mut().rip = 0x1000;
+        m.cpu.state_mut().halted = false;
+        m.run();
+        assert_eq!(m.gpr(0) & 0xff, 7);
+    }
+
+    #[test]
+    fn run_until_stops_at_the_deadline_and_on_hlt() {
+        let mut a = CodeAssembler::new(16).unwrap();
+        let mut top = a.create_label();
+        a.set_label(&mut top).unwrap();
+        a.inc(ax).unwrap();
+        a.cmp(ax, 1000).unwrap();
+        a.jne(top).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::real(&mut a);
+        let clock = Clock::new_virtual();
+        assert_eq!(m.cpu.run_until(&m.p, &clock, 100), Exit::Deadline);
+        assert!(clock.now_ns() >= 100);
+        assert_eq!(m.cpu.run_until(&m.p, &clock, u64::MAX), Exit::Halted);
+        assert_eq!(m.gpr(0) & 0xffff, 1000);
+        // 3 instructions per iteration plus the HLT, one nanosecond each.
+        assert_eq!(clock.now_ns(), 3001);
     }
 }

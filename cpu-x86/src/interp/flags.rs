@@ -82,6 +82,9 @@ impl LazyFlags {
     /// INC/DEC and everything when nothing is pending.
     #[inline]
     pub fn compute(&self, old: u64) -> u64 {
+        if self.op == FlagOp::None {
+            return old & fl::ARITH;
+        }
         let (d, s, r, sz) = (self.dst, self.src, self.res, self.size);
         let sign = sign_bit(sz);
         let base = szp(r, sz);

@@ -50,7 +50,8 @@ impl Ctx<'_> {
             self.c.last_exception = Some((e.vector, e.error));
         }
         loop {
-            let error = if has_error_code(cur.vector) && kind == EventKind::Exception { cur.error.or(Some(0)) } else { None };
+            let error =
+                if has_error_code(cur.vector) && kind == EventKind::Exception { cur.error.or(Some(0)) } else { None };
             match self.interrupt(cur.vector, kind, error) {
                 Ok(()) => return Ok(()),
                 Err(Fault::Unsupported(s)) => {
@@ -179,7 +180,8 @@ impl Ctx<'_> {
             }
             let old_ss = self.c.st.seg[Seg::Ss as usize].selector as u64;
             let old_sp = self.c.st.gpr[4];
-            let saved: [u64; 4] = [Seg::Gs, Seg::Fs, Seg::Ds, Seg::Es].map(|s| self.c.st.seg[s as usize].selector as u64);
+            let saved: [u64; 4] =
+                [Seg::Gs, Seg::Fs, Seg::Ds, Seg::Es].map(|s| self.c.st.seg[s as usize].selector as u64);
             self.c.st.rflags &= !fl::VM;
             self.c.st.mode = Mode::Protected;
             self.switch_stack_from_tss(d.dpl(), 0)?;
@@ -366,5 +368,119 @@ impl Ctx<'_> {
         self.c.st.rip = ip & 0xffff;
         self.c.st.cpl = 3;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::cpu::Step;
+    use super::super::test_util::Machine;
+    use crate::engine::Exit;
+    use iced_x86::code_asm::*;
+    use iced_x86::BlockEncoderOptions;
+
+    /// 32-bit interrupt gate descriptor.
+    fn gate(sel: u16, off: u32, dpl: u8) -> u64 {
+        (off as u64 & 0xffff)
+            | ((sel as u64) << 16)
+            | ((0x8e00u64 | ((dpl as u64) << 13)) << 32)
+            | (((off as u64) >> 16) << 48)
+    }
+
+    /// Kernel code that enters ring 3 at `user_ip`, user code doing INT 0x80, and the
+    /// handler; returns the assembler and the offsets of the user code and handler.
+    fn ring3_program(user_ip: u32) -> (CodeAssembler, CodeLabel, CodeLabel) {
+        let mut a = CodeAssembler::new(32).unwrap();
+        let mut user = a.create_label();
+        let mut handler = a.create_label();
+        a.mov(ax, 0x28).unwrap();
+        a.ltr(ax).unwrap();
+        a.lidt(ptr(0x900)).unwrap();
+        a.push(0x23).unwrap();
+        a.push(0x5000).unwrap();
+        a.push(0x2).unwrap();
+        a.push(0x1b).unwrap();
+        a.push(user_ip as i32).unwrap();
+        a.iretd().unwrap();
+        a.set_label(&mut user).unwrap();
+        a.mov(eax, 1).unwrap();
+        a.int(0x80).unwrap();
+        a.set_label(&mut handler).unwrap();
+        a.mov(ecx, dword_ptr(esp + 4)).unwrap();
+        a.mov(edx, ss).unwrap();
+        a.hlt().unwrap();
+        (a, user, handler)
+    }
+
+    #[test]
+    fn ring3_int_switches_to_the_tss_stack() {
+        // First pass finds the label addresses; the user IP keeps a 5-byte PUSH imm32.
+        let (mut a, user, _) = ring3_program(0x10000);
+        let r = a.assemble_options(0x10000, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS).unwrap();
+        let user_ip = r.label_ip(&user).unwrap() as u32;
+        let (mut a, _, handler) = ring3_program(user_ip);
+        let r = a.assemble_options(0x10000, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS).unwrap();
+        let handler_off = r.label_ip(&handler).unwrap() as u32;
+        let code = r.inner.code_buffer;
+        let mut m = Machine::protected32(&mut CodeAssembler::new(32).unwrap());
+        m.poke(0x10000, &code);
+        m.poke(0x518, &0x00cf_fb00_0000_ffffu64.to_le_bytes());
+        m.poke(0x520, &0x00cf_f300_0000_ffffu64.to_le_bytes());
+        m.poke(0x528, &0x0000_8900_0600_0067u64.to_le_bytes());
+        m.poke(0x604, &0x8000u32.to_le_bytes());
+        m.poke(0x608, &0x10u32.to_le_bytes());
+        m.poke(0x800 + 0x80 * 8, &gate(0x08, handler_off, 3).to_le_bytes());
+        m.poke(0x900, &[0xff, 0x07, 0x00, 0x08, 0x00, 0x00]);
+        m.cpu.state_mut().gdtr.limit = 0x2f;
+        m.cpu.flush_caches();
+        m.run();
+        assert_eq!(m.gpr(0), 1);
+        assert_eq!(m.gpr(1), 0x1b, "pushed CS is the ring-3 selector");
+        assert_eq!(m.gpr(2), 0x10, "SS0 from the TSS");
+        assert_eq!(m.gpr(4), 0x8000 - 20, "SS, ESP, EFLAGS, CS, EIP on the ring-0 stack");
+        assert_eq!(m.cpu.state().cpl, 0);
+    }
+
+    #[test]
+    fn page_fault_reports_cr2_and_error_code() {
+        let mut a = CodeAssembler::new(32).unwrap();
+        let mut handler = a.create_label();
+        a.lidt(ptr(0x900)).unwrap();
+        a.mov(eax, 0x20000).unwrap();
+        a.mov(cr3, eax).unwrap();
+        a.mov(eax, cr0).unwrap();
+        a.or(eax, 0x8000_0000u32 as i32).unwrap();
+        a.mov(cr0, eax).unwrap();
+        a.mov(dword_ptr(0x50000), 1).unwrap();
+        a.set_label(&mut handler).unwrap();
+        a.mov(eax, cr2).unwrap();
+        a.pop(ebx).unwrap();
+        a.hlt().unwrap();
+        let code = a.assemble(0x10000).unwrap();
+        let handler_off = 0x10000 + code.len() as u32 - 5;
+        let mut m = Machine::protected32(&mut CodeAssembler::new(32).unwrap());
+        m.poke(0x10000, &code);
+        m.poke(0x20000, &(0x21000u32 | 3).to_le_bytes());
+        for page in 0..256u32 {
+            let pte = if page == 0x50 { 0 } else { (page << 12) | 3 };
+            m.poke(0x21000 + page as u64 * 4, &pte.to_le_bytes());
+        }
+        m.poke(0x800 + 14 * 8, &gate(0x08, handler_off, 0).to_le_bytes());
+        m.poke(0x900, &[0xff, 0x07, 0x00, 0x08, 0x00, 0x00]);
+        m.run();
+        assert_eq!(m.gpr(0), 0x50000);
+        assert_eq!(m.gpr(3), 2, "not present, write, supervisor");
+    }
+
+    #[test]
+    fn fault_with_no_usable_ivt_is_a_triple_fault() {
+        let mut a = CodeAssembler::new(16).unwrap();
+        a.int3().unwrap();
+        let mut m = Machine::real(&mut a);
+        m.cpu.state_mut().idtr.limit = 0;
+        match m.cpu.step(&m.p) {
+            Step::Exit(Exit::Shutdown(why)) => assert!(why.contains("triple fault"), "{why}"),
+            other => panic!("expected shutdown, got {other:?}"),
+        }
     }
 }

@@ -265,9 +265,7 @@ fn walk(st: &mut CpuState, p: &dyn Platform, lin: u64, acc: Acc, user: bool) -> 
     let us = all(pte::US);
     let rw = all(pte::RW);
     let nx = nxe && entries.iter().any(|&(_, _, e)| e & pte::XD != 0);
-    let denied = (user && !us)
-        || (write && !rw && (user || st.cr0 & cr0::WP != 0))
-        || (acc == Acc::Fetch && nx);
+    let denied = (user && !us) || (write && !rw && (user || st.cr0 & cr0::WP != 0)) || (acc == Acc::Fetch && nx);
     if denied {
         return Err(fault(st, code | pfec::P));
     }

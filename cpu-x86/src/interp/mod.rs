@@ -22,6 +22,8 @@ mod msr;
 mod ops;
 mod segment;
 pub mod state;
+#[cfg(test)]
+mod test_util;
 
 pub use cpu::{Interpreter, Step, DEFAULT_NS_PER_INSN};
 pub use ops::lock_allowed;

@@ -130,7 +130,12 @@ impl Ctx<'_> {
                 return Err(Fault::gp(0));
             }
             let s = &mut self.c.st.seg[seg as usize];
-            *s = Segment { base: 0, limit: 0, selector: sel, attrs: if seg == Seg::Ss { 0x93 | ((cpl as u16) << 5) } else { 0 } };
+            *s = Segment {
+                base: 0,
+                limit: 0,
+                selector: sel,
+                attrs: if seg == Seg::Ss { 0x93 | ((cpl as u16) << 5) } else { 0 },
+            };
             return Ok(());
         }
         let d = self.read_descriptor(sel)?;
@@ -277,7 +282,13 @@ impl Ctx<'_> {
             return Err(Fault::np(sel_err(target_sel)));
         }
         self.check_target(d, off)?;
-        let opsize: u8 = if long { 8 } else if gate32 { 4 } else { 2 };
+        let opsize: u8 = if long {
+            8
+        } else if gate32 {
+            4
+        } else {
+            2
+        };
         let old_cs = self.c.st.seg[Seg::Cs as usize].selector as u64;
         let old_ip = self.c.st.rip;
         if kind == FarKind::Call && !d.conforming() && d.dpl() < cpl {

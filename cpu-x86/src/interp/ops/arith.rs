@@ -212,3 +212,58 @@ impl Ctx<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::state::fl;
+    use crate::interp::test_util::Machine;
+    use iced_x86::code_asm::*;
+
+    #[test]
+    fn add_adc_sbb_carry_chain() {
+        let mut a = CodeAssembler::new(16).unwrap();
+        a.mov(ax, 0xffff).unwrap();
+        a.add(ax, 1).unwrap(); // 0, CF=1 ZF=1
+        a.mov(bx, 5).unwrap();
+        a.adc(bx, 0).unwrap(); // 6, CF=0
+        a.stc().unwrap();
+        a.mov(cx, 0).unwrap();
+        a.sbb(cx, 0).unwrap(); // 0 - 0 - 1 = 0xFFFF, CF=1, SF=1
+        a.hlt().unwrap();
+        let mut m = Machine::real(&mut a);
+        m.run();
+        assert_eq!((m.gpr(0) & 0xffff, m.gpr(3) & 0xffff, m.gpr(1) & 0xffff), (0, 6, 0xffff));
+        let f = m.cpu.rflags();
+        assert_eq!(f & (fl::CF | fl::SF | fl::ZF), fl::CF | fl::SF);
+    }
+
+    #[test]
+    fn daa_after_packed_bcd_add() {
+        // SDM DAA example: 79h + 35h = AEh; DAA gives 14h with CF=1.
+        let mut a = CodeAssembler::new(16).unwrap();
+        a.mov(al, 0x79).unwrap();
+        a.add(al, 0x35).unwrap();
+        a.daa().unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::real(&mut a);
+        m.run();
+        assert_eq!(m.gpr(0) & 0xff, 0x14);
+        assert_ne!(m.cpu.rflags() & fl::CF, 0);
+    }
+
+    #[test]
+    fn cmpxchg_and_xadd_32() {
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.mov(dword_ptr(0x2000), 7).unwrap();
+        a.mov(eax, 7).unwrap();
+        a.mov(ecx, 9).unwrap();
+        a.cmpxchg(dword_ptr(0x2000), ecx).unwrap(); // equal: [2000]=9, ZF=1
+        a.mov(edx, 1).unwrap();
+        a.xadd(dword_ptr(0x2000), edx).unwrap(); // [2000]=10, edx=9
+        a.hlt().unwrap();
+        let mut m = Machine::protected32(&mut a);
+        m.run();
+        assert_eq!(u32::from_le_bytes(m.peek::<4>(0x2000)), 10);
+        assert_eq!(m.gpr(2), 9);
+    }
+}

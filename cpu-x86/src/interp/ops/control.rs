@@ -24,8 +24,8 @@ fn branch_opsize(code: Code) -> u8 {
     match code {
         Call_rel16 | Jmp_rel16 | Jmp_rel8_16 | Call_rm16 | Jmp_rm16 | Call_ptr1616 | Jmp_ptr1616 | Call_m1616
         | Jmp_m1616 | Retnw | Retnw_imm16 | Retfw | Retfw_imm16 => 2,
-        Call_rel32_32 | Jmp_rel32_32 | Jmp_rel8_32 | Call_rm32 | Jmp_rm32 | Call_ptr1632 | Jmp_ptr1632
-        | Call_m1632 | Jmp_m1632 | Retnd | Retnd_imm16 | Retfd | Retfd_imm16 => 4,
+        Call_rel32_32 | Jmp_rel32_32 | Jmp_rel8_32 | Call_rm32 | Jmp_rm32 | Call_ptr1632 | Jmp_ptr1632 | Call_m1632
+        | Jmp_m1632 | Retnd | Retnd_imm16 | Retfd | Retfd_imm16 => 4,
         _ => 8,
     }
 }
@@ -143,11 +143,12 @@ impl Ctx<'_> {
                 let cx = (self.c.st.gpr[1] & m).wrapping_sub(1) & m;
                 self.set_gpr(1, csize, cx);
                 let zf = if mn == M::Loop { true } else { self.flags() & fl::ZF != 0 };
-                cx != 0 && match mn {
-                    M::Loope => zf,
-                    M::Loopne => !zf,
-                    _ => true,
-                }
+                cx != 0
+                    && match mn {
+                        M::Loope => zf,
+                        M::Loopne => !zf,
+                        _ => true,
+                    }
             }
         };
         if taken {
@@ -196,5 +197,42 @@ impl Ctx<'_> {
         self.c.st.halted = true;
         self.c.irq_check = true;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::test_util::Machine;
+    use iced_x86::code_asm::*;
+
+    #[test]
+    fn call_ret_and_loop() {
+        let mut a = CodeAssembler::new(16).unwrap();
+        let mut func = a.create_label();
+        let mut top = a.create_label();
+        a.xor(ax, ax).unwrap();
+        a.mov(cx, 4).unwrap();
+        a.set_label(&mut top).unwrap();
+        a.call(func).unwrap();
+        a.loop_(top).unwrap();
+        a.hlt().unwrap();
+        a.set_label(&mut func).unwrap();
+        a.add(ax, 3).unwrap();
+        a.ret().unwrap();
+        let mut m = Machine::real(&mut a);
+        m.run();
+        assert_eq!(m.gpr(0) & 0xffff, 12);
+        assert_eq!(m.gpr(4) & 0xffff, 0x8000, "stack balanced");
+    }
+
+    #[test]
+    fn far_jump_in_real_mode_reloads_cs_base() {
+        let mut a = CodeAssembler::new(16).unwrap();
+        a.jmp_far(0x0200, 0x0010).unwrap();
+        let mut m = Machine::real(&mut a);
+        m.poke(0x2010, &[0xf4]);
+        m.run();
+        assert_eq!(m.cpu.state().seg[1].base, 0x2000);
+        assert_eq!(m.cpu.state().rip, 0x11);
     }
 }

@@ -39,11 +39,8 @@ impl Ctx<'_> {
     pub(super) fn in_out(&mut self, ins: &Instruction) -> R<()> {
         let (port_op, data_op) = if ins.mnemonic() == M::In { (1, 0) } else { (0, 1) };
         let size = ins.op_register(data_op).size() as u8;
-        let port = if ins.op_kind(port_op) == OpKind::Register {
-            self.c.st.gpr[2] as u16
-        } else {
-            ins.immediate8() as u16
-        };
+        let port =
+            if ins.op_kind(port_op) == OpKind::Register { self.c.st.gpr[2] as u16 } else { ins.immediate8() as u16 };
         self.check_io(port, size)?;
         if ins.mnemonic() == M::In {
             let v = self.p.io_read(port, size) as u64;

@@ -102,27 +102,101 @@ impl Ctx<'_> {
             M::Xchg => self.xchg(ins),
             M::Xlatb => self.xlat(ins),
             M::Bswap => self.bswap(ins),
-            M::Cmovo | M::Cmovno | M::Cmovb | M::Cmovae | M::Cmove | M::Cmovne | M::Cmovbe | M::Cmova | M::Cmovs
-            | M::Cmovns | M::Cmovp | M::Cmovnp | M::Cmovl | M::Cmovge | M::Cmovle | M::Cmovg => self.cmov(ins),
-            M::Seto | M::Setno | M::Setb | M::Setae | M::Sete | M::Setne | M::Setbe | M::Seta | M::Sets
-            | M::Setns | M::Setp | M::Setnp | M::Setl | M::Setge | M::Setle | M::Setg => self.setcc(ins),
+            M::Cmovo
+            | M::Cmovno
+            | M::Cmovb
+            | M::Cmovae
+            | M::Cmove
+            | M::Cmovne
+            | M::Cmovbe
+            | M::Cmova
+            | M::Cmovs
+            | M::Cmovns
+            | M::Cmovp
+            | M::Cmovnp
+            | M::Cmovl
+            | M::Cmovge
+            | M::Cmovle
+            | M::Cmovg => self.cmov(ins),
+            M::Seto
+            | M::Setno
+            | M::Setb
+            | M::Setae
+            | M::Sete
+            | M::Setne
+            | M::Setbe
+            | M::Seta
+            | M::Sets
+            | M::Setns
+            | M::Setp
+            | M::Setnp
+            | M::Setl
+            | M::Setge
+            | M::Setle
+            | M::Setg => self.setcc(ins),
             M::Cbw | M::Cwde | M::Cdqe | M::Cwd | M::Cdq | M::Cqo => self.sign_extend_acc(ins),
             M::Lds | M::Les | M::Lfs | M::Lgs | M::Lss => self.load_far_pointer(ins),
-            M::Nop | M::Pause | M::Wait | M::Lfence | M::Sfence | M::Mfence | M::Clflush | M::Clflushopt
-            | M::Prefetchnta | M::Prefetcht0 | M::Prefetcht1 | M::Prefetcht2 | M::Prefetchw => Ok(()),
+            M::Nop
+            | M::Pause
+            | M::Wait
+            | M::Lfence
+            | M::Sfence
+            | M::Mfence
+            | M::Clflush
+            | M::Clflushopt
+            | M::Prefetchnta
+            | M::Prefetcht0
+            | M::Prefetcht1
+            | M::Prefetcht2
+            | M::Prefetchw => Ok(()),
             M::Push | M::Pop | M::Pusha | M::Pushad | M::Popa | M::Popad => self.push_pop(ins),
             M::Pushf | M::Pushfd | M::Pushfq | M::Popf | M::Popfd | M::Popfq => self.push_pop_flags(ins),
             M::Enter | M::Leave => self.enter_leave(ins),
-            M::Movsb | M::Movsw | M::Movsq | M::Cmpsb | M::Cmpsw | M::Cmpsq | M::Stosb | M::Stosw | M::Stosd
-            | M::Stosq | M::Lodsb | M::Lodsw | M::Lodsd | M::Lodsq | M::Scasb | M::Scasw | M::Scasd | M::Scasq
-            | M::Insb | M::Insw | M::Insd | M::Outsb | M::Outsw | M::Outsd => self.string(ins),
+            M::Movsb
+            | M::Movsw
+            | M::Movsq
+            | M::Cmpsb
+            | M::Cmpsw
+            | M::Cmpsq
+            | M::Stosb
+            | M::Stosw
+            | M::Stosd
+            | M::Stosq
+            | M::Lodsb
+            | M::Lodsw
+            | M::Lodsd
+            | M::Lodsq
+            | M::Scasb
+            | M::Scasw
+            | M::Scasd
+            | M::Scasq
+            | M::Insb
+            | M::Insw
+            | M::Insd
+            | M::Outsb
+            | M::Outsw
+            | M::Outsd => self.string(ins),
             M::Movsd | M::Cmpsd if ins.op0_kind() != iced_x86::OpKind::Register => self.string(ins),
             M::Lahf | M::Sahf | M::Clc | M::Stc | M::Cmc | M::Cld | M::Std | M::Cli | M::Sti | M::Salc => {
                 self.flag_op(ins)
             }
             M::In | M::Out => self.in_out(ins),
-            M::Jo | M::Jno | M::Jb | M::Jae | M::Je | M::Jne | M::Jbe | M::Ja | M::Js | M::Jns | M::Jp | M::Jnp
-            | M::Jl | M::Jge | M::Jle | M::Jg => self.jcc(ins),
+            M::Jo
+            | M::Jno
+            | M::Jb
+            | M::Jae
+            | M::Je
+            | M::Jne
+            | M::Jbe
+            | M::Ja
+            | M::Js
+            | M::Jns
+            | M::Jp
+            | M::Jnp
+            | M::Jl
+            | M::Jge
+            | M::Jle
+            | M::Jg => self.jcc(ins),
             M::Jmp => self.jmp(ins),
             M::Call => self.call(ins),
             M::Ret | M::Retf => self.ret(ins),

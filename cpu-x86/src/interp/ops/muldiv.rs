@@ -115,3 +115,40 @@ impl Ctx<'_> {
         self.set_arith_flags(fl::ARITH, v);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::test_util::Machine;
+    use iced_x86::code_asm::*;
+
+    #[test]
+    fn divide_error_goes_through_the_ivt_with_the_faulting_ip() {
+        let mut a = CodeAssembler::new(16).unwrap();
+        a.mov(ax, 100).unwrap();
+        a.xor(bl, bl).unwrap();
+        let mut div_label = a.create_label();
+        a.set_label(&mut div_label).unwrap();
+        a.div(bl).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::real(&mut a);
+        // IVT[0] -> 0000:2000, where the handler halts.
+        m.poke(0, &[0x00, 0x20, 0x00, 0x00]);
+        m.poke(0x2000, &[0xf4]);
+        m.run();
+        assert_eq!(m.cpu.state().rip, 0x2001);
+        // Pushed IP = the DIV (after MOV AX,imm16 (3) and XOR BL,BL (2)).
+        assert_eq!(u16::from_le_bytes(m.peek::<2>(0x8000 - 6)), 0x1005);
+    }
+
+    #[test]
+    fn imul_three_operand_sets_overflow() {
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.mov(ecx, 0x4000_0000).unwrap();
+        a.imul_3(eax, ecx, 4).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::protected32(&mut a);
+        m.run();
+        assert_eq!(m.gpr(0), 0);
+        assert_ne!(m.cpu.rflags() & crate::interp::state::fl::OF, 0);
+    }
+}

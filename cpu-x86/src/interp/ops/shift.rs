@@ -58,11 +58,7 @@ impl Ctx<'_> {
                 };
                 let r = rot as u64 & mask;
                 let cf = (rot >> bits) & 1 != 0;
-                let of = if ins.mnemonic() == M::Rcl {
-                    (r & sign != 0) != cf
-                } else {
-                    ((r << 1) ^ r) & sign != 0
-                };
+                let of = if ins.mnemonic() == M::Rcl { (r & sign != 0) != cf } else { ((r << 1) ^ r) & sign != 0 };
                 (r, bool_f(cf, fl::CF) | bool_f(of, fl::OF), fl::CF | fl::OF)
             }
             M::Shl | M::Sal => {
@@ -115,5 +111,29 @@ impl Ctx<'_> {
         self.write_op(ins, 0, size, r)?;
         self.set_arith_flags(fl::ARITH, v);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::state::fl;
+    use crate::interp::test_util::Machine;
+    use iced_x86::code_asm::*;
+
+    #[test]
+    fn rcl_through_carry_and_shld() {
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.stc().unwrap();
+        a.mov(al, 0x81).unwrap();
+        a.rcl(al, 1).unwrap(); // 0x03, CF=1
+        a.mov(ebx, 0x1234_5678).unwrap();
+        a.mov(ecx, 0x9abc_def0u32).unwrap();
+        a.shld(ebx, ecx, 8).unwrap(); // 0x3456_789a
+        a.hlt().unwrap();
+        let mut m = Machine::protected32(&mut a);
+        m.run();
+        assert_eq!(m.gpr(0) & 0xff, 0x03);
+        assert_eq!(m.gpr(3), 0x3456_789a);
+        assert_eq!(m.cpu.rflags() & fl::CF, 0, "SHLD: last bit out of EBX was 0");
     }
 }

@@ -187,3 +187,44 @@ impl Ctx<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::test_util::Machine;
+    use iced_x86::code_asm::*;
+
+    #[test]
+    fn enter_with_nesting_and_leave() {
+        let mut a = CodeAssembler::new(16).unwrap();
+        a.mov(bp, 0x7000).unwrap();
+        a.enter(8, 1).unwrap();
+        a.mov(dx, sp).unwrap();
+        a.mov(si, bp).unwrap();
+        a.leave().unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::real(&mut a);
+        m.run();
+        // push BP (SP=7FFE), frame=7FFE, level 1 pushes the frame (7FFC), then SP-=8.
+        assert_eq!((m.gpr(6) & 0xffff, m.gpr(2) & 0xffff), (0x7ffe, 0x7ff4));
+        assert_eq!(m.gpr(5) & 0xffff, 0x7000);
+        assert_eq!(m.gpr(4) & 0xffff, 0x8000);
+    }
+
+    #[test]
+    fn pusha_popa_round_trip_and_push_sp_value() {
+        let mut a = CodeAssembler::new(16).unwrap();
+        a.mov(ax, 1).unwrap();
+        a.mov(di, 8).unwrap();
+        a.pusha().unwrap();
+        a.mov(ax, 0).unwrap();
+        a.mov(di, 0).unwrap();
+        a.popa().unwrap();
+        a.push(sp).unwrap();
+        a.pop(bx).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::real(&mut a);
+        m.run();
+        assert_eq!((m.gpr(0) & 0xffff, m.gpr(7) & 0xffff), (1, 8));
+        assert_eq!(m.gpr(3) & 0xffff, 0x8000, "PUSH SP pushes the value before the push");
+    }
+}

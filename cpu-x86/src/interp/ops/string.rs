@@ -155,3 +155,30 @@ impl Ctx<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::test_util::Machine;
+    use iced_x86::code_asm::*;
+
+    #[test]
+    fn rep_movsb_and_repne_scasb() {
+        let mut a = CodeAssembler::new(16).unwrap();
+        a.mov(si, 0x3000).unwrap();
+        a.mov(di, 0x4000).unwrap();
+        a.mov(cx, 5).unwrap();
+        a.cld().unwrap();
+        a.rep().movsb().unwrap();
+        a.mov(di, 0x4000).unwrap();
+        a.mov(cx, 5).unwrap();
+        a.mov(al, b'l' as u32).unwrap();
+        a.repne().scasb().unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::real(&mut a);
+        m.poke(0x3000, b"hello");
+        m.run();
+        assert_eq!(&m.peek::<5>(0x4000), b"hello");
+        // Stops after the first 'l' (third byte): CX = 5 - 3, DI past it.
+        assert_eq!((m.gpr(1) & 0xffff, m.gpr(7) & 0xffff), (2, 0x4003));
+    }
+}

@@ -272,10 +272,14 @@ impl Ctx<'_> {
             (M::Verr, Some(d)) => d.s() && (!d.code() || d.typ() & 2 != 0) && visible(d),
             (M::Verw, Some(d)) => d.s() && !d.code() && d.typ() & 2 != 0 && visible(d),
             (M::Lar, Some(d)) => {
-                (d.s() || matches!(d.typ(), 1 | 2 | 3 | 4 | 5 | 9 | 0xb | 0xc) && !(long && matches!(d.typ(), 1 | 3 | 4 | 5)))
+                (d.s()
+                    || matches!(d.typ(), 1 | 2 | 3 | 4 | 5 | 9 | 0xb | 0xc)
+                        && !(long && matches!(d.typ(), 1 | 3 | 4 | 5)))
                     && visible(d)
             }
-            (_, Some(d)) => (d.s() || matches!(d.typ(), 1 | 2 | 3 | 9 | 0xb) && !(long && matches!(d.typ(), 1 | 3))) && visible(d),
+            (_, Some(d)) => {
+                (d.s() || matches!(d.typ(), 1 | 2 | 3 | 9 | 0xb) && !(long && matches!(d.typ(), 1 | 3))) && visible(d)
+            }
         };
         if ok {
             if let Some(d) = d {
@@ -309,7 +313,8 @@ impl Ctx<'_> {
                 }
                 self.c.st.rflags &= !(fl::VM | fl::IF | fl::RF);
                 let code = if long_active { 0xa09b } else { 0xc09b };
-                self.c.st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: cs & !3, attrs: code };
+                self.c.st.seg[Seg::Cs as usize] =
+                    Segment { base: 0, limit: 0xffff_ffff, selector: cs & !3, attrs: code };
                 self.c.st.seg[Seg::Ss as usize] =
                     Segment { base: 0, limit: 0xffff_ffff, selector: (cs & !3) + 8, attrs: 0xc093 };
                 self.c.st.cpl = 0;
@@ -327,7 +332,8 @@ impl Ctx<'_> {
                 self.require_cpl0()?;
                 let to64 = ins.code() == iced_x86::Code::Sysexitq;
                 let (csel, code) = if to64 { ((cs & !3) + 32, 0xa0fb) } else { ((cs & !3) + 16, 0xc0fb) };
-                self.c.st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: csel | 3, attrs: code };
+                self.c.st.seg[Seg::Cs as usize] =
+                    Segment { base: 0, limit: 0xffff_ffff, selector: csel | 3, attrs: code };
                 self.c.st.seg[Seg::Ss as usize] =
                     Segment { base: 0, limit: 0xffff_ffff, selector: (csel + 8) | 3, attrs: 0xc0f3 };
                 self.c.st.cpl = 3;
@@ -372,7 +378,8 @@ impl Ctx<'_> {
                 if ((rip as i64) << 16 >> 16) as u64 != rip {
                     return Err(Fault::gp(0));
                 }
-                self.c.st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: sel | 3, attrs: code };
+                self.c.st.seg[Seg::Cs as usize] =
+                    Segment { base: 0, limit: 0xffff_ffff, selector: sel | 3, attrs: code };
                 let ss = &mut self.c.st.seg[Seg::Ss as usize];
                 ss.selector = (base + 8) | 3;
                 ss.attrs = 0xc0f3;
@@ -409,5 +416,44 @@ impl Ctx<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::test_util::Machine;
+    use iced_x86::code_asm::*;
+
+    #[test]
+    fn long_mode_arithmetic_and_zero_extension() {
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(rax, 0x1_0000_0000u64).unwrap();
+        a.add(rax, rax).unwrap();
+        a.push(rax).unwrap();
+        a.pop(rbx).unwrap();
+        a.mov(r9, -1i64).unwrap();
+        a.mov(r9d, 5).unwrap();
+        a.mov(qword_ptr(0x3000), rbx).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::long64(&mut a);
+        m.run();
+        assert_eq!(m.gpr(3), 0x2_0000_0000);
+        assert_eq!(m.gpr(9), 5, "32-bit writes zero the upper half");
+        assert_eq!(u64::from_le_bytes(m.peek::<8>(0x3000)), 0x2_0000_0000);
+    }
+
+    #[test]
+    fn rdmsr_wrmsr_efer_and_unknown_msr_faults() {
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.mov(ecx, 0xc000_0080u32).unwrap();
+        a.rdmsr().unwrap();
+        a.or(eax, 0x800).unwrap();
+        a.wrmsr().unwrap();
+        a.rdmsr().unwrap();
+        a.mov(esi, eax).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::protected32(&mut a);
+        m.run();
+        assert_eq!(m.gpr(6), 0x800, "EFER.NXE set");
     }
 }
