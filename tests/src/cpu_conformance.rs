@@ -154,6 +154,11 @@ impl Suite {
         Ok(v)
     }
 
+    /// The forms `opts` selects (all of them when `opts.forms` is empty).
+    pub fn selected_forms(&self, opts: &Options) -> Result<Vec<String>, String> {
+        Ok(self.forms()?.into_iter().filter(|f| opts.forms.is_empty() || opts.forms.contains(f)).collect())
+    }
+
     /// The metadata entry of a form (`80.3` looks in `opcodes["80"].reg["3"]`).
     fn form_meta(&self, form: &str) -> Option<&Value> {
         let (op, reg) = match form.split_once('.') {

@@ -43,7 +43,7 @@ impl Hasher for KeyHasher {
         }
     }
     fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7cc1_b727_220a_95);
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
     fn write_u32(&mut self, v: u32) {
         self.write_u64(v as u64);
@@ -86,16 +86,6 @@ impl DecodeCache {
     pub fn clear(&mut self) {
         self.blocks.clear();
     }
-
-    /// Number of cached blocks.
-    pub fn len(&self) -> usize {
-        self.blocks.len()
-    }
-
-    /// True when nothing is cached.
-    pub fn is_empty(&self) -> bool {
-        self.blocks.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -110,7 +100,7 @@ mod tests {
         c.insert(Key { phys: 0x2000, rip: 0, bitness: 16 }, block(Some(0x2000)));
         c.insert(Key { phys: 0xf_0000, rip: 0, bitness: 16 }, block(None));
         c.invalidate(&[0x1000]);
-        assert_eq!(c.len(), 2);
+        assert_eq!(c.blocks.len(), 2);
         assert!(c.get(&Key { phys: 0x1000, rip: 0, bitness: 16 }).is_none());
         assert!(c.get(&Key { phys: 0x2000, rip: 0, bitness: 16 }).is_some());
     }

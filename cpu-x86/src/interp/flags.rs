@@ -65,7 +65,7 @@ pub fn sign_bit(size: u8) -> u64 {
 pub fn szp(res: u64, size: u8) -> u64 {
     let res = res & size_mask(size);
     let mut f = 0;
-    if (res as u8).count_ones() % 2 == 0 {
+    if (res as u8).count_ones().is_multiple_of(2) {
         f |= fl::PF;
     }
     if res == 0 {
@@ -97,7 +97,7 @@ impl LazyFlags {
                     _ => old & fl::CF != 0,
                 };
                 let of = (d ^ r) & (s ^ r) & sign != 0;
-                base | cf as u64 * fl::CF | of as u64 * fl::OF | ((d ^ s ^ r) & fl::AF)
+                base | (cf as u64 * fl::CF) | (of as u64 * fl::OF) | ((d ^ s ^ r) & fl::AF)
             }
             FlagOp::Sub | FlagOp::Sbb1 | FlagOp::Dec => {
                 let cf = match self.op {
@@ -106,7 +106,7 @@ impl LazyFlags {
                     _ => old & fl::CF != 0,
                 };
                 let of = (d ^ s) & (d ^ r) & sign != 0;
-                base | cf as u64 * fl::CF | of as u64 * fl::OF | ((d ^ s ^ r) & fl::AF)
+                base | (cf as u64 * fl::CF) | (of as u64 * fl::OF) | ((d ^ s ^ r) & fl::AF)
             }
             FlagOp::Logic => base,
         }

@@ -363,7 +363,7 @@ impl Ctx<'_> {
         for (s, v) in [(Seg::Es, es), (Seg::Ds, ds), (Seg::Fs, fs), (Seg::Gs, gs), (Seg::Ss, ss)] {
             self.load_seg(s, v as u16)?;
         }
-        self.set_cs_real(cs as u16);
+        self.set_cs_real(cs);
         self.c.st.gpr[4] = esp & 0xffff_ffff;
         self.c.st.rip = ip & 0xffff;
         self.c.st.cpl = 3;

@@ -301,10 +301,7 @@ mod tests {
     use rx86_core::platform::BasicPlatform;
 
     fn paged_state(cr3: u64) -> CpuState {
-        let mut st = CpuState::default();
-        st.cr0 = cr0::PE | cr0::PG | cr0::WP;
-        st.cr3 = cr3;
-        st
+        CpuState { cr0: cr0::PE | cr0::PG | cr0::WP, cr3, ..CpuState::default() }
     }
 
     #[test]

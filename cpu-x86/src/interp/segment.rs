@@ -93,7 +93,7 @@ impl Ctx<'_> {
     /// The upper half of a 16-byte system descriptor (base bits 32-63).
     pub fn read_descriptor_high(&mut self, sel: u16) -> R<u64> {
         let a = self.descriptor_addr(sel, 16)?;
-        Ok(self.read_lin_sys(a + 8, 4)?)
+        self.read_lin_sys(a + 8, 4)
     }
 
     /// Sets the accessed bit of the descriptor for `sel`.

@@ -35,12 +35,12 @@ fn main() {
         eprintln!("conformance: {e}");
         std::process::exit(2);
     });
-    let forms = suite.forms().unwrap_or_else(|e| {
+    let forms = suite.selected_forms(&opts).unwrap_or_else(|e| {
         eprintln!("conformance: {e}");
         std::process::exit(2);
     });
     let mut results = BTreeMap::new();
-    for form in forms.iter().filter(|f| opts.forms.is_empty() || opts.forms.contains(f)) {
+    for form in &forms {
         match suite.run_form(form, &opts) {
             Ok(r) => {
                 for f in &r.failures {

@@ -41,7 +41,7 @@ impl Ctx<'_> {
             return self.write_op(ins, 0, size, v);
         }
         let size = self.op_size(ins, 0);
-        let v = if k1 == OpKind::Memory { self.read_op(ins, 1, size)? } else { self.read_op(ins, 1, size)? };
+        let v = self.read_op(ins, 1, size)?;
         self.write_op(ins, 0, size, v)
     }
 

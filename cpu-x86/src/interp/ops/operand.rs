@@ -27,7 +27,7 @@ pub fn addr_size(ins: &Instruction) -> u8 {
     let r = if b != Register::None { b } else { ins.memory_index() };
     match r {
         Register::None => match ins.memory_displ_size() {
-            0 | 2 => 2.max(ins.memory_displ_size() as u8).min(2),
+            0 | 2 => 2,
             n => n as u8,
         },
         Register::EIP => 4,

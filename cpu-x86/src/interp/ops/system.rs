@@ -260,8 +260,7 @@ impl Ctx<'_> {
             }
             return Ok(());
         }
-        let size = if matches!(m, M::Verr | M::Verw) { 2 } else { 2 };
-        let sel = self.read_op(ins, if matches!(m, M::Verr | M::Verw) { 0 } else { 1 }, size)? as u16;
+        let sel = self.read_op(ins, if matches!(m, M::Verr | M::Verw) { 0 } else { 1 }, 2)? as u16;
         let cpl = self.c.st.cpl;
         let rpl = (sel & 3) as u8;
         let d = if sel & !3 == 0 { None } else { self.read_descriptor(sel).ok().map(|d: Descriptor| d) };
