@@ -14,8 +14,10 @@ pub fn rx86_binary() -> PathBuf {
         let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target profile dir").to_path_buf();
         let bin = profile_dir.join("rx86");
         if !bin.is_file() {
+            let release = profile_dir.file_name().is_some_and(|n| n == "release");
             let status = Command::new(env!("CARGO"))
                 .args(["build", "-p", "rx86", "--bin", "rx86"])
+                .args(release.then_some("--release"))
                 .env("CARGO_TARGET_DIR", profile_dir.parent().expect("target dir"))
                 .status()
                 .expect("run cargo build");
