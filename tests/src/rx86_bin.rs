@@ -56,3 +56,30 @@ pub fn hardware_kvm() -> bool {
     kvm_unavailable().is_none()
         && ["kvm_intel", "kvm_amd"].iter().any(|m| std::path::Path::new(&format!("/sys/module/{m}")).exists())
 }
+
+/// Runs `rx86` with `args`, killing it after `limit`; `None` when it had to be killed.
+pub fn run_rx86_with_limit(args: &[&str], limit: std::time::Duration) -> Option<Output> {
+    let child = Command::new(rx86_binary())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rx86");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => {
+            let _ = waiter.join();
+            Some(out.expect("wait for rx86"))
+        }
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            let _ = waiter.join();
+            None
+        }
+    }
+}
