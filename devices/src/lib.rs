@@ -9,9 +9,13 @@
 #![warn(missing_docs)]
 
 pub mod acpi_pm;
+pub mod block;
 pub mod debug_ports;
+pub mod dma8237;
 pub mod fast_a20;
+pub mod floppy;
 pub mod i8042;
+pub mod ide;
 pub mod ioapic;
 pub mod lapic;
 pub mod pci;

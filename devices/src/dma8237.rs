@@ -1,0 +1,1 @@
+//! Intel 8237A ISA DMA controller pair.

@@ -1,0 +1,1 @@
+//! Intel 82077AA floppy disk controller.
