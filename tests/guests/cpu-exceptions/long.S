@@ -1,0 +1,45 @@
+/* Long-mode exceptions through the 64-bit IDT (SDM Vol. 3A §6.14): each test records the
+ * vector, error code and RIP the CPU pushed (last_trap), copied to lm_vec/lm_err/lm_rip. */
+#include "lib.h"
+
+.macro LMTEST i, insn, pre=nop
+    movl $9f, recover_rip(%rip)
+    movl $0xffffffff, last_trap(%rip)
+    movl $8f, lm_start + 4 * \i(%rip)
+    movl $9f, lm_end + 4 * \i(%rip)
+    \pre
+8:  \insn
+9:  movl last_trap(%rip), %eax
+    movl %eax, lm_vec + 4 * \i(%rip)
+    movl last_trap + 4(%rip), %eax
+    movl %eax, lm_err + 4 * \i(%rip)
+    movl last_trap + 8(%rip), %eax
+    movl %eax, lm_rip + 4 * \i(%rip)
+.endm
+
+    .code64
+    .globl long_exceptions
+long_exceptions:
+    pushq %rbx
+    LMTEST 0, "divl %ecx", "xorl %ecx, %ecx"
+    LMTEST 1, "ud2"
+    LMTEST 2, "int3"
+    LMTEST 3, "movw %ax, %ds", "movw $0x1000, %ax"
+    LMTEST 4, "movq (%rax), %rax", "movabsq $0x8000000000000000, %rax"
+    LMTEST 5, "movl (%rax), %eax", "movl $0x40000000, %eax"
+    LMTEST 6, "nop", "pushfq; orq $0x100, (%rsp); popfq"
+    LMTEST 7, ".byte 0xce"
+    movw $0x10, %ax
+    movw %ax, %ds
+    popq %rbx
+    xorl %eax, %eax
+    ret
+    .code32
+
+    .data
+    .globl lm_vec, lm_err, lm_rip, lm_start, lm_end
+lm_vec: .fill 8, 4, 0
+lm_err: .fill 8, 4, 0
+lm_rip: .fill 8, 4, 0
+lm_start: .fill 8, 4, 0
+lm_end: .fill 8, 4, 0

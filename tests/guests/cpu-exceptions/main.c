@@ -1,0 +1,103 @@
+/* cpu-exceptions: exceptions and interrupts in real, protected and long mode (SDM Vol. 3A
+ * ch. 6, §20.1.4): vectors, error codes, saved instruction pointers (fault vs trap), #DF,
+ * the ring 3 → 0 stack switch through the TSS, and interrupt vs trap gates. */
+#include "lib.h"
+
+extern char real_chunk[], real_chunk_end[], real_exceptions[];
+extern void long_exceptions(void);
+extern u8 rm_vec[8];
+extern u16 rm_ip[8], rm_start[8], rm_end[8];
+extern u32 lm_vec[8], lm_err[8], lm_rip[8], lm_start[8], lm_end[8];
+extern u32 ring3_round_trip(void);
+extern char ring0_from_ring3[], if_probe[], user_stack_top[];
+extern u32 r3_frame[5], r3_handler_esp, r3_handler_cs, r3_user_cs, probe_flags;
+extern u32 stack0_top;
+
+static void real_mode(void) {
+    static const char *names[7] = {"real-de", "real-ud", "real-int3", "real-into", "real-bound",
+                                   "real-single-step", "real-int-n"};
+    static const u8 vectors[7] = {0, 6, 3, 4, 5, 1, 11};
+    /* Faults push the faulting IP; INT3, INTO, INT n and single-step push the next one. */
+    static const u8 is_trap[7] = {0, 0, 1, 1, 0, 1, 1};
+    call_real(real_chunk, real_chunk_end, real_exceptions);
+    for (int i = 0; i < 7; i++) {
+        u16 want_ip = is_trap[i] ? rm_end[i] : rm_start[i];
+        if (rm_vec[i] != vectors[i]) check(names[i], rm_vec[i], vectors[i]);
+        else check(names[i], rm_ip[i], want_ip);
+    }
+}
+
+static void long_mode(void) {
+    static const char *names[8] = {"long-de", "long-ud", "long-int3", "long-gp-error", "long-gp-noncanonical",
+                                   "long-pf", "long-single-step", "long-into-ud"};
+    static const u32 vectors[8] = {0, 6, 3, 13, 13, 14, 1, 6};
+    static const u32 errors[8] = {0, 0, 0, 0x1000, 0, 0, 0, 0};
+    static const u8 is_trap[8] = {0, 0, 1, 0, 0, 0, 1, 0};
+    u32 r = call_long(long_exceptions);
+    check("long-mode-entered", r, 0);
+    for (int i = 0; i < 8; i++) {
+        u32 want_rip = is_trap[i] ? lm_end[i] : lm_start[i];
+        if (lm_vec[i] != vectors[i]) check(names[i], lm_vec[i], vectors[i]);
+        else if (lm_err[i] != errors[i]) check(names[i], lm_err[i], errors[i]);
+        else check(names[i], lm_rip[i], want_rip);
+    }
+}
+
+static void protected_mode(void) {
+    u32 bounds[2] = {10, 20};
+    check("pm-de", TRY("xorl %%ecx, %%ecx; divl %%ecx"), 0);
+    check("pm-ud", TRY("ud2"), 6);
+    TRY("movw $0x1000, %%ax; movw %%ax, %%ds");
+    check("pm-gp-error-code", last_trap.error, 0x1000);
+    set_gdt(10, 0, 0xfffff, 0x12, 0xc); /* 0x50: data, not present */
+    check("pm-np", TRY("movw $0x50, %%ax; movw %%ax, %%ds"), 11);
+    check("pm-np-error-code", last_trap.error, 0x50);
+    set_gdt(11, 0, 0xfffff, 0x12, 0xc); /* 0x58: stack, not present */
+    check("pm-ss", TRY("movw $0x58, %%ax; movw %%ax, %%ss"), 12);
+    check("pm-ss-error-code", last_trap.error, 0x58);
+    check("pm-br", TRY("movl $30, %%eax; boundl %%eax, (%0)", "r"(bounds)), 5);
+    check("pm-ac-off", TRY("pushfl; orl $0x40000, (%%esp); popfl; movl 1(%%esp), %%eax;"
+                           "pushfl; andl $~0x40000, (%%esp); popfl"),
+          -1);
+    u32 after = 0;
+    __asm__ volatile("movl $1f, recover_eip; movl $1f, %0; pushfl; orl $0x100, (%%esp); popfl; nop; 1:"
+                     : "=m"(after) : : "memory");
+    check("pm-single-step-vector", last_trap.vector, 1);
+    check("pm-single-step-eip", last_trap.eip, after);
+    __asm__ volatile("movl $1f, recover_eip; movl $1f, %0; int3; 1:" : "=m"(after) : : "memory");
+    check("pm-int3", last_trap.vector, 3);
+    check("pm-int3-eip", last_trap.eip, after);
+    check("pm-into", TRY("movl $0x7fffffff, %%eax; addl $1, %%eax; into"), 4);
+    check("pm-into-no-overflow", TRY("xorl %%eax, %%eax; into"), -1);
+    /* #GP whose gate is not present: #NP while delivering a contributory fault → #DF(0). */
+    u64 gp_gate = idt[13];
+    idt[13] &= ~(1ull << 47);
+    check("pm-double-fault", TRY("movw $0x1000, %%ax; movw %%ax, %%ds"), 8);
+    check("pm-double-fault-error", last_trap.error, 0);
+    idt[13] = gp_gate;
+
+    set_idt(0x80, SEL_CODE32, (u32)ring0_from_ring3, 0xe, 3);
+    ring3_round_trip();
+    check("ring3-gp-hlt", last_trap.vector == 13 && last_trap.cs == SEL_UCODE32 ? 0 : last_trap.vector, 0);
+    check("ring3-cs", r3_user_cs, SEL_UCODE32);
+    check("ring3-to-0-handler-cs", r3_handler_cs, SEL_CODE32);
+    check("ring3-to-0-tss-esp0", r3_handler_esp, (u32)&stack0_top - 20);
+    check("ring3-to-0-frame-cs", r3_frame[1], SEL_UCODE32);
+    check("ring3-to-0-frame-esp", r3_frame[3], (u32)user_stack_top);
+    check("ring3-to-0-frame-ss", r3_frame[4], SEL_UDATA32);
+
+    set_idt(0x81, SEL_CODE32, (u32)if_probe, 0xe, 0);
+    set_idt(0x82, SEL_CODE32, (u32)if_probe, 0xf, 0);
+    __asm__ volatile("sti; int $0x81; cli" ::: "memory");
+    check("interrupt-gate-clears-if", probe_flags & 0x200, 0);
+    __asm__ volatile("sti; int $0x82; cli" ::: "memory");
+    check("trap-gate-keeps-if", probe_flags & 0x200, 0x200);
+    /* INT n through a DPL 0 gate from ring 0 is fine; the gate DPL check is for CPL 3. */
+    check("int-n-dpl0-from-ring0", TRY("int $0x81"), -1);
+}
+
+void main(void) {
+    protected_mode();
+    real_mode();
+    long_mode();
+}
