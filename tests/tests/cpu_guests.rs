@@ -41,3 +41,14 @@ fn cpu_modes_guest_passes() {
 fn cpu_exceptions_guest_passes() {
     run_guest("exceptions");
 }
+
+#[test]
+fn cpu_paging_guest_passes() {
+    run_guest("paging");
+}
+
+#[test]
+#[ignore = "SYSRETQ/SYSEXITQ are not dispatched yet: cpu-x86 ops/mod.rs matches M::Sysret/M::Sysexit only"]
+fn cpu_syscall_guest_passes() {
+    run_guest("syscall");
+}

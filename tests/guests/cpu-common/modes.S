@@ -146,14 +146,14 @@ back32:
     movl routine_result, %eax
     ret
 
-/* Identity map of the first GiB with 2 MiB pages (PML4[0] → PDPT[0] → PD). */
+/* Identity map of the first GiB with 2 MiB user pages (PML4[0] → PDPT[0] → PD). */
 build_identity_tables:
-    movl $lm_pdpt + 3, lm_pml4
-    movl $lm_pd + 3, lm_pdpt
+    movl $lm_pdpt + 7, lm_pml4   /* P, RW, US */
+    movl $lm_pd + 7, lm_pdpt
     xorl %ecx, %ecx
 1:  movl %ecx, %eax
     shll $21, %eax
-    orl $0x83, %eax              /* P, RW, PS */
+    orl $0x87, %eax              /* P, RW, US, PS */
     movl %eax, lm_pd(,%ecx,8)
     movl $0, lm_pd + 4(,%ecx,8)
     incl %ecx
