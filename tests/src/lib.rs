@@ -3,3 +3,4 @@
 pub mod fixtures;
 pub mod guests;
 pub mod rx86_bin;
+pub mod differential;

@@ -7,7 +7,7 @@ use crate::interp::cpu::Ctx;
 use crate::interp::fault::{vec, Fault, R};
 use crate::interp::flags::{size_mask, szp, FlagOp};
 use crate::interp::state::fl;
-use iced_x86::{Instruction, Mnemonic as M, Register};
+use iced_x86::{Instruction, Mnemonic as M, OpKind, Register};
 
 impl Ctx<'_> {
     /// Two-operand ALU forms: `op dst, src`.
@@ -100,9 +100,12 @@ impl Ctx<'_> {
                     let s = self.read_op(ins, 1, size)?;
                     self.write_op(ins, 0, size, s)?;
                 } else {
-                    // The destination is written back unchanged (SDM: the processor never
-                    // produces a locked read without a locked write).
-                    self.write_op(ins, 0, size, d)?;
+                    // A memory destination is written back unchanged (SDM: the processor
+                    // never produces a locked read without a locked write); a register
+                    // destination is left alone, bits 63:32 included.
+                    if ins.op0_kind() == OpKind::Memory {
+                        self.write_op(ins, 0, size, d)?;
+                    }
                     self.set_gpr(0, size, d);
                 }
             }
@@ -249,6 +252,20 @@ mod tests {
         m.run();
         assert_eq!(m.gpr(0) & 0xff, 0x14);
         assert_ne!(m.cpu.rflags() & fl::CF, 0);
+    }
+
+    #[test]
+    fn failed_cmpxchg_leaves_a_64_bit_register_destination_alone() {
+        // EAX != ECX: EAX is loaded from ECX (RAX zero-extended), RCX is not written.
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(rax, 0xf3df_513e_6744_8406u64).unwrap();
+        a.mov(rcx, 0x6662_ed50_1153_ef44u64).unwrap();
+        a.cmpxchg(ecx, ebx).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::long64(&mut a);
+        m.run();
+        assert_eq!(m.gpr(1), 0x6662_ed50_1153_ef44);
+        assert_eq!(m.gpr(0), 0x1153_ef44);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::interp::cpu::Ctx;
 use crate::interp::fault::R;
 use crate::interp::flags::{size_mask, szp};
 use crate::interp::state::fl;
-use iced_x86::{Instruction, Mnemonic as M};
+use iced_x86::{Instruction, Mnemonic as M, OpKind};
 
 impl Ctx<'_> {
     /// The shift count operand, masked.
@@ -24,7 +24,7 @@ impl Ctx<'_> {
         self.probe_op(ins, 0, size)?;
         let d = self.read_op(ins, 0, size)?;
         if count == 0 {
-            return Ok(());
+            return self.write_back_unshifted(ins, size, d);
         }
         let cf_in = self.flags() & fl::CF != 0;
         let bool_f = |b: bool, f: u64| if b { f } else { 0 };
@@ -86,6 +86,16 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// A masked count of zero leaves flags and value alone, but a 32-bit register
+    /// destination is still written, which clears bits 63:32 in 64-bit mode (as for
+    /// every 32-bit register write, SDM Vol. 1 §3.4.1.1).
+    fn write_back_unshifted(&mut self, ins: &Instruction, size: u8, d: u64) -> R<()> {
+        if size == 4 && ins.op0_kind() == OpKind::Register {
+            self.write_op(ins, 0, size, d)?;
+        }
+        Ok(())
+    }
+
     /// SHLD/SHRD dst, src, count.
     pub(super) fn shift_double(&mut self, ins: &Instruction) -> R<()> {
         let size = self.op_size(ins, 0);
@@ -96,12 +106,16 @@ impl Ctx<'_> {
         let d = self.read_op(ins, 0, size)?;
         let s = self.read_op(ins, 1, size)?;
         if count == 0 {
-            return Ok(());
+            return self.write_back_unshifted(ins, size, d);
         }
         let sign = 1u64 << (bits - 1);
         let (r, cf) = if ins.mnemonic() == M::Shld {
-            let wide = ((d as u128) << bits | s as u128) << count;
-            ((wide >> bits) as u64 & mask, (wide >> (2 * bits)) & 1 != 0)
+            // Shift the double-width d:s left; the window [bits, 2*bits) is the result
+            // and the last bit out is bit `bits - count` of d (of s for a 16-bit count
+            // above 16, whose result the SDM leaves undefined).
+            let wide = (((d as u128) << bits) | s as u128) << count;
+            let last_out = if count <= bits { d >> (bits - count) } else { s >> (2 * bits - count) };
+            ((wide >> bits) as u64 & mask, last_out & 1 != 0)
         } else {
             let wide = ((s as u128) << bits) | d as u128;
             ((wide >> count) as u64 & mask, (wide >> (count - 1)) & 1 != 0)
@@ -135,5 +149,34 @@ mod tests {
         assert_eq!(m.gpr(0) & 0xff, 0x03);
         assert_eq!(m.gpr(3), 0x3456_789a);
         assert_eq!(m.cpu.rflags() & fl::CF, 0, "SHLD: last bit out of EBX was 0");
+    }
+
+    #[test]
+    fn shifts_by_zero_still_zero_extend_a_32_bit_register() {
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(rcx, 0x20u64).unwrap(); // masked count 0
+        a.mov(r13, 0xb698_7359_aefd_f856u64).unwrap();
+        a.rcl(r13d, cl).unwrap();
+        a.mov(r10, -10i64).unwrap();
+        a.ror(r10d, cl).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::long64(&mut a);
+        m.run();
+        assert_eq!(m.gpr(13), 0xaefd_f856);
+        assert_eq!(m.gpr(10), 0xffff_fff6);
+    }
+
+    #[test]
+    fn shld_64_bit_by_63_keeps_the_carry_out_of_the_destination() {
+        // SHLD RAX, RBX, 63: RAX = RAX[0] : RBX[63:1]; CF = last bit out = RAX[1].
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(rax, 0x3u64).unwrap();
+        a.mov(rbx, 0x8000_0000_0000_0002u64).unwrap();
+        a.shld(rax, rbx, 63).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::long64(&mut a);
+        m.run();
+        assert_eq!(m.gpr(0), 0xc000_0000_0000_0001);
+        assert_ne!(m.cpu.rflags() & fl::CF, 0);
     }
 }

@@ -1,0 +1,59 @@
+//! `differential [--mode 64|32] [--count N] [--seed S] [--max-divergences N]`: runs N
+//! random instruction sequences on the host CPU and on the interpreter from the same
+//! state, prints each divergence as a minimal reproducer and ends with a summary line
+//! (exit status 1 when anything diverged).
+
+use rx86_tests::differential::{run, Mode};
+use std::time::Instant;
+
+fn usage() -> ! {
+    eprintln!("usage: differential [--mode 64|32] [--count N] [--seed S] [--max-divergences N]");
+    std::process::exit(2);
+}
+
+fn number(v: Option<String>) -> u64 {
+    let v = v.unwrap_or_else(|| usage());
+    let parsed = match v.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => v.parse(),
+    };
+    parsed.unwrap_or_else(|_| usage())
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut modes, mut count, mut seed, mut max) = (vec![Mode::Long64, Mode::Protected32], 100_000, 1, 10);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--mode" => {
+                modes = match args.next().as_deref() {
+                    Some("64") => vec![Mode::Long64],
+                    Some("32") => vec![Mode::Protected32],
+                    _ => usage(),
+                }
+            }
+            "--count" => count = number(args.next()),
+            "--seed" => seed = number(args.next()),
+            "--max-divergences" => max = number(args.next()) as usize,
+            _ => usage(),
+        }
+    }
+    let mut failed = false;
+    for mode in modes {
+        let start = Instant::now();
+        let report = run(mode, count, seed, max).unwrap_or_else(|e| {
+            eprintln!("differential: {e}");
+            std::process::exit(2);
+        });
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{mode}: {} sequences ({} ending in an exception), {} divergences, {:.0} sequences/s (seed {seed})",
+            report.sequences,
+            report.faulted,
+            report.divergences.len(),
+            report.sequences as f64 / secs.max(1e-9)
+        );
+        failed |= !report.divergences.is_empty();
+    }
+    std::process::exit(i32::from(failed));
+}

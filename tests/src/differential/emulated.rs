@@ -1,0 +1,117 @@
+//! Runs a sequence on the interpreter, in a [`BasicPlatform`] whose RAM holds the same
+//! layout as the host region.
+//!
+//! 64-bit mode identity-maps the first 4 MiB with 2 MiB pages; 32-bit mode is flat
+//! protected mode without paging. The IDT is empty: the first exception is read from
+//! [`Interpreter::last_exception`] and the state from just before the faulting
+//! instruction is reported (the host reports the same for a fault).
+
+use super::gen::Case;
+use super::layout::{CODE, DATA, DATA_LEN, REGION, REGION_LEN};
+use super::{Fault, Mode, Outcome};
+use rx86_core::platform::BasicPlatform;
+use rx86_cpu::interp::state::{cr0, cr4, efer, CpuState, DescTable, Seg, Segment};
+use rx86_cpu::interp::{Interpreter, Step};
+
+/// Physical memory of the test machine: enough for the region and the page tables.
+const RAM: u64 = 4 << 20;
+/// Where the GDT lives (null, 32-bit code 0x08, data 0x10, 64-bit code 0x18).
+const GDT: u64 = 0x500;
+/// PML4, PDPT and page directory of the 64-bit identity map.
+const PML4: u64 = 0x10000;
+/// Instructions a sequence may retire before it counts as runaway.
+const STEP_LIMIT: usize = 100_000;
+
+/// The interpreter plus its machine, ready for one case after another.
+pub struct EmulatedCpu {
+    platform: BasicPlatform,
+    cpu: Interpreter,
+    initial: CpuState,
+}
+
+impl EmulatedCpu {
+    /// A machine in `mode` with its descriptor and page tables written.
+    pub fn new(mode: Mode) -> Self {
+        let platform = BasicPlatform::new(RAM).expect("4 MiB of RAM");
+        let mem = &platform.memory;
+        mem.write(GDT, &0u64.to_le_bytes());
+        mem.write(GDT + 8, &0x00cf_9b00_0000_ffffu64.to_le_bytes());
+        mem.write(GDT + 16, &0x00cf_9300_0000_ffffu64.to_le_bytes());
+        mem.write(GDT + 24, &0x00af_9b00_0000_ffffu64.to_le_bytes());
+        let mut cpu = Interpreter::default();
+        let st = cpu.state_mut();
+        st.gdtr = DescTable { base: GDT, limit: 0x1f };
+        st.idtr = DescTable { base: 0, limit: 0 };
+        let data = Segment { base: 0, limit: 0xffff_ffff, selector: 0x10, attrs: 0xc093 };
+        st.seg = [data; 6];
+        match mode {
+            Mode::Long64 => {
+                // PML4[0] -> PDPT, PDPT[0] -> PD, PD[0..2] = 2 MiB pages (P, RW, US, PS).
+                mem.write(PML4, &((PML4 + 0x1000) | 7).to_le_bytes());
+                mem.write(PML4 + 0x1000, &((PML4 + 0x2000) | 7).to_le_bytes());
+                mem.write(PML4 + 0x2000, &0x87u64.to_le_bytes());
+                mem.write(PML4 + 0x2008, &(0x20_0000u64 | 0x87).to_le_bytes());
+                st.cr0 = cr0::ET | cr0::PE | cr0::PG;
+                st.cr3 = PML4;
+                st.cr4 = cr4::PAE;
+                st.efer = efer::LME | efer::LMA;
+                st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: 0x18, attrs: 0xa09b };
+            }
+            Mode::Protected32 => {
+                st.cr0 = cr0::ET | cr0::PE;
+                st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: 0x08, attrs: 0xc09b };
+            }
+        }
+        st.rip = CODE;
+        cpu.flush_caches();
+        let initial = cpu.state().clone();
+        EmulatedCpu { platform, cpu, initial }
+    }
+
+    /// Runs `case` (encoded as `code`, ending at `end`) and returns what it did.
+    pub fn run(&mut self, case: &Case, code: &[u8], end: u64) -> Outcome {
+        let mem = &self.platform.memory;
+        mem.write(REGION, &[0u8; 0x1000]);
+        mem.write(CODE, code);
+        mem.write(DATA, &case.data);
+        debug_assert!(DATA + DATA_LEN as u64 <= REGION + REGION_LEN);
+        *self.cpu.state_mut() = self.initial.clone();
+        let st = self.cpu.state_mut();
+        st.gpr = case.gpr;
+        st.rip = CODE;
+        self.cpu.set_rflags(case.rflags);
+        self.cpu.flush_caches();
+        self.cpu.last_exception = None;
+        let mask = case.mode.gpr_mask();
+        let mut fault = None;
+        let mut stopped = None;
+        let (mut gpr, mut rip, mut rflags) = (case.gpr, CODE, case.rflags);
+        for _ in 0..STEP_LIMIT {
+            let st = self.cpu.state();
+            (gpr, rip, rflags) = (st.gpr, st.rip, self.cpu.rflags());
+            if rip == end {
+                break;
+            }
+            let step = self.cpu.step(&self.platform);
+            if let Some((vector, _)) = self.cpu.last_exception {
+                fault = Some(Fault::from_vector(vector));
+                break;
+            }
+            match step {
+                Step::Retired => {}
+                Step::Halted => {
+                    stopped = Some("halted".to_string());
+                    break;
+                }
+                Step::Exit(e) => {
+                    stopped = Some(format!("{e:?}"));
+                    break;
+                }
+            }
+        }
+        let mut data = vec![0u8; DATA_LEN];
+        mem.read(DATA, &mut data);
+        gpr.iter_mut().for_each(|g| *g &= mask);
+        Outcome { gpr, rip, rflags, data, fault, stopped }
+    }
+}

@@ -1,0 +1,701 @@
+//! Random test cases: registers, flags, data and a sequence of general-purpose integer
+//! instructions built from `iced-x86`'s `Code` table and encoded with its encoder.
+//!
+//! Every memory operand is an absolute address inside [`layout::DATA`]; string
+//! instructions come with their own `mov esi/edi/ecx` setup so that they stay inside
+//! it; an instruction that reads a flag a previous one left undefined is not generated
+//! (SDM Vol. 1 Appendix A lists the undefined flags; iced's `rflags_undefined` carries
+//! them per instruction).
+
+use super::layout::{CODE, DATA, DATA_LEN, SEQ_RSP};
+use super::Mode;
+use iced_x86::{
+    Code, Encoder, Instruction, Mnemonic as M, OpCodeOperandKind as K, OpKind, Register, RepPrefixKind, RflagsBits,
+};
+
+/// EFLAGS bits used here (SDM Vol. 1 §3.4.3).
+pub mod flag {
+    /// Carry.
+    pub const CF: u64 = 1 << 0;
+    /// Parity.
+    pub const PF: u64 = 1 << 2;
+    /// Auxiliary carry.
+    pub const AF: u64 = 1 << 4;
+    /// Zero.
+    pub const ZF: u64 = 1 << 6;
+    /// Sign.
+    pub const SF: u64 = 1 << 7;
+    /// Direction.
+    pub const DF: u64 = 1 << 10;
+    /// Overflow.
+    pub const OF: u64 = 1 << 11;
+    /// The status flags plus DF: the bits a sequence may change and the comparison checks.
+    pub const COMPARED: u64 = CF | PF | AF | ZF | SF | OF | DF;
+}
+
+/// A deterministic pseudo-random source (SplitMix64).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator started from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// A coin flip.
+    pub fn coin(&mut self) -> bool {
+        self.next_u64() & 1 != 0
+    }
+
+    /// A value biased towards the edges arithmetic cares about (0, ±1, sign bits,
+    /// small numbers), otherwise uniform.
+    pub fn interesting(&mut self) -> u64 {
+        match self.below(8) {
+            0 => [0, 1, 2, u64::MAX, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff][self.below(10) as usize],
+            1 => [0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 1 << 63, (1 << 63) - 1][self.below(5) as usize],
+            2 => self.below(64),
+            3 => (self.below(64) as i64 - 32) as u64,
+            _ => self.next_u64(),
+        }
+    }
+}
+
+/// One random test: the initial state and the instruction sequence.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// The mode the sequence runs in.
+    pub mode: Mode,
+    /// Initial RAX..R15 (RSP is always [`SEQ_RSP`]).
+    pub gpr: [u64; 16],
+    /// Initial RFLAGS (status flags and DF; bit 1 set).
+    pub rflags: u64,
+    /// Initial contents of the data area.
+    pub data: Vec<u8>,
+    /// The sequence in units that must stay together (a string instruction and its
+    /// register setup); the shrinker removes whole units.
+    pub units: Vec<Vec<Instruction>>,
+}
+
+/// A sequence encoded at [`CODE`].
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// The machine code.
+    pub bytes: Vec<u8>,
+    /// Address of each instruction.
+    pub starts: Vec<u64>,
+    /// Address just past the last instruction.
+    pub end: u64,
+}
+
+impl Case {
+    /// The instructions in execution order.
+    pub fn instructions(&self) -> impl Iterator<Item = &Instruction> {
+        self.units.iter().flatten()
+    }
+
+    /// Encodes the sequence at [`CODE`].
+    pub fn encode(&self) -> Result<Encoded, String> {
+        let mut enc = Encoder::new(self.mode.bitness());
+        let mut starts = Vec::new();
+        let mut ip = CODE;
+        for ins in self.instructions() {
+            starts.push(ip);
+            let n = enc.encode(ins, ip).map_err(|e| format!("{:?}: {e}", ins.code()))?;
+            ip += n as u64;
+        }
+        Ok(Encoded { bytes: enc.take_buffer(), starts, end: ip })
+    }
+
+    /// Flags left undefined before each instruction and, last, after the sequence;
+    /// `None` when an instruction reads a flag that is undefined at that point.
+    pub fn undefined_flags(&self) -> Option<Vec<u64>> {
+        let mut undefined = 0;
+        let mut out = Vec::new();
+        for ins in self.instructions() {
+            out.push(undefined);
+            if eflags(ins.rflags_read()) & undefined != 0 {
+                return None;
+            }
+            undefined = undefined_after(ins, undefined);
+        }
+        out.push(undefined);
+        Some(out)
+    }
+}
+
+/// Converts iced's `RflagsBits` to EFLAGS bit positions.
+fn eflags(bits: u32) -> u64 {
+    [
+        (RflagsBits::OF, flag::OF),
+        (RflagsBits::SF, flag::SF),
+        (RflagsBits::ZF, flag::ZF),
+        (RflagsBits::AF, flag::AF),
+        (RflagsBits::CF, flag::CF),
+        (RflagsBits::PF, flag::PF),
+        (RflagsBits::DF, flag::DF),
+    ]
+    .iter()
+    .filter(|(b, _)| bits & b != 0)
+    .fold(0, |acc, (_, f)| acc | f)
+}
+
+/// The set of undefined flags after `ins`, given the set before it. Shifts and
+/// rotates leave the flags alone for a zero count, and OF is undefined unless the count
+/// is 1 (SDM Vol. 2B "SAL/SAR/SHL/SHR", "RCL/RCR/ROL/ROR", "SHLD", "SHRD"), so for them
+/// nothing is ever cleared and OF is always masked; a REP string instruction with
+/// RCX = 0 leaves the flags alone too.
+fn undefined_after(ins: &Instruction, before: u64) -> u64 {
+    let undefined = eflags(ins.rflags_undefined());
+    let modified = eflags(ins.rflags_modified());
+    let shift = matches!(
+        ins.mnemonic(),
+        M::Rol | M::Ror | M::Rcl | M::Rcr | M::Shl | M::Sal | M::Shr | M::Sar | M::Shld | M::Shrd
+    );
+    if shift {
+        before | undefined | flag::OF
+    } else if ins.has_rep_prefix() || ins.has_repne_prefix() {
+        before | undefined
+    } else {
+        (before & !modified) | undefined
+    }
+}
+
+/// True for the mnemonics the generator draws from `Code`.
+fn wanted(m: M, mode: Mode) -> bool {
+    let common = matches!(
+        m,
+        M::Add
+            | M::Adc
+            | M::Sub
+            | M::Sbb
+            | M::Cmp
+            | M::And
+            | M::Or
+            | M::Xor
+            | M::Test
+            | M::Inc
+            | M::Dec
+            | M::Neg
+            | M::Not
+            | M::Xadd
+            | M::Cmpxchg
+            | M::Cmpxchg8b
+            | M::Cmpxchg16b
+            | M::Mul
+            | M::Imul
+            | M::Div
+            | M::Idiv
+            | M::Rol
+            | M::Ror
+            | M::Rcl
+            | M::Rcr
+            | M::Shl
+            | M::Sal
+            | M::Shr
+            | M::Sar
+            | M::Shld
+            | M::Shrd
+            | M::Bt
+            | M::Bts
+            | M::Btr
+            | M::Btc
+            | M::Bsf
+            | M::Bsr
+            | M::Tzcnt
+            | M::Lzcnt
+            | M::Popcnt
+            | M::Mov
+            | M::Movzx
+            | M::Movsx
+            | M::Movsxd
+            | M::Lea
+            | M::Xchg
+            | M::Bswap
+            | M::Cbw
+            | M::Cwde
+            | M::Cdqe
+            | M::Cwd
+            | M::Cdq
+            | M::Cqo
+            | M::Lahf
+            | M::Sahf
+            | M::Clc
+            | M::Stc
+            | M::Cmc
+            | M::Cld
+            | M::Std
+            | M::Cmovo
+            | M::Cmovno
+            | M::Cmovb
+            | M::Cmovae
+            | M::Cmove
+            | M::Cmovne
+            | M::Cmovbe
+            | M::Cmova
+            | M::Cmovs
+            | M::Cmovns
+            | M::Cmovp
+            | M::Cmovnp
+            | M::Cmovl
+            | M::Cmovge
+            | M::Cmovle
+            | M::Cmovg
+            | M::Seto
+            | M::Setno
+            | M::Setb
+            | M::Setae
+            | M::Sete
+            | M::Setne
+            | M::Setbe
+            | M::Seta
+            | M::Sets
+            | M::Setns
+            | M::Setp
+            | M::Setnp
+            | M::Setl
+            | M::Setge
+            | M::Setle
+            | M::Setg
+    );
+    let bcd = matches!(m, M::Daa | M::Das | M::Aaa | M::Aas | M::Aam | M::Aad);
+    common || (bcd && mode == Mode::Protected32)
+}
+
+/// Forms left out: BSWAP r16 (result undefined, SDM Vol. 2A "BSWAP") and the early
+/// i486 CMPXCHG encodings 0F A6/A7 (#UD on every later CPU; iced calls them CMPXCHG).
+const UNWANTED: [Code; 4] =
+    [Code::Bswap_r16, Code::Cmpxchg486_rm8_r8, Code::Cmpxchg486_rm16_r16, Code::Cmpxchg486_rm32_r32];
+
+/// True when the generator can fill every operand of `code`.
+fn operands_supported(kinds: &[K]) -> bool {
+    kinds.iter().all(|k| {
+        matches!(
+            k,
+            K::r8_or_mem
+                | K::r16_or_mem
+                | K::r32_or_mem
+                | K::r64_or_mem
+                | K::r8_reg
+                | K::r8_opcode
+                | K::r16_reg
+                | K::r16_opcode
+                | K::r32_reg
+                | K::r32_opcode
+                | K::r64_reg
+                | K::r64_opcode
+                | K::mem
+                | K::mem_offs
+                | K::al
+                | K::cl
+                | K::ax
+                | K::eax
+                | K::rax
+                | K::imm8
+                | K::imm8_const_1
+                | K::imm8sex16
+                | K::imm8sex32
+                | K::imm8sex64
+                | K::imm16
+                | K::imm32
+                | K::imm32sex64
+                | K::imm64
+        )
+    })
+}
+
+/// The string instructions, as (mnemonic letter group, element size).
+#[derive(Debug, Clone, Copy)]
+enum StringOp {
+    Movs,
+    Stos,
+    Lods,
+    Scas,
+    Cmps,
+}
+
+/// Builds random cases for one mode.
+pub struct Generator {
+    mode: Mode,
+    rng: Rng,
+    codes: Vec<Code>,
+}
+
+impl Generator {
+    /// A generator for `mode` started from `seed`.
+    pub fn new(mode: Mode, seed: u64) -> Self {
+        let codes = Code::values()
+            .filter(|&c| {
+                let op = c.op_code();
+                op.encoding() == iced_x86::EncodingKind::Legacy
+                    && if mode == Mode::Long64 { op.mode64() } else { op.mode32() }
+                    && wanted(c.mnemonic(), mode)
+                    && !UNWANTED.contains(&c)
+                    && operands_supported(op.op_kinds())
+            })
+            .collect();
+        Generator { mode, rng: Rng::new(seed), codes }
+    }
+
+    /// How many instruction forms the generator draws from.
+    pub fn forms(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// The next random case.
+    pub fn case(&mut self) -> Case {
+        let mask = self.mode.gpr_mask();
+        let mut gpr = [0u64; 16];
+        let regs = if self.mode == Mode::Long64 { 16 } else { 8 };
+        for r in gpr.iter_mut().take(regs) {
+            *r = self.rng.interesting() & mask;
+        }
+        gpr[4] = SEQ_RSP;
+        let mut rflags = 2 | (self.rng.next_u64() & (flag::COMPARED & !flag::DF));
+        if self.rng.below(4) == 0 {
+            rflags |= flag::DF;
+        }
+        let mut data = vec![0u8; DATA_LEN];
+        for chunk in data.chunks_mut(8) {
+            let v = self.rng.interesting().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+        let mut case = Case { mode: self.mode, gpr, rflags, data, units: Vec::new() };
+        let len = 1 + self.rng.below(8);
+        while (case.units.len() as u64) < len {
+            let unit = if self.rng.below(12) == 0 { self.string_unit() } else { self.unit() };
+            let Some(unit) = unit else { continue };
+            case.units.push(unit);
+            if case.undefined_flags().is_none() || case.encode().is_err() {
+                case.units.pop();
+            }
+        }
+        case
+    }
+
+    /// One instruction drawn from the `Code` table (with a `mov cl` in front of a
+    /// 16-bit SHLD/SHRD by CL, whose result is undefined for counts above 16).
+    fn unit(&mut self) -> Option<Vec<Instruction>> {
+        let code = self.codes[self.rng.below(self.codes.len() as u64) as usize];
+        let ins = self.instruction(code)?;
+        let wide16 = matches!(code, Code::Shld_rm16_r16_CL | Code::Shrd_rm16_r16_CL);
+        if wide16 {
+            let count = self.rng.below(17) | (self.rng.below(2) << 5);
+            let set_cl = Instruction::with2(Code::Mov_r8_imm8, Register::CL, count as u32).ok()?;
+            return Some(vec![set_cl, ins]);
+        }
+        Some(vec![ins])
+    }
+
+    /// Fills the operands of `code` at random.
+    fn instruction(&mut self, code: Code) -> Option<Instruction> {
+        let op = code.op_code();
+        let mut ins = Instruction::default();
+        ins.set_code(code);
+        let kinds = op.op_kinds();
+        let m = code.mnemonic();
+        // BT* with a register bit offset addresses memory far outside the operand.
+        let reg_offset = matches!(m, M::Bt | M::Bts | M::Btr | M::Btc) && kinds.get(1).is_some_and(is_reg_kind);
+        for (i, &k) in kinds.iter().enumerate() {
+            let i = i as u32;
+            let allow_mem = !reg_offset;
+            self.operand(&mut ins, i, k, allow_mem, code)?;
+        }
+        if ins.op_kinds().any(|k| k == OpKind::Memory) && op.can_use_lock_prefix() && self.rng.below(4) == 0 {
+            ins.set_has_lock_prefix(true);
+        }
+        Some(ins)
+    }
+
+    /// Fills operand `i` of kind `k`.
+    fn operand(&mut self, ins: &mut Instruction, i: u32, k: K, allow_mem: bool, code: Code) -> Option<()> {
+        let size = match k {
+            K::r8_or_mem | K::r8_reg | K::r8_opcode => 1,
+            K::r16_or_mem | K::r16_reg | K::r16_opcode => 2,
+            K::r32_or_mem | K::r32_reg | K::r32_opcode => 4,
+            K::r64_or_mem | K::r64_reg | K::r64_opcode => 8,
+            _ => 0,
+        };
+        match k {
+            K::r8_or_mem | K::r16_or_mem | K::r32_or_mem | K::r64_or_mem if allow_mem && self.rng.coin() => {
+                let displ_size = self.absolute_displ_size();
+                self.data_operand(ins, i, 1, displ_size);
+            }
+            K::r8_or_mem
+            | K::r16_or_mem
+            | K::r32_or_mem
+            | K::r64_or_mem
+            | K::r8_reg
+            | K::r8_opcode
+            | K::r16_reg
+            | K::r16_opcode
+            | K::r32_reg
+            | K::r32_opcode
+            | K::r64_reg
+            | K::r64_opcode => {
+                ins.set_op_kind(i, OpKind::Register);
+                ins.set_op_register(i, self.register(size));
+            }
+            K::mem if code.mnemonic() == M::Lea => self.lea_operand(ins, i),
+            K::mem => {
+                let align = if code == Code::Cmpxchg16b_m128 { 16 } else { 1 };
+                let displ_size = self.absolute_displ_size();
+                self.data_operand(ins, i, align, displ_size);
+            }
+            K::mem_offs => {
+                let size = if self.mode == Mode::Long64 { 8 } else { 4 };
+                self.data_operand(ins, i, 1, size);
+            }
+            K::al | K::cl | K::ax | K::eax | K::rax => {
+                let r = match k {
+                    K::al => Register::AL,
+                    K::cl => Register::CL,
+                    K::ax => Register::AX,
+                    K::eax => Register::EAX,
+                    _ => Register::RAX,
+                };
+                ins.set_op_kind(i, OpKind::Register);
+                ins.set_op_register(i, r);
+            }
+            K::imm8_const_1 => {
+                ins.set_op_kind(i, OpKind::Immediate8);
+                ins.set_immediate8(1);
+            }
+            K::imm8 => {
+                let shld16 = matches!(code, Code::Shld_rm16_r16_imm8 | Code::Shrd_rm16_r16_imm8);
+                let v = if shld16 {
+                    self.rng.below(17)
+                } else if self.rng.coin() {
+                    self.rng.below(70)
+                } else {
+                    self.rng.interesting()
+                };
+                ins.set_op_kind(i, OpKind::Immediate8);
+                ins.set_immediate8(v as u8);
+            }
+            K::imm8sex16 => {
+                ins.set_op_kind(i, OpKind::Immediate8to16);
+                ins.set_immediate8to16(self.rng.interesting() as i8 as i16);
+            }
+            K::imm8sex32 => {
+                ins.set_op_kind(i, OpKind::Immediate8to32);
+                ins.set_immediate8to32(self.rng.interesting() as i8 as i32);
+            }
+            K::imm8sex64 => {
+                ins.set_op_kind(i, OpKind::Immediate8to64);
+                ins.set_immediate8to64(self.rng.interesting() as i8 as i64);
+            }
+            K::imm16 => {
+                ins.set_op_kind(i, OpKind::Immediate16);
+                ins.set_immediate16(self.rng.interesting() as u16);
+            }
+            K::imm32 => {
+                ins.set_op_kind(i, OpKind::Immediate32);
+                ins.set_immediate32(self.rng.interesting() as u32);
+            }
+            K::imm32sex64 => {
+                ins.set_op_kind(i, OpKind::Immediate32to64);
+                ins.set_immediate32to64(self.rng.interesting() as i32 as i64);
+            }
+            K::imm64 => {
+                ins.set_op_kind(i, OpKind::Immediate64);
+                ins.set_immediate64(self.rng.interesting());
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
+    /// A random register of `size` bytes, never the stack pointer.
+    fn register(&mut self, size: u8) -> Register {
+        use Register::*;
+        let long = self.mode == Mode::Long64;
+        let pool: &[Register] = match (size, long) {
+            (1, true) => &[AL, CL, DL, BL, AH, CH, DH, BH, BPL, SIL, DIL, R8L, R9L, R10L, R11L, R12L, R13L, R14L, R15L],
+            (1, false) => &[AL, CL, DL, BL, AH, CH, DH, BH],
+            (2, true) => &[AX, CX, DX, BX, BP, SI, DI, R8W, R9W, R10W, R11W, R12W, R13W, R14W, R15W],
+            (2, false) => &[AX, CX, DX, BX, BP, SI, DI],
+            (4, true) => &[EAX, ECX, EDX, EBX, EBP, ESI, EDI, R8D, R9D, R10D, R11D, R12D, R13D, R14D, R15D],
+            (4, false) => &[EAX, ECX, EDX, EBX, EBP, ESI, EDI],
+            _ => &[RAX, RCX, RDX, RBX, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15],
+        };
+        pool[self.rng.below(pool.len() as u64) as usize]
+    }
+
+    /// The displacement size of an absolute ModRM address: in 64-bit mode 8 encodes
+    /// a sign-extended disp32 and 4 one with an address-size prefix.
+    fn absolute_displ_size(&mut self) -> u32 {
+        if self.mode == Mode::Long64 && self.rng.coin() {
+            8
+        } else {
+            4
+        }
+    }
+
+    /// An absolute memory operand inside the data area, aligned to `align`.
+    fn data_operand(&mut self, ins: &mut Instruction, i: u32, align: u64, displ_size: u32) {
+        let offset = self.rng.below(DATA_LEN as u64 - 16) & !(align - 1);
+        ins.set_op_kind(i, OpKind::Memory);
+        ins.set_memory_base(Register::None);
+        ins.set_memory_index(Register::None);
+        ins.set_memory_index_scale(1);
+        ins.set_memory_displacement64(DATA + offset);
+        ins.set_memory_displ_size(displ_size);
+        ins.set_segment_prefix(Register::None);
+    }
+
+    /// A random address expression for LEA (which never touches memory).
+    fn lea_operand(&mut self, ins: &mut Instruction, i: u32) {
+        let long = self.mode == Mode::Long64;
+        let wide = long && self.rng.below(4) != 0;
+        let reg = |g: &mut Self| if wide { g.register(8) } else { g.register(4) };
+        let base = match self.rng.below(5) {
+            0 => Register::None,
+            1 if long && wide => Register::RIP,
+            _ => reg(self),
+        };
+        let index = if base != Register::RIP && self.rng.coin() { reg(self) } else { Register::None };
+        let disp = self.rng.interesting() as i32 as i64;
+        ins.set_op_kind(i, OpKind::Memory);
+        ins.set_memory_base(base);
+        ins.set_memory_index(index);
+        ins.set_memory_index_scale(1 << self.rng.below(4));
+        if base == Register::RIP {
+            ins.set_memory_displacement64(CODE.wrapping_add(disp as u64));
+        } else if wide {
+            ins.set_memory_displacement64(disp as u64);
+        } else {
+            ins.set_memory_displacement64(disp as u32 as u64);
+        }
+        let small = (-128..128).contains(&disp);
+        ins.set_memory_displ_size(if base == Register::None || !small { 4 } else { 1 });
+        ins.set_segment_prefix(Register::None);
+    }
+
+    /// A string instruction with `mov esi/edi/ecx` in front that keep every element
+    /// it touches inside the data area whichever way DF points.
+    fn string_unit(&mut self) -> Option<Vec<Instruction>> {
+        let sizes: &[u32] = if self.mode == Mode::Long64 { &[1, 2, 4, 8] } else { &[1, 2, 4] };
+        let size = sizes[self.rng.below(sizes.len() as u64) as usize];
+        let op = [StringOp::Movs, StringOp::Stos, StringOp::Lods, StringOp::Scas, StringOp::Cmps]
+            [self.rng.below(5) as usize];
+        let rep = match (op, self.rng.below(3)) {
+            (_, 0) => RepPrefixKind::None,
+            (StringOp::Scas | StringOp::Cmps, 1) => RepPrefixKind::Repne,
+            _ => RepPrefixKind::Repe,
+        };
+        let count = self.rng.below(17) as u32;
+        let lo = 0x200u64;
+        let span = DATA_LEN as u64 - 2 * lo;
+        let src = DATA + lo + self.rng.below(span);
+        let dst = DATA + lo + self.rng.below(span);
+        let a = self.mode.bitness();
+        let seg = Register::None;
+        let s = |ins: Result<Instruction, iced_x86::IcedError>| ins.ok();
+        let string = match (op, size) {
+            (StringOp::Movs, 1) => s(Instruction::with_movsb(a, seg, rep)),
+            (StringOp::Movs, 2) => s(Instruction::with_movsw(a, seg, rep)),
+            (StringOp::Movs, 4) => s(Instruction::with_movsd(a, seg, rep)),
+            (StringOp::Movs, _) => s(Instruction::with_movsq(a, seg, rep)),
+            (StringOp::Stos, 1) => s(Instruction::with_stosb(a, rep)),
+            (StringOp::Stos, 2) => s(Instruction::with_stosw(a, rep)),
+            (StringOp::Stos, 4) => s(Instruction::with_stosd(a, rep)),
+            (StringOp::Stos, _) => s(Instruction::with_stosq(a, rep)),
+            (StringOp::Lods, 1) => s(Instruction::with_lodsb(a, seg, rep)),
+            (StringOp::Lods, 2) => s(Instruction::with_lodsw(a, seg, rep)),
+            (StringOp::Lods, 4) => s(Instruction::with_lodsd(a, seg, rep)),
+            (StringOp::Lods, _) => s(Instruction::with_lodsq(a, seg, rep)),
+            (StringOp::Scas, 1) => s(Instruction::with_scasb(a, rep)),
+            (StringOp::Scas, 2) => s(Instruction::with_scasw(a, rep)),
+            (StringOp::Scas, 4) => s(Instruction::with_scasd(a, rep)),
+            (StringOp::Scas, _) => s(Instruction::with_scasq(a, rep)),
+            (StringOp::Cmps, 1) => s(Instruction::with_cmpsb(a, seg, rep)),
+            (StringOp::Cmps, 2) => s(Instruction::with_cmpsw(a, seg, rep)),
+            (StringOp::Cmps, 4) => s(Instruction::with_cmpsd(a, seg, rep)),
+            (StringOp::Cmps, _) => s(Instruction::with_cmpsq(a, seg, rep)),
+        }?;
+        Some(vec![
+            Instruction::with2(Code::Mov_r32_imm32, Register::ESI, src as u32).ok()?,
+            Instruction::with2(Code::Mov_r32_imm32, Register::EDI, dst as u32).ok()?,
+            Instruction::with2(Code::Mov_r32_imm32, Register::ECX, count).ok()?,
+            string,
+        ])
+    }
+}
+
+/// True for register-only operand kinds.
+fn is_reg_kind(k: &K) -> bool {
+    matches!(
+        k,
+        K::r8_reg
+            | K::r16_reg
+            | K::r32_reg
+            | K::r64_reg
+            | K::r8_opcode
+            | K::r16_opcode
+            | K::r32_opcode
+            | K::r64_opcode
+            | K::al
+            | K::cl
+            | K::ax
+            | K::eax
+            | K::rax
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_x86::Decoder;
+
+    #[test]
+    fn memory_operands_decode_as_absolute_addresses_in_the_data_area() {
+        for mode in [Mode::Long64, Mode::Protected32] {
+            let mut g = Generator::new(mode, 7);
+            for _ in 0..500 {
+                let case = g.case();
+                let enc = case.encode().unwrap();
+                let mut dec = Decoder::with_ip(mode.bitness(), &enc.bytes, CODE, 0);
+                for ins in dec.iter() {
+                    if ins.mnemonic() == M::Lea || !ins.op_kinds().any(|k| k == OpKind::Memory) {
+                        continue;
+                    }
+                    assert_eq!(ins.memory_base(), Register::None, "{ins}");
+                    assert!((DATA..DATA + DATA_LEN as u64).contains(&ins.memory_displacement64()), "{ins}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_instruction_reads_an_undefined_flag() {
+        let mut g = Generator::new(Mode::Long64, 3);
+        for _ in 0..500 {
+            assert!(g.case().undefined_flags().is_some());
+        }
+    }
+
+    #[test]
+    fn mul_leaves_sf_zf_af_pf_undefined() {
+        let mul = Instruction::with1(Code::Mul_rm32, Register::ECX).unwrap();
+        let undef = undefined_after(&mul, 0);
+        assert_eq!(undef, flag::SF | flag::ZF | flag::AF | flag::PF);
+        // A following ADD defines all six again.
+        let add = Instruction::with2(Code::Add_rm32_r32, Register::EAX, Register::ECX).unwrap();
+        assert_eq!(undefined_after(&add, undef), 0);
+    }
+}

@@ -1,0 +1,183 @@
+//! Differential testing of the interpreter against the host CPU.
+//!
+//! A [`gen::Generator`] builds random sequences of general-purpose integer
+//! instructions (with `iced-x86`'s encoder) plus random registers, flags and data;
+//! [`native::NativeCpu`] runs each sequence on the host CPU (64-bit code directly,
+//! 32-bit code through the host's compatibility-mode code segment) and
+//! [`emulated::EmulatedCpu`] runs it on [`rx86_cpu::interp::Interpreter`] from the same
+//! state. [`compare`] checks GPRs, RIP, RFLAGS (flags the SDM leaves undefined masked
+//! out per instruction), the data area and the exception raised, shrinks a divergence
+//! to a minimal reproducer and prints it.
+//!
+//! Both sides share one address layout ([`layout`]): a 64 KiB region at a fixed low
+//! address that 32-bit code can reach.
+
+pub mod compare;
+pub mod emulated;
+pub mod gen;
+pub mod native;
+
+use std::fmt;
+
+/// The fixed address layout shared by the host runner and the interpreter.
+pub mod layout {
+    /// Start of the region (below 4 GiB, above `vm.mmap_min_addr`).
+    pub const REGION: u64 = 0x0030_0000;
+    /// Size of the region.
+    pub const REGION_LEN: u64 = 0x1_0000;
+    /// Host-only trampolines (entry, exit, fault recovery).
+    pub const TRAMPOLINE: u64 = REGION;
+    /// The generated sequence.
+    pub const CODE: u64 = REGION + 0x1000;
+    /// Longest encoded sequence (plus its exit jump).
+    pub const CODE_LEN: u64 = 0x1000;
+    /// The data area every memory operand points into.
+    pub const DATA: u64 = REGION + 0x2000;
+    /// Size of the data area.
+    pub const DATA_LEN: usize = 0x1000;
+    /// Host-only register block (inputs, outputs, saved host RSP, fault record).
+    pub const IO: u64 = REGION + 0x3000;
+    /// Top of the stack the sequence runs on; generated code never touches it.
+    pub const STACK_TOP: u64 = REGION + 0x8000;
+    /// RSP while the sequence runs, on both sides.
+    pub const SEQ_RSP: u64 = STACK_TOP - 0x100;
+}
+
+/// The CPU mode a sequence runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// 64-bit long mode.
+    Long64,
+    /// 32-bit protected mode with flat segments (the host's compatibility mode).
+    Protected32,
+}
+
+impl Mode {
+    /// Code size in bits.
+    pub fn bitness(self) -> u32 {
+        match self {
+            Mode::Long64 => 64,
+            Mode::Protected32 => 32,
+        }
+    }
+
+    /// The bits of a GPR that the mode defines.
+    pub fn gpr_mask(self) -> u64 {
+        match self {
+            Mode::Long64 => u64::MAX,
+            Mode::Protected32 => 0xffff_ffff,
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-bit", self.bitness())
+    }
+}
+
+/// The exception a sequence ended with, in the classes the host's signals can tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// #DE (SIGFPE).
+    DivideError,
+    /// #UD (SIGILL).
+    InvalidOpcode,
+    /// #GP, #SS or #PF (SIGSEGV/SIGBUS).
+    Protection,
+    /// #DB or #BP (SIGTRAP).
+    Trap,
+    /// Any other vector.
+    Other(u8),
+}
+
+impl Fault {
+    /// The class of an exception vector.
+    pub fn from_vector(v: u8) -> Fault {
+        match v {
+            0 => Fault::DivideError,
+            6 => Fault::InvalidOpcode,
+            12..=14 => Fault::Protection,
+            1 | 3 => Fault::Trap,
+            v => Fault::Other(v),
+        }
+    }
+}
+
+/// Where a CPU stopped and what it left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// RAX..R15 (at the fault, or at the end).
+    pub gpr: [u64; 16],
+    /// Address of the faulting instruction, or the end of the sequence.
+    pub rip: u64,
+    /// RFLAGS.
+    pub rflags: u64,
+    /// The data area.
+    pub data: Vec<u8>,
+    /// The exception raised, if any.
+    pub fault: Option<Fault>,
+    /// Set when the interpreter stopped the machine (unsupported instruction and such).
+    pub stopped: Option<String>,
+}
+
+/// Totals of one run of [`run`].
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Sequences executed.
+    pub sequences: u64,
+    /// Sequences that ended in an exception (on both sides).
+    pub faulted: u64,
+    /// Divergences found (each printed as a reproducer).
+    pub divergences: Vec<String>,
+}
+
+/// Why the native runner could not start.
+#[derive(Debug)]
+pub enum SetupError {
+    /// The fixed region could not be mapped.
+    Map(std::io::Error),
+    /// Installing the fault handlers failed.
+    Signal(std::io::Error),
+    /// Assembling the trampolines failed.
+    Assemble(String),
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetupError::Map(e) => write!(f, "mapping the test region at {:#x}: {e}", layout::REGION),
+            SetupError::Signal(e) => write!(f, "installing fault handlers: {e}"),
+            SetupError::Assemble(e) => write!(f, "assembling the trampolines: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+/// Runs `count` random sequences in `mode` from `seed`; stops collecting after
+/// `max_divergences` divergences. Each divergence is shrunk and printed to stderr.
+pub fn run(mode: Mode, count: u64, seed: u64, max_divergences: usize) -> Result<Report, SetupError> {
+    let mut native = native::NativeCpu::lock()?;
+    let mut emu = emulated::EmulatedCpu::new(mode);
+    let mut generator = gen::Generator::new(mode, seed);
+    let mut report = Report::default();
+    for _ in 0..count {
+        let case = generator.case();
+        let verdict = compare::check(&case, &mut native, &mut emu);
+        report.sequences += 1;
+        match verdict {
+            Ok(Some(_)) => report.faulted += 1,
+            Ok(None) => {}
+            Err(_) => {
+                let text = compare::reproducer(&compare::shrink(case, &mut native, &mut emu), &mut native, &mut emu);
+                eprintln!("{text}");
+                report.divergences.push(text);
+                if report.divergences.len() >= max_divergences {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(report)
+}
