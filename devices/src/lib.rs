@@ -25,3 +25,4 @@ pub mod reset_control;
 pub mod rtc;
 pub mod system_port_b;
 pub mod uart;
+pub mod vga;
