@@ -1,6 +1,6 @@
 /*
  * ACPI table discovery (ACPI 6.4: 5.2.5 RSDP, 5.2.7 RSDT, 5.2.8 XSDT, 5.2.9 FADT, 5.2.12 MADT).
- * Tables are read in place: the kernel runs without paging, so physical = linear below 4 GiB.
+ * Tables are read in place: both variants run with physical = linear below 4 GiB.
  */
 #include "acpi.h"
 #include "util.h"
@@ -41,20 +41,20 @@ struct acpi_info acpi;
 /* Physical reads; the empty asm hides constant addresses such as the BDA from -Warray-bounds. */
 static u32 rd32(u32 addr) {
     __asm__("" : "+r"(addr));
-    return *(const volatile u32 *)addr;
+    return *(const volatile u32 *)PHYS(addr);
 }
 static u16 rd16(u32 addr) {
     __asm__("" : "+r"(addr));
-    return *(const volatile u16 *)addr;
+    return *(const volatile u16 *)PHYS(addr);
 }
 static u8 rd8(u32 addr) {
     __asm__("" : "+r"(addr));
-    return *(const volatile u8 *)addr;
+    return *(const volatile u8 *)PHYS(addr);
 }
 
 static u32 find_rsdp_in(u32 start, u32 end) {
     for (u32 p = start; p + RSDP_V1_LEN <= end; p += 16) {
-        if (memcmp((const void *)p, "RSD PTR ", 8) == 0 && byte_sum((const void *)p, RSDP_V1_LEN) == 0) return p;
+        if (memcmp(PHYS(p), "RSD PTR ", 8) == 0 && byte_sum(PHYS(p), RSDP_V1_LEN) == 0) return p;
     }
     return 0;
 }
@@ -66,7 +66,7 @@ static u32 check_table(u32 addr, const char *sig, const char **why) {
         return 0;
     }
     u32 len = rd32(addr + SDT_OFF_LENGTH);
-    if (sig && memcmp((const void *)addr, sig, 4) != 0) {
+    if (sig && memcmp(PHYS(addr), sig, 4) != 0) {
         *why = "bad table signature";
         return 0;
     }
@@ -74,7 +74,7 @@ static u32 check_table(u32 addr, const char *sig, const char **why) {
         *why = "bad table length";
         return 0;
     }
-    if (byte_sum((const void *)addr, len) != 0) {
+    if (byte_sum(PHYS(addr), len) != 0) {
         *why = "bad table checksum";
         return 0;
     }
@@ -127,7 +127,7 @@ static const char *parse_madt(struct acpi_info *info, u32 madt, u32 len) {
 }
 
 static const char *find_s5(struct acpi_info *info, u32 table, u32 len) {
-    if (aml_find_s5((const u8 *)(table + SDT_HEADER_LEN), len - SDT_HEADER_LEN, &info->slp_typa, &info->slp_typb)) {
+    if (aml_find_s5((const u8 *)PHYS(table + SDT_HEADER_LEN), len - SDT_HEADER_LEN, &info->slp_typa, &info->slp_typb)) {
         info->have_s5 = 1;
         info->s5_table = table;
     }
@@ -144,7 +144,7 @@ const char *acpi_discover(struct acpi_info *info) {
     if (!rsdp) return "no RSDP with a valid checksum in the EBDA or 0xE0000-0xFFFFF";
     info->rsdp = rsdp;
     info->revision = rd8(rsdp + RSDP_OFF_REVISION);
-    memcpy(info->oem_id, (const void *)(rsdp + RSDP_OFF_OEMID), 6);
+    memcpy(info->oem_id, PHYS(rsdp + RSDP_OFF_OEMID), 6);
     for (int i = 0; i < 6; i++)
         if (info->oem_id[i] < 0x20 || info->oem_id[i] > 0x7E) info->oem_id[i] = '?';
     for (int i = 5; i >= 0 && info->oem_id[i] == ' '; i--) info->oem_id[i] = '\0';
@@ -152,7 +152,7 @@ const char *acpi_discover(struct acpi_info *info) {
     u32 root = rd32(rsdp + RSDP_OFF_RSDT), entry_size = 4;
     if (info->revision >= 2) {
         u32 rsdp_len = rd32(rsdp + RSDP_OFF_LENGTH);
-        if (rsdp_len < 36 || rsdp_len > 4096 || byte_sum((const void *)rsdp, rsdp_len) != 0)
+        if (rsdp_len < 36 || rsdp_len > 4096 || byte_sum(PHYS(rsdp), rsdp_len) != 0)
             return "RSDP extended checksum or length invalid";
         u32 xsdt_lo = rd32(rsdp + RSDP_OFF_XSDT), xsdt_hi = rd32(rsdp + RSDP_OFF_XSDT + 4);
         if (xsdt_lo && !xsdt_hi) {
@@ -174,9 +174,9 @@ const char *acpi_discover(struct acpi_info *info) {
         u32 table = rd32(entry);
         u32 len = check_table(table, NULL, &why);
         if (!len) return "a table listed in the root table has a bad header or checksum";
-        if (memcmp((const void *)table, "FACP", 4) == 0) {
+        if (memcmp(PHYS(table), "FACP", 4) == 0) {
             if ((why = parse_fadt(info, table, len))) return why;
-        } else if (memcmp((const void *)table, "APIC", 4) == 0) {
+        } else if (memcmp(PHYS(table), "APIC", 4) == 0) {
             if ((why = parse_madt(info, table, len))) return why;
         }
     }

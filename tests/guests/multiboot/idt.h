@@ -1,15 +1,8 @@
-/* The IDT: 256 32-bit interrupt gates, exceptions reported as failures, IRQs dispatched to handlers. */
+/* The IDT: 256 interrupt gates, exceptions reported as failures, IRQs dispatched to handlers. */
 #ifndef IDT_H
 #define IDT_H
 
 #include "types.h"
-
-/* The stack frame isr_common builds (PUSHA order, then the stub's pushes, then the CPU's). */
-struct isr_frame {
-    u32 edi, esi, ebp, esp, ebx, edx, ecx, eax;
-    u32 vector, error;
-    u32 eip, cs, eflags;
-};
 
 /* An interrupt handler; it must acknowledge (EOI) its own interrupt controller. */
 typedef void (*irq_handler)(u32 vector);

@@ -26,8 +26,8 @@ static inline u32 inl(u16 port) {
     return value;
 }
 
-static inline u32 mmio_read32(u32 addr) { return *(volatile u32 *)addr; }
-static inline void mmio_write32(u32 addr, u32 value) { *(volatile u32 *)addr = value; }
+static inline u32 mmio_read32(u32 addr) { return *(volatile u32 *)PHYS(addr); }
+static inline void mmio_write32(u32 addr, u32 value) { *(volatile u32 *)PHYS(addr) = value; }
 
 static inline void cpu_cli(void) { __asm__ volatile("cli" ::: "memory"); }
 static inline void cpu_sti(void) { __asm__ volatile("sti" ::: "memory"); }
@@ -47,10 +47,11 @@ static inline u64 cpu_rdmsr(u32 msr) {
     return ((u64)hi << 32) | lo;
 }
 
-static inline u32 cpu_eflags(void) {
-    u32 flags;
-    __asm__ volatile("pushfl; popl %0" : "=r"(flags));
-    return flags;
+/* CR2, the linear address of the last page fault. */
+static inline uptr cpu_cr2(void) {
+    uptr cr2;
+    __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
+    return cr2;
 }
 
 #endif

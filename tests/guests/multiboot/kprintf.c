@@ -76,7 +76,7 @@ void vkprintf(const char *fmt, __builtin_va_list args) {
         case 'p':
             put_char('0');
             put_char('x');
-            put_unsigned((u32)__builtin_va_arg(args, void *), 16, 0, 8, '0');
+            put_unsigned((uptr)__builtin_va_arg(args, void *), 16, 0, 2 * sizeof(void *), '0');
             break;
         case '%':
             put_char('%');

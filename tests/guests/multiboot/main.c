@@ -1,4 +1,5 @@
 /* rx86 Multiboot test kernel: runs each step, prints one result line per step on COM1, powers off. */
+#include "arch.h"
 #include "idt.h"
 #include "kprintf.h"
 #include "pic.h"
@@ -10,7 +11,8 @@
 void kmain(u32 magic, const struct multiboot_info *info);
 void kmain(u32 magic, const struct multiboot_info *info) {
     uart_init();
-    kprintf("\nrx86 multiboot test kernel\n");
+    kprintf("\nmode: %u %s\n", ARCH_MODE_BITS, ARCH_MODE_DESCRIPTION);
+    kprintf("rx86 multiboot test kernel\n");
     idt_init();
     /* Move the PIC vectors off the exception vectors before anything can set IF. */
     pic_remap();

@@ -1,4 +1,5 @@
 #include "report.h"
+#include "io.h"
 #include "kprintf.h"
 #include "power.h"
 
@@ -54,10 +55,9 @@ static const char *exception_name(u32 vector) {
     return vector < 32 ? names[vector] : "?";
 }
 
-void report_exception(u32 vector, u32 error, u32 eip) {
-    u32 cr2;
-    __asm__ volatile("movl %%cr2, %0" : "=r"(cr2));
-    step_fail("exception %u (%s) error=0x%x eip=0x%08x cr2=0x%08x", vector, exception_name(vector), error, eip, cr2);
+void report_exception(u32 vector, uptr error, uptr ip) {
+    step_fail("exception %u (%s) error=0x%llx ip=0x%08llx cr2=0x%08llx", vector, exception_name(vector), (u64)error,
+              (u64)ip, (u64)cpu_cr2());
     report_done();
     power_off();
 }

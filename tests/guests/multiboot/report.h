@@ -17,6 +17,6 @@ void step_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void report_done(void);
 
 /* Reports a CPU exception against the current step, then powers off; never returns. */
-void report_exception(u32 vector, u32 error, u32 eip) __attribute__((noreturn));
+void report_exception(u32 vector, uptr error, uptr ip) __attribute__((noreturn));
 
 #endif

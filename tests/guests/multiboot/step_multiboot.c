@@ -10,7 +10,7 @@
 static void print_cmdline(const struct multiboot_info *info) {
     kprintf("cmdline: ");
     if (info->flags & MULTIBOOT_INFO_CMDLINE && info->cmdline) {
-        const char *s = (const char *)info->cmdline;
+        const char *s = (const char *)PHYS(info->cmdline);
         for (u32 i = 0; i < MAX_CMDLINE_LEN && s[i]; i++) kprintf("%c", s[i]);
     }
     kprintf("\n");
@@ -35,7 +35,7 @@ void step_multiboot(u32 magic, const struct multiboot_info *info) {
     u32 entries = 0;
     u64 usable = 0;
     for (u32 p = info->mmap_addr; p + 4 <= info->mmap_addr + info->mmap_length; entries++) {
-        const struct multiboot_mmap_entry *e = (const struct multiboot_mmap_entry *)p;
+        const struct multiboot_mmap_entry *e = (const struct multiboot_mmap_entry *)PHYS(p);
         if (entries >= MAX_MMAP_ENTRIES || e->size < 20) {
             step_fail("memory map entry %u is malformed (size field %u)", entries, e->size);
             print_cmdline(info);

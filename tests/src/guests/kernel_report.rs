@@ -1,7 +1,8 @@
 //! Parses what the Multiboot test kernel prints on COM1.
 //!
-//! Result lines read `<step>: ok <details>`, `<step>: FAIL <why>` or `<step>: SKIP <why>`; the
-//! command line the loader passed is echoed as `cmdline: <text>`; `info: ...` lines and anything
+//! The first line names the CPU mode the steps run in, `mode: 32 <description>` or
+//! `mode: 64 <description>`. Result lines read `<step>: ok <details>`, `<step>: FAIL <why>` or
+//! `<step>: SKIP <why>`; the command line the loader passed is echoed as `cmdline: <text>`; `info: ...` lines and anything
 //! else (firmware chatter, blank lines) are ignored. A CPU exception adds a FAIL line for the step
 //! that was running, and a failed power-off adds `poweroff: FAIL ...`.
 
@@ -38,6 +39,10 @@ pub struct KernelReport {
     pub steps: Vec<StepResult>,
     /// The `cmdline:` line's text, verbatim.
     pub cmdline: Option<String>,
+    /// The operand size the steps ran in, from the `mode:` line: 32 or 64.
+    pub mode: Option<u32>,
+    /// The rest of the `mode:` line (e.g. `long mode, 4-level paging, ...`).
+    pub mode_description: Option<String>,
 }
 
 impl KernelReport {
@@ -47,6 +52,9 @@ impl KernelReport {
         for line in serial.lines().map(|l| l.trim_end_matches('\r')) {
             if let Some(text) = line.strip_prefix("cmdline: ").or(if line == "cmdline:" { Some("") } else { None }) {
                 report.cmdline = Some(text.to_string());
+            } else if let Some((bits, description)) = parse_mode_line(line) {
+                report.mode = Some(bits);
+                report.mode_description = Some(description.to_string());
             } else if let Some(result) = parse_result_line(line) {
                 report.steps.push(result);
             }
@@ -71,6 +79,17 @@ impl KernelReport {
     }
 }
 
+/// `mode: <bits> <description>` with bits 32 or 64.
+fn parse_mode_line(line: &str) -> Option<(u32, &str)> {
+    let rest = line.strip_prefix("mode: ")?;
+    let (bits, description) = rest.split_once(' ').unwrap_or((rest, ""));
+    match bits {
+        "32" => Some((32, description)),
+        "64" => Some((64, description)),
+        _ => None,
+    }
+}
+
 fn parse_result_line(line: &str) -> Option<StepResult> {
     let (name, rest) = line.split_once(": ")?;
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
@@ -91,7 +110,8 @@ mod tests {
     use super::*;
 
     /// Output in the kernel's format (kprintf turns "\n" into "\r\n"), with firmware noise.
-    const SAMPLE: &str = "SeaBIOS (version 1.16)\r\n\r\nrx86 multiboot test kernel\r\n\
+    const SAMPLE: &str = "SeaBIOS (version 1.16)\r\n\r\nmode: 64 long mode, 4-level paging\r\n\
+        rx86 multiboot test kernel\r\n\
         multiboot: ok magic=0x2badb002 mem_lower=639KiB\r\n\
         cmdline: /k.elf hello  world\r\n\
         info: acpi isa overrides irq0->gsi2/0x0\r\n\
@@ -109,6 +129,8 @@ mod tests {
     fn parses_verdicts_details_and_cmdline() {
         let report = KernelReport::parse(SAMPLE);
         assert_eq!(report.cmdline.as_deref(), Some("/k.elf hello  world"));
+        assert_eq!(report.mode, Some(64));
+        assert_eq!(report.mode_description.as_deref(), Some("long mode, 4-level paging"));
         let names: Vec<_> = report.steps.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
@@ -135,6 +157,16 @@ mod tests {
     }
 
     #[test]
+    fn mode_line_of_the_32_bit_kernel() {
+        let report = KernelReport::parse("\r\nmode: 32 protected mode, paging off\r\nmultiboot: ok x\r\n");
+        assert_eq!(report.mode, Some(32));
+        assert_eq!(report.mode_description.as_deref(), Some("protected mode, paging off"));
+        assert_eq!(report.steps.len(), 1, "the mode line is not a step result");
+        assert_eq!(KernelReport::parse("mode: FAIL no long mode\n").mode, None);
+        assert_eq!(KernelReport::parse("mode: FAIL no long mode\n").failures().len(), 1);
+    }
+
+    #[test]
     fn all_ok_needs_every_step() {
         let mut text: String = MULTIBOOT_KERNEL_STEPS.iter().map(|s| format!("{s}: ok x\n")).collect();
         assert!(KernelReport::parse(&text).all_ok());
@@ -144,8 +176,9 @@ mod tests {
 
     #[test]
     fn ignores_lines_that_only_look_like_results() {
-        let report = KernelReport::parse("Booting: ok\nacpi: okay\n[ 0.1] x: ok\ncmdline:\n");
+        let report = KernelReport::parse("Booting: ok\nacpi: okay\n[ 0.1] x: ok\ncmdline:\nmode: 16 real\n");
         assert!(report.steps.is_empty());
+        assert_eq!(report.mode, None, "only 32 and 64 are modes");
         assert_eq!(report.cmdline.as_deref(), Some(""));
     }
 }

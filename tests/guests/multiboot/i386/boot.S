@@ -4,12 +4,12 @@
  * EAX = 0x2BADB002 and EBX = physical address of the Multiboot information structure.
  * The loader's GDT may be gone, so we load our own before touching a segment register.
  */
+#include "arch.h"
+
 #define MULTIBOOT_HEADER_MAGIC 0x1BADB002
 #define MULTIBOOT_PAGE_ALIGN   (1 << 0) /* align modules on 4 KiB */
 #define MULTIBOOT_MEMORY_INFO  (1 << 1) /* ask for mem_lower/mem_upper and the memory map */
 #define MULTIBOOT_FLAGS        (MULTIBOOT_PAGE_ALIGN | MULTIBOOT_MEMORY_INFO)
-#define KERNEL_CS 0x08
-#define KERNEL_DS 0x10
 #define STACK_SIZE 16384
 
     .section .multiboot, "a"

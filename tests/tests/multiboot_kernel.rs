@@ -1,0 +1,224 @@
+//! The Multiboot test kernel (`tests/guests/multiboot/`), built from the repo's own sources in its
+//! 32-bit (protected mode, no paging) and 64-bit (long mode, 4-level paging) variants, runs on the
+//! real `rx86` binary: it programs the PIT and takes its interrupts through the PIC, then through
+//! the IOAPIC and local APIC, uses the local APIC timer, reads the RTC, finds the ACPI tables,
+//! prints its results on COM1 and powers off through ACPI. Every line is checked; under
+//! `--accel kvm` the steps the host's KVM cannot run are reported by name.
+
+use rx86_tests::guests::kernel_report::{KernelReport, Verdict, MULTIBOOT_KERNEL_STEPS};
+use rx86_tests::guests::{multiboot64_test_kernel, multiboot_test_kernel};
+use rx86_tests::rx86_bin::{hardware_kvm, kvm_unavailable, run_rx86, stderr_of, stdout_of};
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::OnceLock;
+
+/// The `--append` text; rx86 passes exactly this as the Multiboot command line.
+const APPEND: &str = "hello world";
+/// Guest RAM in MiB (`-m 256M`).
+const RAM_MIB: u64 = 256;
+/// `firmware/src/layout.rs`: `ACPI_AREA_BYTES`, the top of low RAM reserved for the ACPI tables.
+const ACPI_AREA_KIB: u64 = 128;
+/// Multiboot mem_upper: KiB of usable RAM from 1 MiB up to the ACPI area.
+const MEM_UPPER_KIB: u64 = RAM_MIB * 1024 - 1024 - ACPI_AREA_KIB;
+
+/// What one run of rx86 printed, parsed.
+struct Run {
+    output: Output,
+    serial: String,
+    report: KernelReport,
+}
+
+impl Run {
+    fn context(&self) -> String {
+        format!("exit {:?}\n--- serial\n{}--- stderr\n{}", self.output.status, self.serial, stderr_of(&self.output))
+    }
+
+    fn details(&self, step: &str) -> &str {
+        let result = self.report.step(step).unwrap_or_else(|| panic!("no {step} line\n{}", self.context()));
+        &result.details
+    }
+
+    /// Every step printed ok, nothing printed FAIL, `done: ok`, the command line echoed and exit 0.
+    fn assert_every_step_ok(&self, mode: u32) {
+        let context = self.context();
+        assert!(self.output.status.success(), "{context}");
+        assert_eq!(self.report.mode, Some(mode), "{context}");
+        for step in MULTIBOOT_KERNEL_STEPS {
+            let result = self.report.step(step).unwrap_or_else(|| panic!("no {step} line\n{context}"));
+            assert_eq!(result.verdict, Verdict::Ok, "{step}: {}\n{context}", result.details);
+        }
+        assert!(self.report.failures().is_empty(), "{context}");
+        assert!(self.report.all_ok(), "{context}");
+        assert_eq!(self.report.cmdline.as_deref(), Some(APPEND), "{context}");
+        assert!(self.details("done").contains("steps_failed=0 steps_skipped=0"), "{context}");
+    }
+
+    /// Asserts that `step`'s details contain every one of `fields` (`name=value` words).
+    fn assert_fields(&self, step: &str, fields: &[&str]) {
+        let details = self.details(step);
+        let words: Vec<&str> = details.split_whitespace().collect();
+        for field in fields {
+            assert!(words.contains(field), "{step}: expected {field} in {details:?}\n{}", self.context());
+        }
+    }
+
+    /// Values rx86's board defines, the same whichever engine runs the kernel.
+    fn assert_board_values(&self) {
+        let mem_upper = format!("mem_upper={MEM_UPPER_KIB}KiB");
+        self.assert_fields("multiboot", &["magic=0x2badb002", &mem_upper]);
+        // firmware/src/acpi: OEM_ID "RX86", IOAPIC_ID 1; board.md: PM1a_CNT 0x604, PM_TMR 0x608
+        // with TMR_VAL_EXT (32 bit), SCI = IRQ 9, local APIC 0xFEE00000, IOAPIC 0xFEC00000, ISA
+        // IRQ 0 overridden to GSI 2, \_S5 = Package(){0, 0, ...}.
+        self.assert_fields(
+            "acpi",
+            &[
+                "oem=RX86",
+                "pm1a_cnt=0x604",
+                "pm_tmr=0x608/32bit",
+                "sci=9",
+                "lapic=0xfee00000",
+                "cpus=1",
+                "ioapic=0xfec00000",
+                "ioapic_id=1",
+                "irq0_gsi=2",
+                "s5=0,0",
+            ],
+        );
+        // The kernel counts 10 interrupts per timer step (steps.h TICKS_TO_COUNT).
+        self.assert_fields("pit-pic", &["ticks=10", "vector=0x20"]);
+        self.assert_fields("ioapic-lapic", &["ticks=10", "ioapic_pin=2", "ioapic_id=1", "pins=24", "lapic_id=0"]);
+        self.assert_fields("lapic-timer", &["ticks=10", "vector=0x41"]);
+        self.assert_fields("pmtimer", &["port=0x608", "width=32bit"]);
+    }
+
+    /// Values only the virtual clock makes exact (the interpreter's default).
+    fn assert_virtual_clock_values(&self) {
+        // frontend/src/pc.rs VIRTUAL_EPOCH: the RTC starts at 2024-01-01 00:00:00 (a Monday: the
+        // MC146818 day of week counts Sunday as 1).
+        assert!(self.details("rtc").starts_with("2024-01-01 00:00:00 wday=2 "), "{}", self.context());
+        // board.md: the APIC timer counts at 1 GHz of machine clock, so ~1000 MHz against the PM timer.
+        assert!(self.details("lapic-timer").ends_with("(bus ~1000MHz)"), "{}", self.context());
+    }
+}
+
+fn kernel(mode: u32) -> PathBuf {
+    match mode {
+        32 => multiboot_test_kernel().expect("build the 32-bit multiboot test kernel"),
+        64 => multiboot64_test_kernel().expect("build the 64-bit multiboot test kernel"),
+        _ => unreachable!("the kernel comes in 32- and 64-bit variants"),
+    }
+}
+
+fn run_kernel(accel: &str, mode: u32) -> Run {
+    let kernel = kernel(mode);
+    let memory = format!("{RAM_MIB}M");
+    let output = run_rx86(&[
+        "run",
+        "--accel",
+        accel,
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--append",
+        APPEND,
+        "--debug-exit",
+        "-m",
+        &memory,
+    ]);
+    let serial = stdout_of(&output);
+    let report = KernelReport::parse(&serial);
+    Run { output, serial, report }
+}
+
+/// The 64-bit kernel's first interpreter run, shared by the tests that need one.
+fn interp_run_64() -> &'static Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| run_kernel("interp", 64))
+}
+
+#[test]
+fn interp_runs_the_32_bit_kernel_with_every_step_ok() {
+    let run = run_kernel("interp", 32);
+    run.assert_every_step_ok(32);
+    run.assert_board_values();
+    run.assert_virtual_clock_values();
+}
+
+#[test]
+fn interp_runs_the_64_bit_kernel_with_every_step_ok() {
+    let run = interp_run_64();
+    run.assert_every_step_ok(64);
+    run.assert_board_values();
+    run.assert_virtual_clock_values();
+}
+
+#[test]
+fn interp_serial_output_of_the_64_bit_kernel_is_deterministic() {
+    let first = interp_run_64();
+    let second = run_kernel("interp", 64);
+    assert!(first.output.status.success() && second.output.status.success(), "{}", second.context());
+    assert!(first.report.all_ok(), "{}", first.context());
+    assert!(
+        first.output.stdout == second.output.stdout,
+        "two interpreter runs differ:\n--- first\n{}--- second\n{}",
+        first.serial,
+        second.serial
+    );
+}
+
+#[test]
+fn kvm_runs_the_64_bit_kernel_with_every_step_ok() {
+    if let Some(why) = kvm_unavailable() {
+        println!("SKIP: {why}");
+        return;
+    }
+    let run = run_kernel("kvm", 64);
+    run.assert_every_step_ok(64);
+    run.assert_board_values();
+}
+
+/// The steps after the last one printed, which never ran.
+fn steps_not_run(report: &KernelReport) -> Vec<&'static str> {
+    let printed = MULTIBOOT_KERNEL_STEPS.iter().take_while(|name| report.step(name).is_some()).count();
+    MULTIBOOT_KERNEL_STEPS[printed..].to_vec()
+}
+
+/// On hardware KVM every step passes. Nested paravirtual KVM (kvm_pvm) cannot emulate IRET (or a
+/// software INT) in unpaged protected mode, so the 32-bit kernel stops at its first interrupt
+/// return: rx86 must end with its clean engine error, the steps before it must be ok, and the
+/// steps that did not run are named.
+#[test]
+fn kvm_runs_the_32_bit_kernel_or_names_the_steps_the_host_cannot_run() {
+    if let Some(why) = kvm_unavailable() {
+        println!("SKIP: {why}");
+        return;
+    }
+    let run = run_kernel("kvm", 32);
+    if hardware_kvm() || run.output.status.success() {
+        run.assert_every_step_ok(32);
+        run.assert_board_values();
+        return;
+    }
+    let context = run.context();
+    let stderr = stderr_of(&run.output);
+    assert_eq!(run.output.status.code(), Some(1), "{context}");
+    assert!(!stderr.contains("panicked"), "rx86 panicked instead of reporting the engine error\n{context}");
+    let error = stderr.lines().find(|l| l.starts_with("rx86: engine failure: KVM ")).unwrap_or_else(|| {
+        panic!("no clean engine error on stderr\n{context}");
+    });
+    assert_eq!(run.report.mode, Some(32), "{context}");
+    assert!(run.report.step("multiboot").is_some(), "the kernel did not start\n{context}");
+    assert!(run.report.failures().is_empty(), "{context}");
+    assert!(run.report.steps.iter().all(|s| s.verdict == Verdict::Ok), "{context}");
+    let not_run = steps_not_run(&run.report);
+    assert!(!not_run.is_empty() && run.report.step("done").is_none(), "{context}");
+    let ran: Vec<&str> = run.report.steps.iter().map(|s| s.name.as_str()).collect();
+    println!("kvm_pvm host: the 32-bit kernel's steps {ran:?} ran ok; steps {not_run:?} did not run: {error}");
+}
+
+#[test]
+fn steps_not_run_are_the_ones_after_the_last_printed() {
+    let report = KernelReport::parse("mode: 32 x\nmultiboot: ok a\ncmdline: b\nacpi: ok c\n");
+    assert_eq!(steps_not_run(&report), ["rtc", "pit-pic", "ioapic-lapic", "lapic-timer", "pmtimer", "done"]);
+    let all: String = MULTIBOOT_KERNEL_STEPS.iter().map(|s| format!("{s}: ok x\n")).collect();
+    assert!(steps_not_run(&KernelReport::parse(&all)).is_empty());
+}
