@@ -25,6 +25,8 @@ pub mod flag {
     pub const ZF: u64 = 1 << 6;
     /// Sign.
     pub const SF: u64 = 1 << 7;
+    /// Interrupt enable.
+    pub const IF: u64 = 1 << 9;
     /// Direction.
     pub const DF: u64 = 1 << 10;
     /// Overflow.
@@ -271,9 +273,15 @@ fn wanted(m: M, mode: Mode) -> bool {
             | M::Setge
             | M::Setle
             | M::Setg
+            | M::Push
+            | M::Pop
+            | M::Pushf
+            | M::Pushfd
+            | M::Pushfq
     );
-    let bcd = matches!(m, M::Daa | M::Das | M::Aaa | M::Aas | M::Aam | M::Aad);
-    common || (bcd && mode == Mode::Protected32)
+    let legacy_only =
+        matches!(m, M::Daa | M::Das | M::Aaa | M::Aas | M::Aam | M::Aad | M::Pusha | M::Pushad | M::Popa | M::Popad);
+    common || (legacy_only && mode == Mode::Protected32)
 }
 
 /// Forms left out: BSWAP r16 (result undefined, SDM Vol. 2A "BSWAP") and the early
@@ -365,7 +373,9 @@ impl Generator {
             *r = self.rng.interesting() & mask;
         }
         gpr[4] = SEQ_RSP;
-        let mut rflags = 2 | (self.rng.next_u64() & (flag::COMPARED & !flag::DF));
+        // IF is set as on the host, where user code always runs with interrupts on
+        // (PUSHF shows it).
+        let mut rflags = 2 | flag::IF | (self.rng.next_u64() & (flag::COMPARED & !flag::DF));
         if self.rng.below(4) == 0 {
             rflags |= flag::DF;
         }
@@ -377,7 +387,11 @@ impl Generator {
         let mut case = Case { mode: self.mode, gpr, rflags, data, units: Vec::new() };
         let len = 1 + self.rng.below(8);
         while (case.units.len() as u64) < len {
-            let unit = if self.rng.below(12) == 0 { self.string_unit() } else { self.unit() };
+            let unit = match self.rng.below(12) {
+                0 => self.string_unit(),
+                1..=3 => self.addressed_unit(),
+                _ => self.unit(),
+            };
             let Some(unit) = unit else { continue };
             case.units.push(unit);
             if case.undefined_flags().is_none() || case.encode().is_err() {
@@ -388,10 +402,27 @@ impl Generator {
     }
 
     /// One instruction drawn from the `Code` table (with a `mov cl` in front of a
-    /// 16-bit SHLD/SHRD by CL, whose result is undefined for counts above 16).
+    /// 16-bit SHLD/SHRD by CL, whose result is undefined for counts above 16, and a
+    /// bounded bit offset in front of BT* on memory by a register).
     fn unit(&mut self) -> Option<Vec<Instruction>> {
         let code = self.codes[self.rng.below(self.codes.len() as u64) as usize];
-        let ins = self.instruction(code)?;
+        let mut ins = self.instruction(code)?;
+        let m = code.mnemonic();
+        let bt_reg = matches!(m, M::Bt | M::Bts | M::Btr | M::Btc) && ins.op1_kind() == OpKind::Register;
+        if bt_reg && self.rng.coin() {
+            let offset_reg = ins.op1_register();
+            let bit_offset = self.rng.below(0x4000) as i64 - 0x2000;
+            let operand = DATA + 0x600 + self.rng.below(0x400);
+            ins.set_op0_kind(OpKind::Memory);
+            ins.set_memory_base(Register::None);
+            ins.set_memory_index(Register::None);
+            ins.set_memory_index_scale(1);
+            ins.set_memory_displacement64(operand);
+            ins.set_memory_displ_size(4);
+            ins.set_segment_prefix(Register::None);
+            let set = self.load_register(offset_reg, bit_offset as u64 & self.mode.gpr_mask())?;
+            return Some(vec![set, ins]);
+        }
         let wide16 = matches!(code, Code::Shld_rm16_r16_CL | Code::Shrd_rm16_r16_CL);
         if wide16 {
             let count = self.rng.below(17) | (self.rng.below(2) << 5);
@@ -401,19 +432,79 @@ impl Generator {
         Some(vec![ins])
     }
 
-    /// Fills the operands of `code` at random.
+    /// An instruction whose memory operand is addressed through a base and an index
+    /// register (32-bit address size or 64-bit in 64-bit mode), with `mov`s in front
+    /// that make base + index * scale + displacement land in the data area whatever
+    /// the random index and displacement are (the sum wraps).
+    fn addressed_unit(&mut self) -> Option<Vec<Instruction>> {
+        let mut unit = self.unit()?;
+        let ins = unit.last_mut()?;
+        let op_kinds = ins.code().op_code().op_kinds();
+        let has_mem = ins.op_kinds().any(|k| k == OpKind::Memory);
+        if !has_mem || ins.mnemonic() == M::Lea || op_kinds.contains(&K::mem_offs) || is_bit_string_access(ins) {
+            return Some(unit);
+        }
+        let long = self.mode == Mode::Long64;
+        let wide = long && self.rng.below(4) != 0;
+        let size = if wide { 8 } else { 4 };
+        let base = self.register(size);
+        let index = if self.rng.coin() { Some(self.register(size)).filter(|&r| r != base) } else { None };
+        let scale = 1u64 << self.rng.below(4);
+        let disp = match self.rng.below(3) {
+            0 => 0,
+            1 => self.rng.below(256) as i64 - 128,
+            _ => self.rng.interesting() as i32 as i64,
+        };
+        let align = if ins.code() == Code::Cmpxchg16b_m128 { 16 } else { 1 };
+        let target = DATA + (self.rng.below(DATA_LEN as u64 - 16) & !(align - 1));
+        let index_value = self.rng.interesting();
+        let base_value =
+            target.wrapping_sub(index.map_or(0, |_| index_value.wrapping_mul(scale))).wrapping_sub(disp as u64);
+        ins.set_memory_base(base);
+        ins.set_memory_index(index.unwrap_or(Register::None));
+        ins.set_memory_index_scale(scale as u32);
+        ins.set_memory_displacement64(if wide || !long {
+            disp as u64 & self.mode.gpr_mask()
+        } else {
+            disp as u32 as u64
+        });
+        ins.set_memory_displ_size(match disp {
+            0 => 0,
+            -128..=127 => 1,
+            _ => 4,
+        });
+        let mut setup = vec![self.load_register(base, base_value)?];
+        if let Some(index) = index {
+            setup.push(self.load_register(index, index_value)?);
+        }
+        setup.extend(unit);
+        Some(setup)
+    }
+
+    /// `mov reg, value` for the full register behind `reg`; with a 32-bit address in
+    /// 64-bit mode the upper half is random, which the address must ignore.
+    fn load_register(&mut self, reg: Register, value: u64) -> Option<Instruction> {
+        if self.mode == Mode::Long64 {
+            let value = if reg.size() == 4 { (self.rng.next_u64() << 32) | (value & 0xffff_ffff) } else { value };
+            Instruction::with2(Code::Mov_r64_imm64, reg.full_register(), value).ok()
+        } else {
+            Instruction::with2(Code::Mov_r32_imm32, reg, value as u32).ok()
+        }
+    }
+
+    /// Fills the operands of `code` at random. BT* with a register bit offset and a
+    /// memory operand gets a `mov` in front that keeps the offset within ±1 KiB of
+    /// an operand in the middle of the data area.
     fn instruction(&mut self, code: Code) -> Option<Instruction> {
         let op = code.op_code();
         let mut ins = Instruction::default();
         ins.set_code(code);
         let kinds = op.op_kinds();
         let m = code.mnemonic();
-        // BT* with a register bit offset addresses memory far outside the operand.
         let reg_offset = matches!(m, M::Bt | M::Bts | M::Btr | M::Btc) && kinds.get(1).is_some_and(is_reg_kind);
         for (i, &k) in kinds.iter().enumerate() {
             let i = i as u32;
-            let allow_mem = !reg_offset;
-            self.operand(&mut ins, i, k, allow_mem, code)?;
+            self.operand(&mut ins, i, k, !reg_offset, code)?;
         }
         if ins.op_kinds().any(|k| k == OpKind::Memory) && op.can_use_lock_prefix() && self.rng.below(4) == 0 {
             ins.set_has_lock_prefix(true);
@@ -637,6 +728,12 @@ impl Generator {
     }
 }
 
+/// True for BT* on memory with a register bit offset (its address depends on the
+/// offset register, so no random base may be put under it).
+fn is_bit_string_access(ins: &Instruction) -> bool {
+    matches!(ins.mnemonic(), M::Bt | M::Bts | M::Btr | M::Btc) && ins.op1_kind() == OpKind::Register
+}
+
 /// True for register-only operand kinds.
 fn is_reg_kind(k: &K) -> bool {
     matches!(
@@ -671,14 +768,63 @@ mod tests {
                 let enc = case.encode().unwrap();
                 let mut dec = Decoder::with_ip(mode.bitness(), &enc.bytes, CODE, 0);
                 for ins in dec.iter() {
-                    if ins.mnemonic() == M::Lea || !ins.op_kinds().any(|k| k == OpKind::Memory) {
+                    let absolute = ins.memory_base() == Register::None && ins.memory_index() == Register::None;
+                    if ins.mnemonic() == M::Lea || !ins.op_kinds().any(|k| k == OpKind::Memory) || !absolute {
                         continue;
                     }
-                    assert_eq!(ins.memory_base(), Register::None, "{ins}");
                     assert!((DATA..DATA + DATA_LEN as u64).contains(&ins.memory_displacement64()), "{ins}");
                 }
             }
         }
+    }
+
+    #[test]
+    fn cases_cover_the_instruction_groups_and_addressing_forms() {
+        let mut seen = std::collections::HashSet::new();
+        let (mut based, mut locked, mut rep) = (0, 0, 0);
+        let mut g = Generator::new(Mode::Long64, 11);
+        for _ in 0..5000 {
+            for ins in g.case().instructions() {
+                seen.insert(ins.mnemonic());
+                let memory = ins.op_kinds().any(|k| k == OpKind::Memory);
+                based += (memory && ins.memory_base() != Register::None) as u32;
+                locked += ins.has_lock_prefix() as u32;
+                rep += (ins.has_rep_prefix() || ins.has_repne_prefix()) as u32;
+            }
+        }
+        for m in [
+            M::Adc,
+            M::Shld,
+            M::Rcr,
+            M::Div,
+            M::Idiv,
+            M::Imul,
+            M::Bsf,
+            M::Lzcnt,
+            M::Tzcnt,
+            M::Popcnt,
+            M::Btc,
+            M::Cmpxchg8b,
+            M::Cmpxchg16b,
+            M::Xadd,
+            M::Cmovle,
+            M::Setp,
+            M::Bswap,
+            M::Cqo,
+            M::Lahf,
+            M::Movsxd,
+            M::Push,
+            M::Pop,
+            M::Pushfq,
+            M::Movsb,
+            M::Cmpsq,
+            M::Scasw,
+            M::Lodsd,
+            M::Stosq,
+        ] {
+            assert!(seen.contains(&m), "{m:?} never generated");
+        }
+        assert!(based > 1000 && locked > 100 && rep > 100, "based {based}, locked {locked}, rep {rep}");
     }
 
     #[test]

@@ -37,10 +37,11 @@ pub mod layout {
     pub const DATA_LEN: usize = 0x1000;
     /// Host-only register block (inputs, outputs, saved host RSP, fault record).
     pub const IO: u64 = REGION + 0x3000;
-    /// Top of the stack the sequence runs on; generated code never touches it.
+    /// Top of the host-only stack the 32-bit trampoline runs on.
     pub const STACK_TOP: u64 = REGION + 0x8000;
-    /// RSP while the sequence runs, on both sides.
-    pub const SEQ_RSP: u64 = STACK_TOP - 0x100;
+    /// RSP while the sequence runs, on both sides: inside the data area, so what
+    /// PUSH writes is compared too.
+    pub const SEQ_RSP: u64 = DATA + 0xe00;
 }
 
 /// The CPU mode a sequence runs in.

@@ -254,9 +254,9 @@ fn assemble() -> Result<(Vec<u8>, Vec<u8>, Trampolines), IcedError> {
         a.push(r)?;
     }
     a.mov(qword_ptr(SAVED_RSP), rsp)?;
-    a.mov(rsp, qword_ptr(IN_GPR + 32))?;
     a.push(qword_ptr(IN_FLAGS))?;
     a.popfq()?;
+    a.mov(rsp, qword_ptr(IN_GPR + 32))?;
     for (i, r) in GPR64.iter().enumerate().filter(|(i, _)| *i != 4) {
         a.mov(*r, qword_ptr(IN_GPR + 8 * i as u64))?;
     }
@@ -267,6 +267,9 @@ fn assemble() -> Result<(Vec<u8>, Vec<u8>, Trampolines), IcedError> {
     for (i, r) in GPR64.iter().enumerate() {
         a.mov(qword_ptr(OUT_GPR + 8 * i as u64), *r)?;
     }
+    // Back on the host stack (MOV keeps the flags) before PUSHFQ, so that the
+    // sequence's stack in the data area is not written.
+    a.mov(rsp, qword_ptr(SAVED_RSP))?;
     a.pushfq()?;
     a.pop(qword_ptr(OUT_FLAGS))?;
     a.set_label(&mut recover)?;
@@ -299,9 +302,9 @@ fn assemble() -> Result<(Vec<u8>, Vec<u8>, Trampolines), IcedError> {
     b.mov(ds, eax)?;
     b.mov(es, eax)?;
     b.mov(dword_ptr(SAVED_ESP32), esp)?;
-    b.mov(esp, dword_ptr(IN_GPR + 32))?;
     b.push(dword_ptr(IN_FLAGS))?;
     b.popfd()?;
+    b.mov(esp, dword_ptr(IN_GPR + 32))?;
     for (i, r) in GPR32.iter().enumerate().filter(|(i, _)| *i != 4) {
         b.mov(*r, dword_ptr(IN_GPR + 8 * i as u64))?;
     }
@@ -310,10 +313,10 @@ fn assemble() -> Result<(Vec<u8>, Vec<u8>, Trampolines), IcedError> {
     for (i, r) in GPR32.iter().enumerate() {
         b.mov(dword_ptr(OUT_GPR + 8 * i as u64), *r)?;
     }
+    b.mov(esp, dword_ptr(SAVED_ESP32))?;
     b.pushfd()?;
     b.pop(dword_ptr(OUT_FLAGS))?;
     b.cld()?;
-    b.mov(esp, dword_ptr(SAVED_ESP32))?;
     b.add_instruction(Instruction::with(Code::Retfd))?;
     let res32 = b.assemble_options(TRAMPOLINE32, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
     let exit32 = res32.label_ip(&exit32)?;

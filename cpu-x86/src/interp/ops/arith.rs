@@ -86,8 +86,15 @@ impl Ctx<'_> {
                 let d = self.read_op(ins, 0, size)?;
                 let s = self.read_op(ins, 1, size)?;
                 let r = d.wrapping_add(s) & size_mask(size);
-                self.set_reg(ins.op_register(1), d);
-                self.write_op(ins, 0, size, r)?;
+                // SRC = DEST, then DEST = sum (so XADD r, r leaves the sum); a memory
+                // destination is written first because its address may use SRC.
+                if ins.op0_kind() == OpKind::Memory {
+                    self.write_op(ins, 0, size, r)?;
+                    self.set_reg(ins.op_register(1), d);
+                } else {
+                    self.set_reg(ins.op_register(1), d);
+                    self.write_op(ins, 0, size, r)?;
+                }
                 self.set_lazy(FlagOp::Add, size, d, s, r);
             }
             M::Cmpxchg => {
@@ -266,6 +273,32 @@ mod tests {
         m.run();
         assert_eq!(m.gpr(1), 0x6662_ed50_1153_ef44);
         assert_eq!(m.gpr(0), 0x1153_ef44);
+    }
+
+    #[test]
+    fn xadd_addresses_memory_with_the_source_register_before_updating_it() {
+        // XADD [EAX], EAX: the sum goes to the old address, EAX gets the old memory.
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.mov(dword_ptr(0x2000), 0x10).unwrap();
+        a.mov(eax, 0x2000).unwrap();
+        a.xadd(dword_ptr(eax), eax).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::protected32(&mut a);
+        m.run();
+        assert_eq!(m.gpr(0), 0x10);
+        assert_eq!(u32::from_le_bytes(m.peek(0x2000)), 0x2010);
+        assert_eq!(u32::from_le_bytes(m.peek(0x10)), 0, "nothing written at the new EAX");
+    }
+
+    #[test]
+    fn xadd_of_a_register_with_itself_leaves_the_sum() {
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.mov(ecx, 0x4000_0001).unwrap();
+        a.xadd(ecx, ecx).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::protected32(&mut a);
+        m.run();
+        assert_eq!(m.gpr(1), 0x8000_0002);
     }
 
     #[test]
