@@ -25,6 +25,7 @@
 pub mod attribute;
 pub mod crtc;
 pub mod dac;
+mod font;
 pub mod graphics;
 mod memory;
 mod modes;
@@ -38,6 +39,7 @@ pub mod vbe;
 pub use attribute::AttributeController;
 pub use crtc::{AddressMode, Crtc};
 pub use dac::Dac;
+pub use font::{FONT_8X16, FONT_8X8};
 pub use graphics::{GraphicsController, MemoryMap};
 pub use memory::VgaMemory;
 pub use modes::StandardMode;
