@@ -16,6 +16,7 @@ mod decode_cache;
 mod engine_impl;
 pub mod fault;
 pub mod flags;
+mod fpu;
 mod interrupt;
 mod mmu;
 mod msr;

@@ -1,0 +1,837 @@
+//! x87 data transfer and arithmetic in double-extended precision: FLD FILD FBLD and the
+//! constants, FST FSTP FIST FISTP FISTTP FBSTP, FADD FSUB FSUBR FMUL FDIV FDIVR (with
+//! the P and integer forms), FSQRT FABS FCHS FRNDINT FSCALE FXTRACT FPREM FPREM1,
+//! FCOM FCOMP FCOMPP FUCOM FUCOMP FUCOMPP FICOM FICOMP FTST FXAM FCOMI FCOMIP FUCOMI
+//! FUCOMIP, FCMOVcc (SDM Vol. 1 §8.3-8.5, Vol. 2 each instruction's page). Results are
+//! rounded to 64 bits of precision with FCW.RC; FCW.PC is not applied.
+
+use super::sse_float::{Bits, SseFloat};
+use super::x87::{fsw, status_flags, INDEFINITE};
+use crate::interp::cpu::Ctx;
+use crate::interp::fault::{Fault, R};
+use crate::interp::fpu::{self, bcd_to_parts, parts_to_bcd, round_of, F80};
+use crate::interp::state::fl;
+use iced_x86::{Instruction, MemorySize, Mnemonic as M, OpKind};
+use rustc_apfloat::ieee::{Double, Single};
+use rustc_apfloat::{Category, Float, FloatConvert, Round, Status, StatusAnd};
+
+/// Significand bits of a double-extended value (including the explicit integer bit).
+const SIG: u128 = (1 << 64) - 1;
+/// The x87 quiet bit (the fraction's top bit).
+const QUIET: u128 = 1 << 62;
+
+/// `v` with the quiet bit set.
+fn quiet(v: F80) -> F80 {
+    F80::from_bits(v.to_bits() | QUIET)
+}
+
+/// The x87 NaN result of a two-operand op, if either is a NaN: the one with the larger
+/// significand (quieted), IE for a signalling one (SDM Vol. 1 Table 4-7).
+fn nan2(a: F80, b: F80, flags: &mut u16) -> Option<F80> {
+    match (a.is_nan(), b.is_nan()) {
+        (false, false) => return None,
+        _ if a.is_signaling() || b.is_signaling() => *flags |= fsw::IE,
+        _ => {}
+    }
+    Some(quiet(match (a.is_nan(), b.is_nan()) {
+        (true, true) if (b.to_bits() & SIG) > (a.to_bits() & SIG) => b,
+        (true, _) => a,
+        _ => b,
+    }))
+}
+
+/// Widens an SSE-format value to double extended (exact; NaNs keep their payload's top
+/// bits and are quieted with IE for a signalling one).
+fn widen<F: SseFloat + FloatConvert<F80>>(bits: u64, flags: &mut u16) -> F80 {
+    let v = F::from_bits(bits as u128);
+    if v.is_denormal() {
+        *flags |= fsw::DE;
+    }
+    if v.is_nan() {
+        if v.is_signaling() {
+            *flags |= fsw::IE;
+        }
+        let sign = (bits >> (F::WIDTH - 1)) as u128 & 1;
+        let frac = (bits & ((1 << F::FRAC) - 1)) as u128;
+        return F80::from_bits(sign << 79 | 0x7fff << 64 | 1 << 63 | frac << (63 - F::FRAC) | QUIET);
+    }
+    let mut loses = false;
+    v.convert(&mut loses).value
+}
+
+/// Narrows to an SSE format with rounding (NaNs truncate their payload, quieted).
+fn narrow<F: SseFloat>(v: F80, round: Round, flags: &mut u16) -> u64
+where
+    F80: FloatConvert<F>,
+{
+    if v.is_nan() {
+        if v.is_signaling() {
+            *flags |= fsw::IE;
+        }
+        let b = v.to_bits();
+        let sign = (b >> 79) as u64 & 1;
+        let frac = ((b & ((1 << 63) - 1)) >> (63 - F::FRAC)) as u64 | 1 << (F::FRAC - 1);
+        let exp = (1u64 << (F::WIDTH - 1 - F::FRAC)) - 1;
+        return sign << (F::WIDTH - 1) | exp << F::FRAC | frac;
+    }
+    let mut loses = false;
+    let r: StatusAnd<F> = v.convert_r(round, &mut loses);
+    *flags |= status_flags(r.status);
+    if r.status == Status::INEXACT && r.value.is_largest() && Bits::<F>::overflows(v) {
+        *flags |= fsw::OE;
+    }
+    r.value.to_bits() as u64
+}
+
+/// Condition codes C3 C2 C0 for a comparison of `a` with `b` (unordered 111).
+fn compare_cc(a: F80, b: F80) -> u16 {
+    if a.is_nan() || b.is_nan() {
+        fsw::C3 | fsw::C2 | fsw::C0
+    } else if a < b {
+        fsw::C0
+    } else if a == b {
+        fsw::C3
+    } else {
+        0
+    }
+}
+
+/// The constant loaded by FLD1/FLDZ/FLDPI/..., rounded with `round`: the 64-bit
+/// truncation of each constant's binary expansion and whether the dropped tail is
+/// above one half (digits derived from high-precision pi, ln 2, log2 e, log2 10 and
+/// log10 2; SDM Vol. 1 §8.3.8).
+fn constant(m: M, round: Round) -> F80 {
+    let (exp, mant, tail_over_half): (u128, u128, bool) = match m {
+        M::Fld1 => (0x3fff, 1 << 63, false),
+        M::Fldz => return F80::ZERO,
+        M::Fldpi => (0x4000, 0xc90f_daa2_2168_c234, true),
+        M::Fldl2e => (0x3fff, 0xb8aa_3b29_5c17_f0bb, true),
+        M::Fldl2t => (0x4000, 0xd49a_784b_cd1b_8afe, false),
+        M::Fldlg2 => (0x3ffd, 0x9a20_9a84_fbcf_f798, true),
+        _ => (0x3ffe, 0xb172_17f7_d1cf_79ab, true),
+    };
+    let inexact = m != M::Fld1;
+    let up = inexact
+        && match round {
+            Round::TowardPositive => true,
+            Round::NearestTiesToEven | Round::NearestTiesToAway => tail_over_half,
+            _ => false,
+        };
+    F80::from_bits(exp << 64 | (mant + up as u128))
+}
+
+/// Arithmetic selector.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Add,
+    Sub,
+    SubR,
+    Mul,
+    Div,
+    DivR,
+}
+
+impl Ctx<'_> {
+    /// Reads the memory operand as a double-extended value (float, integer or BCD).
+    fn x87_load_mem(&mut self, ins: &Instruction, flags: &mut u16) -> R<F80> {
+        let (seg, off) = self.ea(ins);
+        Ok(match ins.memory_size() {
+            MemorySize::Float32 => widen::<Single>(self.read(seg, off, 4)?, flags),
+            MemorySize::Float64 => widen::<Double>(self.read(seg, off, 8)?, flags),
+            MemorySize::Float80 => {
+                let lo = self.read(seg, off, 8)? as u128;
+                let hi = self.read(seg, off.wrapping_add(8), 2)? as u128;
+                F80::from_bits(hi << 64 | lo)
+            }
+            MemorySize::Int16 => F80::from_i128(self.read(seg, off, 2)? as i16 as i128).value,
+            MemorySize::Int32 => F80::from_i128(self.read(seg, off, 4)? as i32 as i128).value,
+            MemorySize::Int64 => F80::from_i128(self.read(seg, off, 8)? as i64 as i128).value,
+            MemorySize::Bcd => {
+                let lo = self.read(seg, off, 8)?.to_le_bytes();
+                let hi = self.read(seg, off.wrapping_add(8), 2)?.to_le_bytes();
+                let mut b = [0u8; 10];
+                b[..8].copy_from_slice(&lo);
+                b[8..].copy_from_slice(&hi[..2]);
+                let (neg, mag) = bcd_to_parts(&b);
+                let v = F80::from_u128(mag as u128).value;
+                if neg {
+                    -v
+                } else {
+                    v
+                }
+            }
+            s => return Err(Fault::Unsupported(format!("x87 memory operand {s:?}"))),
+        })
+    }
+
+    /// ST(i) for reading; an empty register is a stack underflow whose masked response
+    /// is the indefinite (`None` when IE is unmasked).
+    fn st_checked(&mut self, i: usize) -> Option<F80> {
+        if self.st_empty(i) {
+            if self.x87_underflow() {
+                return None;
+            }
+            return Some(F80::from_bits(INDEFINITE));
+        }
+        Some(self.st(i))
+    }
+
+    /// The rounding mode from FCW.RC.
+    fn x87_round(&self) -> Round {
+        round_of((self.c.st.x87.fcw >> 10) as u32)
+    }
+
+    /// Dispatch for the data-transfer and arithmetic instructions.
+    pub(super) fn x87_arith(&mut self, ins: &Instruction) -> R<()> {
+        let m = ins.mnemonic();
+        match m {
+            M::Fld | M::Fild | M::Fbld => self.fld(ins),
+            M::Fld1 | M::Fldz | M::Fldpi | M::Fldl2e | M::Fldl2t | M::Fldlg2 | M::Fldln2 => {
+                self.set_cc(fsw::C1, 0);
+                let v = constant(m, self.x87_round());
+                self.fpush(v)
+            }
+            M::Fst | M::Fstp | M::Fist | M::Fistp | M::Fisttp | M::Fbstp => self.fst(ins),
+            M::Fadd | M::Faddp | M::Fiadd => self.fbinop(ins, Op::Add),
+            M::Fsub | M::Fsubp | M::Fisub => self.fbinop(ins, Op::Sub),
+            M::Fsubr | M::Fsubrp | M::Fisubr => self.fbinop(ins, Op::SubR),
+            M::Fmul | M::Fmulp | M::Fimul => self.fbinop(ins, Op::Mul),
+            M::Fdiv | M::Fdivp | M::Fidiv => self.fbinop(ins, Op::Div),
+            M::Fdivr | M::Fdivrp | M::Fidivr => self.fbinop(ins, Op::DivR),
+            M::Fchs | M::Fabs | M::Fsqrt | M::Frndint => self.funary(ins),
+            M::Fscale | M::Fprem | M::Fprem1 => self.fst0_st1(ins),
+            M::Fxtract => self.fxtract(),
+            M::Fcom | M::Fcomp | M::Fcompp | M::Fucom | M::Fucomp | M::Fucompp | M::Ficom | M::Ficomp | M::Ftst => {
+                self.fcom(ins)
+            }
+            M::Fcomi | M::Fcomip | M::Fucomi | M::Fucomip => self.fcomi(ins),
+            M::Fxam => {
+                self.fxam();
+                Ok(())
+            }
+            M::Fcmovb | M::Fcmove | M::Fcmovbe | M::Fcmovu | M::Fcmovnb | M::Fcmovne | M::Fcmovnbe | M::Fcmovnu => {
+                self.fcmov(ins)
+            }
+            m => Err(Fault::Unsupported(format!("x87 instruction {m:?} (transcendentals are not emulated)"))),
+        }
+    }
+
+    /// FLD/FILD/FBLD: push a memory operand or a copy of ST(i).
+    fn fld(&mut self, ins: &Instruction) -> R<()> {
+        self.set_cc(fsw::C1, 0);
+        let mut flags = 0;
+        let v = if ins.op0_kind() == OpKind::Memory {
+            self.x87_load_mem(ins, &mut flags)?
+        } else {
+            match self.st_checked(self.st_index(ins, 0)) {
+                Some(v) => v,
+                None => return Ok(()),
+            }
+        };
+        if flags != 0 && self.x87_flags(flags) {
+            return Ok(());
+        }
+        self.fpush(v)
+    }
+
+    /// FST/FSTP/FIST/FISTP/FISTTP/FBSTP.
+    fn fst(&mut self, ins: &Instruction) -> R<()> {
+        let m = ins.mnemonic();
+        let pop = matches!(m, M::Fstp | M::Fistp | M::Fisttp | M::Fbstp);
+        self.set_cc(fsw::C1, 0);
+        let Some(v) = self.st_checked(0) else { return Ok(()) };
+        let mut flags = 0;
+        let round = if m == M::Fisttp { Round::TowardZero } else { self.x87_round() };
+        if ins.op0_kind() != OpKind::Memory {
+            let i = self.st_index(ins, 0);
+            self.set_st(i, v);
+        } else {
+            let (seg, off) = self.ea(ins);
+            let (bytes, size): ([u8; 10], u8) = match ins.memory_size() {
+                MemorySize::Float32 => (pad(narrow::<Single>(v, round, &mut flags)), 4),
+                MemorySize::Float64 => (pad(narrow::<Double>(v, round, &mut flags)), 8),
+                MemorySize::Float80 => (fpu::f80_to_bytes(v), 10),
+                MemorySize::Int16 => (pad(to_int(v, 16, round, &mut flags)), 2),
+                MemorySize::Int32 => (pad(to_int(v, 32, round, &mut flags)), 4),
+                MemorySize::Int64 => (pad(to_int(v, 64, round, &mut flags)), 8),
+                MemorySize::Bcd => (to_bcd(v, round, &mut flags), 10),
+                s => return Err(Fault::Unsupported(format!("x87 store to {s:?}"))),
+            };
+            if self.x87_flags(flags) && flags & fsw::IE != 0 {
+                return Ok(());
+            }
+            if size == 10 {
+                self.probe_write(seg, off, 10)?;
+                self.write(seg, off, 8, u64::from_le_bytes(bytes[..8].try_into().unwrap_or([0; 8])))?;
+                self.write(seg, off.wrapping_add(8), 2, u16::from_le_bytes([bytes[8], bytes[9]]) as u64)?;
+            } else {
+                self.write(seg, off, size, u64::from_le_bytes(bytes[..8].try_into().unwrap_or([0; 8])))?;
+            }
+        }
+        if pop {
+            self.fpop();
+        }
+        Ok(())
+    }
+
+    /// The two-operand arithmetic group: `dst = dst op src` (reverse forms swap).
+    fn fbinop(&mut self, ins: &Instruction, op: Op) -> R<()> {
+        self.set_cc(fsw::C1, 0);
+        let mut flags = 0;
+        let (dst, src) = if ins.op0_kind() == OpKind::Memory {
+            let b = self.x87_load_mem(ins, &mut flags)?;
+            let Some(a) = self.st_checked(0) else { return Ok(()) };
+            (0, (a, b))
+        } else {
+            let (d, s) = (self.st_index(ins, 0), self.st_index(ins, 1));
+            let Some(a) = self.st_checked(d) else { return Ok(()) };
+            let Some(b) = self.st_checked(s) else { return Ok(()) };
+            (d, (a, b))
+        };
+        let (a, b) = src;
+        if (a.is_denormal() || b.is_denormal()) && !a.is_nan() && !b.is_nan() {
+            flags |= fsw::DE;
+        }
+        let round = self.x87_round();
+        let r = if let Some(n) = nan2(a, b, &mut flags) {
+            n
+        } else {
+            let r = match op {
+                Op::Add => a.add_r(b, round),
+                Op::Sub => a.sub_r(b, round),
+                Op::SubR => b.sub_r(a, round),
+                Op::Mul => a.mul_r(b, round),
+                Op::Div => a.div_r(b, round),
+                Op::DivR => b.div_r(a, round),
+            };
+            flags |= status_flags(r.status);
+            if r.status == Status::INEXACT && r.value.is_largest() && f80_overflows(op, a, b) {
+                flags |= fsw::OE;
+            }
+            if r.status.contains(Status::INVALID_OP) {
+                F80::from_bits(INDEFINITE)
+            } else {
+                r.value
+            }
+        };
+        if self.x87_flags(flags) && flags & (fsw::IE | fsw::ZE | fsw::DE) != 0 {
+            return Ok(());
+        }
+        self.set_st(dst, r);
+        if matches!(ins.mnemonic(), M::Faddp | M::Fsubp | M::Fsubrp | M::Fmulp | M::Fdivp | M::Fdivrp) {
+            self.fpop();
+        }
+        Ok(())
+    }
+
+    /// FCHS, FABS, FSQRT, FRNDINT on ST(0).
+    fn funary(&mut self, ins: &Instruction) -> R<()> {
+        self.set_cc(fsw::C1, 0);
+        let Some(v) = self.st_checked(0) else { return Ok(()) };
+        let mut flags = 0;
+        let round = self.x87_round();
+        let r = match ins.mnemonic() {
+            M::Fchs => F80::from_bits(v.to_bits() ^ 1 << 79),
+            M::Fabs => F80::from_bits(v.to_bits() & !(1 << 79)),
+            _ if v.is_nan() => {
+                if v.is_signaling() {
+                    flags |= fsw::IE;
+                }
+                quiet(v)
+            }
+            m => {
+                if v.is_denormal() {
+                    flags |= fsw::DE;
+                }
+                let r = if m == M::Fsqrt { fpu::sqrt(v, round) } else { v.round_to_integral(round) };
+                flags |= status_flags(r.status);
+                if r.status.contains(Status::INVALID_OP) {
+                    F80::from_bits(INDEFINITE)
+                } else {
+                    r.value
+                }
+            }
+        };
+        if self.x87_flags(flags) && flags & (fsw::IE | fsw::DE) != 0 {
+            return Ok(());
+        }
+        self.set_st(0, r);
+        Ok(())
+    }
+
+    /// FSCALE, FPREM and FPREM1 (ST(0) with ST(1)).
+    fn fst0_st1(&mut self, ins: &Instruction) -> R<()> {
+        let Some(a) = self.st_checked(0) else { return Ok(()) };
+        let Some(b) = self.st_checked(1) else { return Ok(()) };
+        let mut flags = 0;
+        if (a.is_denormal() || b.is_denormal()) && !a.is_nan() && !b.is_nan() {
+            flags |= fsw::DE;
+        }
+        let m = ins.mnemonic();
+        let r = if let Some(n) = nan2(a, b, &mut flags) {
+            n
+        } else if m == M::Fscale {
+            self.set_cc(fsw::C1, 0);
+            fscale(a, b, &mut flags)
+        } else {
+            self.set_cc(fsw::CC, 0);
+            if a.is_infinite() || b.is_zero() {
+                flags |= fsw::IE;
+                F80::from_bits(INDEFINITE)
+            } else if a.is_zero() || b.is_infinite() {
+                a
+            } else if a.ilogb() - b.ilogb() >= 64 {
+                // Partial remainder: reduce by |b| * 2^(D-N), N = 32 + D mod 32, and
+                // leave C2 set so software loops (SDM Vol. 2A FPREM).
+                let d = a.ilogb() - b.ilogb();
+                let scaled = b.abs().scalbn(d - (32 + (d & 31)));
+                self.set_cc(fsw::C2, fsw::C2);
+                a.c_fmod(scaled).value
+            } else {
+                let r = if m == M::Fprem { a.c_fmod(b).value } else { a.ieee_rem(b).value };
+                // Quotient bits Q2 Q1 Q0 into C0 C3 C1: with |a| = q|b| + r', q mod 8 is
+                // (fmod(|a|, 8|b|) - r') / |b|.
+                let r8 = a.abs().c_fmod(b.abs().scalbn(3)).value;
+                let r_rel = if a.is_negative() { -r } else { r };
+                let q = (r8 - r_rel).value.div_r(b.abs(), Round::NearestTiesToEven).value;
+                let q = q.round_to_integral(Round::NearestTiesToEven).value.to_i128(8).value.rem_euclid(8) as u16;
+                let cc = ((q >> 2 & 1) * fsw::C0) | ((q >> 1 & 1) * fsw::C3) | ((q & 1) * fsw::C1);
+                self.set_cc(fsw::CC, cc);
+                r
+            }
+        };
+        if self.x87_flags(flags) && flags & (fsw::IE | fsw::DE) != 0 {
+            return Ok(());
+        }
+        self.set_st(0, r);
+        Ok(())
+    }
+
+    /// FXTRACT: ST(0) becomes its exponent, then its significand is pushed.
+    fn fxtract(&mut self) -> R<()> {
+        self.set_cc(fsw::C1, 0);
+        let Some(v) = self.st_checked(0) else { return Ok(()) };
+        let mut flags = 0;
+        let (exp, sig) = match v.category() {
+            Category::NaN => {
+                if v.is_signaling() {
+                    flags |= fsw::IE;
+                }
+                (quiet(v), quiet(v))
+            }
+            Category::Zero => {
+                flags |= fsw::ZE;
+                (-F80::INFINITY, v)
+            }
+            Category::Infinity => (F80::INFINITY, v),
+            Category::Normal => {
+                let e = v.ilogb();
+                (F80::from_i128(e as i128).value, v.scalbn(-e))
+            }
+        };
+        if self.x87_flags(flags) {
+            return Ok(());
+        }
+        self.set_st(0, exp);
+        self.fpush(sig)
+    }
+
+    /// FCOM/FUCOM/FICOM/FTST and their popping forms: C3 C2 C0 from the comparison.
+    fn fcom(&mut self, ins: &Instruction) -> R<()> {
+        let m = ins.mnemonic();
+        let mut flags = 0;
+        let b = if m == M::Ftst {
+            Some(F80::ZERO)
+        } else if ins.op_count() > 0 && ins.op0_kind() == OpKind::Memory {
+            Some(self.x87_load_mem(ins, &mut flags)?)
+        } else {
+            let i = match ins.op_count() {
+                0 => 1,
+                1 => self.st_index(ins, 0),
+                _ => self.st_index(ins, 1),
+            };
+            self.st_checked(i)
+        };
+        let (Some(a), Some(b)) = (self.st_checked(0), b) else { return Ok(()) };
+        let unordered_quiet = matches!(m, M::Fucom | M::Fucomp | M::Fucompp);
+        if (a.is_nan() || b.is_nan()) && !unordered_quiet || a.is_signaling() || b.is_signaling() {
+            flags |= fsw::IE;
+        }
+        if (a.is_denormal() || b.is_denormal()) && !a.is_nan() && !b.is_nan() {
+            flags |= fsw::DE;
+        }
+        if self.x87_flags(flags) {
+            return Ok(());
+        }
+        self.set_cc(fsw::CC, compare_cc(a, b));
+        match m {
+            M::Fcomp | M::Fucomp | M::Ficomp => self.fpop(),
+            M::Fcompp | M::Fucompp => {
+                self.fpop();
+                self.fpop();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// FCOMI/FUCOMI(P): ZF PF CF from comparing ST(0) with ST(i).
+    fn fcomi(&mut self, ins: &Instruction) -> R<()> {
+        self.set_cc(fsw::C1, 0);
+        let i = self.st_index(ins, ins.op_count().saturating_sub(1));
+        let (Some(a), Some(b)) = (self.st_checked(0), self.st_checked(i)) else { return Ok(()) };
+        let quiet_form = matches!(ins.mnemonic(), M::Fucomi | M::Fucomip);
+        let mut flags = 0;
+        if (a.is_nan() || b.is_nan()) && !quiet_form || a.is_signaling() || b.is_signaling() {
+            flags |= fsw::IE;
+        }
+        if self.x87_flags(flags) {
+            return Ok(());
+        }
+        let cc = compare_cc(a, b);
+        let v = (if cc & fsw::C3 != 0 { fl::ZF } else { 0 })
+            | (if cc & fsw::C2 != 0 { fl::PF } else { 0 })
+            | (if cc & fsw::C0 != 0 { fl::CF } else { 0 });
+        self.set_arith_flags(fl::ARITH, v);
+        if matches!(ins.mnemonic(), M::Fcomip | M::Fucomip) {
+            self.fpop();
+        }
+        Ok(())
+    }
+
+    /// FXAM: the class of ST(0) in C3 C2 C0 and its sign in C1.
+    fn fxam(&mut self) {
+        let v = self.st(0);
+        let sign = if v.to_bits() >> 79 & 1 != 0 { fsw::C1 } else { 0 };
+        let class = if self.st_empty(0) {
+            fsw::C3 | fsw::C0
+        } else {
+            match v.category() {
+                Category::NaN => fsw::C0,
+                Category::Infinity => fsw::C2 | fsw::C0,
+                Category::Zero => fsw::C3,
+                Category::Normal if v.is_denormal() => fsw::C3 | fsw::C2,
+                Category::Normal if v.to_bits() >> 63 & 1 == 0 => 0,
+                Category::Normal => fsw::C2,
+            }
+        };
+        self.set_cc(fsw::CC, class | sign);
+    }
+
+    /// FCMOVcc ST(0), ST(i).
+    fn fcmov(&mut self, ins: &Instruction) -> R<()> {
+        self.set_cc(fsw::C1, 0);
+        let f = self.flags();
+        let cond = match ins.mnemonic() {
+            M::Fcmovb => f & fl::CF != 0,
+            M::Fcmove => f & fl::ZF != 0,
+            M::Fcmovbe => f & (fl::CF | fl::ZF) != 0,
+            M::Fcmovu => f & fl::PF != 0,
+            M::Fcmovnb => f & fl::CF == 0,
+            M::Fcmovne => f & fl::ZF == 0,
+            M::Fcmovnbe => f & (fl::CF | fl::ZF) == 0,
+            _ => f & fl::PF == 0,
+        };
+        let i = self.st_index(ins, 1);
+        let (Some(_), Some(b)) = (self.st_checked(0), self.st_checked(i)) else { return Ok(()) };
+        if cond {
+            self.set_st(0, b);
+        }
+        Ok(())
+    }
+}
+
+/// The low bytes of `v` in a 10-byte buffer.
+fn pad(v: u64) -> [u8; 10] {
+    let mut b = [0u8; 10];
+    b[..8].copy_from_slice(&v.to_le_bytes());
+    b
+}
+
+/// `v` rounded to a `bits`-wide signed integer; NaN or out of range is IE with the
+/// integer indefinite.
+fn to_int(v: F80, bits: usize, round: Round, flags: &mut u16) -> u64 {
+    let mut exact = false;
+    let r = v.to_i128_r(bits, round, &mut exact);
+    if v.is_nan() || r.status.contains(Status::INVALID_OP) {
+        *flags |= fsw::IE;
+        return 1 << (bits - 1);
+    }
+    if !exact {
+        *flags |= fsw::PE;
+    }
+    r.value as u64
+}
+
+/// FBSTP's packed BCD image (IE with the BCD indefinite beyond 18 digits).
+fn to_bcd(v: F80, round: Round, flags: &mut u16) -> [u8; 10] {
+    let mut exact = false;
+    let r = v.to_i128_r(64, round, &mut exact);
+    if v.is_nan() || r.status.contains(Status::INVALID_OP) || r.value.unsigned_abs() >= 1_000_000_000_000_000_000 {
+        *flags |= fsw::IE;
+        return [0, 0, 0, 0, 0, 0, 0, 0xc0, 0xff, 0xff];
+    }
+    if !exact {
+        *flags |= fsw::PE;
+    }
+    parts_to_bcd(v.is_negative(), r.value.unsigned_abs() as u64)
+}
+
+/// True when the exact `a op b` reaches 2^16384, i.e. overflows even though apfloat
+/// clamped it to the largest finite value without saying so (directed rounding). The
+/// check runs on operands scaled by 2^-64 so it cannot overflow itself.
+fn f80_overflows(op: Op, a: F80, b: F80) -> bool {
+    const K: i32 = 64;
+    let z = Round::TowardZero;
+    let down = |x: F80| x.scalbn(-K);
+    let quotient = |n: F80, d: F80| {
+        if n.ilogb() > -16000 {
+            down(n).div_r(d, z)
+        } else {
+            n.div_r(d.scalbn(K), z)
+        }
+    };
+    let r = match op {
+        Op::Add => down(a).add_r(down(b), z),
+        Op::Sub => down(a).sub_r(down(b), z),
+        Op::SubR => down(b).sub_r(down(a), z),
+        Op::Mul if a.ilogb() >= b.ilogb() => down(a).mul_r(b, z),
+        Op::Mul => a.mul_r(down(b), z),
+        Op::Div => quotient(a, b),
+        Op::DivR => quotient(b, a),
+    };
+    r.value.abs() >= F80::from_u128(1).value.scalbn(16384 - K)
+}
+
+/// FSCALE: a * 2^trunc(b) for non-NaN operands.
+fn fscale(a: F80, b: F80, flags: &mut u16) -> F80 {
+    if b.is_infinite() {
+        let zero_or_inf_mismatch = if b.is_negative() { a.is_infinite() } else { a.is_zero() };
+        if zero_or_inf_mismatch {
+            *flags |= fsw::IE;
+            return F80::from_bits(INDEFINITE);
+        }
+        return if b.is_negative() { F80::ZERO.copy_sign(a) } else { F80::INFINITY.copy_sign(a) };
+    }
+    let n = b.round_to_integral(Round::TowardZero).value.to_i128(32).value.clamp(-70_000, 70_000);
+    let r = a.scalbn(n as i32);
+    if r.is_infinite() && !a.is_infinite() {
+        *flags |= fsw::OE | fsw::PE;
+    }
+    r
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use crate::interp::test_util::Machine;
+    use iced_x86::code_asm::*;
+    use std::arch::asm;
+
+    /// Data layout shared by the guest program and the host oracle: control word at
+    /// +0, A at +16, B at +32, the result at +48, the status word at +64, EFLAGS at +72.
+    const DATA: u64 = 0x20000;
+
+    /// Runs `fninit; fldcw; fld A; fld B; <op>; fstp result; fnstsw` in the guest.
+    fn guest(op: &dyn Fn(&mut CodeAssembler), cw: u16, a: [u8; 10], b: [u8; 10]) -> ([u8; 10], u16) {
+        let mut c = CodeAssembler::new(64).unwrap();
+        c.fninit().unwrap();
+        c.fldcw(word_ptr(DATA)).unwrap();
+        c.fld(tword_ptr(DATA + 16)).unwrap();
+        c.fld(tword_ptr(DATA + 32)).unwrap();
+        op(&mut c);
+        c.fstp(tword_ptr(DATA + 48)).unwrap();
+        c.fnstsw(word_ptr(DATA + 64)).unwrap();
+        c.hlt().unwrap();
+        let mut m = Machine::long64(&mut c);
+        m.poke(DATA, &cw.to_le_bytes());
+        m.poke(DATA + 16, &a);
+        m.poke(DATA + 32, &b);
+        m.run();
+        (m.peek(DATA + 48), u16::from_le_bytes(m.peek(DATA + 64)))
+    }
+
+    macro_rules! host {
+        ($op:literal, $cw:expr, $a:expr, $b:expr) => {{
+            let cw: u16 = $cw;
+            let a: [u8; 10] = $a;
+            let b: [u8; 10] = $b;
+            let mut out = [0u8; 10];
+            let mut sw: u16 = 0;
+            // SAFETY: the asm only reads the three operand buffers and writes `out` and
+            // `sw`; it starts and ends with FNINIT so the x87 stack is left empty, and
+            // every x87 register is declared clobbered.
+            unsafe {
+                asm!(
+                    "fninit", "fldcw [{cw}]", "fld tbyte ptr [{a}]", "fld tbyte ptr [{b}]",
+                    $op,
+                    "fstp tbyte ptr [{out}]", "fnstsw [{sw}]", "fninit",
+                    cw = in(reg) &cw, a = in(reg) a.as_ptr(), b = in(reg) b.as_ptr(),
+                    out = in(reg) out.as_mut_ptr(), sw = in(reg) &mut sw,
+                    out("st(0)") _, out("st(1)") _, out("st(2)") _, out("st(3)") _,
+                    out("st(4)") _, out("st(5)") _, out("st(6)") _, out("st(7)") _,
+                );
+            }
+            (out, sw)
+        }};
+    }
+
+    fn f80(sign: bool, exp: u16, mant: u64) -> [u8; 10] {
+        let mut b = [0u8; 10];
+        b[..8].copy_from_slice(&mant.to_le_bytes());
+        b[8..].copy_from_slice(&((exp | (sign as u16) << 15).to_le_bytes()));
+        b
+    }
+
+    fn values() -> Vec<[u8; 10]> {
+        vec![
+            f80(false, 0x3fff, 1 << 63),
+            f80(false, 0x4000, 0xc000_0000_0000_0000),
+            f80(true, 0x3ffd, 0xaaaa_aaaa_aaaa_aaab),
+            f80(false, 0x4040, 0xffff_ffff_ffff_ffff),
+            f80(false, 0x0000, 0x0000_0000_0000_1234),
+            f80(true, 0x7fff, 1 << 63),
+            f80(false, 0x7fff, 0xc000_0000_0000_0001),
+            f80(false, 0, 0),
+            f80(false, 0x3fff, 0x8000_0000_0000_0001),
+        ]
+    }
+
+    /// Control words: all exceptions masked (an unmasked one would fault on the host),
+    /// 64-bit precision, each rounding mode.
+    const CWS: [u16; 4] = [0x037f, 0x077f, 0x0b7f, 0x0f7f];
+
+    /// Compares results and the exception/condition bits that this model keeps exact
+    /// (IE DE ZE OE UE PE SF ES, C0 C2 C3, TOP).
+    fn same(ours: ([u8; 10], u16), host: ([u8; 10], u16), what: &str) {
+        assert_eq!(ours.0, host.0, "{what}: result");
+        assert_eq!(ours.1 & !0x8200, host.1 & !0x8200, "{what}: status {:#06x} vs {:#06x}", ours.1, host.1);
+    }
+
+    #[test]
+    fn arithmetic_matches_the_host_fpu() {
+        for cw in CWS {
+            for a in values() {
+                for b in values() {
+                    let w = format!("cw={cw:#x} a={a:02x?} b={b:02x?}");
+                    same(
+                        guest(&|c| c.faddp(st1, st0).unwrap(), cw, a, b),
+                        host!("faddp st(1), st", cw, a, b),
+                        &format!("faddp st(1), st {w}"),
+                    );
+                    same(
+                        guest(&|c| c.fsubp(st1, st0).unwrap(), cw, a, b),
+                        host!("fsubp st(1), st", cw, a, b),
+                        &format!("fsubp st(1), st {w}"),
+                    );
+                    same(
+                        guest(&|c| c.fmulp(st1, st0).unwrap(), cw, a, b),
+                        host!("fmulp st(1), st", cw, a, b),
+                        &format!("fmulp st(1), st {w}"),
+                    );
+                    same(
+                        guest(&|c| c.fdivp(st1, st0).unwrap(), cw, a, b),
+                        host!("fdivp st(1), st", cw, a, b),
+                        &format!("fdivp st(1), st {w}"),
+                    );
+                    same(
+                        guest(&|c| c.fdivr_2(st0, st1).unwrap(), cw, a, b),
+                        host!("fdivr st, st(1)", cw, a, b),
+                        &format!("fdivr st, st(1) {w}"),
+                    );
+                    same(guest(&|c| c.fsqrt().unwrap(), cw, a, b), host!("fsqrt", cw, a, b), &format!("fsqrt {w}"));
+                    same(
+                        guest(&|c| c.frndint().unwrap(), cw, a, b),
+                        host!("frndint", cw, a, b),
+                        &format!("frndint {w}"),
+                    );
+                    same(guest(&|c| c.fprem().unwrap(), cw, a, b), host!("fprem", cw, a, b), &format!("fprem {w}"));
+                    same(
+                        guest(&|c| c.fcom_2(st0, st1).unwrap(), cw, a, b),
+                        host!("fcom st(1)", cw, a, b),
+                        &format!("fcom st(1) {w}"),
+                    );
+                    same(
+                        guest(&|c| c.fucom(st0, st1).unwrap(), cw, a, b),
+                        host!("fucom st(1)", cw, a, b),
+                        &format!("fucom st(1) {w}"),
+                    );
+                    same(guest(&|c| c.fxam().unwrap(), cw, a, b), host!("fxam", cw, a, b), &format!("fxam {w}"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn conversions_and_constants_match_the_host_fpu() {
+        let z = [0u8; 10];
+        let s = DATA + 80;
+        for cw in CWS {
+            for a in values() {
+                let w = format!("cw={cw:#x} a={a:02x?}");
+                let g = |op: &dyn Fn(&mut CodeAssembler)| guest(op, cw, z, a);
+                same(
+                    g(&|c| {
+                        c.fst(dword_ptr(s)).unwrap();
+                        c.fld(dword_ptr(s)).unwrap();
+                    }),
+                    host!("fst dword ptr [{out}]\nfld dword ptr [{out}]", cw, z, a),
+                    &format!("m32 {w}"),
+                );
+                same(
+                    g(&|c| {
+                        c.fstp(qword_ptr(s)).unwrap();
+                        c.fld(qword_ptr(s)).unwrap();
+                    }),
+                    host!("fstp qword ptr [{out}]\nfld qword ptr [{out}]", cw, z, a),
+                    &format!("fstp qword {w}"),
+                );
+                same(
+                    g(&|c| {
+                        c.fist(word_ptr(s)).unwrap();
+                        c.fild(word_ptr(s)).unwrap();
+                    }),
+                    host!("fist word ptr [{out}]\nfild word ptr [{out}]", cw, z, a),
+                    &format!("fist word {w}"),
+                );
+                same(
+                    g(&|c| {
+                        c.fistp(dword_ptr(s)).unwrap();
+                        c.fild(dword_ptr(s)).unwrap();
+                    }),
+                    host!("fistp dword ptr [{out}]\nfild dword ptr [{out}]", cw, z, a),
+                    &format!("fistp dword {w}"),
+                );
+                same(
+                    g(&|c| {
+                        c.fistp(qword_ptr(s)).unwrap();
+                        c.fild(qword_ptr(s)).unwrap();
+                    }),
+                    host!("fistp qword ptr [{out}]\nfild qword ptr [{out}]", cw, z, a),
+                    &format!("fistp qword {w}"),
+                );
+                same(
+                    g(&|c| {
+                        c.fisttp(dword_ptr(s)).unwrap();
+                        c.fild(dword_ptr(s)).unwrap();
+                    }),
+                    host!("fisttp dword ptr [{out}]\nfild dword ptr [{out}]", cw, z, a),
+                    &format!("fisttp dword {w}"),
+                );
+                same(
+                    g(&|c| {
+                        c.fbstp(tword_ptr(s)).unwrap();
+                        c.fbld(tword_ptr(s)).unwrap();
+                    }),
+                    host!("fbstp tbyte ptr [{out}]\nfbld tbyte ptr [{out}]", cw, z, a),
+                    &format!("fbstp tbyte {w}"),
+                );
+            }
+            let w = format!("cw={cw:#x}");
+            same(guest(&|c| c.fldpi().unwrap(), cw, z, z), host!("fldpi", cw, z, z), &format!("fldpi {w}"));
+            same(guest(&|c| c.fldl2e().unwrap(), cw, z, z), host!("fldl2e", cw, z, z), &format!("fldl2e {w}"));
+            same(guest(&|c| c.fldl2t().unwrap(), cw, z, z), host!("fldl2t", cw, z, z), &format!("fldl2t {w}"));
+            same(guest(&|c| c.fldlg2().unwrap(), cw, z, z), host!("fldlg2", cw, z, z), &format!("fldlg2 {w}"));
+            same(guest(&|c| c.fldln2().unwrap(), cw, z, z), host!("fldln2", cw, z, z), &format!("fldln2 {w}"));
+        }
+    }
+}

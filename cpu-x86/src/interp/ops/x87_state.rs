@@ -1,0 +1,244 @@
+//! x87 control and state instructions: FNINIT FNCLEX FNSTSW FNSTCW FLDCW, FNSTENV
+//! FLDENV, FNSAVE FRSTOR, FXSAVE FXRSTOR (and their 64-bit forms). Environment images
+//! use the protected-mode layouts (SDM Vol. 1 Figures 8-9/8-10 and 8-11; the real-mode
+//! layouts are not modelled); FXSAVE follows Vol. 1 Tables 10-2/10-3.
+
+use super::sse::mxcsr;
+use super::x87::{fsw, tag, tag_of};
+use crate::interp::cpu::Ctx;
+use crate::interp::fault::{Fault, R};
+use crate::interp::fpu::f80_from_bytes;
+use crate::interp::mmu::Acc;
+use crate::interp::state::{Seg, X87State};
+use iced_x86::{Instruction, MemorySize, Mnemonic as M, OpKind};
+
+/// Size of the FXSAVE area in bytes.
+const FXSAVE_SIZE: u64 = 512;
+/// Offset of ST(0) in the FXSAVE area.
+const FXSAVE_ST: u64 = 32;
+/// Offset of XMM0 in the FXSAVE area.
+const FXSAVE_XMM: u64 = 160;
+
+impl Ctx<'_> {
+    /// Dispatch for the control/state group.
+    pub(super) fn x87_state_op(&mut self, ins: &Instruction) -> R<()> {
+        match ins.mnemonic() {
+            M::Fninit | M::Finit => {
+                self.c.st.x87 = X87State { fip: 0, fdp: 0, ..X87State::default() };
+                Ok(())
+            }
+            M::Fnclex | M::Fclex => {
+                self.c.st.x87.fsw &= !(0x3f | fsw::SF | fsw::ES | fsw::B);
+                Ok(())
+            }
+            M::Fnstsw | M::Fstsw => {
+                let v = self.c.st.x87.fsw as u64;
+                self.write_op(ins, 0, 2, v)
+            }
+            M::Fnstcw | M::Fstcw => {
+                let v = self.c.st.x87.fcw as u64;
+                self.write_op(ins, 0, 2, v)
+            }
+            M::Fldcw => {
+                let v = self.read_op(ins, 0, 2)? as u16;
+                self.c.st.x87.fcw = v | 0x40;
+                self.refresh_es();
+                Ok(())
+            }
+            M::Fnstenv | M::Fstenv => {
+                self.store_env(ins)?;
+                self.c.st.x87.fcw |= 0x3f;
+                Ok(())
+            }
+            M::Fldenv => self.load_env(ins).map(|_| ()),
+            M::Fnsave | M::Fsave => {
+                let base = self.store_env(ins)?;
+                let (seg, off) = self.ea(ins);
+                for i in 0..8 {
+                    let r = self.c.st.x87.regs[self.phys(i)];
+                    self.write_bytes(seg, off.wrapping_add(base + 10 * i as u64), &r)?;
+                }
+                self.c.st.x87 = X87State { fip: 0, fdp: 0, ..X87State::default() };
+                Ok(())
+            }
+            M::Frstor => {
+                let (seg, off) = self.ea(ins);
+                let env = if ins.memory_size() == MemorySize::FpuState94 { 14 } else { 28 };
+                let mut regs = [[0u8; 10]; 8];
+                for (i, r) in regs.iter_mut().enumerate() {
+                    self.read_bytes(seg, off.wrapping_add(env + 10 * i as u64), r)?;
+                }
+                self.load_env(ins)?;
+                for (i, r) in regs.iter().enumerate() {
+                    let p = self.phys(i);
+                    self.c.st.x87.regs[p] = *r;
+                }
+                Ok(())
+            }
+            M::Fxsave | M::Fxsave64 => self.fxsave(ins),
+            _ => self.fxrstor(ins),
+        }
+    }
+
+    /// Sets or clears ES and B from the unmasked exception flags.
+    fn refresh_es(&mut self) {
+        let x = &mut self.c.st.x87;
+        if x.fsw & !x.fcw & 0x3f != 0 {
+            x.fsw |= fsw::ES | fsw::B;
+        } else {
+            x.fsw &= !(fsw::ES | fsw::B);
+        }
+    }
+
+    /// Writes `b` at `seg:off` in up-to-8-byte pieces.
+    fn write_bytes(&mut self, seg: Seg, off: u64, b: &[u8]) -> R<()> {
+        for (i, chunk) in b.chunks(8).enumerate() {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.write(seg, off.wrapping_add(8 * i as u64), chunk.len() as u8, u64::from_le_bytes(w))?;
+        }
+        Ok(())
+    }
+
+    /// Reads `b.len()` bytes from `seg:off`.
+    fn read_bytes(&mut self, seg: Seg, off: u64, b: &mut [u8]) -> R<()> {
+        for (i, chunk) in b.chunks_mut(8).enumerate() {
+            let v = self.read(seg, off.wrapping_add(8 * i as u64), chunk.len() as u8)?;
+            let len = chunk.len();
+            chunk.copy_from_slice(&v.to_le_bytes()[..len]);
+        }
+        Ok(())
+    }
+
+    /// Stores the 14- or 28-byte environment; returns its size.
+    fn store_env(&mut self, ins: &Instruction) -> R<u64> {
+        let (seg, off) = self.ea(ins);
+        let small = matches!(ins.memory_size(), MemorySize::FpuEnv14 | MemorySize::FpuState94);
+        let x = self.c.st.x87;
+        let cs = self.c.st.seg[Seg::Cs as usize].selector as u64;
+        let ds = self.c.st.seg[Seg::Ds as usize].selector as u64;
+        let fields = [x.fcw as u64, x.fsw as u64, x.ftw as u64, x.fip, cs | (x.fop as u64 & 0x7ff) << 16, x.fdp, ds];
+        let (size, width) = if small { (14, 2) } else { (28, 4) };
+        self.probe_write(seg, off, size as u8)?;
+        for (i, &f) in fields.iter().enumerate() {
+            let v = if small || i >= 3 { f } else { f | 0xffff_0000 };
+            self.write(seg, off.wrapping_add(width * i as u64), width as u8, v)?;
+        }
+        Ok(size)
+    }
+
+    /// Loads the environment (FLDENV, and the first part of FRSTOR).
+    fn load_env(&mut self, ins: &Instruction) -> R<u64> {
+        let (seg, off) = self.ea(ins);
+        let small = matches!(ins.memory_size(), MemorySize::FpuEnv14 | MemorySize::FpuState94);
+        let (size, width) = if small { (14u64, 2u64) } else { (28, 4) };
+        let mut f = [0u64; 7];
+        for (i, v) in f.iter_mut().enumerate() {
+            *v = self.read(seg, off.wrapping_add(width * i as u64), width as u8)?;
+        }
+        let x = &mut self.c.st.x87;
+        x.fcw = f[0] as u16 | 0x40;
+        x.fsw = f[1] as u16;
+        x.ftw = f[2] as u16;
+        x.fip = f[3];
+        x.fop = (f[4] >> 16) as u16 & 0x7ff;
+        x.fdp = f[5];
+        self.refresh_es();
+        Ok(size)
+    }
+
+    /// The checks shared by FXSAVE and FXRSTOR: #NM with CR0.TS or CR0.EM was done by
+    /// the x87 entry; the operand must be 16-byte aligned (#GP(0)).
+    fn fxsave_area(&mut self, ins: &Instruction, acc: Acc) -> R<(Seg, u64)> {
+        if ins.op0_kind() != OpKind::Memory {
+            return Err(Fault::ud());
+        }
+        let (seg, off) = self.ea(ins);
+        let lin = self.linear(seg, off, 8, acc)?;
+        self.linear(seg, off.wrapping_add(FXSAVE_SIZE - 8), 8, acc)?;
+        if lin & 15 != 0 {
+            return Err(Fault::gp(0));
+        }
+        Ok((seg, off))
+    }
+
+    /// FXSAVE/FXSAVE64: the 512-byte x87 + SSE image.
+    fn fxsave(&mut self, ins: &Instruction) -> R<()> {
+        let (seg, off) = self.fxsave_area(ins, Acc::Write)?;
+        self.probe_write(seg, off, 8)?;
+        self.probe_write(seg, off.wrapping_add(FXSAVE_SIZE - 8), 8)?;
+        let x = self.c.st.x87;
+        let abridged = (0..8).fold(0u64, |a, p| a | ((self.phys_tag(p) != tag::EMPTY) as u64) << p);
+        let at = |o: u64| off.wrapping_add(o);
+        self.write(seg, at(0), 8, x.fcw as u64 | (x.fsw as u64) << 16 | abridged << 32 | (x.fop as u64) << 48)?;
+        let cs = self.c.st.seg[Seg::Cs as usize].selector as u64;
+        let ds = self.c.st.seg[Seg::Ds as usize].selector as u64;
+        if ins.mnemonic() == M::Fxsave64 {
+            self.write(seg, at(8), 8, x.fip)?;
+            self.write(seg, at(16), 8, x.fdp)?;
+        } else {
+            self.write(seg, at(8), 8, (x.fip & 0xffff_ffff) | cs << 32)?;
+            self.write(seg, at(16), 8, (x.fdp & 0xffff_ffff) | ds << 32)?;
+        }
+        self.write(seg, at(24), 8, self.c.st.sse.mxcsr as u64 | (mxcsr::WRITABLE as u64) << 32)?;
+        for i in 0..8 {
+            let mut b = [0u8; 16];
+            b[..10].copy_from_slice(&x.regs[self.phys(i)]);
+            self.write_bytes(seg, at(FXSAVE_ST + 16 * i as u64), &b)?;
+        }
+        let n = if self.c.st.long64() { 16 } else { 8 };
+        for i in 0..n {
+            let v = self.c.st.sse.xmm[i];
+            self.write(seg, at(FXSAVE_XMM + 16 * i as u64), 8, v[0])?;
+            self.write(seg, at(FXSAVE_XMM + 16 * i as u64 + 8), 8, v[1])?;
+        }
+        Ok(())
+    }
+
+    /// FXRSTOR/FXRSTOR64: reloads the image (#GP(0) for reserved MXCSR bits before
+    /// anything changes); full tags are rebuilt from the abridged tag and the values.
+    fn fxrstor(&mut self, ins: &Instruction) -> R<()> {
+        let (seg, off) = self.fxsave_area(ins, Acc::Read)?;
+        let at = |o: u64| off.wrapping_add(o);
+        let w0 = self.read(seg, at(0), 8)?;
+        let ip = self.read(seg, at(8), 8)?;
+        let dp = self.read(seg, at(16), 8)?;
+        let csr = self.read(seg, at(24), 4)? as u32;
+        if csr & !mxcsr::WRITABLE != 0 {
+            return Err(Fault::gp(0));
+        }
+        let mut st_regs = [[0u8; 10]; 8];
+        for (i, r) in st_regs.iter_mut().enumerate() {
+            self.read_bytes(seg, at(FXSAVE_ST + 16 * i as u64), r)?;
+        }
+        let n = if self.c.st.long64() { 16 } else { 8 };
+        let mut xmm = self.c.st.sse.xmm;
+        for (i, v) in xmm.iter_mut().enumerate().take(n) {
+            *v = [
+                self.read(seg, at(FXSAVE_XMM + 16 * i as u64), 8)?,
+                self.read(seg, at(FXSAVE_XMM + 16 * i as u64 + 8), 8)?,
+            ];
+        }
+        let wide = ins.mnemonic() == M::Fxrstor64;
+        let x = &mut self.c.st.x87;
+        x.fcw = w0 as u16 | 0x40;
+        x.fsw = (w0 >> 16) as u16;
+        x.fop = (w0 >> 48) as u16 & 0x7ff;
+        x.fip = if wide { ip } else { ip & 0xffff_ffff };
+        x.fdp = if wide { dp } else { dp & 0xffff_ffff };
+        let abridged = (w0 >> 32) as u8;
+        let top = self.top();
+        for (i, r) in st_regs.iter().enumerate() {
+            let p = (top + i) & 7;
+            self.c.st.x87.regs[p] = *r;
+        }
+        for p in 0..8 {
+            let t = if abridged >> p & 1 == 0 { tag::EMPTY } else { tag_of(f80_from_bytes(&self.c.st.x87.regs[p])) };
+            self.set_phys_tag(p, t);
+        }
+        self.c.st.sse.mxcsr = csr;
+        self.c.st.sse.xmm = xmm;
+        self.refresh_es();
+        Ok(())
+    }
+}
