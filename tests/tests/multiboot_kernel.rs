@@ -7,10 +7,11 @@
 
 use rx86_tests::guests::kernel_report::{KernelReport, Verdict, MULTIBOOT_KERNEL_STEPS};
 use rx86_tests::guests::{multiboot64_test_kernel, multiboot_test_kernel};
-use rx86_tests::rx86_bin::{hardware_kvm, kvm_unavailable, run_rx86, stderr_of, stdout_of};
+use rx86_tests::rx86_bin::{hardware_kvm, kvm_unavailable, run_rx86_with_limit, stderr_of, stdout_of};
 use std::path::PathBuf;
 use std::process::Output;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// The `--append` text; rx86 passes exactly this as the Multiboot command line.
 const APPEND: &str = "hello world";
@@ -20,6 +21,8 @@ const RAM_MIB: u64 = 256;
 const ACPI_AREA_KIB: u64 = 128;
 /// Multiboot mem_upper: KiB of usable RAM from 1 MiB up to the ACPI area.
 const MEM_UPPER_KIB: u64 = RAM_MIB * 1024 - 1024 - ACPI_AREA_KIB;
+/// A run takes seconds (every wait in the kernel is bounded); a hung rx86 fails instead of hanging.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
 
 /// What one run of rx86 printed, parsed.
 struct Run {
@@ -112,7 +115,7 @@ fn kernel(mode: u32) -> PathBuf {
 fn run_kernel(accel: &str, mode: u32) -> Run {
     let kernel = kernel(mode);
     let memory = format!("{RAM_MIB}M");
-    let output = run_rx86(&[
+    let args = [
         "run",
         "--accel",
         accel,
@@ -123,7 +126,9 @@ fn run_kernel(accel: &str, mode: u32) -> Run {
         "--debug-exit",
         "-m",
         &memory,
-    ]);
+    ];
+    let output = run_rx86_with_limit(&args, RUN_LIMIT)
+        .unwrap_or_else(|| panic!("rx86 --accel {accel} with the {mode}-bit kernel did not finish in {RUN_LIMIT:?}"));
     let serial = stdout_of(&output);
     let report = KernelReport::parse(&serial);
     Run { output, serial, report }
