@@ -52,3 +52,8 @@ fn cpu_paging_guest_passes() {
 fn cpu_syscall_guest_passes() {
     run_guest("syscall");
 }
+
+#[test]
+fn cpu_tasks_guest_passes() {
+    run_guest("tasks");
+}

@@ -165,7 +165,7 @@ impl Ctx<'_> {
         let ext = matches!(kind, EventKind::Exception | EventKind::External) as u32;
         let (sel, off, g, _) = self.read_gate(vector, kind, false)?;
         if g.typ() == 0x5 {
-            return Err(Fault::Unsupported("interrupt through a task gate (hardware task switch)".into()));
+            return self.interrupt_through_task_gate(g, error, ext);
         }
         let d = self.gate_target(sel, ext)?;
         let size: u8 = if g.typ() & 8 != 0 { 4 } else { 2 };
@@ -295,7 +295,7 @@ impl Ctx<'_> {
             if self.c.st.efer & efer::LMA != 0 {
                 return Err(Fault::gp(0));
             }
-            return Err(Fault::Unsupported("IRET with NT=1 (task return)".into()));
+            return self.iret_task_return();
         }
         let ip = self.stack_peek(0, size)?;
         let sel = self.stack_peek(size as u64, size)? as u16;

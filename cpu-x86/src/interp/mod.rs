@@ -6,7 +6,7 @@
 //! - `decode_cache`: decoded basic blocks keyed by physical address, RIP and code size.
 //! - `ops`: one file per instruction group, dispatched by a `match` on the mnemonic.
 //! - `interrupt`, `segment`: exception/interrupt delivery, descriptor loads, far
-//!   transfers.
+//!   transfers; `task_switch`: hardware task switches.
 //! - [`Interpreter`]: the engine the board drives ([`crate::engine::Engine`]).
 
 mod access;
@@ -23,6 +23,7 @@ mod msr;
 mod ops;
 mod segment;
 pub mod state;
+mod task_switch;
 #[cfg(test)]
 mod test_util;
 

@@ -245,7 +245,7 @@ impl Ctx<'_> {
         }
         match d.typ() {
             0x4 | 0xc => self.through_call_gate(sel, d, kind),
-            0x5 | 0x9 | 0x1 => Err(Fault::Unsupported("hardware task switch through JMP/CALL".into())),
+            0x5 | 0x9 | 0x1 => self.far_to_task(sel, d, kind),
             _ => Err(Fault::gp(sel_err(sel))),
         }
     }
