@@ -242,3 +242,171 @@ impl Ctx<'_> {
         Ok(())
     }
 }
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use crate::interp::state::{cr0, cr4};
+    use crate::interp::test_util::Machine;
+    use iced_x86::code_asm::*;
+    use std::arch::asm;
+
+    /// Host FXSAVE/FNSAVE images after `fninit; fld1; fldpi; fldz; fdiv st1,st0` style
+    /// setup, compared with the guest's, skipping the instruction/data pointers and the
+    /// last opcode (which depend on where the code ran).
+    #[test]
+    fn fxsave_and_fnsave_images_match_the_host() {
+        let mut host_fx = [0u8; 512 + 16];
+        let mut host_sv = [0u8; 108];
+        let off = host_fx.as_ptr().align_offset(16);
+        let cw: u16 = 0x0b7e;
+        let csr: u32 = 0x3f80 | 0x40;
+        // SAFETY: the asm writes a 512-byte FXSAVE image at a 16-byte aligned pointer
+        // inside `host_fx` and a 108-byte FNSAVE image into `host_sv`; it restores MXCSR,
+        // ends with FNINIT (FNSAVE also reinitialises) and declares the x87 registers
+        // clobbered.
+        unsafe {
+            asm!(
+                "sub rsp, 8", "stmxcsr [rsp]", "ldmxcsr [{csr}]",
+                "fninit", "fldcw [{cw}]", "fld1", "fldpi", "fldz", "fdiv st(1), st", "fxch st(2)",
+                "fxsave [{fx}]", "fnsave [{sv}]", "fninit",
+                "ldmxcsr [rsp]", "add rsp, 8",
+                csr = in(reg) &csr, cw = in(reg) &cw, fx = in(reg) host_fx.as_mut_ptr().add(off),
+                sv = in(reg) host_sv.as_mut_ptr(),
+                out("st(0)") _, out("st(1)") _, out("st(2)") _, out("st(3)") _,
+                out("st(4)") _, out("st(5)") _, out("st(6)") _, out("st(7)") _,
+            );
+        }
+        let host_fx = &host_fx[off..off + 512];
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.ldmxcsr(dword_ptr(0x20000)).unwrap();
+        a.fninit().unwrap();
+        a.fldcw(word_ptr(0x20004)).unwrap();
+        a.fld1().unwrap();
+        a.fldpi().unwrap();
+        a.fldz().unwrap();
+        a.fdiv_2(st1, st0).unwrap();
+        a.fxch(st0, st2).unwrap();
+        a.fxsave(zmmword_ptr(0x21000)).unwrap();
+        a.fnsave(zmmword_ptr(0x22000)).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::long64(&mut a);
+        m.cpu.state_mut().cr4 |= cr4::OSFXSR;
+        m.poke(0x20000, &csr.to_le_bytes());
+        m.poke(0x20004, &cw.to_le_bytes());
+        m.run();
+        let fx: [u8; 512] = m.peek(0x21000);
+        // FCW FSW FTW (bytes 0-5), MXCSR and MXCSR_MASK (24-31), ST0-ST7 (32-159).
+        assert_eq!(fx[..6], host_fx[..6], "FCW FSW abridged FTW");
+        assert_eq!(fx[24..28], host_fx[24..28], "MXCSR");
+        // MXCSR_MASK is model-specific (hosts may add bits such as AMD's MM); this model
+        // reports every defined bit 0-15 (DAZ included).
+        assert_eq!(fx[28..32], [0xff, 0xff, 0, 0], "MXCSR_MASK");
+        for i in 0..8 {
+            let r = 32 + 16 * i;
+            assert_eq!(fx[r..r + 10], host_fx[r..r + 10], "ST({i})");
+        }
+        let sv: [u8; 108] = m.peek(0x22000);
+        assert_eq!(sv[..2], host_sv[..2], "FNSAVE FCW");
+        assert_eq!(sv[4..6], host_sv[4..6], "FNSAVE FSW");
+        assert_eq!(sv[8..10], host_sv[8..10], "FNSAVE full tag word");
+        assert_eq!(sv[28..], host_sv[28..], "FNSAVE registers");
+        assert_eq!(m.cpu.state().x87.ftw, 0xffff, "FNSAVE reinitialises");
+    }
+
+    #[test]
+    fn fxrstor_and_frstor_round_trip_and_reserved_mxcsr_faults() {
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.fninit().unwrap();
+        a.fld1().unwrap();
+        a.fldpi().unwrap();
+        a.fxsave(zmmword_ptr(0x21000)).unwrap();
+        a.fnsave(zmmword_ptr(0x22000)).unwrap();
+        a.frstor(zmmword_ptr(0x22000)).unwrap();
+        a.fstp(tword_ptr(0x23000)).unwrap();
+        a.fninit().unwrap();
+        a.fxrstor(zmmword_ptr(0x21000)).unwrap();
+        a.fstp(tword_ptr(0x23010)).unwrap();
+        a.fstp(tword_ptr(0x23020)).unwrap();
+        a.fnstsw(ax).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::protected32(&mut a);
+        m.cpu.state_mut().cr4 |= cr4::OSFXSR;
+        m.run();
+        let pi: [u8; 10] = m.peek(0x23000);
+        assert_eq!(pi, [0x35, 0xc2, 0x68, 0x21, 0xa2, 0xda, 0x0f, 0xc9, 0x00, 0x40]);
+        assert_eq!(m.peek::<10>(0x23010), pi);
+        assert_eq!(m.peek::<10>(0x23020), [0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0x3f]);
+        assert_eq!(m.gpr(0) & 0xffff, 0, "TOP back to 0, no exceptions");
+
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.fxrstor(zmmword_ptr(0x21000)).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::protected32(&mut a);
+        m.poke(0x21000 + 24, &0x0001_0000u32.to_le_bytes());
+        let _ = m.cpu.step(&m.p);
+        assert_eq!(m.cpu.last_exception.map(|e| e.0), Some(13));
+    }
+
+    #[test]
+    fn ts_and_em_raise_nm_and_wait_needs_mp() {
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.fld1().unwrap();
+        a.hlt().unwrap();
+        for bits in [cr0::TS, cr0::EM] {
+            let mut m = Machine::protected32(&mut a);
+            m.cpu.state_mut().cr0 |= bits;
+            let _ = m.cpu.step(&m.p);
+            assert_eq!(m.cpu.last_exception.map(|e| e.0), Some(7));
+        }
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.wait().unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::protected32(&mut a);
+        m.cpu.state_mut().cr0 |= cr0::TS;
+        m.run();
+        assert_eq!(m.cpu.last_exception, None, "WAIT ignores TS without MP");
+        let mut m = Machine::protected32(&mut a);
+        m.cpu.state_mut().cr0 |= cr0::TS | cr0::MP;
+        let _ = m.cpu.step(&m.p);
+        assert_eq!(m.cpu.last_exception.map(|e| e.0), Some(7));
+    }
+
+    #[test]
+    fn unmasked_zero_divide_is_reported_as_mf_on_the_next_instruction() {
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.fninit().unwrap();
+        a.fldcw(word_ptr(0x20000)).unwrap();
+        a.fld1().unwrap();
+        a.fldz().unwrap();
+        a.fdivp(st1, st0).unwrap();
+        a.fnstsw(ax).unwrap();
+        a.wait().unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::protected32(&mut a);
+        m.cpu.state_mut().cr0 |= cr0::NE;
+        m.poke(0x20000, &0x037bu16.to_le_bytes());
+        for _ in 0..7 {
+            let _ = m.cpu.step(&m.p);
+        }
+        // ZE|ES|B set, the destination kept (ST0 still 0, nothing popped: TOP=6).
+        assert_eq!(m.gpr(0) & 0xffff, 0x8000 | (6 << 11) | 0x80 | 0x04);
+        assert_eq!(m.cpu.last_exception.map(|e| e.0), Some(16));
+    }
+
+    #[test]
+    fn stack_overflow_pushes_the_indefinite_with_c1() {
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.fninit().unwrap();
+        for _ in 0..9 {
+            a.fld1().unwrap();
+        }
+        a.fnstsw(ax).unwrap();
+        a.fstp(tword_ptr(0x23000)).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::protected32(&mut a);
+        m.run();
+        // IE|SF|C1, TOP=7 after 9 pushes (the 9th wrapped onto a full register).
+        assert_eq!(m.gpr(0) & 0xffff, (7 << 11) | 0x0200 | 0x41);
+        assert_eq!(m.peek::<10>(0x23000), [0, 0, 0, 0, 0, 0, 0, 0xc0, 0xff, 0xff]);
+    }
+}
