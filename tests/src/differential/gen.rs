@@ -10,7 +10,8 @@
 use super::layout::{CODE, DATA, DATA_LEN, SEQ_RSP};
 use super::Mode;
 use iced_x86::{
-    Code, Encoder, Instruction, Mnemonic as M, OpCodeOperandKind as K, OpKind, Register, RepPrefixKind, RflagsBits,
+    Code, Encoder, FlowControl, Instruction, Mnemonic as M, OpCodeOperandKind as K, OpKind, Register, RepPrefixKind,
+    RflagsBits,
 };
 
 /// EFLAGS bits used here (SDM Vol. 1 §3.4.3).
@@ -112,13 +113,30 @@ impl Case {
 
     /// Encodes the sequence at [`CODE`].
     pub fn encode(&self) -> Result<Encoded, String> {
-        let mut enc = Encoder::new(self.mode.bitness());
+        let bitness = self.mode.bitness();
+        let mut enc = Encoder::new(bitness);
         let mut starts = Vec::new();
         let mut ip = CODE;
-        for ins in self.instructions() {
-            starts.push(ip);
-            let n = enc.encode(ins, ip).map_err(|e| format!("{:?}: {e}", ins.code()))?;
-            ip += n as u64;
+        let fail = |ins: &Instruction, e: iced_x86::IcedError| format!("{:?}: {e}", ins.code());
+        for unit in &self.units {
+            for (k, ins) in unit.iter().enumerate() {
+                starts.push(ip);
+                let mut ins = *ins;
+                if is_forward_branch(&ins) {
+                    // Branch over the rest of the unit: its length does not depend on
+                    // where it is, and the branch's own length does not depend on
+                    // how far it goes (rel8 or rel32 is part of the form).
+                    let mut rest = 0;
+                    for skipped in &unit[k + 1..] {
+                        rest += Encoder::new(bitness).encode(skipped, ip).map_err(|e| fail(skipped, e))?;
+                    }
+                    ins.set_near_branch64(ip);
+                    let own = Encoder::new(bitness).encode(&ins, ip).map_err(|e| fail(&ins, e))?;
+                    ins.set_near_branch64(ip + (own + rest) as u64);
+                }
+                let n = enc.encode(&ins, ip).map_err(|e| fail(&ins, e))?;
+                ip += n as u64;
+            }
         }
         Ok(Encoded { bytes: enc.take_buffer(), starts, end: ip })
     }
@@ -128,12 +146,17 @@ impl Case {
     pub fn undefined_flags(&self) -> Option<Vec<u64>> {
         let mut undefined = 0;
         let mut out = Vec::new();
-        for ins in self.instructions() {
-            out.push(undefined);
-            if eflags(ins.rflags_read()) & undefined != 0 {
-                return None;
+        for unit in &self.units {
+            let conditional = unit.first().is_some_and(is_forward_branch);
+            for ins in unit {
+                out.push(undefined);
+                if eflags(ins.rflags_read()) & undefined != 0 {
+                    return None;
+                }
+                let after = undefined_after(ins, undefined);
+                // What a branch may skip can only add undefined flags.
+                undefined = if conditional { undefined | after } else { after };
             }
-            undefined = undefined_after(ins, undefined);
         }
         out.push(undefined);
         Some(out)
@@ -341,6 +364,7 @@ pub struct Generator {
     mode: Mode,
     rng: Rng,
     codes: Vec<Code>,
+    branches: Vec<Code>,
 }
 
 impl Generator {
@@ -356,7 +380,19 @@ impl Generator {
                     && operands_supported(op.op_kinds())
             })
             .collect();
-        Generator { mode, rng: Rng::new(seed), codes }
+        let branches = Code::values()
+            .filter(|&c| {
+                let op = c.op_code();
+                op.encoding() == iced_x86::EncodingKind::Legacy
+                    && if mode == Mode::Long64 { op.mode64() } else { op.mode32() }
+                    && matches!(op.op_kinds(), [K::br32_1 | K::br32_4 | K::br64_1 | K::br64_4])
+                    && matches!(
+                        c.flow_control(),
+                        FlowControl::ConditionalBranch | FlowControl::UnconditionalBranch | FlowControl::Call
+                    )
+            })
+            .collect();
+        Generator { mode, rng: Rng::new(seed), codes, branches }
     }
 
     /// How many instruction forms the generator draws from.
@@ -387,9 +423,10 @@ impl Generator {
         let mut case = Case { mode: self.mode, gpr, rflags, data, units: Vec::new() };
         let len = 1 + self.rng.below(8);
         while (case.units.len() as u64) < len {
-            let unit = match self.rng.below(12) {
+            let unit = match self.rng.below(14) {
                 0 => self.string_unit(),
                 1..=3 => self.addressed_unit(),
+                4 | 5 => self.branch_unit(),
                 _ => self.unit(),
             };
             let Some(unit) = unit else { continue };
@@ -438,6 +475,10 @@ impl Generator {
     /// the random index and displacement are (the sum wraps).
     fn addressed_unit(&mut self) -> Option<Vec<Instruction>> {
         let mut unit = self.unit()?;
+        if unit.len() != 1 {
+            // Its setup (a count in CL, a bit offset) could clobber the base or index.
+            return Some(unit);
+        }
         let ins = unit.last_mut()?;
         let op_kinds = ins.code().op_code().op_kinds();
         let has_mem = ins.op_kinds().any(|k| k == OpKind::Memory);
@@ -479,6 +520,24 @@ impl Generator {
         }
         setup.extend(unit);
         Some(setup)
+    }
+
+    /// A forward branch (Jcc, JMP, CALL, LOOPcc, JrCXZ) over one generated
+    /// instruction; [`Case::encode`] points it just past that instruction.
+    fn branch_unit(&mut self) -> Option<Vec<Instruction>> {
+        let code = self.branches[self.rng.below(self.branches.len() as u64) as usize];
+        let skipped = self.unit()?;
+        if skipped.len() != 1 {
+            return None;
+        }
+        let mut branch = Instruction::default();
+        branch.set_code(code);
+        let kind = match code.op_code().op_kind(0) {
+            K::br64_1 | K::br64_4 => OpKind::NearBranch64,
+            _ => OpKind::NearBranch32,
+        };
+        branch.set_op0_kind(kind);
+        Some(vec![branch, skipped[0]])
     }
 
     /// `mov reg, value` for the full register behind `reg`; with a 32-bit address in
@@ -728,6 +787,11 @@ impl Generator {
     }
 }
 
+/// True for the near branches of [`Generator::branch_unit`].
+fn is_forward_branch(ins: &Instruction) -> bool {
+    matches!(ins.op0_kind(), OpKind::NearBranch32 | OpKind::NearBranch64)
+}
+
 /// True for BT* on memory with a register bit offset (its address depends on the
 /// offset register, so no random base may be put under it).
 fn is_bit_string_access(ins: &Instruction) -> bool {
@@ -821,6 +885,11 @@ mod tests {
             M::Scasw,
             M::Lodsd,
             M::Stosq,
+            M::Jle,
+            M::Jmp,
+            M::Call,
+            M::Loopne,
+            M::Jrcxz,
         ] {
             assert!(seen.contains(&m), "{m:?} never generated");
         }
