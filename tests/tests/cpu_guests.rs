@@ -57,3 +57,8 @@ fn cpu_syscall_guest_passes() {
 fn cpu_tasks_guest_passes() {
     run_guest("tasks");
 }
+
+#[test]
+fn cpu_v86_guest_passes() {
+    run_guest("v86");
+}

@@ -49,9 +49,17 @@ isr\v:
     .globl isr_table
 isr_common:
     pushal
-    pushl %esp
+    pushl %ds                    /* from ring 3 or v8086 mode these are not ours */
+    pushl %es
+    movw $0x10, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    leal 8(%esp), %eax
+    pushl %eax
     call trap_handler
     addl $4, %esp
+    popl %es
+    popl %ds
     popal
     addl $8, %esp
     iretl
