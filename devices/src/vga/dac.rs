@@ -12,6 +12,10 @@ const DAC_ENTRIES: usize = 256;
 const DAC_STATE_READ: u8 = 0b11;
 /// DAC State Register value after a write-index write.
 const DAC_STATE_WRITE: u8 = 0b00;
+/// 2/3 of full scale in 6 bits (an EGA primary bit).
+const EGA_TWO_THIRDS: u8 = 0x2a;
+/// 1/3 of full scale in 6 bits (an EGA secondary bit).
+const EGA_ONE_THIRD: u8 = 0x15;
 /// A 6-bit DAC component.
 const DAC_6BIT: u8 = 0b0011_1111;
 
@@ -118,6 +122,19 @@ impl Dac {
         self.palette[usize::from(index)] = rgb.map(|c| c & mask);
     }
 
+    /// Loads entries 0-63 with the EGA-compatible colours the VGA BIOS sets for 16-colour
+    /// modes: index bits 0-2 are blue, green and red at 2/3 intensity, bits 3-5 the same
+    /// at 1/3 (so attribute palette value 0x14 is brown and 0x38-0x3F the bright colours).
+    pub fn load_ega_palette(&mut self) {
+        for index in 0..64u8 {
+            let level = |bit: u8| {
+                (if index & (1 << bit) != 0 { EGA_TWO_THIRDS } else { 0 })
+                    + (if index & (1 << (bit + 3)) != 0 { EGA_ONE_THIRD } else { 0 })
+            };
+            self.palette[usize::from(index)] = [level(2), level(1), level(0)];
+        }
+    }
+
     /// The colour a pixel value shows as XRGB8888, after the pixel mask. 6-bit
     /// components scale to 8 bits by repeating their top bits.
     pub fn xrgb(&self, pixel: u8) -> u32 {
@@ -165,5 +182,16 @@ mod tests {
         d.set_eight_bit(true);
         d.set_entry(3, [0xab, 0xcd, 0xef]);
         assert_eq!(d.xrgb(3), 0x00ab_cdef);
+    }
+
+    #[test]
+    fn ega_palette() {
+        let mut d = Dac::default();
+        d.load_ega_palette();
+        assert_eq!(d.entry(0x01), [0, 0, 0x2a], "blue");
+        assert_eq!(d.entry(0x14), [0x2a, 0x15, 0], "brown");
+        assert_eq!(d.entry(0x38), [0x15, 0x15, 0x15], "dark grey");
+        assert_eq!(d.entry(0x3f), [0x3f, 0x3f, 0x3f], "white");
+        assert_eq!(d.entry(0x40), [0, 0, 0], "only 64 entries");
     }
 }

@@ -16,6 +16,9 @@ pub enum StandardMode {
     Text80x25,
     /// Mode 03h with an 8-line font: 80x50 text, 9x8 cells, 720x400.
     Text80x50,
+    /// Mode 04h: 320x200, 4 colours, CGA-compatible (interleaved 2-bit pixels, odd and
+    /// even lines 8 KiB apart).
+    Cga320x200x4,
     /// Mode 12h: 640x480, 16 colours, planar.
     Planar640x480x16,
     /// Mode 13h: 320x200, 256 colours, chain-4.
@@ -82,6 +85,20 @@ const MODE_03_8X8: ModeRegisters = ModeRegisters {
     attribute: MODE_03.attribute,
 };
 
+const MODE_04: ModeRegisters = ModeRegisters {
+    misc: 0x63,
+    sequencer: [0x03, 0x09, 0x03, 0x00, 0x02],
+    crtc: [
+        0x2d, 0x27, 0x28, 0x90, 0x2b, 0x80, 0xbf, 0x1f, 0x00, 0xc1, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x9c, 0x8e,
+        0x8f, 0x14, 0x00, 0x96, 0xb9, 0xa2, 0xff,
+    ],
+    graphics: [0x00, 0x00, 0x00, 0x00, 0x00, 0x30, 0x0f, 0x00, 0xff],
+    attribute: attribute(
+        [0x00, 0x13, 0x15, 0x17, 0x02, 0x04, 0x06, 0x07, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17],
+        [0x01, 0x00, 0x03, 0x00, 0x00],
+    ),
+};
+
 const MODE_12: ModeRegisters = ModeRegisters {
     misc: 0xe3,
     sequencer: [0x03, 0x01, 0x0f, 0x00, 0x06],
@@ -125,7 +142,29 @@ const CR_VERTICAL_RETRACE_END: u8 = 0x11;
 /// Attribute index bit 5: hand the palette back to the display.
 const ATTRIBUTE_PAS: u8 = 0x20;
 
+/// A blank text cell: a space, light grey on black.
+const BLANK_CELL: u32 = 0x0720;
+/// Plane offsets of the 32 KiB text window at 0xB8000.
+const TEXT_WINDOW_OFFSETS: usize = 0x8000;
+
 impl Vga {
+    /// What the VGA BIOS leaves after POST, for boards that start a guest without one
+    /// (direct kernel boot with a VGA text console): mode 03h, the 8x16 font in
+    /// character map 0, the EGA palette in DAC entries 0-63, the text window filled
+    /// with grey-on-black spaces and the cursor at the top-left.
+    pub fn init_text_console(&mut self) {
+        self.set_standard_mode(StandardMode::Text80x25);
+        self.load_font(0, &super::FONT_8X16);
+        self.dac.load_ega_palette();
+        for offset in (0..TEXT_WINDOW_OFFSETS).step_by(2) {
+            self.vram.set_planes(offset, BLANK_CELL, 0b0011);
+        }
+        for (index, value) in [(0x0e, 0), (0x0f, 0)] {
+            self.write_port(PORT_CRTC, index);
+            self.write_port(PORT_CRTC + 1, value);
+        }
+    }
+
     /// Programs the registers of a standard mode (misc output, sequencer, CRTC,
     /// graphics controller, attribute controller; leaves PAS set so video shows).
     /// Disables any VBE mode first, as the VGA BIOS does.
@@ -134,6 +173,7 @@ impl Vga {
             StandardMode::Text40x25 => &MODE_01,
             StandardMode::Text80x25 => &MODE_03,
             StandardMode::Text80x50 => &MODE_03_8X8,
+            StandardMode::Cga320x200x4 => &MODE_04,
             StandardMode::Planar640x480x16 => &MODE_12,
             StandardMode::Chain4_320x200x256 => &MODE_13,
         };
@@ -160,5 +200,25 @@ impl Vga {
             self.write_port(PORT_ATTRIBUTE, v);
         }
         self.write_port(PORT_ATTRIBUTE, ATTRIBUTE_PAS);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_console_after_init() {
+        let mut vga = Vga::new(256 << 10);
+        vga.init_text_console();
+        let shot = vga.text_snapshot().unwrap();
+        assert_eq!((shot.cols, shot.rows, shot.cursor), (80, 25, Some((0, 0))));
+        assert!(shot.lines().iter().all(String::is_empty));
+        assert_eq!(shot.cell(79, 24).map(|c| c.attribute), Some(0x07));
+        vga.mem_write(0x1_8000 + 2 * 80, 0xdb);
+        let f = vga.render(8);
+        assert_eq!((f.width, f.height), (720, 400));
+        assert_eq!(f.pixel(0, 16), Some(0xaa_aaaa), "full block in light grey (palette 7 -> DAC 7)");
+        assert_eq!(f.pixel(0, 0), Some(0), "a space on black");
     }
 }

@@ -376,6 +376,24 @@ fn unchained_256_colour_render() {
     assert_eq!(f.pixels.iter().filter(|&&p| p != 0).count(), 1);
 }
 
+/// Mode 04h: 2-bit pixels interleaved from planes 0 and 1; odd lines come from
+/// 0xBA000 through CR17's MA13 row-scan substitution.
+#[test]
+fn cga_4_colour_render() {
+    let mut rig = Rig::mode(MIN_VRAM, StandardMode::Cga320x200x4);
+    rig.dac(0x13, [0, 42, 42]);
+    rig.dac(0x17, [42, 42, 42]);
+    rig.poke(0xb8000, 0b01_00_00_11);
+    rig.poke(0xb8001, 0b11_00_00_00);
+    rig.poke(0xba000 + 80 * 99 + 79, 0b00_00_00_01);
+    let f = rig.render(0);
+    assert_eq!((f.width, f.height), (320, 200));
+    let (cyan, white) = (rgb6(0, 42, 42), rgb6(42, 42, 42));
+    assert_eq!(f.pixels[..8], [cyan, 0, 0, white, white, 0, 0, 0]);
+    assert_eq!(f.pixel(319, 199), Some(cyan), "last pixel of the last odd line");
+    assert_eq!(f.pixels.iter().filter(|&&p| p != 0).count(), 4);
+}
+
 #[test]
 fn mode_12h_render() {
     let mut rig = Rig::mode(MIN_VRAM, StandardMode::Planar640x480x16);
