@@ -94,7 +94,7 @@ impl Qcow2Image {
         }
         let cluster_size = 1u64 << cluster_bits;
         let size = be64(&h, 24);
-        if size % SECTOR_SIZE != 0 {
+        if !size.is_multiple_of(SECTOR_SIZE) {
             return Err(BlockError::NotSectorMultiple { path: path.to_path_buf(), size });
         }
         if be32(&h, 32) != 0 {
@@ -118,7 +118,8 @@ impl Qcow2Image {
                     return Err(unsupported(name.into()));
                 }
             }
-            let unknown = incompatible & !(INCOMPAT_WRITER_ONLY | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2);
+            let unknown =
+                incompatible & !(INCOMPAT_WRITER_ONLY | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2);
             if unknown != 0 {
                 return Err(unsupported(format!("incompatible feature bits {unknown:#x}")));
             }
@@ -133,7 +134,9 @@ impl Qcow2Image {
         if l1_size * 8 > MAX_L1_BYTES {
             return Err(corrupt(format!("L1 table of {l1_size} entries is too large")));
         }
-        if l1_offset % cluster_size != 0 || l1_offset.checked_add(l1_size * 8).is_none_or(|end| end > file_size) {
+        if !l1_offset.is_multiple_of(cluster_size)
+            || l1_offset.checked_add(l1_size * 8).is_none_or(|end| end > file_size)
+        {
             return Err(corrupt(format!("L1 table at {l1_offset:#x} is misaligned or past the end of the file")));
         }
         let mut raw = vec![0u8; (needed * 8) as usize];
@@ -194,7 +197,7 @@ impl Qcow2Image {
         }
         if !self.l2_cache.contains_key(&l2_offset) {
             let cluster_size = 1u64 << self.cluster_bits;
-            if l2_offset % cluster_size != 0 || l2_offset + cluster_size > self.file_size {
+            if !l2_offset.is_multiple_of(cluster_size) || l2_offset + cluster_size > self.file_size {
                 return Err(self.corrupt(format!("L2 table at {l2_offset:#x} is misaligned or past the end")));
             }
             let mut raw = vec![0u8; cluster_size as usize];
@@ -212,13 +215,16 @@ impl Qcow2Image {
         let cluster_size = 1u64 << self.cluster_bits;
         let entry = self.l2_entry(offset >> self.cluster_bits)?;
         if entry & L2_COMPRESSED != 0 {
-            return Err(BlockError::Qcow2Unsupported { path: self.path.clone(), feature: "compressed clusters".into() });
+            return Err(BlockError::Qcow2Unsupported {
+                path: self.path.clone(),
+                feature: "compressed clusters".into(),
+            });
         }
         let host = entry & OFFSET_MASK;
         if entry & L2_ZERO != 0 {
             buf.fill(0);
         } else if host != 0 {
-            if host % cluster_size != 0 || host + cluster_size > self.file_size {
+            if !host.is_multiple_of(cluster_size) || host + cluster_size > self.file_size {
                 return Err(self.corrupt(format!("data cluster at {host:#x} is misaligned or past the end")));
             }
             self.file.read_exact_at(buf, host + (offset & (cluster_size - 1)))?;
@@ -308,7 +314,7 @@ mod tests {
                 f[16..20].copy_from_slice(&(name.len() as u32).to_be_bytes());
                 f[200..200 + name.len()].copy_from_slice(name.as_bytes());
             }
-            f[CS..CS + 8].copy_from_slice(&(2 * CS as u64 | 1 << 63).to_be_bytes());
+            f[CS..CS + 8].copy_from_slice(&((2 * CS as u64) | (1 << 63)).to_be_bytes());
             for (i, (guest, flags, data)) in self.clusters.iter().enumerate() {
                 let host = if data.is_empty() { 0 } else { (3 + i) * CS };
                 let entry = host as u64 | flags;

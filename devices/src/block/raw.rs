@@ -24,7 +24,7 @@ impl RawImage {
             return Err(open_err(source));
         }
         let size = meta.len();
-        if size % SECTOR_SIZE != 0 {
+        if !size.is_multiple_of(SECTOR_SIZE) {
             return Err(BlockError::NotSectorMultiple { path: path.to_path_buf(), size });
         }
         Ok(RawImage { file, size, read_only })
