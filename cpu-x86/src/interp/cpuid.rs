@@ -1,6 +1,6 @@
 //! CPUID: reports exactly what this interpreter implements (SDM Vol. 2A "CPUID").
-//! Vendor "GenuineIntel", family 6. x87, FXSAVE/FXRSTOR, SSE and SSE2 are reported;
-//! MMX, SSE3 and later, and XSAVE (leaf 0xD) are not.
+//! Vendor "GenuineIntel", family 6. x87, MMX, FXSAVE/FXRSTOR, SSE and SSE2 are reported;
+//! SSE3 and later, and XSAVE (leaf 0xD), are not.
 
 use super::cpu::Ctx;
 use super::fault::R;
@@ -12,7 +12,7 @@ const MAX_EXTENDED: u32 = 0x8000_0008;
 /// Brand string returned by leaves 0x80000002-4 (48 bytes, NUL padded).
 const BRAND: &[u8; 48] = b"rx86 software x86 interpreter\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 
-/// Leaf 1 EDX: FPU DE PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT CLFSH FXSR SSE SSE2.
+/// Leaf 1 EDX: FPU DE PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT CLFSH MMX FXSR SSE SSE2.
 const LEAF1_EDX: u32 = 1
     | (1 << 2)
     | (1 << 3)
@@ -27,6 +27,7 @@ const LEAF1_EDX: u32 = 1
     | (1 << 15)
     | (1 << 16)
     | (1 << 19)
+    | (1 << 23)
     | (1 << 24)
     | (1 << 25)
     | (1 << 26);
@@ -87,8 +88,8 @@ mod tests {
         assert_eq!((cpuid(1, 0)[0] >> 8) & 0xf, 6, "family 6");
         assert_ne!(cpuid(0x8000_0001, 0)[3] & (1 << 29), 0, "LM");
         let edx = cpuid(1, 0)[3];
-        assert_eq!(edx & (1 | 1 << 24 | 1 << 25 | 1 << 26), 1 | 1 << 24 | 1 << 25 | 1 << 26, "FPU FXSR SSE SSE2");
-        assert_eq!(edx & (1 << 23), 0, "no MMX");
+        let fp = 1 | 1 << 23 | 1 << 24 | 1 << 25 | 1 << 26;
+        assert_eq!(edx & fp, fp, "FPU MMX FXSR SSE SSE2");
         assert_eq!(cpuid(1, 0)[2] & (1 << 26 | 1), 0, "no XSAVE, no SSE3");
     }
 }

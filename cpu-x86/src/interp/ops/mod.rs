@@ -15,6 +15,7 @@ mod sse;
 mod sse_convert;
 mod sse_float;
 mod sse_int;
+mod sse_mmx;
 mod sse_move;
 pub(crate) mod stack;
 mod string;
@@ -239,6 +240,9 @@ impl Ctx<'_> {
             M::Movmskps | M::Movmskpd | M::Pmovmskb => self.sse_movmsk(ins),
             M::Movnti => self.movnti(ins),
             M::Maskmovdqu => self.maskmovdqu(ins),
+            M::Movntq | M::Movq2dq | M::Movdq2q => self.mmx_move(ins),
+            M::Pshufw | M::Maskmovq => self.mmx_misc(ins),
+            M::Emms => self.emms(),
             M::Shufps | M::Shufpd | M::Unpcklps | M::Unpckhps | M::Unpcklpd | M::Unpckhpd => self.sse_shuffle_fp(ins),
             M::Paddb | M::Paddw | M::Paddd | M::Paddq | M::Psubb | M::Psubw | M::Psubd | M::Psubq | M::Paddsb
             | M::Paddsw | M::Psubsb | M::Psubsw | M::Paddusb | M::Paddusw | M::Psubusb | M::Psubusw | M::Pand

@@ -96,83 +96,114 @@ fn shift_lanes(a: Xmm, bits: usize, count: u64, op: M) -> Xmm {
     map_width(bits, a, a, |x, _| f(x))
 }
 
+/// The two-operand lane-wise integer and logic ops on 128-bit values
+/// (`dst = dst op src`), or `None` for a mnemonic outside the group.
+pub fn int_binop(m: M, d: Xmm, s: Xmm) -> Option<Xmm> {
+    Some(match m {
+        M::Paddb => map_width(8, d, s, u64::wrapping_add),
+        M::Paddw => map_width(16, d, s, u64::wrapping_add),
+        M::Paddd => map_width(32, d, s, u64::wrapping_add),
+        M::Paddq => map_width(64, d, s, u64::wrapping_add),
+        M::Psubb => map_width(8, d, s, u64::wrapping_sub),
+        M::Psubw => map_width(16, d, s, u64::wrapping_sub),
+        M::Psubd => map_width(32, d, s, u64::wrapping_sub),
+        M::Psubq => map_width(64, d, s, u64::wrapping_sub),
+        M::Paddsb => map_width(8, d, s, |a, b| sat_s(sx(a, 8) + sx(b, 8), 8)),
+        M::Paddsw => map_width(16, d, s, |a, b| sat_s(sx(a, 16) + sx(b, 16), 16)),
+        M::Psubsb => map_width(8, d, s, |a, b| sat_s(sx(a, 8) - sx(b, 8), 8)),
+        M::Psubsw => map_width(16, d, s, |a, b| sat_s(sx(a, 16) - sx(b, 16), 16)),
+        M::Paddusb => map_width(8, d, s, |a, b| sat_u(a as i64 + b as i64, 8)),
+        M::Paddusw => map_width(16, d, s, |a, b| sat_u(a as i64 + b as i64, 16)),
+        M::Psubusb => map_width(8, d, s, |a, b| sat_u(a as i64 - b as i64, 8)),
+        M::Psubusw => map_width(16, d, s, |a, b| sat_u(a as i64 - b as i64, 16)),
+        M::Pand | M::Andps | M::Andpd => [d[0] & s[0], d[1] & s[1]],
+        M::Pandn | M::Andnps | M::Andnpd => [!d[0] & s[0], !d[1] & s[1]],
+        M::Por | M::Orps | M::Orpd => [d[0] | s[0], d[1] | s[1]],
+        M::Pxor | M::Xorps | M::Xorpd => [d[0] ^ s[0], d[1] ^ s[1]],
+        M::Pcmpeqb => map_width(8, d, s, |a, b| if a == b { u64::MAX } else { 0 }),
+        M::Pcmpeqw => map_width(16, d, s, |a, b| if a == b { u64::MAX } else { 0 }),
+        M::Pcmpeqd => map_width(32, d, s, |a, b| if a == b { u64::MAX } else { 0 }),
+        M::Pcmpgtb => map_width(8, d, s, |a, b| if sx(a, 8) > sx(b, 8) { u64::MAX } else { 0 }),
+        M::Pcmpgtw => map_width(16, d, s, |a, b| if sx(a, 16) > sx(b, 16) { u64::MAX } else { 0 }),
+        M::Pcmpgtd => map_width(32, d, s, |a, b| if sx(a, 32) > sx(b, 32) { u64::MAX } else { 0 }),
+        M::Pminub => map_width(8, d, s, u64::min),
+        M::Pmaxub => map_width(8, d, s, u64::max),
+        M::Pminsw => map_width(16, d, s, |a, b| if sx(a, 16) < sx(b, 16) { a } else { b }),
+        M::Pmaxsw => map_width(16, d, s, |a, b| if sx(a, 16) > sx(b, 16) { a } else { b }),
+        M::Pavgb => map_width(8, d, s, |a, b| (a + b + 1) >> 1),
+        M::Pavgw => map_width(16, d, s, |a, b| (a + b + 1) >> 1),
+        M::Pmullw => map_width(16, d, s, |a, b| (sx(a, 16) * sx(b, 16)) as u64),
+        M::Pmulhw => map_width(16, d, s, |a, b| ((sx(a, 16) * sx(b, 16)) >> 16) as u64),
+        M::Pmulhuw => map_width(16, d, s, |a, b| (a * b) >> 16),
+        M::Pmuludq => [(d[0] & 0xffff_ffff) * (s[0] & 0xffff_ffff), (d[1] & 0xffff_ffff) * (s[1] & 0xffff_ffff)],
+        M::Pmaddwd => {
+            let (x, y) = (lanes::<8>(d), lanes::<8>(s));
+            join::<4>(std::array::from_fn(|i| {
+                let p0 = sx(x[2 * i], 16) * sx(y[2 * i], 16);
+                let p1 = sx(x[2 * i + 1], 16) * sx(y[2 * i + 1], 16);
+                (p0 + p1) as u64
+            }))
+        }
+        M::Psadbw => {
+            let (x, y) = (lanes::<16>(d), lanes::<16>(s));
+            let sum = |h: usize| (0..8).map(|i| x[h * 8 + i].abs_diff(y[h * 8 + i])).sum::<u64>();
+            [sum(0), sum(1)]
+        }
+        M::Punpcklbw => unpack::<16>(d, s, false),
+        M::Punpckhbw => unpack::<16>(d, s, true),
+        M::Punpcklwd => unpack::<8>(d, s, false),
+        M::Punpckhwd => unpack::<8>(d, s, true),
+        M::Punpckldq => unpack::<4>(d, s, false),
+        M::Punpckhdq => unpack::<4>(d, s, true),
+        M::Punpcklqdq => [d[0], s[0]],
+        M::Punpckhqdq => [d[1], s[1]],
+        M::Packsswb | M::Packuswb => {
+            let (x, y) = (lanes::<8>(d), lanes::<8>(s));
+            let sat = |w: u64| if m == M::Packsswb { sat_s(sx(w, 16), 8) } else { sat_u(sx(w, 16), 8) };
+            join::<16>(std::array::from_fn(|i| if i < 8 { sat(x[i]) } else { sat(y[i - 8]) }))
+        }
+        M::Packssdw => {
+            let (x, y) = (lanes::<4>(d), lanes::<4>(s));
+            join::<8>(std::array::from_fn(|i| sat_s(sx(if i < 4 { x[i] } else { y[i - 4] }, 32), 16)))
+        }
+        _ => return None,
+    })
+}
+
+/// The per-lane shifts PSLL/PSRL/PSRA (W, D, Q) and the byte shifts PSLLDQ/PSRLDQ of
+/// `d` by `count`.
+pub fn shift(m: M, d: Xmm, count: u64) -> Xmm {
+    match m {
+        M::Pslldq | M::Psrldq => {
+            let x = to_u128(d);
+            let bits = count.min(16) as u32 * 8;
+            from_u128(match (m, bits) {
+                (_, 128) => 0,
+                (M::Pslldq, b) => x << b,
+                (_, b) => x >> b,
+            })
+        }
+        M::Psllw | M::Psrlw | M::Psraw => shift_lanes(d, 16, count, m),
+        M::Pslld | M::Psrld | M::Psrad => shift_lanes(d, 32, count, m),
+        _ => shift_lanes(d, 64, count, m),
+    }
+}
+
 impl Ctx<'_> {
-    /// Two-operand lane-wise integer and logic ops (`dst = dst op src`).
+    /// Two-operand lane-wise integer and logic ops (`dst = dst op src`); MMX forms go to
+    /// `sse_mmx`.
+    /// Two-operand lane-wise integer and logic ops (`dst = dst op src`); MMX forms go to
+    /// `sse_mmx`.
     pub(super) fn sse_int_binop(&mut self, ins: &Instruction) -> R<()> {
+        if ins.op0_register().is_mm() {
+            return self.mmx_binop(ins);
+        }
         self.sse_check()?;
         let s = self.xmm_op(ins, 1)?;
         let r = self.xmm_dst(ins)?;
         let d = self.xmm(r);
-        let out = match ins.mnemonic() {
-            M::Paddb => map_width(8, d, s, u64::wrapping_add),
-            M::Paddw => map_width(16, d, s, u64::wrapping_add),
-            M::Paddd => map_width(32, d, s, u64::wrapping_add),
-            M::Paddq => map_width(64, d, s, u64::wrapping_add),
-            M::Psubb => map_width(8, d, s, u64::wrapping_sub),
-            M::Psubw => map_width(16, d, s, u64::wrapping_sub),
-            M::Psubd => map_width(32, d, s, u64::wrapping_sub),
-            M::Psubq => map_width(64, d, s, u64::wrapping_sub),
-            M::Paddsb => map_width(8, d, s, |a, b| sat_s(sx(a, 8) + sx(b, 8), 8)),
-            M::Paddsw => map_width(16, d, s, |a, b| sat_s(sx(a, 16) + sx(b, 16), 16)),
-            M::Psubsb => map_width(8, d, s, |a, b| sat_s(sx(a, 8) - sx(b, 8), 8)),
-            M::Psubsw => map_width(16, d, s, |a, b| sat_s(sx(a, 16) - sx(b, 16), 16)),
-            M::Paddusb => map_width(8, d, s, |a, b| sat_u(a as i64 + b as i64, 8)),
-            M::Paddusw => map_width(16, d, s, |a, b| sat_u(a as i64 + b as i64, 16)),
-            M::Psubusb => map_width(8, d, s, |a, b| sat_u(a as i64 - b as i64, 8)),
-            M::Psubusw => map_width(16, d, s, |a, b| sat_u(a as i64 - b as i64, 16)),
-            M::Pand | M::Andps | M::Andpd => [d[0] & s[0], d[1] & s[1]],
-            M::Pandn | M::Andnps | M::Andnpd => [!d[0] & s[0], !d[1] & s[1]],
-            M::Por | M::Orps | M::Orpd => [d[0] | s[0], d[1] | s[1]],
-            M::Pxor | M::Xorps | M::Xorpd => [d[0] ^ s[0], d[1] ^ s[1]],
-            M::Pcmpeqb => map_width(8, d, s, |a, b| if a == b { u64::MAX } else { 0 }),
-            M::Pcmpeqw => map_width(16, d, s, |a, b| if a == b { u64::MAX } else { 0 }),
-            M::Pcmpeqd => map_width(32, d, s, |a, b| if a == b { u64::MAX } else { 0 }),
-            M::Pcmpgtb => map_width(8, d, s, |a, b| if sx(a, 8) > sx(b, 8) { u64::MAX } else { 0 }),
-            M::Pcmpgtw => map_width(16, d, s, |a, b| if sx(a, 16) > sx(b, 16) { u64::MAX } else { 0 }),
-            M::Pcmpgtd => map_width(32, d, s, |a, b| if sx(a, 32) > sx(b, 32) { u64::MAX } else { 0 }),
-            M::Pminub => map_width(8, d, s, u64::min),
-            M::Pmaxub => map_width(8, d, s, u64::max),
-            M::Pminsw => map_width(16, d, s, |a, b| if sx(a, 16) < sx(b, 16) { a } else { b }),
-            M::Pmaxsw => map_width(16, d, s, |a, b| if sx(a, 16) > sx(b, 16) { a } else { b }),
-            M::Pavgb => map_width(8, d, s, |a, b| (a + b + 1) >> 1),
-            M::Pavgw => map_width(16, d, s, |a, b| (a + b + 1) >> 1),
-            M::Pmullw => map_width(16, d, s, |a, b| (sx(a, 16) * sx(b, 16)) as u64),
-            M::Pmulhw => map_width(16, d, s, |a, b| ((sx(a, 16) * sx(b, 16)) >> 16) as u64),
-            M::Pmulhuw => map_width(16, d, s, |a, b| (a * b) >> 16),
-            M::Pmuludq => [(d[0] & 0xffff_ffff) * (s[0] & 0xffff_ffff), (d[1] & 0xffff_ffff) * (s[1] & 0xffff_ffff)],
-            M::Pmaddwd => {
-                let (x, y) = (lanes::<8>(d), lanes::<8>(s));
-                join::<4>(std::array::from_fn(|i| {
-                    let p0 = sx(x[2 * i], 16) * sx(y[2 * i], 16);
-                    let p1 = sx(x[2 * i + 1], 16) * sx(y[2 * i + 1], 16);
-                    (p0 + p1) as u64
-                }))
-            }
-            M::Psadbw => {
-                let (x, y) = (lanes::<16>(d), lanes::<16>(s));
-                let sum = |h: usize| (0..8).map(|i| x[h * 8 + i].abs_diff(y[h * 8 + i])).sum::<u64>();
-                [sum(0), sum(1)]
-            }
-            M::Punpcklbw => unpack::<16>(d, s, false),
-            M::Punpckhbw => unpack::<16>(d, s, true),
-            M::Punpcklwd => unpack::<8>(d, s, false),
-            M::Punpckhwd => unpack::<8>(d, s, true),
-            M::Punpckldq => unpack::<4>(d, s, false),
-            M::Punpckhdq => unpack::<4>(d, s, true),
-            M::Punpcklqdq => [d[0], s[0]],
-            M::Punpckhqdq => [d[1], s[1]],
-            M::Packsswb | M::Packuswb => {
-                let (x, y) = (lanes::<8>(d), lanes::<8>(s));
-                let sat =
-                    |w: u64| if ins.mnemonic() == M::Packsswb { sat_s(sx(w, 16), 8) } else { sat_u(sx(w, 16), 8) };
-                join::<16>(std::array::from_fn(|i| if i < 8 { sat(x[i]) } else { sat(y[i - 8]) }))
-            }
-            M::Packssdw => {
-                let (x, y) = (lanes::<4>(d), lanes::<4>(s));
-                join::<8>(std::array::from_fn(|i| sat_s(sx(if i < 4 { x[i] } else { y[i - 4] }, 32), 16)))
-            }
-            m => return Err(Fault::Unsupported(format!("SSE integer op {m:?}"))),
-        };
+        let m = ins.mnemonic();
+        let out = int_binop(m, d, s).ok_or_else(|| Fault::Unsupported(format!("SSE integer op {m:?}")))?;
         self.set_xmm(r, out);
         Ok(())
     }
@@ -180,27 +211,15 @@ impl Ctx<'_> {
     /// PSLL/PSRL/PSRA by an immediate or by the low quadword of an XMM/m128 operand,
     /// and the whole-register byte shifts PSLLDQ/PSRLDQ.
     pub(super) fn sse_shift(&mut self, ins: &Instruction) -> R<()> {
+        if ins.op0_register().is_mm() {
+            return self.mmx_shift(ins);
+        }
         self.sse_check()?;
         let count =
             if ins.op1_kind() == OpKind::Immediate8 { ins.immediate8() as u64 } else { self.xmm_op(ins, 1)?[0] };
         let r = self.xmm_dst(ins)?;
         let d = self.xmm(r);
-        let m = ins.mnemonic();
-        let out = match m {
-            M::Pslldq | M::Psrldq => {
-                let x = to_u128(d);
-                let bits = count.min(16) as u32 * 8;
-                from_u128(match (m, bits) {
-                    (_, 128) => 0,
-                    (M::Pslldq, b) => x << b,
-                    (_, b) => x >> b,
-                })
-            }
-            M::Psllw | M::Psrlw | M::Psraw => shift_lanes(d, 16, count, m),
-            M::Pslld | M::Psrld | M::Psrad => shift_lanes(d, 32, count, m),
-            _ => shift_lanes(d, 64, count, m),
-        };
-        self.set_xmm(r, out);
+        self.set_xmm(r, shift(ins.mnemonic(), d, count));
         Ok(())
     }
 
@@ -231,12 +250,12 @@ impl Ctx<'_> {
 
     /// PEXTRW r32, xmm, imm8 and PINSRW xmm, r32/m16, imm8.
     pub(super) fn sse_pextrw_pinsrw(&mut self, ins: &Instruction) -> R<()> {
+        if ins.op0_register().is_mm() || ins.op1_register().is_mm() {
+            return self.mmx_misc(ins);
+        }
         self.sse_check()?;
         let imm = (ins.immediate8() & 7) as usize;
         if ins.mnemonic() == M::Pextrw {
-            if !ins.op1_register().is_xmm() {
-                return Err(Fault::Unsupported("PEXTRW from an MMX register".into()));
-            }
             let w = lanes::<8>(self.xmm(ins.op1_register()))[imm];
             let size = (ins.op0_register().size() as u8).max(4);
             self.set_gpr(ins.op0_register().full_register().number(), size, w);

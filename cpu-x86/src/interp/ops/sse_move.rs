@@ -67,6 +67,9 @@ impl Ctx<'_> {
 
     /// MOVD and MOVQ between XMM registers, GPRs and memory (loads zero-extend).
     pub(super) fn sse_movd_movq(&mut self, ins: &Instruction) -> R<()> {
+        if (0..ins.op_count()).any(|i| ins.op_kind(i) == OpKind::Register && ins.op_register(i).is_mm()) {
+            return self.mmx_move(ins);
+        }
         self.sse_check()?;
         let size: u8 = if ins.mnemonic() == M::Movd { 4 } else { 8 };
         let mask = if size == 4 { 0xffff_ffffu64 } else { u64::MAX };
@@ -101,6 +104,9 @@ impl Ctx<'_> {
 
     /// MOVMSKPS, MOVMSKPD and PMOVMSKB: sign bits into a GPR.
     pub(super) fn sse_movmsk(&mut self, ins: &Instruction) -> R<()> {
+        if ins.op1_register().is_mm() {
+            return self.mmx_misc(ins);
+        }
         self.sse_check()?;
         let v = self.xmm_op(ins, 1)?;
         let bits = match ins.mnemonic() {
