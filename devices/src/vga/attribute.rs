@@ -35,6 +35,8 @@ const AR10_GRAPHICS: u8 = 0b0000_0001;
 const AR10_LINE_GRAPHICS: u8 = 0b0000_0100;
 /// AR10 bit 3: Blink Enable (attribute bit 7 blinks instead of bright background).
 const AR10_BLINK: u8 = 0b0000_1000;
+/// AR10 bit 5: Pixel Panning Mode (panning reset to 0 after a line compare match).
+const AR10_PIXEL_PANNING_MODE: u8 = 0b0010_0000;
 /// AR10 bit 6: 8-bit Color Enable (256-colour mode).
 const AR10_EIGHT_BIT: u8 = 0b0100_0000;
 /// AR10 bit 7: Palette Bits 5-4 Select (take bits 5-4 from AR14 instead of the palette).
@@ -118,6 +120,11 @@ impl AttributeController {
     /// AR10 bit 6: 8-bit pixels.
     pub fn eight_bit_colour(&self) -> bool {
         self.mode_control() & AR10_EIGHT_BIT != 0
+    }
+
+    /// AR10 bit 5: horizontal panning applies only above the line-compare split.
+    pub fn panning_reset_at_split(&self) -> bool {
+        self.mode_control() & AR10_PIXEL_PANNING_MODE != 0
     }
 
     /// AR13 bits 0-3: horizontal pixel panning.

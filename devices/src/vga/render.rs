@@ -11,7 +11,9 @@
 //! Frame size is the logical resolution: dots per line (9-dot cells included, doubled
 //! when the dot clock is halved in text modes) by scan lines with scan doubling and
 //! repeated character-row lines folded (mode 13h is 320x200, mode 12h 640x480, 80x25
-//! text 720x400). Not modelled: horizontal pixel panning, preset row scan, the border.
+//! text 720x400). Graphics modes honour horizontal pixel panning (AR13, reset below the
+//! split when AR10 bit 5 says so). Not modelled: text-mode panning, preset row scan,
+//! the border.
 //!
 //! Blinking: `frame_count` counts vertical refreshes; as on the IBM VGA the cursor
 //! toggles every 8 frames and blinking characters every 16.
@@ -163,6 +165,9 @@ impl Vga {
         let start = (crtc.start_address() as usize) << shift;
         let mode17 = crtc.get(super::crtc::CR_MODE_CONTROL);
         let palette: Vec<u32> = (0..16).map(|c| self.colour(c)).collect();
+        let panning = self.attribute.horizontal_panning() as usize & 0b111;
+        let pan = if eight_bit { panning / 2 } else { panning };
+        let mut line = vec![0; width + if eight_bit { 4 } else { 8 }];
         for y in 0..height {
             let (y_in_area, area_start) = if y >= split_y { (y - split_y, 0) } else { (y, start) };
             let (row, row_scan) =
@@ -178,25 +183,28 @@ impl Vga {
                 }
                 offset
             };
-            let out = &mut frame.pixels[y * width..(y + 1) * width];
-            for c in 0..chars {
+            let pixels_per_clock = if eight_bit { 4 } else { 8 };
+            for c in 0..=chars {
                 let planes = self.vram.planes(address(c)).to_le_bytes();
+                let out = &mut line[c * pixels_per_clock..(c + 1) * pixels_per_clock];
                 if eight_bit {
-                    for (p, &byte) in planes.iter().enumerate() {
-                        out[c * 4 + p] = self.dac.xrgb(byte);
+                    for (pixel, &byte) in out.iter_mut().zip(&planes) {
+                        *pixel = self.dac.xrgb(byte);
                     }
                 } else if self.graphics.shift_interleave() {
-                    for (i, pixel) in out[c * 8..c * 8 + 8].iter_mut().enumerate() {
+                    for (i, pixel) in out.iter_mut().enumerate() {
                         let byte = planes[i / 4];
                         *pixel = palette[usize::from((byte >> (6 - 2 * (i % 4))) & 0b11)];
                     }
                 } else {
-                    for (bit, pixel) in out[c * 8..c * 8 + 8].iter_mut().enumerate() {
+                    for (bit, pixel) in out.iter_mut().enumerate() {
                         let colour = (0..4).fold(0, |acc, p| acc | ((planes[p] >> (7 - bit)) & 1) << p);
                         *pixel = palette[usize::from(colour)];
                     }
                 }
             }
+            let pan = if y >= split_y && self.attribute.panning_reset_at_split() { 0 } else { pan };
+            frame.pixels[y * width..(y + 1) * width].copy_from_slice(&line[pan..pan + width]);
         }
     }
 

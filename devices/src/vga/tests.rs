@@ -423,6 +423,31 @@ fn mode_12h_render() {
     assert_eq!(f.pixel(0, 0), Some(0), "top area starts at 0x1000");
 }
 
+/// AR13 shifts planar pixels left, fetching the next character clock at the right
+/// edge; below a line-compare split it stops when AR10 bit 5 is set.
+#[test]
+fn horizontal_pixel_panning() {
+    let mut rig = Rig::mode(MIN_VRAM, StandardMode::Planar640x480x16);
+    rig.dac(0x3f, [63, 63, 63]);
+    rig.poke(0xa0000, 0b0010_0000);
+    rig.poke(0xa0000 + 160, 0b0100_0000);
+    rig.inb(0x3da);
+    for (index, value) in [(0x13, 2), (0x10, 0x21), (0x20, 0)] {
+        rig.outb(0x3c0, index);
+        rig.outb(0x3c0, value);
+    }
+    rig.crtc(0x07, 0x2e);
+    rig.crtc(0x09, 0x00);
+    rig.crtc(0x18, 2);
+    let white = rgb6(63, 63, 63);
+    let f = rig.render(0);
+    assert_eq!(f.pixel(0, 0), Some(white), "pixel 2 panned to 0");
+    assert_eq!(f.pixel(639, 1), Some(white), "line 1's pixel 641 comes from the next clock (line 2's first byte)");
+    assert_eq!(f.pixel(2, 3), Some(white), "below the split (line 3 shows offset 0) panning is off");
+    assert_eq!(f.pixel(1, 5), Some(white), "line 5 shows offset 160 unpanned");
+    assert_eq!(f.pixels.iter().filter(|&&p| p != 0).count(), 4);
+}
+
 #[test]
 fn blanked_screen_renders_black() {
     let mut rig = Rig::mode(MIN_VRAM, StandardMode::Chain4_320x200x256);
