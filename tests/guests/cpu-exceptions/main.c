@@ -10,8 +10,74 @@ extern u16 rm_ip[8], rm_start[8], rm_end[8];
 extern u32 lm_vec[8], lm_err[8], lm_rip[8], lm_start[8], lm_end[8];
 extern u32 ring3_round_trip(void);
 extern char ring0_from_ring3[], if_probe[], user_stack_top[];
-extern u32 r3_frame[5], r3_handler_esp, r3_handler_cs, r3_user_cs, probe_flags;
+extern u32 r3_frame[5], r3_handler_esp, r3_handler_cs, r3_user_cs, probe_flags, r3_faults[4], irq_count;
+extern u16 rm_irq_count;
+extern u32 lm_irq_count;
+extern char pm_irq0[];
+
+/* 8259 pair: IRQ 0-7 at vectors 0x20-0x27, 8-15 at 0x28-0x2f, all masked (the firmware may
+ * have left the PIT running); pm_irq unmasks IRQ 0. */
+static void pic_init(void) {
+    outb(0x20, 0x11);
+    outb(0xa0, 0x11);
+    outb(0x21, 0x20);
+    outb(0xa1, 0x28);
+    outb(0x21, 0x04);
+    outb(0xa1, 0x02);
+    outb(0x21, 0x01);
+    outb(0xa1, 0x01);
+    outb(0x21, 0xff);
+    outb(0xa1, 0xff);
+}
+
+/* PIT channel 0 one-shot (mode 0) of `count` ticks: IRQ 0 when it reaches zero. */
+static void pit_one_shot(u16 count) {
+    outb(0x43, 0x30);
+    outb(0x40, count & 0xff);
+    outb(0x40, count >> 8);
+}
+
+static void pm_irq(void) {
+    set_idt(0x20, SEL_CODE32, (u32)pm_irq0, 0xe, 0);
+    irq_count = 0;
+    pit_one_shot(1000);
+    outb(0x21, 0xfe);
+    __asm__ volatile("sti");
+    for (u32 i = 0; i < 4000000 && !*(volatile u32 *)&irq_count; i++) {
+    }
+    __asm__ volatile("cli");
+    check("pm-irq0-delivered", irq_count, 1);
+}
 extern u32 stack0_top;
+extern void long_user(void);
+extern u32 lu_out[8];
+extern char lu_user_stack[];
+
+/* 64-bit TSS (SDM Figure 8-11): RSP0 at 4, IST1 at 36, I/O map base at 102. */
+static u32 tss64[26] __attribute__((aligned(16)));
+static u8 rsp0_stack[1024] __attribute__((aligned(16)));
+static u8 ist1_stack[1024] __attribute__((aligned(16)));
+
+static void long_privilege(void) {
+    tss64[1] = (u32)(rsp0_stack + sizeof(rsp0_stack));
+    tss64[9] = (u32)(ist1_stack + sizeof(ist1_stack));
+    tss64[25] = 104u << 16;
+    set_gdt(10, (u32)tss64, 103, 0x89, 0); /* 0x50: 64-bit TSS; 0x58: its upper half (0) */
+    gdt[11] = 0;
+    set_gdt(12, 0, 0xfffff, 0xf2, 0xc); /* 0x60: user data */
+    set_gdt(13, 0, 0xfffff, 0xfa, 0xa); /* 0x68: user code64 */
+    check("long-ring3-round-trip", call_long(long_user), 0x64);
+    check("long-ring3-cs", lu_out[0], 0x6b);
+    check("long-ist1-stack", lu_out[1], (u32)(ist1_stack + sizeof(ist1_stack)) - 40);
+    check("long-rsp0-stack", lu_out[2], (u32)(rsp0_stack + sizeof(rsp0_stack)) - 40);
+    check("long-ring0-null-ss", lu_out[3], 0);
+    check("long-frame-cs", lu_out[4], 0x6b);
+    check("long-frame-rsp", lu_out[5], (u32)lu_user_stack);
+    check("long-frame-ss", lu_out[6], 0x63);
+    /* TR now names the 64-bit TSS; protected mode gets its own back. */
+    gdt[SEL_TSS / 8] &= ~(2ull << 40);
+    __asm__ volatile("ltr %w0" : : "r"(SEL_TSS));
+}
 
 static void real_mode(void) {
     static const char *names[7] = {"real-de", "real-ud", "real-int3", "real-into", "real-bound",
@@ -20,6 +86,7 @@ static void real_mode(void) {
     /* Faults push the faulting IP; INT3, INTO, INT n and single-step push the next one. */
     static const u8 is_trap[7] = {0, 0, 1, 1, 0, 1, 1};
     call_real(real_chunk, real_chunk_end, real_exceptions);
+    check("real-irq0-delivered", rm_irq_count, 1);
     for (int i = 0; i < 7; i++) {
         u16 want_ip = is_trap[i] ? rm_end[i] : rm_start[i];
         if (rm_vec[i] != vectors[i]) check(names[i], rm_vec[i], vectors[i]);
@@ -35,6 +102,7 @@ static void long_mode(void) {
     static const u8 is_trap[8] = {0, 0, 1, 0, 0, 0, 1, 0};
     u32 r = call_long(long_exceptions);
     check("long-mode-entered", r, 0);
+    check("long-irq0-delivered", lm_irq_count, 1);
     for (int i = 0; i < 8; i++) {
         u32 want_rip = is_trap[i] ? lm_end[i] : lm_start[i];
         if (lm_vec[i] != vectors[i]) check(names[i], lm_vec[i], vectors[i]);
@@ -77,7 +145,10 @@ static void protected_mode(void) {
     idt[13] = gp_gate;
 
     set_idt(0x80, SEL_CODE32, (u32)ring0_from_ring3, 0xe, 3);
+    set_idt(0x83, SEL_CODE32, (u32)if_probe, 0xe, 0);
     ring3_round_trip();
+    check("ring3-gate-dpl-gp", r3_faults[2], 13);
+    check("ring3-gate-dpl-gp-error", r3_faults[3], 0x83 * 8 + 2);
     check("ring3-gp-hlt", last_trap.vector == 13 && last_trap.cs == SEL_UCODE32 ? 0 : last_trap.vector, 0);
     check("ring3-cs", r3_user_cs, SEL_UCODE32);
     check("ring3-to-0-handler-cs", r3_handler_cs, SEL_CODE32);
@@ -97,7 +168,10 @@ static void protected_mode(void) {
 }
 
 void main(void) {
+    pic_init();
     protected_mode();
+    pm_irq();
     real_mode();
     long_mode();
+    long_privilege();
 }

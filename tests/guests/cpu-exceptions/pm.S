@@ -22,7 +22,17 @@ ring3_round_trip:
     movl %eax, r3_user_cs
     movl $2f, recover_eip
     hlt
-2:  int $0x80
+2:  movl last_trap, %eax
+    movl %eax, r3_faults
+    movl last_trap + 4, %eax
+    movl %eax, r3_faults + 4
+    movl $3f, recover_eip
+    int $0x83                    /* DPL 0 gate from CPL 3: #GP(0x83 * 8 + 2) */
+3:  movl last_trap, %eax
+    movl %eax, r3_faults + 8
+    movl last_trap + 4, %eax
+    movl %eax, r3_faults + 12
+    int $0x80
 ring0_from_ring3:
     movl %esp, %ss:r3_handler_esp
     movw $SEL_DATA32, %ax
@@ -44,6 +54,16 @@ ring0_from_ring3:
     popal
     ret
 
+/* IRQ 0 (PIT) handler: counts and acknowledges at the 8259 (non-specific EOI). */
+    .globl pm_irq0
+pm_irq0:
+    incl %ss:irq_count
+    pushl %eax
+    movb $0x20, %al
+    outb %al, $0x20
+    popl %eax
+    iretl
+
 /* Interrupt handler that stores its EFLAGS (IF tells an interrupt gate from a trap gate). */
 if_probe:
     pushfl
@@ -58,6 +78,9 @@ r3_handler_cs: .long 0
 r3_user_cs: .long 0
 r3_frame: .fill 5, 4, 0
 probe_flags: .long 0
+    .globl r3_faults, irq_count
+r3_faults: .fill 4, 4, 0
+irq_count: .long 0
     .bss
     .space 4096
 user_stack_top:

@@ -37,6 +37,21 @@ real_exceptions:
     RMTEST 4, "boundw %ax, %cs:rm_bounds - real_chunk", "movw $5, %ax"
     RMTEST 5, "nop", "pushfw; popw %ax; orw $0x100, %ax; pushw %ax; popfw"
     RMTEST 6, "int $0x0b"
+    /* IRQ 0 through IVT vector 0x20 (main.c programmed the 8259 and the PIT). */
+    movw $R(rm_irq0), %es:0x80
+    movw $GUEST_SEG, %es:0x82
+    movw $0x30, %ax              /* PIT channel 0, mode 0, lobyte/hibyte, count 1000 */
+    outb %al, $0x43
+    movw $1000, %ax
+    outb %al, $0x40
+    movb %ah, %al
+    outb %al, $0x40
+    movl $4000000, %ecx
+    sti
+1:  cmpw $0, %cs:R(rm_irq_count)
+    jne 2f
+    addr32 loop 1b
+2:  cli
     xorl %eax, %eax
     lretw
 
@@ -67,6 +82,14 @@ rm_common:
     addw $2, %sp
     iretw
 
+rm_irq0:
+    incw %cs:R(rm_irq_count)
+    pushw %ax
+    movb $0x20, %al
+    outb %al, $0x20
+    popw %ax
+    iretw
+
 rm_isr_table:
     .irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
     .word R(rm_isr\v)
@@ -74,6 +97,8 @@ rm_isr_table:
 
     .globl rm_vec, rm_ip, rm_start, rm_end
 rm_bounds: .word 10, 20
+    .globl rm_irq_count
+rm_irq_count: .word 0
 rm_recover: .word 0
 rm_cur: .byte 0
 rm_vec: .fill 7, 1, 0
