@@ -44,7 +44,7 @@ pub use graphics::{GraphicsController, MemoryMap};
 pub use memory::VgaMemory;
 pub use modes::StandardMode;
 pub use pci_vga::{PciVga, VgaLfb, VgaMmio, VGA_MMIO_BAR_SIZE};
-pub use planes::{Vram, DEFAULT_VRAM_SIZE};
+pub use planes::{Vram, DEFAULT_VRAM_SIZE, MAX_VRAM_SIZE, MIN_VRAM_SIZE};
 pub use render::Frame;
 pub use sequencer::Sequencer;
 pub use text::{cp437_to_char, TextCell, TextScreen};
@@ -197,6 +197,18 @@ impl Vga {
     /// The DAC.
     pub fn dac(&self) -> &Dac {
         &self.dac
+    }
+
+    /// The DAC, for firmware services that load palettes directly (INT 10h AX=1012h).
+    pub fn dac_mut(&mut self) -> &mut Dac {
+        &mut self.dac
+    }
+
+    /// Machine reset: every register back to its power-on value and the VBE mode off;
+    /// video memory keeps its contents, as on real hardware.
+    pub fn reset(&mut self) {
+        let vram = std::mem::replace(&mut self.vram, Vram::new(0));
+        *self = Vga { vram, ..Vga::new(0) };
     }
 
     /// Video memory.

@@ -647,3 +647,17 @@ fn fuzz_guest_interfaces() {
         }
     }
 }
+
+#[test]
+fn reset_restores_power_on_registers_and_keeps_memory() {
+    let mut rig = Rig::mode(1 << 20, StandardMode::Text80x25);
+    rig.poke(0xb8000, b'Z');
+    vbe_mode(&mut rig, 640, 480, 8, LFB | VBE_DISPI_NOCLEARMEM);
+    let mut vga = lock(&rig.vga);
+    vga.reset();
+    assert!(vga.vbe_mode().is_none());
+    assert_eq!(vga.misc_output(), 0);
+    assert_eq!(vga.crtc().horizontal_display_chars(), 1);
+    assert_eq!(vga.vram_size(), 1 << 20);
+    assert_eq!(vga.vram().plane_byte(0, 0), b'Z');
+}
