@@ -1,13 +1,13 @@
-//! `differential [--mode 64|32] [--count N] [--seed S] [--max-divergences N]`: runs N
+//! `differential [--mode 64|32|16] [--count N] [--seed S] [--max-divergences N]`: runs N
 //! random instruction sequences on the host CPU and on the interpreter from the same
-//! state, prints each divergence as a minimal reproducer and ends with a summary line
+//! state (the host CPU for 64- and 32-bit code, a KVM vCPU for real mode), prints each divergence as a minimal reproducer and ends with a summary line
 //! (exit status 1 when anything diverged).
 
 use rx86_tests::differential::{run, Mode};
 use std::time::Instant;
 
 fn usage() -> ! {
-    eprintln!("usage: differential [--mode 64|32] [--count N] [--seed S] [--max-divergences N]");
+    eprintln!("usage: differential [--mode 64|32|16] [--count N] [--seed S] [--max-divergences N]");
     std::process::exit(2);
 }
 
@@ -22,13 +22,15 @@ fn number(v: Option<String>) -> u64 {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut modes, mut count, mut seed, mut max) = (vec![Mode::Long64, Mode::Protected32], 100_000, 1, 10);
+    let (mut modes, mut count, mut seed, mut max) =
+        (vec![Mode::Long64, Mode::Protected32, Mode::Real16], 100_000, 1, 10);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--mode" => {
                 modes = match args.next().as_deref() {
                     Some("64") => vec![Mode::Long64],
                     Some("32") => vec![Mode::Protected32],
+                    Some("16") => vec![Mode::Real16],
                     _ => usage(),
                 }
             }

@@ -2,8 +2,7 @@
 
 use super::emulated::EmulatedCpu;
 use super::gen::{flag, Case};
-use super::native::NativeCpu;
-use super::{Fault, Outcome};
+use super::{Fault, Outcome, Reference};
 use iced_x86::{Formatter, IntelFormatter};
 use std::fmt::Write;
 
@@ -22,7 +21,7 @@ pub struct Divergence {
 
 /// Runs `case` on both CPUs. `Ok(Some(fault))` when both raised the same exception,
 /// `Ok(None)` when both finished alike, `Err` on a divergence.
-pub fn check(case: &Case, native: &mut NativeCpu, emu: &mut EmulatedCpu) -> Result<Option<Fault>, Box<Divergence>> {
+pub fn check(case: &Case, native: &mut dyn Reference, emu: &mut EmulatedCpu) -> Result<Option<Fault>, Box<Divergence>> {
     let enc = case.encode().expect("generated cases encode");
     let masks = case.undefined_flags().expect("generated cases read no undefined flag");
     let n = native.run(case, &enc.bytes, enc.end);
@@ -31,6 +30,9 @@ pub fn check(case: &Case, native: &mut NativeCpu, emu: &mut EmulatedCpu) -> Resu
     let undefined = at(n.rip) | at(e.rip);
     let compared = flag::COMPARED & !undefined;
     let mut what = Vec::new();
+    if let Some(s) = &n.stopped {
+        what.push(format!("reference stopped: {s}"));
+    }
     if let Some(s) = &e.stopped {
         what.push(format!("interpreter stopped: {s}"));
     }
@@ -59,7 +61,7 @@ pub fn check(case: &Case, native: &mut NativeCpu, emu: &mut EmulatedCpu) -> Resu
             what.push(format!(
                 "data[{:#x}] (at {:#x}): host {a:#04x}, interpreter {b:#04x}",
                 i,
-                super::layout::DATA + i as u64
+                case.mode.data() + i as u64
             ));
             if what.len() > 24 {
                 break;
@@ -75,7 +77,7 @@ pub fn check(case: &Case, native: &mut NativeCpu, emu: &mut EmulatedCpu) -> Resu
 
 /// Removes units (then trailing instructions of the last unit's setup are kept) while
 /// the case still diverges: the smallest sequence that shows the bug.
-pub fn shrink(mut case: Case, native: &mut NativeCpu, emu: &mut EmulatedCpu) -> Case {
+pub fn shrink(mut case: Case, native: &mut dyn Reference, emu: &mut EmulatedCpu) -> Case {
     let mut i = 0;
     while i < case.units.len() && case.units.len() > 1 {
         let mut smaller = case.clone();
@@ -114,7 +116,7 @@ fn flag_names(f: u64) -> String {
 }
 
 /// The reproducer of a diverging case: bytes, disassembly, initial state, both results.
-pub fn reproducer(case: &Case, native: &mut NativeCpu, emu: &mut EmulatedCpu) -> String {
+pub fn reproducer(case: &Case, native: &mut dyn Reference, emu: &mut EmulatedCpu) -> String {
     let mut s = String::new();
     let enc = match case.encode() {
         Ok(e) => e,
@@ -128,7 +130,7 @@ pub fn reproducer(case: &Case, native: &mut NativeCpu, emu: &mut EmulatedCpu) ->
     for ((ins, start), end) in case.instructions().zip(&enc.starts).zip(ends) {
         text.clear();
         fmt.format(ins, &mut text);
-        let range = (start - super::layout::CODE) as usize..(end - super::layout::CODE) as usize;
+        let range = (start - case.mode.code()) as usize..(end - case.mode.code()) as usize;
         let bytes = enc.bytes.get(range).unwrap_or(&[]);
         let _ = writeln!(s, "  {start:#x}: {:<32} {text}", hex(bytes));
     }
@@ -139,7 +141,7 @@ pub fn reproducer(case: &Case, native: &mut NativeCpu, emu: &mut EmulatedCpu) ->
     let touched: Vec<usize> = case
         .instructions()
         .filter(|i| i.op_kinds().any(|k| k == iced_x86::OpKind::Memory) && i.mnemonic() != iced_x86::Mnemonic::Lea)
-        .map(|i| (i.memory_displacement64().wrapping_sub(super::layout::DATA)) as usize)
+        .map(|i| (i.memory_displacement64().wrapping_sub(case.mode.data())) as usize)
         .filter(|&o| o < case.data.len())
         .collect();
     for o in touched {

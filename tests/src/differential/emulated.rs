@@ -7,8 +7,8 @@
 //! instruction is reported (the host reports the same for a fault).
 
 use super::gen::Case;
-use super::layout::{CODE, DATA, DATA_LEN, REGION, REGION_LEN};
-use super::{Fault, Mode, Outcome};
+use super::layout::{DATA_LEN, REGION};
+use super::{real, Fault, Mode, Outcome};
 use rx86_core::platform::BasicPlatform;
 use rx86_cpu::interp::state::{cr0, cr4, efer, CpuState, DescTable, Seg, Segment};
 use rx86_cpu::interp::{Interpreter, Step};
@@ -61,8 +61,15 @@ impl EmulatedCpu {
                 st.cr0 = cr0::ET | cr0::PE;
                 st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: 0x08, attrs: 0xc09b };
             }
+            Mode::Real16 => {
+                st.cr0 = cr0::ET;
+                st.seg = [Segment::real(0); 6];
+                st.seg[Seg::Cs as usize].attrs = 0x9b;
+                st.idtr = DescTable { base: 0, limit: 0x3ff };
+                real::write_vector_table(mem);
+            }
         }
-        st.rip = CODE;
+        st.rip = mode.code();
         cpu.flush_caches();
         let initial = cpu.state().clone();
         EmulatedCpu { platform, cpu, initial }
@@ -71,29 +78,40 @@ impl EmulatedCpu {
     /// Runs `case` (encoded as `code`, ending at `end`) and returns what it did.
     pub fn run(&mut self, case: &Case, code: &[u8], end: u64) -> Outcome {
         let mem = &self.platform.memory;
-        mem.write(REGION, &[0u8; 0x1000]);
-        mem.write(CODE, code);
-        mem.write(DATA, &case.data);
-        debug_assert!(DATA + DATA_LEN as u64 <= REGION + REGION_LEN);
+        let real = case.mode == Mode::Real16;
+        if real {
+            mem.write(case.mode.code(), &real::with_final_hlt(code));
+        } else {
+            mem.write(REGION, &[0u8; 0x1000]);
+            mem.write(case.mode.code(), code);
+        }
+        mem.write(case.mode.data(), &case.data);
         *self.cpu.state_mut() = self.initial.clone();
         let st = self.cpu.state_mut();
         st.gpr = case.gpr;
-        st.rip = CODE;
+        st.rip = case.mode.code();
         self.cpu.set_rflags(case.rflags);
         self.cpu.flush_caches();
         self.cpu.last_exception = None;
         let mask = case.mode.gpr_mask();
         let mut fault = None;
         let mut stopped = None;
-        let (mut gpr, mut rip, mut rflags) = (case.gpr, CODE, case.rflags);
+        let (mut gpr, mut rip, mut rflags) = (case.gpr, case.mode.code(), case.rflags);
+        let mut halted = false;
         for _ in 0..STEP_LIMIT {
             let st = self.cpu.state();
             (gpr, rip, rflags) = (st.gpr, st.rip, self.cpu.rflags());
-            if rip == end {
+            if rip == end && !real {
                 break;
             }
             let step = self.cpu.step(&self.platform);
-            if let Some((vector, _)) = self.cpu.last_exception {
+            if real {
+                // Real mode delivers exceptions through the IVT to HLT stubs.
+                if step == Step::Halted {
+                    halted = true;
+                    break;
+                }
+            } else if let Some((vector, _)) = self.cpu.last_exception {
                 fault = Some(Fault::from_vector(vector));
                 break;
             }
@@ -110,7 +128,13 @@ impl EmulatedCpu {
             }
         }
         let mut data = vec![0u8; DATA_LEN];
-        mem.read(DATA, &mut data);
+        mem.read(case.mode.data(), &mut data);
+        if real {
+            let st = self.cpu.state();
+            let mut out = real::outcome(mem, st.gpr, st.rip, self.cpu.rflags(), end, data);
+            out.stopped = out.stopped.or(stopped).or((!halted).then(|| "did not halt".to_string()));
+            return out;
+        }
         gpr.iter_mut().for_each(|g| *g &= mask);
         Outcome { gpr, rip, rflags, data, fault, stopped }
     }

@@ -7,7 +7,7 @@
 //! (SDM Vol. 1 Appendix A lists the undefined flags; iced's `rflags_undefined` carries
 //! them per instruction).
 
-use super::layout::{CODE, DATA, DATA_LEN, SEQ_RSP};
+use super::layout::DATA_LEN;
 use super::Mode;
 use iced_x86::{
     Code, Encoder, FlowControl, Instruction, Mnemonic as M, OpCodeOperandKind as K, OpKind, Register, RepPrefixKind,
@@ -116,7 +116,7 @@ impl Case {
         let bitness = self.mode.bitness();
         let mut enc = Encoder::new(bitness);
         let mut starts = Vec::new();
-        let mut ip = CODE;
+        let mut ip = self.mode.code();
         let fail = |ins: &Instruction, e: iced_x86::IcedError| format!("{:?}: {e}", ins.code());
         for unit in &self.units {
             for (k, ins) in unit.iter().enumerate() {
@@ -130,9 +130,9 @@ impl Case {
                     for skipped in &unit[k + 1..] {
                         rest += Encoder::new(bitness).encode(skipped, ip).map_err(|e| fail(skipped, e))?;
                     }
-                    ins.set_near_branch64(ip);
+                    set_branch_target(&mut ins, ip);
                     let own = Encoder::new(bitness).encode(&ins, ip).map_err(|e| fail(&ins, e))?;
-                    ins.set_near_branch64(ip + (own + rest) as u64);
+                    set_branch_target(&mut ins, ip + (own + rest) as u64);
                 }
                 let n = enc.encode(&ins, ip).map_err(|e| fail(&ins, e))?;
                 ip += n as u64;
@@ -304,7 +304,7 @@ fn wanted(m: M, mode: Mode) -> bool {
     );
     let legacy_only =
         matches!(m, M::Daa | M::Das | M::Aaa | M::Aas | M::Aam | M::Aad | M::Pusha | M::Pushad | M::Popa | M::Popad);
-    common || (legacy_only && mode == Mode::Protected32)
+    common || (legacy_only && mode != Mode::Long64)
 }
 
 /// Forms left out: BSWAP r16 (result undefined, SDM Vol. 2A "BSWAP") and the early
@@ -374,7 +374,7 @@ impl Generator {
             .filter(|&c| {
                 let op = c.op_code();
                 op.encoding() == iced_x86::EncodingKind::Legacy
-                    && if mode == Mode::Long64 { op.mode64() } else { op.mode32() }
+                    && supported_in(op, mode)
                     && wanted(c.mnemonic(), mode)
                     && !UNWANTED.contains(&c)
                     && operands_supported(op.op_kinds())
@@ -384,8 +384,12 @@ impl Generator {
             .filter(|&c| {
                 let op = c.op_code();
                 op.encoding() == iced_x86::EncodingKind::Legacy
-                    && if mode == Mode::Long64 { op.mode64() } else { op.mode32() }
-                    && matches!(op.op_kinds(), [K::br32_1 | K::br32_4 | K::br64_1 | K::br64_4])
+                    && supported_in(op, mode)
+                    && match op.op_kinds() {
+                        [K::br32_1 | K::br32_4 | K::br64_1 | K::br64_4] => true,
+                        [K::br16_1 | K::br16_2] => mode == Mode::Real16,
+                        _ => false,
+                    }
                     && matches!(
                         c.flow_control(),
                         FlowControl::ConditionalBranch | FlowControl::UnconditionalBranch | FlowControl::Call
@@ -408,7 +412,7 @@ impl Generator {
         for r in gpr.iter_mut().take(regs) {
             *r = self.rng.interesting() & mask;
         }
-        gpr[4] = SEQ_RSP;
+        gpr[4] = self.mode.stack();
         // IF is set as on the host, where user code always runs with interrupts on
         // (PUSHF shows it).
         let mut rflags = 2 | flag::IF | (self.rng.next_u64() & (flag::COMPARED & !flag::DF));
@@ -449,13 +453,13 @@ impl Generator {
         if bt_reg && self.rng.coin() {
             let offset_reg = ins.op1_register();
             let bit_offset = self.rng.below(0x4000) as i64 - 0x2000;
-            let operand = DATA + 0x600 + self.rng.below(0x400);
+            let operand = self.mode.data() + 0x600 + self.rng.below(0x400);
             ins.set_op0_kind(OpKind::Memory);
             ins.set_memory_base(Register::None);
             ins.set_memory_index(Register::None);
             ins.set_memory_index_scale(1);
             ins.set_memory_displacement64(operand);
-            ins.set_memory_displ_size(4);
+            ins.set_memory_displ_size(if self.mode == Mode::Real16 { 2 } else { 4 });
             ins.set_segment_prefix(Register::None);
             let set = self.load_register(offset_reg, bit_offset as u64 & self.mode.gpr_mask())?;
             return Some(vec![set, ins]);
@@ -482,6 +486,10 @@ impl Generator {
         let ins = unit.last_mut()?;
         let op_kinds = ins.code().op_code().op_kinds();
         let has_mem = ins.op_kinds().any(|k| k == OpKind::Memory);
+        if self.mode == Mode::Real16 {
+            // 16-bit addressing only has BX/BP + SI/DI; real mode keeps absolute ones.
+            return Some(unit);
+        }
         if !has_mem || ins.mnemonic() == M::Lea || op_kinds.contains(&K::mem_offs) || is_bit_string_access(ins) {
             return Some(unit);
         }
@@ -497,7 +505,7 @@ impl Generator {
             _ => self.rng.interesting() as i32 as i64,
         };
         let align = if ins.code() == Code::Cmpxchg16b_m128 { 16 } else { 1 };
-        let target = DATA + (self.rng.below(DATA_LEN as u64 - 16) & !(align - 1));
+        let target = self.mode.data() + (self.rng.below(DATA_LEN as u64 - 16) & !(align - 1));
         let index_value = self.rng.interesting();
         let base_value =
             target.wrapping_sub(index.map_or(0, |_| index_value.wrapping_mul(scale))).wrapping_sub(disp as u64);
@@ -534,6 +542,7 @@ impl Generator {
         branch.set_code(code);
         let kind = match code.op_code().op_kind(0) {
             K::br64_1 | K::br64_4 => OpKind::NearBranch64,
+            K::br16_1 | K::br16_2 => OpKind::NearBranch16,
             _ => OpKind::NearBranch32,
         };
         branch.set_op0_kind(kind);
@@ -607,7 +616,11 @@ impl Generator {
                 self.data_operand(ins, i, align, displ_size);
             }
             K::mem_offs => {
-                let size = if self.mode == Mode::Long64 { 8 } else { 4 };
+                let size = match self.mode {
+                    Mode::Long64 => 8,
+                    Mode::Protected32 => 4,
+                    Mode::Real16 => 2,
+                };
                 self.data_operand(ins, i, 1, size);
             }
             K::al | K::cl | K::ax | K::eax | K::rax => {
@@ -689,10 +702,10 @@ impl Generator {
     /// The displacement size of an absolute ModRM address: in 64-bit mode 8 encodes
     /// a sign-extended disp32 and 4 one with an address-size prefix.
     fn absolute_displ_size(&mut self) -> u32 {
-        if self.mode == Mode::Long64 && self.rng.coin() {
-            8
-        } else {
-            4
+        match self.mode {
+            Mode::Long64 if self.rng.coin() => 8,
+            Mode::Real16 => 2,
+            _ => 4,
         }
     }
 
@@ -703,7 +716,7 @@ impl Generator {
         ins.set_memory_base(Register::None);
         ins.set_memory_index(Register::None);
         ins.set_memory_index_scale(1);
-        ins.set_memory_displacement64(DATA + offset);
+        ins.set_memory_displacement64(self.mode.data() + offset);
         ins.set_memory_displ_size(displ_size);
         ins.set_segment_prefix(Register::None);
     }
@@ -725,7 +738,7 @@ impl Generator {
         ins.set_memory_index(index);
         ins.set_memory_index_scale(1 << self.rng.below(4));
         if base == Register::RIP {
-            ins.set_memory_displacement64(CODE.wrapping_add(disp as u64));
+            ins.set_memory_displacement64(self.mode.code().wrapping_add(disp as u64));
         } else if wide {
             ins.set_memory_displacement64(disp as u64);
         } else {
@@ -751,8 +764,8 @@ impl Generator {
         let count = self.rng.below(17) as u32;
         let lo = 0x200u64;
         let span = DATA_LEN as u64 - 2 * lo;
-        let src = DATA + lo + self.rng.below(span);
-        let dst = DATA + lo + self.rng.below(span);
+        let src = self.mode.data() + lo + self.rng.below(span);
+        let dst = self.mode.data() + lo + self.rng.below(span);
         let a = self.mode.bitness();
         let seg = Register::None;
         let s = |ins: Result<Instruction, iced_x86::IcedError>| ins.ok();
@@ -789,7 +802,25 @@ impl Generator {
 
 /// True for the near branches of [`Generator::branch_unit`].
 fn is_forward_branch(ins: &Instruction) -> bool {
-    matches!(ins.op0_kind(), OpKind::NearBranch32 | OpKind::NearBranch64)
+    matches!(ins.op0_kind(), OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64)
+}
+
+/// Points a near branch at `target`.
+fn set_branch_target(ins: &mut Instruction, target: u64) {
+    match ins.op0_kind() {
+        OpKind::NearBranch16 => ins.set_near_branch16(target as u16),
+        OpKind::NearBranch32 => ins.set_near_branch32(target as u32),
+        _ => ins.set_near_branch64(target),
+    }
+}
+
+/// True when the form exists in `mode`.
+fn supported_in(op: &iced_x86::OpCodeInfo, mode: Mode) -> bool {
+    match mode {
+        Mode::Long64 => op.mode64(),
+        Mode::Protected32 => op.mode32(),
+        Mode::Real16 => op.mode16(),
+    }
 }
 
 /// True for BT* on memory with a register bit offset (its address depends on the
@@ -825,18 +856,21 @@ mod tests {
 
     #[test]
     fn memory_operands_decode_as_absolute_addresses_in_the_data_area() {
-        for mode in [Mode::Long64, Mode::Protected32] {
+        for mode in [Mode::Long64, Mode::Protected32, Mode::Real16] {
             let mut g = Generator::new(mode, 7);
             for _ in 0..500 {
                 let case = g.case();
                 let enc = case.encode().unwrap();
-                let mut dec = Decoder::with_ip(mode.bitness(), &enc.bytes, CODE, 0);
+                let mut dec = Decoder::with_ip(mode.bitness(), &enc.bytes, mode.code(), 0);
                 for ins in dec.iter() {
                     let absolute = ins.memory_base() == Register::None && ins.memory_index() == Register::None;
                     if ins.mnemonic() == M::Lea || !ins.op_kinds().any(|k| k == OpKind::Memory) || !absolute {
                         continue;
                     }
-                    assert!((DATA..DATA + DATA_LEN as u64).contains(&ins.memory_displacement64()), "{ins}");
+                    assert!(
+                        (mode.data()..mode.data() + DATA_LEN as u64).contains(&ins.memory_displacement64()),
+                        "{ins}"
+                    );
                 }
             }
         }

@@ -15,7 +15,9 @@
 pub mod compare;
 pub mod emulated;
 pub mod gen;
+pub mod kvm;
 pub mod native;
+pub mod real;
 
 use std::fmt;
 
@@ -47,10 +49,13 @@ pub mod layout {
 /// The CPU mode a sequence runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// 64-bit long mode.
+    /// 64-bit long mode (reference: the host CPU).
     Long64,
-    /// 32-bit protected mode with flat segments (the host's compatibility mode).
+    /// 32-bit protected mode with flat segments (reference: the host's compatibility
+    /// mode).
     Protected32,
+    /// Real mode (reference: a KVM vCPU), in the low-memory layout of [`real`].
+    Real16,
 }
 
 impl Mode {
@@ -59,14 +64,38 @@ impl Mode {
         match self {
             Mode::Long64 => 64,
             Mode::Protected32 => 32,
+            Mode::Real16 => 16,
         }
+    }
+
+    /// Where the sequence starts.
+    pub fn code(self) -> u64 {
+        if self == Mode::Real16 {
+            real::CODE
+        } else {
+            layout::CODE
+        }
+    }
+
+    /// Start of the data area.
+    pub fn data(self) -> u64 {
+        if self == Mode::Real16 {
+            real::DATA
+        } else {
+            layout::DATA
+        }
+    }
+
+    /// RSP while the sequence runs (inside the data area).
+    pub fn stack(self) -> u64 {
+        self.data() + 0xe00
     }
 
     /// The bits of a GPR that the mode defines.
     pub fn gpr_mask(self) -> u64 {
         match self {
             Mode::Long64 => u64::MAX,
-            Mode::Protected32 => 0xffff_ffff,
+            Mode::Protected32 | Mode::Real16 => 0xffff_ffff,
         }
     }
 }
@@ -142,6 +171,8 @@ pub enum SetupError {
     Signal(std::io::Error),
     /// Assembling the trampolines failed.
     Assemble(String),
+    /// No usable KVM (the reason).
+    Kvm(String),
 }
 
 impl fmt::Display for SetupError {
@@ -150,6 +181,7 @@ impl fmt::Display for SetupError {
             SetupError::Map(e) => write!(f, "mapping the test region at {:#x}: {e}", layout::REGION),
             SetupError::Signal(e) => write!(f, "installing fault handlers: {e}"),
             SetupError::Assemble(e) => write!(f, "assembling the trampolines: {e}"),
+            SetupError::Kvm(e) => write!(f, "KVM: {e}"),
         }
     }
 }
@@ -159,19 +191,23 @@ impl std::error::Error for SetupError {}
 /// Runs `count` random sequences in `mode` from `seed`; stops collecting after
 /// `max_divergences` divergences. Each divergence is shrunk and printed to stderr.
 pub fn run(mode: Mode, count: u64, seed: u64, max_divergences: usize) -> Result<Report, SetupError> {
-    let mut native = native::NativeCpu::lock()?;
+    let mut reference: Box<dyn Reference> = match mode {
+        Mode::Real16 => Box::new(kvm::KvmCpu::new().map_err(SetupError::Kvm)?),
+        _ => Box::new(native::NativeCpu::lock()?),
+    };
+    let native = reference.as_mut();
     let mut emu = emulated::EmulatedCpu::new(mode);
     let mut generator = gen::Generator::new(mode, seed);
     let mut report = Report::default();
     for _ in 0..count {
         let case = generator.case();
-        let verdict = compare::check(&case, &mut native, &mut emu);
+        let verdict = compare::check(&case, native, &mut emu);
         report.sequences += 1;
         match verdict {
             Ok(Some(_)) => report.faulted += 1,
             Ok(None) => {}
             Err(_) => {
-                let text = compare::reproducer(&compare::shrink(case, &mut native, &mut emu), &mut native, &mut emu);
+                let text = compare::reproducer(&compare::shrink(case, native, &mut emu), native, &mut emu);
                 eprintln!("{text}");
                 report.divergences.push(text);
                 if report.divergences.len() >= max_divergences {
@@ -181,4 +217,10 @@ pub fn run(mode: Mode, count: u64, seed: u64, max_divergences: usize) -> Result<
         }
     }
     Ok(report)
+}
+
+/// A CPU the interpreter is compared with.
+pub trait Reference {
+    /// Runs `case`, encoded as `code` and ending at `end`, from its initial state.
+    fn run(&mut self, case: &gen::Case, code: &[u8], end: u64) -> Outcome;
 }

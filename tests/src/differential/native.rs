@@ -17,7 +17,7 @@
 
 use super::gen::Case;
 use super::layout::{CODE, CODE_LEN, DATA, DATA_LEN, IO, REGION, REGION_LEN, STACK_TOP, TRAMPOLINE};
-use super::{Fault, Mode, Outcome, SetupError};
+use super::{Fault, Mode, Outcome, Reference, SetupError};
 use iced_x86::code_asm::*;
 use iced_x86::{BlockEncoderOptions, Code, Instruction, MemoryOperand};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -110,9 +110,11 @@ impl NativeCpu {
         ALT_STACK.with(|s| s.len());
         Ok(NativeCpu { _guard: guard, tramp })
     }
+}
 
+impl Reference for NativeCpu {
     /// Runs `case` (encoded as `code`) on the host and returns what it did.
-    pub fn run(&mut self, case: &Case, code: &[u8], end: u64) -> Outcome {
+    fn run(&mut self, case: &Case, code: &[u8], end: u64) -> Outcome {
         let exit = if case.mode == Mode::Long64 { self.tramp.exit64 } else { self.tramp.exit32 };
         let mut code = code.to_vec();
         code.extend(jump_to(case.mode, end, exit));
