@@ -33,6 +33,12 @@ mod piix3;
 #[cfg(test)]
 mod tests;
 
+/// Test helpers shared with other devices' tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    pub(crate) use super::tests::ram;
+}
+
 use rx86_core::phys::{PhysError, PhysMemory};
 use std::sync::Arc;
 

@@ -9,7 +9,7 @@ use rx86_core::memory::GuestRam;
 use rx86_core::phys::{Region, RegionKind};
 
 /// 1 MiB of RAM at physical 0 as a DMA target.
-pub(super) fn ram() -> Arc<PhysMemory> {
+pub(crate) fn ram() -> Arc<PhysMemory> {
     let ram = Arc::new(GuestRam::new(0x10_0000).unwrap());
     let mut m = PhysMemory::new(ram);
     m.add_region(Region { base: 0, len: 0x10_0000, kind: RegionKind::Ram { offset: 0 }, name: "ram".into() }).unwrap();
