@@ -42,6 +42,15 @@ mod pte {
     pub const ADDR: u64 = 0x000f_ffff_ffff_f000;
 }
 
+/// Physical-address width reported by CPUID 0x80000008 (EAX[7:0]); entry address bits at
+/// and above it are reserved (SDM Vol. 3A §4.4.2, §4.5.4, Tables 4-8 and 4-14 to 4-20).
+const MAXPHYADDR: u32 = 36;
+/// Address bits MAXPHYADDR..=51 of a PAE or 4-level entry: reserved.
+const RSVD_ADDR: u64 = ((1 << 52) - 1) & !((1 << MAXPHYADDR) - 1);
+/// Bits 21:13 of a 4-MiB PDE with 32-bit paging: reserved, as CPUID reports no PSE-36
+/// (SDM Vol. 3A Table 4-4).
+const RSVD_PDE_4M: u64 = 0x1ff << 13;
+
 /// Page-fault error code bits (SDM Vol. 3A §4.7).
 mod pfec {
     /// The page was present (protection violation).
@@ -205,7 +214,10 @@ fn walk(st: &mut CpuState, p: &dyn Platform, lin: u64, acc: Acc, user: bool) -> 
         path[0] = (pde_addr, 4, pde);
         depth = 1;
         if pde & pte::PS != 0 && st.cr4 & cr4::PSE != 0 {
-            page_base = (pde & 0xffc0_0000) | (((pde >> 13) & 0xff) << 32);
+            if pde & RSVD_PDE_4M != 0 {
+                return Err(fault(st, code | pfec::P | pfec::RSVD));
+            }
+            page_base = pde & 0xffc0_0000;
             offset_mask = 0x3f_ffff;
         } else {
             let pte_addr = (pde & 0xffff_f000) + ((lin >> 12) & 0x3ff) * 4;
@@ -241,20 +253,29 @@ fn walk(st: &mut CpuState, p: &dyn Platform, lin: u64, acc: Acc, user: bool) -> 
             if e & pte::P == 0 {
                 return Err(fault(st, code));
             }
-            if e & pte::XD != 0 && !nxe {
+            // PS is reserved in PML4 entries, and in PDPT entries too: CPUID reports no
+            // 1-GiB pages. A 2-MiB page's address bits 20:13 are reserved.
+            let large = e & pte::PS != 0 && level == 2;
+            let mut rsvd = e & RSVD_ADDR;
+            if !nxe {
+                rsvd |= e & pte::XD;
+            }
+            if e & pte::PS != 0 && level >= 3 {
+                rsvd |= pte::PS;
+            }
+            if large {
+                rsvd |= e & 0x1f_e000;
+            }
+            if rsvd != 0 {
                 return Err(fault(st, code | pfec::P | pfec::RSVD));
             }
             path[depth] = (addr, 8, e);
             depth += 1;
-            let large = e & pte::PS != 0 && (level == 2 || (level == 3 && long));
             if level == 1 || large {
                 let m = (1u64 << shift) - 1;
                 page_base = e & pte::ADDR & !m;
                 offset_mask = m;
                 break;
-            }
-            if e & pte::PS != 0 && level == 4 {
-                return Err(fault(st, code | pfec::P | pfec::RSVD));
             }
             table = e & pte::ADDR;
             level -= 1;
@@ -358,5 +379,48 @@ mod tests {
         assert_eq!(e.phys, 0x40_1000);
         let err = translate(&mut st, &mut tlb, &p, 0x20_1234, Acc::Fetch, false).unwrap_err();
         assert_eq!(err, Fault::exc_code(vec::PF, pfec::P | pfec::I));
+    }
+
+    /// A 4-level hierarchy at 0x1000 whose PDPT (0x2000) and PD (0x3000) entries are given.
+    fn long_tables(pdpte: u64, pde: u64) -> (BasicPlatform, CpuState) {
+        let p = BasicPlatform::new(0x10_0000).unwrap();
+        let m = p.memory();
+        m.write(0x1000, &(0x2000u64 | 7).to_le_bytes());
+        m.write(0x2000, &pdpte.to_le_bytes());
+        m.write(0x3000, &pde.to_le_bytes());
+        let mut st = paged_state(0x1000);
+        st.cr4 = cr4::PAE;
+        st.efer = efer::LME | efer::LMA | efer::NXE;
+        (p, st)
+    }
+
+    #[test]
+    fn reserved_bits_fault_with_rsvd() {
+        let rsvd = Fault::exc_code(vec::PF, pfec::P | pfec::RSVD);
+        // Address bit 40 is beyond MAXPHYADDR (36).
+        let (p, mut st) = long_tables(0x3000 | 7, 0x40_0000 | 0x87 | (1 << 40));
+        assert_eq!(translate(&mut st, &mut Tlb::default(), &p, 0x1000, Acc::Read, false).unwrap_err(), rsvd);
+        assert_eq!(st.cr2, 0x1000);
+        // Bits 20:13 of a 2-MiB page are reserved.
+        let (p, mut st) = long_tables(0x3000 | 7, 0x40_0000 | 0x87 | (1 << 13));
+        assert_eq!(translate(&mut st, &mut Tlb::default(), &p, 0x1000, Acc::Read, false).unwrap_err(), rsvd);
+        // No 1-GiB pages: PS in a PDPT entry is reserved.
+        let (p, mut st) = long_tables(0x87, 0);
+        assert_eq!(translate(&mut st, &mut Tlb::default(), &p, 0x1000, Acc::Read, false).unwrap_err(), rsvd);
+        // The same 2-MiB page without reserved bits translates.
+        let (p, mut st) = long_tables(0x3000 | 7, 0x40_0000 | 0x87);
+        assert_eq!(translate(&mut st, &mut Tlb::default(), &p, 0x1234, Acc::Read, false).unwrap().phys, 0x40_1000);
+    }
+
+    #[test]
+    fn four_mib_page_without_pse36_reserves_bits_21_13() {
+        let p = BasicPlatform::new(0x10_0000).unwrap();
+        let mut st = paged_state(0x1000);
+        st.cr4 = cr4::PSE;
+        p.memory().write(0x1000, &(0x0040_0000u32 | 0x87 | (1 << 13)).to_le_bytes());
+        let err = translate(&mut st, &mut Tlb::default(), &p, 0x1000, Acc::Write, false).unwrap_err();
+        assert_eq!(err, Fault::exc_code(vec::PF, pfec::P | pfec::W | pfec::RSVD));
+        p.memory().write(0x1000, &(0x0040_0000u32 | 0x87).to_le_bytes());
+        assert_eq!(translate(&mut st, &mut Tlb::default(), &p, 0x1000, Acc::Write, false).unwrap().phys, 0x40_1000);
     }
 }

@@ -31,6 +31,18 @@ long_paging:
     movl %eax, lp_out + 20(%rip)
     movl last_trap + 4(%rip), %eax
     movl %eax, lp_out + 24(%rip)
+    movabsq $0x8000002000, %rbx        /* PTE with address bit 51 (reserved) */
+    movl $3f, recover_rip(%rip)
+    movl $-1, last_trap(%rip)
+    movl (%rbx), %eax
+3:  movl last_trap + 4(%rip), %eax
+    movl %eax, lp_out + 28(%rip)
+    movabsq $0x8000200000, %rbx        /* 2 MiB page with bit 13 (reserved) */
+    movl $4f, recover_rip(%rip)
+    movl $-1, last_trap(%rip)
+    movl (%rbx), %eax
+4:  movl last_trap + 4(%rip), %eax
+    movl %eax, lp_out + 32(%rip)
     popq %rbx
     movl $0x64, %eax
     ret
@@ -38,4 +50,4 @@ long_paging:
 
     .data
     .globl lp_out
-lp_out: .fill 7, 4, 0
+lp_out: .fill 9, 4, 0

@@ -46,7 +46,7 @@ static u64 l4_pdpt[512] __attribute__((aligned(4096)));
 static u64 l4_pd[512] __attribute__((aligned(4096)));
 static u64 l4_pt[512] __attribute__((aligned(4096)));
 extern u64 lm_pml4[512];
-extern u32 lp_out[7];
+extern u32 lp_out[9];
 extern void run_user(void (*fn)(void));
 extern char user_return[];
 extern void user_read_supervisor(void), user_write_readonly(void), long_paging(void);
@@ -194,6 +194,8 @@ static void four_level(void) {
     l4_pd[0] = (u32)l4_pt | PG_P | PG_RW;
     l4_pt[0] = PHYS_A | PG_P | PG_RW;
     l4_pt[1] = PHYS_B | PG_P | PG_RW | PG_XD;
+    l4_pt[2] = PHYS_B | PG_P | PG_RW | 1ull << 51;
+    l4_pd[1] = PHYS_2M | PG_P | PG_RW | PG_PS | 1u << 13;
     WR(PHYS_A + 4, 0x4b4b4b4b);
     WR(PHYS_B, 0xc3c3c3c3);
     set_efer_bits(EFER_NXE, 0);
@@ -209,6 +211,9 @@ static void four_level(void) {
     check("4level-cr2-high", lp_out[4], 0x100);
     check("4level-nx-vector", lp_out[5], 14);
     check("4level-nx-error", lp_out[6], PF_P | PF_I);
+    /* RSVD with the access bits clear (P is left out: QEMU's TCG does not set it here). */
+    check("4level-reserved-address-bit", lp_out[7] & ~PF_P, PF_RSVD);
+    check("4level-2m-reserved-bit", lp_out[8] & ~PF_P, PF_RSVD);
 }
 
 void main(void) {
