@@ -221,7 +221,9 @@ impl Ctx<'_> {
             }
             M::Clts | M::Invlpg | M::Wbinvd | M::Invd => self.cache_op(ins),
             M::Lar | M::Lsl | M::Verr | M::Verw | M::Arpl => self.descriptor_query(ins),
-            M::Sysenter | M::Sysexit | M::Syscall | M::Sysret | M::Swapgs => self.fast_syscall(ins),
+            M::Sysenter | M::Sysexit | M::Sysexitq | M::Syscall | M::Sysret | M::Sysretq | M::Swapgs => {
+                self.fast_syscall(ins)
+            }
             M::Rdfsbase | M::Rdgsbase | M::Wrfsbase | M::Wrgsbase => self.fs_gs_base(ins),
             m if x87::is_x87(m) => self.x87(ins),
             m => self.exec_sse(ins, m),

@@ -323,7 +323,7 @@ impl Ctx<'_> {
                 self.c.st.rip = self.c.st.msr.sysenter_eip & w;
                 self.c.brk = true;
             }
-            M::Sysexit => {
+            M::Sysexit | M::Sysexitq => {
                 let cs = self.c.st.msr.sysenter_cs as u16;
                 if !self.c.st.protected() || cs & !3 == 0 {
                     return Err(Fault::gp(0));
