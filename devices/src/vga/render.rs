@@ -11,9 +11,10 @@
 //! Frame size is the logical resolution: dots per line (9-dot cells included, doubled
 //! when the dot clock is halved in text modes) by scan lines with scan doubling and
 //! repeated character-row lines folded (mode 13h is 320x200, mode 12h 640x480, 80x25
-//! text 720x400). Graphics modes honour horizontal pixel panning (AR13, reset below the
-//! split when AR10 bit 5 says so). Not modelled: text-mode panning, preset row scan,
-//! the border.
+//! text 720x400). Both honour the line-compare split and horizontal pixel panning
+//! (AR13; reset below the split when AR10 bit 5 says so); text modes also honour the
+//! preset row scan (CR08) and find the cursor by address, as the CRTC does. Not
+//! modelled: the border (overscan) area.
 //!
 //! Blinking: `frame_count` counts vertical refreshes; as on the IBM VGA the cursor
 //! toggles every 8 frames and blinking characters every 16.
@@ -103,18 +104,41 @@ impl Vga {
         let dots = self.sequencer.dots_per_char() as usize;
         let widen = if self.sequencer.dot_clock_half() { 2 } else { 1 };
         let cell_width = dots * widen;
-        frame.reset(g.cols * cell_width, g.rows * g.char_height);
+        let (width, height) = (g.cols * cell_width, g.rows * g.char_height);
+        frame.reset(width, height);
         let palette: Vec<u32> = (0..16).map(|c| self.colour(c)).collect();
         let (map_a, map_b) = self.sequencer.character_map_offsets();
-        let cursor = self.text_cursor(&g).filter(|_| frame_count & CURSOR_BLINK_BIT == 0);
+        let shift = self.crtc.address_mode().shift();
+        let cursor_offset = (self.crtc.cursor_scan_lines().is_some() && frame_count & CURSOR_BLINK_BIT == 0)
+            .then(|| ((self.crtc.cursor_location() as usize) << shift) & PLANE_WRAP);
         let cursor_lines = self.crtc.cursor_scan_lines().unwrap_or((1, 0));
         let blink_enabled = self.attribute.blink_enabled();
         let blink_hidden = frame_count & CHARACTER_BLINK_BIT != 0;
         let underline = (self.attribute.get(super::attribute::AR_MODE_CONTROL) & AR10_MONOCHROME != 0)
             .then(|| self.crtc.underline_location() as usize);
-        for row in 0..g.rows {
-            for col in 0..g.cols {
-                let offset = g.cell_offset(col, row);
+        let panning = self.attribute.horizontal_panning() as usize;
+        let pan = widen
+            * if dots == 9 {
+                if panning < 8 {
+                    panning + 1
+                } else {
+                    0
+                }
+            } else {
+                panning & 7
+            };
+        let split_y = (self.crtc.line_compare() as usize + 1).div_ceil(if self.crtc.scan_doubling() { 2 } else { 1 });
+        let preset = self.crtc.preset_row_scan() as usize;
+        let mut line_pixels = vec![0; width + cell_width];
+        for y in 0..height {
+            let (scan, start, pan) = if y >= split_y {
+                (y - split_y, 0, if self.attribute.panning_reset_at_split() { 0 } else { pan })
+            } else {
+                (y + preset, g.start, pan)
+            };
+            let (row, line) = (scan / g.char_height, scan % g.char_height);
+            for col in 0..=g.cols {
+                let offset = (start + row * g.pitch + col * g.cell_step) & PLANE_WRAP;
                 let code = self.vram.plane_byte(0, offset);
                 let attr = self.vram.plane_byte(1, offset);
                 let mut fg = attr & 0x0f;
@@ -126,25 +150,21 @@ impl Vga {
                     }
                 }
                 let font = if attr & 0x08 != 0 { map_a } else { map_b } + usize::from(code) * GLYPH_BYTES;
-                let has_cursor = cursor == Some((col, row));
-                let line_graphics = self.attribute.line_graphics() && (0xc0..=0xdf).contains(&code);
-                for line in 0..g.char_height {
-                    let glyph = self.vram.plane_byte(2, font + line);
-                    let mut bits = u16::from(glyph) << 1;
-                    if dots == 9 && line_graphics {
-                        bits |= u16::from(glyph & 1);
-                    }
-                    let solid = (has_cursor && (cursor_lines.0..=cursor_lines.1).contains(&(line as u32)))
-                        || (underline == Some(line) && attr & 0x77 == 0x01);
-                    let y = row * g.char_height + line;
-                    let base = y * frame.width + col * cell_width;
-                    for dot in 0..dots {
-                        let on = solid || bits & (0x100 >> dot) != 0;
-                        let pixel = palette[usize::from(if on { fg } else { bg })];
-                        frame.pixels[base + dot * widen..base + (dot + 1) * widen].fill(pixel);
-                    }
+                let glyph = self.vram.plane_byte(2, font + line);
+                let mut bits = u16::from(glyph) << 1;
+                if dots == 9 && self.attribute.line_graphics() && (0xc0..=0xdf).contains(&code) {
+                    bits |= u16::from(glyph & 1);
+                }
+                let solid = (cursor_offset == Some(offset)
+                    && (cursor_lines.0..=cursor_lines.1).contains(&(line as u32)))
+                    || (underline == Some(line) && attr & 0x77 == 0x01);
+                let cell = &mut line_pixels[col * cell_width..(col + 1) * cell_width];
+                for (dot, pixels) in cell.chunks_exact_mut(widen).enumerate() {
+                    let on = solid || bits & (0x100 >> dot) != 0;
+                    pixels.fill(palette[usize::from(if on { fg } else { bg })]);
                 }
             }
+            frame.pixels[y * width..(y + 1) * width].copy_from_slice(&line_pixels[pan..pan + width]);
         }
     }
 

@@ -311,6 +311,37 @@ fn text_cursor_and_blink() {
     assert_eq!(lock(&rig.vga).text_snapshot().unwrap().cursor, None, "CR0A bit 5 disables the cursor");
 }
 
+/// Smooth scrolling: CR08 moves the top row up by scan lines, AR13 moves the screen
+/// left by dots (9-dot mode: 0-7 shift 1-8, 8 shifts 0), and line compare splits.
+#[test]
+fn text_preset_row_scan_panning_and_split() {
+    let mut rig = text_rig(StandardMode::Text80x25);
+    rig.window.write(0x18000, 2, 0x1e41);
+    let yellow = rgb6(63, 63, 21);
+    rig.crtc(0x08, 2);
+    let f = rig.render(0);
+    assert_eq!(f.pixel(3, 0), Some(yellow), "glyph line 2 (0x18) is now the top scan line");
+    rig.crtc(0x08, 0);
+    rig.inb(0x3da);
+    rig.outb(0x3c0, 0x13);
+    rig.outb(0x3c0, 0x00);
+    rig.outb(0x3c0, 0x20);
+    let f = rig.render(0);
+    assert_eq!(f.pixel(6, 0), Some(yellow), "AR13 = 0 shifts a 9-dot screen by 1: bit 0 moves from 7 to 6");
+    assert_eq!(f.pixel(7, 0), Some(rgb6(0, 0, 42)));
+    rig.inb(0x3da);
+    rig.outb(0x3c0, 0x13);
+    rig.outb(0x3c0, 0x08);
+    rig.outb(0x3c0, 0x20);
+    rig.crtc(0x0c, 0x01);
+    rig.crtc(0x07, 0x0f);
+    rig.crtc(0x09, 0x0f);
+    rig.crtc(0x18, 31);
+    let f = rig.render(0);
+    assert_eq!(f.pixel(0, 32), Some(yellow), "after the split at line 31 row 0 of offset 0 shows");
+    assert_eq!(f.pixel(0, 0), Some(0), "the top area starts at 0x100");
+}
+
 #[test]
 fn text_snapshot_reads_the_screen() {
     let mut rig = Rig::mode(MIN_VRAM, StandardMode::Text80x25);
@@ -559,7 +590,9 @@ fn vbe_banked_window() {
 #[test]
 fn vbe_planar_4bpp() {
     let mut rig = Rig::new(1 << 20);
+    rig.dispi(VBE_DISPI_INDEX_VIRT_WIDTH, 803);
     vbe_mode(&mut rig, 800, 600, 4, VBE_DISPI_ENABLED);
+    assert_eq!(rig.dispi_read(VBE_DISPI_INDEX_VIRT_WIDTH), 800, "planar lines are whole bytes of 8 pixels");
     {
         let mut vga = lock(&rig.vga);
         vga.write_port(0x3c4, 2);

@@ -154,7 +154,10 @@ impl Vbe {
         if bpp == 4 && xres % 8 != 0 {
             return Err(format!("4 bpp width {xres} is not a multiple of 8"));
         }
-        let virt_width = r(VBE_DISPI_INDEX_VIRT_WIDTH).max(xres);
+        let mut virt_width = r(VBE_DISPI_INDEX_VIRT_WIDTH).max(xres);
+        if bpp == 4 {
+            virt_width &= !7;
+        }
         let stride = line_bytes(usize::from(virt_width), bpp);
         let max_lines = vram_len / stride;
         if usize::from(yres) > max_lines {
