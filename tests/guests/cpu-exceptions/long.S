@@ -29,6 +29,9 @@ long_exceptions:
     LMTEST 5, "movl (%rax), %eax", "movl $0x40000000, %eax"
     LMTEST 6, "nop", "pushfq; orq $0x100, (%rsp); popfq"
     LMTEST 7, ".byte 0xce"
+    LMTEST 8, "movw %ax, %es", "movw $0x50, %ax"
+    movw $0x10, %ax
+    movw %ax, %es
     /* IRQ 0 through the 64-bit IDT vector 0x20 (main.c programmed the 8259). */
     leaq idt64(%rip), %rbx
     movl $lm_irq0, %eax
@@ -69,8 +72,8 @@ lm_irq0:
     .globl lm_vec, lm_err, lm_rip, lm_start, lm_end
     .globl lm_irq_count
 lm_irq_count: .long 0
-lm_vec: .fill 8, 4, 0
-lm_err: .fill 8, 4, 0
-lm_rip: .fill 8, 4, 0
-lm_start: .fill 8, 4, 0
-lm_end: .fill 8, 4, 0
+lm_vec: .fill 9, 4, 0
+lm_err: .fill 9, 4, 0
+lm_rip: .fill 9, 4, 0
+lm_start: .fill 9, 4, 0
+lm_end: .fill 9, 4, 0

@@ -7,7 +7,7 @@ extern char real_chunk[], real_chunk_end[], real_exceptions[];
 extern void long_exceptions(void);
 extern u8 rm_vec[8];
 extern u16 rm_ip[8], rm_start[8], rm_end[8];
-extern u32 lm_vec[8], lm_err[8], lm_rip[8], lm_start[8], lm_end[8];
+extern u32 lm_vec[9], lm_err[9], lm_rip[9], lm_start[9], lm_end[9];
 extern u32 ring3_round_trip(void);
 extern char ring0_from_ring3[], if_probe[], user_stack_top[];
 extern u32 r3_frame[5], r3_handler_esp, r3_handler_cs, r3_user_cs, probe_flags, r3_faults[4], irq_count;
@@ -95,15 +95,15 @@ static void real_mode(void) {
 }
 
 static void long_mode(void) {
-    static const char *names[8] = {"long-de", "long-ud", "long-int3", "long-gp-error", "long-gp-noncanonical",
-                                   "long-pf", "long-single-step", "long-into-ud"};
-    static const u32 vectors[8] = {0, 6, 3, 13, 13, 14, 1, 6};
-    static const u32 errors[8] = {0, 0, 0, 0x1000, 0, 0, 0, 0};
-    static const u8 is_trap[8] = {0, 0, 1, 0, 0, 0, 1, 0};
+    static const char *names[9] = {"long-de", "long-ud", "long-int3", "long-gp-error", "long-gp-noncanonical",
+                                    "long-pf", "long-single-step", "long-into-ud", "long-np"};
+    static const u32 vectors[9] = {0, 6, 3, 13, 13, 14, 1, 6, 11};
+    static const u32 errors[9] = {0, 0, 0, 0x1000, 0, 0, 0, 0, 0x50};
+    static const u8 is_trap[9] = {0, 0, 1, 0, 0, 0, 1, 0, 0};
     u32 r = call_long(long_exceptions);
     check("long-mode-entered", r, 0);
     check("long-irq0-delivered", lm_irq_count, 1);
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 9; i++) {
         u32 want_rip = is_trap[i] ? lm_end[i] : lm_start[i];
         if (lm_vec[i] != vectors[i]) check(names[i], lm_vec[i], vectors[i]);
         else if (lm_err[i] != errors[i]) check(names[i], lm_err[i], errors[i]);
