@@ -1,5 +1,6 @@
 //! Start-up benchmark (issue: the machine): time from process start to the first guest
-//! instruction and to power-off of the Multiboot test kernel, and peak RSS, for rx86
+//! instruction and to power-off of the 64-bit Multiboot test kernel (it runs on every engine,
+//! nested PVM included), and peak RSS, for rx86
 //! and for QEMU running the same kernel in the same run.
 //!
 //! `cargo bench -p rx86-benches --bench startup [-- --accel kvm|tcg] [--runs N]`
@@ -105,7 +106,7 @@ fn main() {
         }
     });
     let runs: usize = value("--runs").and_then(|r| r.parse().ok()).unwrap_or(10);
-    let kernel = rx86_tests::guests::multiboot_test_kernel().expect("build the multiboot test kernel");
+    let kernel = rx86_tests::guests::multiboot64_test_kernel().expect("build the 64-bit multiboot test kernel");
     let k = kernel.to_str().unwrap().to_string();
     let mem = "256";
     let rx86_accel = if accel == "kvm" { "kvm" } else { "interp" };
@@ -137,7 +138,7 @@ fn main() {
         c
     });
 
-    println!("startup benchmark: Multiboot test kernel, -m {mem}M, accel {accel}, median of {runs} runs");
+    println!("startup benchmark: 64-bit Multiboot test kernel, -m {mem}M, accel {accel}, median of {runs} runs");
     match ready {
         Ok(d) => {
             println!("rx86 in-process: machine built, first guest instruction after {:.2} ms", d.as_secs_f64() * 1e3)
