@@ -9,6 +9,7 @@
 #define SEL_TSS_D 0x60
 #define SEL_LDT 0x68
 #define SEL_TSS_SHORT 0x70
+#define SEL_TSS_E 0x78
 #define TSS_AVAIL 0x89
 #define TSS_BUSY_BIT 0x2
 #define PG_4M 0x87u /* P, RW, US, PS */
@@ -16,11 +17,12 @@
 u32 tss_b[26] __attribute__((aligned(64)));
 u32 tss_c[26] __attribute__((aligned(64)));
 u32 tss_d[26] __attribute__((aligned(64)));
+u32 tss_e[26] __attribute__((aligned(64)));
 static u64 ldt[2];
 static u32 pd_a[1024] __attribute__((aligned(4096)));
 static u32 pd_b[1024] __attribute__((aligned(4096)));
-static u32 stack_b[256], stack_c[256], stack_d[256];
-extern void task_b(void), task_c(void), task_d(void);
+static u32 stack_b[256], stack_c[256], stack_d[256], stack_e[256];
+extern void task_b(void), task_c(void), task_d(void), task_e(void);
 extern u32 t_out[16];
 
 /* TSS field indices (in dwords). */
@@ -113,4 +115,16 @@ void main(void) {
     check("jmp-short-tss-ts", TRY("ljmp $0x70, $0"), 10);
     check("jmp-short-tss-error", last_trap.error, SEL_TSS_SHORT);
     check("tr-unchanged-after-faults", access_byte(SEL_TSS) & TSS_BUSY_BIT, TSS_BUSY_BIT);
+
+    /* An exception through a task gate: #GP's error code lands on the handler task's stack. */
+    init_tss(tss_e, task_e, stack_e + 256, (u32)pd_a);
+    set_gdt(SEL_TSS_E / 8, (u32)tss_e, 103, TSS_AVAIL, 0);
+    u64 gp_gate = idt[13];
+    set_idt(13, SEL_TSS_E, 0, 0x5, 0);
+    u32 fault_eip = 0;
+    __asm__ volatile("movw $0x1000, %%ax; movl $1f, %0; 1: movw %%ax, %%ds" : "=m"(fault_eip) : : "eax", "memory");
+    idt[13] = gp_gate;
+    check("task-gate-exception-error-code", t_out[13], 0x1000);
+    check("task-gate-exception-saved-eip", t_out[14], fault_eip);
+    check("task-gate-exception-returned", access_byte(SEL_TSS_E) & TSS_BUSY_BIT, 0);
 }

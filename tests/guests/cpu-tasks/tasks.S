@@ -44,6 +44,17 @@ task_d:
     iretl
     jmp task_d
 
+/* #GP handler task (IDT task gate): takes the error code from its own stack and steps the
+ * interrupted task (the back-link, the main task's tss32) over the 2-byte faulting MOV. */
+    .globl task_e
+task_e:
+    popl t_out + 52
+    movl tss32 + 0x20, %eax
+    movl %eax, t_out + 56
+    addl $2, tss32 + 0x20
+    iretl
+    jmp task_e
+
     .data
     .align 4
     .globl t_out
