@@ -427,10 +427,11 @@ impl Generator {
         let mut case = Case { mode: self.mode, gpr, rflags, data, units: Vec::new() };
         let len = 1 + self.rng.below(8);
         while (case.units.len() as u64) < len {
-            let unit = match self.rng.below(14) {
+            let unit = match self.rng.below(15) {
                 0 => self.string_unit(),
                 1..=3 => self.addressed_unit(),
                 4 | 5 => self.branch_unit(),
+                6 => self.frame_unit(),
                 _ => self.unit(),
             };
             let Some(unit) = unit else { continue };
@@ -574,7 +575,11 @@ impl Generator {
             let i = i as u32;
             self.operand(&mut ins, i, k, !reg_offset, code)?;
         }
-        if ins.op_kinds().any(|k| k == OpKind::Memory) && op.can_use_lock_prefix() && self.rng.below(4) == 0 {
+        let memory = ins.op_kinds().any(|k| k == OpKind::Memory);
+        if memory && op.can_use_lock_prefix() && self.rng.below(4) == 0 {
+            ins.set_has_lock_prefix(true);
+        } else if self.rng.below(64) == 0 {
+            // LOCK where it is not allowed: #UD.
             ins.set_has_lock_prefix(true);
         }
         Some(ins)
@@ -718,7 +723,16 @@ impl Generator {
         ins.set_memory_index_scale(1);
         ins.set_memory_displacement64(self.mode.data() + offset);
         ins.set_memory_displ_size(displ_size);
-        ins.set_segment_prefix(Register::None);
+        // Flat ES, CS, SS, DS overrides: no effect, except that a write through CS
+        // is #GP in protected mode (CS is not writable).
+        let prefix = match self.rng.below(16) {
+            0 => Register::ES,
+            1 => Register::CS,
+            2 => Register::SS,
+            3 => Register::DS,
+            _ => Register::None,
+        };
+        ins.set_segment_prefix(prefix);
     }
 
     /// A random address expression for LEA (which never touches memory).
@@ -766,7 +780,9 @@ impl Generator {
         let span = DATA_LEN as u64 - 2 * lo;
         let src = self.mode.data() + lo + self.rng.below(span);
         let dst = self.mode.data() + lo + self.rng.below(span);
-        let a = self.mode.bitness();
+        // In 64-bit mode a third of them use 32-bit addresses (ESI, EDI, ECX), with
+        // random upper halves in RSI, RDI and RCX.
+        let a = if self.mode == Mode::Long64 && self.rng.below(3) == 0 { 32 } else { self.mode.bitness() };
         let seg = Register::None;
         let s = |ins: Result<Instruction, iced_x86::IcedError>| ins.ok();
         let string = match (op, size) {
@@ -791,12 +807,60 @@ impl Generator {
             (StringOp::Cmps, 4) => s(Instruction::with_cmpsd(a, seg, rep)),
             (StringOp::Cmps, _) => s(Instruction::with_cmpsq(a, seg, rep)),
         }?;
+        let load = |g: &mut Self, reg: Register, v: u64| {
+            if a == 32 && g.mode == Mode::Long64 {
+                g.load_register(reg, v)
+            } else {
+                Instruction::with2(Code::Mov_r32_imm32, reg, v as u32).ok()
+            }
+        };
         Some(vec![
-            Instruction::with2(Code::Mov_r32_imm32, Register::ESI, src as u32).ok()?,
-            Instruction::with2(Code::Mov_r32_imm32, Register::EDI, dst as u32).ok()?,
-            Instruction::with2(Code::Mov_r32_imm32, Register::ECX, count).ok()?,
+            load(self, Register::ESI, src)?,
+            load(self, Register::EDI, dst)?,
+            load(self, Register::ECX, count as u64)?,
             string,
         ])
+    }
+
+    /// XLAT with RBX pointing into the data area, or ENTER/LEAVE with RBP on the
+    /// stack in it (ENTER kept to small frames and nesting levels).
+    fn frame_unit(&mut self) -> Option<Vec<Instruction>> {
+        let (b, bp) = match self.mode {
+            Mode::Long64 => (Register::RBX, Register::RBP),
+            Mode::Protected32 => (Register::EBX, Register::EBP),
+            Mode::Real16 => (Register::BX, Register::BP),
+        };
+        let load = |g: &mut Self, reg: Register, v: u64| {
+            let code = if g.mode == Mode::Long64 { Code::Mov_r64_imm64 } else { Code::Mov_r32_imm32 };
+            let reg = if g.mode == Mode::Long64 { reg } else { reg.full_register32() };
+            Instruction::with2(code, reg, v).ok()
+        };
+        let near_stack = self.mode.stack() - 0x80 + self.rng.below(0x100);
+        match self.rng.below(3) {
+            0 => {
+                let table = self.mode.data() + self.rng.below(DATA_LEN as u64 - 0x100);
+                let xlat = Instruction::with1(Code::Xlat_m8, iced_x86::MemoryOperand::with_base_index(b, Register::AL));
+                Some(vec![load(self, b, table)?, xlat.ok()?])
+            }
+            1 => {
+                let leave = match self.mode {
+                    Mode::Long64 => Code::Leaveq,
+                    Mode::Protected32 => Code::Leaved,
+                    Mode::Real16 => Code::Leavew,
+                };
+                Some(vec![load(self, bp, near_stack)?, Instruction::with(leave)])
+            }
+            _ => {
+                let enter = match self.mode {
+                    Mode::Long64 => Code::Enterq_imm16_imm8,
+                    Mode::Protected32 => Code::Enterd_imm16_imm8,
+                    Mode::Real16 => Code::Enterw_imm16_imm8,
+                };
+                let size = self.rng.below(0x40) as u32;
+                let level = self.rng.below(5) as u32;
+                Some(vec![load(self, bp, near_stack)?, Instruction::with2(enter, size, level).ok()?])
+            }
+        }
     }
 }
 
@@ -924,6 +988,9 @@ mod tests {
             M::Call,
             M::Loopne,
             M::Jrcxz,
+            M::Xlatb,
+            M::Enter,
+            M::Leave,
         ] {
             assert!(seen.contains(&m), "{m:?} never generated");
         }
