@@ -16,6 +16,10 @@ pub enum StandardMode {
     Text80x25,
     /// Mode 03h with an 8-line font: 80x50 text, 9x8 cells, 720x400.
     Text80x50,
+    /// Mode 07h: 80x25 monochrome text at 0xB0000, CRTC at 0x3B4, 9x16 cells.
+    MonoText80x25,
+    /// Mode 0Dh: 320x200, 16 colours, planar (scan-doubled).
+    Planar320x200x16,
     /// Mode 04h: 320x200, 4 colours, CGA-compatible (interleaved 2-bit pixels, odd and
     /// even lines 8 KiB apart).
     Cga320x200x4,
@@ -85,6 +89,34 @@ const MODE_03_8X8: ModeRegisters = ModeRegisters {
     attribute: MODE_03.attribute,
 };
 
+const MODE_07: ModeRegisters = ModeRegisters {
+    misc: 0x66,
+    sequencer: MODE_03.sequencer,
+    crtc: [
+        0x5f, 0x4f, 0x50, 0x82, 0x55, 0x81, 0xbf, 0x1f, 0x00, 0x4f, 0x0d, 0x0e, 0x00, 0x00, 0x00, 0x00, 0x9c, 0x8e,
+        0x8f, 0x28, 0x0f, 0x96, 0xb9, 0xa3, 0xff,
+    ],
+    graphics: [0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x0a, 0x0f, 0xff],
+    attribute: attribute(
+        [0x00, 0x08, 0x08, 0x08, 0x08, 0x08, 0x08, 0x08, 0x10, 0x18, 0x18, 0x18, 0x18, 0x18, 0x18, 0x18],
+        [0x0e, 0x00, 0x0f, 0x08, 0x00],
+    ),
+};
+
+const MODE_0D: ModeRegisters = ModeRegisters {
+    misc: 0x63,
+    sequencer: [0x03, 0x09, 0x0f, 0x00, 0x06],
+    crtc: [
+        0x2d, 0x27, 0x28, 0x90, 0x2b, 0x80, 0xbf, 0x1f, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x9c, 0x8e,
+        0x8f, 0x14, 0x00, 0x96, 0xb9, 0xe3, 0xff,
+    ],
+    graphics: [0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x0f, 0xff],
+    attribute: attribute(
+        [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17],
+        [0x01, 0x00, 0x0f, 0x00, 0x00],
+    ),
+};
+
 const MODE_04: ModeRegisters = ModeRegisters {
     misc: 0x63,
     sequencer: [0x03, 0x09, 0x03, 0x00, 0x02],
@@ -135,8 +167,12 @@ const PORT_SEQUENCER: u16 = 0x3c4;
 const PORT_GRAPHICS: u16 = 0x3ce;
 /// CRTC index in colour mode (data follows).
 const PORT_CRTC: u16 = 0x3d4;
-/// Input status 1 in colour mode.
+/// CRTC index in monochrome mode (data follows).
+const PORT_MONO_CRTC: u16 = 0x3b4;
+/// Input status 1 (colour; monochrome is 0x20 lower, like the CRTC).
 const PORT_INPUT_STATUS_1: u16 = 0x3da;
+/// Miscellaneous output bit 0: colour I/O addresses.
+const MISC_COLOUR_IO: u8 = 0b0000_0001;
 /// CR11 (its bit 7 protects CR00-CR07).
 const CR_VERTICAL_RETRACE_END: u8 = 0x11;
 /// Attribute index bit 5: hand the palette back to the display.
@@ -173,6 +209,8 @@ impl Vga {
             StandardMode::Text40x25 => &MODE_01,
             StandardMode::Text80x25 => &MODE_03,
             StandardMode::Text80x50 => &MODE_03_8X8,
+            StandardMode::MonoText80x25 => &MODE_07,
+            StandardMode::Planar320x200x16 => &MODE_0D,
             StandardMode::Cga320x200x4 => &MODE_04,
             StandardMode::Planar640x480x16 => &MODE_12,
             StandardMode::Chain4_320x200x256 => &MODE_13,
@@ -180,21 +218,26 @@ impl Vga {
         self.set_vbe_index(super::vbe::VBE_DISPI_INDEX_ENABLE);
         self.vbe_write(0);
         self.write_port(PORT_MISC_OUTPUT, regs.misc);
+        let (crtc, status) = if regs.misc & MISC_COLOUR_IO != 0 {
+            (PORT_CRTC, PORT_INPUT_STATUS_1)
+        } else {
+            (PORT_MONO_CRTC, PORT_INPUT_STATUS_1 - 0x20)
+        };
         for (i, &v) in regs.sequencer.iter().enumerate() {
             self.write_port(PORT_SEQUENCER, i as u8);
             self.write_port(PORT_SEQUENCER + 1, v);
         }
-        self.write_port(PORT_CRTC, CR_VERTICAL_RETRACE_END);
-        self.write_port(PORT_CRTC + 1, regs.crtc[usize::from(CR_VERTICAL_RETRACE_END)] & 0x7f);
+        self.write_port(crtc, CR_VERTICAL_RETRACE_END);
+        self.write_port(crtc + 1, regs.crtc[usize::from(CR_VERTICAL_RETRACE_END)] & 0x7f);
         for (i, &v) in regs.crtc.iter().enumerate() {
-            self.write_port(PORT_CRTC, i as u8);
-            self.write_port(PORT_CRTC + 1, v);
+            self.write_port(crtc, i as u8);
+            self.write_port(crtc + 1, v);
         }
         for (i, &v) in regs.graphics.iter().enumerate() {
             self.write_port(PORT_GRAPHICS, i as u8);
             self.write_port(PORT_GRAPHICS + 1, v);
         }
-        self.read_port(PORT_INPUT_STATUS_1);
+        self.read_port(status);
         for (i, &v) in regs.attribute.iter().enumerate() {
             self.write_port(PORT_ATTRIBUTE, i as u8);
             self.write_port(PORT_ATTRIBUTE, v);
@@ -206,6 +249,36 @@ impl Vga {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Mode 07h: CRTC at 0x3B4, text at 0xB0000, attribute 0x01 underlined on line 15.
+    #[test]
+    fn monochrome_text() {
+        let mut vga = Vga::new(256 << 10);
+        vga.set_standard_mode(StandardMode::MonoText80x25);
+        assert_eq!(vga.crtc().horizontal_display_chars(), 80, "programmed through 0x3B4");
+        assert_eq!(vga.read_port(0x3d5), 0xff);
+        vga.dac_mut().set_entry(8, [42, 42, 42]);
+        vga.mem_write(0x1_0000, b'_');
+        vga.mem_write(0x1_0001, 0x01);
+        assert_eq!(vga.text_snapshot().unwrap().lines()[0], "_");
+        let f = vga.render(8);
+        assert_eq!((f.width, f.height), (720, 400));
+        assert!((0..9).all(|x| f.pixel(x, 15) == Some(0xaa_aaaa)), "underline");
+        assert_eq!(f.pixel(0, 14), Some(0));
+    }
+
+    /// Mode 0Dh: 40 character clocks of 8 pixels, 400 lines scan-doubled.
+    #[test]
+    fn planar_320x200() {
+        let mut vga = Vga::new(256 << 10);
+        vga.set_standard_mode(StandardMode::Planar320x200x16);
+        vga.dac_mut().set_entry(0x17, [63, 0, 0]);
+        vga.mem_write(199 * 40 + 39, 0x01);
+        let f = vga.render(0);
+        assert_eq!((f.width, f.height), (320, 200));
+        assert_eq!(f.pixel(319, 199), Some(0xff_0000), "all four planes: colour 15 -> palette 0x17");
+        assert_eq!(f.pixels.iter().filter(|&&p| p != 0).count(), 1);
+    }
 
     #[test]
     fn text_console_after_init() {
