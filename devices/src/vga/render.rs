@@ -236,6 +236,12 @@ impl Vga {
         for y in 0..height {
             let line = mode.start + y * mode.stride;
             let out = &mut frame.pixels[y * width..(y + 1) * width];
+            if let Some(src) = self.vram.as_bytes().get(line..line + 4 * width).filter(|_| mode.bpp == 32) {
+                for (pixel, bgrx) in out.iter_mut().zip(src.chunks_exact(4)) {
+                    *pixel = u32::from_le_bytes([bgrx[0], bgrx[1], bgrx[2], 0]);
+                }
+                continue;
+            }
             for (x, pixel) in out.iter_mut().enumerate() {
                 *pixel = match mode.bpp {
                     4 => {

@@ -554,6 +554,12 @@ fn vbe_pixel_formats() {
     vbe_mode(&mut rig, 320, 200, 24, LFB);
     rig.lfb.write(3, 4, 0x0033_2211);
     assert_eq!(rig.render(0).pixels[1], 0x33_2211, "B, G, R bytes");
+    rig.dispi(VBE_DISPI_INDEX_VIRT_HEIGHT, 0xffff);
+    vbe_mode(&mut rig, 1024, 768, 32, LFB);
+    let last_line = (rig.dispi_read(VBE_DISPI_INDEX_VIRT_HEIGHT) as u64 - 1) * 4096;
+    rig.lfb.write(last_line + 4 * 1023, 4, 0xff00_00ff);
+    rig.dispi(VBE_DISPI_INDEX_Y_OFFSET, 4096 - 768);
+    assert_eq!(rig.render(0).pixel(1023, 767), Some(0x00_00ff), "the last pixel of video memory");
     vbe_mode(&mut rig, 320, 200, 8, LFB | VBE_DISPI_8BIT_DAC);
     rig.dac(9, [0x80, 0x81, 0xff]);
     rig.lfb.write(7, 1, 9);
@@ -620,6 +626,9 @@ fn vbe_rejects_impossible_modes() {
     let mut rig = Rig::mode(4 << 20, StandardMode::Text80x25);
     vbe_mode(&mut rig, 8192, 8192, 32, LFB);
     assert_eq!(rig.dispi_read(VBE_DISPI_INDEX_ENABLE) & VBE_DISPI_ENABLED, 0);
+    assert!(lock(&rig.vga).vbe_mode().is_none(), "256 MiB does not fit 4 MiB");
+    vbe_mode(&mut rig, 16008, 8, 8, LFB);
+    assert!(lock(&rig.vga).vbe_mode().is_none(), "wider than MAX_XRES");
     assert!(lock(&rig.vga).vbe_mode().is_none());
     assert!(lock(&rig.vga).text_snapshot().is_some(), "still text mode");
     vbe_mode(&mut rig, 1280, 1024, 32, LFB);

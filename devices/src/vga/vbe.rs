@@ -64,10 +64,12 @@ pub const VBE_DISPI_NOCLEARMEM: u16 = 0x80;
 const VBE_DISPI_ENABLE_BITS: u16 =
     VBE_DISPI_ENABLED | VBE_DISPI_GETCAPS | VBE_DISPI_8BIT_DAC | VBE_DISPI_LFB_ENABLED | VBE_DISPI_NOCLEARMEM;
 
-/// Largest horizontal resolution (Bochs `VBE_DISPI_MAX_XRES`).
-pub const MAX_XRES: u16 = 2560;
-/// Largest vertical resolution (Bochs `VBE_DISPI_MAX_YRES`).
-pub const MAX_YRES: u16 = 1600;
+/// Largest horizontal resolution (QEMU's `VBE_DISPI_MAX_XRES`; Bochs says 2560). Video
+/// memory is the tighter limit in practice; GETCAPS reports this value, and SeaBIOS
+/// and Linux's `bochs` driver offer modes up to it.
+pub const MAX_XRES: u16 = 16000;
+/// Largest vertical resolution (QEMU's `VBE_DISPI_MAX_YRES`).
+pub const MAX_YRES: u16 = 12000;
 /// Largest bits per pixel.
 pub const MAX_BPP: u16 = 32;
 /// Size of one bank of the 0xA0000 window.
