@@ -7,7 +7,7 @@
 //! instruction is reported (the host reports the same for a fault).
 
 use super::gen::Case;
-use super::layout::{DATA_LEN, REGION};
+use super::layout::DATA_LEN;
 use super::{real, Fault, Mode, Outcome};
 use rx86_core::platform::BasicPlatform;
 use rx86_cpu::interp::state::{cr0, cr4, efer, CpuState, DescTable, Seg, Segment};
@@ -82,7 +82,6 @@ impl EmulatedCpu {
         if real {
             mem.write(case.mode.code(), &real::with_final_hlt(code));
         } else {
-            mem.write(REGION, &[0u8; 0x1000]);
             mem.write(case.mode.code(), code);
         }
         mem.write(case.mode.data(), &case.data);

@@ -476,7 +476,7 @@ impl Generator {
         if bt_reg && self.rng.coin() {
             let offset_reg = ins.op1_register();
             let bit_offset = self.rng.below(0x4000) as i64 - 0x2000;
-            let operand = self.mode.data() + 0x600 + self.rng.below(0x400);
+            let operand = self.mode.data() + 0xe00 + self.rng.below(0x400);
             ins.set_op0_kind(OpKind::Memory);
             ins.set_memory_base(Register::None);
             ins.set_memory_index(Register::None);
@@ -738,7 +738,12 @@ impl Generator {
 
     /// An absolute memory operand inside the data area, aligned to `align`.
     fn data_operand(&mut self, ins: &mut Instruction, i: u32, align: u64, displ_size: u32) {
-        let offset = self.rng.below(DATA_LEN as u64 - 16) & !(align - 1);
+        let offset = if self.rng.below(4) == 0 {
+            // Straddle the page boundary in the middle of the data area.
+            0x1000 - 1 - self.rng.below(15)
+        } else {
+            self.rng.below(DATA_LEN as u64 - 16)
+        } & !(align - 1);
         ins.set_op_kind(i, OpKind::Memory);
         ins.set_memory_base(Register::None);
         ins.set_memory_index(Register::None);

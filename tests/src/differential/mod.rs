@@ -29,21 +29,24 @@ pub mod layout {
     pub const REGION_LEN: u64 = 0x1_0000;
     /// Host-only trampolines (entry, exit, fault recovery).
     pub const TRAMPOLINE: u64 = REGION;
-    /// The generated sequence.
-    pub const CODE: u64 = REGION + 0x1000;
+    /// The generated sequence: 32 bytes before a page boundary, so that most
+    /// sequences have an instruction or a block that crosses it.
+    pub const CODE: u64 = REGION + 0x1fe0;
     /// Longest encoded sequence (plus its exit jump).
     pub const CODE_LEN: u64 = 0x1000;
-    /// The data area every memory operand points into.
-    pub const DATA: u64 = REGION + 0x2000;
+    /// The data area every memory operand points into: two pages, so that accesses
+    /// cross a page boundary at [`DATA`] + 0x1000.
+    pub const DATA: u64 = REGION + 0x3000;
     /// Size of the data area.
-    pub const DATA_LEN: usize = 0x1000;
+    pub const DATA_LEN: usize = 0x2000;
     /// Host-only register block (inputs, outputs, saved host RSP, fault record).
-    pub const IO: u64 = REGION + 0x3000;
+    pub const IO: u64 = REGION + 0x5000;
     /// Top of the host-only stack the 32-bit trampoline runs on.
     pub const STACK_TOP: u64 = REGION + 0x8000;
     /// RSP while the sequence runs, on both sides: inside the data area, so what
-    /// PUSH writes is compared too.
-    pub const SEQ_RSP: u64 = DATA + 0xe00;
+    /// PUSH writes is compared too, and misaligned just above the page boundary so
+    /// that pushes straddle it.
+    pub const SEQ_RSP: u64 = DATA + 0x1014;
 }
 
 /// The CPU mode a sequence runs in.
@@ -86,9 +89,9 @@ impl Mode {
         }
     }
 
-    /// RSP while the sequence runs (inside the data area).
+    /// RSP while the sequence runs (inside the data area, see [`layout::SEQ_RSP`]).
     pub fn stack(self) -> u64 {
-        self.data() + 0xe00
+        self.data() + (layout::SEQ_RSP - layout::DATA)
     }
 
     /// The bits of a GPR that the mode defines.

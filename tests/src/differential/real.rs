@@ -12,7 +12,7 @@ use rx86_core::phys::PhysMemory;
 /// Where the sequence starts (CS = DS = ES = SS = 0).
 pub const CODE: u64 = 0x1000;
 /// Start of the data area (the stack is inside it).
-pub const DATA: u64 = 0x2000;
+pub const DATA: u64 = 0x3000;
 /// The HLT stubs, one byte per vector.
 const STUBS: u64 = 0x500;
 /// Vectors given a stub (the exceptions).
