@@ -114,7 +114,7 @@ impl Controller {
         match reg {
             0..=7 => {
                 let ch = self.channels[usize::from(reg / 2)];
-                let v = if reg % 2 == 0 { ch.current_address } else { ch.current_count };
+                let v = if reg.is_multiple_of(2) { ch.current_address } else { ch.current_count };
                 self.byte_of(v)
             }
             REG_STATUS_COMMAND => {
@@ -132,7 +132,7 @@ impl Controller {
             0..=7 => {
                 let i = usize::from(reg / 2);
                 let mut ch = self.channels[i];
-                if reg % 2 == 0 {
+                if reg.is_multiple_of(2) {
                     self.set_byte(&mut ch.base_address, value);
                     ch.current_address = ch.base_address;
                 } else {
@@ -333,7 +333,7 @@ impl IsaDmaPorts {
     fn register(&self, offset: u64) -> Option<u8> {
         match self.controller {
             0 if offset < 16 => Some(offset as u8),
-            1 if offset < 32 && offset % 2 == 0 => Some((offset / 2) as u8),
+            1 if offset < 32 && offset.is_multiple_of(2) => Some((offset / 2) as u8),
             _ => None,
         }
     }
@@ -403,7 +403,7 @@ mod tests {
         d1.write(0x0b, 1, u64::from(mode));
         d1.write(0x04, 1, u64::from(addr & 0xff));
         d1.write(0x04, 1, u64::from(addr >> 8 & 0xff));
-        pages.write(0x81 - 0x81, 1, u64::from(addr >> 16));
+        pages.write(0, 1, u64::from(addr >> 16));
         d1.write(0x05, 1, u64::from(count & 0xff));
         d1.write(0x05, 1, u64::from(count >> 8));
         d1.write(0x0a, 1, 0x02);

@@ -30,14 +30,6 @@ mod busmaster;
 mod channel;
 mod identify;
 mod piix3;
-#[cfg(test)]
-mod tests;
-
-/// Test helpers shared with other devices' tests.
-#[cfg(test)]
-pub(crate) mod tests_support {
-    pub(crate) use super::tests::ram;
-}
 
 use rx86_core::phys::{PhysError, PhysMemory};
 use std::sync::Arc;
@@ -67,3 +59,12 @@ impl DmaMemory for PhysMemory {
 
 /// A DMA view of guest memory shared by the devices that bus-master.
 pub type SharedDmaMemory = Arc<dyn DmaMemory>;
+
+#[cfg(test)]
+mod tests;
+
+/// Test helpers shared with other devices' tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    pub(crate) use super::tests::ram;
+}
