@@ -13,8 +13,10 @@ use rustc_apfloat::{FloatConvert, Round, Status, StatusAnd};
 
 /// Float lane `x` of format `F` to a signed integer of `bits` (32 or 64) bits, rounding
 /// with `round`; invalid or out of range gives the integer indefinite.
-fn to_int<F: SseFloat>(x: u64, bits: usize, round: Round, csr: u32, flags: &mut u32) -> u64 {
-    let x = Bits::<F>::source(x, csr, flags);
+pub fn to_int<F: SseFloat>(x: u64, bits: usize, round: Round, csr: u32, flags: &mut u32) -> u64 {
+    // Float-to-integer conversions never report a denormal operand (only IE and PE).
+    let mut de = 0;
+    let x = Bits::<F>::source(x, csr, &mut de);
     let indefinite = 1u64 << (bits - 1);
     if Bits::<F>::is_nan(x) {
         *flags |= mxcsr::IE;
@@ -39,7 +41,12 @@ fn from_int<F: SseFloat>(v: i64, round: Round, csr: u32, flags: &mut u32) -> u64
 
 /// Converts one lane between formats (`S` to `T`), keeping NaN payloads the x86 way
 /// (the fraction's top bits carry over, quiet bit set).
-fn convert<S: SseFloat + FloatConvert<T>, T: SseFloat>(x: u64, round: Round, csr: u32, flags: &mut u32) -> u64 {
+pub fn convert_lane<S: SseFloat + FloatConvert<T>, T: SseFloat>(
+    x: u64,
+    round: Round,
+    csr: u32,
+    flags: &mut u32,
+) -> u64 {
     let x = Bits::<S>::source(x, csr, flags);
     if Bits::<S>::is_nan(x) {
         if Bits::<S>::is_snan(x) {
@@ -55,6 +62,13 @@ fn convert<S: SseFloat + FloatConvert<T>, T: SseFloat>(x: u64, round: Round, csr
     let mut r: StatusAnd<T> = Bits::<S>::val(x).convert_r(round, &mut loses);
     if r.status == Status::INEXACT && r.value.is_largest() && Bits::<T>::overflows(Bits::<S>::wide(x)) {
         r.status |= Status::OVERFLOW;
+    }
+    if r.status == Status::INEXACT && r.value.is_smallest_normalized() {
+        const K: i32 = 64;
+        let scaled: StatusAnd<T> = Bits::<S>::val(x).scalbn(K).convert_r(round, &mut loses);
+        if Bits::<T>::tiny(scaled.value, K) {
+            r.status |= Status::UNDERFLOW;
+        }
     }
     Bits::<T>::result(r, csr, flags)
 }
@@ -122,16 +136,16 @@ impl Ctx<'_> {
         let hi = |v: u64| v >> 32;
         let pack = |a: u64, b: u64| a | b << 32;
         let out: Xmm = match ins.mnemonic() {
-            M::Cvtss2sd => [convert::<Single, Double>(lo(s[0]), round, csr, &mut f), d[1]],
-            M::Cvtsd2ss => [(d[0] & !0xffff_ffff) | convert::<Double, Single>(s[0], round, csr, &mut f), d[1]],
+            M::Cvtss2sd => [convert_lane::<Single, Double>(lo(s[0]), round, csr, &mut f), d[1]],
+            M::Cvtsd2ss => [(d[0] & !0xffff_ffff) | convert_lane::<Double, Single>(s[0], round, csr, &mut f), d[1]],
             M::Cvtps2pd => [
-                convert::<Single, Double>(lo(s[0]), round, csr, &mut f),
-                convert::<Single, Double>(hi(s[0]), round, csr, &mut f),
+                convert_lane::<Single, Double>(lo(s[0]), round, csr, &mut f),
+                convert_lane::<Single, Double>(hi(s[0]), round, csr, &mut f),
             ],
             M::Cvtpd2ps => [
                 pack(
-                    convert::<Double, Single>(s[0], round, csr, &mut f),
-                    convert::<Double, Single>(s[1], round, csr, &mut f),
+                    convert_lane::<Double, Single>(s[0], round, csr, &mut f),
+                    convert_lane::<Double, Single>(s[1], round, csr, &mut f),
                 ),
                 0,
             ],

@@ -113,6 +113,14 @@ impl<F: SseFloat> Bits<F> {
         exact.is_finite() && exact.abs() >= F80::from_u128(1).value.scalbn(emax_plus_1)
     }
 
+    /// True when a result apfloat rounded to the smallest normal magnitude is tiny the
+    /// x86 way: the exact result rounded to the format's precision with an unbounded
+    /// exponent (`scaled`, computed on operands scaled by 2^`k`) stays below the
+    /// smallest normal (SDM Vol. 1 §4.9.1.5).
+    pub fn tiny(scaled: F, k: i32) -> bool {
+        scaled.abs() < F::smallest_normalized().scalbn(k)
+    }
+
     /// The apfloat value of `x`.
     pub fn val(x: u64) -> F {
         F::from_bits(x as u128)
@@ -140,7 +148,7 @@ impl<F: SseFloat> Bits<F> {
             *flags |= mxcsr::PE;
         }
         let um = csr & (mxcsr::UE << mxcsr::MASK_SHIFT) != 0;
-        if csr & mxcsr::FZ != 0 && um && Self::is_denormal(bits) {
+        if csr & mxcsr::FZ != 0 && um && (Self::is_denormal(bits) || s.contains(Status::UNDERFLOW)) {
             bits &= Self::sign();
             *flags |= mxcsr::UE | mxcsr::PE;
         }
@@ -179,8 +187,23 @@ pub enum FpOp {
     Sqrt,
 }
 
+/// Merges one lane's exception flags: an invalid operation or a zero divide outranks a
+/// denormal operand (the square root of a negative denormal reports IE alone, a
+/// denormal divided by zero ZE alone).
+pub fn merge_lane_flags(lane: u32, flags: &mut u32) {
+    *flags |= if lane & (mxcsr::IE | mxcsr::ZE) != 0 { lane & !mxcsr::DE } else { lane };
+}
+
 /// One lane of an SSE arithmetic op in format `F` under MXCSR `csr`.
 pub fn binop<F: SseFloat>(op: FpOp, a: u64, b: u64, csr: u32, flags: &mut u32) -> u64 {
+    let mut lane = 0;
+    let r = binop_lane::<F>(op, a, b, csr, &mut lane);
+    merge_lane_flags(lane, flags);
+    r
+}
+
+/// [`binop`] with the lane's own flags.
+fn binop_lane<F: SseFloat>(op: FpOp, a: u64, b: u64, csr: u32, flags: &mut u32) -> u64 {
     let round = round_of(csr >> mxcsr::RC_SHIFT);
     if op == FpOp::Sqrt {
         let b = Bits::<F>::source(b, csr, flags);
@@ -223,6 +246,21 @@ pub fn binop<F: SseFloat>(op: FpOp, a: u64, b: u64, csr: u32, flags: &mut u32) -
         };
         if Bits::<F>::overflows(exact.value) {
             r.status |= Status::OVERFLOW;
+        }
+    }
+    // Inexact sums are never tiny; products and quotients that apfloat rounded up to the
+    // smallest normal are redone on operands scaled away from the denormal range.
+    if r.status == Status::INEXACT && r.value.is_smallest_normalized() {
+        const K: i32 = 64;
+        let scaled = match op {
+            FpOp::Mul if x.ilogb() <= y.ilogb() => Some(x.scalbn(K).mul_r(y, round).value),
+            FpOp::Mul => Some(x.mul_r(y.scalbn(K), round).value),
+            FpOp::Div if x.ilogb() <= 0 => Some(x.scalbn(K).div_r(y, round).value),
+            FpOp::Div => Some(x.div_r(y.scalbn(-K), round).value),
+            _ => None,
+        };
+        if scaled.is_some_and(|v| Bits::<F>::tiny(v, K)) {
+            r.status |= Status::UNDERFLOW;
         }
     }
     Bits::<F>::result(r, csr, flags)
@@ -548,5 +586,179 @@ mod tests {
         assert_eq!(m.cpu.last_exception.map(|e| e.0), Some(19));
         assert_eq!(m.cpu.state().sse.xmm[0][0], 1.0f32.to_bits() as u64);
         assert_ne!(m.cpu.state().sse.mxcsr & 4, 0);
+    }
+
+    /// A deterministic generator of special-heavy float bit patterns.
+    struct Gen(u64);
+
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        /// A value of `width` bits with `frac` fraction bits.
+        fn float(&mut self, width: u32, frac: u32) -> u64 {
+            let r = self.next();
+            let emax = (1u64 << (width - 1 - frac)) - 1;
+            let exp = match r % 8 {
+                0 => 0,
+                1 => 1,
+                2 => emax,
+                3 => emax - 1,
+                4 => emax / 2,
+                _ => self.next() % (emax + 1),
+            };
+            let fmask = (1u64 << frac) - 1;
+            let f = match (r >> 8) % 6 {
+                0 => 0,
+                1 => 1,
+                2 => fmask,
+                3 => 1 << (frac - 1),
+                _ => self.next() & fmask,
+            };
+            ((r >> 20) & 1) << (width - 1) | exp << frac | f
+        }
+    }
+
+    /// Runs one scalar SSE instruction on the host: xmm0 = a, xmm1 = b, MXCSR = csr
+    /// (all exceptions masked); returns the low quadword of xmm0 and MXCSR after.
+    macro_rules! host_scalar {
+        ($insn:literal, $a:expr, $b:expr, $csr:expr) => {{
+            let mut v: [u64; 2] = [$a, $b];
+            let mut csr: u32 = $csr;
+            // SAFETY: the asm saves MXCSR, loads `csr`, runs one scalar instruction on
+            // values read from and written back to `v`, stores the flags to `csr` and
+            // restores MXCSR.
+            unsafe {
+                asm!(
+                    "sub rsp, 8", "stmxcsr [rsp]", "ldmxcsr [{c}]",
+                    "movq xmm0, [{v}]", "movq xmm1, [{v} + 8]",
+                    $insn,
+                    "movq [{v}], xmm0", "stmxcsr [{c}]", "ldmxcsr [rsp]", "add rsp, 8",
+                    v = in(reg) v.as_mut_ptr(), c = in(reg) &mut csr,
+                    out("xmm0") _, out("xmm1") _,
+                );
+            }
+            (v[0], csr)
+        }};
+    }
+
+    /// Our result for one lane, in the host's shape (masked exceptions only).
+    fn lane<F: super::SseFloat>(op: Option<super::FpOp>, imm: u8, a: u64, b: u64, csr: u32) -> (u64, u32) {
+        let mut flags = 0;
+        let r = match op {
+            Some(op) => super::binop::<F>(op, a, b, csr, &mut flags),
+            None => super::compare::<F>(imm, a, b, csr, &mut flags),
+        };
+        (r, csr | flags)
+    }
+
+    #[test]
+    fn random_scalar_ops_match_the_host() {
+        use super::FpOp::*;
+        use rustc_apfloat::ieee::{Double, Single};
+        let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+        for i in 0..20_000 {
+            let csr = 0x1f80 | [0, 0x2000, 0x4000, 0x6000][i % 4] | [0, 0x40, 0x8000, 0x8040][(i / 4) % 4];
+            let (a, b) = (g.float(32, 23), g.float(32, 23));
+            let w = format!("a={a:#x} b={b:#x} csr={csr:#x}");
+            assert_eq!(
+                lane::<Single>(Some(Add), 0, a, b, csr),
+                host_scalar!("addss xmm0, xmm1", a, b, csr),
+                "addss {w}"
+            );
+            assert_eq!(
+                lane::<Single>(Some(Sub), 0, a, b, csr),
+                host_scalar!("subss xmm0, xmm1", a, b, csr),
+                "subss {w}"
+            );
+            assert_eq!(
+                lane::<Single>(Some(Mul), 0, a, b, csr),
+                host_scalar!("mulss xmm0, xmm1", a, b, csr),
+                "mulss {w}"
+            );
+            assert_eq!(
+                lane::<Single>(Some(Div), 0, a, b, csr),
+                host_scalar!("divss xmm0, xmm1", a, b, csr),
+                "divss {w}"
+            );
+            assert_eq!(
+                lane::<Single>(Some(Min), 0, a, b, csr),
+                host_scalar!("minss xmm0, xmm1", a, b, csr),
+                "minss {w}"
+            );
+            assert_eq!(
+                lane::<Single>(Some(Max), 0, a, b, csr),
+                host_scalar!("maxss xmm0, xmm1", a, b, csr),
+                "maxss {w}"
+            );
+            assert_eq!(
+                lane::<Single>(Some(Sqrt), 0, a, b, csr),
+                host_scalar!("sqrtss xmm0, xmm1", a, b, csr),
+                "sqrtss {w}"
+            );
+            assert_eq!(
+                lane::<Single>(None, 2, a, b, csr),
+                host_scalar!("cmpss xmm0, xmm1, 2", a, b, csr),
+                "cmpless {w}"
+            );
+            let (a, b) = (g.float(64, 52), g.float(64, 52));
+            let w = format!("a={a:#x} b={b:#x} csr={csr:#x}");
+            assert_eq!(
+                lane::<Double>(Some(Add), 0, a, b, csr),
+                host_scalar!("addsd xmm0, xmm1", a, b, csr),
+                "addsd {w}"
+            );
+            assert_eq!(
+                lane::<Double>(Some(Mul), 0, a, b, csr),
+                host_scalar!("mulsd xmm0, xmm1", a, b, csr),
+                "mulsd {w}"
+            );
+            assert_eq!(
+                lane::<Double>(Some(Div), 0, a, b, csr),
+                host_scalar!("divsd xmm0, xmm1", a, b, csr),
+                "divsd {w}"
+            );
+            assert_eq!(
+                lane::<Double>(Some(Sqrt), 0, a, b, csr),
+                host_scalar!("sqrtsd xmm0, xmm1", a, b, csr),
+                "sqrtsd {w}"
+            );
+            assert_eq!(
+                lane::<Double>(None, 4, a, b, csr),
+                host_scalar!("cmpsd xmm0, xmm1, 4", a, b, csr),
+                "cmpneqsd {w}"
+            );
+        }
+    }
+
+    #[test]
+    fn random_conversions_match_the_host() {
+        use rustc_apfloat::ieee::{Double, Single};
+        let mut g = Gen(0x2545_f491_4f6c_dd1d);
+        for i in 0..20_000 {
+            let csr = 0x1f80 | [0, 0x2000, 0x4000, 0x6000][i % 4] | [0, 0x40, 0x8000, 0x8040][(i / 4) % 4];
+            let round = super::mxcsr_round(csr);
+            let d = g.float(64, 52);
+            let f = g.float(32, 23);
+            let w = format!("d={d:#x} f={f:#x} csr={csr:#x}");
+            let ours = |r: u64, fl: u32| (r, csr | fl);
+            let mut fl = 0;
+            let r = super::super::sse_convert::convert_lane::<Double, Single>(d, round, csr, &mut fl);
+            assert_eq!(ours(r, fl), host_scalar!("cvtsd2ss xmm0, xmm1", 0, d, csr), "cvtsd2ss {w}");
+            let mut fl = 0;
+            let r = super::super::sse_convert::convert_lane::<Single, Double>(f, round, csr, &mut fl);
+            assert_eq!(ours(r, fl), host_scalar!("cvtss2sd xmm0, xmm1", 0, f, csr), "cvtss2sd {w}");
+            let mut fl = 0;
+            let r = super::super::sse_convert::to_int::<Double>(d, 32, round, csr, &mut fl);
+            let (h, hc) = host_scalar!("cvtsd2si eax, xmm1\nmovd xmm0, eax", 0, d, csr);
+            assert_eq!(ours(r, fl), (h & 0xffff_ffff, hc), "cvtsd2si {w}");
+            let mut fl = 0;
+            let r = super::super::sse_convert::to_int::<Single>(f, 64, rustc_apfloat::Round::TowardZero, csr, &mut fl);
+            assert_eq!(ours(r, fl), host_scalar!("cvttss2si rax, xmm1\nmovq xmm0, rax", 0, f, csr), "cvttss2si {w}");
+        }
     }
 }

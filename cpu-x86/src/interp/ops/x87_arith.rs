@@ -26,15 +26,17 @@ fn quiet(v: F80) -> F80 {
 }
 
 /// The x87 NaN result of a two-operand op, if either is a NaN: the one with the larger
-/// significand (quieted), IE for a signalling one (SDM Vol. 1 Table 4-7).
+/// significand, so a QNaN beats an SNaN (quieted; the positive one on a tie), IE for a
+/// signalling one (SDM Vol. 1 Table 4-7).
 fn nan2(a: F80, b: F80, flags: &mut u16) -> Option<F80> {
     match (a.is_nan(), b.is_nan()) {
         (false, false) => return None,
         _ if a.is_signaling() || b.is_signaling() => *flags |= fsw::IE,
         _ => {}
     }
+    let (sa, sb) = (a.to_bits() & SIG, b.to_bits() & SIG);
     Some(quiet(match (a.is_nan(), b.is_nan()) {
-        (true, true) if (b.to_bits() & SIG) > (a.to_bits() & SIG) => b,
+        (true, true) if sb > sa || (sb == sa && !b.is_negative()) => b,
         (true, _) => a,
         _ => b,
     }))
@@ -79,6 +81,13 @@ where
     *flags |= status_flags(r.status);
     if r.status == Status::INEXACT && r.value.is_largest() && Bits::<F>::overflows(v) {
         *flags |= fsw::OE;
+    }
+    if r.status == Status::INEXACT && r.value.is_smallest_normalized() {
+        const K: i32 = 64;
+        let scaled: StatusAnd<F> = v.scalbn(K).convert_r(round, &mut loses);
+        if Bits::<F>::tiny(scaled.value, K) {
+            *flags |= fsw::UE;
+        }
     }
     r.value.to_bits() as u64
 }
@@ -307,6 +316,9 @@ impl Ctx<'_> {
             flags |= status_flags(r.status);
             if r.status == Status::INEXACT && r.value.is_largest() && f80_overflows(op, a, b) {
                 flags |= fsw::OE;
+            }
+            if r.status == Status::INEXACT && r.value.is_smallest_normalized() && f80_tiny(op, a, b, round) {
+                flags |= fsw::UE;
             }
             if r.status.contains(Status::INVALID_OP) {
                 F80::from_bits(INDEFINITE)
@@ -603,6 +615,25 @@ fn f80_overflows(op: Op, a: F80, b: F80) -> bool {
     r.value.abs() >= F80::from_u128(1).value.scalbn(16384 - K)
 }
 
+/// True when a product or quotient apfloat rounded up to the smallest normal is tiny
+/// the x86 way (below the smallest normal after rounding to 64 bits with an unbounded
+/// exponent), computed on an operand scaled away from the denormal range. Inexact sums
+/// are never tiny.
+fn f80_tiny(op: Op, a: F80, b: F80, round: Round) -> bool {
+    const K: i32 = 64;
+    let up = |x: F80| x.scalbn(K);
+    let r = match op {
+        Op::Mul if a.ilogb() <= b.ilogb() => up(a).mul_r(b, round),
+        Op::Mul => a.mul_r(up(b), round),
+        Op::Div if a.ilogb() <= 0 => up(a).div_r(b, round),
+        Op::Div => a.div_r(b.scalbn(-K), round),
+        Op::DivR if b.ilogb() <= 0 => up(b).div_r(a, round),
+        Op::DivR => b.div_r(a.scalbn(-K), round),
+        _ => return false,
+    };
+    r.value.abs() < F80::smallest_normalized().scalbn(K)
+}
+
 /// FSCALE: a * 2^trunc(b) for non-NaN operands.
 fn fscale(a: F80, b: F80, flags: &mut u16) -> F80 {
     if b.is_infinite() {
@@ -832,6 +863,87 @@ mod tests {
             same(guest(&|c| c.fldl2t().unwrap(), cw, z, z), host!("fldl2t", cw, z, z), &format!("fldl2t {w}"));
             same(guest(&|c| c.fldlg2().unwrap(), cw, z, z), host!("fldlg2", cw, z, z), &format!("fldlg2 {w}"));
             same(guest(&|c| c.fldln2().unwrap(), cw, z, z), host!("fldln2", cw, z, z), &format!("fldln2 {w}"));
+        }
+    }
+
+    /// Special-heavy random double-extended values in the supported encodings (zeros,
+    /// denormals, normals, infinities, NaNs; no unnormals or pseudo-denormals).
+    fn random_f80(state: &mut u64) -> [u8; 10] {
+        let mut next = || {
+            *state ^= *state << 13;
+            *state ^= *state >> 7;
+            *state ^= *state << 17;
+            *state
+        };
+        let r = next();
+        let exp = match r % 8 {
+            0 => 0,
+            1 => 1,
+            2 => 0x7fff,
+            3 => 0x7ffe,
+            4 | 5 => 0x3fff + (next() % 64) as u16 - 32,
+            _ => (next() % 0x8000) as u16,
+        };
+        let mant = match (r >> 8) % 6 {
+            0 => 1 << 63,
+            1 => u64::MAX,
+            2 => (1 << 63) | 1,
+            3 => 0xc000_0000_0000_0000,
+            _ => next() | 1 << 63,
+        };
+        let mant = if exp == 0 { mant & !(1 << 63) } else { mant };
+        f80((r >> 20) & 1 == 1, exp, mant)
+    }
+
+    #[test]
+    fn random_arithmetic_matches_the_host_fpu() {
+        let mut st = 0x1234_5678_9abc_def1u64;
+        for i in 0..2000 {
+            let cw = CWS[i % 4];
+            let (a, b) = (random_f80(&mut st), random_f80(&mut st));
+            let w = format!("cw={cw:#x} a={a:02x?} b={b:02x?}");
+            same(
+                guest(&|c| c.faddp(st1, st0).unwrap(), cw, a, b),
+                host!("faddp st(1), st", cw, a, b),
+                &format!("fadd {w}"),
+            );
+            same(
+                guest(&|c| c.fmulp(st1, st0).unwrap(), cw, a, b),
+                host!("fmulp st(1), st", cw, a, b),
+                &format!("fmul {w}"),
+            );
+            same(
+                guest(&|c| c.fdivp(st1, st0).unwrap(), cw, a, b),
+                host!("fdivp st(1), st", cw, a, b),
+                &format!("fdiv {w}"),
+            );
+            same(guest(&|c| c.fsqrt().unwrap(), cw, a, b), host!("fsqrt", cw, a, b), &format!("fsqrt {w}"));
+            same(
+                guest(
+                    &|c| {
+                        c.fst(qword_ptr(DATA + 80)).unwrap();
+                        c.fld(qword_ptr(DATA + 80)).unwrap();
+                    },
+                    cw,
+                    a,
+                    b,
+                ),
+                host!("fst qword ptr [{out}]\nfld qword ptr [{out}]", cw, a, b),
+                &format!("fst m64 {w}"),
+            );
+            same(
+                guest(
+                    &|c| {
+                        c.fistp(dword_ptr(DATA + 80)).unwrap();
+                        c.fild(dword_ptr(DATA + 80)).unwrap();
+                    },
+                    cw,
+                    a,
+                    b,
+                ),
+                host!("fistp dword ptr [{out}]\nfild dword ptr [{out}]", cw, a, b),
+                &format!("fistp m32 {w}"),
+            );
         }
     }
 }
