@@ -84,15 +84,28 @@ impl Ctx<'_> {
     }
 
     /// Delivers one event through the IVT or IDT.
+    /// A delivery that faults part-way (after a stack switch, say) leaves the state it
+    /// found: the next event (#DF, a task gate) must see the interrupted context, not a
+    /// half-built one (SDM Vol. 3A §6.15: faults while delivering are raised in the
+    /// context of the interrupted procedure).
     fn interrupt(&mut self, vector: u8, kind: EventKind, error: Option<u32>) -> R<()> {
         self.c.st.halted = false;
         self.c.brk = true;
         self.c.irq_check = true;
-        match self.c.st.mode {
+        self.flags();
+        let st = &self.c.st;
+        let (seg, cpl, rsp, rflags, rip) = (st.seg, st.cpl, st.gpr[4], st.rflags, st.rip);
+        let result = match self.c.st.mode {
             Mode::Real => self.interrupt_real(vector),
             _ if self.c.st.efer & efer::LMA != 0 => self.interrupt_long(vector, kind, error),
             _ => self.interrupt_protected(vector, kind, error),
+        };
+        if result.is_err() {
+            let st = &mut self.c.st;
+            (st.seg, st.cpl, st.gpr[4], st.rflags, st.rip) = (seg, cpl, rsp, rflags, rip);
+            st.update_mode();
         }
+        result
     }
 
     fn interrupt_real(&mut self, vector: u8) -> R<()> {
@@ -482,5 +495,59 @@ mod tests {
             Step::Exit(Exit::Shutdown(why)) => assert!(why.contains("triple fault"), "{why}"),
             other => panic!("expected shutdown, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_fault_during_delivery_leaves_the_interrupted_context() {
+        // Ring 3 runs INT 0x80; the TSS's ring 0 stack (SS0 = 0x38, limit 0xfff, ESP0 =
+        // 0x3000) cannot take the frame, and the resulting stack fault goes through a task
+        // gate: the old TSS must receive the ring 3 state, not the half-switched one.
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.push(0x23).unwrap();
+        a.push(0x5000).unwrap();
+        a.push(0x2).unwrap();
+        a.push(0x1b).unwrap();
+        a.push(0x13000).unwrap();
+        a.iretd().unwrap();
+        let mut m = Machine::protected32(&mut a);
+        m.poke(0x13000, &[0xcd, 0x80]); // INT 0x80
+        m.poke(0x11000, &[0xf4]); // the handler task: HLT
+        let descriptors: [(u64, u64); 5] = [
+            (0x518, 0x00cf_fa00_0000_ffff), // 0x18: user code
+            (0x520, 0x00cf_f200_0000_ffff), // 0x20: user data
+            (0x528, 0x0000_8b00_2000_0067), // 0x28: TSS A (busy), base 0x2000
+            (0x530, 0x0000_8900_2100_0067), // 0x30: TSS B, base 0x2100
+            (0x538, 0x0040_9200_0000_0fff), // 0x38: ring 0 stack, limit 0xfff
+        ];
+        for (addr, d) in descriptors {
+            m.poke(addr, &d.to_le_bytes());
+        }
+        let tss = |m: &Machine, base: u64, off: u64, v: u32| m.poke(base + off, &v.to_le_bytes());
+        tss(&m, 0x2000, 4, 0x3000); // ESP0
+        tss(&m, 0x2000, 8, 0x38); // SS0
+        tss(&m, 0x2100, 0x20, 0x11000); // EIP
+        tss(&m, 0x2100, 0x24, 0x2); // EFLAGS
+        tss(&m, 0x2100, 0x38, 0x7000); // ESP
+        tss(&m, 0x2100, 0x4c, 0x08); // CS
+        for off in [0x48, 0x50, 0x54, 0x58, 0x5c] {
+            tss(&m, 0x2100, off, 0x10);
+        }
+        m.poke(0x800 + 0x80 * 8, &gate(0x08, 0x12000, 3).to_le_bytes());
+        let task_gate = (0x30u64 << 16) | (0x85u64 << 40);
+        for v in [8u64, 10, 11, 12, 13] {
+            m.poke(0x800 + v * 8, &task_gate.to_le_bytes());
+        }
+        let st = m.cpu.state_mut();
+        st.gdtr.limit = 0x3f;
+        st.idtr.base = 0x800;
+        st.idtr.limit = 0x7ff;
+        st.tr = super::Segment { base: 0x2000, limit: 0x67, selector: 0x28, attrs: 0x8b };
+        m.run();
+        assert_eq!(m.cpu.state().tr.selector, 0x30, "the fault went through the task gate");
+        let field = |off: u64| u32::from_le_bytes(m.peek::<4>(0x2000 + off));
+        assert_eq!(field(0x4c), 0x1b, "saved CS");
+        assert_eq!(field(0x50), 0x23, "saved SS: the ring 3 stack, not SS0");
+        assert_eq!(field(0x38), 0x5000, "saved ESP");
+        assert_eq!(field(0x20), 0x13000, "saved EIP: the INT");
     }
 }
