@@ -116,6 +116,13 @@ void main(void) {
     check("jmp-short-tss-error", last_trap.error, SEL_TSS_SHORT);
     check("tr-unchanged-after-faults", access_byte(SEL_TSS) & TSS_BUSY_BIT, TSS_BUSY_BIT);
 
+    /* IRET with NT whose back-link names an available (not busy) TSS: #TS(back-link). */
+    tss32[BACKLINK] = SEL_TSS_B;
+    check("iret-nt-available-back-link-ts", TRY("pushfl; orl $0x4000, (%%esp); popfl; iretl"), 10);
+    check("iret-nt-available-back-link-error", last_trap.error, SEL_TSS_B);
+    __asm__ volatile("pushfl; andl $~0x4000, (%%esp); popfl" ::: "memory", "cc");
+    tss32[BACKLINK] = 0;
+
     /* An exception through a task gate: #GP's error code lands on the handler task's stack. */
     init_tss(tss_e, task_e, stack_e + 256, (u32)pd_a);
     set_gdt(SEL_TSS_E / 8, (u32)tss_e, 103, TSS_AVAIL, 0);
