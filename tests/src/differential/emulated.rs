@@ -1,8 +1,9 @@
 //! Runs a sequence on the interpreter, in a [`BasicPlatform`] whose RAM holds the same
 //! layout as the host region.
 //!
-//! 64-bit mode identity-maps the first 4 MiB with 2 MiB pages; 32-bit mode is flat
-//! protected mode without paging. The IDT is empty: the first exception is read from
+//! 64-bit mode identity-maps the first 4 MiB with 2 MiB user pages; 32-bit mode is
+//! flat protected mode without paging. Both run at CPL 3 with IOPL 0, as the host's
+//! user code does, so privileged instructions raise #GP on both sides. The IDT is empty: the first exception is read from
 //! [`Interpreter::last_exception`] and the state from just before the faulting
 //! instruction is reported (the host reports the same for a fault).
 
@@ -15,7 +16,8 @@ use rx86_cpu::interp::{Interpreter, Step};
 
 /// Physical memory of the test machine: enough for the region and the page tables.
 const RAM: u64 = 4 << 20;
-/// Where the GDT lives (null, 32-bit code 0x08, data 0x10, 64-bit code 0x18).
+/// Where the GDT lives (null, 32-bit code 0x08, data 0x10, 64-bit code 0x18, then
+/// the same at DPL 3: 32-bit code 0x23, data 0x2b, 64-bit code 0x33, as on Linux).
 const GDT: u64 = 0x500;
 /// PML4, PDPT and page directory of the 64-bit identity map.
 const PML4: u64 = 0x10000;
@@ -38,11 +40,17 @@ impl EmulatedCpu {
         mem.write(GDT + 8, &0x00cf_9b00_0000_ffffu64.to_le_bytes());
         mem.write(GDT + 16, &0x00cf_9300_0000_ffffu64.to_le_bytes());
         mem.write(GDT + 24, &0x00af_9b00_0000_ffffu64.to_le_bytes());
+        mem.write(GDT + 32, &0x00cf_fb00_0000_ffffu64.to_le_bytes());
+        mem.write(GDT + 40, &0x00cf_f300_0000_ffffu64.to_le_bytes());
+        mem.write(GDT + 48, &0x00af_fb00_0000_ffffu64.to_le_bytes());
         let mut cpu = Interpreter::default();
         let st = cpu.state_mut();
-        st.gdtr = DescTable { base: GDT, limit: 0x1f };
+        st.gdtr = DescTable { base: GDT, limit: 0x37 };
         st.idtr = DescTable { base: 0, limit: 0 };
-        let data = Segment { base: 0, limit: 0xffff_ffff, selector: 0x10, attrs: 0xc093 };
+        // No TSS, hence no I/O permission bitmap: port I/O at CPL 3 is #GP, as for
+        // a Linux process without ioperm().
+        st.tr = Segment { base: 0, limit: 0, selector: 0, attrs: 0 };
+        let data = Segment { base: 0, limit: 0xffff_ffff, selector: 0x2b, attrs: 0xc0f3 };
         st.seg = [data; 6];
         match mode {
             Mode::Long64 => {
@@ -55,11 +63,13 @@ impl EmulatedCpu {
                 st.cr3 = PML4;
                 st.cr4 = cr4::PAE;
                 st.efer = efer::LME | efer::LMA;
-                st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: 0x18, attrs: 0xa09b };
+                st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: 0x33, attrs: 0xa0fb };
+                st.cpl = 3;
             }
             Mode::Protected32 => {
                 st.cr0 = cr0::ET | cr0::PE;
-                st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: 0x08, attrs: 0xc09b };
+                st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: 0x23, attrs: 0xc0fb };
+                st.cpl = 3;
             }
             Mode::Real16 => {
                 st.cr0 = cr0::ET;

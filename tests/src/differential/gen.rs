@@ -454,6 +454,7 @@ impl Generator {
                 1..=3 => self.addressed_unit(),
                 4 | 5 => self.branch_unit(),
                 6 => self.frame_unit(),
+                7 if self.mode != Mode::Real16 && self.rng.below(4) == 0 => self.privileged_unit(),
                 _ => self.unit(),
             };
             let Some(unit) = unit else { continue };
@@ -849,6 +850,40 @@ impl Generator {
         ])
     }
 
+    /// One instruction that needs CPL 0 or I/O privilege: #GP at CPL 3 with IOPL 0
+    /// (SDM Vol. 3A §5.9, Vol. 1 §19.5). The instructions that only UMIP makes
+    /// privileged (SGDT, SMSW, ...) are left out: Linux emulates those.
+    fn privileged_unit(&mut self) -> Option<Vec<Instruction>> {
+        let long = self.mode == Mode::Long64;
+        let (acc, cr_read, cr_write) = if long {
+            (Register::RAX, Code::Mov_r64_cr, Code::Mov_cr_r64)
+        } else {
+            (Register::EAX, Code::Mov_r32_cr, Code::Mov_cr_r32)
+        };
+        let mem = iced_x86::MemoryOperand::with_displ(self.mode.data() + self.rng.below(0x100), 4);
+        let port = self.rng.below(256) as u32;
+        let a = self.mode.bitness();
+        let ins = match self.rng.below(16) {
+            0 => Instruction::with(Code::Cli),
+            1 => Instruction::with(Code::Sti),
+            2 => Instruction::with(Code::Hlt),
+            3 => Instruction::with(Code::Rdmsr),
+            4 => Instruction::with(Code::Wrmsr),
+            5 => Instruction::with(Code::Wbinvd),
+            6 => Instruction::with(Code::Clts),
+            7 => Instruction::with2(Code::In_AL_imm8, Register::AL, port).ok()?,
+            8 => Instruction::with2(Code::Out_imm8_AL, port, Register::AL).ok()?,
+            9 => Instruction::with2(Code::In_EAX_DX, Register::EAX, Register::DX).ok()?,
+            10 => Instruction::with_outsb(a, Register::None, RepPrefixKind::None).ok()?,
+            11 => Instruction::with2(cr_read, acc, Register::CR0).ok()?,
+            12 => Instruction::with2(cr_write, Register::CR3, acc).ok()?,
+            13 => Instruction::with1(if long { Code::Lidt_m1664 } else { Code::Lidt_m1632 }, mem).ok()?,
+            14 => Instruction::with1(Code::Invlpg_m, mem).ok()?,
+            _ => Instruction::with1(Code::Lmsw_rm16, Register::AX).ok()?,
+        };
+        Some(vec![ins])
+    }
+
     /// XLAT with RBX pointing into the data area, or ENTER/LEAVE with RBP on the
     /// stack in it (ENTER kept to small frames and nesting levels).
     fn frame_unit(&mut self) -> Option<Vec<Instruction>> {
@@ -1016,6 +1051,8 @@ mod tests {
             M::Loopne,
             M::Jrcxz,
             M::Xlatb,
+            M::Wrmsr,
+            M::Lidt,
             M::Enter,
             M::Leave,
         ] {
