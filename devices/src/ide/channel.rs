@@ -134,7 +134,7 @@ impl PacketData {
             self.sent += take;
             return Ok(self.staged[self.sent - take..self.sent].to_vec());
         }
-        let blocks = (max as u64 / CD_BLOCK_SIZE).clamp(1, self.blocks_left);
+        let blocks = (max as u64 / CD_BLOCK_SIZE).max(1).min(self.blocks_left);
         let data = cd.read_blocks(self.next_lba, blocks)?;
         self.next_lba += blocks;
         self.blocks_left -= blocks;
