@@ -178,6 +178,158 @@ impl Ctx<'_> {
     }
 }
 
+impl Ctx<'_> {
+    /// The MMX/SSE/SSE2 part of the instruction dispatch (after the integer and x87
+    /// groups).
+    pub(super) fn exec_sse(&mut self, ins: &Instruction, m: M) -> R<()> {
+        match m {
+            M::Ldmxcsr | M::Stmxcsr => self.mxcsr_op(ins),
+            M::Movaps
+            | M::Movups
+            | M::Movapd
+            | M::Movupd
+            | M::Movdqa
+            | M::Movdqu
+            | M::Movntps
+            | M::Movntpd
+            | M::Movntdq => self.sse_mov128(ins),
+            M::Movss | M::Movsd => self.sse_mov_scalar(ins),
+            M::Movd | M::Movq => self.sse_movd_movq(ins),
+            M::Movlps | M::Movhps | M::Movlpd | M::Movhpd | M::Movhlps | M::Movlhps => self.sse_mov_half(ins),
+            M::Movmskps | M::Movmskpd | M::Pmovmskb => self.sse_movmsk(ins),
+            M::Movnti => self.movnti(ins),
+            M::Maskmovdqu => self.maskmovdqu(ins),
+            M::Movntq | M::Movq2dq | M::Movdq2q => self.mmx_move(ins),
+            M::Pshufw | M::Maskmovq => self.mmx_misc(ins),
+            M::Emms => self.emms(),
+            M::Shufps | M::Shufpd | M::Unpcklps | M::Unpckhps | M::Unpcklpd | M::Unpckhpd => self.sse_shuffle_fp(ins),
+            M::Paddb
+            | M::Paddw
+            | M::Paddd
+            | M::Paddq
+            | M::Psubb
+            | M::Psubw
+            | M::Psubd
+            | M::Psubq
+            | M::Paddsb
+            | M::Paddsw
+            | M::Psubsb
+            | M::Psubsw
+            | M::Paddusb
+            | M::Paddusw
+            | M::Psubusb
+            | M::Psubusw
+            | M::Pand
+            | M::Andps
+            | M::Andpd
+            | M::Pandn
+            | M::Andnps
+            | M::Andnpd
+            | M::Por
+            | M::Orps
+            | M::Orpd
+            | M::Pxor
+            | M::Xorps
+            | M::Xorpd
+            | M::Pcmpeqb
+            | M::Pcmpeqw
+            | M::Pcmpeqd
+            | M::Pcmpgtb
+            | M::Pcmpgtw
+            | M::Pcmpgtd
+            | M::Pminub
+            | M::Pmaxub
+            | M::Pminsw
+            | M::Pmaxsw
+            | M::Pavgb
+            | M::Pavgw
+            | M::Pmullw
+            | M::Pmulhw
+            | M::Pmulhuw
+            | M::Pmuludq
+            | M::Pmaddwd
+            | M::Psadbw
+            | M::Punpcklbw
+            | M::Punpckhbw
+            | M::Punpcklwd
+            | M::Punpckhwd
+            | M::Punpckldq
+            | M::Punpckhdq
+            | M::Punpcklqdq
+            | M::Punpckhqdq
+            | M::Packsswb
+            | M::Packuswb
+            | M::Packssdw => self.sse_int_binop(ins),
+            M::Psllw
+            | M::Pslld
+            | M::Psllq
+            | M::Psrlw
+            | M::Psrld
+            | M::Psrlq
+            | M::Psraw
+            | M::Psrad
+            | M::Pslldq
+            | M::Psrldq => self.sse_shift(ins),
+            M::Pshufd | M::Pshuflw | M::Pshufhw => self.sse_pshuf(ins),
+            M::Pextrw | M::Pinsrw => self.sse_pextrw_pinsrw(ins),
+            M::Addps
+            | M::Addss
+            | M::Addpd
+            | M::Addsd
+            | M::Subps
+            | M::Subss
+            | M::Subpd
+            | M::Subsd
+            | M::Mulps
+            | M::Mulss
+            | M::Mulpd
+            | M::Mulsd
+            | M::Divps
+            | M::Divss
+            | M::Divpd
+            | M::Divsd
+            | M::Minps
+            | M::Minss
+            | M::Minpd
+            | M::Minsd
+            | M::Maxps
+            | M::Maxss
+            | M::Maxpd
+            | M::Maxsd
+            | M::Sqrtps
+            | M::Sqrtss
+            | M::Sqrtpd
+            | M::Sqrtsd => self.sse_arith(ins),
+            M::Cmpps | M::Cmpss | M::Cmppd | M::Cmpsd => self.sse_cmp(ins),
+            M::Comiss | M::Ucomiss | M::Comisd | M::Ucomisd => self.sse_comis(ins),
+            M::Rcpps | M::Rcpss | M::Rsqrtps | M::Rsqrtss => self.sse_approx(ins),
+            M::Cvtsi2ss
+            | M::Cvtsi2sd
+            | M::Cvtss2si
+            | M::Cvttss2si
+            | M::Cvtsd2si
+            | M::Cvttsd2si
+            | M::Cvtss2sd
+            | M::Cvtsd2ss
+            | M::Cvtps2pd
+            | M::Cvtpd2ps
+            | M::Cvtdq2ps
+            | M::Cvtps2dq
+            | M::Cvttps2dq
+            | M::Cvtdq2pd
+            | M::Cvtpd2dq
+            | M::Cvttpd2dq
+            | M::Cvtpi2ps
+            | M::Cvtpi2pd
+            | M::Cvtps2pi
+            | M::Cvttps2pi
+            | M::Cvtpd2pi
+            | M::Cvttpd2pi => self.sse_convert(ins),
+            m => Err(Fault::Unsupported(format!("instruction {m:?}"))),
+        }
+    }
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use crate::interp::state::cr4;

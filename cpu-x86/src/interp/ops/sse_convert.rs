@@ -7,7 +7,7 @@ use super::sse::{mxcsr, Xmm};
 use super::sse_float::{mxcsr_round, Bits, SseFloat};
 use crate::interp::cpu::Ctx;
 use crate::interp::fault::{Fault, R};
-use iced_x86::{Instruction, Mnemonic as M, OpKind};
+use iced_x86::{Instruction, Mnemonic as M};
 use rustc_apfloat::ieee::{Double, Single};
 use rustc_apfloat::{FloatConvert, Round, Status, StatusAnd};
 
@@ -35,7 +35,7 @@ pub fn to_int<F: SseFloat>(x: u64, bits: usize, round: Round, csr: u32, flags: &
 }
 
 /// Signed integer `v` to format `F`.
-fn from_int<F: SseFloat>(v: i64, round: Round, csr: u32, flags: &mut u32) -> u64 {
+pub fn from_int<F: SseFloat>(v: i64, round: Round, csr: u32, flags: &mut u32) -> u64 {
     Bits::<F>::result(F::from_i128_r(v as i128, round), csr, flags)
 }
 
@@ -116,12 +116,10 @@ impl Ctx<'_> {
     /// The conversion group's dispatcher.
     pub(super) fn sse_convert(&mut self, ins: &Instruction) -> R<()> {
         self.sse_check()?;
-        if ins.op0_kind() == OpKind::Register && ins.op0_register().is_mm()
-            || ins.op1_kind() == OpKind::Register && ins.op1_register().is_mm()
-        {
-            return Err(Fault::Unsupported(format!("{:?} with MMX operands", ins.mnemonic())));
-        }
         match ins.mnemonic() {
+            M::Cvtpi2ps | M::Cvtpi2pd | M::Cvtps2pi | M::Cvttps2pi | M::Cvtpd2pi | M::Cvttpd2pi => {
+                return self.mmx_convert(ins)
+            }
             M::Cvtsi2ss | M::Cvtsi2sd => return self.cvt_int_to_scalar(ins),
             M::Cvtss2si | M::Cvttss2si | M::Cvtsd2si | M::Cvttsd2si => return self.cvt_scalar_to_int(ins),
             _ => {}

@@ -4,11 +4,15 @@
 //! PMOVMSKB MASKMOVQ, and EMMS (SDM Vol. 1 §9.5-9.6; Vol. 3A Table 12-1 for the x87
 //! side effects: TOP=0 and all tags valid, exponent bits set on writes).
 
+use super::sse_convert::{from_int, to_int};
+use super::sse_float::mxcsr_round;
 use super::sse_int::{int_binop, shift};
 use crate::interp::cpu::Ctx;
 use crate::interp::fault::{vec, Fault, R};
 use crate::interp::state::cr0;
 use iced_x86::{Instruction, Mnemonic as M, OpKind, Register};
+use rustc_apfloat::ieee::{Double, Single};
+use rustc_apfloat::Round;
 
 /// The low half of an MMX op done on 128-bit lanes of `[d, 0]` and `[s, 0]`, with the
 /// unpack-high and pack forms rearranged to their 64-bit meaning.
@@ -119,6 +123,51 @@ impl Ctx<'_> {
             OpKind::Register if ins.op0_register().is_xmm() => self.set_xmm(ins.op0_register(), [v, 0]),
             _ => self.write_op(ins, 0, size, v)?,
         }
+        Ok(())
+    }
+
+    /// CVTPI2PS, CVTPI2PD (two dwords to floats), CVT(T)PS2PI and CVT(T)PD2PI (two
+    /// floats to dwords in an MMX register); an MMX register operand makes the x87
+    /// transition, a memory one does not (SDM Vol. 2A).
+    pub(super) fn mmx_convert(&mut self, ins: &Instruction) -> R<()> {
+        let m = ins.mnemonic();
+        if ins.op1_kind() == OpKind::Register && ins.op1_register().is_mm() || ins.op0_register().is_mm() {
+            self.mmx_enter()?;
+        }
+        let csr = self.c.st.sse.mxcsr;
+        let round = mxcsr_round(csr);
+        let mut f = 0;
+        let dword = |v: u64, i: u32| (v >> (32 * i)) as u32 as i32 as i64;
+        if matches!(m, M::Cvtpi2ps | M::Cvtpi2pd) {
+            let s = self.mm_op(ins, 1)?;
+            let r = ins.op0_register();
+            let mut d = self.xmm(r);
+            if m == M::Cvtpi2ps {
+                let lo = from_int::<Single>(dword(s, 0), round, csr, &mut f);
+                let hi = from_int::<Single>(dword(s, 1), round, csr, &mut f);
+                d[0] = lo | hi << 32;
+            } else {
+                d = [
+                    from_int::<Double>(dword(s, 0), round, csr, &mut f),
+                    from_int::<Double>(dword(s, 1), round, csr, &mut f),
+                ];
+            }
+            self.simd_exceptions(f)?;
+            self.set_xmm(r, d);
+            return Ok(());
+        }
+        let s = self.xmm_op(ins, 1)?;
+        let rd = if matches!(m, M::Cvttps2pi | M::Cvttpd2pi) { Round::TowardZero } else { round };
+        let (lo, hi) = if matches!(m, M::Cvtps2pi | M::Cvttps2pi) {
+            (
+                to_int::<Single>(s[0] & 0xffff_ffff, 32, rd, csr, &mut f),
+                to_int::<Single>(s[0] >> 32, 32, rd, csr, &mut f),
+            )
+        } else {
+            (to_int::<Double>(s[0], 32, rd, csr, &mut f), to_int::<Double>(s[1], 32, rd, csr, &mut f))
+        };
+        self.simd_exceptions(f)?;
+        self.set_mm(ins.op0_register(), lo | hi << 32);
         Ok(())
     }
 
@@ -257,5 +306,45 @@ mod tests {
         assert_eq!(img[8..10], [0, 0]);
         assert_eq!(img[28 + 30..28 + 40], [0x34, 0x12, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
         assert_eq!(m.cpu.state().x87.ftw, 0xffff);
+    }
+
+    #[test]
+    fn mmx_conversions_match_the_host() {
+        let pairs = [(1.5f32, -2.5f32), (3e9, -0.4), (f32::NAN, 7.0)];
+        for (x, y) in pairs {
+            let v = x.to_bits() as u64 | (y.to_bits() as u64) << 32;
+            let mut host = 0u64;
+            let mut host_t = 0u64;
+            // SAFETY: the asm converts the quadword at `v` into MM0 twice, stores MM0 to
+            // the outputs and ends with EMMS; x87/MMX and XMM0 are declared clobbered.
+            unsafe {
+                asm!(
+                    "movq xmm0, [{v}]", "cvtps2pi mm0, xmm0", "movq [{o}], mm0",
+                    "cvttps2pi mm0, xmm0", "movq [{t}], mm0", "emms",
+                    v = in(reg) &v, o = in(reg) &mut host, t = in(reg) &mut host_t, out("xmm0") _,
+                    out("st(0)") _, out("st(1)") _, out("st(2)") _, out("st(3)") _,
+                    out("st(4)") _, out("st(5)") _, out("st(6)") _, out("st(7)") _,
+                );
+            }
+            let mut c = CodeAssembler::new(64).unwrap();
+            c.movq(xmm0, qword_ptr(0x20000)).unwrap();
+            c.cvtps2pi(mm0, xmm0).unwrap();
+            c.movq(qword_ptr(0x20008), mm0).unwrap();
+            c.cvttps2pi(mm1, xmm0).unwrap();
+            c.movq(qword_ptr(0x20010), mm1).unwrap();
+            c.cvtpi2ps(xmm2, mm1).unwrap();
+            c.cvtpi2pd(xmm3, mm1).unwrap();
+            c.hlt().unwrap();
+            let mut m = Machine::long64(&mut c);
+            m.cpu.state_mut().cr4 |= crate::interp::state::cr4::OSFXSR;
+            m.poke(0x20000, &v.to_le_bytes());
+            m.run();
+            assert_eq!(u64::from_le_bytes(m.peek(0x20008)), host, "cvtps2pi {x} {y}");
+            assert_eq!(u64::from_le_bytes(m.peek(0x20010)), host_t, "cvttps2pi {x} {y}");
+            let t = |i: u32| (host_t >> (32 * i)) as u32 as i32;
+            let st = m.cpu.state();
+            assert_eq!(st.sse.xmm[2][0], (t(0) as f32).to_bits() as u64 | ((t(1) as f32).to_bits() as u64) << 32);
+            assert_eq!(st.sse.xmm[3], [(t(0) as f64).to_bits(), (t(1) as f64).to_bits()]);
+        }
     }
 }

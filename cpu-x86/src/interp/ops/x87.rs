@@ -342,7 +342,10 @@ impl Ctx<'_> {
             if c0 & cr0::NE != 0 {
                 return Err(Fault::exc(vec::MF));
             }
-            log::warn!("x87 exception pending with CR0.NE=0 (FERR#/IRQ 13 not modelled); continuing");
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| {
+                log::warn!("x87 exception pending with CR0.NE=0: FERR#/IRQ 13 is not modelled, continuing")
+            });
         }
         if !is_control(m) && !wait {
             self.c.st.x87.fip = ins.ip();
