@@ -48,7 +48,6 @@ fn cpu_paging_guest_passes() {
 }
 
 #[test]
-#[ignore = "SYSRETQ/SYSEXITQ are not dispatched yet: cpu-x86 ops/mod.rs matches M::Sysret/M::Sysexit only"]
 fn cpu_syscall_guest_passes() {
     run_guest("syscall");
 }
