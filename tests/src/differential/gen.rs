@@ -302,8 +302,10 @@ fn wanted(m: M, mode: Mode) -> bool {
             | M::Pushfd
             | M::Pushfq
     );
-    let legacy_only =
-        matches!(m, M::Daa | M::Das | M::Aaa | M::Aas | M::Aam | M::Aad | M::Pusha | M::Pushad | M::Popa | M::Popad);
+    let legacy_only = matches!(
+        m,
+        M::Daa | M::Das | M::Aaa | M::Aas | M::Aam | M::Aad | M::Pusha | M::Pushad | M::Popa | M::Popad | M::Bound
+    );
     common || (legacy_only && mode != Mode::Long64)
 }
 

@@ -116,7 +116,7 @@ pub enum Fault {
     DivideError,
     /// #UD (SIGILL).
     InvalidOpcode,
-    /// #GP, #SS or #PF (SIGSEGV/SIGBUS).
+    /// #BR, #GP, #SS or #PF (SIGSEGV/SIGBUS).
     Protection,
     /// #DB or #BP (SIGTRAP).
     Trap,
@@ -130,7 +130,7 @@ impl Fault {
         match v {
             0 => Fault::DivideError,
             6 => Fault::InvalidOpcode,
-            12..=14 => Fault::Protection,
+            5 | 12..=14 => Fault::Protection,
             1 | 3 => Fault::Trap,
             v => Fault::Other(v),
         }
