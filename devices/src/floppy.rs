@@ -145,6 +145,11 @@ impl FloppyDisk {
     pub fn geometry(&self) -> (u8, u8, u8) {
         (self.cylinders, self.heads, self.sectors_per_track)
     }
+
+    /// The image below (for firmware disk services).
+    pub fn backend(&mut self) -> &mut dyn BlockBackend {
+        self.backend.as_mut()
+    }
 }
 
 /// One drive.
@@ -248,6 +253,11 @@ impl FloppyController {
         let d = self.drives.get_mut(drive)?;
         d.changed = true;
         d.disk.take()
+    }
+
+    /// The disk in `drive`, for firmware disk services.
+    pub fn disk_mut(&mut self, drive: usize) -> Option<&mut FloppyDisk> {
+        self.drives.get_mut(drive)?.disk.as_mut()
     }
 
     /// Flushes every disk (at exit).
@@ -935,7 +945,8 @@ mod tests {
         rig.dma(0x4a, 0x3000, 512);
         rig.cmd(&[0xc5, 0x04, 0, 1, 18, 2, 18, 0x1b, 0xff]);
         assert_eq!(rig.results(7), [0x04, 0, 0, 1, 0, 1, 2], "last sector of head 1: C+1, H 0");
-        let disk = rig.fdc.drives[0].disk.as_mut().unwrap();
+        assert!(rig.fdc.disk_mut(1).is_none());
+        let disk = rig.fdc.disk_mut(0).unwrap();
         let mut s = [0u8; 512];
         disk.backend.read_at(35 * 512, &mut s).unwrap();
         assert_eq!(s, [0xa5; 512]);
@@ -1002,8 +1013,9 @@ mod tests {
             (1_474_560, (80, 2, 18)),
             (2_949_120, (80, 2, 36)),
         ] {
-            let disk = FloppyDisk::new(Box::new(MemDisk::patterned(bytes / 512, 512))).unwrap();
+            let mut disk = FloppyDisk::new(Box::new(MemDisk::patterned(bytes / 512, 512))).unwrap();
             assert_eq!(disk.geometry(), geometry);
+            assert_eq!(disk.backend().len(), bytes);
         }
         let e = FloppyDisk::new(Box::new(MemDisk::patterned(3, 512))).err().unwrap();
         assert!(e.to_string().contains("1536 bytes"), "{e}");

@@ -90,6 +90,11 @@ impl AtaDisk {
         }
     }
 
+    /// The CHS translation IDENTIFY reports (for firmware disk services).
+    pub fn default_geometry(&self) -> Geometry {
+        self.default_geometry
+    }
+
     /// Capacity in sectors.
     pub fn sectors(&self) -> u64 {
         self.sectors
@@ -196,6 +201,7 @@ mod tests {
         let disk = AtaDisk::new(Box::new(MemDisk::patterned(20160, 512)), "SN1");
         let id = disk.identify();
         assert_eq!((id[1], id[3], id[6]), (20, 16, 63), "20160 = 20 * 16 * 63");
+        assert_eq!(disk.default_geometry(), Geometry { cylinders: 20, heads: 16, sectors_per_track: 63 });
         assert_eq!(u32::from(id[60]) | u32::from(id[61]) << 16, 20160);
         assert_eq!(u64::from(id[100]) | u64::from(id[101]) << 16, 20160);
         assert_ne!(id[83] & 1 << 10, 0, "48-bit feature set");

@@ -73,6 +73,14 @@ impl Piix3Ide {
         (self.config.u16_at(COMMAND) & COMMAND_IO_SPACE != 0 && base != 0 && base <= 0xfff0).then_some(base as u16)
     }
 
+    /// Flushes every disk on both channels (at exit).
+    pub fn flush_all(&self) -> Result<(), crate::block::BlockError> {
+        for c in &self.channels {
+            c.lock().unwrap_or_else(|e| e.into_inner()).flush_all()?;
+        }
+        Ok(())
+    }
+
     /// Machine reset of both channels.
     pub fn reset(&self) {
         for c in &self.channels {

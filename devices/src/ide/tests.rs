@@ -565,6 +565,7 @@ fn piix3_function() {
     assert_eq!(bm.read(12, 4), 0x1234, "secondary channel at +8");
     assert_eq!(bm.read(4, 4), 0);
     assert_eq!(bm.read(16, 1), 0xff);
+    f.flush_all().unwrap();
     f.reset();
     assert_eq!(ctl.read(0, 1), 0x50);
 }
