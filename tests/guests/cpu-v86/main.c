@@ -15,10 +15,11 @@ static struct {
     u8 iomap[8192 + 1];
 } __attribute__((packed, aligned(16))) v86_tss;
 
-extern char v86_chunk[], v86_chunk_end[], v86_exit[], v86_int_handler[];
+extern char v86_chunk[], v86_chunk_end[], v86_exit[], v86_int_handler[], v86_irq0[];
+extern char v86_code[], v86_irq_code[], v86_irq_count[];
 extern u16 v86_out[4];
 extern u32 v86_int_frame[9], v86_int_count;
-extern void enter_v86(u32 iopl);
+extern void enter_v86(u32 iopl, u32 entry);
 extern u32 stack0_top;
 
 static u8 gp_ops[8];
@@ -45,13 +46,13 @@ static void monitor(struct trap_frame *f) {
     f->eip += (ip[0] == 0xcd || ip[0] == 0xe4 || ip[0] == 0xe6) ? 2 : 1;
 }
 
-static void run(u32 iopl) {
+static void run(u32 iopl, char *entry) {
     u8 *dst = (u8 *)V86_LINEAR;
     for (char *p = v86_chunk; p < v86_chunk_end; p++) *dst++ = *p;
     gp_count = gp_errors = v86_int_count = 0;
     for (int i = 0; i < 8; i++) gp_ops[i] = 0;
     trap_hook = monitor;
-    enter_v86(iopl);
+    enter_v86(iopl, entry - v86_chunk);
     trap_hook = 0;
 }
 
@@ -70,7 +71,7 @@ void main(void) {
     set_idt(0x81, SEL_CODE32, (u32)v86_exit, 0xe, 3);
     set_idt(0x82, SEL_CODE32, (u32)v86_int_handler, 0xe, 3);
 
-    run(3);
+    run(3, v86_code);
     check("v86-iopl3-cs", out(0), 0x900);
     check("v86-iopl3-int-through-idt", v86_int_count, 1);
     check("v86-int-frame-cs", v86_int_frame[1], 0x900);
@@ -85,7 +86,7 @@ void main(void) {
     check("v86-gp-error-zero", gp_errors, 0);
     check("v86-iopl3-cli", out(3) & 0x200, 0);
 
-    run(0);
+    run(0, v86_code);
     check("v86-iopl0-int-to-monitor", v86_int_count, 0);
     check("v86-iopl0-gp-count", gp_count, 5);
     check("v86-iopl0-int-gp", gp_ops[0], 0xcd);
@@ -95,4 +96,23 @@ void main(void) {
     check("v86-iopl0-exit-int-gp", gp_ops[4], 0xcd);
     check("v86-iopl0-io-allowed", out(2), 1);
     check("v86-gp-error-zero-iopl0", gp_errors, 0);
+
+    /* IRQ 0 while in v8086 mode: a ring 0 interrupt gate with the v8086 frame. 8259 at
+     * 0x20-0x2f, only IRQ 0 unmasked; PIT channel 0 one-shot. */
+    static const u8 master_icw[4] = {0x11, 0x20, 0x04, 0x01}, slave_icw[4] = {0x11, 0x28, 0x02, 0x01};
+    for (int i = 0; i < 4; i++) {
+        outb(i ? 0x21 : 0x20, master_icw[i]);
+        outb(i ? 0xa1 : 0xa0, slave_icw[i]);
+    }
+    outb(0xa1, 0xff);
+    outb(0x21, 0xff);
+    set_idt(0x20, SEL_CODE32, (u32)v86_irq0, 0xe, 0);
+    outb(0x43, 0x30);
+    outb(0x40, 1000 & 0xff);
+    outb(0x40, 1000 >> 8);
+    outb(0x21, 0xfe);
+    run(3, v86_irq_code);
+    outb(0x21, 0xff);
+    check("v86-irq0-delivered", *(volatile u16 *)(V86_LINEAR + (v86_irq_count - v86_chunk)) != 0, 1);
+    check("v86-irq0-no-monitor", gp_count, 0);
 }

@@ -3,13 +3,15 @@
  * INT 0x81 leaves: through its DPL 3 gate when IOPL = 3, through the #GP monitor otherwise. */
 #include "lib.h"
 #define V86_SEG 0x900
+#define V86_LINEAR 0x9000
 #define R(x) ((x) - v86_chunk)
 
     .text
-    .globl enter_v86, v86_exit, v86_int_handler
+    .globl enter_v86, v86_exit, v86_int_handler, v86_irq0
 enter_v86:
     pushal
     movl %esp, v86_saved_esp
+    movl 40(%esp), %ecx          /* entry: offset in the chunk */
     movl 36(%esp), %ebx          /* IOPL */
     shll $12, %ebx
     orl $0x20002, %ebx           /* VM | reserved bit 1 */
@@ -21,7 +23,7 @@ enter_v86:
     pushl $0x7c00                /* ESP */
     pushl %ebx                   /* EFLAGS */
     pushl $V86_SEG               /* CS */
-    pushl $R(v86_code)           /* EIP */
+    pushl %ecx                   /* EIP */
     iretl
 v86_exit:
     movw $SEL_DATA32, %ax
@@ -49,8 +51,17 @@ v86_int_handler:
     popl %eax
     iretl
 
+/* IRQ 0 taken in v8086 mode: counts in the chunk's copy at 0x9000 and acknowledges. */
+v86_irq0:
+    incw %ss:V86_LINEAR + R(v86_irq_count)
+    pushl %eax
+    movb $0x20, %al
+    outb %al, $0x20
+    popl %eax
+    iretl
+
     .code16
-    .globl v86_chunk, v86_chunk_end, v86_out
+    .globl v86_chunk, v86_chunk_end, v86_out, v86_code, v86_irq_code, v86_irq_count
 v86_chunk:
 v86_code:
     movw %cs, %ax
@@ -68,8 +79,19 @@ v86_code:
     popw %ax
     movw %ax, R(v86_out) + 6
     int $0x81
+
+/* With IOPL 3: STI, wait (bounded) for IRQ 0 from the PIT that main.c armed, CLI, leave. */
+v86_irq_code:
+    sti
+    movl $4000000, %ecx
+1:  cmpw $0, %cs:R(v86_irq_count)
+    jne 2f
+    addr32 loop 1b
+2:  cli
+    int $0x81
     .align 4
 v86_out: .fill 4, 2, 0
+v86_irq_count: .word 0
 v86_chunk_end:
     .code32
 
