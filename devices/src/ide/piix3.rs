@@ -24,6 +24,9 @@ pub const BUS_MASTER_BLOCK_SIZE: u64 = 16;
 const IDETIM: u8 = 0x40;
 /// SIDETIM: slave IDE timing.
 const SIDETIM: u8 = 0x44;
+/// IDETIM bit 15 IDE: the channel decodes its legacy ports (Linux ata_piix
+/// checks it and leaves a channel alone when clear).
+const IDETIM_DECODE_ENABLE: u16 = 0x8000;
 /// Class code: mass storage, IDE, legacy mode with bus mastering.
 const CLASS_IDE_LEGACY_BUS_MASTER: u32 = 0x01_01_80;
 /// PCI status after reset: fast back-to-back capable, medium DEVSEL timing.
@@ -65,6 +68,19 @@ impl Piix3Ide {
     /// The bus master I/O block for mapping at [`Piix3Ide::bus_master_base`].
     pub fn bus_master_ports(&self) -> IdeBusMaster {
         IdeBusMaster(self.channels.clone())
+    }
+
+    /// Does what a BIOS does before an OS starts (for direct kernel boot, which has no
+    /// BIOS): enables both channels' decode (IDETIM bit 15), puts BAR4 at
+    /// `bus_master_base` and enables I/O decoding and bus mastering. The board maps
+    /// [`Piix3Ide::bus_master_ports`] at the same base.
+    pub fn firmware_setup(&mut self, bus_master_base: u16) {
+        use crate::pci::config_space::{BAR0, COMMAND_BUS_MASTER};
+        self.config.write(IDETIM, 2, u32::from(IDETIM_DECODE_ENABLE));
+        self.config.write(IDETIM + 2, 2, u32::from(IDETIM_DECODE_ENABLE));
+        self.config.write(BAR0 + 4 * BAR_BUS_MASTER as u8, 4, u32::from(bus_master_base));
+        let command = self.config.u16_at(COMMAND) | COMMAND_IO_SPACE | COMMAND_BUS_MASTER;
+        self.config.write(COMMAND, 2, u32::from(command));
     }
 
     /// Where firmware put BAR4, when I/O decoding is on and the BAR is programmed.

@@ -550,6 +550,14 @@ fn piix3_function() {
     f.write_config(0x40, 4, 0x8000_8000);
     assert_eq!(f.read_config(0x40, 4), 0x8000_8000, "IDETIM");
 
+    let mut fresh = Piix3Ide::new(RecordingIrqLine::new(), RecordingIrqLine::new(), None);
+    assert_eq!(fresh.read_config(0x41, 1) & 0x80, 0, "decode disabled at reset, as on the chip");
+    fresh.firmware_setup(0xc040);
+    // ata_piix's piix_enable_bits: 0x41 and 0x43 bit 7.
+    assert_eq!((fresh.read_config(0x41, 1) & 0x80, fresh.read_config(0x43, 1) & 0x80), (0x80, 0x80));
+    assert_eq!(fresh.bus_master_base(), Some(0xc040));
+    assert_eq!(fresh.read_config(0x04, 2) & 0x5, 0x5, "I/O and bus master enabled");
+
     let ch0 = f.channel(0).unwrap();
     ch0.lock().unwrap().attach(0, IdeDrive::Ata(AtaDisk::new(Box::new(MemDisk::patterned(16, 512)), "p")));
     let mut cmd = IdeCommandBlock(ch0.clone());
