@@ -39,8 +39,14 @@ const GET_EVENT_STATUS_NOTIFICATION: u8 = 0x4a;
 const MODE_SENSE_10: u8 = 0x5a;
 /// READ(12).
 const READ_12: u8 = 0xa8;
+/// SET CD SPEED.
+const SET_CD_SPEED: u8 = 0xbb;
 /// MECHANISM STATUS.
 const MECHANISM_STATUS: u8 = 0xbd;
+/// READ CD.
+const READ_CD: u8 = 0xbe;
+/// READ CD byte 9: user data only (no sync, header, EDC/ECC or subchannel).
+const READ_CD_USER_DATA: u8 = 0x10;
 
 /// Sense data: key, additional sense code and qualifier (SPC-2 section 4.5.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,7 +223,8 @@ impl AtapiCdrom {
             self.unit_attention = false;
             return PacketOutcome::Error(Sense::MEDIUM_CHANGED);
         }
-        let needs_media = matches!(op, TEST_UNIT_READY | READ_CAPACITY | READ_10 | READ_12 | SEEK_10 | READ_TOC);
+        let needs_media =
+            matches!(op, TEST_UNIT_READY | READ_CAPACITY | READ_10 | READ_12 | READ_CD | SEEK_10 | READ_TOC);
         if needs_media && self.media.is_none() {
             return PacketOutcome::Error(Sense::NO_MEDIUM);
         }
@@ -241,6 +248,16 @@ impl AtapiCdrom {
             }
             READ_10 => self.read(u64::from(be32(2)), u64::from(be16(7))),
             READ_12 => self.read(u64::from(be32(2)), u64::from(be32(6))),
+            // Data sectors of a data disc only: 2048 user bytes, or nothing.
+            READ_CD => match cdb[9] & 0xf8 {
+                READ_CD_USER_DATA => self.read(u64::from(be32(2)), u64::from(be32(5) & 0x00ff_ffff)),
+                0 => PacketOutcome::NoData,
+                _ => {
+                    log::warn!("atapi: READ CD with sector fields {:#04x} unsupported", cdb[9]);
+                    PacketOutcome::Error(Sense::INVALID_FIELD)
+                }
+            },
+            SET_CD_SPEED => PacketOutcome::NoData,
             SEEK_10 if u64::from(be32(2)) >= self.capacity() => PacketOutcome::Error(Sense::LBA_OUT_OF_RANGE),
             SEEK_10 => PacketOutcome::NoData,
             READ_TOC => self.read_toc(cdb),
@@ -511,6 +528,12 @@ mod tests {
         let huge = cdb(&[READ_12, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
         assert_eq!(d.execute(&huge), PacketOutcome::Error(Sense::LBA_OUT_OF_RANGE));
         assert_eq!(d.execute(&cdb(&[READ_12, 0, 0, 0, 0, 1, 0, 0, 0, 3])), PacketOutcome::Read { lba: 1, blocks: 3 });
+        let read_cd = cdb(&[READ_CD, 0, 0, 0, 0, 7, 0, 0, 2, READ_CD_USER_DATA]);
+        assert_eq!(d.execute(&read_cd), PacketOutcome::Read { lba: 7, blocks: 2 });
+        let raw = cdb(&[READ_CD, 0, 0, 0, 0, 7, 0, 0, 2, 0xf8]);
+        assert_eq!(d.execute(&raw), PacketOutcome::Error(Sense::INVALID_FIELD), "raw sectors unsupported");
+        let past = cdb(&[READ_CD, 0, 0, 0, 0, 99, 0, 0, 2, READ_CD_USER_DATA]);
+        assert_eq!(d.execute(&past), PacketOutcome::Error(Sense::LBA_OUT_OF_RANGE));
         let b = d.read_blocks(2, 1).unwrap();
         assert_eq!(b[5], crate::block::pattern_byte(2 * 2048 + 5, 2048));
         assert_eq!(d.execute(&cdb(&[0xff])), PacketOutcome::Error(Sense::INVALID_OPCODE));
@@ -591,8 +614,8 @@ mod tests {
                 seed ^= seed << 5;
                 *b = seed as u8;
             }
-            c[0] = [0x00, 0x03, 0x12, 0x1b, 0x1e, 0x25, 0x28, 0x2b, 0x43, 0x46, 0x4a, 0x5a, 0xa8, 0xbd, c[0]]
-                [(seed >> 8) as usize % 15];
+            c[0] = [0x00, 0x03, 0x12, 0x1b, 0x1e, 0x25, 0x28, 0x2b, 0x43, 0x46, 0x4a, 0x5a, 0xa8, 0xbd, 0xbe, c[0]]
+                [(seed >> 8) as usize % 16];
             if let PacketOutcome::Read { lba, blocks } = d.execute(&c) {
                 assert!(lba + blocks <= 50);
             }
