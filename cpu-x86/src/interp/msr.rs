@@ -10,6 +10,7 @@ use iced_x86::{Instruction, Mnemonic as M};
 /// MSR numbers (SDM Vol. 4 Table 2-2).
 mod num {
     pub const TSC: u32 = 0x10;
+    pub const PLATFORM_ID: u32 = 0x17;
     pub const APIC_BASE: u32 = 0x1b;
     pub const BIOS_SIGN_ID: u32 = 0x8b;
     pub const MTRRCAP: u32 = 0xfe;
@@ -108,7 +109,7 @@ impl Ctx<'_> {
         Some(match msr {
             num::TSC => self.tsc(),
             num::APIC_BASE => m.apic_base,
-            num::BIOS_SIGN_ID | num::MCG_CAP | num::MCG_STATUS => 0,
+            num::PLATFORM_ID | num::BIOS_SIGN_ID | num::MCG_CAP | num::MCG_STATUS => 0,
             // 8 variable ranges, fixed ranges and write-combining supported.
             num::MTRRCAP => 0x508,
             num::SYSENTER_CS => m.sysenter_cs,
@@ -175,5 +176,24 @@ impl Ctx<'_> {
             },
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::test_util::Machine;
+    use iced_x86::code_asm::*;
+
+    #[test]
+    fn platform_id_reads_zero_instead_of_faulting() {
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(eax, 0x1234u32).unwrap();
+        a.mov(edx, 0x5678u32).unwrap();
+        a.mov(ecx, 0x17u32).unwrap();
+        a.rdmsr().unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::long64(&mut a);
+        m.run();
+        assert_eq!((m.gpr(0), m.gpr(2)), (0, 0));
     }
 }

@@ -145,7 +145,10 @@ impl Ctx<'_> {
             | M::Setg => self.setcc(ins),
             M::Cbw | M::Cwde | M::Cdqe | M::Cwd | M::Cdq | M::Cqo => self.sign_extend_acc(ins),
             M::Lds | M::Les | M::Lfs | M::Lgs | M::Lss => self.load_far_pointer(ins),
+            // ENDBR32/64 are NOPs on a CPU without CET (CPUID does not report it).
             M::Nop
+            | M::Endbr32
+            | M::Endbr64
             | M::Pause
             | M::Lfence
             | M::Sfence
@@ -228,5 +231,23 @@ impl Ctx<'_> {
             m if x87::is_x87(m) => self.x87(ins),
             m => self.exec_sse(ins, m),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::interp::test_util::Machine;
+    use iced_x86::code_asm::*;
+
+    #[test]
+    fn endbr64_and_endbr32_retire_as_nops() {
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.endbr64().unwrap();
+        a.endbr32().unwrap();
+        a.mov(eax, 7u32).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::long64(&mut a);
+        m.run();
+        assert_eq!(m.gpr(0), 7);
     }
 }
