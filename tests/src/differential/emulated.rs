@@ -50,8 +50,16 @@ impl EmulatedCpu {
         // No TSS, hence no I/O permission bitmap: port I/O at CPL 3 is #GP, as for
         // a Linux process without ioperm().
         st.tr = Segment { base: 0, limit: 0, selector: 0, attrs: 0 };
+        // DS, ES and SS as the host's trampolines leave them (null DS/ES in 64-bit
+        // mode, as Linux runs 64-bit code); FS and GS null (their bases are the
+        // host's TLS, which sequences never use).
         let data = Segment { base: 0, limit: 0xffff_ffff, selector: 0x2b, attrs: 0xc0f3 };
-        st.seg = [data; 6];
+        let null = Segment { base: 0, limit: 0, selector: 0, attrs: 0 };
+        st.seg = [data, data, data, data, null, null];
+        if mode == Mode::Long64 {
+            st.seg[Seg::Ds as usize].selector = 0;
+            st.seg[Seg::Es as usize].selector = 0;
+        }
         match mode {
             Mode::Long64 => {
                 // PML4[0] -> PDPT, PDPT[0] -> PD, PD[0..2] = 2 MiB pages (P, RW, US, PS).

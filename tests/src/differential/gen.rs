@@ -457,6 +457,7 @@ impl Generator {
                 4 | 5 => self.branch_unit(),
                 6 => self.frame_unit(),
                 7 if self.mode != Mode::Real16 && self.rng.below(4) == 0 => self.privileged_unit(),
+                8 if self.mode != Mode::Real16 && self.rng.below(4) == 0 => self.segment_unit(),
                 _ => self.unit(),
             };
             let Some(unit) = unit else { continue };
@@ -884,6 +885,21 @@ impl Generator {
             _ => Instruction::with1(Code::Lmsw_rm16, Register::AX).ok()?,
         };
         Some(vec![ins])
+    }
+
+    /// A load of DS, ES or SS with one of the selectors below 0x38, whose GDT entries
+    /// agree between Linux and [`super::emulated`] (null, DPL 0 segments, then the
+    /// user code32/data/code64 segments), or a read of DS, ES, SS or CS. FS and GS are
+    /// left alone: loading them would replace the host thread's TLS base.
+    fn segment_unit(&mut self) -> Option<Vec<Instruction>> {
+        let reg = self.register(4);
+        let sreg = [Register::DS, Register::ES, Register::SS, Register::CS][self.rng.below(4) as usize];
+        if self.rng.below(3) == 0 {
+            return Some(vec![Instruction::with2(Code::Mov_r32m16_Sreg, reg, sreg).ok()?]);
+        }
+        let sreg = if sreg == Register::CS { Register::DS } else { sreg };
+        let selector = self.rng.below(0x38);
+        Some(vec![self.load_register(reg, selector)?, Instruction::with2(Code::Mov_Sreg_r32m16, sreg, reg).ok()?])
     }
 
     /// XLAT with RBX pointing into the data area, or ENTER/LEAVE with RBP on the

@@ -256,6 +256,11 @@ fn assemble() -> Result<(Vec<u8>, Vec<u8>, Trampolines), IcedError> {
         a.push(r)?;
     }
     a.mov(qword_ptr(SAVED_RSP), rsp)?;
+    // Null DS and ES, as Linux starts 64-bit code (an earlier sequence may have
+    // loaded others).
+    a.xor(eax, eax)?;
+    a.mov(ds, eax)?;
+    a.mov(es, eax)?;
     a.push(qword_ptr(IN_FLAGS))?;
     a.popfq()?;
     a.mov(rsp, qword_ptr(IN_GPR + 32))?;
@@ -303,6 +308,7 @@ fn assemble() -> Result<(Vec<u8>, Vec<u8>, Trampolines), IcedError> {
     b.mov(eax, ss)?;
     b.mov(ds, eax)?;
     b.mov(es, eax)?;
+    // (The exit stub addresses through SS: the sequence may have loaded a null DS.)
     b.mov(dword_ptr(SAVED_ESP32), esp)?;
     b.push(dword_ptr(IN_FLAGS))?;
     b.popfd()?;
@@ -313,11 +319,11 @@ fn assemble() -> Result<(Vec<u8>, Vec<u8>, Trampolines), IcedError> {
     b.jmp(CODE)?;
     b.set_label(&mut exit32)?;
     for (i, r) in GPR32.iter().enumerate() {
-        b.mov(dword_ptr(OUT_GPR + 8 * i as u64), *r)?;
+        b.mov(dword_ptr(OUT_GPR + 8 * i as u64).ss(), *r)?;
     }
-    b.mov(esp, dword_ptr(SAVED_ESP32))?;
+    b.mov(esp, dword_ptr(SAVED_ESP32).ss())?;
     b.pushfd()?;
-    b.pop(dword_ptr(OUT_FLAGS))?;
+    b.pop(dword_ptr(OUT_FLAGS).ss())?;
     b.cld()?;
     b.add_instruction(Instruction::with(Code::Retfd))?;
     let res32 = b.assemble_options(TRAMPOLINE32, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
