@@ -8,7 +8,7 @@
 //! refused with a [`BlockError::Qcow2Unsupported`] naming the feature. Every table and
 //! cluster offset is checked against the file size before it is read.
 
-use super::{check_range, open_image, BlockBackend, BlockError, ImageFormat, ImageOptions, SECTOR_SIZE};
+use super::{check_range, BlockBackend, BlockError, RawImage, SECTOR_SIZE};
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -40,6 +40,8 @@ const INCOMPAT_COMPRESSION: u64 = 1 << 3;
 const INCOMPAT_EXTL2: u64 = 1 << 4;
 /// Incompatible feature bits 0 (dirty) and 1 (corrupt) only matter to writers.
 const INCOMPAT_WRITER_ONLY: u64 = 0b11;
+/// Longest chain of backing files followed (a loop of files would never end).
+const MAX_BACKING_DEPTH: u32 = 16;
 /// L2 tables kept in memory before the cache is emptied.
 const L2_CACHE_TABLES: usize = 64;
 
@@ -73,6 +75,11 @@ fn be64(b: &[u8], at: usize) -> u64 {
 impl Qcow2Image {
     /// Opens and validates the image at `path` (and its backing file, if any).
     pub fn open(path: &Path) -> Result<Self, BlockError> {
+        Self::open_at_depth(path, 0)
+    }
+
+    /// Opens `path` as the `depth`-th backing file of the image the user named.
+    fn open_at_depth(path: &Path, depth: u32) -> Result<Self, BlockError> {
         let open_err = |source| BlockError::Open { path: path.to_path_buf(), source };
         let corrupt = |reason: String| BlockError::Qcow2Corrupt { path: path.to_path_buf(), reason };
         let unsupported = |feature: String| BlockError::Qcow2Unsupported { path: path.to_path_buf(), feature };
@@ -142,7 +149,7 @@ impl Qcow2Image {
         let mut raw = vec![0u8; (needed * 8) as usize];
         file.read_exact_at(&mut raw, l1_offset).map_err(open_err)?;
         let l1 = raw.chunks_exact(8).map(|c| be64(c, 0)).collect();
-        let backing = Self::open_backing(path, &file, file_size, &h)?;
+        let backing = Self::open_backing(path, &file, file_size, &h, depth)?;
         Ok(Qcow2Image {
             path: path.to_path_buf(),
             file,
@@ -161,6 +168,7 @@ impl Qcow2Image {
         file: &File,
         file_size: u64,
         h: &[u8],
+        depth: u32,
     ) -> Result<Option<Box<dyn BlockBackend>>, BlockError> {
         let offset = be64(h, 8);
         let len = be32(h, 16);
@@ -178,8 +186,14 @@ impl Qcow2Image {
         if target == path {
             return Err(corrupt("the image is its own backing file".into()));
         }
-        let options = ImageOptions { format: ImageFormat::Auto, read_only: true, snapshot: false };
-        Ok(Some(open_image(&target, options)?))
+        if depth >= MAX_BACKING_DEPTH {
+            return Err(corrupt(format!("backing file chain is longer than {MAX_BACKING_DEPTH} (a loop?)")));
+        }
+        if has_magic(&target)? {
+            Ok(Some(Box::new(Self::open_at_depth(&target, depth + 1)?)))
+        } else {
+            Ok(Some(Box::new(RawImage::open(&target, true)?)))
+        }
     }
 
     fn corrupt(&self, reason: String) -> BlockError {
@@ -376,6 +390,25 @@ mod tests {
         assert_eq!(&all[..CS], &[0x5a; CS][..], "from the backing file");
         assert_eq!(&all[CS..2 * CS], &[0x11; CS][..], "allocated in the overlay");
         assert_eq!(&all[2 * CS..], &[0; 2 * CS][..], "past the backing file's end");
+    }
+
+    #[test]
+    fn backing_file_loops_are_refused() {
+        let a = TempPath::new("loop-a.qcow2");
+        let b = TempPath::new("loop-b.qcow2");
+        let name = |t: &TempPath| t.0.file_name().unwrap().to_str().unwrap().to_string();
+        let mut img = Builder::new(3, 4 * CS as u64);
+        img.backing = Some(name(&b));
+        std::fs::write(&a.0, img.bytes()).unwrap();
+        img.backing = Some(name(&a));
+        std::fs::write(&b.0, img.bytes()).unwrap();
+        let e = Qcow2Image::open(&a.0).err().expect("a loop must be refused");
+        assert!(e.to_string().contains("backing file chain"), "{e}");
+        // A missing backing file is an open error naming it.
+        img.backing = Some("no-such-base.raw".into());
+        std::fs::write(&a.0, img.bytes()).unwrap();
+        let e = Qcow2Image::open(&a.0).err().unwrap();
+        assert!(e.to_string().contains("no-such-base.raw"), "{e}");
     }
 
     fn open_err(bytes: &[u8]) -> BlockError {

@@ -54,7 +54,7 @@ impl BusMasterRegs {
         let bytes = [self.command, 0, self.status, 0, 0, 0, 0, 0];
         let mut block = u64::from_le_bytes(bytes);
         block |= u64::from(self.prd_table) << 32;
-        block >> (8 * offset.min(7)) & crate_size_mask(size)
+        (block >> (8 * offset.min(7))) & rx86_core::bus::size_mask(size)
     }
 
     /// Writes `size` bytes of `value` at `offset` (0-7), byte by byte.
@@ -89,10 +89,6 @@ impl BusMasterRegs {
         }
         action
     }
-}
-
-fn crate_size_mask(size: u8) -> u64 {
-    rx86_core::bus::size_mask(size)
 }
 
 /// Why a PRD walk failed.
