@@ -180,10 +180,10 @@ fn eflags(bits: u32) -> u64 {
 }
 
 /// The set of undefined flags after `ins`, given the set before it. Shifts and
-/// rotates leave the flags alone for a zero count, and OF is undefined unless the count
-/// is 1 (SDM Vol. 2B "SAL/SAR/SHL/SHR", "RCL/RCR/ROL/ROR", "SHLD", "SHRD"), so for them
-/// nothing is ever cleared and OF is always masked; a REP string instruction with
-/// RCX = 0 leaves the flags alone too.
+/// rotates leave the flags alone for a zero masked count, and OF is undefined unless
+/// the count is 1 (SDM Vol. 2B "SAL/SAR/SHL/SHR", "RCL/RCR/ROL/ROR", "SHLD", "SHRD"):
+/// with an immediate count that is exact, with CL nothing is cleared and OF is masked.
+/// A REP string instruction with RCX = 0 leaves the flags alone too.
 fn undefined_after(ins: &Instruction, before: u64) -> u64 {
     let undefined = eflags(ins.rflags_undefined());
     let modified = eflags(ins.rflags_modified());
@@ -192,7 +192,18 @@ fn undefined_after(ins: &Instruction, before: u64) -> u64 {
         M::Rol | M::Ror | M::Rcl | M::Rcr | M::Shl | M::Sal | M::Shr | M::Sar | M::Shld | M::Shrd
     );
     if shift {
-        before | undefined | flag::OF
+        let size = match ins.op0_kind() {
+            OpKind::Register => ins.op0_register().size(),
+            _ => ins.memory_size().size(),
+        };
+        let count_mask = if size == 8 { 0x3f } else { 0x1f };
+        let count = ins.op_kinds().any(|k| k == OpKind::Immediate8).then(|| ins.immediate8() & count_mask);
+        match count {
+            Some(0) => before,
+            Some(1) => (before & !modified) | (undefined & !flag::OF),
+            Some(_) => (before & !modified) | undefined | flag::OF,
+            None => before | undefined | flag::OF,
+        }
     } else if ins.has_rep_prefix() || ins.has_repne_prefix() {
         before | undefined
     } else {
@@ -1077,6 +1088,18 @@ mod tests {
             assert!(seen.contains(&m) || !host_has(m), "{m:?} never generated");
         }
         assert!(based > 1000 && locked > 100 && rep > 100, "based {based}, locked {locked}, rep {rep}");
+    }
+
+    #[test]
+    fn of_is_defined_only_for_one_bit_shifts() {
+        let by1 = Instruction::with2(Code::Shl_rm32_1, Register::EAX, 1u32).unwrap();
+        let by33 = Instruction::with2(Code::Shl_rm32_imm8, Register::EAX, 33u32).unwrap();
+        let by32 = Instruction::with2(Code::Rcl_rm32_imm8, Register::EAX, 32u32).unwrap();
+        let by_cl = Instruction::with2(Code::Shl_rm32_CL, Register::EAX, Register::CL).unwrap();
+        assert_eq!(undefined_after(&by1, flag::OF | flag::ZF) & (flag::OF | flag::ZF), 0);
+        assert_eq!(undefined_after(&by33, 0) & flag::OF, 0, "33 & 31 = 1");
+        assert_eq!(undefined_after(&by32, flag::CF), flag::CF, "count 0 changes nothing");
+        assert_ne!(undefined_after(&by_cl, flag::ZF) & (flag::OF | flag::ZF), 0);
     }
 
     #[test]
