@@ -56,8 +56,10 @@ pub struct RegisterSummary {
 
 impl std::fmt::Display for RegisterSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        const NAMES: [&str; 16] =
-            ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
+        const NAMES: [&str; 16] = [
+            "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14",
+            "r15",
+        ];
         write!(f, "rip={:#x} cs={:#x} rflags={:#x}", self.rip, self.cs, self.rflags)?;
         for (n, v) in NAMES.iter().zip(self.gpr) {
             write!(f, " {n}={v:#x}")?;
