@@ -1,5 +1,5 @@
 //! Floating-point helpers shared by the x87 and SSE instruction groups: rounding-mode
-//! decoding, the 80-bit register image, a correctly rounded square root for any
+//! decoding, the double-extended type, a correctly rounded square root for any
 //! `rustc_apfloat` format, and packed BCD (SDM Vol. 1 §4.2, §4.7, §8.1.5, §8.2).
 
 use rustc_apfloat::ieee::X87DoubleExtended;
@@ -18,21 +18,6 @@ pub fn round_of(rc: u32) -> Round {
         2 => Round::TowardPositive,
         _ => Round::TowardZero,
     }
-}
-
-/// An 80-bit register image (little-endian bytes) as an apfloat value.
-pub fn f80_from_bytes(b: &[u8; 10]) -> F80 {
-    let mut w = [0u8; 16];
-    w[..10].copy_from_slice(b);
-    F80::from_bits(u128::from_le_bytes(w))
-}
-
-/// The 80-bit little-endian register image of `v`.
-pub fn f80_to_bytes(v: F80) -> [u8; 10] {
-    let w = v.to_bits().to_le_bytes();
-    let mut b = [0u8; 10];
-    b.copy_from_slice(&w[..10]);
-    b
 }
 
 /// The correctly rounded square root of `x` in its own format with the IEEE status

@@ -6,10 +6,10 @@
 
 use crate::interp::cpu::Ctx;
 use crate::interp::fault::{vec, Fault, R};
-use crate::interp::fpu::{f80_from_bytes, f80_to_bytes, F80};
+use crate::interp::fpu::F80;
 use crate::interp::state::cr0;
 use iced_x86::{Instruction, Mnemonic as M, Register};
-use rustc_apfloat::{Category, Float, Status};
+use rustc_apfloat::{Float, Status};
 
 /// x87 status word bits (SDM Vol. 1 §8.1.3).
 pub mod fsw {
@@ -171,11 +171,15 @@ pub fn is_x87(m: M) -> bool {
     )
 }
 
-/// The tag a register holding `v` gets.
-pub fn tag_of(v: F80) -> u16 {
-    match v.category() {
-        Category::Zero => tag::ZERO,
-        Category::Normal if !v.is_denormal() && v.to_bits() >> 63 & 1 == 1 => tag::VALID,
+/// The tag a register holding the 80-bit encoding `b` gets (SDM Vol. 1 §8.1.7):
+/// zero, valid (a normal number), or special (NaN, infinity, denormal, unsupported).
+pub fn tag_of(b: u128) -> u16 {
+    let exp = (b >> 64) & 0x7fff;
+    let mant = b as u64;
+    match exp {
+        0 if mant == 0 => tag::ZERO,
+        0 | 0x7fff => tag::SPECIAL,
+        _ if mant >> 63 == 1 => tag::VALID,
         _ => tag::SPECIAL,
     }
 }
@@ -259,21 +263,28 @@ impl Ctx<'_> {
         self.phys_tag(self.phys(i)) == tag::EMPTY
     }
 
-    /// ST(i)'s value (whatever the register holds, even when tagged empty).
-    pub(super) fn st(&self, i: usize) -> F80 {
-        f80_from_bytes(&self.c.st.x87.regs[self.phys(i)])
+    /// ST(i)'s 80-bit encoding (whatever the register holds, even when tagged empty).
+    pub(super) fn st_bits(&self, i: usize) -> u128 {
+        let mut w = [0u8; 16];
+        w[..10].copy_from_slice(&self.c.st.x87.regs[self.phys(i)]);
+        u128::from_le_bytes(w)
     }
 
-    /// Writes ST(i) and its tag.
-    pub(super) fn set_st(&mut self, i: usize, v: F80) {
+    /// Writes the 80-bit encoding `b` to ST(i) and sets its tag.
+    pub(super) fn set_st_bits(&mut self, i: usize, b: u128) {
         let p = self.phys(i);
-        self.c.st.x87.regs[p] = f80_to_bytes(v);
-        self.set_phys_tag(p, tag_of(v));
+        self.c.st.x87.regs[p].copy_from_slice(&b.to_le_bytes()[..10]);
+        self.set_phys_tag(p, tag_of(b));
     }
 
-    /// Pushes `v`; a full stack is a masked-or-not stack overflow (IE|SF, C1=1) that
+    /// Writes an arithmetic result to ST(i).
+    pub(super) fn set_st(&mut self, i: usize, v: F80) {
+        self.set_st_bits(i, v.to_bits());
+    }
+
+    /// Pushes the encoding `b`; a full stack is a stack overflow (IE|SF, C1=1) that
     /// pushes the indefinite when IE is masked.
-    pub(super) fn fpush(&mut self, v: F80) -> R<()> {
+    pub(super) fn fpush_bits(&mut self, b: u128) -> R<()> {
         let new_top = (self.top() + 7) & 7;
         if self.phys_tag(new_top) != tag::EMPTY {
             self.c.st.x87.fsw |= fsw::C1;
@@ -281,12 +292,17 @@ impl Ctx<'_> {
                 return Ok(());
             }
             self.set_top(new_top);
-            self.set_st(0, F80::from_bits(INDEFINITE));
+            self.set_st_bits(0, INDEFINITE);
             return Ok(());
         }
         self.set_top(new_top);
-        self.set_st(0, v);
+        self.set_st_bits(0, b);
         Ok(())
+    }
+
+    /// Pushes an arithmetic value.
+    pub(super) fn fpush(&mut self, v: F80) -> R<()> {
+        self.fpush_bits(v.to_bits())
     }
 
     /// Marks ST(0) empty and increments TOP.
@@ -416,13 +432,13 @@ impl Ctx<'_> {
                     }
                     for j in [0, i] {
                         if self.st_empty(j) {
-                            self.set_st(j, F80::from_bits(INDEFINITE));
+                            self.set_st_bits(j, INDEFINITE);
                         }
                     }
                 }
-                let (a, b) = (self.st(0), self.st(i));
-                self.set_st(0, b);
-                self.set_st(i, a);
+                let (a, b) = (self.st_bits(0), self.st_bits(i));
+                self.set_st_bits(0, b);
+                self.set_st_bits(i, a);
                 self.set_cc(fsw::C1, 0);
             }
         }

@@ -20,6 +20,17 @@ const SIG: u128 = (1 << 64) - 1;
 /// The x87 quiet bit (the fraction's top bit).
 const QUIET: u128 = 1 << 62;
 
+/// True for the encodings the x87 rejects as operands (SDM Vol. 1 §8.2.2): a non-zero
+/// exponent with the integer bit clear (unnormals, pseudo-NaNs, pseudo-infinities).
+fn unsupported(b: u128) -> bool {
+    (b >> 64) & 0x7fff != 0 && b >> 63 & 1 == 0
+}
+
+/// True for a pseudo-denormal (zero exponent, integer bit set).
+fn pseudo_denormal(b: u128) -> bool {
+    (b >> 64) & 0x7fff == 0 && b >> 63 & 1 == 1
+}
+
 /// `v` with the quiet bit set.
 fn quiet(v: F80) -> F80 {
     F80::from_bits(v.to_bits() | QUIET)
@@ -147,11 +158,6 @@ impl Ctx<'_> {
         Ok(match ins.memory_size() {
             MemorySize::Float32 => widen::<Single>(self.read(seg, off, 4)?, flags),
             MemorySize::Float64 => widen::<Double>(self.read(seg, off, 8)?, flags),
-            MemorySize::Float80 => {
-                let lo = self.read(seg, off, 8)? as u128;
-                let hi = self.read(seg, off.wrapping_add(8), 2)? as u128;
-                F80::from_bits(hi << 64 | lo)
-            }
             MemorySize::Int16 => F80::from_i128(self.read(seg, off, 2)? as i16 as i128).value,
             MemorySize::Int32 => F80::from_i128(self.read(seg, off, 4)? as i32 as i128).value,
             MemorySize::Int64 => F80::from_i128(self.read(seg, off, 8)? as i64 as i128).value,
@@ -173,16 +179,42 @@ impl Ctx<'_> {
         })
     }
 
-    /// ST(i) for reading; an empty register is a stack underflow whose masked response
-    /// is the indefinite (`None` when IE is unmasked).
-    fn st_checked(&mut self, i: usize) -> Option<F80> {
+    /// ST(i)'s encoding for a data move (FLD ST(i), FST to ST(i) or m80, FCMOV): an
+    /// empty register is a stack underflow whose masked response is the indefinite
+    /// (`None` when IE is unmasked); no format checks.
+    fn st_raw_checked(&mut self, i: usize) -> Option<u128> {
         if self.st_empty(i) {
             if self.x87_underflow() {
                 return None;
             }
+            return Some(INDEFINITE);
+        }
+        Some(self.st_bits(i))
+    }
+
+    /// True when ST(i) holds an unsupported encoding (which makes any arithmetic result
+    /// the indefinite, even next to a NaN).
+    fn st_unsupported(&self, i: usize) -> bool {
+        !self.st_empty(i) && unsupported(self.st_bits(i))
+    }
+
+    /// ST(i) as an arithmetic operand: stack underflow as in
+    /// [`Ctx::st_raw_checked`]; an unsupported encoding is an invalid operand (IE,
+    /// the indefinite when masked); a pseudo-denormal reports DE and reads as the
+    /// denormal-range value hardware gives it.
+    fn st_checked(&mut self, i: usize) -> Option<F80> {
+        let b = self.st_raw_checked(i)?;
+        if unsupported(b) {
+            if self.x87_flags(fsw::IE) {
+                return None;
+            }
             return Some(F80::from_bits(INDEFINITE));
         }
-        Some(self.st(i))
+        if pseudo_denormal(b) {
+            self.c.st.x87.fsw |= fsw::DE;
+            return Some(F80::from_bits(b | 1 << 64));
+        }
+        Some(F80::from_bits(b))
     }
 
     /// The rounding mode from FCW.RC.
@@ -229,18 +261,23 @@ impl Ctx<'_> {
     fn fld(&mut self, ins: &Instruction) -> R<()> {
         self.set_cc(fsw::C1, 0);
         let mut flags = 0;
-        let v = if ins.op0_kind() == OpKind::Memory {
-            self.x87_load_mem(ins, &mut flags)?
-        } else {
-            match self.st_checked(self.st_index(ins, 0)) {
+        let v = if ins.op0_kind() != OpKind::Memory {
+            match self.st_raw_checked(self.st_index(ins, 0)) {
                 Some(v) => v,
                 None => return Ok(()),
             }
+        } else if ins.memory_size() == MemorySize::Float80 {
+            let (seg, off) = self.ea(ins);
+            let lo = self.read(seg, off, 8)? as u128;
+            let hi = self.read(seg, off.wrapping_add(8), 2)? as u128;
+            hi << 64 | lo
+        } else {
+            self.x87_load_mem(ins, &mut flags)?.to_bits()
         };
         if flags != 0 && self.x87_flags(flags) {
             return Ok(());
         }
-        self.fpush(v)
+        self.fpush_bits(v)
     }
 
     /// FST/FSTP/FIST/FISTP/FISTTP/FBSTP.
@@ -248,18 +285,26 @@ impl Ctx<'_> {
         let m = ins.mnemonic();
         let pop = matches!(m, M::Fstp | M::Fistp | M::Fisttp | M::Fbstp);
         self.set_cc(fsw::C1, 0);
-        let Some(v) = self.st_checked(0) else { return Ok(()) };
         let mut flags = 0;
         let round = if m == M::Fisttp { Round::TowardZero } else { self.x87_round() };
-        if ins.op0_kind() != OpKind::Memory {
-            let i = self.st_index(ins, 0);
-            self.set_st(i, v);
+        let raw_move = ins.op0_kind() != OpKind::Memory || ins.memory_size() == MemorySize::Float80;
+        if raw_move {
+            let Some(b) = self.st_raw_checked(0) else { return Ok(()) };
+            if ins.op0_kind() != OpKind::Memory {
+                let i = self.st_index(ins, 0);
+                self.set_st_bits(i, b);
+            } else {
+                let (seg, off) = self.ea(ins);
+                self.probe_write(seg, off, 10)?;
+                self.write(seg, off, 8, b as u64)?;
+                self.write(seg, off.wrapping_add(8), 2, (b >> 64) as u64 & 0xffff)?;
+            }
         } else {
+            let Some(v) = self.st_checked(0) else { return Ok(()) };
             let (seg, off) = self.ea(ins);
             let (bytes, size): ([u8; 10], u8) = match ins.memory_size() {
                 MemorySize::Float32 => (pad(narrow::<Single>(v, round, &mut flags)), 4),
                 MemorySize::Float64 => (pad(narrow::<Double>(v, round, &mut flags)), 8),
-                MemorySize::Float80 => (fpu::f80_to_bytes(v), 10),
                 MemorySize::Int16 => (pad(to_int(v, 16, round, &mut flags)), 2),
                 MemorySize::Int32 => (pad(to_int(v, 32, round, &mut flags)), 4),
                 MemorySize::Int64 => (pad(to_int(v, 64, round, &mut flags)), 8),
@@ -287,22 +332,26 @@ impl Ctx<'_> {
     fn fbinop(&mut self, ins: &Instruction, op: Op) -> R<()> {
         self.set_cc(fsw::C1, 0);
         let mut flags = 0;
-        let (dst, src) = if ins.op0_kind() == OpKind::Memory {
+        let (dst, src, bad) = if ins.op0_kind() == OpKind::Memory {
             let b = self.x87_load_mem(ins, &mut flags)?;
+            let bad = self.st_unsupported(0);
             let Some(a) = self.st_checked(0) else { return Ok(()) };
-            (0, (a, b))
+            (0, (a, b), bad)
         } else {
             let (d, s) = (self.st_index(ins, 0), self.st_index(ins, 1));
+            let bad = self.st_unsupported(d) || self.st_unsupported(s);
             let Some(a) = self.st_checked(d) else { return Ok(()) };
             let Some(b) = self.st_checked(s) else { return Ok(()) };
-            (d, (a, b))
+            (d, (a, b), bad)
         };
         let (a, b) = src;
         if (a.is_denormal() || b.is_denormal()) && !a.is_nan() && !b.is_nan() {
             flags |= fsw::DE;
         }
         let round = self.x87_round();
-        let r = if let Some(n) = nan2(a, b, &mut flags) {
+        let r = if bad {
+            F80::from_bits(INDEFINITE)
+        } else if let Some(n) = nan2(a, b, &mut flags) {
             n
         } else {
             let r = match op {
@@ -339,12 +388,16 @@ impl Ctx<'_> {
     /// FCHS, FABS, FSQRT, FRNDINT on ST(0).
     fn funary(&mut self, ins: &Instruction) -> R<()> {
         self.set_cc(fsw::C1, 0);
+        if matches!(ins.mnemonic(), M::Fchs | M::Fabs) {
+            let Some(b) = self.st_raw_checked(0) else { return Ok(()) };
+            let sign = 1u128 << 79;
+            self.set_st_bits(0, if ins.mnemonic() == M::Fchs { b ^ sign } else { b & !sign });
+            return Ok(());
+        }
         let Some(v) = self.st_checked(0) else { return Ok(()) };
         let mut flags = 0;
         let round = self.x87_round();
         let r = match ins.mnemonic() {
-            M::Fchs => F80::from_bits(v.to_bits() ^ 1 << 79),
-            M::Fabs => F80::from_bits(v.to_bits() & !(1 << 79)),
             _ if v.is_nan() => {
                 if v.is_signaling() {
                     flags |= fsw::IE;
@@ -373,6 +426,7 @@ impl Ctx<'_> {
 
     /// FSCALE, FPREM and FPREM1 (ST(0) with ST(1)).
     fn fst0_st1(&mut self, ins: &Instruction) -> R<()> {
+        let bad = self.st_unsupported(0) || self.st_unsupported(1);
         let Some(a) = self.st_checked(0) else { return Ok(()) };
         let Some(b) = self.st_checked(1) else { return Ok(()) };
         let mut flags = 0;
@@ -380,7 +434,9 @@ impl Ctx<'_> {
             flags |= fsw::DE;
         }
         let m = ins.mnemonic();
-        let r = if let Some(n) = nan2(a, b, &mut flags) {
+        let r = if bad {
+            F80::from_bits(INDEFINITE)
+        } else if let Some(n) = nan2(a, b, &mut flags) {
             n
         } else if m == M::Fscale {
             self.set_cc(fsw::C1, 0);
@@ -403,9 +459,12 @@ impl Ctx<'_> {
                 let r = if m == M::Fprem { a.c_fmod(b).value } else { a.ieee_rem(b).value };
                 // Quotient bits Q2 Q1 Q0 into C0 C3 C1: with |a| = q|b| + r', q mod 8 is
                 // (fmod(|a|, 8|b|) - r') / |b|.
-                let r8 = a.abs().c_fmod(b.abs().scalbn(3)).value;
-                let r_rel = if a.is_negative() { -r } else { r };
-                let q = (r8 - r_rel).value.div_r(b.abs(), Round::NearestTiesToEven).value;
+                // Everything scaled by 2^-ilogb(b) so 8|b| cannot overflow.
+                let e = b.ilogb();
+                let (sa, sb) = (a.abs().scalbn(-e), b.abs().scalbn(-e));
+                let r8 = sa.c_fmod(sb.scalbn(3)).value;
+                let r_rel = if a.is_negative() { -r } else { r }.scalbn(-e);
+                let q = (r8 - r_rel).value.div_r(sb, Round::NearestTiesToEven).value;
                 let q = q.round_to_integral(Round::NearestTiesToEven).value.to_i128(8).value.rem_euclid(8) as u16;
                 let cc = ((q >> 2 & 1) * fsw::C0) | ((q >> 1 & 1) * fsw::C3) | ((q & 1) * fsw::C1);
                 self.set_cc(fsw::CC, cc);
@@ -513,19 +572,27 @@ impl Ctx<'_> {
 
     /// FXAM: the class of ST(0) in C3 C2 C0 and its sign in C1.
     fn fxam(&mut self) {
-        let v = self.st(0);
-        let sign = if v.to_bits() >> 79 & 1 != 0 { fsw::C1 } else { 0 };
+        let b = self.st_bits(0);
+        let sign = if b >> 79 & 1 != 0 { fsw::C1 } else { 0 };
+        let (exp, mant) = ((b >> 64) & 0x7fff, b as u64);
         let class = if self.st_empty(0) {
             fsw::C3 | fsw::C0
-        } else {
-            match v.category() {
-                Category::NaN => fsw::C0,
-                Category::Infinity => fsw::C2 | fsw::C0,
-                Category::Zero => fsw::C3,
-                Category::Normal if v.is_denormal() => fsw::C3 | fsw::C2,
-                Category::Normal if v.to_bits() >> 63 & 1 == 0 => 0,
-                Category::Normal => fsw::C2,
+        } else if unsupported(b) {
+            0
+        } else if exp == 0x7fff {
+            if mant << 1 == 0 {
+                fsw::C2 | fsw::C0
+            } else {
+                fsw::C0
             }
+        } else if exp == 0 {
+            if mant == 0 {
+                fsw::C3
+            } else {
+                fsw::C3 | fsw::C2
+            }
+        } else {
+            fsw::C2
         };
         self.set_cc(fsw::CC, class | sign);
     }
@@ -545,9 +612,9 @@ impl Ctx<'_> {
             _ => f & fl::PF == 0,
         };
         let i = self.st_index(ins, 1);
-        let (Some(_), Some(b)) = (self.st_checked(0), self.st_checked(i)) else { return Ok(()) };
+        let (Some(_), Some(b)) = (self.st_raw_checked(0), self.st_raw_checked(i)) else { return Ok(()) };
         if cond {
-            self.set_st(0, b);
+            self.set_st_bits(0, b);
         }
         Ok(())
     }
@@ -866,8 +933,9 @@ mod tests {
         }
     }
 
-    /// Special-heavy random double-extended values in the supported encodings (zeros,
-    /// denormals, normals, infinities, NaNs; no unnormals or pseudo-denormals).
+    /// Special-heavy random double-extended values: zeros, denormals, normals,
+    /// infinities, NaNs, and the unsupported encodings (unnormals, pseudo-NaNs and
+    /// pseudo-infinities) and pseudo-denormals.
     fn random_f80(state: &mut u64) -> [u8; 10] {
         let mut next = || {
             *state ^= *state << 13;
@@ -891,14 +959,22 @@ mod tests {
             3 => 0xc000_0000_0000_0000,
             _ => next() | 1 << 63,
         };
-        let mant = if exp == 0 { mant & !(1 << 63) } else { mant };
+        // One in eight flips the integer bit: unnormals, pseudo-NaNs/infinities and
+        // pseudo-denormals.
+        let mant = if (r >> 30) % 8 == 0 {
+            mant ^ 1 << 63
+        } else if exp == 0 {
+            mant & !(1 << 63)
+        } else {
+            mant
+        };
         f80((r >> 20) & 1 == 1, exp, mant)
     }
 
     #[test]
     fn random_arithmetic_matches_the_host_fpu() {
         let mut st = 0x1234_5678_9abc_def1u64;
-        for i in 0..2000 {
+        for i in 0..1500 {
             let cw = CWS[i % 4];
             let (a, b) = (random_f80(&mut st), random_f80(&mut st));
             let w = format!("cw={cw:#x} a={a:02x?} b={b:02x?}");
@@ -918,6 +994,24 @@ mod tests {
                 &format!("fdiv {w}"),
             );
             same(guest(&|c| c.fsqrt().unwrap(), cw, a, b), host!("fsqrt", cw, a, b), &format!("fsqrt {w}"));
+            same(
+                guest(&|c| c.fsubrp(st1, st0).unwrap(), cw, a, b),
+                host!("fsubrp st(1), st", cw, a, b),
+                &format!("fsubr {w}"),
+            );
+            same(guest(&|c| c.frndint().unwrap(), cw, a, b), host!("frndint", cw, a, b), &format!("frndint {w}"));
+            same(guest(&|c| c.fxam().unwrap(), cw, a, b), host!("fxam", cw, a, b), &format!("fxam {w}"));
+            same(
+                guest(&|c| c.fcom_2(st0, st1).unwrap(), cw, a, b),
+                host!("fcom st(1)", cw, a, b),
+                &format!("fcom {w}"),
+            );
+            same(
+                guest(&|c| c.fucom(st0, st1).unwrap(), cw, a, b),
+                host!("fucom st(1)", cw, a, b),
+                &format!("fucom {w}"),
+            );
+            same(guest(&|c| c.fprem1().unwrap(), cw, a, b), host!("fprem1", cw, a, b), &format!("fprem1 {w}"));
             same(
                 guest(
                     &|c| {

@@ -7,7 +7,6 @@ use super::sse::mxcsr;
 use super::x87::{fsw, tag, tag_of};
 use crate::interp::cpu::Ctx;
 use crate::interp::fault::{Fault, R};
-use crate::interp::fpu::f80_from_bytes;
 use crate::interp::mmu::Acc;
 use crate::interp::state::{Seg, X87State};
 use iced_x86::{Instruction, MemorySize, Mnemonic as M, OpKind};
@@ -233,7 +232,7 @@ impl Ctx<'_> {
             self.c.st.x87.regs[p] = *r;
         }
         for p in 0..8 {
-            let t = if abridged >> p & 1 == 0 { tag::EMPTY } else { tag_of(f80_from_bytes(&self.c.st.x87.regs[p])) };
+            let t = if abridged >> p & 1 == 0 { tag::EMPTY } else { tag_of(bits_of(&self.c.st.x87.regs[p])) };
             self.set_phys_tag(p, t);
         }
         self.c.st.sse.mxcsr = csr;
@@ -241,6 +240,13 @@ impl Ctx<'_> {
         self.refresh_es();
         Ok(())
     }
+}
+
+/// The 80-bit encoding held in a register image.
+fn bits_of(r: &[u8; 10]) -> u128 {
+    let mut w = [0u8; 16];
+    w[..10].copy_from_slice(r);
+    u128::from_le_bytes(w)
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
