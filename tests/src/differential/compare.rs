@@ -127,9 +127,12 @@ pub fn reproducer(case: &Case, native: &mut dyn Reference, emu: &mut EmulatedCpu
     let mut fmt = IntelFormatter::new();
     let mut text = String::new();
     let ends = enc.starts.iter().skip(1).chain(std::iter::once(&enc.end));
-    for ((ins, start), end) in case.instructions().zip(&enc.starts).zip(ends) {
+    // Disassemble what was encoded (branch targets are only filled in by the encoder).
+    let mut decoder = iced_x86::Decoder::with_ip(case.mode.bitness(), &enc.bytes, case.mode.code(), 0);
+    for (start, end) in enc.starts.iter().zip(ends) {
+        let ins = decoder.decode();
         text.clear();
-        fmt.format(ins, &mut text);
+        fmt.format(&ins, &mut text);
         let range = (start - case.mode.code()) as usize..(end - case.mode.code()) as usize;
         let bytes = enc.bytes.get(range).unwrap_or(&[]);
         let _ = writeln!(s, "  {start:#x}: {:<32} {text}", hex(bytes));

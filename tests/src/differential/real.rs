@@ -44,6 +44,11 @@ pub fn outcome(mem: &PhysMemory, mut gpr: [u64; 16], rip: u64, rflags: u64, end:
         let sp = gpr[4] & 0xffff;
         let mut frame = [0u8; 6];
         mem.read(sp, &mut frame);
+        // The frame is compared through IP and FLAGS (whose undefined bits are
+        // masked), not as data.
+        if let Some(bytes) = sp.checked_sub(DATA).and_then(|o| out.data.get_mut(o as usize..o as usize + 6)) {
+            bytes.fill(0);
+        }
         gpr[4] = (gpr[4] & !0xffff) | ((sp + 6) & 0xffff);
         out.gpr = gpr;
         out.rip = u16::from_le_bytes([frame[0], frame[1]]) as u64;
