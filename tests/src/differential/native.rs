@@ -280,8 +280,10 @@ fn assemble() -> Result<(Vec<u8>, Vec<u8>, Trampolines), IcedError> {
     a.pushfq()?;
     a.pop(qword_ptr(OUT_FLAGS))?;
     a.set_label(&mut recover)?;
-    a.cld()?;
     a.mov(rsp, qword_ptr(SAVED_RSP))?;
+    // Host code expects DF and AC clear (and IF stays as it is at CPL 3).
+    a.push(0)?;
+    a.popfq()?;
     for r in callee_saved.iter().rev() {
         a.pop(*r)?;
     }
@@ -324,7 +326,6 @@ fn assemble() -> Result<(Vec<u8>, Vec<u8>, Trampolines), IcedError> {
     b.mov(esp, dword_ptr(SAVED_ESP32).ss())?;
     b.pushfd()?;
     b.pop(dword_ptr(OUT_FLAGS).ss())?;
-    b.cld()?;
     b.add_instruction(Instruction::with(Code::Retfd))?;
     let res32 = b.assemble_options(TRAMPOLINE32, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
     let exit32 = res32.label_ip(&exit32)?;
@@ -357,7 +358,7 @@ extern "C" fn on_fault(sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mut 
         g[libc::REG_RIP as usize] = recover as i64;
         let csgsfs = g[libc::REG_CSGSFS as usize] as u64;
         g[libc::REG_CSGSFS as usize] = ((csgsfs & !0xffff) | USER64_CS) as i64;
-        // Leave the status flags and TF as the sequence had them, minus TF and DF.
-        g[libc::REG_EFL as usize] &= !((1 << 8) | (1 << 10));
+        // Resume without TF, DF and AC.
+        g[libc::REG_EFL as usize] &= !((1 << 8) | (1 << 10) | (1 << 18));
     }
 }
