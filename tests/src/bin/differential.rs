@@ -60,8 +60,10 @@ fn main() {
         };
         let secs = start.elapsed().as_secs_f64();
         println!(
-            "{mode}: {} sequences ({} ending in an exception), {} divergences, {:.0} sequences/s (seed {seed})",
+            "{mode}: {} sequences over {} instruction forms ({} ending in an exception), {} divergences, {:.0} \
+             sequences/s (seed {seed})",
             report.sequences,
+            report.forms,
             report.faulted,
             report.divergences.len(),
             report.sequences as f64 / secs.max(1e-9)

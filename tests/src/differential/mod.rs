@@ -157,6 +157,9 @@ pub struct Outcome {
 /// Totals of one run of [`run`].
 #[derive(Debug, Clone, Default)]
 pub struct Report {
+    /// Instruction forms (iced `Code`s) the generator drew from, besides the
+    /// hand-built string, branch, frame, privileged and segment units.
+    pub forms: usize,
     /// Sequences executed.
     pub sequences: u64,
     /// Sequences that ended in an exception (on both sides).
@@ -198,19 +201,19 @@ pub fn run(mode: Mode, count: u64, seed: u64, max_divergences: usize) -> Result<
         Mode::Real16 => Box::new(kvm::KvmCpu::new().map_err(SetupError::Kvm)?),
         _ => Box::new(native::NativeCpu::lock()?),
     };
-    let native = reference.as_mut();
+    let reference = reference.as_mut();
     let mut emu = emulated::EmulatedCpu::new(mode);
     let mut generator = gen::Generator::new(mode, seed);
-    let mut report = Report::default();
+    let mut report = Report { forms: generator.forms(), ..Report::default() };
     for _ in 0..count {
         let case = generator.case();
-        let verdict = compare::check(&case, native, &mut emu);
+        let verdict = compare::check(&case, reference, &mut emu);
         report.sequences += 1;
         match verdict {
             Ok(Some(_)) => report.faulted += 1,
             Ok(None) => {}
             Err(_) => {
-                let text = compare::reproducer(&compare::shrink(case, native, &mut emu), native, &mut emu);
+                let text = compare::reproducer(&compare::shrink(case, reference, &mut emu), reference, &mut emu);
                 eprintln!("{text}");
                 report.divergences.push(text);
                 if report.divergences.len() >= max_divergences {
