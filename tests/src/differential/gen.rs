@@ -543,7 +543,12 @@ impl Generator {
             _ => self.rng.interesting() as i32 as i64,
         };
         let align = if ins.code() == Code::Cmpxchg16b_m128 { 16 } else { 1 };
-        let target = self.mode.data() + (self.rng.below(DATA_LEN as u64 - 16) & !(align - 1));
+        let mut target = self.mode.data() + (self.rng.below(DATA_LEN as u64 - 16) & !(align - 1));
+        if wide && self.rng.below(16) == 0 {
+            // Bit 47 set with bits 63:48 clear: not canonical, #GP (or #SS) on both
+            // sides, and never an address the host process could have mapped.
+            target |= 1 << 47;
+        }
         let index_value = self.rng.interesting();
         let base_value =
             target.wrapping_sub(index.map_or(0, |_| index_value.wrapping_mul(scale))).wrapping_sub(disp as u64);
