@@ -3,7 +3,7 @@
 //! the P and integer forms), FSQRT FABS FCHS FRNDINT FSCALE FXTRACT FPREM FPREM1,
 //! FCOM FCOMP FCOMPP FUCOM FUCOMP FUCOMPP FICOM FICOMP FTST FXAM FCOMI FCOMIP FUCOMI
 //! FUCOMIP, FCMOVcc (SDM Vol. 1 §8.3-8.5, Vol. 2 each instruction's page). Results are
-//! rounded to 64 bits of precision with FCW.RC; FCW.PC is not applied.
+//! rounded with FCW.RC to the precision FCW.PC selects (24, 53 or 64 bits).
 
 use super::sse_float::{Bits, SseFloat};
 use super::x87::{fsw, status_flags, INDEFINITE};
@@ -354,21 +354,27 @@ impl Ctx<'_> {
         } else if let Some(n) = nan2(a, b, &mut flags) {
             n
         } else {
-            let r = match op {
-                Op::Add => a.add_r(b, round),
-                Op::Sub => a.sub_r(b, round),
-                Op::SubR => b.sub_r(a, round),
-                Op::Mul => a.mul_r(b, round),
-                Op::Div => a.div_r(b, round),
-                Op::DivR => b.div_r(a, round),
+            // The op at 64 bits with `rd`, with the overflow and tininess apfloat misses
+            // when it clamps or rounds into the smallest normal.
+            let f = |rd: Round| {
+                let mut r = match op {
+                    Op::Add => a.add_r(b, rd),
+                    Op::Sub => a.sub_r(b, rd),
+                    Op::SubR => b.sub_r(a, rd),
+                    Op::Mul => a.mul_r(b, rd),
+                    Op::Div => a.div_r(b, rd),
+                    Op::DivR => b.div_r(a, rd),
+                };
+                if r.status == Status::INEXACT && r.value.is_largest() && f80_overflows(op, a, b) {
+                    r.status |= Status::OVERFLOW;
+                }
+                if r.status == Status::INEXACT && r.value.is_smallest_normalized() && f80_tiny(op, a, b, rd) {
+                    r.status |= Status::UNDERFLOW;
+                }
+                r
             };
+            let r = with_precision(self.c.st.x87.fcw, round, f, || f80_overflows(op, a, b));
             flags |= status_flags(r.status);
-            if r.status == Status::INEXACT && r.value.is_largest() && f80_overflows(op, a, b) {
-                flags |= fsw::OE;
-            }
-            if r.status == Status::INEXACT && r.value.is_smallest_normalized() && f80_tiny(op, a, b, round) {
-                flags |= fsw::UE;
-            }
             if r.status.contains(Status::INVALID_OP) {
                 F80::from_bits(INDEFINITE)
             } else {
@@ -408,7 +414,12 @@ impl Ctx<'_> {
                 if v.is_denormal() {
                     flags |= fsw::DE;
                 }
-                let r = if m == M::Fsqrt { fpu::sqrt(v, round) } else { v.round_to_integral(round) };
+                let fcw = self.c.st.x87.fcw;
+                let r = if m == M::Fsqrt {
+                    with_precision(fcw, round, |rd| fpu::sqrt(v, rd), || false)
+                } else {
+                    v.round_to_integral(round)
+                };
                 flags |= status_flags(r.status);
                 if r.status.contains(Status::INVALID_OP) {
                     F80::from_bits(INDEFINITE)
@@ -680,6 +691,77 @@ fn f80_overflows(op: Op, a: F80, b: F80) -> bool {
         Op::DivR => quotient(b, a),
     };
     r.value.abs() >= F80::from_u128(1).value.scalbn(16384 - K)
+}
+
+/// Runs `f` (an arithmetic op rounding to 64 bits with the given mode) under FCW's
+/// precision control (bits 8-9: 00 single, 10 double, else extended; SDM Vol. 1
+/// §8.1.5.2): for 24 or 53 bits the op runs truncating, and the truncated significand
+/// plus the inexact bit as sticky is rounded again with `round`, which is exact
+/// rounding; denormal results round at the same bit position of their fixed-exponent
+/// significand. `exact_overflows` tells whether the exact result reaches 2^16384 (the
+/// truncated result alone cannot show it).
+fn with_precision(
+    fcw: u16,
+    round: Round,
+    f: impl Fn(Round) -> StatusAnd<F80>,
+    exact_overflows: impl Fn() -> bool,
+) -> StatusAnd<F80> {
+    let p = match (fcw >> 8) & 3 {
+        0 => 24,
+        2 => 53,
+        _ => return f(round),
+    };
+    let t = f(Round::TowardZero);
+    let inexact_zero = t.value.is_zero() && t.status.contains(Status::INEXACT);
+    if (t.value.category() != Category::Normal && !inexact_zero) || t.status.contains(Status::INVALID_OP) {
+        return f(round);
+    }
+    let bits = t.value.to_bits();
+    let (sign, mut exp, mant) = (bits >> 79 & 1 == 1, (bits >> 64) & 0x7fff, bits as u64);
+    let drop = 64 - p;
+    let low = mant & ((1 << drop) - 1);
+    let half = 1u64 << (drop - 1);
+    let sticky = t.status.contains(Status::INEXACT);
+    let mut hi = mant >> drop;
+    if sticky && t.value.is_largest() && exact_overflows() {
+        let to_inf = match round {
+            Round::NearestTiesToEven | Round::NearestTiesToAway => true,
+            Round::TowardPositive => !sign,
+            Round::TowardNegative => sign,
+            Round::TowardZero => false,
+        };
+        let v = if to_inf { F80::INFINITY.copy_sign(t.value) } else { F80::from_bits(bits & !((1 << drop) - 1)) };
+        return (Status::OVERFLOW | Status::INEXACT).and(v);
+    }
+    let up = match round {
+        Round::NearestTiesToEven | Round::NearestTiesToAway => low > half || (low == half && (sticky || hi & 1 == 1)),
+        Round::TowardPositive => !sign && (low != 0 || sticky),
+        Round::TowardNegative => sign && (low != 0 || sticky),
+        Round::TowardZero => false,
+    };
+    let mut status = t.status - Status::INEXACT;
+    if low != 0 || sticky {
+        status |= Status::INEXACT;
+    }
+    if up {
+        hi += 1;
+        if hi == 1 << p {
+            hi = 1 << (p - 1);
+            exp += 1;
+        } else if exp == 0 && hi >> (p - 1) == 1 {
+            // A denormal rounded up into the smallest normal.
+            exp = 1;
+        }
+    }
+    if exp >= 0x7fff {
+        return (status | Status::OVERFLOW | Status::INEXACT).and(F80::INFINITY.copy_sign(t.value));
+    }
+    // Tiny after rounding to the selected precision: still below the normal range.
+    status -= Status::UNDERFLOW;
+    if exp == 0 && status.contains(Status::INEXACT) {
+        status |= Status::UNDERFLOW;
+    }
+    status.and(F80::from_bits((sign as u128) << 79 | exp << 64 | ((hi << drop) as u128)))
 }
 
 /// True when a product or quotient apfloat rounded up to the smallest normal is tiny
@@ -974,8 +1056,10 @@ mod tests {
     #[test]
     fn random_arithmetic_matches_the_host_fpu() {
         let mut st = 0x1234_5678_9abc_def1u64;
+        // Every rounding mode at 64, 53 and 24 bits of precision.
+        let cws = [0x037f, 0x077f, 0x0b7f, 0x0f7f, 0x027f, 0x067f, 0x0a7f, 0x0e7f, 0x007f, 0x047f, 0x087f, 0x0c7f];
         for i in 0..1500 {
-            let cw = CWS[i % 4];
+            let cw = cws[i % cws.len()];
             let (a, b) = (random_f80(&mut st), random_f80(&mut st));
             let w = format!("cw={cw:#x} a={a:02x?} b={b:02x?}");
             same(
