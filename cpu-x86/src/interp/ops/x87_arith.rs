@@ -451,7 +451,7 @@ impl Ctx<'_> {
             n
         } else if m == M::Fscale {
             self.set_cc(fsw::C1, 0);
-            fscale(a, b, &mut flags)
+            fscale(a, b, self.x87_round(), &mut flags)
         } else {
             self.set_cc(fsw::CC, 0);
             if a.is_infinite() || b.is_zero() {
@@ -493,7 +493,7 @@ impl Ctx<'_> {
     fn fxtract(&mut self) -> R<()> {
         self.set_cc(fsw::C1, 0);
         let Some(v) = self.st_checked(0) else { return Ok(()) };
-        let mut flags = 0;
+        let mut flags = if v.is_denormal() { fsw::DE } else { 0 };
         let (exp, sig) = match v.category() {
             Category::NaN => {
                 if v.is_signaling() {
@@ -783,8 +783,9 @@ fn f80_tiny(op: Op, a: F80, b: F80, round: Round) -> bool {
     r.value.abs() < F80::smallest_normalized().scalbn(K)
 }
 
-/// FSCALE: a * 2^trunc(b) for non-NaN operands.
-fn fscale(a: F80, b: F80, flags: &mut u16) -> F80 {
+/// FSCALE: a * 2^trunc(b) for non-NaN operands, rounded with `round` when the result
+/// leaves the normal range.
+fn fscale(a: F80, b: F80, round: Round, flags: &mut u16) -> F80 {
     if b.is_infinite() {
         let zero_or_inf_mismatch = if b.is_negative() { a.is_infinite() } else { a.is_zero() };
         if zero_or_inf_mismatch {
@@ -793,10 +794,19 @@ fn fscale(a: F80, b: F80, flags: &mut u16) -> F80 {
         }
         return if b.is_negative() { F80::ZERO.copy_sign(a) } else { F80::INFINITY.copy_sign(a) };
     }
-    let n = b.round_to_integral(Round::TowardZero).value.to_i128(32).value.clamp(-70_000, 70_000);
-    let r = a.scalbn(n as i32);
-    if r.is_infinite() && !a.is_infinite() {
+    let n = b.round_to_integral(Round::TowardZero).value.to_i128(32).value.clamp(-70_000, 70_000) as i32;
+    if !a.is_finite() || a.is_zero() {
+        return a;
+    }
+    let r = a.scalbn_r(n, round);
+    let e = a.ilogb() + n;
+    if e > 16383 {
         *flags |= fsw::OE | fsw::PE;
+    } else if e < -16382 {
+        let exact = r.scalbn(-n).bitwise_eq(a);
+        if !exact {
+            *flags |= fsw::UE | fsw::PE;
+        }
     }
     r
 }
@@ -1096,6 +1106,8 @@ mod tests {
                 &format!("fucom {w}"),
             );
             same(guest(&|c| c.fprem1().unwrap(), cw, a, b), host!("fprem1", cw, a, b), &format!("fprem1 {w}"));
+            same(guest(&|c| c.fscale().unwrap(), cw, a, b), host!("fscale", cw, a, b), &format!("fscale {w}"));
+            same(guest(&|c| c.fxtract().unwrap(), cw, a, b), host!("fxtract", cw, a, b), &format!("fxtract {w}"));
             same(
                 guest(
                     &|c| {
