@@ -395,4 +395,90 @@ mod tests {
             assert_eq!(m128(*h), *o, "case {i}");
         }
     }
+
+    /// `insn xmm0, xmm1` on the host with xmm0 = a, xmm1 = b.
+    macro_rules! host_int {
+        ($insn:literal, $a:expr, $b:expr) => {{
+            let mut v: [u64; 4] = [$a[0], $a[1], $b[0], $b[1]];
+            // SAFETY: the asm loads two XMM registers from `v`, runs one SSE2 integer
+            // instruction and stores XMM0 back into `v`; both XMM registers are
+            // declared clobbered.
+            unsafe {
+                std::arch::asm!(
+                    "movdqu xmm0, [{v}]", "movdqu xmm1, [{v} + 16]", $insn, "movdqu [{v}], xmm0",
+                    v = in(reg) v.as_mut_ptr(), out("xmm0") _, out("xmm1") _,
+                );
+            }
+            [v[0], v[1]]
+        }};
+    }
+
+    macro_rules! check_ops {
+        ($a:expr, $b:expr; $($m:ident => $insn:literal),* $(,)?) => {
+            $(
+                assert_eq!(
+                    super::int_binop(iced_x86::Mnemonic::$m, $a, $b),
+                    Some(host_int!($insn, $a, $b)),
+                    "{} a={:x?} b={:x?}", stringify!($m), $a, $b
+                );
+            )*
+        };
+    }
+
+    #[test]
+    fn random_integer_ops_match_the_host() {
+        let mut st = 0x0123_4567_89ab_cdefu64;
+        let mut next = || {
+            st ^= st << 13;
+            st ^= st >> 7;
+            st ^= st << 17;
+            // Bias lanes towards saturation boundaries.
+            match st % 4 {
+                0 => st & 0x8080_8080_8080_8080,
+                1 => st | 0x7f7f_7f7f_7f7f_7f7f,
+                _ => st,
+            }
+        };
+        for _ in 0..500 {
+            let a = [next(), next()];
+            let b = [next(), next()];
+            check_ops!(a, b;
+                Paddb => "paddb xmm0, xmm1", Paddw => "paddw xmm0, xmm1", Paddd => "paddd xmm0, xmm1",
+                Paddq => "paddq xmm0, xmm1", Psubb => "psubb xmm0, xmm1", Psubw => "psubw xmm0, xmm1",
+                Psubd => "psubd xmm0, xmm1", Psubq => "psubq xmm0, xmm1", Paddsb => "paddsb xmm0, xmm1",
+                Paddsw => "paddsw xmm0, xmm1", Psubsb => "psubsb xmm0, xmm1", Psubsw => "psubsw xmm0, xmm1",
+                Paddusb => "paddusb xmm0, xmm1", Paddusw => "paddusw xmm0, xmm1",
+                Psubusb => "psubusb xmm0, xmm1", Psubusw => "psubusw xmm0, xmm1",
+                Pand => "pand xmm0, xmm1", Pandn => "pandn xmm0, xmm1", Por => "por xmm0, xmm1",
+                Pxor => "pxor xmm0, xmm1", Andnps => "andnps xmm0, xmm1",
+                Pcmpeqb => "pcmpeqb xmm0, xmm1", Pcmpeqw => "pcmpeqw xmm0, xmm1",
+                Pcmpeqd => "pcmpeqd xmm0, xmm1", Pcmpgtb => "pcmpgtb xmm0, xmm1",
+                Pcmpgtw => "pcmpgtw xmm0, xmm1", Pcmpgtd => "pcmpgtd xmm0, xmm1",
+                Pminub => "pminub xmm0, xmm1", Pmaxub => "pmaxub xmm0, xmm1",
+                Pminsw => "pminsw xmm0, xmm1", Pmaxsw => "pmaxsw xmm0, xmm1",
+                Pavgb => "pavgb xmm0, xmm1", Pavgw => "pavgw xmm0, xmm1",
+                Pmullw => "pmullw xmm0, xmm1", Pmulhw => "pmulhw xmm0, xmm1",
+                Pmulhuw => "pmulhuw xmm0, xmm1", Pmuludq => "pmuludq xmm0, xmm1",
+                Pmaddwd => "pmaddwd xmm0, xmm1", Psadbw => "psadbw xmm0, xmm1",
+                Punpcklbw => "punpcklbw xmm0, xmm1", Punpckhbw => "punpckhbw xmm0, xmm1",
+                Punpcklwd => "punpcklwd xmm0, xmm1", Punpckhwd => "punpckhwd xmm0, xmm1",
+                Punpckldq => "punpckldq xmm0, xmm1", Punpckhdq => "punpckhdq xmm0, xmm1",
+                Punpcklqdq => "punpcklqdq xmm0, xmm1", Punpckhqdq => "punpckhqdq xmm0, xmm1",
+                Packsswb => "packsswb xmm0, xmm1", Packuswb => "packuswb xmm0, xmm1",
+                Packssdw => "packssdw xmm0, xmm1",
+            );
+            for count in [b[0] & 0x3f, b[0] & 0x7, b[0]] {
+                let c = [count, 0];
+                for (m, h) in [
+                    (iced_x86::Mnemonic::Psllw, host_int!("psllw xmm0, xmm1", a, c)),
+                    (iced_x86::Mnemonic::Psrld, host_int!("psrld xmm0, xmm1", a, c)),
+                    (iced_x86::Mnemonic::Psraw, host_int!("psraw xmm0, xmm1", a, c)),
+                    (iced_x86::Mnemonic::Psrad, host_int!("psrad xmm0, xmm1", a, c)),
+                    (iced_x86::Mnemonic::Psllq, host_int!("psllq xmm0, xmm1", a, c)),
+                ] {
+                    assert_eq!(super::shift(m, a, count), h, "{m:?} a={a:x?} count={count}");
+                }
+            }
+        }
+    }
 }
