@@ -59,12 +59,12 @@ impl Ctx<'_> {
 
     /// XMM register `r` (XMM0-XMM15).
     pub(super) fn xmm(&self, r: Register) -> Xmm {
-        self.c.st.sse.xmm[(r as usize - Register::XMM0 as usize) & 15]
+        self.c.st.sse.xmm[(r as usize).wrapping_sub(Register::XMM0 as usize) & 15]
     }
 
     /// Writes XMM register `r`.
     pub(super) fn set_xmm(&mut self, r: Register, v: Xmm) {
-        self.c.st.sse.xmm[(r as usize - Register::XMM0 as usize) & 15] = v;
+        self.c.st.sse.xmm[(r as usize).wrapping_sub(Register::XMM0 as usize) & 15] = v;
     }
 
     /// Linear address of the 16-byte memory operand, checking 16-byte alignment

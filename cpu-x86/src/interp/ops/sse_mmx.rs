@@ -54,13 +54,13 @@ impl Ctx<'_> {
 
     /// MMX register `r`.
     fn mm(&self, r: Register) -> u64 {
-        let b = &self.c.st.x87.regs[(r as usize - Register::MM0 as usize) & 7];
+        let b = &self.c.st.x87.regs[(r as usize).wrapping_sub(Register::MM0 as usize) & 7];
         u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
     }
 
     /// Writes MMX register `r` (the register's sign/exponent bits become all ones).
     fn set_mm(&mut self, r: Register, v: u64) {
-        let b = &mut self.c.st.x87.regs[(r as usize - Register::MM0 as usize) & 7];
+        let b = &mut self.c.st.x87.regs[(r as usize).wrapping_sub(Register::MM0 as usize) & 7];
         b[..8].copy_from_slice(&v.to_le_bytes());
         b[8] = 0xff;
         b[9] = 0xff;
