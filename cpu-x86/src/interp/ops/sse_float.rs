@@ -630,8 +630,8 @@ mod tests {
             let mut v: [u64; 2] = [$a, $b];
             let mut csr: u32 = $csr;
             // SAFETY: the asm saves MXCSR, loads `csr`, runs one scalar instruction on
-            // values read from and written back to `v`, stores the flags to `csr` and
-            // restores MXCSR.
+            // values read from and written back to `v` (RAX may carry an integer result
+            // and is declared clobbered), stores the flags to `csr` and restores MXCSR.
             unsafe {
                 asm!(
                     "sub rsp, 8", "stmxcsr [rsp]", "ldmxcsr [{c}]",
@@ -639,7 +639,7 @@ mod tests {
                     $insn,
                     "movq [{v}], xmm0", "stmxcsr [{c}]", "ldmxcsr [rsp]", "add rsp, 8",
                     v = in(reg) v.as_mut_ptr(), c = in(reg) &mut csr,
-                    out("xmm0") _, out("xmm1") _,
+                    out("xmm0") _, out("xmm1") _, out("rax") _,
                 );
             }
             (v[0], csr)
