@@ -1,8 +1,8 @@
-//! Debian's stock kernel with the busybox initramfs boots to /init, runs its commands
+//! Debian's stock kernels (amd64 and i386) with the busybox initramfs boot to /init, runs its commands
 //! and powers off; the output proves the timer and serial interrupts went through
 //! rx86's interrupt controllers and that the kernel used rx86's ACPI tables.
 
-use rx86_tests::fixtures::{linux_amd64, INIT_END_MARKER, INIT_START_MARKER};
+use rx86_tests::fixtures::{linux_amd64, linux_i386, LinuxFixture, INIT_END_MARKER, INIT_START_MARKER};
 use rx86_tests::rx86_bin::{hardware_kvm, kvm_unavailable, run_rx86_with_limit, stderr_of, stdout_of};
 use std::time::Duration;
 
@@ -15,13 +15,13 @@ fn interrupt_count(console: &str, what: &str) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
-/// Checks a Linux console for the evidence the test requires; the error says what is
-/// missing.
-fn check_linux_console(console: &str) -> Result<(), String> {
+/// Checks a Linux console for the evidence the test requires (`machine` is what
+/// `uname -m` prints); the error says what is missing.
+fn check_linux_console(console: &str, machine: &str) -> Result<(), String> {
     let start = console.find(INIT_START_MARKER).ok_or("no start marker")?;
     let end = console.find(INIT_END_MARKER).ok_or("no end marker")?;
     let init = console.get(start..end).ok_or("end marker before start marker")?;
-    if !(init.contains("Linux") && init.contains("x86_64")) {
+    if !(init.contains("Linux") && init.contains(machine)) {
         return Err("uname -a output missing".into());
     }
     let timer = interrupt_count(init, "2-edge      timer").ok_or("no IO-APIC timer line in /proc/interrupts")?;
@@ -44,8 +44,8 @@ fn check_linux_console(console: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn boot(accel: &str, limit: Duration) {
-    let fixture = match linux_amd64() {
+fn boot(accel: &str, fixture: Result<LinuxFixture, String>, machine: &str, limit: Duration) {
+    let fixture = match fixture {
         Ok(f) => f,
         Err(why) => {
             println!("SKIP: Debian Linux fixture unavailable: {why}");
@@ -59,7 +59,7 @@ fn boot(accel: &str, limit: Duration) {
         run_rx86_with_limit(&args, limit).unwrap_or_else(|| panic!("rx86 --accel {accel} did not finish in {limit:?}"));
     let console = stdout_of(&out);
     assert!(out.status.success(), "rx86 exited {:?}: {}\n{console}", out.status, stderr_of(&out));
-    if let Err(what) = check_linux_console(&console) {
+    if let Err(what) = check_linux_console(&console, machine) {
         panic!("{what}:\n{console}");
     }
 }
@@ -74,14 +74,29 @@ fn debian_amd64_boots_on_kvm() {
         println!("SKIP: this host's KVM is nested paravirtual (kvm_pvm), which cannot run an unmodified Linux kernel");
         return;
     }
-    boot("kvm", Duration::from_secs(120));
+    boot("kvm", linux_amd64(), "x86_64", Duration::from_secs(120));
+}
+
+/// Booting Linux on the interpreter takes minutes of CPU; the limit leaves room for a
+/// slow, busy CI machine while still ending a run that hangs.
+const INTERP_LIMIT: Duration = Duration::from_secs(1200);
+
+#[test]
+fn debian_amd64_boots_on_the_interpreter() {
+    boot("interp", linux_amd64(), "x86_64", INTERP_LIMIT);
+}
+
+#[test]
+fn debian_i386_boots_on_the_interpreter() {
+    boot("interp", linux_i386(), "i686", INTERP_LIMIT);
 }
 
 #[test]
 fn console_checks_reject_missing_evidence() {
     let no_ticks =
         "RX86-INIT-START\nLinux rx86 6.1.0 x86_64 GNU/Linux\n  0:  0  IO-APIC   2-edge      timer\nRX86-INIT-END";
-    assert_eq!(check_linux_console(no_ticks), Err("no timer interrupts through the IOAPIC".into()));
-    assert_eq!(check_linux_console("booted"), Err("no start marker".into()));
+    assert_eq!(check_linux_console(no_ticks, "x86_64"), Err("no timer interrupts through the IOAPIC".into()));
+    assert_eq!(check_linux_console(no_ticks, "i686"), Err("uname -a output missing".into()));
+    assert_eq!(check_linux_console("booted", "x86_64"), Err("no start marker".into()));
     assert_eq!(interrupt_count("  4:        17   IO-APIC   4-edge      ttyS0", "4-edge      ttyS0"), Some(17));
 }
