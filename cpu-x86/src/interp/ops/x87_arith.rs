@@ -380,10 +380,10 @@ impl Ctx<'_> {
                 r
             };
             let fcw = self.c.st.x87.fcw;
-            let r = with_precision(fcw, round, &f, || f80_overflows(op, a, b));
+            let r = with_precision(fcw, round, f, || f80_overflows(op, a, b));
             flags |= status_flags(r.status);
             if r.status.contains(Status::INEXACT) {
-                let t = with_precision(fcw, Round::TowardZero, &f, || f80_overflows(op, a, b));
+                let t = with_precision(fcw, Round::TowardZero, f, || f80_overflows(op, a, b));
                 flags |= rounded_up(r.value, t.value);
             }
             if r.status.contains(Status::INVALID_OP) {
