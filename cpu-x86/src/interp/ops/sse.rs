@@ -3,10 +3,12 @@
 //! rule, MXCSR (LDMXCSR/STMXCSR) and SIMD floating-point exception delivery
 //! (SDM Vol. 1 §10.2.3, §11.5; Vol. 3A §13.1).
 
+use super::operand::{seg_of, string_addr_size};
 use crate::interp::cpu::Ctx;
 use crate::interp::fault::{vec, Fault, R};
+use crate::interp::flags::size_mask;
 use crate::interp::mmu::Acc;
-use crate::interp::state::{cr0, cr4};
+use crate::interp::state::{cr0, cr4, Seg};
 use iced_x86::{Instruction, Mnemonic as M, OpKind, Register};
 
 /// MXCSR bits (SDM Vol. 1 §10.2.3).
@@ -105,6 +107,13 @@ impl Ctx<'_> {
         let user = self.c.st.cpl == 3;
         self.write_lin(lin, 8, v[0], user)?;
         self.write_lin(self.lin_plus8(lin), 8, v[1], user)
+    }
+
+    /// The DS:rDI destination of MASKMOVDQU/MASKMOVQ (segment overridable; rDI sized by
+    /// the address size): the segment, rDI and the address-size mask for byte offsets.
+    pub(super) fn masked_store_target(&self, ins: &Instruction) -> (Seg, u64, u64) {
+        let mask = size_mask(string_addr_size(ins.op0_kind()));
+        (seg_of(ins.memory_segment()), self.c.st.gpr[7] & mask, mask)
     }
 
     /// Operand `i` as an XMM value: a register, or memory of the instruction's memory

@@ -256,6 +256,9 @@ impl Ctx<'_> {
         self.sse_check()?;
         let imm = (ins.immediate8() & 7) as usize;
         if ins.mnemonic() == M::Pextrw {
+            if ins.op0_kind() != OpKind::Register {
+                return Err(Fault::Unsupported("PEXTRW to memory (SSE4.1, not reported by CPUID)".into()));
+            }
             let w = lanes::<8>(self.xmm(ins.op1_register()))[imm];
             let size = (ins.op0_register().size() as u8).max(4);
             self.set_gpr(ins.op0_register().full_register().number(), size, w);

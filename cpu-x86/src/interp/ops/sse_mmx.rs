@@ -209,8 +209,7 @@ impl Ctx<'_> {
             _ => {
                 let data = self.mm(ins.op1_register());
                 let mask = self.mm(ins.op2_register());
-                let (seg, off) = self.ea(ins);
-                let amask = crate::interp::flags::size_mask(super::operand::addr_size(ins));
+                let (seg, off, amask) = self.masked_store_target(ins);
                 for i in 0..8 {
                     if (mask >> (8 * i + 7)) & 1 != 0 {
                         self.write(seg, off.wrapping_add(i) & amask, 1, (data >> (8 * i)) & 0xff)?;

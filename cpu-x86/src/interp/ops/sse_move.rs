@@ -135,13 +135,12 @@ impl Ctx<'_> {
         self.sse_check()?;
         let data = self.xmm(ins.op1_register());
         let mask = self.xmm(ins.op2_register());
-        let (seg, off) = self.ea(ins);
+        let (seg, off, amask) = self.masked_store_target(ins);
         let d = (data[0] as u128 | (data[1] as u128) << 64).to_le_bytes();
         let m = (mask[0] as u128 | (mask[1] as u128) << 64).to_le_bytes();
         for i in 0..16 {
             if m[i] & 0x80 != 0 {
-                let a = off.wrapping_add(i as u64) & super::super::flags::size_mask(super::operand::addr_size(ins));
-                self.write(seg, a, 1, d[i] as u64)?;
+                self.write(seg, off.wrapping_add(i as u64) & amask, 1, d[i] as u64)?;
             }
         }
         Ok(())
@@ -239,5 +238,29 @@ mod tests {
         let s = &m.cpu.state().sse;
         assert_eq!(s.xmm[0], super::from_lanes32([3, 2, 11, 10]));
         assert_eq!(s.xmm[2], super::from_lanes32([0, 10, 1, 11]));
+    }
+
+    #[test]
+    fn maskmovdqu_stores_selected_bytes_and_movnti_stores_a_gpr() {
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(rdi, 0x20000u64).unwrap();
+        a.maskmovdqu(xmm0, xmm1).unwrap();
+        a.mov(eax, 0x1234_5678).unwrap();
+        a.movnti(dword_ptr(0x20020), eax).unwrap();
+        a.hlt().unwrap();
+        let mut m = sse_machine(&mut a);
+        m.poke(0x20000, &[0xee; 16]);
+        let st = m.cpu.state_mut();
+        st.sse.xmm[0] = [0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908];
+        // Bytes 0, 3 and 15 selected (bit 7 of the mask byte).
+        st.sse.xmm[1] = [0x0000_0000_8000_0080, 0xff00_0000_0000_007f];
+        m.run();
+        let got: [u8; 16] = m.peek(0x20000);
+        let mut want = [0xee; 16];
+        want[0] = 0x00;
+        want[3] = 0x03;
+        want[15] = 0x0f;
+        assert_eq!(got, want);
+        assert_eq!(u32::from_le_bytes(m.peek(0x20020)), 0x1234_5678);
     }
 }
