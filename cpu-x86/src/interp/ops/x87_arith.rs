@@ -584,6 +584,9 @@ impl Ctx<'_> {
         if (a.is_nan() || b.is_nan()) && !quiet_form || a.is_signaling() || b.is_signaling() {
             flags |= fsw::IE;
         }
+        if (a.is_denormal() || b.is_denormal()) && !a.is_nan() && !b.is_nan() {
+            flags |= fsw::DE;
+        }
         if self.x87_flags(flags) {
             return Ok(());
         }
@@ -1137,6 +1140,35 @@ mod tests {
             );
             same(guest(&|c| c.fprem1().unwrap(), cw, a, b), host!("fprem1", cw, a, b), &format!("fprem1 {w}"));
             same(guest(&|c| c.fscale().unwrap(), cw, a, b), host!("fscale", cw, a, b), &format!("fscale {w}"));
+            // FCOMI/FUCOMI flags observed through FCMOVcc.
+            same(
+                guest(
+                    &|c| {
+                        c.fcomi(st0, st1).unwrap();
+                        c.fcmovb(st0, st1).unwrap();
+                    },
+                    cw,
+                    a,
+                    b,
+                ),
+                host!("fcomi st, st(1)\nfcmovb st, st(1)", cw, a, b),
+                &format!("fcomi/fcmovb {w}"),
+            );
+            same(
+                guest(
+                    &|c| {
+                        c.fucomi(st0, st1).unwrap();
+                        c.fcmovu(st0, st1).unwrap();
+                        c.fucomi(st0, st1).unwrap();
+                        c.fcmovne(st0, st1).unwrap();
+                    },
+                    cw,
+                    a,
+                    b,
+                ),
+                host!("fucomi st, st(1)\nfcmovu st, st(1)\nfucomi st, st(1)\nfcmovne st, st(1)", cw, a, b),
+                &format!("fucomi/fcmovu/fcmovne {w}"),
+            );
             same(guest(&|c| c.fxtract().unwrap(), cw, a, b), host!("fxtract", cw, a, b), &format!("fxtract {w}"));
             same(
                 guest(
