@@ -705,6 +705,16 @@ mod tests {
                 host_scalar!("cmpss xmm0, xmm1, 2", a, b, csr),
                 "cmpless {w}"
             );
+            for (imm, got) in [
+                (0, host_scalar!("cmpss xmm0, xmm1, 0", a, b, csr)),
+                (1, host_scalar!("cmpss xmm0, xmm1, 1", a, b, csr)),
+                (3, host_scalar!("cmpss xmm0, xmm1, 3", a, b, csr)),
+                (5, host_scalar!("cmpss xmm0, xmm1, 5", a, b, csr)),
+                (6, host_scalar!("cmpss xmm0, xmm1, 6", a, b, csr)),
+                (7, host_scalar!("cmpss xmm0, xmm1, 7", a, b, csr)),
+            ] {
+                assert_eq!(lane::<Single>(None, imm, a, b, csr), got, "cmpss {imm} {w}");
+            }
             let (a, b) = (g.float(64, 52), g.float(64, 52));
             let w = format!("a={a:#x} b={b:#x} csr={csr:#x}");
             assert_eq!(
