@@ -88,4 +88,10 @@ pub trait Engine {
 
     /// The registers, for diagnoses and logs.
     fn registers(&self) -> RegisterSummary;
+
+    /// Instructions retired so far, where the engine counts them (the interpreter
+    /// does; hardware engines do not).
+    fn instructions_retired(&self) -> Option<u64> {
+        None
+    }
 }

@@ -72,6 +72,9 @@ pub struct RunArgs {
     /// Machine clock: virtual (deterministic, default for interp) or host (default for kvm).
     #[arg(long, value_enum)]
     pub clock: Option<ClockArg>,
+    /// At exit, print instructions retired, host time and guest time on stderr.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 impl RunArgs {

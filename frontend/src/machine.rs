@@ -98,6 +98,11 @@ impl Machine {
         &self.clock
     }
 
+    /// Instructions the engine has retired, where it counts them.
+    pub fn instructions_retired(&self) -> Option<u64> {
+        self.engine.instructions_retired()
+    }
+
     fn rebuild(&mut self) -> Result<(), RunError> {
         log::info!("machine reset");
         let fresh = Machine::new(self.config.clone())?;

@@ -15,7 +15,8 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Run(args) => match Machine::new(args.to_config()).and_then(|mut m| m.run()) {
+        Command::Run(args) => match Machine::new(args.to_config()).and_then(|mut m| run_with_stats(&mut m, args.stats))
+        {
             Ok(outcome) => {
                 match &outcome {
                     Outcome::TripleFault(diagnosis) => eprintln!("rx86: guest triple fault: {diagnosis}"),
@@ -31,4 +32,22 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// Runs the machine; with `stats`, reports its speed on stderr at the end.
+fn run_with_stats(machine: &mut Machine, stats: bool) -> Result<Outcome, rx86::error::RunError> {
+    let start = std::time::Instant::now();
+    let outcome = machine.run();
+    if stats {
+        let host = start.elapsed().as_secs_f64();
+        let guest = machine.clock().now_ns() as f64 / 1e9;
+        match machine.instructions_retired() {
+            Some(n) => eprintln!(
+                "rx86 stats: {n} instructions retired in {host:.3} s host time ({:.1} MIPS), {guest:.3} s guest time",
+                n as f64 / host / 1e6
+            ),
+            None => eprintln!("rx86 stats: {host:.3} s host time, {guest:.3} s guest time"),
+        }
+    }
+    outcome
 }

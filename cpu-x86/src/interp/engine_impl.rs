@@ -43,6 +43,10 @@ impl Engine for Interpreter {
         "interp"
     }
 
+    fn instructions_retired(&self) -> Option<u64> {
+        Some(self.retired)
+    }
+
     fn load_entry_state(&mut self, s: &EntryState) -> Result<(), EngineError> {
         let st = &mut self.st;
         *st = CpuState { msr: st.msr, ..CpuState::default() };
