@@ -22,7 +22,9 @@ mod string;
 mod system;
 mod x87;
 mod x87_arith;
+mod x87_compare;
 mod x87_state;
+mod x87_transfer;
 
 use super::cpu::Ctx;
 use super::fault::{Fault, R};

@@ -1,28 +1,27 @@
-//! x87 data transfer and arithmetic in double-extended precision: FLD FILD FBLD and the
-//! constants, FST FSTP FIST FISTP FISTTP FBSTP, FADD FSUB FSUBR FMUL FDIV FDIVR (with
-//! the P and integer forms), FSQRT FABS FCHS FRNDINT FSCALE FXTRACT FPREM FPREM1,
-//! FCOM FCOMP FCOMPP FUCOM FUCOMP FUCOMPP FICOM FICOMP FTST FXAM FCOMI FCOMIP FUCOMI
-//! FUCOMIP, FCMOVcc (SDM Vol. 1 §8.3-8.5, Vol. 2 each instruction's page). Results are
-//! rounded with FCW.RC to the precision FCW.PC selects (24, 53 or 64 bits).
+//! x87 arithmetic in double-extended precision and the dispatch of the non-control
+//! x87 instructions: FADD FSUB FSUBR FMUL FDIV FDIVR (with the P and integer forms),
+//! FSQRT FABS FCHS FRNDINT FSCALE FXTRACT FPREM FPREM1, plus the operand checks shared
+//! with `x87_transfer` and `x87_compare` (stack underflow, unsupported encodings,
+//! pseudo-denormals) and the host-FPU differential tests of the whole group (SDM Vol. 1
+//! §8.3-8.5, Vol. 2 each instruction's page). Results are rounded with FCW.RC to the
+//! precision FCW.PC selects (24, 53 or 64 bits).
 
-use super::sse_float::{Bits, SseFloat};
 use super::x87::{fsw, status_flags, INDEFINITE};
+use super::x87_transfer::constant;
 use crate::interp::cpu::Ctx;
 use crate::interp::fault::{Fault, R};
-use crate::interp::fpu::{self, bcd_to_parts, parts_to_bcd, round_of, F80};
-use crate::interp::state::fl;
-use iced_x86::{Instruction, MemorySize, Mnemonic as M, OpKind};
-use rustc_apfloat::ieee::{Double, Single};
-use rustc_apfloat::{Category, Float, FloatConvert, Round, Status, StatusAnd};
+use crate::interp::fpu::{self, round_of, F80};
+use iced_x86::{Instruction, Mnemonic as M, OpKind};
+use rustc_apfloat::{Category, Float, Round, Status, StatusAnd};
 
 /// Significand bits of a double-extended value (including the explicit integer bit).
 const SIG: u128 = (1 << 64) - 1;
 /// The x87 quiet bit (the fraction's top bit).
-const QUIET: u128 = 1 << 62;
+pub(super) const QUIET: u128 = 1 << 62;
 
 /// True for the encodings the x87 rejects as operands (SDM Vol. 1 §8.2.2): a non-zero
 /// exponent with the integer bit clear (unnormals, pseudo-NaNs, pseudo-infinities).
-fn unsupported(b: u128) -> bool {
+pub(super) fn unsupported(b: u128) -> bool {
     (b >> 64) & 0x7fff != 0 && b >> 63 & 1 == 0
 }
 
@@ -32,7 +31,7 @@ fn pseudo_denormal(b: u128) -> bool {
 }
 
 /// `v` with the quiet bit set.
-fn quiet(v: F80) -> F80 {
+pub(super) fn quiet(v: F80) -> F80 {
     F80::from_bits(v.to_bits() | QUIET)
 }
 
@@ -53,99 +52,6 @@ fn nan2(a: F80, b: F80, flags: &mut u16) -> Option<F80> {
     }))
 }
 
-/// Widens an SSE-format value to double extended (exact; NaNs keep their payload's top
-/// bits and are quieted with IE for a signalling one).
-fn widen<F: SseFloat + FloatConvert<F80>>(bits: u64, flags: &mut u16) -> F80 {
-    let v = F::from_bits(bits as u128);
-    if v.is_denormal() {
-        *flags |= fsw::DE;
-    }
-    if v.is_nan() {
-        if v.is_signaling() {
-            *flags |= fsw::IE;
-        }
-        let sign = (bits >> (F::WIDTH - 1)) as u128 & 1;
-        let frac = (bits & ((1 << F::FRAC) - 1)) as u128;
-        return F80::from_bits(sign << 79 | 0x7fff << 64 | 1 << 63 | frac << (63 - F::FRAC) | QUIET);
-    }
-    let mut loses = false;
-    v.convert(&mut loses).value
-}
-
-/// Narrows to an SSE format with rounding (NaNs truncate their payload, quieted).
-fn narrow<F: SseFloat>(v: F80, round: Round, flags: &mut u16) -> u64
-where
-    F80: FloatConvert<F>,
-{
-    if v.is_nan() {
-        if v.is_signaling() {
-            *flags |= fsw::IE;
-        }
-        let b = v.to_bits();
-        let sign = (b >> 79) as u64 & 1;
-        let frac = ((b & ((1 << 63) - 1)) >> (63 - F::FRAC)) as u64 | 1 << (F::FRAC - 1);
-        let exp = (1u64 << (F::WIDTH - 1 - F::FRAC)) - 1;
-        return sign << (F::WIDTH - 1) | exp << F::FRAC | frac;
-    }
-    let mut loses = false;
-    let r: StatusAnd<F> = v.convert_r(round, &mut loses);
-    *flags |= status_flags(r.status);
-    if r.status.contains(Status::INEXACT) {
-        let t: StatusAnd<F> = v.convert_r(Round::TowardZero, &mut loses);
-        if !r.value.abs().bitwise_eq(t.value.abs()) {
-            *flags |= fsw::C1;
-        }
-    }
-    if r.status == Status::INEXACT && r.value.is_largest() && Bits::<F>::overflows(v) {
-        *flags |= fsw::OE;
-    }
-    if r.status == Status::INEXACT && r.value.is_smallest_normalized() {
-        const K: i32 = 64;
-        let scaled: StatusAnd<F> = v.scalbn(K).convert_r(round, &mut loses);
-        if Bits::<F>::tiny(scaled.value, K) {
-            *flags |= fsw::UE;
-        }
-    }
-    r.value.to_bits() as u64
-}
-
-/// Condition codes C3 C2 C0 for a comparison of `a` with `b` (unordered 111).
-fn compare_cc(a: F80, b: F80) -> u16 {
-    if a.is_nan() || b.is_nan() {
-        fsw::C3 | fsw::C2 | fsw::C0
-    } else if a < b {
-        fsw::C0
-    } else if a == b {
-        fsw::C3
-    } else {
-        0
-    }
-}
-
-/// The constant loaded by FLD1/FLDZ/FLDPI/..., rounded with `round`: the 64-bit
-/// truncation of each constant's binary expansion and whether the dropped tail is
-/// above one half (digits derived from high-precision pi, ln 2, log2 e, log2 10 and
-/// log10 2; SDM Vol. 1 §8.3.8).
-fn constant(m: M, round: Round) -> F80 {
-    let (exp, mant, tail_over_half): (u128, u128, bool) = match m {
-        M::Fld1 => (0x3fff, 1 << 63, false),
-        M::Fldz => return F80::ZERO,
-        M::Fldpi => (0x4000, 0xc90f_daa2_2168_c234, true),
-        M::Fldl2e => (0x3fff, 0xb8aa_3b29_5c17_f0bb, true),
-        M::Fldl2t => (0x4000, 0xd49a_784b_cd1b_8afe, false),
-        M::Fldlg2 => (0x3ffd, 0x9a20_9a84_fbcf_f798, true),
-        _ => (0x3ffe, 0xb172_17f7_d1cf_79ab, true),
-    };
-    let inexact = m != M::Fld1;
-    let up = inexact
-        && match round {
-            Round::TowardPositive => true,
-            Round::NearestTiesToEven | Round::NearestTiesToAway => tail_over_half,
-            _ => false,
-        };
-    F80::from_bits(exp << 64 | (mant + up as u128))
-}
-
 /// Arithmetic selector.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -158,37 +64,10 @@ enum Op {
 }
 
 impl Ctx<'_> {
-    /// Reads the memory operand as a double-extended value (float, integer or BCD).
-    fn x87_load_mem(&mut self, ins: &Instruction, flags: &mut u16) -> R<F80> {
-        let (seg, off) = self.ea(ins);
-        Ok(match ins.memory_size() {
-            MemorySize::Float32 => widen::<Single>(self.read(seg, off, 4)?, flags),
-            MemorySize::Float64 => widen::<Double>(self.read(seg, off, 8)?, flags),
-            MemorySize::Int16 => F80::from_i128(self.read(seg, off, 2)? as i16 as i128).value,
-            MemorySize::Int32 => F80::from_i128(self.read(seg, off, 4)? as i32 as i128).value,
-            MemorySize::Int64 => F80::from_i128(self.read(seg, off, 8)? as i64 as i128).value,
-            MemorySize::Bcd => {
-                let lo = self.read(seg, off, 8)?.to_le_bytes();
-                let hi = self.read(seg, off.wrapping_add(8), 2)?.to_le_bytes();
-                let mut b = [0u8; 10];
-                b[..8].copy_from_slice(&lo);
-                b[8..].copy_from_slice(&hi[..2]);
-                let (neg, mag) = bcd_to_parts(&b);
-                let v = F80::from_u128(mag as u128).value;
-                if neg {
-                    -v
-                } else {
-                    v
-                }
-            }
-            s => return Err(Fault::Unsupported(format!("x87 memory operand {s:?}"))),
-        })
-    }
-
     /// ST(i)'s encoding for a data move (FLD ST(i), FST to ST(i) or m80, FCMOV): an
     /// empty register is a stack underflow whose masked response is the indefinite
     /// (`None` when IE is unmasked); no format checks.
-    fn st_raw_checked(&mut self, i: usize) -> Option<u128> {
+    pub(super) fn st_raw_checked(&mut self, i: usize) -> Option<u128> {
         if self.st_empty(i) {
             if self.x87_underflow() {
                 return None;
@@ -208,7 +87,7 @@ impl Ctx<'_> {
     /// [`Ctx::st_raw_checked`]; an unsupported encoding is an invalid operand (IE,
     /// the indefinite when masked); a pseudo-denormal reports DE and reads as the
     /// denormal-range value hardware gives it.
-    fn st_checked(&mut self, i: usize) -> Option<F80> {
+    pub(super) fn st_checked(&mut self, i: usize) -> Option<F80> {
         let b = self.st_raw_checked(i)?;
         if unsupported(b) {
             if self.x87_flags(fsw::IE) {
@@ -224,7 +103,7 @@ impl Ctx<'_> {
     }
 
     /// The rounding mode from FCW.RC.
-    fn x87_round(&self) -> Round {
+    pub(super) fn x87_round(&self) -> Round {
         round_of((self.c.st.x87.fcw >> 10) as u32)
     }
 
@@ -261,77 +140,6 @@ impl Ctx<'_> {
             }
             m => Err(Fault::Unsupported(format!("x87 instruction {m:?} (transcendentals are not emulated)"))),
         }
-    }
-
-    /// FLD/FILD/FBLD: push a memory operand or a copy of ST(i).
-    fn fld(&mut self, ins: &Instruction) -> R<()> {
-        self.set_cc(fsw::C1, 0);
-        let mut flags = 0;
-        let v = if ins.op0_kind() != OpKind::Memory {
-            match self.st_raw_checked(self.st_index(ins, 0)) {
-                Some(v) => v,
-                None => return Ok(()),
-            }
-        } else if ins.memory_size() == MemorySize::Float80 {
-            let (seg, off) = self.ea(ins);
-            let lo = self.read(seg, off, 8)? as u128;
-            let hi = self.read(seg, off.wrapping_add(8), 2)? as u128;
-            hi << 64 | lo
-        } else {
-            self.x87_load_mem(ins, &mut flags)?.to_bits()
-        };
-        if flags != 0 && self.x87_flags(flags) {
-            return Ok(());
-        }
-        self.fpush_bits(v)
-    }
-
-    /// FST/FSTP/FIST/FISTP/FISTTP/FBSTP.
-    fn fst(&mut self, ins: &Instruction) -> R<()> {
-        let m = ins.mnemonic();
-        let pop = matches!(m, M::Fstp | M::Fistp | M::Fisttp | M::Fbstp);
-        self.set_cc(fsw::C1, 0);
-        let mut flags = 0;
-        let round = if m == M::Fisttp { Round::TowardZero } else { self.x87_round() };
-        let raw_move = ins.op0_kind() != OpKind::Memory || ins.memory_size() == MemorySize::Float80;
-        if raw_move {
-            let Some(b) = self.st_raw_checked(0) else { return Ok(()) };
-            if ins.op0_kind() != OpKind::Memory {
-                let i = self.st_index(ins, 0);
-                self.set_st_bits(i, b);
-            } else {
-                let (seg, off) = self.ea(ins);
-                self.probe_write(seg, off, 10)?;
-                self.write(seg, off, 8, b as u64)?;
-                self.write(seg, off.wrapping_add(8), 2, (b >> 64) as u64 & 0xffff)?;
-            }
-        } else {
-            let Some(v) = self.st_checked(0) else { return Ok(()) };
-            let (seg, off) = self.ea(ins);
-            let (bytes, size): ([u8; 10], u8) = match ins.memory_size() {
-                MemorySize::Float32 => (pad(narrow::<Single>(v, round, &mut flags)), 4),
-                MemorySize::Float64 => (pad(narrow::<Double>(v, round, &mut flags)), 8),
-                MemorySize::Int16 => (pad(to_int(v, 16, round, &mut flags)), 2),
-                MemorySize::Int32 => (pad(to_int(v, 32, round, &mut flags)), 4),
-                MemorySize::Int64 => (pad(to_int(v, 64, round, &mut flags)), 8),
-                MemorySize::Bcd => (to_bcd(v, round, &mut flags), 10),
-                s => return Err(Fault::Unsupported(format!("x87 store to {s:?}"))),
-            };
-            if self.x87_flags(flags) && flags & fsw::IE != 0 {
-                return Ok(());
-            }
-            if size == 10 {
-                self.probe_write(seg, off, 10)?;
-                self.write(seg, off, 8, u64::from_le_bytes(bytes[..8].try_into().unwrap_or([0; 8])))?;
-                self.write(seg, off.wrapping_add(8), 2, u16::from_le_bytes([bytes[8], bytes[9]]) as u64)?;
-            } else {
-                self.write(seg, off, size, u64::from_le_bytes(bytes[..8].try_into().unwrap_or([0; 8])))?;
-            }
-        }
-        if pop {
-            self.fpop();
-        }
-        Ok(())
     }
 
     /// The two-operand arithmetic group: `dst = dst op src` (reverse forms swap).
@@ -534,160 +342,6 @@ impl Ctx<'_> {
         self.set_st(0, exp);
         self.fpush(sig)
     }
-
-    /// FCOM/FUCOM/FICOM/FTST and their popping forms: C3 C2 C0 from the comparison.
-    fn fcom(&mut self, ins: &Instruction) -> R<()> {
-        let m = ins.mnemonic();
-        let mut flags = 0;
-        let b = if m == M::Ftst {
-            Some(F80::ZERO)
-        } else if ins.op_count() > 0 && ins.op0_kind() == OpKind::Memory {
-            Some(self.x87_load_mem(ins, &mut flags)?)
-        } else {
-            let i = match ins.op_count() {
-                0 => 1,
-                1 => self.st_index(ins, 0),
-                _ => self.st_index(ins, 1),
-            };
-            self.st_checked(i)
-        };
-        let (Some(a), Some(b)) = (self.st_checked(0), b) else { return Ok(()) };
-        let unordered_quiet = matches!(m, M::Fucom | M::Fucomp | M::Fucompp);
-        if (a.is_nan() || b.is_nan()) && !unordered_quiet || a.is_signaling() || b.is_signaling() {
-            flags |= fsw::IE;
-        }
-        if (a.is_denormal() || b.is_denormal()) && !a.is_nan() && !b.is_nan() {
-            flags |= fsw::DE;
-        }
-        if self.x87_flags(flags) {
-            return Ok(());
-        }
-        self.set_cc(fsw::CC, compare_cc(a, b));
-        match m {
-            M::Fcomp | M::Fucomp | M::Ficomp => self.fpop(),
-            M::Fcompp | M::Fucompp => {
-                self.fpop();
-                self.fpop();
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// FCOMI/FUCOMI(P): ZF PF CF from comparing ST(0) with ST(i).
-    fn fcomi(&mut self, ins: &Instruction) -> R<()> {
-        self.set_cc(fsw::C1, 0);
-        let i = self.st_index(ins, ins.op_count().saturating_sub(1));
-        let (Some(a), Some(b)) = (self.st_checked(0), self.st_checked(i)) else { return Ok(()) };
-        let quiet_form = matches!(ins.mnemonic(), M::Fucomi | M::Fucomip);
-        let mut flags = 0;
-        if (a.is_nan() || b.is_nan()) && !quiet_form || a.is_signaling() || b.is_signaling() {
-            flags |= fsw::IE;
-        }
-        if (a.is_denormal() || b.is_denormal()) && !a.is_nan() && !b.is_nan() {
-            flags |= fsw::DE;
-        }
-        if self.x87_flags(flags) {
-            return Ok(());
-        }
-        let cc = compare_cc(a, b);
-        let v = (if cc & fsw::C3 != 0 { fl::ZF } else { 0 })
-            | (if cc & fsw::C2 != 0 { fl::PF } else { 0 })
-            | (if cc & fsw::C0 != 0 { fl::CF } else { 0 });
-        self.set_arith_flags(fl::ARITH, v);
-        if matches!(ins.mnemonic(), M::Fcomip | M::Fucomip) {
-            self.fpop();
-        }
-        Ok(())
-    }
-
-    /// FXAM: the class of ST(0) in C3 C2 C0 and its sign in C1.
-    fn fxam(&mut self) {
-        let b = self.st_bits(0);
-        let sign = if b >> 79 & 1 != 0 { fsw::C1 } else { 0 };
-        let (exp, mant) = ((b >> 64) & 0x7fff, b as u64);
-        let class = if self.st_empty(0) {
-            fsw::C3 | fsw::C0
-        } else if unsupported(b) {
-            0
-        } else if exp == 0x7fff {
-            if mant << 1 == 0 {
-                fsw::C2 | fsw::C0
-            } else {
-                fsw::C0
-            }
-        } else if exp == 0 {
-            if mant == 0 {
-                fsw::C3
-            } else {
-                fsw::C3 | fsw::C2
-            }
-        } else {
-            fsw::C2
-        };
-        self.set_cc(fsw::CC, class | sign);
-    }
-
-    /// FCMOVcc ST(0), ST(i).
-    fn fcmov(&mut self, ins: &Instruction) -> R<()> {
-        self.set_cc(fsw::C1, 0);
-        let f = self.flags();
-        let cond = match ins.mnemonic() {
-            M::Fcmovb => f & fl::CF != 0,
-            M::Fcmove => f & fl::ZF != 0,
-            M::Fcmovbe => f & (fl::CF | fl::ZF) != 0,
-            M::Fcmovu => f & fl::PF != 0,
-            M::Fcmovnb => f & fl::CF == 0,
-            M::Fcmovne => f & fl::ZF == 0,
-            M::Fcmovnbe => f & (fl::CF | fl::ZF) == 0,
-            _ => f & fl::PF == 0,
-        };
-        let i = self.st_index(ins, 1);
-        let (Some(_), Some(b)) = (self.st_raw_checked(0), self.st_raw_checked(i)) else { return Ok(()) };
-        if cond {
-            self.set_st_bits(0, b);
-        }
-        Ok(())
-    }
-}
-
-/// The low bytes of `v` in a 10-byte buffer.
-fn pad(v: u64) -> [u8; 10] {
-    let mut b = [0u8; 10];
-    b[..8].copy_from_slice(&v.to_le_bytes());
-    b
-}
-
-/// `v` rounded to a `bits`-wide signed integer; NaN or out of range is IE with the
-/// integer indefinite.
-fn to_int(v: F80, bits: usize, round: Round, flags: &mut u16) -> u64 {
-    let mut exact = false;
-    let r = v.to_i128_r(bits, round, &mut exact);
-    if v.is_nan() || r.status.contains(Status::INVALID_OP) {
-        *flags |= fsw::IE;
-        return 1 << (bits - 1);
-    }
-    if !exact {
-        *flags |= fsw::PE;
-        if r.value.unsigned_abs() > v.to_i128_r(bits, Round::TowardZero, &mut exact).value.unsigned_abs() {
-            *flags |= fsw::C1;
-        }
-    }
-    r.value as u64
-}
-
-/// FBSTP's packed BCD image (IE with the BCD indefinite beyond 18 digits).
-fn to_bcd(v: F80, round: Round, flags: &mut u16) -> [u8; 10] {
-    let mut exact = false;
-    let r = v.to_i128_r(64, round, &mut exact);
-    if v.is_nan() || r.status.contains(Status::INVALID_OP) || r.value.unsigned_abs() >= 1_000_000_000_000_000_000 {
-        *flags |= fsw::IE;
-        return [0, 0, 0, 0, 0, 0, 0, 0xc0, 0xff, 0xff];
-    }
-    if !exact {
-        *flags |= fsw::PE;
-    }
-    parts_to_bcd(v.is_negative(), r.value.unsigned_abs() as u64)
 }
 
 /// True when the exact `a op b` reaches 2^16384, i.e. overflows even though apfloat
