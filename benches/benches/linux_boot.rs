@@ -1,0 +1,97 @@
+//! Linux boot benchmark (issue: the software CPU): Debian's stock kernel and the busybox
+//! initramfs on rx86's interpreter, beside QEMU TCG running the same files in the same
+//! run. Reports time to the kernel's `/init` marker, time to power-off, and the
+//! interpreter's guest instructions per second (from `rx86 run --stats`).
+//!
+//! `cargo bench -p rx86-benches --bench linux_boot [-- --arch amd64|i386]`
+//!
+//! Bochs is not measured: it has no direct bzImage loader, so it needs a bootable disk
+//! image, which comes with the built-in BIOS and storage work.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Run {
+    to_init: Option<Duration>,
+    to_exit: Duration,
+    status: Option<i32>,
+    stderr: String,
+}
+
+fn run(mut cmd: Command) -> std::io::Result<Run> {
+    let start = Instant::now();
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr_pipe = child.stderr.take().expect("piped stderr");
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr_pipe.read_to_string(&mut s);
+        s
+    });
+    let mut to_init = None;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if to_init.is_none() && line.contains("RX86-INIT-START") {
+            to_init = Some(start.elapsed());
+        }
+    }
+    let status = child.wait()?.code();
+    Ok(Run { to_init, to_exit: start.elapsed(), status, stderr: err_reader.join().unwrap_or_default() })
+}
+
+fn secs(d: Option<Duration>) -> String {
+    d.map_or("-".into(), |d| format!("{:.1}", d.as_secs_f64()))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arch = args.iter().position(|a| a == "--arch").and_then(|i| args.get(i + 1)).map_or("amd64", |s| s.as_str());
+    let fixture = match arch {
+        "i386" => rx86_tests::fixtures::linux_i386(),
+        _ => rx86_tests::fixtures::linux_amd64(),
+    };
+    let fixture = match fixture {
+        Ok(f) => f,
+        Err(e) => {
+            println!("linux_boot: no Debian fixture: {e}");
+            return;
+        }
+    };
+    let (k, i) = (fixture.bzimage.to_str().unwrap().to_string(), fixture.initrd.to_str().unwrap().to_string());
+    let append = "console=ttyS0 panic=-1";
+
+    let mut rx86 = Command::new(rx86_tests::rx86_bin::rx86_binary());
+    rx86.args(["run", "--accel", "interp", "-m", "512M", "--kernel", &k, "--initrd", &i, "--append", append]);
+    rx86.args(["--no-reboot", "--stats"]);
+    let qemu_bin = if arch == "i386" { "qemu-system-i386" } else { "qemu-system-x86_64" };
+    let mut qemu = Command::new(qemu_bin);
+    qemu.args(["-accel", "tcg", "-m", "512", "-kernel", &k, "-initrd", &i, "-append", append]);
+    qemu.args(["-serial", "stdio", "-display", "none", "-monitor", "none", "-no-reboot"]);
+
+    println!("linux_boot: Debian {arch} kernel + busybox initramfs, 512 MiB, one run each");
+    println!("{:<24} {:>10} {:>10} {:>8}", "emulator", "/init s", "exit s", "status");
+    let rx = run(rx86);
+    let qm = run(qemu);
+    for (name, r) in [("rx86 --accel interp", &rx), (&format!("{qemu_bin} -accel tcg")[..], &qm)] {
+        match r {
+            Ok(r) => println!(
+                "{name:<24} {:>10} {:>10.1} {:>8}",
+                secs(r.to_init),
+                r.to_exit.as_secs_f64(),
+                r.status.unwrap_or(-1)
+            ),
+            Err(e) => println!("{name:<24} cannot run: {e}"),
+        }
+    }
+    if let Ok(r) = &rx {
+        if let Some(line) = r.stderr.lines().find(|l| l.starts_with("rx86 stats:")) {
+            println!("{line}");
+        }
+    }
+    if let (Ok(r), Ok(q)) = (&rx, &qm) {
+        if let (Some(a), Some(b)) = (r.to_init, q.to_init) {
+            println!("ratio rx86/qemu-tcg to /init: {:.1}x", a.as_secs_f64() / b.as_secs_f64());
+        }
+    }
+    println!("bochs: not measured (no direct bzImage boot; needs a bootable disk image)");
+}
