@@ -2,12 +2,27 @@
 //! Vol. 3A §5.3-5.4), then linear-to-physical through the TLB, then RAM by host pointer
 //! or the physical address map for ROM and MMIO. Accesses that straddle a page are
 //! split after both pages translated, so a fault leaves memory untouched.
+//!
+//! Explicit data accesses (`read`, `write`) are also where alignment checking (#AC,
+//! SDM Vol. 3A §6.15 "Interrupt 17") and data breakpoints (`debug`) look; implicit
+//! supervisor accesses (`*_lin_sys`: descriptor tables, TSS, IDT) are exempt from both.
 
 use super::cpu::Ctx;
-use super::fault::{Fault, R};
+use super::fault::{vec, Fault, R};
 use super::flags::size_mask;
 use super::mmu::{translate, Acc, TlbEntry};
-use super::state::{attr, Mode, Seg};
+use super::state::{attr, cr0, fl, Mode, Seg};
+
+/// The address bits that must be clear for a `size`-byte access to be aligned (SDM
+/// Vol. 3A Table 6-7: word 2, doubleword 4, quadword and larger 8).
+fn alignment_mask(size: u8) -> u64 {
+    match size {
+        0..=1 => 0,
+        2..=3 => 1,
+        4..=7 => 3,
+        _ => 7,
+    }
+}
 
 impl Ctx<'_> {
     /// The fault a bad access through `seg` raises: #SS(0) for the stack, else #GP(0).
@@ -59,10 +74,24 @@ impl Ctx<'_> {
         Ok(s.base.wrapping_add(off) & 0xffff_ffff)
     }
 
+    /// #AC(0) for a misaligned access at CPL 3 while CR0.AM and RFLAGS.AC are set.
+    #[inline]
+    fn check_alignment(&self, lin: u64, size: u8) -> R<()> {
+        let st = &self.c.st;
+        if st.cpl == 3 && lin & alignment_mask(size) != 0 && st.cr0 & cr0::AM != 0 && st.rflags & fl::AC != 0 {
+            return Err(Fault::exc_code(vec::AC, 0));
+        }
+        Ok(())
+    }
+
     /// Reads `size` bytes at `seg:off`.
     #[inline]
     pub fn read(&mut self, seg: Seg, off: u64, size: u8) -> R<u64> {
         let lin = self.linear(seg, off, size, Acc::Read)?;
+        self.check_alignment(lin, size)?;
+        if self.c.dbg.read != 0 {
+            self.note_data_access(self.c.dbg.read, lin, size);
+        }
         self.read_lin(lin, size, Acc::Read, self.c.st.cpl == 3)
     }
 
@@ -70,6 +99,10 @@ impl Ctx<'_> {
     #[inline]
     pub fn write(&mut self, seg: Seg, off: u64, size: u8, value: u64) -> R<()> {
         let lin = self.linear(seg, off, size, Acc::Write)?;
+        self.check_alignment(lin, size)?;
+        if self.c.dbg.write != 0 {
+            self.note_data_access(self.c.dbg.write, lin, size);
+        }
         self.write_lin(lin, size, value, self.c.st.cpl == 3)
     }
 
@@ -168,5 +201,127 @@ impl Ctx<'_> {
         mem.write(second.phys, &bytes[n1..size as usize]);
         self.c.brk = true;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::state::Segment;
+    use super::super::test_util::Machine;
+    use super::*;
+    use iced_x86::code_asm::*;
+
+    /// 32-bit IDT gate `v` at 0x2000 -> 0x08:`handler`.
+    fn gate(m: &Machine, v: u64, handler: u64) {
+        let d = (handler & 0xffff) | (0x08 << 16) | (0x8e00 << 32) | ((handler >> 16) << 48);
+        m.poke(0x2000 + v * 8, &d.to_le_bytes());
+    }
+
+    /// Runs `a` at CPL 3 (flat user segments, a TSS for the ring-0 stack) with CR0.AM
+    /// and RFLAGS.AC as given, or at CPL 0 when `user` is false. #AC lands in a handler
+    /// that leaves 0xac in EBX and the error code in ECX; the final HLT of user code
+    /// #GPs into one that leaves 0x0d in EBX. Returns the machine after HLT.
+    fn run(a: &mut CodeAssembler, user: bool, am: bool, ac: bool) -> Machine {
+        let mut m = Machine::protected32(a);
+        m.poke(0x518, &0x00cf_fb00_0000_ffffu64.to_le_bytes());
+        m.poke(0x520, &0x00cf_f300_0000_ffffu64.to_le_bytes());
+        m.poke(0x528, &0x0000_8b00_4000_0067u64.to_le_bytes());
+        m.poke(0x4004, &0x9000u32.to_le_bytes());
+        m.poke(0x4008, &0x10u32.to_le_bytes());
+        let mut h = CodeAssembler::new(32).unwrap();
+        h.pop(ecx).unwrap();
+        h.mov(ebx, 0xac).unwrap();
+        h.hlt().unwrap();
+        m.load(&mut h, 0x30000, 0x30000);
+        let mut h = CodeAssembler::new(32).unwrap();
+        h.mov(ebx, 0x0d).unwrap();
+        h.hlt().unwrap();
+        m.load(&mut h, 0x30100, 0x30100);
+        gate(&m, vec::AC as u64, 0x30000);
+        gate(&m, vec::GP as u64, 0x30100);
+        let st = m.cpu.state_mut();
+        st.gdtr.limit = 0x2f;
+        st.idtr.base = 0x2000;
+        st.idtr.limit = 0xff;
+        st.tr = Segment { base: 0x4000, limit: 0x67, selector: 0x28, attrs: 0x8b };
+        st.gpr[3] = 0;
+        st.gpr[4] = 0x8000;
+        if user {
+            let data = Segment { base: 0, limit: 0xffff_ffff, selector: 0x23, attrs: 0xc0f3 };
+            st.seg = [data; 6];
+            st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: 0x1b, attrs: 0xc0fb };
+            st.cpl = 3;
+        }
+        if am {
+            st.cr0 |= cr0::AM;
+        }
+        if ac {
+            st.rflags |= fl::AC;
+        }
+        m.cpu.flush_caches();
+        m.run();
+        m
+    }
+
+    /// Code that stores `size` bytes of 0x11.. at `addr` (for 8, loads a qword with
+    /// FILD instead) then HLTs.
+    fn store(size: u8, addr: u64) -> CodeAssembler {
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.mov(eax, 0x1111_1111).unwrap();
+        a.mov(edx, 0x1111_1111).unwrap();
+        match size {
+            1 => a.mov(byte_ptr(addr), al).unwrap(),
+            2 => a.mov(word_ptr(addr), ax).unwrap(),
+            4 => a.mov(dword_ptr(addr), eax).unwrap(),
+            _ => a.fild(qword_ptr(addr)).unwrap(),
+        }
+        a.hlt().unwrap();
+        a
+    }
+
+    #[test]
+    fn misaligned_accesses_fault_with_ac_at_cpl3() {
+        for (size, addr) in [(2, 0x5001), (4, 0x5002), (8, 0x5004)] {
+            let m = run(&mut store(size, addr), true, true, true);
+            assert_eq!((m.gpr(3), m.gpr(1)), (0xac, 0), "{size}-byte access at {addr:#x}");
+            assert_eq!(m.peek::<8>(0x5000), [0; 8], "the faulting store did not happen");
+            assert_eq!(m.cpu.last_exception, Some((vec::AC, Some(0))));
+        }
+    }
+
+    #[test]
+    fn aligned_and_byte_accesses_do_not_fault() {
+        for (size, addr) in [(1, 0x5003), (2, 0x5002), (4, 0x5004), (8, 0x5008)] {
+            let m = run(&mut store(size, addr), true, true, true);
+            assert_eq!(m.gpr(3), 0x0d, "{size}-byte access at {addr:#x} reached the HLT");
+        }
+    }
+
+    #[test]
+    fn no_ac_unless_am_ac_and_cpl3() {
+        for (user, am, ac) in [(true, false, true), (true, true, false)] {
+            let m = run(&mut store(4, 0x5001), user, am, ac);
+            assert_eq!(m.gpr(3), 0x0d, "user {user} AM {am} AC {ac}");
+            assert_eq!(m.peek::<4>(0x5001), [0x11; 4]);
+        }
+        let m = run(&mut store(4, 0x5001), false, true, true);
+        assert_eq!(m.gpr(3), 0, "CPL 0 halts normally");
+        assert_eq!(m.peek::<4>(0x5001), [0x11; 4]);
+    }
+
+    #[test]
+    fn misaligned_push_faults_but_descriptor_loads_are_exempt() {
+        // ESP = 0x8001: a PUSH is a misaligned dword stack write. The #AC delivery's
+        // own GDT/IDT/TSS reads (supervisor accesses) must not fault in turn.
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.mov(esp, 0x8001).unwrap();
+        a.push(eax).unwrap();
+        a.hlt().unwrap();
+        let m = run(&mut a, true, true, true);
+        assert_eq!(m.gpr(3), 0xac);
+        // Ring 0 stack from the TSS: SS, ESP, EFLAGS, CS, EIP (20 bytes) left after
+        // the handler popped the error code; the saved ESP is the misaligned one.
+        assert_eq!(m.gpr(4), 0x9000 - 20, "delivered on the ring-0 stack");
+        assert_eq!(m.peek::<4>(0x9000 - 8), 0x8001u32.to_le_bytes());
     }
 }

@@ -2,6 +2,7 @@
 //! execution loop that retires instructions, advances the virtual clock and takes
 //! interrupts.
 
+use super::debug::{dr6, Armed};
 use super::decode_cache::{Block, DecodeCache, Key};
 use super::fault::{vec, Exception, Fault, R};
 use super::mmu::{translate, Acc, Tlb};
@@ -41,6 +42,8 @@ pub struct Interpreter {
     pub(crate) brk: bool,
     /// Re-check the interrupt lines after this instruction.
     pub(crate) irq_check: bool,
+    /// The breakpoints DR7 enables, and the data breakpoints hit by this instruction.
+    pub(crate) dbg: Armed,
     a20_mask: u64,
     ns_per_insn: u64,
     /// Instructions retired since creation.
@@ -73,6 +76,7 @@ impl Interpreter {
             cache: DecodeCache::default(),
             brk: false,
             irq_check: true,
+            dbg: Armed::default(),
             a20_mask: u64::MAX,
             ns_per_insn: ns_per_insn.max(1),
             retired: 0,
@@ -88,6 +92,7 @@ impl Interpreter {
         self.cache.clear();
         self.st.update_mode();
         self.irq_check = true;
+        self.dbg = Armed::from_dr7(self.st.dr[7]);
     }
 
     /// Executes one instruction (or delivers one pending interrupt): the debugger's
@@ -185,6 +190,7 @@ impl Ctx<'_> {
         let block = match self.block_at_rip() {
             Ok(b) => b,
             Err(Fault::Exc(e)) => {
+                self.c.st.rflags |= fl::RF;
                 self.deliver_event(e, false)?;
                 return Ok(1);
             }
@@ -196,6 +202,17 @@ impl Ctx<'_> {
             if start_rip != ins.ip() {
                 break;
             }
+            // SDM Vol. 3B §17.3.1.1: instruction breakpoints are checked first (RF
+            // suppresses them), then RF is cleared as the instruction starts.
+            if self.c.dbg.exec != 0 && self.c.st.rflags & fl::RF == 0 {
+                let hits = self.instruction_breakpoints(self.code_lin_unchecked(start_rip));
+                if hits != 0 {
+                    self.debug_exception(hits as u64)?;
+                    return Ok(retired + 1);
+                }
+            }
+            self.c.st.rflags &= !fl::RF;
+            self.c.dbg.hits = 0;
             let start_rsp = self.c.st.gpr[4];
             let tf = self.c.st.rflags & fl::TF != 0;
             let shadow = std::mem::replace(&mut self.c.st.int_shadow, false);
@@ -209,6 +226,9 @@ impl Ctx<'_> {
                     self.c.st.rip = start_rip;
                     self.c.st.gpr[4] = start_rsp;
                     self.c.st.halted = false;
+                    // Faults push RF set so the restarted instruction skips its
+                    // instruction breakpoint (SDM Vol. 3B §17.3.1.1).
+                    self.c.st.rflags |= fl::RF;
                     self.deliver_event(e, false)?;
                     return Ok(retired + 1);
                 }
@@ -218,9 +238,11 @@ impl Ctx<'_> {
                     return Err(Exit::Unsupported(self.describe(ins, &what)));
                 }
             }
-            if tf {
-                self.c.st.dr[6] |= 1 << 14;
-                self.deliver_event(Exception { vector: vec::DB, error: None }, false)?;
+            // Traps: single step and the data/I/O breakpoints the instruction hit, one
+            // #DB for all (SDM Vol. 3B §17.3.1.2, §17.3.1.4).
+            let trap = self.c.dbg.hits as u64 | if tf { dr6::BS } else { 0 };
+            if trap != 0 {
+                self.debug_exception(trap)?;
                 break;
             }
             if self.c.brk || self.c.st.halted || (shadow && self.c.irq_check) || self.c.st.rip != ins.next_ip() {
@@ -272,6 +294,15 @@ impl Ctx<'_> {
             self.c.cache.insert(key, block.clone());
         }
         Ok(block)
+    }
+
+    /// Linear address of code at `rip` without limit checks (for breakpoint matching).
+    fn code_lin_unchecked(&self, rip: u64) -> u64 {
+        if self.c.st.mode == Mode::Long64 {
+            rip
+        } else {
+            self.c.st.seg[Seg::Cs as usize].base.wrapping_add(rip) & 0xffff_ffff
+        }
     }
 
     /// Linear address of code at `rip` (checks canonical form in 64-bit mode).

@@ -12,6 +12,7 @@
 mod access;
 mod cpu;
 pub mod cpuid;
+mod debug;
 mod decode_cache;
 mod engine_impl;
 pub mod fault;

@@ -7,8 +7,10 @@ use crate::interp::state::Mode;
 use iced_x86::{Instruction, Mnemonic as M, OpKind};
 
 impl Ctx<'_> {
-    /// Checks that the current privilege may access `size` bytes at `port`.
+    /// Checks that the current privilege may access `size` bytes at `port`, and notes
+    /// the I/O breakpoints the access hits.
     pub fn check_io(&mut self, port: u16, size: u8) -> R<()> {
+        self.note_io_access(port, size);
         let st = &self.c.st;
         let needs_bitmap = match st.mode {
             Mode::Real => false,

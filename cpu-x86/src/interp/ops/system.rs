@@ -104,6 +104,7 @@ impl Ctx<'_> {
             }
         } else {
             let (dr, gpr, to_dr) = if r0.is_dr() { (r0, r1, true) } else { (r1, r0, false) };
+            self.check_general_detect()?;
             let mut n = dr as usize - Register::DR0 as usize;
             if n == 4 || n == 5 {
                 if self.c.st.cr4 & cr4::DE != 0 {
@@ -121,8 +122,8 @@ impl Ctx<'_> {
                     7 => (v & 0xffff_2bff) | 0x400,
                     _ => v,
                 };
-                if n == 7 && v & 0xff != 0 {
-                    log::warn!("DR7 breakpoints enabled ({v:#x}); hardware breakpoints are not emulated");
+                if n == 7 {
+                    self.rearm_breakpoints();
                 }
             } else {
                 let v = self.c.st.dr[n];
