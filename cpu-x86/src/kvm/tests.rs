@@ -126,16 +126,11 @@ fn protected_mode_entry_runs_flat_32_bit_code() {
     }
     let board = TestBoard::new();
     let mem = board.memory();
-    // GDT at 0x500: null, code 0x08, data 0x10.
-    let gdt: [u64; 3] = [0, 0x00cf_9b00_0000_ffff, 0x00cf_9300_0000_ffff];
-    for (i, d) in gdt.iter().enumerate() {
-        mem.write(0x500 + 8 * i as u64, &d.to_le_bytes());
-    }
+    let gdtr = write_gdt(mem, 3);
     // mov eax, 0x12345678; mov [0x3000], eax; mov al,'P'; out 0xe9,al; hlt
     mem.write(0x1_0000, &[0xb8, 0x78, 0x56, 0x34, 0x12, 0xa3, 0x00, 0x30, 0, 0, 0xb0, b'P', 0xe6, 0xe9, 0xf4]);
     let clock = Clock::new_host();
     let mut kvm = KvmEngine::new(mem, &clock).unwrap();
-    let gdtr = rx86_core::entry::TableInit { base: 0x500, limit: 23 };
     kvm.load_entry_state(&EntryState::protected32(0x1_0000, 0x08, 0x10, gdtr)).unwrap();
     assert_eq!(kvm.run(&board, &clock, FAR).unwrap(), Exit::Halted);
     assert_eq!(board.output(), "P");
@@ -149,13 +144,39 @@ fn asm32(ip: u64, f: impl FnOnce(&mut iced_x86::code_asm::CodeAssembler)) -> Vec
     a.assemble(ip).unwrap()
 }
 
-/// Writes a flat GDT (code 0x08, data 0x10) at 0x500 and returns its GDTR.
-fn flat_gdt(mem: &PhysMemory) -> rx86_core::entry::TableInit {
-    let gdt: [u64; 3] = [0, 0x00cf_9b00_0000_ffff, 0x00cf_9300_0000_ffff];
-    for (i, d) in gdt.iter().enumerate() {
+/// GDT entries: null, flat code32 0x08, flat data 0x10, code64 0x18.
+const GDT: [u64; 4] = [0, 0x00cf_9b00_0000_ffff, 0x00cf_9300_0000_ffff, 0x00af_9b00_0000_ffff];
+
+/// Writes the first `entries` descriptors of [`GDT`] at 0x500 and returns the GDTR.
+fn write_gdt(mem: &PhysMemory, entries: usize) -> rx86_core::entry::TableInit {
+    for (i, d) in GDT.iter().take(entries).enumerate() {
         mem.write(0x500 + 8 * i as u64, &d.to_le_bytes());
     }
-    rx86_core::entry::TableInit { base: 0x500, limit: 23 }
+    rx86_core::entry::TableInit { base: 0x500, limit: (8 * entries - 1) as u16 }
+}
+
+/// Writes an interrupt handler at `handler` that prints 'I' on port 0xE9 and returns
+/// with IRETD (`bits` 32) or IRETQ (64).
+fn write_printing_handler(mem: &PhysMemory, handler: u64, bits: u32) {
+    let mut a = iced_x86::code_asm::CodeAssembler::new(bits).unwrap();
+    a.mov(iced_x86::code_asm::al, b'I' as u32).unwrap();
+    a.out(0xe9, iced_x86::code_asm::al).unwrap();
+    if bits == 64 {
+        a.iretq().unwrap();
+    } else {
+        a.iretd().unwrap();
+    }
+    mem.write(handler, &a.assemble(handler).unwrap());
+}
+
+/// Runs until the guest halts and checks its output is `before`; then raises the
+/// interrupt line, runs to the next halt and checks the output is `after`.
+fn halt_then_interrupt(board: &TestBoard, kvm: &mut KvmEngine, clock: &Clock, before: &str, after: &str) {
+    assert_eq!(kvm.run(board, clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
+    assert_eq!(board.output(), before);
+    board.irq.store(true, Ordering::SeqCst);
+    assert_eq!(kvm.run(board, clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
+    assert_eq!(board.output(), after);
 }
 
 /// Identity-maps the first 1 GiB with 2 MiB pages: PML4 0x8000, PDPT 0x9000, PD 0xA000.
@@ -182,12 +203,7 @@ fn long_mode_switch_from_protected_mode_and_idt_delivery() {
     }
     let board = TestBoard::new();
     let mem = board.memory();
-    // GDT: null, code32 0x08, data 0x10, code64 0x18.
-    let gdt: [u64; 4] = [0, 0x00cf_9b00_0000_ffff, 0x00cf_9300_0000_ffff, 0x00af_9b00_0000_ffff];
-    for (i, d) in gdt.iter().enumerate() {
-        mem.write(0x500 + 8 * i as u64, &d.to_le_bytes());
-    }
-    let gdtr = rx86_core::entry::TableInit { base: 0x500, limit: 31 };
+    let gdtr = write_gdt(mem, 4);
     identity_map_1g(mem);
     gate64(mem, 0x20, 0x12000);
     mem.write(0x7f0, &[0xff, 0x0f, 0x00, 0x06, 0x00, 0x00, 0, 0, 0, 0]); // IDTR: 256 gates at 0x600
@@ -224,19 +240,11 @@ fn long_mode_switch_from_protected_mode_and_idt_delivery() {
     a64.out(0xe9, al).unwrap();
     a64.hlt().unwrap();
     mem.write(0x11000, &a64.assemble(0x11000).unwrap());
-    let mut isr = CodeAssembler::new(64).unwrap();
-    isr.mov(al, b'I' as u32).unwrap();
-    isr.out(0xe9, al).unwrap();
-    isr.iretq().unwrap();
-    mem.write(0x12000, &isr.assemble(0x12000).unwrap());
+    write_printing_handler(mem, 0x12000, 64);
     let clock = Clock::new_host();
     let mut kvm = KvmEngine::new(mem, &clock).unwrap();
     kvm.load_entry_state(&EntryState::protected32(0x10000, 0x08, 0x10, gdtr)).unwrap();
-    assert_eq!(kvm.run(&board, &clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
-    assert_eq!(board.output(), "ID");
-    board.irq.store(true, Ordering::SeqCst);
-    assert_eq!(kvm.run(&board, &clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
-    assert_eq!(board.output(), "IDIE");
+    halt_then_interrupt(&board, &mut kvm, &clock, "ID", "IDIE");
 }
 
 #[test]
@@ -247,7 +255,7 @@ fn paged_protected_mode_takes_interrupts_through_the_idt() {
     }
     let board = TestBoard::new();
     let mem = board.memory();
-    let gdtr = flat_gdt(mem);
+    let gdtr = write_gdt(mem, 3);
     // Page directory at 0x8000: one 4 MiB identity page.
     mem.write(0x8000, &0x83u32.to_le_bytes());
     // IDT at 0x600, vector 0x20 -> 0x11000 (32-bit interrupt gate, DPL 0).
@@ -276,20 +284,11 @@ fn paged_protected_mode_takes_interrupts_through_the_idt() {
         a.hlt().unwrap();
     });
     mem.write(0x10000, &main);
-    let isr = asm32(handler, |a| {
-        a.mov(al, b'I' as u32).unwrap();
-        a.out(0xe9, al).unwrap();
-        a.iretd().unwrap();
-    });
-    mem.write(handler, &isr);
+    write_printing_handler(mem, handler, 32);
     let clock = Clock::new_host();
     let mut kvm = KvmEngine::new(mem, &clock).unwrap();
     kvm.load_entry_state(&EntryState::protected32(0x10000, 0x08, 0x10, gdtr)).unwrap();
-    assert_eq!(kvm.run(&board, &clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
-    assert_eq!(board.output(), "ID");
-    board.irq.store(true, Ordering::SeqCst);
-    assert_eq!(kvm.run(&board, &clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
-    assert_eq!(board.output(), "IDIE");
+    halt_then_interrupt(&board, &mut kvm, &clock, "ID", "IDIE");
 }
 
 #[test]
@@ -300,10 +299,7 @@ fn long_mode_entry_takes_an_injected_interrupt() {
     }
     let board = TestBoard::new();
     let mem = board.memory();
-    let gdt: [u64; 4] = [0, 0x00cf_9b00_0000_ffff, 0x00cf_9300_0000_ffff, 0x00af_9b00_0000_ffff];
-    for (i, d) in gdt.iter().enumerate() {
-        mem.write(0x500 + 8 * i as u64, &d.to_le_bytes());
-    }
+    let gdtr = write_gdt(mem, 4);
     identity_map_1g(mem);
     gate64(mem, 0x20, 0x12000);
     let mut a64 = CodeAssembler::new(64).unwrap();
@@ -316,20 +312,11 @@ fn long_mode_entry_takes_an_injected_interrupt() {
     a64.out(0xe9, al).unwrap();
     a64.hlt().unwrap();
     mem.write(0x11000, &a64.assemble(0x11000).unwrap());
-    let mut isr = CodeAssembler::new(64).unwrap();
-    isr.mov(al, b'I' as u32).unwrap();
-    isr.out(0xe9, al).unwrap();
-    isr.iretq().unwrap();
-    mem.write(0x12000, &isr.assemble(0x12000).unwrap());
+    write_printing_handler(mem, 0x12000, 64);
     let clock = Clock::new_host();
     let mut kvm = KvmEngine::new(mem, &clock).unwrap();
-    let gdtr = rx86_core::entry::TableInit { base: 0x500, limit: 31 };
     let mut entry = EntryState::long64(0x11000, 0x18, 0x10, gdtr, 0x8000);
     entry.idt = rx86_core::entry::TableInit { base: 0x600, limit: 0xfff };
     kvm.load_entry_state(&entry).unwrap();
-    assert_eq!(kvm.run(&board, &clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
-    assert_eq!(board.output(), "S");
-    board.irq.store(true, Ordering::SeqCst);
-    assert_eq!(kvm.run(&board, &clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
-    assert_eq!(board.output(), "SIE");
+    halt_then_interrupt(&board, &mut kvm, &clock, "S", "SIE");
 }
