@@ -4,26 +4,24 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-/// Path of the `rx86` binary of this build (built on first use if `cargo test` did not
-/// build it already).
+/// Path of the `rx86` binary of this build, brought up to date once per process
+/// (`cargo build` is a quick no-op when it is current), so tests and benchmarks never
+/// run a stale binary.
 pub fn rx86_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         // Test executables live in <target>/<profile>/deps; the binary one level up.
         let exe = std::env::current_exe().expect("test executable path");
         let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target profile dir").to_path_buf();
-        let bin = profile_dir.join("rx86");
-        if !bin.is_file() {
-            let release = profile_dir.file_name().is_some_and(|n| n == "release");
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "-p", "rx86", "--bin", "rx86"])
-                .args(release.then_some("--release"))
-                .env("CARGO_TARGET_DIR", profile_dir.parent().expect("target dir"))
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "cargo build of rx86 failed");
-        }
-        bin
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "rx86", "--bin", "rx86"])
+            .args(release.then_some("--release"))
+            .env("CARGO_TARGET_DIR", profile_dir.parent().expect("target dir"))
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build of rx86 failed");
+        profile_dir.join("rx86")
     })
     .clone()
 }
