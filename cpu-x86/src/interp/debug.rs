@@ -301,6 +301,39 @@ mod tests {
     }
 
     #[test]
+    fn instruction_breakpoint_in_64_bit_mode_uses_rip_as_the_linear_address() {
+        // mov ecx, 2 (5 bytes); top: inc rsi; dec ecx; jnz top; hlt, breakpoint on INC.
+        let mut a = CodeAssembler::new(64).unwrap();
+        let mut top = a.create_label();
+        a.mov(ecx, 2).unwrap();
+        a.set_label(&mut top).unwrap();
+        a.inc(rsi).unwrap();
+        a.dec(ecx).unwrap();
+        a.jnz(top).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::long64(&mut a);
+        // 64-bit interrupt gate 1 -> 0x18:0x30000 at IDT 0x2000 (16-byte entries).
+        let gate = 0x30000u64 | (0x18 << 16) | (0x8e00 << 32) | ((0x30000u64 >> 16) << 48);
+        m.poke(0x2010, &gate.to_le_bytes());
+        m.poke(0x2018, &0u64.to_le_bytes());
+        let mut h = CodeAssembler::new(64).unwrap();
+        h.inc(rbx).unwrap();
+        h.mov(rdx, dr6).unwrap();
+        h.or(qword_ptr(rsp + 16), fl::RF as i32).unwrap();
+        h.iretq().unwrap();
+        m.load(&mut h, 0x30000, 0x30000);
+        let st = m.cpu.state_mut();
+        st.idtr.base = 0x2000;
+        st.idtr.limit = 0xfff;
+        st.dr[3] = 0x10005;
+        st.dr[7] = 0x400 | 0b1000_0000;
+        m.cpu.flush_caches();
+        m.run();
+        assert_eq!((m.gpr(6), m.gpr(3)), (2, 2));
+        assert_eq!(m.gpr(2) & 0xf, 0b1000, "B3");
+    }
+
+    #[test]
     fn other_faults_push_rf_set() {
         // A #UD handler that records the pushed EFLAGS and skips the 2-byte UD2.
         let mut a = CodeAssembler::new(32).unwrap();

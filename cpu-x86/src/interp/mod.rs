@@ -7,6 +7,7 @@
 //! - `ops`: one file per instruction group, dispatched by a `match` on the mnemonic.
 //! - `interrupt`, `segment`: exception/interrupt delivery, descriptor loads, far
 //!   transfers; `task_switch`: hardware task switches.
+//! - `debug`: debug-register breakpoints (DR0-DR3, DR6, DR7) and the RF flag.
 //! - [`Interpreter`]: the engine the board drives ([`crate::engine::Engine`]).
 
 mod access;
