@@ -169,6 +169,18 @@ fn write_printing_handler(mem: &PhysMemory, handler: u64, bits: u32) {
     mem.write(handler, &a.assemble(handler).unwrap());
 }
 
+/// Emits: print `marker` on port 0xE9, STI, HLT; after the interrupt, print 'E' and HLT.
+fn print_then_wait_for_interrupt(a: &mut iced_x86::code_asm::CodeAssembler, marker: u8) {
+    use iced_x86::code_asm::al;
+    a.mov(al, marker as u32).unwrap();
+    a.out(0xe9, al).unwrap();
+    a.sti().unwrap();
+    a.hlt().unwrap();
+    a.mov(al, b'E' as u32).unwrap();
+    a.out(0xe9, al).unwrap();
+    a.hlt().unwrap();
+}
+
 /// Runs until the guest halts and checks its output is `before`; then raises the
 /// interrupt line, runs to the next halt and checks the output is `after`.
 fn halt_then_interrupt(board: &TestBoard, kvm: &mut KvmEngine, clock: &Clock, before: &str, after: &str) {
@@ -232,13 +244,7 @@ fn long_mode_switch_from_protected_mode_and_idt_delivery() {
     a64.lidt(ptr(0x7f0)).unwrap();
     a64.mov(rsp, 0x9_0000u64).unwrap();
     a64.int(0x20).unwrap();
-    a64.mov(al, b'D' as u32).unwrap();
-    a64.out(0xe9, al).unwrap();
-    a64.sti().unwrap();
-    a64.hlt().unwrap();
-    a64.mov(al, b'E' as u32).unwrap();
-    a64.out(0xe9, al).unwrap();
-    a64.hlt().unwrap();
+    print_then_wait_for_interrupt(&mut a64, b'D');
     mem.write(0x11000, &a64.assemble(0x11000).unwrap());
     write_printing_handler(mem, 0x12000, 64);
     let clock = Clock::new_host();
@@ -275,13 +281,7 @@ fn paged_protected_mode_takes_interrupts_through_the_idt() {
         a.lidt(ptr(0x7f0)).unwrap();
         a.mov(esp, 0x9000).unwrap();
         a.int(0x20).unwrap();
-        a.mov(al, b'D' as u32).unwrap();
-        a.out(0xe9, al).unwrap();
-        a.sti().unwrap();
-        a.hlt().unwrap();
-        a.mov(al, b'E' as u32).unwrap();
-        a.out(0xe9, al).unwrap();
-        a.hlt().unwrap();
+        print_then_wait_for_interrupt(a, b'D');
     });
     mem.write(0x10000, &main);
     write_printing_handler(mem, handler, 32);
@@ -304,13 +304,7 @@ fn long_mode_entry_takes_an_injected_interrupt() {
     gate64(mem, 0x20, 0x12000);
     let mut a64 = CodeAssembler::new(64).unwrap();
     a64.mov(rsp, 0x9_0000u64).unwrap();
-    a64.mov(al, b'S' as u32).unwrap();
-    a64.out(0xe9, al).unwrap();
-    a64.sti().unwrap();
-    a64.hlt().unwrap();
-    a64.mov(al, b'E' as u32).unwrap();
-    a64.out(0xe9, al).unwrap();
-    a64.hlt().unwrap();
+    print_then_wait_for_interrupt(&mut a64, b'S');
     mem.write(0x11000, &a64.assemble(0x11000).unwrap());
     write_printing_handler(mem, 0x12000, 64);
     let clock = Clock::new_host();
