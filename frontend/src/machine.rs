@@ -56,7 +56,14 @@ fn make_engine(config: &MachineConfig, pc: &Pc, clock: &Clock) -> Result<Box<dyn
         Accel::Kvm => {
             #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
             {
-                rx86_cpu::kvm::probe().map_err(|reason| RunError::Accel { accel: "kvm", reason })?;
+                let host = rx86_cpu::kvm::probe().map_err(|reason| RunError::Accel { accel: "kvm", reason })?;
+                if host.contains("kvm_pvm") {
+                    log::warn!(
+                        "this host's KVM is nested paravirtual (kvm_pvm): protected-mode code without 4-level \
+                         paging goes through KVM's instruction emulator, and unmodified Linux kernels stall there \
+                         (as under QEMU); use --accel interp for them"
+                    );
+                }
                 let engine = rx86_cpu::kvm::KvmEngine::new(pc.memory(), clock)
                     .map_err(|e| RunError::Accel { accel: "kvm", reason: e.to_string() })?;
                 Ok(Box::new(engine))
