@@ -51,8 +51,7 @@ pub fn kvm_unavailable() -> Option<String> {
 
 /// True when the host's KVM is hardware virtualization (not nested paravirtual PVM).
 pub fn hardware_kvm() -> bool {
-    kvm_unavailable().is_none()
-        && ["kvm_intel", "kvm_amd"].iter().any(|m| std::path::Path::new(&format!("/sys/module/{m}")).exists())
+    kvm_unavailable().is_none() && rx86_cpu::kvm::hardware_virtualization()
 }
 
 /// Runs `rx86` with `args`, killing it after `limit`; `None` when it had to be killed.

@@ -20,10 +20,7 @@ const TSS_ADDRESS: usize = 0xfffb_d000;
 /// the host's KVM, or why it cannot be used.
 pub fn probe() -> Result<String, String> {
     let kvm = open_kvm()?;
-    let module = ["kvm_intel", "kvm_amd", "kvm_pvm"]
-        .into_iter()
-        .find(|m| std::path::Path::new(&format!("/sys/module/{m}")).exists())
-        .unwrap_or("unknown");
+    let module = super::kvm_module().unwrap_or("unknown");
     Ok(format!("KVM API {} ({module})", kvm.get_api_version()))
 }
 

@@ -21,6 +21,18 @@ pub use engine::{probe, KvmEngine};
 #[cfg(all(test, target_os = "linux", target_arch = "x86_64"))]
 mod tests;
 
+/// The kernel module behind `/dev/kvm`: `kvm_intel` or `kvm_amd` (hardware
+/// virtualization) or `kvm_pvm` (nested paravirtual), if one is loaded.
+pub fn kvm_module() -> Option<&'static str> {
+    ["kvm_intel", "kvm_amd", "kvm_pvm"].into_iter().find(|m| std::path::Path::new(&format!("/sys/module/{m}")).exists())
+}
+
+/// True when `/dev/kvm` is backed by hardware virtualization (`kvm_intel`/`kvm_amd`):
+/// the KVM that runs unmodified kernels and protected-mode code without emulation.
+pub fn hardware_virtualization() -> bool {
+    matches!(kvm_module(), Some("kvm_intel" | "kvm_amd"))
+}
+
 /// Says why KVM cannot be used on this host (always, off x86-64 Linux).
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 pub fn probe() -> Result<String, String> {

@@ -32,9 +32,7 @@ impl KvmCpu {
     /// Opens `/dev/kvm` and creates the VM, or says why it cannot.
     pub fn new() -> Result<Self, String> {
         let module = probe()?;
-        let hardware =
-            ["kvm_intel", "kvm_amd"].iter().any(|m| std::path::Path::new(&format!("/sys/module/{m}")).exists());
-        if !hardware {
+        if !rx86_cpu::kvm::hardware_virtualization() {
             return Err(format!(
                 "the host's KVM ({module}) is not hardware virtualization (kvm_intel/kvm_amd): it runs real mode \
                  through KVM's instruction emulator, which is no reference"
