@@ -8,7 +8,6 @@
 pub mod cli;
 pub mod config;
 pub mod error;
-mod interp;
 pub mod interrupts;
 pub mod machine;
 pub mod pc;

@@ -7,6 +7,7 @@ use crate::pc::Pc;
 use rx86_core::platform::PowerEvent;
 use rx86_core::time::Clock;
 use rx86_cpu::engine::{Engine, Exit};
+use rx86_cpu::interp::{Interpreter, DEFAULT_NS_PER_INSN};
 use std::time::Duration;
 
 /// Longest stretch of machine time the engine runs before the loop looks at input and
@@ -56,8 +57,8 @@ fn make_engine(config: &MachineConfig, pc: &Pc, clock: &Clock) -> Result<Box<dyn
         Accel::Kvm => {
             #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
             {
-                let host = rx86_cpu::kvm::probe().map_err(|reason| RunError::Accel { accel: "kvm", reason })?;
-                if host.contains("kvm_pvm") {
+                rx86_cpu::kvm::probe().map_err(|reason| RunError::Accel { accel: "kvm", reason })?;
+                if rx86_cpu::kvm::kvm_module() == Some("kvm_pvm") {
                     log::warn!(
                         "this host's KVM is nested paravirtual (kvm_pvm): protected-mode code without 4-level \
                          paging goes through KVM's instruction emulator, and unmodified Linux kernels stall there \
@@ -74,7 +75,8 @@ fn make_engine(config: &MachineConfig, pc: &Pc, clock: &Clock) -> Result<Box<dyn
                 Err(RunError::Accel { accel: "kvm", reason: rx86_cpu::kvm::probe().unwrap_err() })
             }
         }
-        Accel::Interp => crate::interp::new_engine(pc, clock),
+        // Virtual time advances a fixed amount per instruction retired: runs repeat exactly.
+        Accel::Interp => Ok(Box::new(Interpreter::new(DEFAULT_NS_PER_INSN))),
     }
 }
 

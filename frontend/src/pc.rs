@@ -139,18 +139,12 @@ impl Pc {
         b.map("elcr", 0x4d0, 2, shared(ElcrPorts::new(interrupts.pic.clone())))?;
 
         // Timers and clocks.
-        let pit = {
-            let slot: Arc<Mutex<Option<Arc<Mutex<Pit>>>>> = Arc::new(Mutex::new(None));
-            let s = slot.clone();
-            let timer = b.timer("pit", move || {
-                if let Some(p) = lock(&s).as_ref() {
-                    lock(p).on_timer();
-                }
-            });
-            let pit = Arc::new(Mutex::new(Pit::new(clock.clone(), timer, interrupts.isa_line(0))));
-            *lock(&slot) = Some(pit.clone());
-            pit
-        };
+        let pit = late_bound(
+            &mut b,
+            "pit",
+            |timer, b| Pit::new(b.clock.clone(), timer, interrupts.isa_line(0)),
+            |p| p.on_timer(),
+        );
         b.map("pit", 0x40, 4, pit.clone())?;
         b.map("port-b", 0x61, 1, shared(SystemPortB::new(pit, clock.clone())))?;
 
