@@ -71,7 +71,7 @@ fn hardware_kvm_or_skip() -> bool {
     if !kvm_or_skip() {
         return false;
     }
-    let hw = ["kvm_intel", "kvm_amd"].iter().any(|m| std::path::Path::new(&format!("/sys/module/{m}")).exists());
+    let hw = super::hardware_virtualization();
     if !hw {
         println!("SKIP: the host's KVM is not hardware virtualization (kvm_intel/kvm_amd); PVM cannot run this guest");
     }
@@ -181,13 +181,17 @@ fn print_then_wait_for_interrupt(a: &mut iced_x86::code_asm::CodeAssembler, mark
     a.hlt().unwrap();
 }
 
-/// Runs until the guest halts and checks its output is `before`; then raises the
-/// interrupt line, runs to the next halt and checks the output is `after`.
-fn halt_then_interrupt(board: &TestBoard, kvm: &mut KvmEngine, clock: &Clock, before: &str, after: &str) {
-    assert_eq!(kvm.run(board, clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
+/// Starts a KVM guest in `entry`, runs it until it halts and checks its output is
+/// `before`; then raises the interrupt line, runs to the next halt and checks the
+/// output is `after`.
+fn halt_then_interrupt(board: &TestBoard, entry: &EntryState, before: &str, after: &str) {
+    let clock = Clock::new_host();
+    let mut kvm = KvmEngine::new(board.memory(), &clock).unwrap();
+    kvm.load_entry_state(entry).unwrap();
+    assert_eq!(kvm.run(board, &clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
     assert_eq!(board.output(), before);
     board.irq.store(true, Ordering::SeqCst);
-    assert_eq!(kvm.run(board, clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
+    assert_eq!(kvm.run(board, &clock, FAR).unwrap(), Exit::Halted, "{}", kvm.registers());
     assert_eq!(board.output(), after);
 }
 
@@ -247,10 +251,7 @@ fn long_mode_switch_from_protected_mode_and_idt_delivery() {
     print_then_wait_for_interrupt(&mut a64, b'D');
     mem.write(0x11000, &a64.assemble(0x11000).unwrap());
     write_printing_handler(mem, 0x12000, 64);
-    let clock = Clock::new_host();
-    let mut kvm = KvmEngine::new(mem, &clock).unwrap();
-    kvm.load_entry_state(&EntryState::protected32(0x10000, 0x08, 0x10, gdtr)).unwrap();
-    halt_then_interrupt(&board, &mut kvm, &clock, "ID", "IDIE");
+    halt_then_interrupt(&board, &EntryState::protected32(0x10000, 0x08, 0x10, gdtr), "ID", "IDIE");
 }
 
 #[test]
@@ -285,10 +286,7 @@ fn paged_protected_mode_takes_interrupts_through_the_idt() {
     });
     mem.write(0x10000, &main);
     write_printing_handler(mem, handler, 32);
-    let clock = Clock::new_host();
-    let mut kvm = KvmEngine::new(mem, &clock).unwrap();
-    kvm.load_entry_state(&EntryState::protected32(0x10000, 0x08, 0x10, gdtr)).unwrap();
-    halt_then_interrupt(&board, &mut kvm, &clock, "ID", "IDIE");
+    halt_then_interrupt(&board, &EntryState::protected32(0x10000, 0x08, 0x10, gdtr), "ID", "IDIE");
 }
 
 #[test]
@@ -307,10 +305,7 @@ fn long_mode_entry_takes_an_injected_interrupt() {
     print_then_wait_for_interrupt(&mut a64, b'S');
     mem.write(0x11000, &a64.assemble(0x11000).unwrap());
     write_printing_handler(mem, 0x12000, 64);
-    let clock = Clock::new_host();
-    let mut kvm = KvmEngine::new(mem, &clock).unwrap();
     let mut entry = EntryState::long64(0x11000, 0x18, 0x10, gdtr, 0x8000);
     entry.idt = rx86_core::entry::TableInit { base: 0x600, limit: 0xfff };
-    kvm.load_entry_state(&entry).unwrap();
-    halt_then_interrupt(&board, &mut kvm, &clock, "S", "SIE");
+    halt_then_interrupt(&board, &entry, "S", "SIE");
 }
