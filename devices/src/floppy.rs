@@ -110,6 +110,12 @@ const VERSION_82077: u8 = 0x90;
 const FORMATS: [(u64, u8, u8, u8); 5] =
     [(368_640, 40, 2, 9), (737_280, 80, 2, 9), (1_228_800, 80, 2, 15), (1_474_560, 80, 2, 18), (2_949_120, 80, 2, 36)];
 
+/// The (cylinders, heads, sectors per track) of the floppy format whose image is
+/// `bytes` long, or `None` when no format has that size.
+pub fn floppy_geometry(bytes: u64) -> Option<(u8, u8, u8)> {
+    FORMATS.iter().find(|f| f.0 == bytes).map(|&(_, c, h, s)| (c, h, s))
+}
+
 /// Why an image cannot be a floppy disk.
 #[derive(Debug, Error)]
 pub enum FloppyError {
@@ -136,8 +142,7 @@ impl FloppyDisk {
     /// A disk over `backend`, its geometry taken from the image size.
     pub fn new(backend: Box<dyn BlockBackend>) -> Result<Self, FloppyError> {
         let size = backend.len();
-        let &(_, cylinders, heads, sectors_per_track) =
-            FORMATS.iter().find(|f| f.0 == size).ok_or(FloppyError::UnknownSize { size })?;
+        let (cylinders, heads, sectors_per_track) = floppy_geometry(size).ok_or(FloppyError::UnknownSize { size })?;
         Ok(FloppyDisk { backend, cylinders, heads, sectors_per_track })
     }
 

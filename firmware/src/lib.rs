@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod acpi;
+pub mod bios;
 pub mod elf;
 pub mod error;
 pub mod layout;

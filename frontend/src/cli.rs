@@ -1,6 +1,6 @@
 //! The `rx86` command line: QEMU-like options users already know.
 
-use crate::config::{Accel, ClockMode, MachineConfig};
+use crate::config::{Accel, ClockMode, DriveConfig, DriveInterface, DriveMedia, MachineConfig};
 use crate::serial::parse_backend;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -75,6 +75,40 @@ pub struct RunArgs {
     /// At exit, print instructions retired, host time and guest time on stderr.
     #[arg(long)]
     pub stats: bool,
+    /// Hard disk image on the primary IDE master (raw or qcow2).
+    #[arg(long)]
+    pub hda: Option<PathBuf>,
+    /// Hard disk image on the primary IDE slave.
+    #[arg(long)]
+    pub hdb: Option<PathBuf>,
+    /// Hard disk image on the secondary IDE master.
+    #[arg(long)]
+    pub hdc: Option<PathBuf>,
+    /// Hard disk image on the secondary IDE slave.
+    #[arg(long)]
+    pub hdd: Option<PathBuf>,
+    /// CD image (ISO) in an ATAPI drive on the secondary IDE master.
+    #[arg(long)]
+    pub cdrom: Option<PathBuf>,
+    /// Floppy image in drive A:.
+    #[arg(long)]
+    pub fda: Option<PathBuf>,
+    /// Floppy image in drive B:.
+    #[arg(long)]
+    pub fdb: Option<PathBuf>,
+    /// A drive as QEMU spells it: file=F[,if=ide|floppy][,media=disk|cdrom][,index=N]
+    /// [,format=raw|qcow2][,readonly=on]. May be repeated.
+    #[arg(long, value_parser = crate::drives::parse_drive)]
+    pub drive: Vec<crate::config::DriveConfig>,
+    /// Boot order for the built-in BIOS: a (floppy), c (hard disk), d (CD-ROM), e.g. dc.
+    #[arg(long, value_parser = crate::drives::parse_boot_order)]
+    pub boot: Option<Vec<crate::config::BootDevice>>,
+    /// Keep all disk writes in memory: image files are left untouched.
+    #[arg(long)]
+    pub snapshot: bool,
+    /// Use this BIOS ROM image instead of the built-in BIOS.
+    #[arg(long)]
+    pub bios: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -96,7 +130,31 @@ impl RunArgs {
                 ClockArg::Virtual => ClockMode::Virtual,
                 ClockArg::Host => ClockMode::Host,
             }),
+            drives: self.drives(),
+            snapshot: self.snapshot,
+            boot_order: self.boot.clone(),
+            bios: self.bios.clone(),
         }
+    }
+
+    /// The drives of the shorthand options followed by the `--drive` ones.
+    fn drives(&self) -> Vec<DriveConfig> {
+        let ide = [&self.hda, &self.hdb, &self.hdc, &self.hdd];
+        let mut drives: Vec<DriveConfig> = ide
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.clone().map(|p| DriveConfig::at(p, DriveInterface::Ide, DriveMedia::Disk, i)))
+            .collect();
+        if let Some(p) = &self.cdrom {
+            drives.push(DriveConfig::at(p.clone(), DriveInterface::Ide, DriveMedia::Cdrom, 2));
+        }
+        for (i, p) in [&self.fda, &self.fdb].into_iter().enumerate() {
+            if let Some(p) = p {
+                drives.push(DriveConfig::at(p.clone(), DriveInterface::Floppy, DriveMedia::Disk, i));
+            }
+        }
+        drives.extend(self.drive.iter().cloned());
+        drives
     }
 }
 
@@ -140,7 +198,26 @@ pub fn parse_port(s: &str) -> Result<u16, String> {
 }
 
 /// QEMU spells long options with one dash (`-kernel`); accept those for users' habits.
-const QEMU_LONG_OPTIONS: &[&str] = &["kernel", "initrd", "append", "serial", "no-reboot", "accel", "memory"];
+const QEMU_LONG_OPTIONS: &[&str] = &[
+    "kernel",
+    "initrd",
+    "append",
+    "serial",
+    "no-reboot",
+    "accel",
+    "memory",
+    "hda",
+    "hdb",
+    "hdc",
+    "hdd",
+    "cdrom",
+    "fda",
+    "fdb",
+    "drive",
+    "boot",
+    "snapshot",
+    "bios",
+];
 
 /// Rewrites QEMU-style single-dash long options to clap's double-dash form.
 pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {

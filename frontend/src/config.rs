@@ -1,5 +1,7 @@
 //! What the user asked for: the machine configuration the CLI (or a test) builds.
 
+pub use crate::drives::{DriveConfig, DriveInterface, DriveMedia};
+pub use rx86_firmware::bios::BootDevice;
 use std::path::PathBuf;
 
 /// Which execution engine runs the guest.
@@ -52,6 +54,15 @@ pub struct MachineConfig {
     pub debug_exit_port: Option<u16>,
     /// Clock mode; `None` picks virtual for the interpreter and host for KVM.
     pub clock: Option<ClockMode>,
+    /// Disk, CD and floppy drives.
+    pub drives: Vec<DriveConfig>,
+    /// Keep every disk write in memory; image files are never written.
+    pub snapshot: bool,
+    /// Boot order for the built-in BIOS; `None` is QEMU's default (hard disk, floppy,
+    /// CD-ROM).
+    pub boot_order: Option<Vec<BootDevice>>,
+    /// An external BIOS ROM image instead of the built-in BIOS.
+    pub bios: Option<PathBuf>,
 }
 
 impl Default for MachineConfig {
@@ -66,6 +77,10 @@ impl Default for MachineConfig {
             no_reboot: false,
             debug_exit_port: None,
             clock: None,
+            drives: Vec::new(),
+            snapshot: false,
+            boot_order: None,
+            bios: None,
         }
     }
 }

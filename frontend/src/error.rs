@@ -42,7 +42,13 @@ pub enum RunError {
     /// The guest did something rx86 does not emulate.
     #[error("unsupported guest behaviour: {0}")]
     Unsupported(String),
+    /// A disk image could not be opened or placed.
+    #[error("cannot attach drive: {0}")]
+    Drive(String),
+    /// The BIOS or a firmware image could not be set up.
+    #[error("firmware: {0}")]
+    Firmware(String),
     /// Nothing to run.
-    #[error("nothing to boot: give --kernel FILE")]
+    #[error("nothing to boot: give --kernel FILE, or a disk with --hda, --cdrom or --fda")]
     NothingToBoot,
 }

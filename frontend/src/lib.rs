@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod drives;
 pub mod error;
 pub mod interrupts;
 pub mod machine;

@@ -19,8 +19,19 @@
 //! | reset control           | 0xCF9          |     |
 //! | ACPI PM block           | 0x600-0x62F    | 9 (SCI) |
 //! | isa-debug-exit          | optional (`--debug-exit`) |  |
+//! | 8237 DMA + page regs    | 0x00, 0xC0, 0x81 |   |
+//! | 82077 floppy            | 0x3F0-0x3F5, 0x3F7 | 6 |
+//! | IDE primary/secondary   | 0x1F0, 0x3F6 / 0x170, 0x376 | 14 / 15 |
+//! | IDE bus master (BAR4)   | 0xC000-0xC00F  |     |
+//! | VGA / Bochs VBE         | 0x3B0-0x3DF / 0x1CE-0x1D0 | |
+//! | built-in BIOS services  | 0x440 (write)  |     |
+//!
+//! PCI bus 0: 00.0 i440FX, 01.0 PIIX3 ISA, 01.1 PIIX3 IDE, 02.0 VGA (1234:1111; LFB
+//! BAR0 at 0xFD000000, registers BAR2 at 0xFEBF0000). The VGA window 0xA0000-0xBFFFF
+//! is MMIO.
 
 use crate::config::{Accel, MachineConfig};
+use crate::drives::{DriveMedia, OpenDrive, OpenDrives};
 use crate::error::RunError;
 use crate::interrupts::{Interrupts, IoapicMmio, LapicMmio};
 use crate::serial::{self, SerialIo};
@@ -32,8 +43,13 @@ use rx86_core::platform::{Platform, PowerControl};
 use rx86_core::time::{Clock, TimerId, TimerQueue};
 use rx86_devices::acpi_pm::{AcpiPm, PM_BLOCK_LEN};
 use rx86_devices::debug_ports::{DebugConsole, DebugExit, PostCode};
+use rx86_devices::dma8237::{DmaPageRegisters, IsaDma, IsaDmaPorts, PAGE_REGISTERS_BASE, PAGE_REGISTERS_LEN};
 use rx86_devices::fast_a20::FastA20;
+use rx86_devices::floppy::{FloppyController, FloppyDirPort, FloppyDisk};
 use rx86_devices::i8042::{I8042CommandPort, I8042DataPort, I8042};
+use rx86_devices::ide::{
+    AtaDisk, AtapiCdrom, IdeCommandBlock, IdeControlBlock, IdeDrive, Piix3Ide, BUS_MASTER_BLOCK_SIZE,
+};
 use rx86_devices::ioapic::IoApic;
 use rx86_devices::lapic::{LocalApic, LocalApicConfig};
 use rx86_devices::pci::{config_mechanism_1, I440fxHostBridge, PciBus, Piix3IsaBridge};
@@ -43,6 +59,10 @@ use rx86_devices::reset_control::ResetControl;
 use rx86_devices::rtc::{Rtc, RtcDateTime};
 use rx86_devices::system_port_b::SystemPortB;
 use rx86_devices::uart::Uart16550;
+use rx86_devices::vga::{
+    PciVga, SharedVga, VbePorts, Vga, VgaLfb, VgaMemory, VgaMmio, VgaPorts, DEFAULT_VRAM_SIZE, VGA_MMIO_BAR_SIZE,
+};
+use rx86_firmware::bios::{Bios, BiosConfig, BootDevice};
 use rx86_firmware::layout::{MemoryLayout, IOAPIC_BASE, LAPIC_BASE};
 use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
@@ -56,6 +76,15 @@ const IOAPIC_ID: u8 = 1;
 /// The four serial ports: base port and ISA IRQ.
 const COM_PORTS: [(u16, u8); 4] = [(0x3f8, 4), (0x2f8, 3), (0x3e8, 4), (0x2e8, 3)];
 
+/// Where firmware puts the VGA's linear framebuffer (BAR0), as SeaBIOS does on QEMU.
+const VGA_LFB_BASE: u64 = 0xfd00_0000;
+/// Where firmware puts the VGA's register window (BAR2).
+const VGA_MMIO_BASE: u64 = 0xfebf_0000;
+/// Where firmware puts the IDE bus master block (BAR4).
+const IDE_BUS_MASTER_BASE: u16 = 0xc000;
+/// QEMU's default boot order: hard disk, floppy, CD-ROM.
+const DEFAULT_BOOT_ORDER: [BootDevice; 3] = [BootDevice::HardDisk, BootDevice::Floppy, BootDevice::Cdrom];
+
 type TimerHandler = Box<dyn Fn() + Send>;
 
 fn shared<T: BusDevice + 'static>(dev: T) -> Arc<Mutex<T>> {
@@ -64,7 +93,7 @@ fn shared<T: BusDevice + 'static>(dev: T) -> Arc<Mutex<T>> {
 
 /// The assembled PC.
 pub struct Pc {
-    memory: PhysMemory,
+    memory: Arc<PhysMemory>,
     ports: Bus,
     timers: TimerQueue,
     timer_handlers: Vec<(TimerId, TimerHandler)>,
@@ -76,6 +105,10 @@ pub struct Pc {
     input_backlog: VecDeque<u8>,
     post_code: Arc<Mutex<PostCode>>,
     kbc: Arc<Mutex<I8042>>,
+    vga: SharedVga,
+    ide: Arc<Mutex<Piix3Ide>>,
+    floppy: Arc<Mutex<FloppyController>>,
+    bios: Option<Mutex<Bios>>,
 }
 
 struct Builder<'a> {
@@ -134,6 +167,34 @@ impl Pc {
         memory
             .add_mmio("ioapic", IOAPIC_BASE, 0x1000, shared(IoapicMmio(interrupts.clone())))
             .map_err(|e| RunError::Board(e.to_string()))?;
+        // VGA: its memory windows join the address map before it is shared.
+        let vga = Vga::new_shared(DEFAULT_VRAM_SIZE);
+        for (name, base, len, dev) in [
+            (
+                "vga-window",
+                rx86_devices::vga::VGA_WINDOW_BASE,
+                rx86_devices::vga::VGA_WINDOW_LEN,
+                shared(VgaMemory::new(vga.clone())) as Arc<Mutex<dyn BusDevice>>,
+            ),
+            ("vga-lfb", VGA_LFB_BASE, DEFAULT_VRAM_SIZE as u64, shared(VgaLfb::new(vga.clone()))),
+            ("vga-mmio", VGA_MMIO_BASE, VGA_MMIO_BAR_SIZE, shared(VgaMmio::new(vga.clone()))),
+        ] {
+            memory.add_mmio(name, base, len, dev).map_err(|e| RunError::Board(e.to_string()))?;
+        }
+        b.map(
+            "vga",
+            rx86_devices::vga::VGA_PORT_BASE,
+            rx86_devices::vga::VGA_PORT_LEN,
+            shared(VgaPorts::new(vga.clone())),
+        )?;
+        b.map(
+            "vbe",
+            rx86_devices::vga::VBE_PORT_BASE,
+            rx86_devices::vga::VBE_PORT_LEN,
+            shared(VbePorts::new(vga.clone())),
+        )?;
+        let memory = Arc::new(memory);
+
         b.map("pic-master", 0x20, 2, shared(PicPorts::new(interrupts.pic.clone(), PicChip::Master)))?;
         b.map("pic-slave", 0xa0, 2, shared(PicPorts::new(interrupts.pic.clone(), PicChip::Slave)))?;
         b.map("elcr", 0x4d0, 2, shared(ElcrPorts::new(interrupts.pic.clone())))?;
@@ -149,14 +210,14 @@ impl Pc {
         b.map("port-b", 0x61, 1, shared(SystemPortB::new(pit, clock.clone())))?;
 
         let rtc_start = if clock.is_virtual() { VIRTUAL_EPOCH } else { host_date() };
-        let rtc = late_bound(
+        let rtc: Arc<Mutex<Rtc>> = late_bound(
             &mut b,
             "rtc",
             |timer, b| Rtc::new(b.clock.clone(), timer, interrupts.isa_line(8), rtc_start),
             |r| r.on_timer(),
         );
         lock(&rtc).set_memory_layout(layout.low_end(), layout.high_ram_bytes());
-        b.map("rtc", 0x70, 2, rtc)?;
+        b.map("rtc", 0x70, 2, rtc.clone())?;
 
         let acpi = late_bound(
             &mut b,
@@ -196,10 +257,53 @@ impl Pc {
         }
         let com1 = com1.ok_or_else(|| RunError::Board("no COM1".into()))?;
 
+        // Storage: IDE disks and CDs, floppies behind the ISA DMA controller.
+        let drives = crate::drives::open_drives(&config.drives, config.snapshot)?;
+        let dma_memory: rx86_devices::ide::SharedDmaMemory = memory.clone();
+        let ide = Arc::new(Mutex::new(Piix3Ide::new(
+            interrupts.isa_line(14),
+            interrupts.isa_line(15),
+            Some(dma_memory.clone()),
+        )));
+        attach_ide(&ide, &drives)?;
+        lock(&ide).firmware_setup(IDE_BUS_MASTER_BASE);
+        for (i, (cmd, ctl)) in [(0x1f0u16, 0x3f6u16), (0x170, 0x376)].into_iter().enumerate() {
+            let channel = lock(&ide).channel(i).ok_or_else(|| RunError::Board("IDE channel".into()))?;
+            b.map(&format!("ide{i}"), cmd, 8, shared(IdeCommandBlock(channel.clone())))?;
+            b.map(&format!("ide{i}-control"), ctl, 1, shared(IdeControlBlock(channel)))?;
+        }
+        let bus_master = lock(&ide).bus_master_ports();
+        b.map("ide-bus-master", IDE_BUS_MASTER_BASE, BUS_MASTER_BLOCK_SIZE as u16, shared(bus_master))?;
+
+        let isa_dma = IsaDma::shared(Some(dma_memory));
+        b.map("dma1", 0x00, 16, shared(IsaDmaPorts::dma1(isa_dma.clone())))?;
+        b.map("dma2", 0xc0, 32, shared(IsaDmaPorts::dma2(isa_dma.clone())))?;
+        b.map("dma-page", PAGE_REGISTERS_BASE, PAGE_REGISTERS_LEN as u16, shared(DmaPageRegisters(isa_dma.clone())))?;
+        let floppy = Arc::new(Mutex::new(FloppyController::new(interrupts.isa_line(6), Some(isa_dma))));
+        let mut floppy_types = [0u8; 2];
+        for (i, d) in drives.floppy.iter().enumerate() {
+            if let Some(d) = d {
+                let disk = FloppyDisk::new(Box::new(d.backend.clone())).map_err(|e| RunError::Drive(e.to_string()))?;
+                floppy_types[i] = cmos_floppy_type(d.backend_len());
+                lock(&floppy).insert(i, disk).map_err(|e| RunError::Drive(e.to_string()))?;
+            }
+        }
+        lock(&rtc).set_floppy_types(floppy_types[0], floppy_types[1]);
+        b.map("floppy", 0x3f0, 6, floppy.clone())?;
+        b.map("floppy-dir", 0x3f7, 1, shared(FloppyDirPort(floppy.clone())))?;
+
         // PCI and the reset register inside its port range.
         let mut pci = PciBus::new();
-        for (dev, func) in [(0u8, shared_pci(I440fxHostBridge::new())), (1, shared_pci(Piix3IsaBridge::new()))] {
-            pci.insert(dev, 0, func).map_err(|e| RunError::Board(e.to_string()))?;
+        let mut pci_vga = PciVga::new(DEFAULT_VRAM_SIZE).map_err(|e| RunError::Board(e.to_string()))?;
+        pci_vga.firmware_setup(VGA_LFB_BASE as u32, VGA_MMIO_BASE as u32);
+        let functions: [(u8, u8, rx86_devices::pci::SharedPciFunction); 4] = [
+            (0, 0, shared_pci(I440fxHostBridge::new())),
+            (1, 0, shared_pci(Piix3IsaBridge::new())),
+            (1, 1, ide.clone()),
+            (2, 0, shared_pci(pci_vga)),
+        ];
+        for (dev, func, f) in functions {
+            pci.insert(dev, func, f).map_err(|e| RunError::Board(e.to_string()))?;
         }
         let (pci_address, pci_data) = config_mechanism_1(pci);
         b.map("pci-address", 0xcf8, 1, shared(pci_address))?;
@@ -217,7 +321,7 @@ impl Pc {
         // Firmware tables and the guest.
         let rsdp = rx86_firmware::acpi::build_acpi_tables(&memory, &layout, 1)
             .map_err(|e| RunError::Board(format!("ACPI tables: {e}")))?;
-        let entry = load_guest(config, &memory, &layout, rsdp)?;
+        let (entry, bios) = load_guest(config, &memory, &layout, rsdp, &drives, &vga)?;
 
         Ok(Pc {
             memory,
@@ -232,7 +336,26 @@ impl Pc {
             input_backlog: VecDeque::new(),
             post_code,
             kbc,
+            vga,
+            ide,
+            floppy,
+            bios: bios.map(Mutex::new),
         })
+    }
+
+    /// The VGA (for screenshots and the display).
+    pub fn vga(&self) -> &SharedVga {
+        &self.vga
+    }
+
+    /// Writes every disk's completed writes through to its image (at exit and reset).
+    pub fn flush_disks(&self) {
+        if let Err(e) = lock(&self.ide).flush_all() {
+            log::error!("flushing IDE disks: {e}");
+        }
+        if let Err(e) = lock(&self.floppy).flush_all() {
+            log::error!("flushing floppy disks: {e}");
+        }
     }
 
     /// Physical memory.
@@ -381,22 +504,93 @@ fn read_file(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, RunE
     std::fs::read(path).map_err(|source| RunError::ReadFile { what, path: path.into(), source })
 }
 
+/// Puts the opened IDE drives on their channels.
+fn attach_ide(ide: &Arc<Mutex<Piix3Ide>>, drives: &OpenDrives) -> Result<(), RunError> {
+    for (i, d) in drives.ide.iter().enumerate() {
+        let Some(d) = d else { continue };
+        let serial = format!("RX86-{i}");
+        let drive = match d.media {
+            DriveMedia::Disk => IdeDrive::Ata(AtaDisk::new(Box::new(d.backend.clone()), &serial)),
+            DriveMedia::Cdrom => IdeDrive::Atapi(AtapiCdrom::new(Some(Box::new(d.backend.clone())), &serial)),
+        };
+        let channel = lock(ide).channel(i / 2).ok_or_else(|| RunError::Board("IDE channel".into()))?;
+        lock(&channel).attach(i % 2, drive);
+    }
+    Ok(())
+}
+
+impl OpenDrive {
+    fn backend_len(&self) -> u64 {
+        use rx86_devices::block::BlockBackend;
+        self.backend.len()
+    }
+}
+
+/// CMOS register 0x10 drive type of a floppy image of `bytes`.
+fn cmos_floppy_type(bytes: u64) -> u8 {
+    match bytes {
+        368_640 => 1,
+        1_228_800 => 2,
+        737_280 => 3,
+        2_949_120 => 5,
+        _ => 4,
+    }
+}
+
+/// Loads what the machine runs first: a kernel directly (with the VGA left as its BIOS
+/// would leave it), or the built-in BIOS, which boots from the drives.
 fn load_guest(
     config: &MachineConfig,
     memory: &PhysMemory,
     layout: &MemoryLayout,
     rsdp: u64,
-) -> Result<EntryState, RunError> {
+    drives: &OpenDrives,
+    vga: &SharedVga,
+) -> Result<(EntryState, Option<Bios>), RunError> {
+    if let Some(rom) = &config.bios {
+        return Err(RunError::Firmware(format!(
+            "--bios {}: external BIOS images are not supported yet; omit --bios to use the built-in BIOS",
+            rom.display()
+        )));
+    }
     let Some(kernel_path) = &config.kernel else {
-        return Err(RunError::NothingToBoot);
+        let any_drive = drives.ide.iter().chain(drives.floppy.iter()).any(Option::is_some);
+        if !any_drive {
+            return Err(RunError::NothingToBoot);
+        }
+        let bios = Bios::new(BiosConfig {
+            layout: *layout,
+            floppies: drives.floppy.each_ref().map(|d| d.as_ref().map(|d| d.backend.clone())),
+            hard_disks: drives
+                .ide
+                .iter()
+                .flatten()
+                .filter(|d| d.media == DriveMedia::Disk)
+                .map(|d| d.backend.clone())
+                .collect(),
+            cdrom: drives.ide.iter().flatten().find(|d| d.media == DriveMedia::Cdrom).map(|d| d.backend.clone()),
+            boot_order: config.boot_order.clone().unwrap_or(DEFAULT_BOOT_ORDER.to_vec()),
+            vga: Some(vga.clone()),
+            lfb_address: Some(VGA_LFB_BASE),
+        })
+        .map_err(|e| RunError::Firmware(e.to_string()))?;
+        let entry = bios.install(memory);
+        return Ok((entry, Some(bios)));
     };
+    lock(vga).init_text_console();
     let kernel = read_file("kernel", kernel_path)?;
     let initrd = config.initrd.as_deref().map(|p| read_file("initrd", p)).transpose()?;
     let options = rx86_firmware::LoadOptions::default();
     let loaded =
         rx86_firmware::load_kernel(memory, layout, &kernel, initrd.as_deref(), &config.append, Some(rsdp), &options)
             .map_err(|e| RunError::Load(format!("{}: {e}", kernel_path.display())))?;
-    Ok(loaded.entry)
+    Ok((loaded.entry, None))
+}
+
+impl Drop for Pc {
+    fn drop(&mut self) {
+        self.flush_disks();
+    }
 }
 
 impl Platform for Pc {
@@ -407,7 +601,10 @@ impl Platform for Pc {
         self.ports.read(port.into(), size) as u32
     }
     fn io_write(&self, port: u16, size: u8, value: u32) {
-        self.ports.write(port.into(), size, value.into())
+        match &self.bios {
+            Some(bios) if port == rx86_firmware::bios::rom::SERVICE_PORT => lock(bios).service(self),
+            _ => self.ports.write(port.into(), size, value.into()),
+        }
     }
     fn interrupt_pending(&self) -> bool {
         self.interrupts.pending()

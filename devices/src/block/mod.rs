@@ -17,6 +17,7 @@
 mod error;
 mod qcow2;
 mod raw;
+mod shared;
 mod snapshot;
 
 use std::path::Path;
@@ -24,6 +25,7 @@ use std::path::Path;
 pub use error::BlockError;
 pub use qcow2::Qcow2Image;
 pub use raw::RawImage;
+pub use shared::SharedBackend;
 pub use snapshot::SnapshotOverlay;
 
 /// Size of a disk sector; every image is a whole number of them.

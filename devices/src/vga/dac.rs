@@ -135,6 +135,82 @@ impl Dac {
         }
     }
 
+    /// Loads all 256 entries with the VGA BIOS's default palette for mode 13h: the 16
+    /// CGA colours, 16 grey levels, then nine 24-step hue circles (high, moderate and
+    /// low saturation at high, medium and low intensity), and 8 black entries.
+    pub fn load_default_256_palette(&mut self) {
+        const CGA: [[u8; 3]; 16] = [
+            [0, 0, 0],
+            [0, 0, 42],
+            [0, 42, 0],
+            [0, 42, 42],
+            [42, 0, 0],
+            [42, 0, 42],
+            [42, 21, 0],
+            [42, 42, 42],
+            [21, 21, 21],
+            [21, 21, 63],
+            [21, 63, 21],
+            [21, 63, 63],
+            [63, 21, 21],
+            [63, 21, 63],
+            [63, 63, 21],
+            [63, 63, 63],
+        ];
+        const GREYS: [u8; 16] = [0, 5, 8, 11, 14, 17, 20, 24, 28, 32, 36, 40, 45, 50, 56, 63];
+        // Component levels of each circle: intensity x saturation.
+        const LEVELS: [[u8; 5]; 9] = [
+            [0, 16, 31, 47, 63],
+            [31, 39, 47, 55, 63],
+            [45, 49, 54, 58, 63],
+            [0, 7, 14, 21, 28],
+            [14, 17, 21, 24, 28],
+            [20, 22, 24, 26, 28],
+            [0, 4, 8, 12, 16],
+            [8, 10, 12, 14, 16],
+            [11, 12, 13, 15, 16],
+        ];
+        // Level index of (red, green, blue) for the 24 hues, blue round to blue.
+        const HUES: [[usize; 3]; 24] = [
+            [0, 0, 4],
+            [1, 0, 4],
+            [2, 0, 4],
+            [3, 0, 4],
+            [4, 0, 4],
+            [4, 0, 3],
+            [4, 0, 2],
+            [4, 0, 1],
+            [4, 0, 0],
+            [4, 1, 0],
+            [4, 2, 0],
+            [4, 3, 0],
+            [4, 4, 0],
+            [3, 4, 0],
+            [2, 4, 0],
+            [1, 4, 0],
+            [0, 4, 0],
+            [0, 4, 1],
+            [0, 4, 2],
+            [0, 4, 3],
+            [0, 4, 4],
+            [0, 3, 4],
+            [0, 2, 4],
+            [0, 1, 4],
+        ];
+        self.palette[..16].copy_from_slice(&CGA);
+        for (i, &g) in GREYS.iter().enumerate() {
+            self.palette[16 + i] = [g; 3];
+        }
+        for (c, levels) in LEVELS.iter().enumerate() {
+            for (h, rgb) in HUES.iter().enumerate() {
+                self.palette[32 + c * 24 + h] = rgb.map(|l| levels[l]);
+            }
+        }
+        for entry in &mut self.palette[248..] {
+            *entry = [0; 3];
+        }
+    }
+
     /// The colour a pixel value shows as XRGB8888, after the pixel mask. 6-bit
     /// components scale to 8 bits by repeating their top bits.
     pub fn xrgb(&self, pixel: u8) -> u32 {
@@ -151,6 +227,19 @@ impl Dac {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn default_256_palette_landmarks() {
+        let mut dac = super::Dac::default();
+        dac.load_default_256_palette();
+        assert_eq!(dac.entry(15), [63, 63, 63]);
+        assert_eq!(dac.entry(31), [63, 63, 63]);
+        assert_eq!(dac.entry(32), [0, 0, 63], "first hue: blue");
+        assert_eq!(dac.entry(40), [63, 0, 0], "ninth hue: red");
+        assert_eq!(dac.entry(104), [0, 0, 28], "medium intensity starts at 104");
+        assert_eq!(dac.entry(247), [11, 12, 16]);
+        assert_eq!(dac.entry(255), [0, 0, 0]);
+    }
+
     use super::*;
 
     #[test]

@@ -299,12 +299,25 @@ impl Vga {
     /// SR03) of plane 2, as the VGA BIOS does for INT 10h AX=1100h-1114h. Rows past 32
     /// and maps past 7 are ignored with a log line.
     pub fn load_font<const H: usize>(&mut self, map: u8, font: &[[u8; H]; 256]) {
-        if map > 7 || H > GLYPH_SLOT {
-            log::warn!("vga: font load to map {map} with {H}-line glyphs ignored");
+        self.load_glyphs(map, 0, H, font.as_flattened());
+    }
+
+    /// Loads glyphs of `height` rows from `data` (one glyph after the other) into
+    /// character map `map` starting at character `first`, as INT 10h AX=1100h does with
+    /// a user font. Glyphs past character 255, maps past 7 and heights past 32 are
+    /// ignored with a log line.
+    pub fn load_glyphs(&mut self, map: u8, first: usize, height: usize, data: &[u8]) {
+        if map > 7 || height == 0 || height > GLYPH_SLOT {
+            log::warn!("vga: font load to map {map} with {height}-line glyphs ignored");
             return;
         }
         let base = usize::from(map & 0b11) * 0x4000 + usize::from(map >> 2) * 0x2000;
-        for (code, glyph) in font.iter().enumerate() {
+        for (i, glyph) in data.chunks_exact(height).enumerate() {
+            let code = first + i;
+            if code > 255 {
+                log::warn!("vga: font load past character 255 ignored");
+                break;
+            }
             for (line, &bits) in glyph.iter().enumerate() {
                 let offset = base + code * GLYPH_SLOT + line;
                 self.vram.set_planes(offset, u32::from(bits) << 16, 0b0100);

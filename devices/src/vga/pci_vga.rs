@@ -86,6 +86,17 @@ impl PciVga {
         self.config.bar_address(index).filter(|&a| enabled && a != 0)
     }
 
+    /// Does what firmware does before an OS starts: puts BAR0 (the framebuffer) at
+    /// `lfb` and BAR2 (the register window) at `mmio` and enables memory decoding. The
+    /// board maps [`VgaLfb`] and [`VgaMmio`] at the same addresses.
+    pub fn firmware_setup(&mut self, lfb: u32, mmio: u32) {
+        use crate::pci::config_space::BAR0;
+        self.config.write(BAR0 + 4 * LFB_BAR as u8, 4, lfb);
+        self.config.write(BAR0 + 4 * MMIO_BAR as u8, 4, mmio);
+        let command = self.config.u16_at(COMMAND) | COMMAND_MEMORY_SPACE;
+        self.config.write(COMMAND, 2, u32::from(command));
+    }
+
     /// Where the linear framebuffer decodes, once firmware programmed BAR0 and enabled
     /// memory space.
     pub fn lfb_address(&self) -> Option<u64> {
