@@ -257,6 +257,72 @@ fn make_debian_boot_media() -> Result<DebianBootMedia, String> {
     Ok(media)
 }
 
+/// The `rx86 run` options every BIOS boot test passes: `--accel <accel> --serial stdio --no-reboot
+/// --display none`, then `extra`.
+pub fn bios_run_args(accel: &str, extra: &[&str]) -> Vec<String> {
+    let common = ["run", "--accel", accel, "--serial", "stdio", "--no-reboot", "--display", "none"];
+    common.iter().chain(extra).map(|s| s.to_string()).collect()
+}
+
+/// The `rx86 run` options BIOS boots need; [`missing_bios_options`] checks the binary has them.
+pub const BIOS_BOOT_OPTIONS: &[&str] =
+    &["--hda", "--cdrom", "--fda", "--boot", "--snapshot", "--bios", "--display", "--debug-exit"];
+
+/// Says which of `options` the `rx86 run --help` of this build does not list, or `None` when it
+/// lists them all; lets the BIOS boot tests skip (with that reason) on a build without them.
+pub fn missing_bios_options(options: &[&str]) -> Option<String> {
+    let out = match Command::new(crate::rx86_bin::rx86_binary()).args(["run", "--help"]).output() {
+        Ok(out) => out,
+        Err(e) => return Some(format!("cannot run rx86 run --help: {e}")),
+    };
+    let help = String::from_utf8_lossy(&out.stdout);
+    let missing: Vec<&str> = options
+        .iter()
+        .copied()
+        .filter(|opt| !help.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).any(|word| word == *opt))
+        .collect();
+    (!missing.is_empty()).then(|| format!("this rx86 has no {} option", missing.join(", ")))
+}
+
+/// Checks a console for a Linux boot from boot media: the init's start and end markers, the
+/// kernel command line naming `entry` (see [`entry_marker`]) and the power-off; the error says what
+/// is missing.
+pub fn check_linux_boot(console: &str, entry: &str) -> Result<(), String> {
+    let start = console.find(crate::fixtures::INIT_START_MARKER).ok_or("no start marker")?;
+    let end = console.find(crate::fixtures::INIT_END_MARKER).ok_or("no end marker")?;
+    if end < start {
+        return Err("end marker before start marker".into());
+    }
+    let marker = entry_marker(entry);
+    if !console.contains(&marker) {
+        return Err(format!("the kernel command line lacks {marker}: another loader entry booted"));
+    }
+    if !console.contains("reboot: Power down") {
+        return Err("no power-off".into());
+    }
+    Ok(())
+}
+
+/// Checks the boot-sector guest's console for `disk`: its banner first, every step ok and the
+/// final verdict; the error names the first missing line.
+pub fn check_boot_sector_console(console: &str, disk: BootSectorDisk) -> Result<(), String> {
+    let banner = console.find(disk.banner()).ok_or_else(|| format!("no {} banner", disk.banner()))?;
+    let steps: &[&str] = match disk {
+        BootSectorDisk::Floppy => &["read", "check", "write", "verify"],
+        BootSectorDisk::HardDisk => &["ext", "read", "check", "write", "verify"],
+    };
+    for step in steps {
+        let line = format!("{step}: ok");
+        if !console[banner..].contains(&line) {
+            return Err(format!("no {line:?} line"));
+        }
+    }
+    if !console.contains(BOOT_SECTOR_PASS) {
+        return Err(format!("no {BOOT_SECTOR_PASS:?} line"));
+    }
+    Ok(())
+}
+
 /// What an emulator run printed and how it ended.
 #[derive(Debug)]
 pub struct ConsoleRun {
@@ -392,6 +458,31 @@ mod tests {
             return true;
         }
         false
+    }
+
+    #[test]
+    fn console_checks_name_what_is_missing() {
+        let floppy =
+            "RX86-BOOT-FLOPPY\r\nread: ok\r\ncheck: ok\r\nwrite: ok\r\nverify: ok\r\n\r\nRX86-BOOT-DONE: ok\r\n";
+        assert_eq!(check_boot_sector_console(floppy, BootSectorDisk::Floppy), Ok(()));
+        assert_eq!(check_boot_sector_console(floppy, BootSectorDisk::HardDisk), Err("no RX86-BOOT-HDD banner".into()));
+        let failed = "RX86-BOOT-FLOPPY\r\nread: ok\r\ncheck: FAIL ah=00\r\nRX86-BOOT-DONE: FAIL\r\n";
+        assert_eq!(check_boot_sector_console(failed, BootSectorDisk::Floppy), Err("no \"check: ok\" line".into()));
+
+        let linux =
+            "Command line: console=ttyS0 rx86.entry=isolinux\nRX86-INIT-START\nRX86-INIT-END\nreboot: Power down";
+        assert_eq!(check_linux_boot(linux, "isolinux"), Ok(()));
+        assert!(check_linux_boot(linux, "grub-1").unwrap_err().contains("rx86.entry=grub-1"));
+        assert_eq!(check_linux_boot("RX86-INIT-START", "isolinux"), Err("no end marker".into()));
+        assert_eq!(check_linux_boot(&linux.replace("reboot: Power down", ""), "isolinux"), Err("no power-off".into()));
+    }
+
+    #[test]
+    fn bios_run_args_put_the_common_options_first() {
+        assert_eq!(
+            bios_run_args("interp", &["--fda", "f.img"]),
+            ["run", "--accel", "interp", "--serial", "stdio", "--no-reboot", "--display", "none", "--fda", "f.img"]
+        );
     }
 
     #[test]
