@@ -12,7 +12,13 @@
 //! Items: [`FW_CFG_SIGNATURE`] ("QEMU"), [`FW_CFG_ID`] (feature bits), the file directory
 //! [`FW_CFG_FILE_DIR`], and whatever the board sets with [`FwCfg::set_item`] (e.g.
 //! [`FW_CFG_RAM_SIZE`], [`FW_CFG_NB_CPUS`], [`FW_CFG_MAX_CPUS`]; [`FwCfg::set_pc_items`] sets those
-//! three) or adds by name with [`FwCfg::add_file`] ("etc/e820", "bootorder", "etc/table-loader").
+//! three) or adds by name with [`FwCfg::add_file`] ("etc/e820" from [`e820_file`], "bootorder",
+//! "etc/table-loader").
+//!
+//! SeaBIOS reads the signature, ID, file directory and "etc/e820" on any machine, but the rest
+//! (the legacy items, the files, [`FW_CFG_NOGRAPHIC`]) only when PCI 00:00.0 has subsystem vendor
+//! 0x1AF4 and subsystem 0x1100 (its `qemu_detect`); with "etc/table-loader" present it moves the
+//! ACPI PM base to 0x600.
 //!
 //! # Board wiring
 //!
@@ -54,8 +60,13 @@ pub const FW_CFG_SIGNATURE: u16 = 0x0000;
 pub const FW_CFG_ID: u16 = 0x0001;
 /// Guest RAM size in bytes, 64-bit little endian.
 pub const FW_CFG_RAM_SIZE: u16 = 0x0003;
+/// Nonzero (16-bit little endian) when the machine has no display; SeaBIOS then mirrors its
+/// screen output to COM1 ("etc/sercon-port").
+pub const FW_CFG_NOGRAPHIC: u16 = 0x0004;
 /// Number of CPUs started at boot, 16-bit little endian.
 pub const FW_CFG_NB_CPUS: u16 = 0x0005;
+/// Nonzero (16-bit little endian) to show the firmware's boot menu ("etc/show-boot-menu").
+pub const FW_CFG_BOOT_MENU: u16 = 0x000e;
 /// Highest possible CPU count (APIC ID limit), 16-bit little endian.
 pub const FW_CFG_MAX_CPUS: u16 = 0x000f;
 /// The file directory: a big-endian count, then 64-byte entries.
@@ -68,6 +79,36 @@ const FW_CFG_WRITE_CHANNEL: u16 = 0x4000;
 pub const FW_CFG_ARCH_LOCAL: u16 = 0x8000;
 /// Item index bits of a key; up to 0x4000 generic and 0x4000 architecture-specific items.
 const FW_CFG_ENTRY_MASK: u16 = 0x3fff;
+
+/// Name of the file holding the memory map SeaBIOS reads first (before CMOS): [`e820_file`].
+pub const FW_CFG_E820_FILE: &str = "etc/e820";
+/// [`E820Entry::kind`] of usable RAM.
+pub const E820_RAM: u32 = 1;
+/// [`E820Entry::kind`] of reserved memory.
+pub const E820_RESERVED: u32 = 2;
+
+/// One entry of the "etc/e820" file (SeaBIOS `struct e820_reservation`, QEMU `struct e820_entry`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct E820Entry {
+    /// First byte.
+    pub address: u64,
+    /// Length in bytes.
+    pub length: u64,
+    /// [`E820_RAM`] or [`E820_RESERVED`] (SeaBIOS ignores other kinds here).
+    pub kind: u32,
+}
+
+/// The contents of "etc/e820": per entry its address, length (little-endian u64) and kind
+/// (little-endian u32), packed, 20 bytes each.
+pub fn e820_file(entries: &[E820Entry]) -> Vec<u8> {
+    let mut file = Vec::with_capacity(entries.len() * 20);
+    for e in entries {
+        file.extend_from_slice(&e.address.to_le_bytes());
+        file.extend_from_slice(&e.length.to_le_bytes());
+        file.extend_from_slice(&e.kind.to_le_bytes());
+    }
+    file
+}
 
 /// [`FW_CFG_ID`] bit 0: the traditional selector/data interface, always present.
 pub const FW_CFG_VERSION: u32 = 0x01;
@@ -597,6 +638,22 @@ mod tests {
         dev.set_item(FW_CFG_FILE_DIR, vec![1]);
         dev.add_file("etc/e820", vec![0; 20]).unwrap();
         assert_eq!(read_dir(&mut dev), [(20, FW_CFG_FILE_FIRST, "etc/e820".to_string())]);
+    }
+
+    #[test]
+    fn e820_file_packs_20_byte_little_endian_entries() {
+        let entries = [
+            E820Entry { address: 0, length: 0x9fc00, kind: E820_RAM },
+            E820Entry { address: 0xfffc_0000, length: 0x4_0000, kind: E820_RESERVED },
+        ];
+        let file = e820_file(&entries);
+        assert_eq!(file.len(), 40);
+        assert_eq!(file[..20], [0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0xfc, 0x09, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(file[20..28], 0xfffc_0000u64.to_le_bytes());
+        assert_eq!(file[36..40], [2, 0, 0, 0]);
+        let mut dev = FwCfg::new(None);
+        let key = dev.add_file(FW_CFG_E820_FILE, file).unwrap();
+        assert_eq!(read_dir(&mut dev), [(40, key, "etc/e820".to_string())]);
     }
 
     #[test]
