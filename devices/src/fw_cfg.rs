@@ -458,7 +458,7 @@ impl BusDevice for FwCfg {
             // QEMU's combined port answers data reads at the selector port too.
             SELECTOR_OFFSET | DATA_OFFSET => {
                 let mut value = 0u64;
-                for i in 0..u32::from(size) {
+                for i in 0..u32::from(size.min(8)) {
                     value |= u64::from(self.read_data_byte()) << (8 * i);
                 }
                 value
