@@ -4,15 +4,18 @@
 //! - [`boot_image`] assembles `tests/guests/boot-floppy/boot.S` with the host's GNU `as` (and
 //!   links it at 0:7C00 with `ld --oformat binary`) into a 512-byte boot sector and places it in
 //!   sector 0 of a 1.44 MB floppy or a 2 MiB hard-disk image whose every other sector is a
-//!   [`pattern_sector`]. The guest prints through INT 10h and COM1, reads its next sectors with
-//!   INT 13h (CHS on the floppy, the AH=41h/42h extensions on the hard disk), checks them,
-//!   writes its own boot sector to [`BootSectorDisk::written_lba`], reads it back, and ends with an
-//!   isa-debug-exit write ([`BOOT_SECTOR_PASS_STATUS`] when every step passed). Images are
-//!   content-addressed under [`crate::guests::guest_output_dir`]; tests that let the guest write
-//!   run on a [`scratch_copy`].
+//!   [`pattern_sector`], or of a floppy image inside a CD image that boots it through El Torito
+//!   floppy emulation ([`iso9660`]). The guest prints through INT 10h and COM1, reads its next
+//!   sectors with INT 13h (CHS on the floppy, the AH=41h/42h extensions on the hard disk), checks
+//!   them, writes its own boot sector to [`BootSectorDisk::written_lba`] (not on the CD), reads it
+//!   back, and ends with an isa-debug-exit write ([`BOOT_SECTOR_PASS_STATUS`] when every step
+//!   passed). Images are content-addressed under [`crate::guests::guest_output_dir`]; tests that
+//!   let the guest write run on a [`scratch_copy`].
 //! - [`debian_boot_media`] runs `tests/fixtures/make-boot-media.sh` once per process: a GRUB ISO,
 //!   an ISOLINUX ISO, an MBR disk with SYSLINUX, and SeaBIOS, all around the Linux fixture of
 //!   [`crate::fixtures`]; an `Err` says why they could not be made (no network, no apt).
+
+pub mod iso9660;
 
 use crate::fixtures::{cache_dir, CACHE_ENV};
 use crate::guests::guest_output_dir;
@@ -33,6 +36,8 @@ pub const FLOPPY_SECTORS: u64 = 2880;
 pub const HARD_DISK_SECTORS: u64 = 4096;
 /// The first line the floppy variant prints.
 pub const FLOPPY_BANNER: &str = "RX86-BOOT-FLOPPY";
+/// The first line the CD (El Torito floppy emulation) variant prints.
+pub const CD_FLOPPY_BANNER: &str = "RX86-BOOT-CD-FLOPPY";
 /// The first line the hard-disk variant prints.
 pub const HARD_DISK_BANNER: &str = "RX86-BOOT-HDD";
 /// The boot-sector guest's last line when every step passed.
@@ -50,6 +55,9 @@ pub enum BootSectorDisk {
     Floppy,
     /// 2 MiB hard disk, INT 13h extensions AH=41h/42h/43h with LBA addresses.
     HardDisk,
+    /// A CD image whose El Torito default entry emulates a 1.44 MB floppy holding the guest: INT 13h
+    /// AH=02h CHS reads only (the emulated floppy is read-only).
+    CdFloppy,
 }
 
 impl BootSectorDisk {
@@ -58,21 +66,25 @@ impl BootSectorDisk {
         match self {
             BootSectorDisk::Floppy => "floppy",
             BootSectorDisk::HardDisk => "hdd",
+            BootSectorDisk::CdFloppy => "cd-floppy",
         }
     }
 
-    /// Sectors of the image.
+    /// Sectors of the disk the guest boots from (for the CD, of the emulated floppy).
     pub fn sectors(self) -> u64 {
         match self {
-            BootSectorDisk::Floppy => FLOPPY_SECTORS,
+            BootSectorDisk::Floppy | BootSectorDisk::CdFloppy => FLOPPY_SECTORS,
             BootSectorDisk::HardDisk => HARD_DISK_SECTORS,
         }
     }
 
     /// The image's last sector, where the guest writes a copy of its boot sector (on the floppy
-    /// that is cylinder 79, head 1, sector 18).
-    pub fn written_lba(self) -> u64 {
-        self.sectors() - 1
+    /// that is cylinder 79, head 1, sector 18); `None` for the CD, which the guest only reads.
+    pub fn written_lba(self) -> Option<u64> {
+        match self {
+            BootSectorDisk::Floppy | BootSectorDisk::HardDisk => Some(self.sectors() - 1),
+            BootSectorDisk::CdFloppy => None,
+        }
     }
 
     /// The banner the guest prints first.
@@ -80,6 +92,7 @@ impl BootSectorDisk {
         match self {
             BootSectorDisk::Floppy => FLOPPY_BANNER,
             BootSectorDisk::HardDisk => HARD_DISK_BANNER,
+            BootSectorDisk::CdFloppy => CD_FLOPPY_BANNER,
         }
     }
 
@@ -88,6 +101,7 @@ impl BootSectorDisk {
         match self {
             BootSectorDisk::Floppy => &["--32"],
             BootSectorDisk::HardDisk => &["--32", "--defsym", "HARD_DISK=1"],
+            BootSectorDisk::CdFloppy => &["--32", "--defsym", "READ_ONLY=1"],
         }
     }
 }
@@ -150,8 +164,9 @@ fn assemble(disk: BootSectorDisk, source: &Path, build_dir: &Path) -> io::Result
 }
 
 /// Builds (or finds already built) the image of `disk`: the boot sector in sector 0 and
-/// [`pattern_sector`]s after it. The path is content-addressed by the guest's source and the
-/// assembler flags; never write to it (use [`scratch_copy`]).
+/// [`pattern_sector`]s after it (for [`BootSectorDisk::CdFloppy`], such a floppy image inside an
+/// El Torito CD image). The path is content-addressed by the guest's source and the assembler
+/// flags; never write to it (use [`scratch_copy`]).
 pub fn boot_image(disk: BootSectorDisk) -> io::Result<PathBuf> {
     let source = fs::read(boot_sector_source_dir().join("boot.S"))?;
     let mut hash = Fnv1a::new();
@@ -161,7 +176,8 @@ pub fn boot_image(disk: BootSectorDisk) -> io::Result<PathBuf> {
     }
     hash.feed(&disk.sectors().to_le_bytes());
     let out_dir = guest_output_dir();
-    let image = out_dir.join(format!("boot-{}-{:016x}.img", disk.name(), hash.finish()));
+    let extension = if disk == BootSectorDisk::CdFloppy { "iso" } else { "img" };
+    let image = out_dir.join(format!("boot-{}-{:016x}.{extension}", disk.name(), hash.finish()));
     if image.is_file() {
         return Ok(image);
     }
@@ -170,6 +186,9 @@ pub fn boot_image(disk: BootSectorDisk) -> io::Result<PathBuf> {
     bytes.reserve(disk.sectors() as usize * SECTOR_SIZE);
     for lba in 1..disk.sectors() {
         bytes.extend_from_slice(&pattern_sector(lba as u16));
+    }
+    if disk == BootSectorDisk::CdFloppy {
+        bytes = iso9660::el_torito_floppy_iso(&bytes, "RX86_CD_FLOPPY").map_err(io::Error::other)?;
     }
     let partial = unique_path(&out_dir, &format!(".boot-{}.img", disk.name()));
     fs::write(&partial, &bytes)?;
@@ -310,6 +329,7 @@ pub fn check_boot_sector_console(console: &str, disk: BootSectorDisk) -> Result<
     let steps: &[&str] = match disk {
         BootSectorDisk::Floppy => &["read", "check", "write", "verify"],
         BootSectorDisk::HardDisk => &["ext", "read", "check", "write", "verify"],
+        BootSectorDisk::CdFloppy => &["read", "check"],
     };
     for step in steps {
         let line = format!("{step}: ok");
@@ -505,7 +525,7 @@ mod tests {
             assert_eq!(image.len() as u64, disk.sectors() * SECTOR_SIZE as u64);
             assert_eq!(&image[510..512], [0x55, 0xAA]);
             assert!(image[..512].windows(disk.banner().len()).any(|w| w == disk.banner().as_bytes()));
-            for lba in [1, 2, 18, 35, disk.written_lba()] {
+            for lba in [1, 2, 18, 35, disk.sectors() - 1] {
                 let at = lba as usize * SECTOR_SIZE;
                 assert_eq!(image[at..at + SECTOR_SIZE], pattern_sector(lba as u16), "{disk:?} sector {lba}");
             }
@@ -514,7 +534,18 @@ mod tests {
             assert_eq!(boot_image(disk).unwrap(), path);
             assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), modified);
         }
-        assert_eq!(BootSectorDisk::Floppy.written_lba(), 79 * 36 + 18 + 17, "C/H/S 79/1/18");
+        assert_eq!(BootSectorDisk::Floppy.written_lba(), Some(79 * 36 + 18 + 17), "C/H/S 79/1/18");
+        assert_eq!(BootSectorDisk::CdFloppy.written_lba(), None);
+    }
+
+    #[test]
+    fn the_cd_image_emulates_a_floppy_holding_the_read_only_variant() {
+        let iso = fs::read(boot_image(BootSectorDisk::CdFloppy).unwrap()).unwrap();
+        let floppy = &iso[iso9660::FLOPPY_IMAGE_BLOCK * iso9660::BLOCK_SIZE..];
+        assert_eq!(floppy.len() as u64, FLOPPY_SECTORS * SECTOR_SIZE as u64);
+        assert_eq!(floppy[..SECTOR_SIZE], boot_sector(BootSectorDisk::CdFloppy).unwrap()[..]);
+        assert!(floppy[..SECTOR_SIZE].windows(CD_FLOPPY_BANNER.len()).any(|w| w == CD_FLOPPY_BANNER.as_bytes()));
+        assert_eq!(floppy[35 * SECTOR_SIZE..36 * SECTOR_SIZE], pattern_sector(35));
     }
 
     #[test]
@@ -539,6 +570,7 @@ mod tests {
         let drive = match disk {
             BootSectorDisk::Floppy => format!("file={},if=floppy,format=raw", copy.display()),
             BootSectorDisk::HardDisk => format!("file={},if=ide,format=raw", copy.display()),
+            BootSectorDisk::CdFloppy => format!("file={},if=ide,media=cdrom,format=raw", copy.display()),
         };
         let run = run_with_keys(
             Command::new(QEMU)
@@ -549,15 +581,15 @@ mod tests {
             Duration::from_secs(60),
         )
         .unwrap();
-        let written = read_sector(&copy, disk.written_lba()).unwrap();
+        let written = disk.written_lba().map(|lba| read_sector(&copy, lba).unwrap());
         fs::remove_file(&copy).unwrap();
         let console = &run.stdout;
         assert_eq!(run.status.and_then(|s| s.code()), Some(BOOT_SECTOR_PASS_STATUS), "{console}\n{}", run.stderr);
         assert!(console.starts_with(disk.banner()), "{console}");
-        for step in ["read: ok", "check: ok", "write: ok", "verify: ok", BOOT_SECTOR_PASS] {
-            assert!(console.contains(step), "no {step:?}:\n{console}");
+        assert_eq!(check_boot_sector_console(console, disk), Ok(()), "{console}");
+        if let Some(written) = written {
+            assert_eq!(written, fs::read(&image).unwrap()[..SECTOR_SIZE], "the guest wrote its boot sector");
         }
-        assert_eq!(written, fs::read(&image).unwrap()[..SECTOR_SIZE], "the guest wrote its boot sector");
     }
 
     #[test]
@@ -568,6 +600,11 @@ mod tests {
     #[test]
     fn hard_disk_boot_sector_passes_on_qemu_when_available() {
         passes_on_qemu(BootSectorDisk::HardDisk);
+    }
+
+    #[test]
+    fn cd_floppy_emulation_boot_sector_passes_on_qemu_when_available() {
+        passes_on_qemu(BootSectorDisk::CdFloppy);
     }
 
     #[test]

@@ -1,10 +1,12 @@
 /*
  * rx86 BIOS boot-sector test guest: one 512-byte boot sector, loaded by the BIOS at 0:7C00.
  *
- * Assembled twice by tests/src/boot_media.rs with the host's GNU as (`as --32`):
+ * Assembled three times by tests/src/boot_media.rs with the host's GNU as (`as --32`):
  * - floppy (default): INT 13h AH=02h CHS reads of track 0 head 0 sectors 2-18 and track 0
  *   head 1 sectors 1-18 (LBA 1-35), AH=03h write of C/H/S 79/1/18 (LBA 2879, the last sector of
  *   a 1.44 MB floppy), AH=02h read back.
+ * - floppy on a CD (`--defsym READ_ONLY=1`): the floppy variant without the write and read back,
+ *   for an El Torito floppy-emulation boot (the emulated floppy is read-only).
  * - hard disk (`--defsym HARD_DISK=1`): INT 13h AH=41h extensions check, AH=42h reads of
  *   LBA 1-40 and LBA 3000-3003, AH=43h write of LBA 4095 (the last sector of the 2 MiB image),
  *   AH=42h read back.
@@ -15,7 +17,7 @@
  * 0:0600), so the test finds a copy of sector 0 in the written sector.
  *
  * Output, through INT 10h AH=0Eh teletype and COM1 (0x3F8, 115200 8N1, polled, bounded waits):
- *   RX86-BOOT-FLOPPY   (or RX86-BOOT-HDD)
+ *   RX86-BOOT-FLOPPY   (or RX86-BOOT-CD-FLOPPY, RX86-BOOT-HDD)
  *   <step>: ok         or   <step>: FAIL ah=<hex AH of the failed call>
  *   RX86-BOOT-DONE: ok or   RX86-BOOT-DONE: FAIL
  * with the steps ext (hard disk only), read, check, write, verify (the read back).
@@ -172,6 +174,7 @@ start_cs0:
         jc      fail
         call    step_ok
 
+.ifndef READ_ONLY
         /* AH=03h: write this sector to cylinder 79, head 1, sector 18. */
         mov     $STEP_WRITE, %bp
         mov     $msg_write, %si
@@ -192,6 +195,8 @@ start_cs0:
         call    chs_rw
         jc      fail
 .endif
+.endif
+.ifndef READ_ONLY
         /* The sector read back equals this boot sector. */
         mov     $0x7c00, %si
         mov     $LOAD, %di
@@ -200,6 +205,7 @@ start_cs0:
         mov     $msg_readback, %si
         jne     fail_no_code
         call    step_ok
+.endif
 
         xor     %bp, %bp
         mov     $msg_done, %si
@@ -346,7 +352,11 @@ putc_wait:
 msg_banner:     .asciz  "RX86-BOOT-HDD\r\n"
 msg_ext:        .asciz  "ext"
 .else
+.ifdef READ_ONLY
+msg_banner:     .asciz  "RX86-BOOT-CD-FLOPPY\r\n"
+.else
 msg_banner:     .asciz  "RX86-BOOT-FLOPPY\r\n"
+.endif
 .endif
 msg_read:       .asciz  "read"
 msg_check:      .asciz  "check"
