@@ -221,3 +221,27 @@ fn grub_second_entry_is_selected_by_serial_keys() {
         panic!("{what}:\n{context}");
     }
 }
+
+/// A missing image or a disk image that is not a whole number of sectors is a clear error naming
+/// the file, never a panic or a boot.
+#[test]
+fn bad_images_are_clear_errors() {
+    if skip_without_bios_options() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("rx86-bios-bad-images-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let missing = dir.join("missing.img");
+    let odd = dir.join("odd.img");
+    fs::write(&odd, vec![0u8; 1000]).unwrap();
+    let cases = [("--fda", &missing), ("--hda", &missing), ("--cdrom", &missing), ("--hda", &odd), ("--fda", &odd)];
+    for (option, image) in cases {
+        let out = run(&bios_run_args("interp", &[option, path_str(image)]), BOOT_SECTOR_LIMIT);
+        let stderr = stderr_of(&out);
+        assert!(!out.status.success(), "{option} {}: {}", image.display(), context(&out));
+        assert!(!stderr.contains("panicked"), "{option} {}: {}", image.display(), context(&out));
+        let name = image.file_name().unwrap().to_str().unwrap();
+        assert!(stderr.contains(name), "the error names {name}: {}", context(&out));
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
