@@ -14,6 +14,7 @@ pub mod debug_ports;
 pub mod dma8237;
 pub mod fast_a20;
 pub mod floppy;
+pub mod fw_cfg;
 pub mod i8042;
 pub mod ide;
 pub mod ioapic;

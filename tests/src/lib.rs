@@ -1,6 +1,7 @@
-//! rx86 test support: building our own test guests, fetching Debian fixtures, running
+//! rx86 test support: building our own test guests and boot media, fetching Debian fixtures, running
 //! the `rx86` binary, the conformance runner and the differential tester.
 
+pub mod boot_media;
 pub mod differential;
 pub mod fixtures;
 pub mod guests;
