@@ -2,7 +2,9 @@
 //! of their first byte, their starting RIP and the code size, so each guest instruction
 //! is decoded once. Blocks in RAM mark their page as code in `PhysMemory`; a write to
 //! such a page (by the CPU or by DMA) queues the page, and [`DecodeCache::invalidate`]
-//! then drops every block on it.
+//! then drops every block on it. Blocks are also indexed by page, so invalidating a
+//! page costs the blocks on that page, not a walk over the whole cache (code that
+//! writes data next to itself, as boot loaders do, invalidates often).
 
 use iced_x86::Instruction;
 use std::collections::HashMap;
@@ -57,6 +59,7 @@ const MAX_BLOCKS: usize = 1 << 16;
 #[derive(Default)]
 pub struct DecodeCache {
     blocks: HashMap<Key, Rc<Block>, BuildHasherDefault<KeyHasher>>,
+    by_page: HashMap<u64, Vec<Key>, BuildHasherDefault<KeyHasher>>,
 }
 
 impl DecodeCache {
@@ -69,22 +72,29 @@ impl DecodeCache {
     /// Caches `block`.
     pub fn insert(&mut self, key: Key, block: Rc<Block>) {
         if self.blocks.len() >= MAX_BLOCKS {
-            self.blocks.clear();
+            self.clear();
+        }
+        if let Some(page) = block.ram_page {
+            self.by_page.entry(page).or_default().push(key);
         }
         self.blocks.insert(key, block);
     }
 
     /// Drops every block on the RAM pages `pages` (RAM offsets of page starts).
     pub fn invalidate(&mut self, pages: &[u64]) {
-        if pages.is_empty() {
-            return;
+        for page in pages {
+            for key in self.by_page.remove(page).unwrap_or_default() {
+                if self.blocks.get(&key).is_some_and(|b| b.ram_page == Some(*page)) {
+                    self.blocks.remove(&key);
+                }
+            }
         }
-        self.blocks.retain(|_, b| b.ram_page.is_none_or(|p| !pages.contains(&p)));
     }
 
     /// Drops everything.
     pub fn clear(&mut self) {
         self.blocks.clear();
+        self.by_page.clear();
     }
 }
 
@@ -103,5 +113,11 @@ mod tests {
         assert_eq!(c.blocks.len(), 2);
         assert!(c.get(&Key { phys: 0x1000, rip: 0, bitness: 16 }).is_none());
         assert!(c.get(&Key { phys: 0x2000, rip: 0, bitness: 16 }).is_some());
+        c.invalidate(&[0x1000, 0x3000]);
+        assert_eq!(c.blocks.len(), 2, "a page with no blocks left");
+        c.insert(Key { phys: 0x1000, rip: 0, bitness: 16 }, block(Some(0x1000)));
+        c.invalidate(&[0x2000]);
+        assert!(c.get(&Key { phys: 0x1000, rip: 0, bitness: 16 }).is_some(), "re-inserted block survives");
+        assert!(c.by_page.get(&0x2000).is_none());
     }
 }

@@ -273,6 +273,15 @@ impl Drives {
 pub fn int13(drives: &mut Drives, hw: &dyn Platform, f: &mut Frame) -> Action {
     let mem = hw.memory();
     let dl = f.dl();
+    log::trace!(
+        "BIOS: INT 13h AX={:04x} BX={:04x} CX={:04x} DX={:04x} DS:SI={:04x}:{:04x}",
+        f.ax(),
+        f.bx(),
+        f.cx(),
+        f.dx(),
+        f.ds,
+        f.si()
+    );
     let status_addr = if dl & 0x80 != 0 { bda::DISK_STATUS } else { bda::FLOPPY_STATUS };
     let result = match f.ah() {
         0x00 | 0x0d => drives.get(dl).map(|_| ()).ok_or(ST_TIMEOUT),
