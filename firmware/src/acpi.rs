@@ -89,7 +89,7 @@ pub fn build_acpi_tables(mem: &PhysMemory, layout: &MemoryLayout, cpus: u32) -> 
         u8::try_from(cpus).ok().filter(|&c| c >= 1 && u32::from(c) <= MAX_CPUS).ok_or(AcpiError::CpuCount(cpus))?;
     let mut area = TableArea { base: layout.acpi_area_start(), bytes: Vec::new() };
     let facs = area.place(&fadt::facs(), FACS_ALIGN);
-    let dsdt = area.place(&dsdt::dsdt()?, TABLE_ALIGN);
+    let dsdt = area.place(&dsdt::dsdt(layout)?, TABLE_ALIGN);
     let fadt = area.place(&fadt::fadt(facs, dsdt), TABLE_ALIGN);
     let madt = area.place(&madt::madt(cpus), TABLE_ALIGN);
     let tables = [fadt, madt];
@@ -186,7 +186,7 @@ mod tests {
         assert_eq!(&t["FACS"][0..4], b"FACS");
         assert_eq!(&t["APIC"][0..4], b"APIC");
         let dsdt = aml::decode(&t["DSDT"][36..]).unwrap();
-        assert_eq!(dsdt, dsdt::dsdt_terms().unwrap());
+        assert_eq!(dsdt, dsdt::dsdt_terms(&layout).unwrap());
         // Every table lives in the ACPI area the E820 map reserves.
         let fadt = &t["FACP"];
         let dsdt_addr = u32::from_le_bytes(fadt[40..44].try_into().unwrap()) as u64;

@@ -28,6 +28,8 @@ const QWORD_PREFIX: u8 = 0x0E;
 const NAME_OP: u8 = 0x08;
 /// ScopeOp: `Scope(PkgLength NameString TermList)`.
 const SCOPE_OP: u8 = 0x10;
+/// BufferOp: `Buffer(PkgLength BufferSize ByteList)`.
+const BUFFER_OP: u8 = 0x11;
 /// PackageOp: `Package(PkgLength NumElements PackageElementList)`.
 const PACKAGE_OP: u8 = 0x12;
 /// ExtOpPrefix: the first byte of two-byte opcodes.
@@ -193,6 +195,8 @@ pub enum DataObject {
     String(String),
     /// A package of at most 255 elements.
     Package(Vec<DataObject>),
+    /// A buffer of bytes (for example a resource template).
+    Buffer(Vec<u8>),
 }
 
 /// A term of a term list.
@@ -256,6 +260,14 @@ fn encode_data(value: &DataObject, out: &mut Vec<u8>) -> Result<(), AmlError> {
                 encode_data(e, &mut body)?;
             }
             out.push(PACKAGE_OP);
+            out.extend(pkg_length(body.len())?);
+            out.extend(body);
+        }
+        DataObject::Buffer(bytes) => {
+            let mut body = Vec::new();
+            encode_integer(bytes.len() as u64, &mut body);
+            body.extend_from_slice(bytes);
+            out.push(BUFFER_OP);
             out.extend(pkg_length(body.len())?);
             out.extend(body);
         }
@@ -480,6 +492,17 @@ impl Decoder<'_> {
                 }
                 DataObject::Package(elements)
             }
+            BUFFER_OP => {
+                let obj_end = self.pkg_end(end)?;
+                let DataObject::Integer(size) = self.data(obj_end, depth + 1)? else {
+                    return Err(AmlError::Unsupported { opcode: BUFFER_OP, offset });
+                };
+                let bytes = self.take(obj_end - self.pos, obj_end)?.to_vec();
+                if bytes.len() as u64 != size {
+                    return Err(AmlError::ElementCount(offset));
+                }
+                DataObject::Buffer(bytes)
+            }
             opcode => return Err(AmlError::Unsupported { opcode, offset }),
         })
     }
@@ -491,6 +514,17 @@ mod tests {
 
     fn name(p: &str) -> NameString {
         NameString::parse(p).unwrap()
+    }
+
+    #[test]
+    fn buffers_round_trip() {
+        let terms = vec![Term::Name(name("_CRS"), DataObject::Buffer(vec![0x79, 0x00]))];
+        let bytes = encode(&terms).unwrap();
+        assert_eq!(&bytes[5..], &[BUFFER_OP, 0x05, BYTE_PREFIX, 0x02, 0x79, 0x00]);
+        assert_eq!(decode(&bytes).unwrap(), terms);
+        let mut lying = bytes.clone();
+        lying[8] = 3;
+        assert!(decode(&lying).is_err(), "buffer size disagreeing with its bytes");
     }
 
     #[test]
