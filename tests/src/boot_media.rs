@@ -358,6 +358,18 @@ pub struct ConsoleRun {
 /// writes `keys` to its standard input (one byte every 100 ms, as a typist would). Kills the run
 /// after `limit`.
 pub fn run_with_keys(command: &mut Command, trigger: &str, keys: &[u8], limit: Duration) -> io::Result<ConsoleRun> {
+    run_with_keys_until(command, trigger, keys, None, limit)
+}
+
+/// [`run_with_keys`] that also ends the run (status `None`) once standard output contains
+/// `stop_when`, for tests that have seen what they need before the guest finishes.
+pub fn run_with_keys_until(
+    command: &mut Command,
+    trigger: &str,
+    keys: &[u8],
+    stop_when: Option<&str>,
+    limit: Duration,
+) -> io::Result<ConsoleRun> {
     let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
     let mut stdin = child.stdin.take();
     let stdout_rx = pipe_reader(child.stdout.take());
@@ -381,6 +393,10 @@ pub fn run_with_keys(command: &mut Command, trigger: &str, keys: &[u8], limit: D
         }
         if let Some(status) = child.try_wait()? {
             break Some(status);
+        }
+        if stop_when.is_some_and(|s| String::from_utf8_lossy(&stdout).contains(s)) {
+            kill(&mut child);
+            break None;
         }
         if start.elapsed() > limit {
             kill(&mut child);
