@@ -143,9 +143,16 @@ pub fn boot_sector(disk: BootSectorDisk) -> io::Result<Vec<u8>> {
 }
 
 fn assemble(disk: BootSectorDisk, source: &Path, build_dir: &Path) -> io::Result<Vec<u8>> {
+    assemble_boot_sector(source, disk.as_flags(), build_dir)
+}
+
+/// Assembles the boot sector in `source` with the host's `as` and `flags` (`--32` and any
+/// `--defsym` variant switches), links it at
+/// 0:7C00 as a flat binary in `build_dir`, and checks it is 512 bytes ending in 55 AA.
+pub fn assemble_boot_sector(source: &Path, flags: &[&str], build_dir: &Path) -> io::Result<Vec<u8>> {
     let object = build_dir.join("boot.o");
     let binary = build_dir.join("boot.bin");
-    run_tool(Command::new("as").args(disk.as_flags()).arg("-o").arg(&object).arg(source), "as")?;
+    run_tool(Command::new("as").args(flags).arg("-o").arg(&object).arg(source), "as")?;
     run_tool(
         Command::new("ld")
             .args(["-m", "elf_i386", "-Ttext", "0x7c00", "-e", "_start", "--oformat", "binary", "-o"])
@@ -453,7 +460,7 @@ fn run_tool(command: &mut Command, tool: &str) -> io::Result<()> {
 }
 
 /// A path in `dir` no other thread or process of this run uses.
-fn unique_path(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn unique_path(dir: &Path, name: &str) -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     dir.join(format!("{}-{}-{name}", std::process::id(), n))

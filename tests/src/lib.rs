@@ -6,3 +6,4 @@ pub mod differential;
 pub mod fixtures;
 pub mod guests;
 pub mod rx86_bin;
+pub mod vga_modes;
