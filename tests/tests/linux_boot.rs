@@ -1,6 +1,7 @@
 //! Debian's stock kernels (amd64 and i386) with the busybox initramfs boot to /init, runs its commands
 //! and powers off; the output proves the timer and serial interrupts went through
-//! rx86's interrupt controllers and that the kernel used rx86's ACPI tables.
+//! rx86's interrupt controllers and that the kernel used rx86's ACPI tables. The amd64
+//! boot also writes to an IDE disk with the kernel's own drivers.
 
 use rx86_tests::fixtures::{linux_amd64, linux_i386, LinuxFixture, INIT_END_MARKER, INIT_START_MARKER};
 use rx86_tests::rx86_bin::{hardware_kvm, kvm_unavailable, run_rx86_with_limit, stderr_of, stdout_of};
@@ -44,17 +45,28 @@ fn check_linux_console(console: &str, machine: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn boot(accel: &str, fixture: Result<LinuxFixture, String>, machine: &str, limit: Duration) {
+/// Boots the fixture with `console=ttyS0 panic=-1` plus `append`, and `extra` options;
+/// returns the console after checking the common evidence (`None` when skipped).
+fn boot(
+    accel: &str,
+    fixture: Result<LinuxFixture, String>,
+    machine: &str,
+    limit: Duration,
+    append: &str,
+    extra: &[&str],
+) -> Option<String> {
     let fixture = match fixture {
         Ok(f) => f,
         Err(why) => {
             println!("SKIP: Debian Linux fixture unavailable: {why}");
-            return;
+            return None;
         }
     };
     let (k, i) = (fixture.bzimage.to_str().unwrap(), fixture.initrd.to_str().unwrap());
-    let args = ["run", "--accel", accel, "-m", "512M", "--kernel", k, "--initrd", i];
-    let args = [&args[..], &["--append", "console=ttyS0 panic=-1", "--no-reboot"]].concat();
+    let append = format!("console=ttyS0 panic=-1 {append}");
+    let args =
+        ["run", "--accel", accel, "-m", "512M", "--kernel", k, "--initrd", i, "--append", &append, "--no-reboot"];
+    let args = [&args[..], extra].concat();
     let out =
         run_rx86_with_limit(&args, limit).unwrap_or_else(|| panic!("rx86 --accel {accel} did not finish in {limit:?}"));
     let console = stdout_of(&out);
@@ -62,6 +74,33 @@ fn boot(accel: &str, fixture: Result<LinuxFixture, String>, machine: &str, limit
     if let Err(what) = check_linux_console(&console, machine) {
         panic!("{what}:\n{console}");
     }
+    Some(console)
+}
+
+/// What the init's `rx86.disktest` writes to sector 1 of the first disk.
+const DISK_MARKER: &[u8] = b"RX86-DISK-MARKER-0123456789";
+
+/// The kernel loaded its own ata_piix and sd_mod, found the IDE disk, and the marker
+/// it wrote and read back is in the image file.
+fn check_disk_write(console: &str, image: &std::path::Path) -> Result<(), String> {
+    if console.contains("RX86-DISK-INSMOD-FAILED") {
+        return Err("a disk module failed to load".into());
+    }
+    if !console.contains("ata1.00: ATA-") {
+        return Err("the kernel did not find the IDE disk".into());
+    }
+    let marker = std::str::from_utf8(DISK_MARKER).unwrap();
+    if !console.contains(&format!("{marker}\nRX86-DISK-DONE")) {
+        return Err("the marker was not read back through the disk".into());
+    }
+    let bytes = std::fs::read(image).map_err(|e| e.to_string())?;
+    if bytes.get(512..512 + DISK_MARKER.len()) != Some(DISK_MARKER) {
+        return Err("the marker is not in sector 1 of the image file".into());
+    }
+    if !bytes[..512].iter().all(|&b| b == 0) {
+        return Err("sector 0 was written".into());
+    }
+    Ok(())
 }
 
 #[test]
@@ -74,21 +113,34 @@ fn debian_amd64_boots_on_kvm() {
         println!("SKIP: this host's KVM is nested paravirtual (kvm_pvm), which cannot run an unmodified Linux kernel");
         return;
     }
-    boot("kvm", linux_amd64(), "x86_64", Duration::from_secs(120));
+    boot("kvm", linux_amd64(), "x86_64", Duration::from_secs(120), "", &[]);
 }
 
 /// Booting Linux on the interpreter takes minutes of CPU; the limit leaves room for a
 /// slow, busy CI machine while still ending a run that hangs.
 const INTERP_LIMIT: Duration = Duration::from_secs(1200);
 
+/// The 64-bit boot also exercises the IDE disk: the init loads Debian's ata_piix and
+/// sd_mod, writes a marker to the disk through rx86's PIIX3 IDE controller, syncs and
+/// reads it back; the bytes must then be in the image file.
 #[test]
-fn debian_amd64_boots_on_the_interpreter() {
-    boot("interp", linux_amd64(), "x86_64", INTERP_LIMIT);
+fn debian_amd64_boots_on_the_interpreter_and_writes_its_ide_disk() {
+    let dir = std::env::temp_dir().join(format!("rx86-linux-disk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let image = dir.join("disk.img");
+    std::fs::write(&image, vec![0u8; 8 << 20]).unwrap();
+    let hda = ["--hda", image.to_str().unwrap()];
+    if let Some(console) = boot("interp", linux_amd64(), "x86_64", INTERP_LIMIT, "rx86.disktest", &hda) {
+        if let Err(what) = check_disk_write(&console, &image) {
+            panic!("{what}:\n{console}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn debian_i386_boots_on_the_interpreter() {
-    boot("interp", linux_i386(), "i686", INTERP_LIMIT);
+    boot("interp", linux_i386(), "i686", INTERP_LIMIT, "", &[]);
 }
 
 #[test]
@@ -99,4 +151,10 @@ fn console_checks_reject_missing_evidence() {
     assert_eq!(check_linux_console(no_ticks, "i686"), Err("uname -a output missing".into()));
     assert_eq!(check_linux_console("booted", "x86_64"), Err("no start marker".into()));
     assert_eq!(interrupt_count("  4:        17   IO-APIC   4-edge      ttyS0", "4-edge      ttyS0"), Some(17));
+    let image = std::env::temp_dir().join(format!("rx86-disk-check-{}", std::process::id()));
+    std::fs::write(&image, vec![0u8; 2048]).unwrap();
+    let read_back = "ata1.00: ATA-6\nRX86-DISK-MARKER-0123456789\nRX86-DISK-DONE";
+    assert_eq!(check_disk_write(read_back, &image), Err("the marker is not in sector 1 of the image file".into()));
+    assert_eq!(check_disk_write("RX86-DISK-DONE", &image), Err("the kernel did not find the IDE disk".into()));
+    std::fs::remove_file(&image).unwrap();
 }
