@@ -75,9 +75,24 @@ pub struct RunArgs {
     /// At exit, print instructions retired, host time and guest time on stderr.
     #[arg(long)]
     pub stats: bool,
+    /// Serve gdb: tcp::PORT (localhost), HOST:PORT, or PORT (0 picks a free port).
+    #[arg(long, value_name = "ADDRESS", value_parser = crate::gdb::parse_gdb_address)]
+    pub gdb: Option<String>,
+    /// Shorthand for --gdb tcp::1234.
+    #[arg(short = 's')]
+    pub gdb_default_port: bool,
+    /// Hold the guest before its first instruction until gdb connects (serves gdb on
+    /// port 1234 unless --gdb says otherwise).
+    #[arg(short = 'S')]
+    pub gdb_wait: bool,
 }
 
 impl RunArgs {
+    /// The gdb stub options these arguments ask for, if any.
+    pub fn gdb_options(&self) -> Option<crate::gdb::GdbOptions> {
+        crate::gdb::options(self.gdb.as_deref(), self.gdb_default_port, self.gdb_wait)
+    }
+
     /// The machine configuration these options describe.
     pub fn to_config(&self) -> MachineConfig {
         MachineConfig {
@@ -140,7 +155,7 @@ pub fn parse_port(s: &str) -> Result<u16, String> {
 }
 
 /// QEMU spells long options with one dash (`-kernel`); accept those for users' habits.
-const QEMU_LONG_OPTIONS: &[&str] = &["kernel", "initrd", "append", "serial", "no-reboot", "accel", "memory"];
+const QEMU_LONG_OPTIONS: &[&str] = &["kernel", "initrd", "append", "serial", "no-reboot", "accel", "memory", "gdb"];
 
 /// Rewrites QEMU-style single-dash long options to clap's double-dash form.
 pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {

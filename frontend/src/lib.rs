@@ -8,7 +8,9 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod gdb;
 pub mod interrupts;
 pub mod machine;
+pub mod monitor;
 pub mod pc;
 pub mod serial;

@@ -3,5 +3,6 @@
 
 pub mod differential;
 pub mod fixtures;
+pub mod gdb;
 pub mod guests;
 pub mod rx86_bin;

@@ -1,0 +1,248 @@
+//! The gdb stub end to end: Debian's gdb in batch mode against `rx86 --gdb ... -S` running
+//! the `gdb-modes` kernel (protected -> real -> protected -> long mode), plus a raw
+//! remote-protocol client for Ctrl-C, hostile packets and dropped connections.
+
+use rx86_tests::gdb::{gdb_modes_kernel, gdb_unavailable, run_gdb, RawClient, StubProcess};
+use rx86_tests::rx86_bin::{run_rx86_with_limit, stderr_of};
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// rx86 arguments for the kernel, ending with status 1 through isa-debug-exit.
+fn args(kernel: &str) -> Vec<&str> {
+    vec!["--kernel", kernel, "--debug-exit", "--no-reboot", "--serial", "none"]
+}
+
+/// Asserts that `text` contains each of `wanted`, in order.
+fn assert_in_order(text: &str, wanted: &[&str]) {
+    let mut rest = text;
+    for w in wanted {
+        match rest.find(w) {
+            Some(i) => rest = &rest[i + w.len()..],
+            None => panic!("missing (in order) {w:?} in gdb output:\n{text}"),
+        }
+    }
+}
+
+#[test]
+fn gdb_follows_the_guest_through_every_mode() {
+    if let Some(why) = gdb_unavailable() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let kernel = gdb_modes_kernel();
+    let k = kernel.to_str().unwrap();
+    let stub = StubProcess::start(&args(k));
+    let out = run_gdb(
+        &kernel,
+        &stub.address,
+        &[
+            // -S: stopped before the first instruction.
+            "info symbol $pc",
+            "info registers cs cr0",
+            // 32-bit protected mode: a hardware breakpoint, then a software one, a backtrace.
+            "hbreak pm_outer",
+            "continue",
+            "delete",
+            "break pm_inner",
+            "continue",
+            "backtrace",
+            "info registers cs",
+            // Write, then read watchpoints.
+            "watch watched",
+            "continue",
+            "delete",
+            "rwatch watched",
+            "continue",
+            "delete",
+            // Single-step across protected -> real mode.
+            "break *leave_protected",
+            "continue",
+            "info registers cr0",
+            "stepi",
+            "info registers cr0",
+            "stepi",
+            "info symbol $pc",
+            "info registers cs",
+            "stepi 6",
+            "p/x $ax",
+            "p/x $bx",
+            "delete",
+            // Single-step across protected -> long mode, then the 64-bit layout.
+            "break *to_long",
+            "continue",
+            "stepi",
+            "info symbol $pc",
+            "unset tdesc filename",
+            "info registers rip cs efer",
+            "stepi",
+            "p/x $rax",
+            "break long_inner",
+            "continue",
+            "backtrace",
+            "watch watched",
+            "continue",
+            "delete",
+            "continue",
+        ],
+        LIMIT,
+    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (status, _, stderr) = stub.finish(LIMIT);
+    assert_in_order(
+        &text,
+        &[
+            "_start in section .text",
+            "cs             0x10",
+            "[ PE ET ]",
+            "Hardware assisted breakpoint 1",
+            "Breakpoint 1, pm_outer (x=41)",
+            "Breakpoint 2, pm_inner (x=42)",
+            "#0  pm_inner (x=42)",
+            "in pm_outer (x=41)",
+            "in pm_main ()",
+            "cs             0x8",
+            "Hardware watchpoint 3: watched",
+            "Old value = 0",
+            "New value = 126",
+            "Hardware read watchpoint 4: watched",
+            "Value = 126",
+            "Breakpoint 5, leave_protected",
+            "[ PE ET ]",
+            "cr0            0x10                [ ET ]",
+            "real_mode in section .low",
+            "cs             0x0",
+            "= 0x1234",
+            "= 0x5678",
+            "Breakpoint 6, to_long",
+            "long_entry in section .text",
+            "rip            0x1000",
+            "<long_entry>",
+            "cs             0x18",
+            "[ LME LMA ]",
+            "= 0x1122334455667788",
+            "Breakpoint 7, long_inner",
+            "#0  long_inner",
+            "in long_outer",
+            "in long_main",
+            "Hardware watchpoint 8: watched",
+            "Old value = 126",
+            "New value = 100",
+            "exited with code 01",
+        ],
+    );
+    assert_eq!(status, Some(1), "guest ran to its debug-exit; rx86 stderr:\n{stderr}");
+}
+
+#[test]
+fn ctrl_c_stops_a_running_guest_and_kill_ends_rx86() {
+    let kernel = gdb_modes_kernel();
+    // Without isa-debug-exit the kernel spins forever at `spin`.
+    let stub = StubProcess::start(&["--kernel", kernel.to_str().unwrap(), "--no-reboot", "--serial", "none"]);
+    let mut c = RawClient::connect(&stub.address);
+    assert!(c.request("?").starts_with('S') || c.request("?").starts_with('T'));
+    c.send_raw(&rx86_tests::gdb::packet("c"));
+    std::thread::sleep(Duration::from_millis(300));
+    c.send_raw(&[0x03]);
+    let stop = c.reply();
+    assert!(stop.starts_with("S02") || stop.starts_with("T02"), "SIGINT stop, got {stop:?}");
+    // The monitor answers through qRcmd (hex-encoded command, O-packets of hex text).
+    let cmd: String = b"info registers".iter().map(|b| format!("{b:02x}")).collect();
+    let mut monitor = String::new();
+    let mut reply = c.request(&format!("qRcmd,{cmd}"));
+    while let Some(hex) = reply.strip_prefix('O').filter(|_| reply != "OK") {
+        monitor.extend(
+            (0..hex.len() / 2).filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok().map(char::from)),
+        );
+        reply = c.reply();
+    }
+    assert_eq!(reply, "OK");
+    assert!(monitor.contains("mode: 64-bit long mode"), "{monitor}");
+    c.send_raw(&rx86_tests::gdb::packet("k"));
+    let (status, _, stderr) = stub.finish(LIMIT);
+    assert_eq!(status, Some(0), "gdb's kill ends rx86 cleanly; stderr:\n{stderr}");
+}
+
+#[test]
+fn hostile_packets_get_errors_and_the_guest_runs_on() {
+    let kernel = gdb_modes_kernel();
+    let k = kernel.to_str().unwrap();
+    let stub = StubProcess::start(&args(k));
+    let mut c = RawClient::connect(&stub.address);
+    // Noise between packets and a bad checksum are dropped without ending the session.
+    c.send_raw(b"garbage\x00\xff}}}");
+    c.send_raw(b"$m100000,4#00");
+    for bad in [
+        "m8000000000000000,ffffffffffffffff",
+        "mffffffffffffff00,100",
+        "mfffffffffffffff0,4000",
+        "Mfffffffffffff000,4:00000000",
+        "p99999",
+        "Z2,0,0",
+        "Z2,1000,100000",
+        "z2,1234,4",
+        "qXfer:features:read:other.xml:0,100",
+        "qXfer:features:read:target.xml:ffffffff,ffff",
+        "G00",
+    ] {
+        let r = c.request(bad);
+        assert!(!r.starts_with('T') && !r.starts_with('S') && !r.starts_with("OK"), "{bad} was accepted: {r:?}");
+    }
+    // Memory still reads (the Multiboot header at 0x4000) and the guest has not moved.
+    assert_eq!(c.request("m4000,4"), "02b0ad1b");
+    assert!(c.request("?").starts_with('T'));
+    // Detach: the guest runs to its debug-exit.
+    assert_eq!(c.request("D"), "OK");
+    let (status, _, stderr) = stub.finish(LIMIT);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status, Some(1), "stderr:\n{stderr}");
+}
+
+#[test]
+fn a_malformed_command_ends_only_that_connection() {
+    let kernel = gdb_modes_kernel();
+    // The spinning variant (no isa-debug-exit) keeps running between connections.
+    let stub = StubProcess::start(&["--kernel", kernel.to_str().unwrap(), "--no-reboot", "--serial", "none"]);
+    let mut c = RawClient::connect(&stub.address);
+    c.request("?");
+    // gdbstub cannot parse this and closes the session.
+    c.send_raw(&rx86_tests::gdb::packet("P0=zz"));
+    assert!(c.try_reply().is_none(), "the session ended");
+    let mut again = RawClient::connect(&stub.address);
+    assert!(again.request("?").starts_with('T'));
+    assert_eq!(again.request("m4000,4"), "02b0ad1b");
+    again.send_raw(&rx86_tests::gdb::packet("k"));
+    let (status, _, stderr) = stub.finish(LIMIT);
+    assert!(stderr.contains("the guest runs on"), "{stderr}");
+    assert_eq!(status, Some(0), "stderr:\n{stderr}");
+}
+
+#[test]
+fn disconnect_in_the_middle_of_a_step_lets_the_guest_run_on() {
+    let kernel = gdb_modes_kernel();
+    let k = kernel.to_str().unwrap();
+    let stub = StubProcess::start(&args(k));
+    let mut c = RawClient::connect(&stub.address);
+    c.request("?");
+    c.request("Z0,100140,1");
+    c.send_raw(&rx86_tests::gdb::packet("s"));
+    c.drop_connection();
+    let (status, _, stderr) = stub.finish(LIMIT);
+    assert!(stderr.contains("the guest runs on"), "{stderr}");
+    assert_eq!(status, Some(1), "breakpoints went with the debugger; stderr:\n{stderr}");
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let kernel = gdb_modes_kernel();
+    let out = run_rx86_with_limit(
+        &["run", "--kernel", kernel.to_str().unwrap(), "--gdb", &format!("tcp::{port}"), "--serial", "none"],
+        LIMIT,
+    )
+    .expect("rx86 exits");
+    let err = stderr_of(&out);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{err}");
+}
