@@ -8,6 +8,7 @@
 //! - [`DebugStop`]: why a run stopped for the debugger ([`crate::engine::Exit::Debug`]).
 //! - [`walk`]: a read-only page walk (no A/D updates, no exceptions) for every paging mode.
 //! - [`describe`]: descriptors and gates in words.
+//! - [`diagnose`]: the triple-fault diagnosis.
 //! - [`memory`]: guest-virtual reads and writes of RAM and ROM through [`walk`].
 //!
 //! Addresses are linear (segment base + offset; in 64-bit mode the offset itself), as
@@ -15,6 +16,7 @@
 //! virtual address gdb's symbols name.
 
 pub mod describe;
+pub mod diagnose;
 pub mod memory;
 pub mod walk;
 
