@@ -14,3 +14,4 @@ pub mod machine;
 pub mod monitor;
 pub mod pc;
 pub mod serial;
+pub mod trace;

@@ -40,9 +40,16 @@ fn main() -> ExitCode {
 /// on stderr at the end.
 fn run_with_stats(machine: &mut Machine, args: &RunArgs) -> Result<Outcome, String> {
     let start = std::time::Instant::now();
-    let outcome = match args.gdb_options() {
-        Some(gdb) => rx86::gdb::serve(machine, &gdb).map_err(|e| e.to_string()),
-        None => machine.run().map_err(|e| e.to_string()),
+    if args.monitor.is_some() && args.serial == rx86::config::SerialBackend::Stdio {
+        return Err("--monitor stdio reads standard input: give --serial file:PATH or --serial none".into());
+    }
+    if let Some(spec) = &args.trace {
+        rx86::trace::install(machine, spec.clone())?;
+    }
+    let outcome = match (args.gdb_options(), &args.monitor) {
+        (Some(gdb), _) => rx86::gdb::serve(machine, &gdb).map_err(|e| e.to_string()),
+        (None, Some(_)) => rx86::monitor::run_with_monitor(machine).map_err(|e| e.to_string()),
+        (None, None) => machine.run().map_err(|e| e.to_string()),
     };
     if args.stats {
         let host = start.elapsed().as_secs_f64();

@@ -2,12 +2,14 @@
 //! registers with the hidden segment state, the GDT/IDT/LDT decoded, a page walk, physical
 //! memory, the device list, `quit`.
 
-use crate::machine::Machine;
+use crate::error::RunError;
+use crate::machine::{Machine, Outcome};
 use rx86_core::phys::PhysMemory;
 use rx86_cpu::debug::describe::{describe_gate, describe_segment_descriptor};
 use rx86_cpu::debug::walk::walk;
 use rx86_cpu::debug::{memory, seg, CpuMode, DebugRegs, SegmentReg};
 use std::fmt::Write;
+use std::sync::mpsc;
 
 /// What a command printed, and whether it asked to end rx86.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +35,34 @@ xp ADDR [LEN]       physical memory (RAM/ROM) in hex, LEN bytes (default 64, at 
 x ADDR [LEN]        virtual memory through the guest's page tables
 info devices        the port and memory-mapped devices, and the physical memory map
 quit                end rx86";
+
+/// Runs `machine` with monitor commands read from standard input (`--monitor stdio`),
+/// one per line, answered on standard output between two turns of the machine loop.
+pub fn run_with_monitor(machine: &mut Machine) -> Result<Outcome, RunError> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    println!("rx86 monitor: type 'help' for commands");
+    loop {
+        while let Ok(line) = rx.try_recv() {
+            let reply = execute(machine, line.trim());
+            println!("{}", reply.text.trim_end());
+            if reply.quit {
+                return Ok(Outcome::Killed);
+            }
+        }
+        if let Some(outcome) = machine.step()? {
+            return Ok(outcome);
+        }
+        // No debugger stops without a debugger; nothing to report.
+        machine.take_debug_stop();
+    }
+}
 
 /// Largest dump `xp`/`x` print.
 const MAX_DUMP: u64 = 4096;
@@ -199,7 +229,7 @@ fn format_devices(ports: &rx86_core::bus::Bus, mem: &PhysMemory) -> String {
     }
     s.push_str("physical memory map:\n");
     for r in mem.regions() {
-        let _ = writeln!(s, "  {:#012x}-{:#012x} {} ({:?})", r.base, r.base + r.len - 1, r.name, kind(&r.kind));
+        let _ = writeln!(s, "  {:#012x}-{:#012x} {} [{}]", r.base, r.base + r.len - 1, r.name, kind(&r.kind));
     }
     s
 }

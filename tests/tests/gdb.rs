@@ -3,7 +3,9 @@
 //! remote-protocol client for Ctrl-C, hostile packets and dropped connections.
 
 use rx86_tests::gdb::{gdb_modes_kernel, gdb_unavailable, run_gdb, RawClient, StubProcess};
-use rx86_tests::rx86_bin::{run_rx86_with_limit, stderr_of};
+use rx86_tests::rx86_bin::{run_rx86_with_limit, rx86_binary, stderr_of};
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -245,4 +247,62 @@ fn a_port_in_use_is_a_clear_error() {
     let err = stderr_of(&out);
     assert!(!out.status.success());
     assert!(err.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{err}");
+}
+
+#[test]
+fn trace_logs_disassembly_interrupts_and_ports_in_a_range() {
+    let kernel = gdb_modes_kernel();
+    let file = std::env::temp_dir().join(format!("rx86-gdb-trace-{}.txt", std::process::id()));
+    let spec = format!("insn,int,io,range=0x4000-0x4100,file={}", file.display());
+    let out = run_rx86_with_limit(
+        &["run", "--kernel", kernel.to_str().unwrap(), "--debug-exit", "--serial", "none", "--trace", &spec],
+        LIMIT,
+    )
+    .expect("rx86 exits");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let trace = std::fs::read_to_string(&file).expect("trace file");
+    let _ = std::fs::remove_file(&file);
+    // Real-mode code at 0x4000 is in the range, decoded as 16-bit code; 1 MiB code is not.
+    assert!(trace.contains("insn 0000:0x00004024 xor ax,ax"), "{trace}");
+    assert!(trace.contains("insn 0000:0x0000402d mov ax,1234h"), "{trace}");
+    assert!(!trace.contains(":0x00100"), "out of range instructions logged");
+    // The serial output of the kernel ("g" of "gdb-modes") and the debug-exit write.
+    assert!(trace.contains("io   out port 0x03f8 size 1 value 0x67"), "{trace}");
+    assert!(trace.contains("io   out port 0x0501 size 1 value 0x0"), "{trace}");
+}
+
+#[test]
+fn monitor_on_stdio_answers_and_quits() {
+    let kernel = gdb_modes_kernel();
+    // The spinning variant keeps running until the monitor quits it.
+    let mut child = Command::new(rx86_binary())
+        .args(["run", "--kernel", kernel.to_str().unwrap(), "--serial", "none", "--monitor", "stdio"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rx86");
+    // Wait for the banner, then give the guest time to reach `spin` in long mode.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut banner).unwrap();
+    assert!(banner.starts_with("rx86 monitor"), "{banner}");
+    std::thread::sleep(Duration::from_millis(500));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"info registers\ninfo gdt\nwalk 0x100000\nxp 0x4000 4\nquit\n").unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
+    let status = child.wait().expect("rx86 exits");
+    assert_eq!(status.code(), Some(0), "{text}");
+    for want in [
+        "cr0=",
+        "mode: 64-bit long mode",
+        "0x0018: code (readable) base=0x0 limit=0xffffffff DPL=0 64-bit present",
+        "4-level paging:",
+        "linear 0x100000 -> physical 0x100000",
+        "0x0000000000004000: 02 b0 ad 1b",
+        "rx86: quit",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
 }

@@ -9,6 +9,7 @@
 //! - [`walk`]: a read-only page walk (no A/D updates, no exceptions) for every paging mode.
 //! - [`describe`]: descriptors and gates in words.
 //! - [`diagnose`]: the triple-fault diagnosis.
+//! - [`trace`]: the events a tracer receives ([`trace::TraceSink`]).
 //! - [`memory`]: guest-virtual reads and writes of RAM and ROM through [`walk`].
 //!
 //! Addresses are linear (segment base + offset; in 64-bit mode the offset itself), as
@@ -18,6 +19,7 @@
 pub mod describe;
 pub mod diagnose;
 pub mod memory;
+pub mod trace;
 pub mod walk;
 
 /// What a breakpoint or watchpoint looks at.
@@ -262,6 +264,10 @@ pub trait EngineDebug {
 
     /// Drops every breakpoint and watchpoint and stops stepping (the debugger left).
     fn detach(&mut self);
+
+    /// Sends instructions, exceptions/interrupts and port accesses to `sink` (`None`
+    /// stops tracing); false when the engine cannot trace.
+    fn set_trace(&mut self, sink: Option<Box<dyn trace::TraceSink>>) -> bool;
 }
 
 #[cfg(test)]

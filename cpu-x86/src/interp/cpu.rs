@@ -230,6 +230,10 @@ impl Ctx<'_> {
                     return Ok(retired + 1);
                 }
             }
+            if self.c.hooks.trace.is_some() {
+                let lin = self.code_lin_unchecked(start_rip);
+                self.trace_instruction(start_rip, lin, ins);
+            }
             self.c.st.rflags &= !fl::RF;
             self.c.dbg.hits = 0;
             let start_rsp = self.c.st.gpr[4];

@@ -5,12 +5,14 @@
 //! The execution loop tests one flag per instruction (`exec_armed`) and the data
 //! accesses one flag per direction; nothing else runs while no debugger is attached.
 
-use super::cpu::Interpreter;
-use super::state::{DescTable, Mode, Segment};
+use super::cpu::{Ctx, Interpreter};
+use super::state::{DescTable, Mode, Seg, Segment};
+use crate::debug::trace::TraceSink;
 use crate::debug::{
     BreakpointKind, CpuMode, DebugError, DebugRegs, DebugStop, EngineDebug, FpuRegs, SegmentReg, TableReg, WatchKind,
     MAX_HW_BREAKPOINTS, MAX_WATCHPOINTS,
 };
+use iced_x86::Instruction;
 
 /// A watched range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,8 +23,10 @@ struct Watch {
 }
 
 /// Debugger requests the execution loop and the memory accesses act on.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct DebugHooks {
+    /// Where trace events go (`--trace`).
+    pub trace: Option<Box<dyn TraceSink>>,
     /// Instruction breakpoints (linear address, kind).
     breakpoints: Vec<(u64, BreakpointKind)>,
     watches: Vec<Watch>,
@@ -229,7 +233,49 @@ impl EngineDebug for Interpreter {
     }
 
     fn detach(&mut self) {
-        self.hooks = DebugHooks::default();
+        self.hooks = DebugHooks { trace: self.hooks.trace.take(), ..DebugHooks::default() };
+    }
+
+    fn set_trace(&mut self, sink: Option<Box<dyn TraceSink>>) -> bool {
+        self.hooks.trace = sink;
+        true
+    }
+}
+
+impl Ctx<'_> {
+    /// Reports the instruction at `rip` to the tracer.
+    #[cold]
+    pub fn trace_instruction(&mut self, rip: u64, lin: u64, ins: &Instruction) {
+        let cs = self.c.st.seg[Seg::Cs as usize].selector;
+        if let Some(t) = self.c.hooks.trace.as_mut() {
+            t.instruction(cs, rip, lin, ins);
+        }
+    }
+
+    /// Reports an exception or interrupt to the tracer.
+    pub fn trace_event(&mut self, vector: u8, error: Option<u32>, external: bool) {
+        let (cs, rip) = (self.c.st.seg[Seg::Cs as usize].selector, self.c.st.rip);
+        if let Some(t) = self.c.hooks.trace.as_mut() {
+            t.event(vector, error, external, cs, rip);
+        }
+    }
+
+    /// IN from `port`, reported to the tracer.
+    pub fn port_read(&mut self, port: u16, size: u8) -> u32 {
+        let v = self.p.io_read(port, size);
+        if let Some(t) = self.c.hooks.trace.as_mut() {
+            t.port(port, size, v, false);
+        }
+        v
+    }
+
+    /// OUT to `port`, reported to the tracer (the `size` low bytes of `value`).
+    pub fn port_write(&mut self, port: u16, size: u8, value: u32) {
+        if let Some(t) = self.c.hooks.trace.as_mut() {
+            let mask = if size >= 4 { u32::MAX } else { (1u32 << (size * 8)) - 1 };
+            t.port(port, size, value & mask, true);
+        }
+        self.p.io_write(port, size, value);
     }
 }
 
@@ -325,6 +371,41 @@ mod tests {
         m.cpu.add_watchpoint(0x5000, 4, WatchKind::Write).unwrap();
         m.cpu.detach();
         assert_eq!(run(&mut m), Exit::Halted, "nothing armed after detach");
+    }
+
+    /// Keeps trace events as text.
+    struct Recorder(std::rc::Rc<std::cell::RefCell<Vec<String>>>);
+
+    impl TraceSink for Recorder {
+        fn instruction(&mut self, sel: u16, rip: u64, lin: u64, ins: &Instruction) {
+            self.0.borrow_mut().push(format!("insn {sel:x}:{rip:x} {lin:x} {:?}", ins.mnemonic()));
+        }
+        fn event(&mut self, vector: u8, error: Option<u32>, external: bool, sel: u16, rip: u64) {
+            self.0.borrow_mut().push(format!("event {vector} {error:?} {external} {sel:x}:{rip:x}"));
+        }
+        fn port(&mut self, port: u16, size: u8, value: u32, write: bool) {
+            self.0.borrow_mut().push(format!("port {port:x} {size} {value:x} {write}"));
+        }
+    }
+
+    #[test]
+    fn trace_sees_instructions_ports_and_exceptions() {
+        // mov eax, 0x12345641; out 0x80, al; ud2 (no IDT: the #UD is reported, then the machine shuts down).
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.mov(eax, 0x1234_5641).unwrap();
+        a.out(0x80, al).unwrap();
+        a.ud2().unwrap();
+        let mut m = Machine::protected32(&mut a);
+        m.cpu.state_mut().idtr.limit = 0;
+        let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        assert!(m.cpu.set_trace(Some(Box::new(Recorder(log.clone())))));
+        assert!(matches!(run(&mut m), Exit::Shutdown(_)));
+        let log = log.borrow();
+        assert_eq!(log[0], "insn 8:10000 10000 Mov");
+        assert_eq!(log[1], "insn 8:10005 10005 Out");
+        assert_eq!(log[2], "port 80 1 41 true", "the byte OUT wrote, not all of EAX");
+        assert_eq!(log[3], "insn 8:10007 10007 Ud2");
+        assert_eq!(log[4], "event 6 None false 8:10007");
     }
 
     #[test]

@@ -45,6 +45,9 @@ impl Ctx<'_> {
     /// Delivers an exception or external interrupt, applying the double-fault rules;
     /// a fault while delivering #DF shuts the CPU down.
     pub fn deliver_event(&mut self, e: Exception, external: bool) -> Result<(), Exit> {
+        if self.c.hooks.trace.is_some() {
+            self.trace_event(e.vector, e.error, external);
+        }
         let mut chain = vec![self.fault_record(e)];
         let mut cur = e;
         let mut kind = if external { EventKind::External } else { EventKind::Exception };
@@ -69,7 +72,7 @@ impl Ctx<'_> {
                     if cur.vector == vec::DF || chain.len() > 8 {
                         let regs = EngineDebug::registers(&*self.c);
                         let msg = triple_fault_report(&regs, &chain, self.p.memory());
-                        log::error!("{msg}");
+                        log::error!("{}", msg.lines().next().unwrap_or_default());
                         return Err(Exit::Shutdown(msg));
                     }
                     kind = EventKind::Exception;
