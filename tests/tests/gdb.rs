@@ -306,3 +306,58 @@ fn monitor_on_stdio_answers_and_quits() {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
 }
+
+/// Data watchpoints are left out: on the nested paravirtual KVM (kvm_pvm) this was developed on,
+/// KVM never reported a data-breakpoint hit, in 32-bit or in 64-bit code (instruction
+/// breakpoints and single-step work).
+#[test]
+fn gdb_breakpoints_and_steps_with_kvm() {
+    if let Some(why) = gdb_unavailable().or_else(rx86_tests::rx86_bin::kvm_unavailable) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let kernel = gdb_modes_kernel();
+    let k = kernel.to_str().unwrap();
+    let mut kvm_args = vec!["--accel", "kvm"];
+    kvm_args.extend(args(k));
+    let stub = StubProcess::start(&kvm_args);
+    let out = run_gdb(
+        &kernel,
+        &stub.address,
+        &[
+            "info symbol $pc",
+            "stepi",
+            "info symbol $pc",
+            "hbreak pm_inner",
+            "continue",
+            "backtrace",
+            "delete",
+            "break long_inner",
+            "continue",
+            "stepi",
+            "info symbol $pc",
+            "delete",
+            "continue",
+        ],
+        LIMIT,
+    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (status, _, stderr) = stub.finish(LIMIT);
+    if stderr.contains("KVM_SET_GUEST_DEBUG failed") {
+        eprintln!("skipped: this host's KVM has no guest debugging: {stderr}");
+        return;
+    }
+    assert_in_order(
+        &text,
+        &[
+            "_start in section .text",
+            "_start + 1 in section .text",
+            "Breakpoint 1, pm_inner (x=42)",
+            "in pm_outer (x=41)",
+            "Breakpoint 2, long_inner",
+            "long_inner + 1 in section .text",
+            "exited with code 01",
+        ],
+    );
+    assert_eq!(status, Some(1), "stderr:\n{stderr}");
+}

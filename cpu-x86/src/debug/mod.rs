@@ -233,9 +233,12 @@ pub enum DebugError {
     /// All hardware breakpoints or watchpoints are in use.
     #[error("no free {0} slot (at most {1})")]
     NoSlot(&'static str, usize),
-    /// The watch length is zero or beyond a page.
-    #[error("watch length {0} is not supported (1 to 4096 bytes)")]
+    /// The watch length (or its alignment) is not supported by the engine.
+    #[error("watch length {0} is not supported here")]
     BadLength(u64),
+    /// The engine cannot do this.
+    #[error("not supported by this engine: {0}")]
+    Unsupported(&'static str),
 }
 
 /// The debugging operations of an engine.
