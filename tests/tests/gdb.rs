@@ -361,3 +361,103 @@ fn gdb_breakpoints_and_steps_with_kvm() {
     );
     assert_eq!(status, Some(1), "stderr:\n{stderr}");
 }
+
+/// An `/init` that prints the address of `start_kernel` from /proc/kallsyms and powers off.
+const KALLSYMS_INIT: &str = "#!/bin/sh
+/bin/busybox mkdir -p /proc
+/bin/busybox mount -t proc proc /proc
+/bin/busybox echo RX86-KALLSYMS
+/bin/busybox grep ' start_kernel$' /proc/kallsyms
+/bin/busybox poweroff -f
+";
+
+/// Debian's stock amd64 kernel under `-S`: gdb stops it before its first instruction, a
+/// hardware breakpoint at `start_kernel` (its address read from the guest's own
+/// /proc/kallsyms in an earlier boot with `nokaslr`: Debian ships no System.map) is hit with
+/// RIP there, and `continue` lets the guest reach /init and power off.
+#[test]
+fn debian_kernel_stops_at_start_kernel() {
+    if let Some(why) = gdb_unavailable() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let fixture = match rx86_tests::fixtures::linux_amd64() {
+        Ok(f) => f,
+        Err(why) => {
+            eprintln!("skipped: Debian Linux fixture unavailable: {why}");
+            return;
+        }
+    };
+    let (k, base_initrd) = (fixture.bzimage.to_str().unwrap(), &fixture.initrd);
+    let append = "console=ttyS0 panic=-1 nokaslr";
+    let initrd = std::env::temp_dir().join(format!("rx86-kallsyms-initrd-{}", std::process::id()));
+    rx86_tests::gdb::initrd_with_init(base_initrd, KALLSYMS_INIT, &initrd).expect("write the initrd");
+    let limit = Duration::from_secs(1200);
+    let first = run_rx86_with_limit(
+        &["run", "-m", "512M", "--kernel", k, "--initrd", initrd.to_str().unwrap(), "--append", append, "--no-reboot"],
+        limit,
+    )
+    .expect("the kallsyms boot ends");
+    let _ = std::fs::remove_file(&initrd);
+    let console = String::from_utf8_lossy(&first.stdout);
+    let address = console
+        .split("RX86-KALLSYMS")
+        .nth(1)
+        .and_then(|rest| rest.lines().find(|l| l.trim_end().ends_with(" start_kernel")))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no start_kernel in the guest's /proc/kallsyms:\n{console}"))
+        .to_string();
+    assert!(address.starts_with("ffffffff8"), "nokaslr puts the kernel at ffffffff8...: {address}");
+
+    let i = base_initrd.to_str().unwrap();
+    let stub = StubProcess::start(&["-m", "512M", "--kernel", k, "--initrd", i, "--append", append, "--no-reboot"]);
+    let out = run_gdb_without_symbols(
+        &stub.address,
+        &[
+            "monitor layout i386:x86-64",
+            "unset tdesc filename",
+            "info registers rip",
+            &format!("hbreak *0x{address}"),
+            "continue",
+            "info registers rip",
+            "delete",
+            "continue",
+        ],
+        limit,
+    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (status, stdout, stderr) = stub.finish(limit);
+    assert_in_order(
+        &text,
+        &[
+            "rip            0x",
+            "Hardware assisted breakpoint 1 at 0x",
+            "Breakpoint 1, 0x",
+            &format!("rip            0x{address}"),
+            "exited normally",
+        ],
+    );
+    assert!(stdout.contains(rx86_tests::fixtures::INIT_START_MARKER), "the guest reached /init:\n{stdout}");
+    assert_eq!(status, Some(0), "stderr:\n{stderr}");
+}
+
+/// gdb in batch mode with no symbols at all.
+fn run_gdb_without_symbols(address: &str, commands: &[&str], limit: Duration) -> std::process::Output {
+    let mut all = vec![format!("target remote {address}")];
+    all.extend(commands.iter().map(|c| c.to_string()));
+    let mut cmd = Command::new(rx86_tests::gdb::GDB);
+    cmd.args(["-batch", "-nx", "-ex", "set confirm off", "-ex", "set pagination off"]);
+    for c in &all {
+        cmd.args(["-ex", c]);
+    }
+    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn gdb");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pid = child.id();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    rx.recv_timeout(limit).map(|o| o.expect("gdb output")).unwrap_or_else(|_| {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        panic!("gdb did not finish within {limit:?}")
+    })
+}

@@ -8,7 +8,11 @@
 //! Registers follow the CPU mode (see [`layout`]): the layout is picked when gdb reads the
 //! target description, i.e. at `target remote`. After the guest changes mode, make gdb
 //! read it again with `unset tdesc filename` (or reconnect); until then the registers keep
-//! the layout gdb knows, with truthful (possibly truncated) values.
+//! the layout gdb knows, with truthful (possibly truncated) values. `monitor layout
+//! i386:x86-64` (or `i386`, `i8086`, `auto`) picks the layout for gdb's next read instead,
+//! e.g. to set a breakpoint at a 64-bit address while a kernel still runs 32-bit entry code.
+//! Load symbols with `symbol-file`, not `file`: with an exec file gdb pins the architecture
+//! to the file's and rejects a description of the other word size.
 //!
 //! Addresses are linear (virtual) addresses translated through the guest's page tables;
 //! breakpoints never write to guest memory.

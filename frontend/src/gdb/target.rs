@@ -84,6 +84,8 @@ pub struct GdbTarget<'m> {
     pub outcome: Option<Outcome>,
     /// The monitor's `quit` was given.
     pub quit: bool,
+    /// A layout the user chose with `monitor layout` instead of the CPU mode's.
+    forced: Option<Layout>,
 }
 
 impl<'m> GdbTarget<'m> {
@@ -95,6 +97,7 @@ impl<'m> GdbTarget<'m> {
             next: (Layout::I386, String::new()),
             outcome: None,
             quit: false,
+            forced: None,
         };
         t.note_stop();
         t
@@ -103,7 +106,7 @@ impl<'m> GdbTarget<'m> {
     /// Prepares the description of the CPU's current mode, for gdb's next read of
     /// `target.xml`: called whenever the guest stops.
     pub fn note_stop(&mut self) {
-        let layout = Layout::for_mode(self.regs().mode);
+        let layout = self.forced.unwrap_or_else(|| Layout::for_mode(self.regs().mode));
         if self.next.0 != layout || self.next.1.is_empty() {
             self.next = (layout, layout.target_xml());
         }
@@ -342,9 +345,36 @@ impl TargetDescriptionXmlOverride for GdbTarget<'_> {
     }
 }
 
+impl GdbTarget<'_> {
+    /// `monitor layout [auto|i8086|i386|i386:x86-64]`: the register layout gdb gets at its
+    /// next read of the description (`unset tdesc filename`), e.g. the 64-bit one while a
+    /// 64-bit kernel still runs its 32-bit entry code.
+    fn choose_layout(&mut self, arg: &str) -> String {
+        let forced = match arg {
+            "" => {
+                let now = self.forced.map_or("auto", Layout::architecture);
+                return format!("layout: {now} (next description: {})", self.next.0.architecture());
+            }
+            "auto" => None,
+            "i8086" => Some(Layout::I8086),
+            "i386" => Some(Layout::I386),
+            "i386:x86-64" | "x86-64" | "x86_64" => Some(Layout::X86_64),
+            other => return format!("unknown layout '{other}': auto, i8086, i386 or i386:x86-64"),
+        };
+        self.forced = forced;
+        self.next.1.clear();
+        self.note_stop();
+        format!("layout {}: now run 'unset tdesc filename' so gdb reads it", self.next.0.architecture())
+    }
+}
+
 impl MonitorCmd for GdbTarget<'_> {
     fn handle_monitor_cmd(&mut self, cmd: &[u8], mut out: ConsoleOutput<'_>) -> Result<(), Self::Error> {
         let cmd = String::from_utf8_lossy(cmd);
+        if let Some(arg) = cmd.trim().strip_prefix("layout") {
+            gdbstub::outputln!(out, "{}", self.choose_layout(arg.trim()));
+            return Ok(());
+        }
         let reply = monitor::execute(self.machine, cmd.trim());
         gdbstub::outputln!(out, "{}", reply.text.trim_end());
         if reply.quit {
