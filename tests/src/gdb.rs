@@ -202,11 +202,11 @@ fn cpio_entry(out: &mut Vec<u8>, name: &str, mode: u32, bytes: &[u8]) {
     }
     out.extend_from_slice(name.as_bytes());
     out.push(0);
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
     out.extend_from_slice(bytes);
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
@@ -216,7 +216,7 @@ fn cpio_entry(out: &mut Vec<u8>, name: &str, mode: u32, bytes: &[u8]) {
 pub fn initrd_with_init(base: &Path, script: &str, out: &Path) -> std::io::Result<()> {
     let mut data = std::fs::read(base)?;
     // The kernel reads the next archive only at a 4-byte-aligned offset (zeros are skipped).
-    while data.len() % 4 != 0 {
+    while !data.len().is_multiple_of(4) {
         data.push(0);
     }
     cpio_entry(&mut data, "init", 0o100_755, script.as_bytes());
