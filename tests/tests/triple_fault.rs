@@ -1,14 +1,19 @@
 //! A guest that triple-faults on purpose (`tests/guests/triple-fault`): under `--no-reboot`
 //! rx86 stops with status 3 and explains the chain of exceptions.
 
+use rx86_tests::gdb::{gdb_unavailable, run_gdb, StubProcess};
 use rx86_tests::guests::{build_elf32_guest, guest_sources_root};
 use rx86_tests::rx86_bin::{run_rx86_with_limit, stderr_of};
 use std::time::Duration;
 
+/// Builds (or finds) the guest.
+fn kernel() -> std::path::PathBuf {
+    build_elf32_guest("triple-fault", &guest_sources_root().join("triple-fault")).expect("build the guest")
+}
+
 #[test]
 fn triple_fault_diagnosis_explains_the_chain() {
-    let kernel =
-        build_elf32_guest("triple-fault", &guest_sources_root().join("triple-fault")).expect("build the guest");
+    let kernel = kernel();
     let out = run_rx86_with_limit(
         &["run", "--kernel", kernel.to_str().unwrap(), "--no-reboot", "--serial", "none"],
         Duration::from_secs(60),
@@ -36,4 +41,23 @@ fn triple_fault_diagnosis_explains_the_chain() {
     ] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
+}
+
+#[test]
+fn under_gdb_a_triple_fault_stops_at_the_faulting_instruction() {
+    if let Some(why) = gdb_unavailable() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let kernel = kernel();
+    let stub = StubProcess::start(&["--kernel", kernel.to_str().unwrap(), "--no-reboot", "--serial", "none"]);
+    let limit = Duration::from_secs(60);
+    let out = run_gdb(&kernel, &stub.address, &["continue", "info symbol $pc", "p/x $cr2", "continue"], limit);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (status, _, stderr) = stub.finish(limit);
+    for want in ["received signal SIGSEGV", "bad_write in section .text", "= 0xdead0000", "exited with code 03"] {
+        assert!(text.contains(want), "missing {want:?} in gdb output:\n{text}");
+    }
+    assert!(stderr.contains("What to check:"), "the diagnosis is printed: {stderr}");
+    assert_eq!(status, Some(3));
 }

@@ -178,6 +178,11 @@ fn debug_session(machine: &mut Machine, stream: TcpStream) -> Result<Option<Outc
     }
 }
 
+/// The status gdb is told when the run ends.
+fn exit_code(outcome: &Outcome) -> u8 {
+    outcome.exit_status().clamp(0, 255) as u8
+}
+
 /// The gdb stop reason for an engine stop.
 fn stop_reason(stop: DebugStop) -> SingleThreadStopReason<u64> {
     use gdbstub::target::ext::breakpoints::WatchKind as Gdb;
@@ -210,6 +215,10 @@ impl<'m> BlockingEventLoop for EventLoop<'m> {
         target: &mut GdbTarget<'m>,
         conn: &mut FramedStream,
     ) -> Result<Event<Self::StopReason>, WaitForStopReasonError<String, <FramedStream as Connection>::Error>> {
+        // Resumed after a triple fault was shown as SIGSEGV: the run is over.
+        if let Some(outcome) = &target.outcome {
+            return Ok(Event::TargetStopped(SingleThreadStopReason::Exited(exit_code(outcome))));
+        }
         loop {
             if conn.peek().map_err(WaitForStopReasonError::Connection)?.is_some() {
                 let byte = ConnectionExt::read(conn).map_err(WaitForStopReasonError::Connection)?;
@@ -218,12 +227,18 @@ impl<'m> BlockingEventLoop for EventLoop<'m> {
             match target.machine().step() {
                 Err(e) => return Err(WaitForStopReasonError::Target(e.to_string())),
                 Ok(Some(outcome)) => {
-                    let status = outcome.exit_status().clamp(0, 255) as u8;
-                    if let Outcome::TripleFault(why) = &outcome {
+                    let status = exit_code(&outcome);
+                    // A triple fault stops as SIGSEGV with the CPU at the faulting
+                    // instruction, so gdb can look around; the next resume ends the run.
+                    let stop = if let Outcome::TripleFault(why) = &outcome {
                         eprintln!("rx86: guest triple fault: {why}");
-                    }
+                        target.note_stop();
+                        SingleThreadStopReason::Signal(Signal::SIGSEGV)
+                    } else {
+                        SingleThreadStopReason::Exited(status)
+                    };
                     target.outcome = Some(outcome);
-                    return Ok(Event::TargetStopped(SingleThreadStopReason::Exited(status)));
+                    return Ok(Event::TargetStopped(stop));
                 }
                 Ok(None) => {}
             }

@@ -245,7 +245,7 @@ impl SingleRegisterAccess<()> for GdbTarget<'_> {
 impl SingleThreadResume for GdbTarget<'_> {
     fn resume(&mut self, signal: Option<Signal>) -> Result<(), Self::Error> {
         if let Some(s) = signal {
-            log::warn!("gdb asked to resume with signal {s}; x86 guests take no signals, ignored");
+            log::debug!("gdb passed signal {s} on resume; x86 guests take no signals, ignored");
         }
         self.debug().resume(false);
         Ok(())
@@ -259,7 +259,7 @@ impl SingleThreadResume for GdbTarget<'_> {
 impl SingleThreadSingleStep for GdbTarget<'_> {
     fn step(&mut self, signal: Option<Signal>) -> Result<(), Self::Error> {
         if let Some(s) = signal {
-            log::warn!("gdb asked to step with signal {s}; x86 guests take no signals, ignored");
+            log::debug!("gdb passed signal {s} on step; x86 guests take no signals, ignored");
         }
         self.debug().resume(true);
         Ok(())
