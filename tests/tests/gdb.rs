@@ -390,23 +390,8 @@ fn debian_kernel_stops_at_start_kernel() {
     };
     let (k, base_initrd) = (fixture.bzimage.to_str().unwrap(), &fixture.initrd);
     let append = "console=ttyS0 panic=-1 nokaslr";
-    let initrd = std::env::temp_dir().join(format!("rx86-kallsyms-initrd-{}", std::process::id()));
-    rx86_tests::gdb::initrd_with_init(base_initrd, KALLSYMS_INIT, &initrd).expect("write the initrd");
     let limit = Duration::from_secs(1200);
-    let first = run_rx86_with_limit(
-        &["run", "-m", "512M", "--kernel", k, "--initrd", initrd.to_str().unwrap(), "--append", append, "--no-reboot"],
-        limit,
-    )
-    .expect("the kallsyms boot ends");
-    let _ = std::fs::remove_file(&initrd);
-    let console = String::from_utf8_lossy(&first.stdout);
-    let address = console
-        .split("RX86-KALLSYMS")
-        .nth(1)
-        .and_then(|rest| rest.lines().find(|l| l.trim_end().ends_with(" start_kernel")))
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no start_kernel in the guest's /proc/kallsyms:\n{console}"))
-        .to_string();
+    let address = start_kernel_address(&fixture.bzimage, base_initrd, append, limit);
     assert!(address.starts_with("ffffffff8"), "nokaslr puts the kernel at ffffffff8...: {address}");
 
     let i = base_initrd.to_str().unwrap();
@@ -439,6 +424,39 @@ fn debian_kernel_stops_at_start_kernel() {
     );
     assert!(stdout.contains(rx86_tests::fixtures::INIT_START_MARKER), "the guest reached /init:\n{stdout}");
     assert_eq!(status, Some(0), "stderr:\n{stderr}");
+}
+
+/// The address of `start_kernel` in `bzimage` booted with `append`: read from the guest's
+/// /proc/kallsyms by a boot whose `/init` prints it, then kept in the fixture cache under the
+/// kernel's content hash (one boot per kernel, not per test run).
+fn start_kernel_address(bzimage: &std::path::Path, initrd: &std::path::Path, append: &str, limit: Duration) -> String {
+    let image = std::fs::read(bzimage).expect("read the kernel");
+    // FNV-1a over the image and the command line.
+    let hash = image
+        .iter()
+        .chain(append.as_bytes())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3));
+    let cached = rx86_tests::fixtures::cache_dir().join(format!("start_kernel-{hash:016x}.txt"));
+    if let Ok(address) = std::fs::read_to_string(&cached) {
+        return address.trim().to_string();
+    }
+    let with_init = std::env::temp_dir().join(format!("rx86-kallsyms-initrd-{}", std::process::id()));
+    rx86_tests::gdb::initrd_with_init(initrd, KALLSYMS_INIT, &with_init).expect("write the initrd");
+    let k = bzimage.to_str().unwrap();
+    let boot = ["run", "-m", "512M", "--kernel", k, "--initrd", with_init.to_str().unwrap(), "--append", append];
+    let first = run_rx86_with_limit(&[&boot[..], &["--no-reboot"]].concat(), limit).expect("the kallsyms boot ends");
+    let _ = std::fs::remove_file(&with_init);
+    let console = String::from_utf8_lossy(&first.stdout);
+    let address = console
+        .split("RX86-KALLSYMS")
+        .nth(1)
+        .and_then(|rest| rest.lines().find(|l| l.trim_end().ends_with(" start_kernel")))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no start_kernel in the guest's /proc/kallsyms:\n{console}"))
+        .to_string();
+    // Best effort: without the cache the next run boots once more.
+    let _ = std::fs::write(&cached, &address);
+    address
 }
 
 /// gdb in batch mode with no symbols at all.
