@@ -1,5 +1,6 @@
 //! The interface every execution engine offers the machine loop.
 
+use crate::debug::{DebugStop, EngineDebug};
 use rx86_core::entry::EntryState;
 use rx86_core::platform::Platform;
 use rx86_core::time::Clock;
@@ -18,6 +19,9 @@ pub enum Exit {
     /// The guest did something the engine cannot emulate; the text names the guest
     /// RIP and the instruction bytes.
     Unsupported(String),
+    /// A debugger breakpoint, watchpoint or single step stopped the guest (only while a
+    /// debugger armed one through [`Engine::debug`]).
+    Debug(DebugStop),
 }
 
 /// Host-side engine failures (not guest faults, which are emulated).
@@ -92,6 +96,12 @@ pub trait Engine {
     /// Instructions retired so far, where the engine counts them (the interpreter
     /// does; hardware engines do not).
     fn instructions_retired(&self) -> Option<u64> {
+        None
+    }
+
+    /// The debugging interface (registers, breakpoints, watchpoints, single-step), when
+    /// the engine has one.
+    fn debug(&mut self) -> Option<&mut dyn EngineDebug> {
         None
     }
 }

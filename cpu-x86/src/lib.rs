@@ -5,6 +5,7 @@
 //! [`rx86_core::platform::Platform`] until a deadline on the machine clock or an
 //! exit, and report why they stopped.
 
+pub mod debug;
 pub mod engine;
 pub mod interp;
 pub mod kvm;

@@ -109,9 +109,32 @@ pub struct RunArgs {
     /// Use this BIOS ROM image instead of the built-in BIOS.
     #[arg(long)]
     pub bios: Option<PathBuf>,
+    /// Serve gdb: tcp::PORT (localhost), HOST:PORT, or PORT (0 picks a free port).
+    #[arg(long, value_name = "ADDRESS", value_parser = crate::gdb::parse_gdb_address)]
+    pub gdb: Option<String>,
+    /// Shorthand for --gdb tcp::1234.
+    #[arg(short = 's')]
+    pub gdb_default_port: bool,
+    /// Hold the guest before its first instruction until gdb connects (serves gdb on
+    /// port 1234 unless --gdb says otherwise).
+    #[arg(short = 'S')]
+    pub gdb_wait: bool,
+    /// Log to a file or stderr: insn (disassembled), int (exceptions, interrupts), io (ports),
+    /// all; range=START-END filters instructions; file=PATH. E.g. --trace insn,int,file=t.txt
+    #[arg(long, value_name = "SPEC", value_parser = crate::trace::parse_trace_spec)]
+    pub trace: Option<crate::trace::TraceSpec>,
+    /// Monitor console: 'stdio' reads monitor commands (help, info registers, quit...) from
+    /// standard input.
+    #[arg(long, value_name = "stdio", value_parser = ["stdio"])]
+    pub monitor: Option<String>,
 }
 
 impl RunArgs {
+    /// The gdb stub options these arguments ask for, if any.
+    pub fn gdb_options(&self) -> Option<crate::gdb::GdbOptions> {
+        crate::gdb::options(self.gdb.as_deref(), self.gdb_default_port, self.gdb_wait)
+    }
+
     /// The machine configuration these options describe.
     pub fn to_config(&self) -> MachineConfig {
         MachineConfig {
@@ -217,6 +240,7 @@ const QEMU_LONG_OPTIONS: &[&str] = &[
     "boot",
     "snapshot",
     "bios",
+    "gdb",
 ];
 
 /// Rewrites QEMU-style single-dash long options to clap's double-dash form.

@@ -6,6 +6,7 @@ use crate::error::RunError;
 use crate::pc::Pc;
 use rx86_core::platform::PowerEvent;
 use rx86_core::time::Clock;
+use rx86_cpu::debug::{DebugStop, EngineDebug};
 use rx86_cpu::engine::{Engine, Exit};
 use rx86_cpu::interp::{Interpreter, DEFAULT_NS_PER_INSN};
 use std::time::Duration;
@@ -27,6 +28,8 @@ pub enum Outcome {
     TripleFault(String),
     /// The guest halted with interrupts disabled and nothing can wake it.
     Hung(String),
+    /// gdb's `kill` command ended the run.
+    Killed,
 }
 
 impl Outcome {
@@ -35,7 +38,7 @@ impl Outcome {
     /// or a dead halt.
     pub fn exit_status(&self) -> i32 {
         match self {
-            Outcome::PowerOff | Outcome::Reset => 0,
+            Outcome::PowerOff | Outcome::Reset | Outcome::Killed => 0,
             Outcome::DebugExit(code) => *code,
             Outcome::TripleFault(_) | Outcome::Hung(_) => 3,
         }
@@ -50,6 +53,8 @@ pub struct Machine {
     // drops before the board that owns the RAM.
     engine: Box<dyn Engine>,
     pc: Pc,
+    /// Why the engine last stopped for a debugger, until the debugger takes it.
+    debug_stop: Option<DebugStop>,
 }
 
 fn make_engine(config: &MachineConfig, pc: &Pc, clock: &Clock) -> Result<Box<dyn Engine>, RunError> {
@@ -94,7 +99,7 @@ impl Machine {
         let mut engine = make_engine(&config, &pc, &clock)?;
         engine.load_entry_state(pc.entry_state()).map_err(|e| RunError::Engine(e.to_string()))?;
         log::info!("machine ready: {} engine, {} MiB RAM", engine.name(), config.ram_bytes >> 20);
-        Ok(Machine { config, clock, engine, pc })
+        Ok(Machine { config, clock, engine, pc, debug_stop: None })
     }
 
     /// The board.
@@ -110,6 +115,23 @@ impl Machine {
     /// Instructions the engine has retired, where it counts them.
     pub fn instructions_retired(&self) -> Option<u64> {
         self.engine.instructions_retired()
+    }
+
+    /// The engine's debugging interface (if it has one) and the board, for the gdb stub
+    /// and the monitor.
+    pub fn debug_parts(&mut self) -> (Option<&mut dyn EngineDebug>, &Pc) {
+        (self.engine.debug(), &self.pc)
+    }
+
+    /// The engine's short name ("interp", "kvm").
+    pub fn engine_name(&self) -> &'static str {
+        self.engine.name()
+    }
+
+    /// Takes the reason the engine last stopped for a debugger (breakpoint, watchpoint,
+    /// single step).
+    pub fn take_debug_stop(&mut self) -> Option<DebugStop> {
+        self.debug_stop.take()
     }
 
     fn rebuild(&mut self) -> Result<(), RunError> {
@@ -150,6 +172,10 @@ impl Machine {
                 return Ok(None);
             }
             Exit::Unsupported(what) => return Err(RunError::Unsupported(what)),
+            Exit::Debug(stop) => {
+                self.debug_stop = Some(stop);
+                return Ok(None);
+            }
         }
         self.pc.fire_due_timers(self.clock.now_ns());
         self.pc.poll_input();

@@ -92,6 +92,9 @@ impl Ctx<'_> {
         if self.c.dbg.read != 0 {
             self.note_data_access(self.c.dbg.read, lin, size);
         }
+        if self.c.hooks.watch_reads {
+            self.c.hooks.note_access(lin, size, false);
+        }
         self.read_lin(lin, size, Acc::Read, self.c.st.cpl == 3)
     }
 
@@ -102,6 +105,9 @@ impl Ctx<'_> {
         self.check_alignment(lin, size)?;
         if self.c.dbg.write != 0 {
             self.note_data_access(self.c.dbg.write, lin, size);
+        }
+        if self.c.hooks.watch_writes {
+            self.c.hooks.note_access(lin, size, true);
         }
         self.write_lin(lin, size, value, self.c.st.cpl == 3)
     }

@@ -3,10 +3,12 @@
 //! interrupts.
 
 use super::debug::{dr6, Armed};
+use super::debugger::DebugHooks;
 use super::decode_cache::{Block, DecodeCache, Key};
 use super::fault::{vec, Exception, Fault, R};
 use super::mmu::{translate, Acc, Tlb};
 use super::state::{fl, CpuState, Mode, Seg};
+use crate::debug::DebugStop;
 use crate::engine::Exit;
 use iced_x86::{Decoder, DecoderError, DecoderOptions, FlowControl, Instruction};
 use rx86_core::platform::Platform;
@@ -44,6 +46,8 @@ pub struct Interpreter {
     pub(crate) irq_check: bool,
     /// The breakpoints DR7 enables, and the data breakpoints hit by this instruction.
     pub(crate) dbg: Armed,
+    /// Breakpoints, watchpoints and single-step a debugger asked for.
+    pub(crate) hooks: DebugHooks,
     a20_mask: u64,
     ns_per_insn: u64,
     /// Instructions retired since creation.
@@ -77,6 +81,7 @@ impl Interpreter {
             brk: false,
             irq_check: true,
             dbg: Armed::default(),
+            hooks: DebugHooks::default(),
             a20_mask: u64::MAX,
             ns_per_insn: ns_per_insn.max(1),
             retired: 0,
@@ -123,7 +128,7 @@ impl Interpreter {
             if now >= deadline_ns {
                 return Exit::Deadline;
             }
-            if ctx.c.irq_check && !ctx.c.st.int_shadow {
+            if ctx.c.irq_check && !ctx.c.st.int_shadow && ctx.c.hooks.interrupts_allowed(ctx.c.st.halted) {
                 ctx.c.irq_check = false;
                 if let Some(exit) = ctx.take_interrupts() {
                     return exit;
@@ -133,7 +138,7 @@ impl Interpreter {
                 return Exit::Halted;
             }
             let budget = ((deadline_ns - now) / ctx.c.ns_per_insn).clamp(1, MAX_BLOCK as u64) as usize;
-            let budget = if ctx.c.st.int_shadow { 1 } else { budget };
+            let budget = if ctx.c.st.int_shadow || ctx.c.hooks.step { 1 } else { budget };
             let done = ctx.exec_block(budget);
             let n = match done {
                 Ok(n) => n,
@@ -141,6 +146,13 @@ impl Interpreter {
             };
             if clock.is_virtual() {
                 clock.advance_to(now + n.max(1) * ctx.c.ns_per_insn);
+            }
+            if ctx.c.hooks.step && ctx.c.hooks.stop.is_none() {
+                ctx.c.hooks.stop = Some(DebugStop::Step);
+            }
+            if let Some(stop) = ctx.c.hooks.stop.take() {
+                ctx.c.hooks.step = false;
+                return Exit::Debug(stop);
             }
             if ctx.c.brk {
                 ctx.c.brk = false;
@@ -202,6 +214,13 @@ impl Ctx<'_> {
             if start_rip != ins.ip() {
                 break;
             }
+            if self.c.hooks.exec_armed {
+                let lin = self.code_lin_unchecked(start_rip);
+                if let Some(stop) = self.c.hooks.breakpoint_at(lin) {
+                    self.c.hooks.stop = Some(stop);
+                    break;
+                }
+            }
             // SDM Vol. 3B §17.3.1.1: instruction breakpoints are checked first (RF
             // suppresses them), then RF is cleared as the instruction starts.
             if self.c.dbg.exec != 0 && self.c.st.rflags & fl::RF == 0 {
@@ -210,6 +229,10 @@ impl Ctx<'_> {
                     self.debug_exception(hits as u64)?;
                     return Ok(retired + 1);
                 }
+            }
+            if self.c.hooks.trace.is_some() {
+                let lin = self.code_lin_unchecked(start_rip);
+                self.trace_instruction(start_rip, lin, ins);
             }
             self.c.st.rflags &= !fl::RF;
             self.c.dbg.hits = 0;
@@ -243,6 +266,9 @@ impl Ctx<'_> {
             let trap = self.c.dbg.hits as u64 | if tf { dr6::BS } else { 0 };
             if trap != 0 {
                 self.debug_exception(trap)?;
+                break;
+            }
+            if self.c.hooks.stop.is_some() {
                 break;
             }
             if self.c.brk || self.c.st.halted || (shadow && self.c.irq_check) || self.c.st.rip != ins.next_ip() {

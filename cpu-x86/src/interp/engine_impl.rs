@@ -3,6 +3,7 @@
 use super::cpu::Interpreter;
 use super::flags::FlagOp;
 use super::state::{fl, CpuState, DescTable, Segment};
+use crate::debug::EngineDebug;
 use crate::engine::{Engine, EngineError, Exit, RegisterSummary};
 use rx86_core::entry::{EntryState, SegmentInit};
 use rx86_core::platform::Platform;
@@ -72,6 +73,10 @@ impl Engine for Interpreter {
 
     fn run(&mut self, platform: &dyn Platform, clock: &Clock, deadline_ns: u64) -> Result<Exit, EngineError> {
         Ok(self.run_until(platform, clock, deadline_ns))
+    }
+
+    fn debug(&mut self) -> Option<&mut dyn EngineDebug> {
+        Some(self)
     }
 
     fn registers(&self) -> RegisterSummary {

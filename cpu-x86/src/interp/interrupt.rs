@@ -9,6 +9,8 @@ use super::cpu::Ctx;
 use super::fault::{is_double_fault, vec, Exception, Fault, R};
 use super::segment::{sel_err, Descriptor};
 use super::state::{efer, fl, Mode, Seg, Segment};
+use crate::debug::diagnose::{triple_fault_report, FaultRecord};
+use crate::debug::EngineDebug;
 use crate::engine::Exit;
 
 /// What raised an event (decides error codes, the EXT bit and gate DPL checks).
@@ -43,7 +45,10 @@ impl Ctx<'_> {
     /// Delivers an exception or external interrupt, applying the double-fault rules;
     /// a fault while delivering #DF shuts the CPU down.
     pub fn deliver_event(&mut self, e: Exception, external: bool) -> Result<(), Exit> {
-        let mut chain = vec![e.vector];
+        if self.c.hooks.trace.is_some() {
+            self.trace_event(e.vector, e.error, external);
+        }
+        let mut chain = vec![self.fault_record(e)];
         let mut cur = e;
         let mut kind = if external { EventKind::External } else { EventKind::Exception };
         if !external {
@@ -60,27 +65,32 @@ impl Ctx<'_> {
                     return Err(Exit::Unsupported(msg));
                 }
                 Err(Fault::Exc(next)) => {
-                    chain.push(next.vector);
+                    if let Some(last) = chain.last_mut() {
+                        last.error = error;
+                    }
+                    chain.push(self.fault_record(next));
                     if cur.vector == vec::DF || chain.len() > 8 {
-                        let chain: Vec<String> = chain.iter().map(|v| format!("{v:#04x}")).collect();
-                        let msg = format!(
-                            "triple fault: exception chain [{}] at {:04x}:{:#x}",
-                            chain.join(" -> "),
-                            self.c.st.seg[Seg::Cs as usize].selector,
-                            self.c.st.rip
-                        );
-                        log::error!("{msg}");
+                        let regs = EngineDebug::registers(&*self.c);
+                        let msg = triple_fault_report(&regs, &chain, self.p.memory());
+                        log::error!("{}", msg.lines().next().unwrap_or_default());
                         return Err(Exit::Shutdown(msg));
                     }
                     kind = EventKind::Exception;
                     cur = if is_double_fault(cur.vector, next.vector) {
-                        Exception { vector: vec::DF, error: Some(0) }
+                        let df = Exception { vector: vec::DF, error: Some(0) };
+                        chain.push(self.fault_record(df));
+                        df
                     } else {
                         next
                     };
                 }
             }
         }
+    }
+
+    /// The chain entry for `e`, with CR2 as it stands now.
+    fn fault_record(&self, e: Exception) -> FaultRecord {
+        FaultRecord { vector: e.vector, error: e.error, cr2: self.c.st.cr2 }
     }
 
     /// Delivers one event through the IVT or IDT.

@@ -8,12 +8,15 @@
 //! - `interrupt`, `segment`: exception/interrupt delivery, descriptor loads, far
 //!   transfers; `task_switch`: hardware task switches.
 //! - `debug`: debug-register breakpoints (DR0-DR3, DR6, DR7) and the RF flag.
+//! - `debugger`: the hooks behind [`crate::debug::EngineDebug`] (gdb breakpoints,
+//!   watchpoints, single-step).
 //! - [`Interpreter`]: the engine the board drives ([`crate::engine::Engine`]).
 
 mod access;
 mod cpu;
 pub mod cpuid;
 mod debug;
+mod debugger;
 mod decode_cache;
 mod engine_impl;
 pub mod fault;

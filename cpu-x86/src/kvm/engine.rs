@@ -1,7 +1,9 @@
 //! The KVM vCPU and its run loop.
 
+use super::debug::GuestDebug;
 use super::kick::Kicker;
 use super::{cpuid, regs};
+use crate::debug::EngineDebug;
 use crate::engine::{Engine, EngineError, Exit, RegisterSummary};
 use kvm_bindings::{kvm_run, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES, KVM_MEM_READONLY};
 use kvm_ioctls::{Cap, Kvm, VcpuExit, VcpuFd, VmFd};
@@ -46,9 +48,11 @@ fn open_kvm() -> Result<Kvm, String> {
 pub struct KvmEngine {
     _kvm: Kvm,
     _vm: VmFd,
-    vcpu: VcpuFd,
+    pub(super) vcpu: VcpuFd,
     kicker: Kicker,
     run_ptr: *mut kvm_run,
+    /// Breakpoints, watchpoints and stepping a debugger asked for.
+    pub(super) guest_debug: GuestDebug,
 }
 
 fn host_err(what: &str, e: impl std::fmt::Display) -> EngineError {
@@ -100,7 +104,7 @@ impl KvmEngine {
         // `vcpu`; the kicker is dropped before the vCPU (field order in the struct).
         let immediate_exit = unsafe { std::ptr::addr_of_mut!((*run_ptr).immediate_exit) };
         let kicker = Kicker::new(clock.clone(), immediate_exit).map_err(|e| host_err("deadline thread", e))?;
-        Ok(KvmEngine { _kvm: kvm, _vm: vm, vcpu, kicker, run_ptr })
+        Ok(KvmEngine { _kvm: kvm, _vm: vm, vcpu, kicker, run_ptr, guest_debug: GuestDebug::default() })
     }
 
     fn run_struct(&mut self) -> &mut kvm_run {
@@ -133,7 +137,7 @@ impl KvmEngine {
     }
 
     fn diagnose(&self, what: &str) -> String {
-        format!("{what}; registers: {}", self.registers())
+        format!("{what}; registers: {}", Engine::registers(self))
     }
 
     fn run_loop(&mut self, platform: &dyn Platform, clock: &Clock, deadline_ns: u64) -> Result<Exit, EngineError> {
@@ -170,6 +174,10 @@ impl KvmEngine {
                     }
                 }
                 Ok(VcpuExit::IrqWindowOpen) | Ok(VcpuExit::Intr) => {}
+                Ok(VcpuExit::Debug(arch)) => match self.debug_stop(&arch) {
+                    Some(stop) => return Ok(Exit::Debug(stop)),
+                    None => log::warn!("KVM debug exit that no debugger request explains (DR6 {:#x})", arch.dr6),
+                },
                 Ok(VcpuExit::Shutdown) => {
                     return Ok(Exit::Shutdown(self.diagnose("triple fault (KVM_EXIT_SHUTDOWN)")));
                 }
@@ -215,6 +223,10 @@ impl Engine for KvmEngine {
         let result = self.run_loop(platform, clock, deadline_ns);
         self.kicker.disarm();
         result
+    }
+
+    fn debug(&mut self) -> Option<&mut dyn EngineDebug> {
+        Some(self)
     }
 
     fn registers(&self) -> RegisterSummary {

@@ -4,10 +4,12 @@
 //! exits go to the same buses; interrupts come from rx86's own PIC/IOAPIC/local APIC
 //! models and are injected with `KVM_INTERRUPT` when the guest can take them (no
 //! in-kernel irqchip). A deadline thread ([`kick`]) ends `KVM_RUN` when the machine's
-//! next device event is due.
+//! next device event is due. [`debug`] drives `KVM_SET_GUEST_DEBUG` for the gdb stub.
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod cpuid;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod debug;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod engine;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]

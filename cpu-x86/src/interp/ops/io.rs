@@ -45,11 +45,11 @@ impl Ctx<'_> {
             if ins.op_kind(port_op) == OpKind::Register { self.c.st.gpr[2] as u16 } else { ins.immediate8() as u16 };
         self.check_io(port, size)?;
         if ins.mnemonic() == M::In {
-            let v = self.p.io_read(port, size) as u64;
+            let v = self.port_read(port, size) as u64;
             self.set_gpr(0, size, v);
         } else {
             let v = self.c.st.gpr[0] as u32;
-            self.p.io_write(port, size, v);
+            self.port_write(port, size, v);
         }
         self.c.brk = true;
         self.c.irq_check = true;

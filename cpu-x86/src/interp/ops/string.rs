@@ -122,14 +122,14 @@ impl Ctx<'_> {
                 }
                 Kind::Ins => {
                     self.probe_write(Seg::Es, di, size)?;
-                    let v = self.p.io_read(port, size) as u64;
+                    let v = self.port_read(port, size) as u64;
                     self.write(Seg::Es, di, size, v)?;
                     self.c.brk = true;
                     self.c.irq_check = true;
                 }
                 Kind::Outs => {
                     let v = self.read(src_seg, si, size)?;
-                    self.p.io_write(port, size, v as u32);
+                    self.port_write(port, size, v as u32);
                     self.c.brk = true;
                     self.c.irq_check = true;
                 }
