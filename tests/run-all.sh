@@ -19,6 +19,7 @@ missing=()
 need gcc || missing+=(gcc)
 need ld || missing+=(binutils)
 need cpio || missing+=(cpio)
+need gdb || missing+=(gdb)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing test prerequisites: ${missing[*]}"
     if [ "$(id -u)" = 0 ]; then
