@@ -532,3 +532,140 @@ mod tests {
         assert_eq!(g.to_lba(0, 2, 1), None);
     }
 }
+
+#[cfg(test)]
+mod int13_tests {
+    use super::*;
+    use rx86_core::platform::BasicPlatform;
+    use rx86_devices::block::{BlockError, SharedBackend};
+
+    /// An in-memory image for the services.
+    struct Image(Vec<u8>, bool);
+
+    impl BlockBackend for Image {
+        fn len(&self) -> u64 {
+            self.0.len() as u64
+        }
+        fn read_only(&self) -> bool {
+            self.1
+        }
+        fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), BlockError> {
+            let at = offset as usize;
+            buf.copy_from_slice(&self.0[at..at + buf.len()]);
+            Ok(())
+        }
+        fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), BlockError> {
+            let at = offset as usize;
+            self.0[at..at + buf.len()].copy_from_slice(buf);
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), BlockError> {
+            Ok(())
+        }
+    }
+
+    fn rig() -> (BasicPlatform, Drives, SharedBackend) {
+        let p = BasicPlatform::new(2 << 20).unwrap();
+        let disk = SharedBackend::new(Box::new(Image((0..64 * 512).map(|i| (i / 512) as u8).collect(), false)));
+        let cd = SharedBackend::new(Box::new(Image(vec![7; 4 * 2048], true)));
+        let drives = Drives::new([None, None], vec![disk.clone()], Some(cd));
+        (p, drives, disk)
+    }
+
+    fn call(drives: &mut Drives, p: &BasicPlatform, ax: u16, f: impl FnOnce(&mut Frame)) -> Frame {
+        let mut frame = Frame::from_bytes(&[0; super::super::frame::FRAME_BYTES]);
+        frame.set_ax(ax);
+        f(&mut frame);
+        int13(drives, p, &mut frame);
+        frame
+    }
+
+    fn packet(p: &BasicPlatform, count: u16, lba: u64) {
+        let mut dap = [0u8; 16];
+        dap[0] = 16;
+        dap[2..4].copy_from_slice(&count.to_le_bytes());
+        dap[4..8].copy_from_slice(&0x1000_0000u32.to_le_bytes());
+        dap[8..16].copy_from_slice(&lba.to_le_bytes());
+        p.memory.write(0x500, &dap);
+    }
+
+    #[test]
+    fn extended_reads_check_the_lba_range() {
+        let (p, mut d, _) = rig();
+        packet(&p, 2, 62);
+        let f = call(&mut d, &p, 0x4200, |f| {
+            f.set_dl(0x80);
+            f.esi = 0x500;
+        });
+        assert_eq!((f.flags & super::super::frame::CF, f.ah()), (0, 0));
+        let mut buf = [0u8; 1024];
+        p.memory.read(0x1_0000, &mut buf);
+        assert_eq!((buf[0], buf[1023]), (62, 63), "sectors 62 and 63 at 1000:0000");
+        packet(&p, 2, 63);
+        let f = call(&mut d, &p, 0x4200, |f| {
+            f.set_dl(0x80);
+            f.esi = 0x500;
+        });
+        assert_eq!((f.flags & 1, f.ah()), (1, ST_NOT_FOUND), "a read past the end");
+        let mut count = [0u8; 2];
+        p.memory.read(0x502, &mut count);
+        assert_eq!(count, [0, 0], "no blocks transferred");
+        packet(&p, 1, u64::MAX);
+        let f = call(&mut d, &p, 0x4200, |f| {
+            f.set_dl(0x80);
+            f.esi = 0x500;
+        });
+        assert_eq!(f.ah(), ST_NOT_FOUND, "an LBA that overflows");
+    }
+
+    #[test]
+    fn chs_calls_check_counts_sectors_and_drives() {
+        let (p, mut d, disk) = rig();
+        let chs = |count: u8, sector: u8| {
+            move |f: &mut Frame| {
+                f.set_al(count);
+                f.set_cl(sector);
+                f.set_dl(0x80);
+                f.es = 0x2000;
+            }
+        };
+        assert_eq!(call(&mut d, &p, 0x0200, chs(0, 1)).ah(), ST_INVALID, "zero sectors");
+        assert_eq!(call(&mut d, &p, 0x0200, chs(1, 0)).ah(), ST_NOT_FOUND, "sector 0");
+        let f = call(&mut d, &p, 0x0300, chs(1, 2));
+        assert_eq!((f.flags & 1, f.al()), (0, 1), "write one sector");
+        let mut sector = [0xffu8; 512];
+        disk.clone().read_at(512, &mut sector).unwrap();
+        assert_eq!(sector, [0u8; 512], "the guest's buffer (zero RAM) reached sector 1");
+        let f = call(&mut d, &p, 0x0200, |f| f.set_dl(0x81));
+        assert_eq!(f.ah(), ST_TIMEOUT, "no second hard disk");
+        let f = call(&mut d, &p, 0x0100, |f| f.set_dl(0x81));
+        assert_eq!((f.flags & 1, f.ah()), (1, ST_TIMEOUT), "AH=01h reports the last status");
+    }
+
+    #[test]
+    fn the_cdrom_is_read_only_with_2048_byte_blocks() {
+        let (p, mut d, _) = rig();
+        packet(&p, 1, 3);
+        let f = call(&mut d, &p, 0x4300, |f| {
+            f.set_dl(CDROM_DRIVE);
+            f.esi = 0x500;
+        });
+        assert_eq!(f.ah(), ST_WRITE_PROTECTED);
+        let mut params = [0u8; 0x1e];
+        params[0] = 0x1e;
+        p.memory.write(0x600, &params);
+        let f = call(&mut d, &p, 0x4800, |f| {
+            f.set_dl(CDROM_DRIVE);
+            f.esi = 0x600;
+        });
+        assert_eq!(f.flags & 1, 0);
+        p.memory.read(0x600, &mut params);
+        assert_eq!(u16::from_le_bytes([params[24], params[25]]), 2048);
+        assert_eq!(u64::from_le_bytes(params[16..24].try_into().unwrap()), 4);
+        let f = call(&mut d, &p, 0x4100, |f| {
+            f.set_dl(CDROM_DRIVE);
+            f.set_bx(0x55aa);
+        });
+        assert_eq!((f.bx(), f.ah()), (0xaa55, 0x30), "EDD 3.0");
+    }
+}
