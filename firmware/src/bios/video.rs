@@ -677,3 +677,51 @@ mod tests {
         assert_eq!(numbers.len(), VBE_MODES.len());
     }
 }
+
+#[cfg(test)]
+mod teletype_tests {
+    use super::*;
+    use rx86_core::platform::BasicPlatform;
+
+    /// A platform whose BDA says mode 03h (80x25) with the cursor at the top left.
+    fn text_mode() -> BasicPlatform {
+        let p = BasicPlatform::new(2 << 20).unwrap();
+        let mem = &p.memory;
+        write_u8(mem, bda::VIDEO_MODE, 3);
+        write_u16(mem, bda::VIDEO_COLUMNS, 80);
+        write_u8(mem, bda::VIDEO_ROWS, 24);
+        write_u16(mem, bda::VIDEO_PAGE_SIZE, 0x1000);
+        write_u16(mem, bda::CRTC_PORT, CRTC_COLOUR);
+        p
+    }
+
+    fn cell(p: &BasicPlatform, col: u64, row: u64) -> (u8, u8) {
+        let mut b = [0u8; 2];
+        p.memory.read(0xb_8000 + 2 * (row * 80 + col), &mut b);
+        (b[0], b[1])
+    }
+
+    #[test]
+    fn teletype_writes_cells_and_handles_control_characters() {
+        let p = text_mode();
+        for &c in b"AB\x08C\r\nD" {
+            teletype(&p, c, Some(0x1f));
+        }
+        assert_eq!(cell(&p, 0, 0), (b'A', 0x1f));
+        assert_eq!(cell(&p, 1, 0), (b'C', 0x1f), "backspace moved back over B");
+        assert_eq!(cell(&p, 0, 1), (b'D', 0x1f));
+        assert_eq!(cursor(&p.memory, 0), (1, 1));
+    }
+
+    #[test]
+    fn the_last_line_scrolls_the_screen_up() {
+        let p = text_mode();
+        teletype(&p, b'X', Some(7));
+        set_cursor(&p, 0, 79, 24);
+        teletype(&p, b'Y', Some(7));
+        assert_eq!(cursor(&p.memory, 0), (0, 24), "wrapped to a new last line");
+        assert_eq!(cell(&p, 79, 23), (b'Y', 7), "the old last line moved up");
+        assert_ne!(cell(&p, 0, 0).0, b'X', "the first line scrolled away");
+        assert_eq!(cell(&p, 0, 24).0, b' ', "a blank new line");
+    }
+}
