@@ -292,4 +292,43 @@ mod tests {
         assert_eq!(compatible(0x48e0), 0x4800);
         assert_eq!(compatible(0x1c0d), 0x1c0d);
     }
+
+    fn bda_platform() -> rx86_core::platform::BasicPlatform {
+        let p = rx86_core::platform::BasicPlatform::new(2 << 20).unwrap();
+        for (at, v) in [(bda::KBD_BUFFER_START, 0x1e), (bda::KBD_BUFFER_END, 0x3e), (bda::KBD_HEAD, 0x1e)] {
+            write_u16(&p.memory, at, v);
+        }
+        write_u16(&p.memory, bda::KBD_TAIL, 0x1e);
+        p
+    }
+
+    #[test]
+    fn scan_codes_fill_the_ring_and_int16_drains_it() {
+        let p = bda_platform();
+        let mem = &p.memory;
+        // Shift down, 'a', shift up, 'b', E0 48 (grey up arrow).
+        for code in [0x2a, 0x1e, 0x9e, 0xaa, 0x30, 0xe0, 0x48, 0xe0, 0xc8] {
+            handle_scan_code(mem, code);
+        }
+        let mut f = Frame::from_bytes(&[0; super::super::frame::FRAME_BYTES]);
+        let mut keys = Vec::new();
+        for _ in 0..3 {
+            f.set_ah(0x10);
+            assert_eq!(int16(&p, &mut f), Action::Return);
+            keys.push(f.ax());
+        }
+        assert_eq!(keys, [0x1e41, 0x3062, 0x48e0]);
+        f.set_ah(0x01);
+        int16(&p, &mut f);
+        assert_ne!(f.flags & ZF, 0, "empty");
+        f.set_ah(0x00);
+        assert_eq!(int16(&p, &mut f), Action::Wait, "AH=00h waits for a key");
+    }
+
+    #[test]
+    fn a_full_ring_drops_keys() {
+        let p = bda_platform();
+        let stored = (0..20).filter(|&i| push_key(&p.memory, 0x1e61 + i)).count();
+        assert_eq!(stored, 15, "16 slots, one kept free to tell full from empty");
+    }
 }
