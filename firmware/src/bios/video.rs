@@ -3,8 +3,9 @@
 //!
 //! Text output writes the text window and programs the CRTC cursor through the same
 //! memory and ports a guest uses; mode sets use the VGA's register tables
-//! ([`StandardMode`]) and load fonts and palettes as the IBM BIOS does. Teletype and
-//! character output in graphics modes only move the cursor (no glyph drawing yet).
+//! ([`StandardMode`]) and load fonts and palettes as the IBM BIOS does. In modes 12h and
+//! 13h, teletype and character output draw the ROM font's glyphs (8x16 and 8x8) in the
+//! given colour; other graphics modes only move the cursor.
 
 use super::frame::Frame;
 use super::{bda, read_u16, read_u8, rom, unsupported, write_u16, write_u8, Action, Bios};
@@ -177,6 +178,13 @@ pub fn int10(bios: &mut Bios, hw: &dyn Platform, f: &mut Frame) -> Action {
             mem.read(s.cell(f.bh(), col, row), &mut cell);
             f.set_ax(u16::from_le_bytes(cell));
         }
+        0x09 | 0x0a if !Screen::read(mem).is_text() => {
+            let s = Screen::read(mem);
+            let (col, row) = cursor(mem, f.bh());
+            for i in 0..f.cx().min(s.columns.saturating_sub(col)) {
+                draw_glyph(hw, s.mode, col + i, row, f.al(), f.bl());
+            }
+        }
         0x09 | 0x0a => {
             let s = Screen::read(mem);
             if s.is_text() {
@@ -239,6 +247,8 @@ pub fn teletype(hw: &dyn Platform, ch: u8, attr: Option<u8>) {
                 if let Some(a) = attr {
                     mem.write(at + 1, &[a]);
                 }
+            } else {
+                draw_glyph(hw, s.mode, col, row, ch, attr.unwrap_or(0x0f));
             }
             col += 1;
         }
@@ -256,6 +266,41 @@ pub fn teletype(hw: &dyn Platform, ch: u8, attr: Option<u8>) {
         row = s.rows - 1;
     }
     set_cursor(hw, page, col, row);
+}
+
+/// Draws character `ch` at text cell (`col`, `row`) of graphics mode `mode` in colour
+/// `colour` (modes 12h and 13h; the background is left as it is, as the IBM BIOS does
+/// without the XOR bit).
+fn draw_glyph(hw: &dyn Platform, mode: u8, col: u16, row: u16, ch: u8, colour: u8) {
+    let mem = hw.memory();
+    match mode {
+        0x13 => {
+            let glyph = &FONT_8X8[usize::from(ch)];
+            for (y, &bits) in glyph.iter().enumerate() {
+                let line = 0xa_0000 + (u64::from(row) * 8 + y as u64) * 320 + u64::from(col) * 8;
+                for x in 0..8 {
+                    if bits & (0x80 >> x) != 0 {
+                        mem.write(line + x, &[colour]);
+                    }
+                }
+            }
+        }
+        0x12 => {
+            // Write mode 2 through the bit mask: each glyph row is one byte of 8 pixels.
+            hw.io_write(0x3ce, 2, 0x0205);
+            let glyph = &FONT_8X16[usize::from(ch)];
+            for (y, &bits) in glyph.iter().enumerate() {
+                let at = 0xa_0000 + (u64::from(row) * 16 + y as u64) * 80 + u64::from(col);
+                hw.io_write(0x3ce, 2, 0x08 | (u32::from(bits) << 8));
+                let mut latch = [0u8; 1];
+                mem.read(at, &mut latch);
+                mem.write(at, &[colour & 0x0f]);
+            }
+            hw.io_write(0x3ce, 2, 0xff08);
+            hw.io_write(0x3ce, 2, 0x0005);
+        }
+        _ => {}
+    }
 }
 
 /// Scrolls a window up (or down) by `lines` (0 = clear), filling with `attr` blanks.

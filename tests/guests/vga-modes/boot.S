@@ -2,9 +2,10 @@
  * rx86 VGA mode guest: a boot sector that sets a video mode through the BIOS and draws
  * a known pattern, then ends the run through isa-debug-exit (port 0x501, value 0) so
  * the test can screenshot it. Variant by --defsym:
- *   MODE13=1  INT 10h AX=0013h (320x200x256 chain-4): pixel (x, y) = (x + 2y) mod 256.
+ *   MODE13=1  INT 10h AX=0013h (320x200x256 chain-4): pixel (x, y) = (x + 2y) mod 256,
+ *             then a title through INT 10h AH=0Eh (BIOS glyphs) in colour 15.
  *   MODE12=1  INT 10h AX=0012h (640x480x16 planar): write mode 2, 8-pixel bytes whose
- *             colour is (x/40 + y/30) mod 16.
+ *             colour is (x/40 + y/30) mod 16, then the same kind of title.
  *   VBE=1     VBE 4F02h mode 0x4112 (640x480x32, linear framebuffer): the LFB address
  *             from 4F01h; flat (unreal) mode writes pixel (x, y) = x<<16 | y<<8 | (x^y).
  * Any BIOS failure exits with value 1.
@@ -38,7 +39,10 @@ _start:
     inc %dx
     cmp $200, %dx
     jb 1b
+    mov $title13, %si
+    call print
     jmp done
+title13: .asciz "rx86 mode 13h"
 .endif
 .ifdef MODE12
     mov $0x0012, %ax
@@ -72,7 +76,13 @@ _start:
     inc %bx
     cmp $480, %bx
     jb 1b
+    mov $0x3ce, %dx             /* back to write mode 0 for the BIOS */
+    mov $0x0005, %ax
+    out %ax, %dx
+    mov $title12, %si
+    call print
     jmp done
+title12: .asciz "rx86 mode 12h"
 .endif
 .ifdef VBE
     mov $0x4f01, %ax            /* mode info of 0x112 into 0:0800 */
@@ -128,6 +138,16 @@ gdt_desc:
 done:
     xor %ax, %ax
     jmp exit
+/* Prints the NUL-terminated string at DS:SI with INT 10h AH=0Eh in colour 15. */
+print:
+    lodsb
+    test %al, %al
+    jz 1f
+    mov $0x0e, %ah
+    mov $0x000f, %bx
+    int $0x10
+    jmp print
+1:  ret
 fail:
     mov $1, %ax
 exit:
