@@ -1,6 +1,8 @@
 //! The `rx86` command line: QEMU-like options users already know.
 
 use crate::config::{Accel, ClockMode, DriveConfig, DriveInterface, DriveMedia, MachineConfig};
+use crate::keys::KeyScript;
+use crate::screenshot::ScreenCapture;
 use crate::serial::parse_backend;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -39,6 +41,15 @@ pub enum ClockArg {
     Virtual,
     /// Host wall-clock time.
     Host,
+}
+
+/// Where the guest's screen goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DisplayArg {
+    /// Headless: the screen is only rendered for --screenshot and --text-dump.
+    None,
+    /// A window showing the screen, taking keyboard input (needs the `window` feature).
+    Window,
 }
 
 /// Options of `rx86 run`.
@@ -101,14 +112,30 @@ pub struct RunArgs {
     #[arg(long, value_parser = crate::drives::parse_drive)]
     pub drive: Vec<crate::config::DriveConfig>,
     /// Boot order for the built-in BIOS: a (floppy), c (hard disk), d (CD-ROM), e.g. dc.
+    /// (The full path keeps clap from treating the list as a repeated option.)
     #[arg(long, value_parser = crate::drives::parse_boot_order)]
-    pub boot: Option<Vec<crate::config::BootDevice>>,
+    pub boot: Option<::std::vec::Vec<crate::config::BootDevice>>,
     /// Keep all disk writes in memory: image files are left untouched.
     #[arg(long)]
     pub snapshot: bool,
     /// Use this BIOS ROM image instead of the built-in BIOS.
     #[arg(long)]
     pub bios: Option<PathBuf>,
+    /// Display: none (headless, the default) or window.
+    #[arg(long, value_enum, default_value = "none")]
+    pub display: DisplayArg,
+    /// When the run ends (power-off, debug-exit, reset under --no-reboot, triple fault,
+    /// dead halt), write the screen as a PNG to this file.
+    #[arg(long, value_name = "FILE.png")]
+    pub screenshot: Option<PathBuf>,
+    /// When the run ends, write the VGA text screen to this file as UTF-8 lines.
+    #[arg(long, value_name = "FILE")]
+    pub text_dump: Option<PathBuf>,
+    /// Type into the guest at fixed guest times: "TIME:ITEM,ITEM;TIME:..." where TIME is
+    /// e.g. 5s or 1500ms from power-on and an ITEM is a key name (enter, esc, tab, up,
+    /// f1..f12, ctrl+alt+delete, ...) or text with \n for Enter; e.g. "5s:v,enter;10s:root\n".
+    #[arg(long, value_name = "SCRIPT", value_parser = parse_keys)]
+    pub keys: Option<KeyScript>,
 }
 
 impl RunArgs {
@@ -134,7 +161,13 @@ impl RunArgs {
             snapshot: self.snapshot,
             boot_order: self.boot.clone(),
             bios: self.bios.clone(),
+            keys: self.keys.clone(),
         }
+    }
+
+    /// What to save of the screen at the end of the run.
+    pub fn screen_capture(&self) -> ScreenCapture {
+        ScreenCapture { screenshot: self.screenshot.clone(), text_dump: self.text_dump.clone() }
     }
 
     /// The drives of the shorthand options followed by the `--drive` ones.
@@ -156,6 +189,11 @@ impl RunArgs {
         drives.extend(self.drive.iter().cloned());
         drives
     }
+}
+
+/// Parses a `--keys` script (see [`crate::keys`]).
+fn parse_keys(s: &str) -> Result<KeyScript, String> {
+    KeyScript::parse(s).map_err(|e| e.to_string())
 }
 
 /// Largest `-m` accepted (1 TiB).
@@ -217,6 +255,7 @@ const QEMU_LONG_OPTIONS: &[&str] = &[
     "boot",
     "snapshot",
     "bios",
+    "display",
 ];
 
 /// Rewrites QEMU-style single-dash long options to clap's double-dash form.
@@ -261,5 +300,23 @@ mod tests {
         let Command::Run(r) = cli.command;
         assert_eq!(r.memory, 64 << 20);
         assert!(r.no_reboot);
+        assert_eq!(r.display, DisplayArg::None);
+    }
+
+    #[test]
+    fn display_screenshot_and_keys_options() {
+        let args = ["rx86", "run", "-display", "none", "--screenshot", "s.png", "--text-dump", "t.txt"];
+        let Command::Run(r) = Cli::try_parse_from(normalize_args(args.map(String::from))).unwrap().command;
+        assert_eq!(r.display, DisplayArg::None);
+        let capture = r.screen_capture();
+        assert_eq!(capture.screenshot, Some(PathBuf::from("s.png")));
+        assert_eq!(capture.text_dump, Some(PathBuf::from("t.txt")));
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--keys", "1s:enter"]).unwrap().command;
+        assert_eq!(r.to_config().keys.map(|k| k.events.len()), Some(1));
+        let err = Cli::try_parse_from(["rx86", "run", "--keys", "1s:ctrl+nope"]).unwrap_err().to_string();
+        assert!(err.contains("'nope' is not a key name"), "{err}");
+        assert!(Cli::try_parse_from(["rx86", "run", "--display", "sdl"]).is_err());
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--boot", "dc"]).unwrap().command;
+        assert_eq!(r.boot.map(|b| b.len()), Some(2));
     }
 }

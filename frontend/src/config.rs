@@ -63,6 +63,8 @@ pub struct MachineConfig {
     pub boot_order: Option<Vec<BootDevice>>,
     /// An external BIOS ROM image instead of the built-in BIOS.
     pub bios: Option<PathBuf>,
+    /// Keys to type at fixed guest times (`--keys`).
+    pub keys: Option<crate::keys::KeyScript>,
 }
 
 impl Default for MachineConfig {
@@ -81,6 +83,7 @@ impl Default for MachineConfig {
             snapshot: false,
             boot_order: None,
             bios: None,
+            keys: None,
         }
     }
 }

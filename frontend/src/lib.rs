@@ -10,6 +10,8 @@ pub mod config;
 pub mod drives;
 pub mod error;
 pub mod interrupts;
+pub mod keys;
 pub mod machine;
 pub mod pc;
+pub mod screenshot;
 pub mod serial;

@@ -3,6 +3,7 @@
 
 use crate::config::{Accel, ClockMode, MachineConfig};
 use crate::error::RunError;
+use crate::keys::KeyFeeder;
 use crate::pc::Pc;
 use rx86_core::platform::PowerEvent;
 use rx86_core::time::Clock;
@@ -50,6 +51,7 @@ pub struct Machine {
     // drops before the board that owns the RAM.
     engine: Box<dyn Engine>,
     pc: Pc,
+    keys: Option<KeyFeeder>,
 }
 
 fn make_engine(config: &MachineConfig, pc: &Pc, clock: &Clock) -> Result<Box<dyn Engine>, RunError> {
@@ -94,7 +96,8 @@ impl Machine {
         let mut engine = make_engine(&config, &pc, &clock)?;
         engine.load_entry_state(pc.entry_state()).map_err(|e| RunError::Engine(e.to_string()))?;
         log::info!("machine ready: {} engine, {} MiB RAM", engine.name(), config.ram_bytes >> 20);
-        Ok(Machine { config, clock, engine, pc })
+        let keys = config.keys.as_ref().map(|script| KeyFeeder::new(script, pc.timers()));
+        Ok(Machine { config, clock, engine, pc, keys })
     }
 
     /// The board.
@@ -152,6 +155,9 @@ impl Machine {
             Exit::Unsupported(what) => return Err(RunError::Unsupported(what)),
         }
         self.pc.fire_due_timers(self.clock.now_ns());
+        if let Some(keys) = &mut self.keys {
+            keys.feed(self.clock.now_ns(), self.pc.keyboard_controller());
+        }
         self.pc.poll_input();
         match self.pc.power().take() {
             Some(PowerEvent::PowerOff) => Ok(Some(Outcome::PowerOff)),

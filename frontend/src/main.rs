@@ -1,7 +1,7 @@
 //! The `rx86` command.
 
 use clap::Parser;
-use rx86::cli::{normalize_args, Cli, Command};
+use rx86::cli::{normalize_args, Cli, Command, DisplayArg, RunArgs};
 use rx86::machine::{Machine, Outcome};
 use std::process::ExitCode;
 
@@ -15,30 +15,59 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Run(args) => match Machine::new(args.to_config()).and_then(|mut m| run_with_stats(&mut m, args.stats))
-        {
-            Ok(outcome) => {
-                match &outcome {
-                    Outcome::TripleFault(diagnosis) => eprintln!("rx86: guest triple fault: {diagnosis}"),
-                    Outcome::Hung(why) => eprintln!("rx86: guest stopped for good: {why}"),
-                    Outcome::Reset => eprintln!("rx86: guest reset (--no-reboot)"),
-                    Outcome::PowerOff | Outcome::DebugExit(_) => {}
-                }
-                ExitCode::from(outcome.exit_status().clamp(0, 255) as u8)
+        Command::Run(args) => run(&args),
+    }
+}
+
+/// Exit status when the run ended but its screenshot or text dump could not be written
+/// (even, so it never collides with an isa-debug-exit status, which is odd).
+const SCREEN_CAPTURE_FAILED: u8 = 4;
+
+/// `rx86 run`: builds the machine, runs it on the chosen display, then saves the screen.
+fn run(args: &RunArgs) -> ExitCode {
+    let mut machine = match Machine::new(args.to_config()) {
+        Ok(machine) => machine,
+        Err(e) => {
+            eprintln!("rx86: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = run_with_stats(&mut machine, args);
+    let saved = args.screen_capture().save(machine.pc().vga());
+    let status = match outcome {
+        Ok(outcome) => {
+            match &outcome {
+                Outcome::TripleFault(diagnosis) => eprintln!("rx86: guest triple fault: {diagnosis}"),
+                Outcome::Hung(why) => eprintln!("rx86: guest stopped for good: {why}"),
+                Outcome::Reset => eprintln!("rx86: guest reset (--no-reboot)"),
+                Outcome::PowerOff | Outcome::DebugExit(_) => {}
             }
-            Err(e) => {
-                eprintln!("rx86: {e}");
-                ExitCode::FAILURE
-            }
-        },
+            ExitCode::from(outcome.exit_status().clamp(0, 255) as u8)
+        }
+        Err(e) => {
+            eprintln!("rx86: {e}");
+            ExitCode::FAILURE
+        }
+    };
+    match saved {
+        Ok(()) => status,
+        Err(e) => {
+            eprintln!("rx86: {e}");
+            ExitCode::from(SCREEN_CAPTURE_FAILED)
+        }
     }
 }
 
 /// Runs the machine; with `stats`, reports its speed on stderr at the end.
-fn run_with_stats(machine: &mut Machine, stats: bool) -> Result<Outcome, rx86::error::RunError> {
+fn run_with_stats(machine: &mut Machine, args: &RunArgs) -> Result<Outcome, rx86::error::RunError> {
     let start = std::time::Instant::now();
-    let outcome = machine.run();
-    if stats {
+    let outcome = match args.display {
+        DisplayArg::None => machine.run(),
+        DisplayArg::Window => Err(rx86::error::RunError::Display(
+            "--display window is not available in this build; use --display none".into(),
+        )),
+    };
+    if args.stats {
         let host = start.elapsed().as_secs_f64();
         let guest = machine.clock().now_ns() as f64 / 1e9;
         match machine.instructions_retired() {
