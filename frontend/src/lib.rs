@@ -15,3 +15,5 @@ pub mod machine;
 pub mod pc;
 pub mod screenshot;
 pub mod serial;
+#[cfg(feature = "window")]
+pub mod window;

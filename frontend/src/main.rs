@@ -63,8 +63,11 @@ fn run_with_stats(machine: &mut Machine, args: &RunArgs) -> Result<Outcome, rx86
     let start = std::time::Instant::now();
     let outcome = match args.display {
         DisplayArg::None => machine.run(),
+        #[cfg(feature = "window")]
+        DisplayArg::Window => rx86::window::run(machine),
+        #[cfg(not(feature = "window"))]
         DisplayArg::Window => Err(rx86::error::RunError::Display(
-            "--display window is not available in this build; use --display none".into(),
+            "this rx86 was built without the `window` feature; use --display none".into(),
         )),
     };
     if args.stats {
