@@ -136,6 +136,11 @@ pub struct RunArgs {
     /// f1..f12, ctrl+alt+delete, ...) or text with \n for Enter; e.g. "5s:v,enter;10s:root\n".
     #[arg(long, value_name = "SCRIPT", value_parser = parse_keys)]
     pub keys: Option<KeyScript>,
+    /// End the run (exit status 0, screenshot and text dump written) when the machine
+    /// clock reaches this time from power-on, e.g. 30s or 1500ms: a fixed point of a
+    /// deterministic run to take a screenshot at.
+    #[arg(long, value_name = "TIME", value_parser = parse_stop_time)]
+    pub stop_at: Option<u64>,
 }
 
 impl RunArgs {
@@ -162,6 +167,7 @@ impl RunArgs {
             boot_order: self.boot.clone(),
             bios: self.bios.clone(),
             keys: self.keys.clone(),
+            stop_at_ns: self.stop_at,
         }
     }
 
@@ -194,6 +200,11 @@ impl RunArgs {
 /// Parses a `--keys` script (see [`crate::keys`]).
 fn parse_keys(s: &str) -> Result<KeyScript, String> {
     KeyScript::parse(s).map_err(|e| e.to_string())
+}
+
+/// Parses a `--stop-at` guest time (the `--keys` time syntax).
+fn parse_stop_time(s: &str) -> Result<u64, String> {
+    crate::keys::parse_time(s).map_err(|e| e.to_string())
 }
 
 /// Largest `-m` accepted (1 TiB).
@@ -318,5 +329,8 @@ mod tests {
         assert!(Cli::try_parse_from(["rx86", "run", "--display", "sdl"]).is_err());
         let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--boot", "dc"]).unwrap().command;
         assert_eq!(r.boot.map(|b| b.len()), Some(2));
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--stop-at", "2.5s"]).unwrap().command;
+        assert_eq!(r.to_config().stop_at_ns, Some(2_500_000_000));
+        assert!(Cli::try_parse_from(["rx86", "run", "--stop-at", "soon"]).is_err());
     }
 }

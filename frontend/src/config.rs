@@ -65,6 +65,8 @@ pub struct MachineConfig {
     pub bios: Option<PathBuf>,
     /// Keys to type at fixed guest times (`--keys`).
     pub keys: Option<crate::keys::KeyScript>,
+    /// End the run when the machine clock reaches this many ns (`--stop-at`).
+    pub stop_at_ns: Option<u64>,
 }
 
 impl Default for MachineConfig {
@@ -84,6 +86,7 @@ impl Default for MachineConfig {
             boot_order: None,
             bios: None,
             keys: None,
+            stop_at_ns: None,
         }
     }
 }

@@ -28,6 +28,8 @@ pub enum Outcome {
     TripleFault(String),
     /// The guest halted with interrupts disabled and nothing can wake it.
     Hung(String),
+    /// The machine clock reached the `--stop-at` time.
+    Stopped,
 }
 
 impl Outcome {
@@ -36,7 +38,7 @@ impl Outcome {
     /// or a dead halt.
     pub fn exit_status(&self) -> i32 {
         match self {
-            Outcome::PowerOff | Outcome::Reset => 0,
+            Outcome::PowerOff | Outcome::Reset | Outcome::Stopped => 0,
             Outcome::DebugExit(code) => *code,
             Outcome::TripleFault(_) | Outcome::Hung(_) => 3,
         }
@@ -157,6 +159,9 @@ impl Machine {
         self.pc.fire_due_timers(self.clock.now_ns());
         if let Some(keys) = &mut self.keys {
             keys.feed(self.clock.now_ns(), self.pc.keyboard_controller());
+        }
+        if self.config.stop_at_ns.is_some_and(|t| self.clock.now_ns() >= t) {
+            return Ok(Some(Outcome::Stopped));
         }
         self.pc.poll_input();
         match self.pc.power().take() {

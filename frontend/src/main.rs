@@ -40,7 +40,7 @@ fn run(args: &RunArgs) -> ExitCode {
                 Outcome::TripleFault(diagnosis) => eprintln!("rx86: guest triple fault: {diagnosis}"),
                 Outcome::Hung(why) => eprintln!("rx86: guest stopped for good: {why}"),
                 Outcome::Reset => eprintln!("rx86: guest reset (--no-reboot)"),
-                Outcome::PowerOff | Outcome::DebugExit(_) => {}
+                Outcome::PowerOff | Outcome::DebugExit(_) | Outcome::Stopped => {}
             }
             ExitCode::from(outcome.exit_status().clamp(0, 255) as u8)
         }

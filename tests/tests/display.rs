@@ -15,10 +15,10 @@
 use iced_x86::code_asm::{ah, al, ax, bx, ds, dx, es, sp, ss, CodeAssembler};
 use rx86_tests::boot_media::{bios_run_args, boot_image, BootSectorDisk, BOOT_SECTOR_PASS, BOOT_SECTOR_PASS_STATUS};
 use rx86_tests::guests::guest_output_dir;
-use rx86_tests::rx86_bin::{run_rx86_with_limit, stderr_of, stdout_of};
+use rx86_tests::rx86_bin::{run_rx86_with_limit, rx86_binary, stderr_of, stdout_of};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 /// A BIOS boot of a boot sector takes a few seconds of host time on the interpreter.
@@ -176,34 +176,78 @@ fn echo_guest_image() -> PathBuf {
     sector.resize(1_474_560, 0);
     let dir = guest_output_dir();
     fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("echo-keys-{}.img", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("echo-keys-{}-{n}.img", std::process::id()));
     fs::write(&path, &sector).unwrap();
     path
 }
 
-#[test]
-fn scripted_keys_reach_the_guest_through_the_8042_and_the_bios() {
-    let dir = scratch_dir("keys");
+/// Runs the echo guest with `keys` typed (under `wrapper`, e.g. `xvfb-run`, when given) on
+/// `display`, and returns the exit status and the text screen at the end.
+fn echo_run(test: &str, display: &str, keys: &str, wrapper: &[&str]) -> (Option<i32>, String, Output) {
+    let dir = scratch_dir(test);
     let image = echo_guest_image();
     let txt = dir.join("screen.txt");
-    // Shifted letters, symbols, an escaped comma and a named key, typed after the BIOS has
-    // booted the guest; Enter ends it.
-    let keys = "1s:Hi\\, rx86!,space,a-Z_;1500ms:enter";
-    let extra = [
-        "--fda",
-        image.to_str().unwrap(),
-        "--debug-exit",
-        "-m",
-        "32M",
-        "--keys",
-        keys,
-        "--text-dump",
-        txt.to_str().unwrap(),
-    ];
-    let out = run(&bios_run_args("interp", &extra));
+    let mut args: Vec<String> = wrapper.iter().map(|s| s.to_string()).collect();
+    if !wrapper.is_empty() {
+        args.push(rx86_binary().to_str().unwrap().to_string());
+    }
+    let mut run_args = bios_run_args("interp", &["--fda", image.to_str().unwrap(), "--debug-exit", "-m", "32M"]);
+    let display_at = run_args.iter().position(|a| a == "--display").unwrap() + 1;
+    run_args[display_at] = display.to_string();
+    run_args.extend(["--keys", keys, "--text-dump", txt.to_str().unwrap()].map(String::from));
+    args.extend(run_args);
+    let out = if wrapper.is_empty() {
+        run(&args)
+    } else {
+        let out = Command::new(&args[0]).args(&args[1..]).stdin(Stdio::null()).output().expect("run xvfb-run");
+        assert!(out.status.code().is_some(), "{}", context(&out));
+        out
+    };
     fs::remove_file(&image).unwrap();
     let text = fs::read_to_string(&txt).unwrap_or_else(|e| panic!("text dump: {e}\n{}", context(&out)));
-    assert_eq!(out.status.code(), Some(ECHO_PASS_STATUS), "the guest saw Enter\n{text}\n{}", context(&out));
-    assert!(text.lines().any(|l| l == "Hi, rx86! a-Z_"), "typed text on the screen:\n{text}");
     fs::remove_dir_all(&dir).unwrap();
+    (out.status.code(), text, out)
+}
+
+/// Shifted letters, symbols, an escaped comma and a named key, typed after the BIOS has booted
+/// the guest; Enter ends it.
+const ECHO_KEYS: &str = "1s:Hi\\, rx86!,space,a-Z_;1500ms:enter";
+/// What the echo guest shows for [`ECHO_KEYS`].
+const ECHO_TEXT: &str = "Hi, rx86! a-Z_";
+
+#[test]
+fn scripted_keys_reach_the_guest_through_the_8042_and_the_bios() {
+    let (status, text, out) = echo_run("keys", "none", ECHO_KEYS, &[]);
+    assert_eq!(status, Some(ECHO_PASS_STATUS), "the guest saw Enter\n{text}\n{}", context(&out));
+    assert!(text.lines().any(|l| l == ECHO_TEXT), "typed text on the screen:\n{text}");
+}
+
+/// `--display window` runs the same machine loop in a window: under a virtual X server the
+/// scripted keys still reach the guest and the run ends with it.
+#[test]
+fn window_display_runs_the_guest_under_xvfb() {
+    if Command::new("xvfb-run").arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+        println!("SKIP: xvfb-run is not installed (apt-get install xvfb)");
+        return;
+    }
+    let (status, text, out) = echo_run("window", "window", ECHO_KEYS, &["xvfb-run", "-a"]);
+    assert_eq!(status, Some(ECHO_PASS_STATUS), "the guest saw Enter\n{text}\n{}", context(&out));
+    assert!(text.lines().any(|l| l == ECHO_TEXT), "typed text on the screen:\n{text}");
+}
+
+/// Without an X display, `--display window` is a clear error, not a panic.
+#[test]
+fn window_display_without_an_x_server_is_a_clear_error() {
+    let image = echo_guest_image();
+    let mut args = bios_run_args("interp", &["--fda", image.to_str().unwrap(), "-m", "32M"]);
+    let display_at = args.iter().position(|a| a == "--display").unwrap() + 1;
+    args[display_at] = "window".into();
+    let out = Command::new(rx86_binary()).args(&args).env_remove("DISPLAY").stdin(Stdio::null()).output().unwrap();
+    fs::remove_file(&image).unwrap();
+    let stderr = stderr_of(&out);
+    assert!(stderr.contains("rx86: display: cannot open a 720x400 window"), "{}", context(&out));
+    assert!(!stderr.contains("panicked"), "{}", context(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", context(&out));
 }
