@@ -3,6 +3,7 @@
 use clap::Parser;
 use rx86::cli::{normalize_args, Cli, Command, DisplayArg, RunArgs};
 use rx86::machine::{Machine, Outcome};
+use rx86::screenshot::CaptureOnSignal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -58,13 +59,25 @@ fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
+/// Runs the machine without a display, saving the screen whenever SIGUSR1 asks.
+fn run_headless(machine: &mut Machine, on_signal: &CaptureOnSignal) -> Result<Outcome, rx86::error::RunError> {
+    loop {
+        if let Some(outcome) = machine.step()? {
+            return Ok(outcome);
+        }
+        on_signal.poll(machine.pc().vga());
+    }
+}
+
 /// Runs the machine; with `stats`, reports its speed on stderr at the end.
 fn run_with_stats(machine: &mut Machine, args: &RunArgs) -> Result<Outcome, rx86::error::RunError> {
     let start = std::time::Instant::now();
+    let on_signal = CaptureOnSignal::register(args.screen_capture())
+        .map_err(|e| rx86::error::RunError::Display(format!("cannot install the SIGUSR1 handler: {e}")))?;
     let outcome = match args.display {
-        DisplayArg::None => machine.run(),
+        DisplayArg::None => run_headless(machine, &on_signal),
         #[cfg(feature = "window")]
-        DisplayArg::Window => rx86::window::run(machine),
+        DisplayArg::Window => rx86::window::run(machine, &mut |m: &Machine| on_signal.poll(m.pc().vga())),
         #[cfg(not(feature = "window"))]
         DisplayArg::Window => Err(rx86::error::RunError::Display(
             "this rx86 was built without the `window` feature; use --display none".into(),

@@ -1,6 +1,9 @@
 //! Headless views of the screen: a PNG of the rendered VGA frame and a UTF-8 dump of
 //! the VGA text screen, written when a run ends (`--screenshot`, `--text-dump`).
 //!
+//! While the guest runs, `kill -USR1 <pid>` writes the same files at once
+//! ([`CaptureOnSignal`]); they are written again when the run ends.
+//!
 //! Screenshots render frame 0 of the blink cycle (cursor and blinking characters
 //! shown), so a deterministic run gives the same file every time.
 
@@ -8,6 +11,8 @@ use rx86_devices::vga::{Frame, SharedVga, TextScreen};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Why a screenshot or text dump could not be written.
@@ -124,6 +129,39 @@ impl ScreenCapture {
     }
 }
 
+/// Writes a [`ScreenCapture`] whenever the process receives SIGUSR1 (checked by the run
+/// loop between slices of guest time, through [`CaptureOnSignal::poll`]).
+#[derive(Debug)]
+pub struct CaptureOnSignal {
+    requested: Arc<AtomicBool>,
+    capture: ScreenCapture,
+}
+
+impl CaptureOnSignal {
+    /// Installs the SIGUSR1 handler (it only sets a flag).
+    pub fn register(capture: ScreenCapture) -> std::io::Result<Self> {
+        let requested = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGUSR1, requested.clone())?;
+        Ok(CaptureOnSignal { requested, capture })
+    }
+
+    /// Writes the capture if SIGUSR1 arrived since the last call; failures are logged
+    /// (the run goes on).
+    pub fn poll(&self, vga: &SharedVga) {
+        if !self.requested.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        if self.capture == ScreenCapture::default() {
+            log::warn!("SIGUSR1: no --screenshot or --text-dump file to write");
+            return;
+        }
+        match self.capture.save(vga) {
+            Ok(()) => log::info!("SIGUSR1: screen saved"),
+            Err(e) => log::error!("SIGUSR1: {e}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +216,22 @@ mod tests {
         };
         assert_eq!(text_dump(Some(&screen)), "hi\n x\n");
         assert!(text_dump(None).contains("not in a text mode"));
+    }
+
+    #[test]
+    fn sigusr1_writes_the_capture_while_running() {
+        let dir = std::env::temp_dir().join(format!("rx86-sigusr1-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let vga: SharedVga = Vga::new_shared(rx86_devices::vga::DEFAULT_VRAM_SIZE);
+        vga.lock().unwrap().init_text_console();
+        let capture = ScreenCapture { screenshot: None, text_dump: Some(dir.join("t.txt")) };
+        let on_signal = CaptureOnSignal::register(capture).unwrap();
+        on_signal.poll(&vga);
+        assert!(!dir.join("t.txt").exists(), "nothing written before the signal");
+        signal_hook::low_level::raise(signal_hook::consts::SIGUSR1).unwrap();
+        on_signal.poll(&vga);
+        assert!(dir.join("t.txt").exists(), "written after SIGUSR1");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

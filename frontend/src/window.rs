@@ -175,8 +175,8 @@ impl Screen {
 }
 
 /// Runs `machine` with its screen in a window until the guest ends the run or the
-/// window is closed.
-pub fn run(machine: &mut Machine) -> Result<Outcome, RunError> {
+/// window is closed; `after_step` runs after every turn of the machine loop.
+pub fn run(machine: &mut Machine, after_step: &mut dyn FnMut(&Machine)) -> Result<Outcome, RunError> {
     let redraw = Duration::from_nanos(1_000_000_000 / REDRAW_HZ);
     let mut frame = Frame::default();
     let mut screen: Option<Screen> = None;
@@ -185,6 +185,7 @@ pub fn run(machine: &mut Machine) -> Result<Outcome, RunError> {
         if let Some(outcome) = machine.step()? {
             return Ok(outcome);
         }
+        after_step(machine);
         if last_redraw.is_some_and(|t| t.elapsed() < redraw) {
             continue;
         }
