@@ -131,9 +131,10 @@ pub struct RunArgs {
     /// When the run ends, write the VGA text screen to this file as UTF-8 lines.
     #[arg(long, value_name = "FILE")]
     pub text_dump: Option<PathBuf>,
-    /// Type into the guest at fixed guest times: "TIME:ITEM,ITEM;TIME:..." where TIME is
-    /// e.g. 5s or 1500ms from power-on and an ITEM is a key name (enter, esc, tab, up,
-    /// f1..f12, ctrl+alt+delete, ...) or text with \n for Enter; e.g. "5s:v,enter;10s:root\n".
+    /// Type into the guest: "WHEN:ITEM,ITEM;WHEN:..." where WHEN is a guest time from
+    /// power-on (5s, 1500ms) or @TEXT (once the text screen shows TEXT), and an ITEM is a
+    /// key name (enter, esc, tab, up, f1..f12, ctrl+alt+delete, ...) or text with \n for
+    /// Enter; e.g. "5s:v,enter;10s:root\n" or "@automatically:down,enter".
     #[arg(long, value_name = "SCRIPT", value_parser = parse_keys)]
     pub keys: Option<KeyScript>,
     /// End the run (exit status 0, screenshot and text dump written) when the machine

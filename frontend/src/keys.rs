@@ -12,32 +12,39 @@
 //!
 //! ```text
 //! SCRIPT := EVENT (';' EVENT)*
-//! EVENT  := TIME ':' ITEM (',' ITEM)*
-//! TIME   := NUMBER UNIT          UNIT: ns | us | ms | s   (e.g. 5s, 1500ms, 2.5s)
+//! EVENT  := WHEN ':' ITEM (',' ITEM)*
+//! WHEN   := NUMBER UNIT          a guest time; UNIT: ns | us | ms | s  (e.g. 5s, 1500ms, 2.5s)
+//!         | '@' TEXT             as soon as the VGA text screen shows TEXT
 //! ITEM   := KEY ('+' KEY)*       a named key or a chord, e.g. enter, f12, ctrl+alt+delete
 //!         | TEXT                 anything else: typed character by character
 //! ```
 //!
-//! At guest time `TIME` (the machine clock: virtual and deterministic under the
-//! interpreter, counted from power-on) the event's items are typed one keystroke after
-//! another, [`KEYSTROKE_INTERVAL_NS`] apart; a keystroke presses its keys in order and
-//! releases them in reverse. An event that comes before the previous one has finished
-//! typing waits for it. Times must not decrease from one event to the next.
+//! Events run in order. A timed event starts typing at its guest time (the machine
+//! clock: virtual and deterministic under the interpreter, counted from power-on); an
+//! `@TEXT` event starts when TEXT appears on the text screen (rows joined with
+//! newlines; checked after every turn of the machine loop, at most 10 ms of guest time
+//! apart, so deterministic too). Either waits until the previous event has been typed.
+//! Keystrokes are [`KEYSTROKE_INTERVAL_NS`] apart; a keystroke presses its keys in order
+//! and releases them in reverse. Times of timed events must not decrease.
 //!
 //! An item is a key (or a chord of keys joined by `+`) when every part is a key name
 //! from [`KEY_NAMES`] (case-insensitive, surrounding spaces ignored); otherwise it is
 //! text. Text is typed as on a US keyboard (Shift for capitals and symbols) and may use
-//! the escapes `\n` (Enter), `\t` (Tab), `\e` (Esc), `\b` (Backspace), `\\`, `\,`, `\;`
-//! and `\+`; only printable ASCII can be typed. A single letter or digit is text, so
+//! the escapes `\n` (Enter), `\t` (Tab), `\e` (Esc), `\b` (Backspace), `\\`, `\,`, `\;`,
+//! `\:` and `\+`; only printable ASCII can be typed. A single letter or digit is text, so
 //! `v` types v; to type a word that is also a key name, split it into two text items
-//! (`ent,er` types the letters of "enter").
-//! Example: `--keys "5s:v,enter;10s:root\n"` types v and Enter 5 s after power-on,
-//! then `root` and Enter at 10 s.
+//! (`ent,er` types the letters of "enter"). The TEXT of `@TEXT` may escape `\:`, `\;`
+//! and `\\`.
+//!
+//! Examples: `--keys "5s:v,enter;10s:root\n"` types v and Enter 5 s after power-on, then
+//! `root` and Enter at 10 s; `--keys "@automatically:down,enter"` picks a boot menu's
+//! second entry once the menu's countdown line shows.
 //!
 //! A machine reset restarts the script with the machine clock.
 
 use rx86_core::time::{Timer, TimerQueue};
 use rx86_devices::i8042::I8042;
+use rx86_devices::vga::SharedVga;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Mutex;
@@ -226,13 +233,37 @@ impl Keystroke {
     }
 }
 
-/// One `TIME:ITEMS` event of a script.
+/// When an event starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// At this guest time, in nanoseconds from power-on.
+    At(u64),
+    /// When the VGA text screen shows this text.
+    ScreenShows(String),
+}
+
+/// One `WHEN:ITEMS` event of a script.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyEvent {
-    /// Guest time, in nanoseconds from power-on, at which typing starts.
-    pub at_ns: u64,
+    /// When typing starts (at the earliest).
+    pub when: Trigger,
     /// What to type, in order.
     pub strokes: Vec<Keystroke>,
+}
+
+impl KeyEvent {
+    /// The set-2 bytes of the event typed from `start`: every press and release, paced
+    /// [`KEYSTROKE_INTERVAL_NS`] apart; and the time the next event may start.
+    pub fn timed_bytes(&self, start: u64) -> (Vec<(u64, Vec<u8>)>, u64) {
+        let mut out = Vec::new();
+        let mut t = start;
+        for stroke in &self.strokes {
+            out.push((t, stroke.press_bytes()));
+            out.push((t.saturating_add(KEY_HOLD_NS), stroke.release_bytes()));
+            t = t.saturating_add(KEYSTROKE_INTERVAL_NS);
+        }
+        (out, t)
+    }
 }
 
 /// A parsed `--keys` script.
@@ -276,6 +307,41 @@ fn split_unescaped(s: &str, sep: char) -> Vec<&str> {
     }
     pieces.push(&s[start..]);
     pieces
+}
+
+/// Splits `s` at its first unescaped `sep`.
+fn split_once_unescaped(s: &str, sep: char) -> Option<(&str, &str)> {
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            c if c == sep => return Some((&s[..i], &s[i + c.len_utf8()..])),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The text of an `@TEXT` trigger with its escapes resolved.
+fn parse_screen_text(text: &str) -> Result<String, KeySpecError> {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some(c @ ('\\' | ':' | ';')) => out.push(c),
+            Some(c) => return Err(error(format!("'@{text}': unknown escape '\\{c}' (use \\: \\; \\\\)"))),
+            None => return Err(error(format!("'@{text}': a lone '\\' at the end"))),
+        }
+    }
+    if out.is_empty() {
+        return Err(error("'@' needs the text to wait for, e.g. @login:"));
+    }
+    Ok(out)
 }
 
 /// Parses a guest time such as `5s`, `1500ms`, `2.5s` or `100us` into nanoseconds.
@@ -328,10 +394,10 @@ fn parse_text(item: &str) -> Result<Vec<Keystroke>, KeySpecError> {
                 Some('t') => '\t',
                 Some('e') => '\x1b',
                 Some('b') => '\x08',
-                Some(c @ ('\\' | ',' | ';' | '+')) => c,
+                Some(c @ ('\\' | ',' | ';' | ':' | '+')) => c,
                 Some(c) => {
                     return Err(error(format!(
-                        "'{item}': unknown escape '\\{c}' (use \\n \\t \\e \\b \\\\ \\, \\; \\+)"
+                        "'{item}': unknown escape '\\{c}' (use \\n \\t \\e \\b \\\\ \\, \\; \\: \\+)"
                     )))
                 }
                 None => return Err(error(format!("'{item}': a lone '\\' at the end"))),
@@ -346,11 +412,14 @@ fn parse_text(item: &str) -> Result<Vec<Keystroke>, KeySpecError> {
     Ok(strokes)
 }
 
-/// One `TIME:ITEMS` event.
+/// One `WHEN:ITEMS` event.
 fn parse_event(event: &str) -> Result<KeyEvent, KeySpecError> {
-    let (time, items) =
-        event.split_once(':').ok_or_else(|| error(format!("'{event}': expected TIME:KEYS (e.g. 5s:enter)")))?;
-    let at_ns = parse_time(time)?;
+    let (when, items) = split_once_unescaped(event, ':')
+        .ok_or_else(|| error(format!("'{event}': expected TIME:KEYS or @TEXT:KEYS (e.g. 5s:enter)")))?;
+    let when = match when.trim_start().strip_prefix('@') {
+        Some(text) => Trigger::ScreenShows(parse_screen_text(text)?),
+        None => Trigger::At(parse_time(when)?),
+    };
     let mut strokes = Vec::new();
     for item in split_unescaped(items, ',') {
         if item.trim().is_empty() {
@@ -368,7 +437,7 @@ fn parse_event(event: &str) -> Result<KeyEvent, KeySpecError> {
             None => strokes.extend(parse_text(item)?),
         }
     }
-    Ok(KeyEvent { at_ns, strokes })
+    Ok(KeyEvent { when, strokes })
 }
 
 impl KeyScript {
@@ -378,57 +447,50 @@ impl KeyScript {
             return Err(error("the key script is empty"));
         }
         let mut events: Vec<KeyEvent> = Vec::new();
+        let mut last_time: Option<(usize, u64)> = None;
         for (i, event) in split_unescaped(spec, ';').into_iter().enumerate() {
             if event.trim().is_empty() {
                 return Err(error(format!("event {} is empty (two ';' in a row?)", i + 1)));
             }
             let parsed = parse_event(event)?;
-            if let Some(previous) = events.last() {
-                if parsed.at_ns < previous.at_ns {
+            if let Trigger::At(t) = parsed.when {
+                if let Some((j, previous)) = last_time.filter(|&(_, p)| t < p) {
                     return Err(error(format!(
-                        "event {} ('{event}') comes before event {}: times must not decrease",
+                        "event {} ('{event}') comes before event {} ({previous} ns): times must not decrease",
                         i + 1,
-                        i
+                        j + 1
                     )));
                 }
+                last_time = Some((i, t));
             }
             events.push(parsed);
         }
         Ok(KeyScript { events })
     }
-
-    /// The set-2 bytes to send and when: every press and release of every keystroke,
-    /// paced [`KEYSTROKE_INTERVAL_NS`] apart, each event starting at its time or when the
-    /// previous event has finished, whichever is later.
-    pub fn schedule(&self) -> Vec<(u64, Vec<u8>)> {
-        let mut out = Vec::new();
-        let mut free_at = 0u64;
-        for event in &self.events {
-            let mut t = event.at_ns.max(free_at);
-            for stroke in &event.strokes {
-                out.push((t, stroke.press_bytes()));
-                out.push((t.saturating_add(KEY_HOLD_NS), stroke.release_bytes()));
-                t = t.saturating_add(KEYSTROKE_INTERVAL_NS);
-            }
-            free_at = t;
-        }
-        out
-    }
 }
 
-/// Feeds a script's scan codes to the keyboard controller as guest time reaches them.
-/// It owns a timer on the board's queue so the machine loop stops (and a halted CPU
-/// wakes) at each send time.
+/// Feeds a script's scan codes to the keyboard controller as guest time reaches them
+/// and as the screen shows what `@TEXT` events wait for. It owns a timer on the board's
+/// queue so the machine loop stops (and a halted CPU wakes) at each send time.
 #[derive(Debug)]
 pub struct KeyFeeder {
+    events: VecDeque<KeyEvent>,
     pending: VecDeque<(u64, Vec<u8>)>,
+    /// When the last scheduled event has been typed.
+    free_at: u64,
     timer: Timer,
 }
 
 impl KeyFeeder {
     /// A feeder for `script`, with its timer on `timers`, armed for the first send.
     pub fn new(script: &KeyScript, timers: &TimerQueue) -> Self {
-        let feeder = KeyFeeder { pending: script.schedule().into(), timer: timers.new_timer("scripted-keys") };
+        let mut feeder = KeyFeeder {
+            events: script.events.iter().cloned().collect(),
+            pending: VecDeque::new(),
+            free_at: 0,
+            timer: timers.new_timer("scripted-keys"),
+        };
+        feeder.schedule_ready(0, || None);
         feeder.arm();
         feeder
     }
@@ -440,13 +502,41 @@ impl KeyFeeder {
         }
     }
 
-    /// True when every scan code has been sent.
-    pub fn is_done(&self) -> bool {
-        self.pending.is_empty()
+    /// Moves events whose trigger has fired (all typing before them scheduled) into the
+    /// pending bytes. `screen` gives the text screen, read at most once.
+    fn schedule_ready(&mut self, now: u64, mut screen: impl FnMut() -> Option<String>) {
+        let mut text: Option<Option<String>> = None;
+        while let Some(event) = self.events.front() {
+            let start = match &event.when {
+                Trigger::At(t) => (*t).max(self.free_at),
+                Trigger::ScreenShows(wanted) => {
+                    if !self.pending.is_empty() || now < self.free_at {
+                        return;
+                    }
+                    let shown = text.get_or_insert_with(&mut screen);
+                    if !shown.as_deref().is_some_and(|s| s.contains(wanted.as_str())) {
+                        return;
+                    }
+                    log::info!("scripted keys: the screen shows {wanted:?} at {now} ns");
+                    now
+                }
+            };
+            let (bytes, end) = event.timed_bytes(start);
+            self.pending.extend(bytes);
+            self.free_at = end;
+            self.events.pop_front();
+        }
     }
 
-    /// Sends every scan code due at `now_ns` to `kbc`, then arms the timer for the next.
-    pub fn feed(&mut self, now_ns: u64, kbc: &Mutex<I8042>) {
+    /// True when every event has been typed.
+    pub fn is_done(&self) -> bool {
+        self.events.is_empty() && self.pending.is_empty()
+    }
+
+    /// Sends every scan code due at `now_ns` to `kbc`, starts `@TEXT` events whose text
+    /// `vga` shows, then arms the timer for the next send.
+    pub fn feed(&mut self, now_ns: u64, kbc: &Mutex<I8042>, vga: &SharedVga) {
+        self.schedule_ready(now_ns, || screen_text(vga));
         while self.pending.front().is_some_and(|&(at, _)| at <= now_ns) {
             if let Some((_, bytes)) = self.pending.pop_front() {
                 log::debug!("scripted keys at {now_ns} ns: {bytes:02x?}");
@@ -455,6 +545,12 @@ impl KeyFeeder {
         }
         self.arm();
     }
+}
+
+/// The text screen's rows joined with newlines, or `None` outside text mode.
+fn screen_text(vga: &SharedVga) -> Option<String> {
+    let screen = vga.lock().unwrap_or_else(|e| e.into_inner()).text_snapshot()?;
+    Some(screen.lines().join("\n"))
 }
 
 #[cfg(test)]
@@ -540,26 +636,26 @@ mod tests {
         let script = KeyScript::parse("5s:v,enter;10s:root\\n").unwrap();
         assert_eq!(script.events.len(), 2);
         let first = &script.events[0];
-        assert_eq!(first.at_ns, 5_000_000_000);
+        assert_eq!(first.when, Trigger::At(5_000_000_000));
         assert_eq!(
             first.strokes,
             vec![Keystroke(keys_for_char('v').unwrap()), Keystroke(vec![key_by_name("enter").unwrap()])]
         );
         let second = &script.events[1];
-        assert_eq!(second.at_ns, 10_000_000_000);
+        assert_eq!(second.when, Trigger::At(10_000_000_000));
         let typed: Vec<Keystroke> = "root\n".chars().map(|c| Keystroke(keys_for_char(c).unwrap())).collect();
         assert_eq!(second.strokes, typed);
     }
 
     #[test]
     fn chords_escapes_and_spaces() {
-        let script = KeyScript::parse("1s:ctrl+alt+delete, f2 ,a\\,b\\;c\\+d,Hi there").unwrap();
+        let script = KeyScript::parse("1s:ctrl+alt+delete, f2 ,a\\,b\\;c\\+d\\:,Hi there").unwrap();
         let strokes = &script.events[0].strokes;
         let names = ["ctrl", "alt", "delete"].map(|n| key_by_name(n).unwrap());
         assert_eq!(strokes[0], Keystroke(names.to_vec()));
         assert_eq!(strokes[0].release_bytes(), vec![0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14]);
         assert_eq!(strokes[1], Keystroke(vec![key_by_name("f2").unwrap()]));
-        let text: Vec<Keystroke> = "a,b;c+dHi there".chars().map(|c| Keystroke(keys_for_char(c).unwrap())).collect();
+        let text: Vec<Keystroke> = "a,b;c+d:Hi there".chars().map(|c| Keystroke(keys_for_char(c).unwrap())).collect();
         assert_eq!(strokes[2..], text[..]);
         // A lone '+' is text.
         assert_eq!(KeyScript::parse("1s:+").unwrap().events[0].strokes, vec![Keystroke(keys_for_char('+').unwrap())]);
@@ -586,40 +682,89 @@ mod tests {
         }
     }
 
+    fn machine_parts() -> (Mutex<I8042>, SharedVga, TimerQueue) {
+        use rx86_core::irq::RecordingIrqLine;
+        use rx86_core::phys::A20Gate;
+        use rx86_core::platform::PowerControl;
+        let kbc = I8042::new(RecordingIrqLine::new(), RecordingIrqLine::new(), A20Gate::default(), PowerControl::new());
+        let vga = rx86_devices::vga::Vga::new_shared(rx86_devices::vga::DEFAULT_VRAM_SIZE);
+        (Mutex::new(kbc), vga, TimerQueue::new())
+    }
+
+    /// Every (time, bytes) the feeder sends, stepping the clock through its deadlines.
+    fn sends(script: &str) -> Vec<(u64, Vec<u8>)> {
+        let (kbc, vga, timers) = machine_parts();
+        let mut feeder = KeyFeeder::new(&KeyScript::parse(script).unwrap(), &timers);
+        let mut out = Vec::new();
+        while let Some(t) = timers.next_deadline() {
+            timers.take_due(t);
+            feeder.feed(t, &kbc, &vga);
+            let mut kbc = kbc.lock().unwrap();
+            let mut bytes = Vec::new();
+            while kbc.read_status() & 1 != 0 {
+                bytes.push(kbc.read_data());
+            }
+            out.push((t, bytes));
+        }
+        assert!(feeder.is_done());
+        out
+    }
+
     #[test]
-    fn schedule_paces_keystrokes_and_queues_overlapping_events() {
-        let script = KeyScript::parse("1ms:ab;2ms:c").unwrap();
-        let times: Vec<u64> = script.schedule().iter().map(|(t, _)| *t).collect();
+    fn keystrokes_are_paced_and_overlapping_events_wait() {
         let (i, h) = (KEYSTROKE_INTERVAL_NS, KEY_HOLD_NS);
+        let t0 = 1_000_000;
         // "c" at 2 ms waits until "ab" is done (1 ms + two intervals).
-        assert_eq!(
-            times,
-            vec![1_000_000, 1_000_000 + h, 1_000_000 + i, 1_000_000 + i + h, 1_000_000 + 2 * i, 1_000_000 + 2 * i + h]
-        );
-        assert_eq!(script.schedule()[0].1, vec![0x1c]);
-        assert_eq!(script.schedule()[1].1, vec![0xf0, 0x1c]);
+        let expected: Vec<(u64, Vec<u8>)> = vec![
+            (t0, vec![0x1c]),
+            (t0 + h, vec![0xf0, 0x1c]),
+            (t0 + i, vec![0x32]),
+            (t0 + i + h, vec![0xf0, 0x32]),
+            (t0 + 2 * i, vec![0x21]),
+            (t0 + 2 * i + h, vec![0xf0, 0x21]),
+        ];
+        assert_eq!(sends("1ms:ab;2ms:c"), expected);
+    }
+
+    #[test]
+    fn screen_events_wait_for_their_text() {
+        let script = KeyScript::parse("@boot\\: menu:enter;1ms:x").unwrap();
+        assert_eq!(script.events[0].when, Trigger::ScreenShows("boot: menu".into()));
+        let (kbc, vga, timers) = machine_parts();
+        let mut feeder = KeyFeeder::new(&script, &timers);
+        assert_eq!(timers.next_deadline(), None, "nothing timed before the text shows");
+        feeder.feed(5_000_000, &kbc, &vga);
+        assert_eq!(kbc.lock().unwrap().read_status() & 1, 0, "not in text mode yet: nothing sent");
+        {
+            let mut vga = vga.lock().unwrap();
+            vga.init_text_console();
+            for (i, b) in b"boot: menu".iter().enumerate() {
+                vga.mem_write(0x18000 + 2 * i as u64, *b);
+            }
+        }
+        feeder.feed(6_000_000, &kbc, &vga);
+        assert_eq!(kbc.lock().unwrap().read_data(), 0x5a, "Enter pressed once the text shows");
+        // The timed event after it starts when Enter has been typed, not at 1 ms.
+        assert_eq!(timers.next_deadline(), Some(6_000_000 + KEY_HOLD_NS));
+        feeder.feed(6_000_000 + KEY_HOLD_NS, &kbc, &vga);
+        assert_eq!(timers.next_deadline(), Some(6_000_000 + KEYSTROKE_INTERVAL_NS));
+        for bad in ["@:enter", "@a\\q:enter"] {
+            assert!(KeyScript::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
     fn feeder_sends_due_codes_and_arms_its_timer_for_the_next() {
-        use rx86_core::irq::RecordingIrqLine;
-        use rx86_core::phys::A20Gate;
-        use rx86_core::platform::PowerControl;
-        let kbd_irq = RecordingIrqLine::new();
-        let kbc =
-            Mutex::new(I8042::new(kbd_irq.clone(), RecordingIrqLine::new(), A20Gate::default(), PowerControl::new()));
-        let timers = TimerQueue::new();
+        let (kbc, vga, timers) = machine_parts();
         let mut feeder = KeyFeeder::new(&KeyScript::parse("1ms:a").unwrap(), &timers);
         assert_eq!(timers.next_deadline(), Some(1_000_000));
-        feeder.feed(999_999, &kbc);
+        feeder.feed(999_999, &kbc, &vga);
         assert_eq!(kbc.lock().unwrap().read_status() & 1, 0, "nothing sent before its time");
-        feeder.feed(1_000_000, &kbc);
-        // Power-on command byte: no translation, so the set-2 make code arrives as is,
-        // with IRQ 1 raised.
-        assert!(kbd_irq.level());
+        feeder.feed(1_000_000, &kbc, &vga);
+        // Power-on command byte: no translation, so the set-2 make code arrives as is.
         assert_eq!(kbc.lock().unwrap().read_data(), 0x1c);
         assert_eq!(timers.next_deadline(), Some(1_000_000 + KEY_HOLD_NS));
-        feeder.feed(2_000_000_000, &kbc);
+        feeder.feed(2_000_000_000, &kbc, &vga);
         assert!(feeder.is_done());
         assert_eq!(timers.next_deadline(), None);
         assert_eq!(kbc.lock().unwrap().read_data(), 0xf0);

@@ -158,7 +158,7 @@ impl Machine {
         }
         self.pc.fire_due_timers(self.clock.now_ns());
         if let Some(keys) = &mut self.keys {
-            keys.feed(self.clock.now_ns(), self.pc.keyboard_controller());
+            keys.feed(self.clock.now_ns(), self.pc.keyboard_controller(), self.pc.vga());
         }
         if self.config.stop_at_ns.is_some_and(|t| self.clock.now_ns() >= t) {
             return Ok(Some(Outcome::Stopped));
