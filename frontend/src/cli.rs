@@ -1,7 +1,7 @@
 //! The `rx86` command line: QEMU-like options users already know.
 
 use crate::config::{Accel, ClockMode, DriveConfig, DriveInterface, DriveMedia, MachineConfig};
-use crate::keys::KeyScript;
+use crate::keys::{KeyScript, StopAt};
 use crate::screenshot::ScreenCapture;
 use crate::serial::parse_backend;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -138,10 +138,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "SCRIPT", value_parser = parse_keys)]
     pub keys: Option<KeyScript>,
     /// End the run (exit status 0, screenshot and text dump written) when the machine
-    /// clock reaches this time from power-on, e.g. 30s or 1500ms: a fixed point of a
-    /// deterministic run to take a screenshot at.
-    #[arg(long, value_name = "TIME", value_parser = parse_stop_time)]
-    pub stop_at: Option<u64>,
+    /// clock reaches this time from power-on (e.g. 30s, 1500ms), or with @TEXT once the
+    /// text screen shows TEXT: a fixed point of a deterministic run to capture.
+    #[arg(long, value_name = "TIME|@TEXT", value_parser = parse_stop_at)]
+    pub stop_at: Option<StopAt>,
 }
 
 impl RunArgs {
@@ -168,7 +168,7 @@ impl RunArgs {
             boot_order: self.boot.clone(),
             bios: self.bios.clone(),
             keys: self.keys.clone(),
-            stop_at_ns: self.stop_at,
+            stop_at: self.stop_at.clone(),
         }
     }
 
@@ -203,9 +203,9 @@ fn parse_keys(s: &str) -> Result<KeyScript, String> {
     KeyScript::parse(s).map_err(|e| e.to_string())
 }
 
-/// Parses a `--stop-at` guest time (the `--keys` time syntax).
-fn parse_stop_time(s: &str) -> Result<u64, String> {
-    crate::keys::parse_time(s).map_err(|e| e.to_string())
+/// Parses a `--stop-at` time or `@TEXT` (the forms of a `--keys` event's WHEN).
+fn parse_stop_at(s: &str) -> Result<StopAt, String> {
+    StopAt::parse(s).map_err(|e| e.to_string())
 }
 
 /// Largest `-m` accepted (1 TiB).
@@ -283,6 +283,7 @@ pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::Trigger;
 
     #[test]
     fn ram_sizes() {
@@ -331,7 +332,7 @@ mod tests {
         let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--boot", "dc"]).unwrap().command;
         assert_eq!(r.boot.map(|b| b.len()), Some(2));
         let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--stop-at", "2.5s"]).unwrap().command;
-        assert_eq!(r.to_config().stop_at_ns, Some(2_500_000_000));
+        assert_eq!(r.to_config().stop_at, Some(StopAt(Trigger::At(2_500_000_000))));
         assert!(Cli::try_parse_from(["rx86", "run", "--stop-at", "soon"]).is_err());
     }
 }

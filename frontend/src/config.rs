@@ -65,8 +65,8 @@ pub struct MachineConfig {
     pub bios: Option<PathBuf>,
     /// Keys to type at fixed guest times (`--keys`).
     pub keys: Option<crate::keys::KeyScript>,
-    /// End the run when the machine clock reaches this many ns (`--stop-at`).
-    pub stop_at_ns: Option<u64>,
+    /// End the run at a guest time or when the screen shows some text (`--stop-at`).
+    pub stop_at: Option<crate::keys::StopAt>,
 }
 
 impl Default for MachineConfig {
@@ -86,7 +86,7 @@ impl Default for MachineConfig {
             boot_order: None,
             bios: None,
             keys: None,
-            stop_at_ns: None,
+            stop_at: None,
         }
     }
 }

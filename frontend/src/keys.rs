@@ -266,6 +266,29 @@ impl KeyEvent {
     }
 }
 
+/// When `--stop-at` ends a run: at a guest time (`30s`) or once the text screen shows
+/// some text (`@TEXT`, the same forms as a `--keys` event's WHEN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopAt(pub Trigger);
+
+impl StopAt {
+    /// Parses `TIME` or `@TEXT`.
+    pub fn parse(s: &str) -> Result<Self, KeySpecError> {
+        match s.trim_start().strip_prefix('@') {
+            Some(text) => Ok(StopAt(Trigger::ScreenShows(parse_screen_text(text)?))),
+            None => Ok(StopAt(Trigger::At(parse_time(s)?))),
+        }
+    }
+
+    /// True once the run should end: `now_ns` has reached the time, or `vga` shows the text.
+    pub fn reached(&self, now_ns: u64, vga: &SharedVga) -> bool {
+        match &self.0 {
+            Trigger::At(t) => now_ns >= *t,
+            Trigger::ScreenShows(text) => screen_text(vga).is_some_and(|s| s.contains(text.as_str())),
+        }
+    }
+}
+
 /// A parsed `--keys` script.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyScript {
@@ -751,6 +774,24 @@ mod tests {
         for bad in ["@:enter", "@a\\q:enter"] {
             assert!(KeyScript::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn stop_at_a_time_or_when_the_screen_shows_text() {
+        let (_, vga, _) = machine_parts();
+        let at = StopAt::parse("2ms").unwrap();
+        assert!(!at.reached(1_999_999, &vga));
+        assert!(at.reached(2_000_000, &vga));
+        let shows = StopAt::parse("@ready").unwrap();
+        assert!(!shows.reached(u64::MAX, &vga), "no text mode, no text");
+        vga.lock().unwrap().init_text_console();
+        assert!(!shows.reached(0, &vga));
+        for (i, b) in b"ready".iter().enumerate() {
+            vga.lock().unwrap().mem_write(0x18000 + 160 + 2 * i as u64, *b);
+        }
+        assert!(shows.reached(0, &vga));
+        assert!(StopAt::parse("@").is_err());
+        assert!(StopAt::parse("soon").is_err());
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub enum Outcome {
     TripleFault(String),
     /// The guest halted with interrupts disabled and nothing can wake it.
     Hung(String),
-    /// The machine clock reached the `--stop-at` time.
+    /// The `--stop-at` time came, or the screen showed its text.
     Stopped,
 }
 
@@ -160,7 +160,7 @@ impl Machine {
         if let Some(keys) = &mut self.keys {
             keys.feed(self.clock.now_ns(), self.pc.keyboard_controller(), self.pc.vga());
         }
-        if self.config.stop_at_ns.is_some_and(|t| self.clock.now_ns() >= t) {
+        if self.config.stop_at.as_ref().is_some_and(|s| s.reached(self.clock.now_ns(), self.pc.vga())) {
             return Ok(Some(Outcome::Stopped));
         }
         self.pc.poll_input();
