@@ -5,6 +5,9 @@
 //!   screen (BIOS banner, then the guest's lines) must show in the text dump and in a 720x400
 //!   PNG (mode 03h: 80x25 cells of 9x16 dots) that matches `tests/golden/floppy-boot.png`
 //!   pixel for pixel: the run is deterministic on the virtual clock.
+//! - Debian's GRUB ISO (`rx86_tests::boot_media`): its menu on the VGA screen, captured with
+//!   `--stop-at @TEXT` and compared with `tests/golden/grub-menu.png`; and `--keys` choosing its
+//!   second entry, whose kernel then boots (minutes on the interpreter).
 //! - A keyboard echo guest (a boot sector assembled here with iced-x86) types back what INT 16h
 //!   returns until Enter; `--keys` types into it, and the text dump must show the typed text.
 //!
@@ -13,7 +16,10 @@
 //! the PNG before committing it.
 
 use iced_x86::code_asm::{ah, al, ax, bx, ds, dx, es, sp, ss, CodeAssembler};
-use rx86_tests::boot_media::{bios_run_args, boot_image, BootSectorDisk, BOOT_SECTOR_PASS, BOOT_SECTOR_PASS_STATUS};
+use rx86_tests::boot_media::{
+    bios_run_args, boot_image, check_linux_boot, debian_boot_media, BootSectorDisk, BOOT_SECTOR_PASS,
+    BOOT_SECTOR_PASS_STATUS, GRUB_ENTRY_1, GRUB_ENTRY_2,
+};
 use rx86_tests::guests::guest_output_dir;
 use rx86_tests::rx86_bin::{run_rx86_with_limit, rx86_binary, stderr_of, stdout_of};
 use std::fs;
@@ -83,6 +89,21 @@ fn floppy_boot_screen(dir: &Path) -> (Output, PathBuf, String) {
     (out, png, text)
 }
 
+/// Compares the screenshot at `png` pixel by pixel with `tests/golden/<name>` (first copying it
+/// there when `RX86_UPDATE_GOLDEN` is set).
+fn compare_with_golden(png: &Path, name: &str) {
+    let golden = golden_path(name);
+    if std::env::var_os("RX86_UPDATE_GOLDEN").is_some() {
+        fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        fs::copy(png, &golden).unwrap();
+        println!("wrote {}", golden.display());
+    }
+    let (got, want) = (decode_png(png), decode_png(&golden));
+    assert_eq!((got.0, got.1), (want.0, want.1), "size");
+    let differing = got.2.chunks(3).zip(want.2.chunks(3)).filter(|(a, b)| a != b).count();
+    assert_eq!(differing, 0, "{differing} pixels differ from {} (see {})", golden.display(), png.display());
+}
+
 #[test]
 fn floppy_boot_screen_shows_the_bios_banner_and_the_guest_text() {
     let dir = scratch_dir("floppy");
@@ -105,16 +126,7 @@ fn floppy_boot_screenshot_matches_the_golden_image() {
     let dir = scratch_dir("golden");
     let (out, png, _) = floppy_boot_screen(&dir);
     assert_eq!(out.status.code(), Some(BOOT_SECTOR_PASS_STATUS), "{}", context(&out));
-    let golden = golden_path("floppy-boot.png");
-    if std::env::var_os("RX86_UPDATE_GOLDEN").is_some() {
-        fs::create_dir_all(golden.parent().unwrap()).unwrap();
-        fs::copy(&png, &golden).unwrap();
-        println!("wrote {}", golden.display());
-    }
-    let (got, want) = (decode_png(&png), decode_png(&golden));
-    assert_eq!((got.0, got.1), (want.0, want.1), "size");
-    let differing = got.2.chunks(3).zip(want.2.chunks(3)).filter(|(a, b)| a != b).count();
-    assert_eq!(differing, 0, "{differing} pixels differ from {} (see {})", golden.display(), png.display());
+    compare_with_golden(&png, "floppy-boot.png");
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -250,4 +262,93 @@ fn window_display_without_an_x_server_is_a_clear_error() {
     assert!(stderr.contains("rx86: display: cannot open a 720x400 window"), "{}", context(&out));
     assert!(!stderr.contains("panicked"), "{}", context(&out));
     assert_eq!(out.status.code(), Some(1), "{}", context(&out));
+}
+
+/// Booting Linux from GRUB takes minutes of host time on the interpreter.
+const GRUB_LINUX_LIMIT: Duration = Duration::from_secs(1500);
+/// GRUB reaches its menu in well under a minute on the interpreter.
+const GRUB_MENU_LIMIT: Duration = Duration::from_secs(600);
+
+fn grub_iso_or_skip() -> Option<PathBuf> {
+    match debian_boot_media() {
+        Ok(media) => Some(media.grub_iso),
+        Err(why) => {
+            println!("SKIP: Debian boot media unavailable: {why}");
+            None
+        }
+    }
+}
+
+fn run_limited(args: &[String], limit: Duration) -> Output {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_rx86_with_limit(&args, limit).unwrap_or_else(|| panic!("rx86 {} did not finish in {limit:?}", args.join(" ")))
+}
+
+/// GRUB's menu on the VGA screen, captured when its countdown line shows (`--stop-at @TEXT`):
+/// both entries in the text dump, and the screenshot equal to `tests/golden/grub-menu.png`.
+#[test]
+fn grub_menu_shows_on_the_vga_screen() {
+    let Some(iso) = grub_iso_or_skip() else { return };
+    let dir = scratch_dir("grub-menu");
+    let (png, txt) = (dir.join("menu.png"), dir.join("menu.txt"));
+    let extra = [
+        "-m",
+        "256M",
+        "--cdrom",
+        iso.to_str().unwrap(),
+        "--boot",
+        "d",
+        "--stop-at",
+        "@automatically",
+        "--screenshot",
+        png.to_str().unwrap(),
+        "--text-dump",
+        txt.to_str().unwrap(),
+    ];
+    let out = run_limited(&bios_run_args("interp", &extra), GRUB_MENU_LIMIT);
+    let text = fs::read_to_string(&txt).unwrap_or_else(|e| panic!("text dump: {e}\n{}", context(&out)));
+    assert_eq!(out.status.code(), Some(0), "stopped at the menu\n{text}\n{}", context(&out));
+    for entry in [GRUB_ENTRY_1, GRUB_ENTRY_2] {
+        assert!(text.contains(entry), "menu entry '{entry}' on the screen:\n{text}");
+    }
+    compare_with_golden(&png, "grub-menu.png");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Scripted keys through the PS/2 keyboard pick GRUB's second entry (Down, Enter) once the menu
+/// shows, and the kernel that boots is the one of that entry.
+#[test]
+fn grub_second_entry_is_selected_by_scripted_keys() {
+    let Some(iso) = grub_iso_or_skip() else { return };
+    let extra = ["-m", "256M", "--cdrom", iso.to_str().unwrap(), "--boot", "d", "--keys", "@automatically:down,enter"];
+    let out = run_limited(&bios_run_args("interp", &extra), GRUB_LINUX_LIMIT);
+    if let Err(what) = check_linux_boot(&stdout_of(&out), "grub-2") {
+        panic!("{what}:\n{}", context(&out));
+    }
+}
+
+/// Scripted keys open GRUB's command line (`c` at the menu) and type `halt`, which powers the
+/// machine off through ACPI; the final screen shows the command.
+#[test]
+fn grub_command_line_takes_scripted_keys_and_halts() {
+    let Some(iso) = grub_iso_or_skip() else { return };
+    let dir = scratch_dir("grub-halt");
+    let txt = dir.join("halt.txt");
+    let extra = [
+        "-m",
+        "256M",
+        "--cdrom",
+        iso.to_str().unwrap(),
+        "--boot",
+        "d",
+        "--keys",
+        "@automatically:c;@grub>:halt\\n",
+        "--text-dump",
+        txt.to_str().unwrap(),
+    ];
+    let out = run_limited(&bios_run_args("interp", &extra), GRUB_MENU_LIMIT);
+    let text = fs::read_to_string(&txt).unwrap_or_else(|e| panic!("text dump: {e}\n{}", context(&out)));
+    assert_eq!(out.status.code(), Some(0), "GRUB's halt powers off\n{text}\n{}", context(&out));
+    assert!(text.lines().any(|l| l == "grub> halt"), "the typed command on the screen:\n{text}");
+    fs::remove_dir_all(&dir).unwrap();
 }
