@@ -6,13 +6,15 @@
 //! reopened when the guest changes resolution. The loop runs the machine and redraws at
 //! most [`REDRAW_HZ`] times a second of host time; the blink phase (cursor, blinking
 //! characters) follows guest time at the VGA's 70 Hz refresh. Key presses and releases
-//! become set-2 make and break codes through [`crate::keys`]. Closing the window ends
-//! the run as a power-off.
+//! become set-2 make and break codes through [`crate::keys`]; mouse motion over the
+//! window (in guest pixels), its buttons and its wheel become PS/2 mouse packets.
+//! Closing the window ends the run as a power-off.
 
 use crate::error::RunError;
 use crate::keys::{key_by_name, keys_for_char, Key};
 use crate::machine::{Machine, Outcome};
-use minifb::{Key as HostKey, KeyRepeat, Scale, Window, WindowOptions};
+use minifb::{Key as HostKey, KeyRepeat, MouseButton, MouseMode, Scale, Window, WindowOptions};
+use rx86_devices::i8042::mouse_buttons;
 use rx86_devices::vga::Frame;
 use std::time::{Duration, Instant};
 
@@ -156,6 +158,65 @@ fn guest_key_by_name(key: HostKey) -> Option<Key> {
     key_by_name(name)
 }
 
+/// A PS/2 motion report `(dx, dy)` for the pointer moving from `from` to `to` (window
+/// coordinates in guest pixels, y down): PS/2 counts y upwards.
+pub fn mouse_motion(from: (f32, f32), to: (f32, f32)) -> (i32, i32) {
+    ((to.0 - from.0).round() as i32, -((to.1 - from.1).round() as i32))
+}
+
+/// The PS/2 wheel count for a host scroll of `dy` (positive = away from the user):
+/// IntelliMouse reports scrolling up as negative.
+pub fn wheel_count(dy: f32) -> i32 {
+    if dy > 0.0 {
+        -1
+    } else if dy < 0.0 {
+        1
+    } else {
+        0
+    }
+}
+
+/// What the mouse last reported.
+#[derive(Debug, Default)]
+struct MouseState {
+    position: Option<(f32, f32)>,
+    buttons: u8,
+}
+
+impl MouseState {
+    /// Sends a packet to the guest when the pointer moved over the window, a button
+    /// changed or the wheel turned.
+    fn update(&mut self, window: &Window, machine: &Machine) {
+        let position = window.get_mouse_pos(MouseMode::Discard);
+        let (dx, dy) = match (self.position, position) {
+            (Some(from), Some(to)) => mouse_motion(from, to),
+            _ => (0, 0),
+        };
+        if position.is_some() {
+            self.position = position;
+        }
+        let buttons = [
+            (MouseButton::Left, mouse_buttons::LEFT),
+            (MouseButton::Right, mouse_buttons::RIGHT),
+            (MouseButton::Middle, mouse_buttons::MIDDLE),
+        ]
+        .into_iter()
+        .filter(|&(b, _)| window.get_mouse_down(b))
+        .fold(0, |acc, (_, bit)| acc | bit);
+        let dz = window.get_scroll_wheel().map_or(0, |(_, dy)| wheel_count(dy));
+        if (dx, dy, dz) == (0, 0, 0) && buttons == self.buttons {
+            return;
+        }
+        self.buttons = buttons;
+        machine
+            .pc()
+            .keyboard_controller()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_mouse_packet(dx, dy, dz, buttons);
+    }
+}
+
 /// An open window showing frames of one size.
 struct Screen {
     window: Window,
@@ -181,6 +242,7 @@ pub fn run(machine: &mut Machine, after_step: &mut dyn FnMut(&Machine)) -> Resul
     let mut frame = Frame::default();
     let mut screen: Option<Screen> = None;
     let mut last_redraw: Option<Instant> = None;
+    let mut mouse = MouseState::default();
     loop {
         if let Some(outcome) = machine.step()? {
             return Ok(outcome);
@@ -212,6 +274,7 @@ pub fn run(machine: &mut Machine, after_step: &mut dyn FnMut(&Machine)) -> Resul
             return Ok(Outcome::PowerOff);
         }
         send_keys(&screen.window, machine);
+        mouse.update(&screen.window, machine);
     }
 }
 
@@ -245,6 +308,13 @@ mod tests {
         assert_eq!(integer_scale(640, 480), 2, "mode 12h: 1280x960");
         assert_eq!(integer_scale(1024, 768), 1);
         assert_eq!(integer_scale(1920, 1080), 1, "too large even at 1: shown unscaled");
+    }
+
+    #[test]
+    fn mouse_motion_counts_y_upwards_and_wheel_up_is_negative() {
+        assert_eq!(mouse_motion((10.0, 10.0), (13.0, 15.0)), (3, -5), "right and down");
+        assert_eq!(mouse_motion((10.0, 10.0), (8.4, 7.0)), (-2, 3), "left and up");
+        assert_eq!((wheel_count(1.0), wheel_count(-2.5), wheel_count(0.0)), (-1, 1, 0));
     }
 
     #[test]
