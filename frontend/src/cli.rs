@@ -80,7 +80,8 @@ pub struct RunArgs {
     /// V ends rx86 with status (V << 1) | 1.
     #[arg(long, num_args = 0..=1, default_missing_value = "0x501", value_parser = parse_port)]
     pub debug_exit: Option<u16>,
-    /// Machine clock: virtual (deterministic, default for interp) or host (default for kvm).
+    /// Machine clock: virtual (deterministic, default for interp) or host (default for kvm
+    /// and for --display window).
     #[arg(long, value_enum)]
     pub clock: Option<ClockArg>,
     /// At exit, print instructions retired, host time and guest time on stderr.
@@ -159,10 +160,15 @@ impl RunArgs {
             serial: self.serial.clone(),
             no_reboot: self.no_reboot,
             debug_exit_port: self.debug_exit,
-            clock: self.clock.map(|c| match c {
-                ClockArg::Virtual => ClockMode::Virtual,
-                ClockArg::Host => ClockMode::Host,
-            }),
+            // A window is watched by a person: its guest runs on wall-clock time unless
+            // --clock says otherwise.
+            clock: self
+                .clock
+                .map(|c| match c {
+                    ClockArg::Virtual => ClockMode::Virtual,
+                    ClockArg::Host => ClockMode::Host,
+                })
+                .or((self.display == DisplayArg::Window).then_some(ClockMode::Host)),
             drives: self.drives(),
             snapshot: self.snapshot,
             boot_order: self.boot.clone(),
@@ -329,6 +335,11 @@ mod tests {
         let err = Cli::try_parse_from(["rx86", "run", "--keys", "1s:ctrl+nope"]).unwrap_err().to_string();
         assert!(err.contains("'nope' is not a key name"), "{err}");
         assert!(Cli::try_parse_from(["rx86", "run", "--display", "sdl"]).is_err());
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--display", "window"]).unwrap().command;
+        assert_eq!(r.to_config().clock, Some(ClockMode::Host), "a window runs on wall-clock time");
+        let Command::Run(r) =
+            Cli::try_parse_from(["rx86", "run", "--display", "window", "--clock", "virtual"]).unwrap().command;
+        assert_eq!(r.to_config().clock, Some(ClockMode::Virtual));
         let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--boot", "dc"]).unwrap().command;
         assert_eq!(r.boot.map(|b| b.len()), Some(2));
         let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--stop-at", "2.5s"]).unwrap().command;
