@@ -63,7 +63,7 @@ pub struct MachineConfig {
     pub boot_order: Option<Vec<BootDevice>>,
     /// An external BIOS ROM image instead of the built-in BIOS.
     pub bios: Option<PathBuf>,
-    /// Keys to type at fixed guest times (`--keys`).
+    /// Keys to type at guest times or when the screen shows some text (`--keys`).
     pub keys: Option<crate::keys::KeyScript>,
     /// End the run at a guest time or when the screen shows some text (`--stop-at`).
     pub stop_at: Option<crate::keys::StopAt>,

@@ -33,8 +33,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The process exit status for this outcome: 0 for power-off and a reset under
-    /// `--no-reboot` (as QEMU), the guest's value for debug-exit, 3 for a triple fault
+    /// The process exit status for this outcome: 0 for power-off, a reset under
+    /// `--no-reboot` (as QEMU) and `--stop-at`, the guest's value for debug-exit, 3 for a triple fault
     /// or a dead halt.
     pub fn exit_status(&self) -> i32 {
         match self {
