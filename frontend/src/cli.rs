@@ -1,6 +1,8 @@
 //! The `rx86` command line: QEMU-like options users already know.
 
 use crate::config::{Accel, ClockMode, DriveConfig, DriveInterface, DriveMedia, MachineConfig};
+use crate::keys::{KeyScript, StopAt};
+use crate::screenshot::ScreenCapture;
 use crate::serial::parse_backend;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -41,6 +43,15 @@ pub enum ClockArg {
     Host,
 }
 
+/// Where the guest's screen goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DisplayArg {
+    /// Headless: the screen is only rendered for --screenshot and --text-dump.
+    None,
+    /// A window showing the screen, taking keyboard input (needs the `window` feature).
+    Window,
+}
+
 /// Options of `rx86 run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -69,7 +80,8 @@ pub struct RunArgs {
     /// V ends rx86 with status (V << 1) | 1.
     #[arg(long, num_args = 0..=1, default_missing_value = "0x501", value_parser = parse_port)]
     pub debug_exit: Option<u16>,
-    /// Machine clock: virtual (deterministic, default for interp) or host (default for kvm).
+    /// Machine clock: virtual (deterministic, default for interp) or host (default for kvm
+    /// and for --display window).
     #[arg(long, value_enum)]
     pub clock: Option<ClockArg>,
     /// At exit, print instructions retired, host time and guest time on stderr.
@@ -101,8 +113,9 @@ pub struct RunArgs {
     #[arg(long, value_parser = crate::drives::parse_drive)]
     pub drive: Vec<crate::config::DriveConfig>,
     /// Boot order for the built-in BIOS: a (floppy), c (hard disk), d (CD-ROM), e.g. dc.
+    /// (The full path keeps clap from treating the list as a repeated option.)
     #[arg(long, value_parser = crate::drives::parse_boot_order)]
-    pub boot: Option<Vec<crate::config::BootDevice>>,
+    pub boot: Option<::std::vec::Vec<crate::config::BootDevice>>,
     /// Keep all disk writes in memory: image files are left untouched.
     #[arg(long)]
     pub snapshot: bool,
@@ -127,6 +140,27 @@ pub struct RunArgs {
     /// standard input.
     #[arg(long, value_name = "stdio", value_parser = ["stdio"])]
     pub monitor: Option<String>,
+    /// Display: none (headless, the default) or window.
+    #[arg(long, value_enum, default_value = "none")]
+    pub display: DisplayArg,
+    /// When the run ends (power-off, debug-exit, reset under --no-reboot, triple fault,
+    /// dead halt), write the screen as a PNG to this file.
+    #[arg(long, value_name = "FILE.png")]
+    pub screenshot: Option<PathBuf>,
+    /// When the run ends, write the VGA text screen to this file as UTF-8 lines.
+    #[arg(long, value_name = "FILE")]
+    pub text_dump: Option<PathBuf>,
+    /// Type into the guest: "WHEN:ITEM,ITEM;WHEN:..." where WHEN is a guest time from
+    /// power-on (5s, 1500ms) or @TEXT (once the text screen shows TEXT), and an ITEM is a
+    /// key name (enter, esc, tab, up, f1..f12, ctrl+alt+delete, ...) or text with \n for
+    /// Enter; e.g. "5s:v,enter;10s:root\n" or "@automatically:down,enter".
+    #[arg(long, value_name = "SCRIPT", value_parser = parse_keys)]
+    pub keys: Option<KeyScript>,
+    /// End the run (exit status 0, screenshot and text dump written) when the machine
+    /// clock reaches this time from power-on (e.g. 30s, 1500ms), or with @TEXT once the
+    /// text screen shows TEXT: a fixed point of a deterministic run to capture.
+    #[arg(long, value_name = "TIME|@TEXT", value_parser = parse_stop_at)]
+    pub stop_at: Option<StopAt>,
 }
 
 impl RunArgs {
@@ -149,15 +183,27 @@ impl RunArgs {
             serial: self.serial.clone(),
             no_reboot: self.no_reboot,
             debug_exit_port: self.debug_exit,
-            clock: self.clock.map(|c| match c {
-                ClockArg::Virtual => ClockMode::Virtual,
-                ClockArg::Host => ClockMode::Host,
-            }),
+            // A window is watched by a person: its guest runs on wall-clock time unless
+            // --clock says otherwise.
+            clock: self
+                .clock
+                .map(|c| match c {
+                    ClockArg::Virtual => ClockMode::Virtual,
+                    ClockArg::Host => ClockMode::Host,
+                })
+                .or((self.display == DisplayArg::Window).then_some(ClockMode::Host)),
             drives: self.drives(),
             snapshot: self.snapshot,
             boot_order: self.boot.clone(),
             bios: self.bios.clone(),
+            keys: self.keys.clone(),
+            stop_at: self.stop_at.clone(),
         }
+    }
+
+    /// What to save of the screen at the end of the run.
+    pub fn screen_capture(&self) -> ScreenCapture {
+        ScreenCapture { screenshot: self.screenshot.clone(), text_dump: self.text_dump.clone() }
     }
 
     /// The drives of the shorthand options followed by the `--drive` ones.
@@ -179,6 +225,16 @@ impl RunArgs {
         drives.extend(self.drive.iter().cloned());
         drives
     }
+}
+
+/// Parses a `--keys` script (see [`crate::keys`]).
+fn parse_keys(s: &str) -> Result<KeyScript, String> {
+    KeyScript::parse(s).map_err(|e| e.to_string())
+}
+
+/// Parses a `--stop-at` time or `@TEXT` (the forms of a `--keys` event's WHEN).
+fn parse_stop_at(s: &str) -> Result<StopAt, String> {
+    StopAt::parse(s).map_err(|e| e.to_string())
 }
 
 /// Largest `-m` accepted (1 TiB).
@@ -241,6 +297,7 @@ const QEMU_LONG_OPTIONS: &[&str] = &[
     "snapshot",
     "bios",
     "gdb",
+    "display",
 ];
 
 /// Rewrites QEMU-style single-dash long options to clap's double-dash form.
@@ -256,6 +313,7 @@ pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::Trigger;
 
     #[test]
     fn ram_sizes() {
@@ -285,5 +343,31 @@ mod tests {
         let Command::Run(r) = cli.command;
         assert_eq!(r.memory, 64 << 20);
         assert!(r.no_reboot);
+        assert_eq!(r.display, DisplayArg::None);
+    }
+
+    #[test]
+    fn display_screenshot_and_keys_options() {
+        let args = ["rx86", "run", "-display", "none", "--screenshot", "s.png", "--text-dump", "t.txt"];
+        let Command::Run(r) = Cli::try_parse_from(normalize_args(args.map(String::from))).unwrap().command;
+        assert_eq!(r.display, DisplayArg::None);
+        let capture = r.screen_capture();
+        assert_eq!(capture.screenshot, Some(PathBuf::from("s.png")));
+        assert_eq!(capture.text_dump, Some(PathBuf::from("t.txt")));
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--keys", "1s:enter"]).unwrap().command;
+        assert_eq!(r.to_config().keys.map(|k| k.events.len()), Some(1));
+        let err = Cli::try_parse_from(["rx86", "run", "--keys", "1s:ctrl+nope"]).unwrap_err().to_string();
+        assert!(err.contains("'nope' is not a key name"), "{err}");
+        assert!(Cli::try_parse_from(["rx86", "run", "--display", "sdl"]).is_err());
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--display", "window"]).unwrap().command;
+        assert_eq!(r.to_config().clock, Some(ClockMode::Host), "a window runs on wall-clock time");
+        let Command::Run(r) =
+            Cli::try_parse_from(["rx86", "run", "--display", "window", "--clock", "virtual"]).unwrap().command;
+        assert_eq!(r.to_config().clock, Some(ClockMode::Virtual));
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--boot", "dc"]).unwrap().command;
+        assert_eq!(r.boot.map(|b| b.len()), Some(2));
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--stop-at", "2.5s"]).unwrap().command;
+        assert_eq!(r.to_config().stop_at, Some(StopAt(Trigger::At(2_500_000_000))));
+        assert!(Cli::try_parse_from(["rx86", "run", "--stop-at", "soon"]).is_err());
     }
 }

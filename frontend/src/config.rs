@@ -63,6 +63,10 @@ pub struct MachineConfig {
     pub boot_order: Option<Vec<BootDevice>>,
     /// An external BIOS ROM image instead of the built-in BIOS.
     pub bios: Option<PathBuf>,
+    /// Keys to type at guest times or when the screen shows some text (`--keys`).
+    pub keys: Option<crate::keys::KeyScript>,
+    /// End the run at a guest time or when the screen shows some text (`--stop-at`).
+    pub stop_at: Option<crate::keys::StopAt>,
 }
 
 impl Default for MachineConfig {
@@ -81,6 +85,8 @@ impl Default for MachineConfig {
             snapshot: false,
             boot_order: None,
             bios: None,
+            keys: None,
+            stop_at: None,
         }
     }
 }

@@ -48,6 +48,9 @@ pub enum RunError {
     /// The BIOS or a firmware image could not be set up.
     #[error("firmware: {0}")]
     Firmware(String),
+    /// The display could not be opened or failed.
+    #[error("display: {0}")]
+    Display(String),
     /// Nothing to run.
     #[error("nothing to boot: give --kernel FILE, or a disk with --hda, --cdrom or --fda")]
     NothingToBoot,

@@ -11,8 +11,12 @@ pub mod drives;
 pub mod error;
 pub mod gdb;
 pub mod interrupts;
+pub mod keys;
 pub mod machine;
 pub mod monitor;
 pub mod pc;
+pub mod screenshot;
 pub mod serial;
 pub mod trace;
+#[cfg(feature = "window")]
+pub mod window;

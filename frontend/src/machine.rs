@@ -3,6 +3,7 @@
 
 use crate::config::{Accel, ClockMode, MachineConfig};
 use crate::error::RunError;
+use crate::keys::KeyFeeder;
 use crate::pc::Pc;
 use rx86_core::platform::PowerEvent;
 use rx86_core::time::Clock;
@@ -30,15 +31,17 @@ pub enum Outcome {
     Hung(String),
     /// gdb's `kill` command ended the run.
     Killed,
+    /// The `--stop-at` time came, or the screen showed its text.
+    Stopped,
 }
 
 impl Outcome {
-    /// The process exit status for this outcome: 0 for power-off and a reset under
-    /// `--no-reboot` (as QEMU), the guest's value for debug-exit, 3 for a triple fault
+    /// The process exit status for this outcome: 0 for power-off, a reset under
+    /// `--no-reboot` (as QEMU) and `--stop-at`, the guest's value for debug-exit, 3 for a triple fault
     /// or a dead halt.
     pub fn exit_status(&self) -> i32 {
         match self {
-            Outcome::PowerOff | Outcome::Reset | Outcome::Killed => 0,
+            Outcome::PowerOff | Outcome::Reset | Outcome::Killed | Outcome::Stopped => 0,
             Outcome::DebugExit(code) => *code,
             Outcome::TripleFault(_) | Outcome::Hung(_) => 3,
         }
@@ -55,6 +58,7 @@ pub struct Machine {
     pc: Pc,
     /// Why the engine last stopped for a debugger, until the debugger takes it.
     debug_stop: Option<DebugStop>,
+    keys: Option<KeyFeeder>,
 }
 
 fn make_engine(config: &MachineConfig, pc: &Pc, clock: &Clock) -> Result<Box<dyn Engine>, RunError> {
@@ -99,7 +103,8 @@ impl Machine {
         let mut engine = make_engine(&config, &pc, &clock)?;
         engine.load_entry_state(pc.entry_state()).map_err(|e| RunError::Engine(e.to_string()))?;
         log::info!("machine ready: {} engine, {} MiB RAM", engine.name(), config.ram_bytes >> 20);
-        Ok(Machine { config, clock, engine, pc, debug_stop: None })
+        let keys = config.keys.as_ref().map(|script| KeyFeeder::new(script, pc.timers()));
+        Ok(Machine { config, clock, engine, pc, debug_stop: None, keys })
     }
 
     /// The board.
@@ -178,6 +183,12 @@ impl Machine {
             }
         }
         self.pc.fire_due_timers(self.clock.now_ns());
+        if let Some(keys) = &mut self.keys {
+            keys.feed(self.clock.now_ns(), self.pc.keyboard_controller(), self.pc.vga());
+        }
+        if self.config.stop_at.as_ref().is_some_and(|s| s.reached(self.clock.now_ns(), self.pc.vga())) {
+            return Ok(Some(Outcome::Stopped));
+        }
         self.pc.poll_input();
         match self.pc.power().take() {
             Some(PowerEvent::PowerOff) => Ok(Some(Outcome::PowerOff)),

@@ -1,8 +1,9 @@
 //! The `rx86` command.
 
 use clap::Parser;
-use rx86::cli::{normalize_args, Cli, Command, RunArgs};
+use rx86::cli::{normalize_args, Cli, Command, DisplayArg, RunArgs};
 use rx86::machine::{Machine, Outcome};
+use rx86::screenshot::CaptureOnSignal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -15,29 +16,62 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Run(args) => match Machine::new(args.to_config())
-            .map_err(|e| e.to_string())
-            .and_then(|mut m| run_with_stats(&mut m, &args))
-        {
-            Ok(outcome) => {
-                match &outcome {
-                    Outcome::TripleFault(diagnosis) => eprintln!("rx86: guest triple fault: {diagnosis}"),
-                    Outcome::Hung(why) => eprintln!("rx86: guest stopped for good: {why}"),
-                    Outcome::Reset => eprintln!("rx86: guest reset (--no-reboot)"),
-                    Outcome::PowerOff | Outcome::DebugExit(_) | Outcome::Killed => {}
-                }
-                ExitCode::from(outcome.exit_status().clamp(0, 255) as u8)
-            }
-            Err(e) => {
-                eprintln!("rx86: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Run(args) => run(&args),
     }
 }
 
-/// Runs the machine (under the gdb stub when asked); with `--stats`, reports its speed
-/// on stderr at the end.
+/// Exit status when the run ended but its screenshot or text dump could not be written
+/// (even, so it never collides with an isa-debug-exit status, which is odd).
+const SCREEN_CAPTURE_FAILED: u8 = 4;
+
+/// `rx86 run`: builds the machine, runs it (on the chosen display, or under the gdb stub
+/// or the monitor), then saves the screen.
+fn run(args: &RunArgs) -> ExitCode {
+    let mut machine = match Machine::new(args.to_config()) {
+        Ok(machine) => machine,
+        Err(e) => {
+            eprintln!("rx86: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = run_with_stats(&mut machine, args);
+    let saved = args.screen_capture().save(machine.pc().vga());
+    let status = match outcome {
+        Ok(outcome) => {
+            match &outcome {
+                Outcome::TripleFault(diagnosis) => eprintln!("rx86: guest triple fault: {diagnosis}"),
+                Outcome::Hung(why) => eprintln!("rx86: guest stopped for good: {why}"),
+                Outcome::Reset => eprintln!("rx86: guest reset (--no-reboot)"),
+                Outcome::PowerOff | Outcome::DebugExit(_) | Outcome::Killed | Outcome::Stopped => {}
+            }
+            ExitCode::from(outcome.exit_status().clamp(0, 255) as u8)
+        }
+        Err(e) => {
+            eprintln!("rx86: {e}");
+            ExitCode::FAILURE
+        }
+    };
+    match saved {
+        Ok(()) => status,
+        Err(e) => {
+            eprintln!("rx86: {e}");
+            ExitCode::from(SCREEN_CAPTURE_FAILED)
+        }
+    }
+}
+
+/// Runs the machine without a display, saving the screen whenever SIGUSR1 asks.
+fn run_headless(machine: &mut Machine, on_signal: &CaptureOnSignal) -> Result<Outcome, rx86::error::RunError> {
+    loop {
+        if let Some(outcome) = machine.step()? {
+            return Ok(outcome);
+        }
+        on_signal.poll(machine.pc().vga());
+    }
+}
+
+/// Runs the machine under the gdb stub, the monitor or the display; with `--stats`,
+/// reports its speed on stderr at the end.
 fn run_with_stats(machine: &mut Machine, args: &RunArgs) -> Result<Outcome, String> {
     let start = std::time::Instant::now();
     if args.monitor.is_some() && args.serial == rx86::config::SerialBackend::Stdio {
@@ -46,10 +80,20 @@ fn run_with_stats(machine: &mut Machine, args: &RunArgs) -> Result<Outcome, Stri
     if let Some(spec) = &args.trace {
         rx86::trace::install(machine, spec.clone())?;
     }
-    let outcome = match (args.gdb_options(), &args.monitor) {
-        (Some(gdb), _) => rx86::gdb::serve(machine, &gdb).map_err(|e| e.to_string()),
-        (None, Some(_)) => rx86::monitor::run_with_monitor(machine).map_err(|e| e.to_string()),
-        (None, None) => machine.run().map_err(|e| e.to_string()),
+    let on_signal = CaptureOnSignal::register(args.screen_capture())
+        .map_err(|e| format!("cannot install the SIGUSR1 handler: {e}"))?;
+    let outcome = match (args.gdb_options(), &args.monitor, args.display) {
+        (Some(gdb), _, _) => rx86::gdb::serve(machine, &gdb).map_err(|e| e.to_string()),
+        (None, Some(_), _) => rx86::monitor::run_with_monitor(machine).map_err(|e| e.to_string()),
+        (None, None, DisplayArg::None) => run_headless(machine, &on_signal).map_err(|e| e.to_string()),
+        #[cfg(feature = "window")]
+        (None, None, DisplayArg::Window) => {
+            rx86::window::run(machine, &mut |m: &Machine| on_signal.poll(m.pc().vga())).map_err(|e| e.to_string())
+        }
+        #[cfg(not(feature = "window"))]
+        (None, None, DisplayArg::Window) => {
+            Err("this rx86 was built without the `window` feature; use --display none".into())
+        }
     };
     if args.stats {
         let host = start.elapsed().as_secs_f64();
