@@ -5,6 +5,7 @@ pub mod boot_media;
 pub mod differential;
 pub mod fixtures;
 pub mod gdb;
+pub mod golden;
 pub mod guests;
 pub mod rx86_bin;
 pub mod vga_modes;

@@ -20,6 +20,7 @@ use rx86_tests::boot_media::{
     bios_run_args, boot_image, check_linux_boot, debian_boot_media, BootSectorDisk, BOOT_SECTOR_PASS,
     BOOT_SECTOR_PASS_STATUS, GRUB_ENTRY_1, GRUB_ENTRY_2,
 };
+use rx86_tests::golden::{compare_with_golden, decode_png};
 use rx86_tests::guests::guest_output_dir;
 use rx86_tests::rx86_bin::{run_rx86_with_limit, rx86_binary, stderr_of, stdout_of};
 use std::fs;
@@ -33,10 +34,6 @@ const LIMIT: Duration = Duration::from_secs(120);
 const TEXT_MODE_SIZE: (u32, u32) = (720, 400);
 /// Exit status of the echo guest when it saw Enter (isa-debug-exit 0 → (0 << 1) | 1).
 const ECHO_PASS_STATUS: i32 = 1;
-
-fn golden_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("golden").join(name)
-}
 
 /// A fresh scratch folder for one test's output files.
 fn scratch_dir(test: &str) -> PathBuf {
@@ -53,17 +50,6 @@ fn run(args: &[String]) -> Output {
 
 fn context(out: &Output) -> String {
     format!("exit {:?}\n--- serial\n{}\n--- stderr\n{}", out.status, stdout_of(out), stderr_of(out))
-}
-
-/// Decodes a PNG into (width, height, RGB bytes).
-fn decode_png(path: &Path) -> (u32, u32, Vec<u8>) {
-    let file = fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    let mut reader = png::Decoder::new(std::io::BufReader::new(file)).read_info().expect("a PNG");
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).expect("PNG image data");
-    assert_eq!((info.color_type, info.bit_depth), (png::ColorType::Rgb, png::BitDepth::Eight));
-    buf.truncate(info.buffer_size());
-    (info.width, info.height, buf)
 }
 
 /// Boots the floppy boot-sector guest with a screenshot and a text dump in `dir`.
@@ -87,21 +73,6 @@ fn floppy_boot_screen(dir: &Path) -> (Output, PathBuf, String) {
     let out = run(&bios_run_args("interp", &extra));
     let text = fs::read_to_string(&txt).unwrap_or_else(|e| panic!("text dump: {e}\n{}", context(&out)));
     (out, png, text)
-}
-
-/// Compares the screenshot at `png` pixel by pixel with `tests/golden/<name>` (first copying it
-/// there when `RX86_UPDATE_GOLDEN` is set).
-fn compare_with_golden(png: &Path, name: &str) {
-    let golden = golden_path(name);
-    if std::env::var_os("RX86_UPDATE_GOLDEN").is_some() {
-        fs::create_dir_all(golden.parent().unwrap()).unwrap();
-        fs::copy(png, &golden).unwrap();
-        println!("wrote {}", golden.display());
-    }
-    let (got, want) = (decode_png(png), decode_png(&golden));
-    assert_eq!((got.0, got.1), (want.0, want.1), "size");
-    let differing = got.2.chunks(3).zip(want.2.chunks(3)).filter(|(a, b)| a != b).count();
-    assert_eq!(differing, 0, "{differing} pixels differ from {} (see {})", golden.display(), png.display());
 }
 
 #[test]
