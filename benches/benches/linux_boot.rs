@@ -5,8 +5,11 @@
 //!
 //! `cargo bench -p rx86-benches --bench linux_boot [-- --arch amd64|i386]`
 //!
-//! Bochs is not measured: it has no direct bzImage loader, so it needs a bootable disk
-//! image, which comes with the built-in BIOS and storage work.
+//! With `-- --media grub|isolinux|disk` the same kernel boots through the firmware instead:
+//! rx86's built-in BIOS and QEMU's SeaBIOS booting the same Debian GRUB ISO, ISOLINUX ISO
+//! or SYSLINUX MBR disk (`tests/fixtures/make-boot-media.sh`), to the same marker.
+//!
+//! Bochs is not measured: Debian's `bochs` package is not on the benchmark machine.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -59,16 +62,44 @@ fn main() {
     };
     let (k, i) = (fixture.bzimage.to_str().unwrap().to_string(), fixture.initrd.to_str().unwrap().to_string());
     let append = "console=ttyS0 panic=-1";
-
-    let mut rx86 = Command::new(rx86_tests::rx86_bin::rx86_binary());
-    rx86.args(["run", "--accel", "interp", "-m", "512M", "--kernel", &k, "--initrd", &i, "--append", append]);
-    rx86.args(["--no-reboot", "--stats"]);
+    let media = args.iter().position(|a| a == "--media").and_then(|i| args.get(i + 1)).cloned();
     let qemu_bin = if arch == "i386" { "qemu-system-i386" } else { "qemu-system-x86_64" };
+    let mut rx86 = Command::new(rx86_tests::rx86_bin::rx86_binary());
     let mut qemu = Command::new(qemu_bin);
-    qemu.args(["-accel", "tcg", "-m", "512", "-kernel", &k, "-initrd", &i, "-append", append]);
-    qemu.args(["-serial", "stdio", "-display", "none", "-monitor", "none", "-no-reboot"]);
+    rx86.args(["run", "--accel", "interp", "--no-reboot", "--stats", "--display", "none"]);
+    qemu.args(["-accel", "tcg", "-serial", "stdio", "-display", "none", "-monitor", "none", "-no-reboot"]);
+    match media.as_deref() {
+        None => {
+            rx86.args(["-m", "512M", "--kernel", &k, "--initrd", &i, "--append", append]);
+            qemu.args(["-m", "512", "-kernel", &k, "-initrd", &i, "-append", append]);
+        }
+        Some(which) => {
+            let boot = match rx86_tests::boot_media::debian_boot_media() {
+                Ok(m) => m,
+                Err(e) => {
+                    println!("linux_boot: no Debian boot media: {e}");
+                    return;
+                }
+            };
+            let (rx_drive, qemu_drive, path) = match which {
+                "grub" => (["--cdrom", "--boot", "d"], ["-cdrom", "-boot", "d"], boot.grub_iso),
+                "isolinux" => (["--cdrom", "--boot", "d"], ["-cdrom", "-boot", "d"], boot.isolinux_iso),
+                "disk" => (["--hda", "--boot", "c"], ["-hda", "-boot", "c"], boot.disk_img),
+                other => {
+                    println!("linux_boot: --media {other}: use grub, isolinux or disk");
+                    return;
+                }
+            };
+            let path = path.to_str().unwrap().to_string();
+            rx86.args(["-m", "256M", rx_drive[0], &path, rx_drive[1], rx_drive[2], "--snapshot"]);
+            qemu.args(["-m", "256", qemu_drive[0], &path, qemu_drive[1], qemu_drive[2], "-snapshot"]);
+        }
+    }
 
-    println!("linux_boot: Debian {arch} kernel + busybox initramfs, 512 MiB, one run each");
+    let how = media
+        .as_deref()
+        .map_or("direct kernel boot, 512 MiB".to_string(), |m| format!("{m} through the BIOS, 256 MiB"));
+    println!("linux_boot: Debian {arch} kernel + busybox initramfs, {how}, one run each");
     println!("{:<24} {:>10} {:>10} {:>8}", "emulator", "/init s", "exit s", "status");
     let rx = run(rx86);
     let qm = run(qemu);
@@ -93,5 +124,5 @@ fn main() {
             println!("ratio rx86/qemu-tcg to /init: {:.1}x", a.as_secs_f64() / b.as_secs_f64());
         }
     }
-    println!("bochs: not measured (no direct bzImage boot; needs a bootable disk image)");
+    println!("bochs: not measured (Debian's bochs package is not installed here)");
 }
