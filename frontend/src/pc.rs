@@ -580,7 +580,7 @@ fn load_guest(
     lock(vga).init_text_console();
     let kernel = read_file("kernel", kernel_path)?;
     let initrd = config.initrd.as_deref().map(|p| read_file("initrd", p)).transpose()?;
-    let options = rx86_firmware::LoadOptions::default();
+    let options = rx86_firmware::LoadOptions { vga_text_console: true, ..Default::default() };
     let loaded =
         rx86_firmware::load_kernel(memory, layout, &kernel, initrd.as_deref(), &config.append, Some(rsdp), &options)
             .map_err(|e| RunError::Load(format!("{}: {e}", kernel_path.display())))?;

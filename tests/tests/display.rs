@@ -340,3 +340,80 @@ fn grub_command_line_takes_scripted_keys_and_halts() {
     assert!(text.lines().any(|l| l == "grub> halt"), "the typed command on the screen:\n{text}");
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The test initramfs's `/init` replaced by one that starts a busybox shell on the console.
+const SHELL_INIT: &str = "#!/bin/sh
+/bin/busybox mkdir -p /proc /sys /dev
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
+/bin/busybox --install -s
+echo RX86-SHELL-READY
+exec /bin/sh
+";
+
+/// A gzip-compressed newc cpio archive holding `/init` (executable) with `script`; appended to
+/// an initramfs, its `/init` replaces the first one.
+fn init_override_cpio(script: &str) -> Vec<u8> {
+    use std::io::Write;
+    fn entry(out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, data: &[u8]) {
+        let name = format!("{name}\0");
+        let fields = [ino, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, 0, 0, name.len() as u32, 0];
+        out.extend_from_slice(b"070701");
+        for f in fields {
+            out.extend_from_slice(format!("{f:08X}").as_bytes());
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.resize(out.len().next_multiple_of(4), 0);
+        out.extend_from_slice(data);
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+    let mut cpio = Vec::new();
+    entry(&mut cpio, 1, "init", 0o100_755, script.as_bytes());
+    entry(&mut cpio, 2, "TRAILER!!!", 0, b"");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&cpio).unwrap();
+    gz.finish().unwrap()
+}
+
+/// Linux's VGA text console takes typed commands: a busybox shell on `console=tty0` runs what
+/// `--keys` types on the PS/2 keyboard (through the kernel's i8042 and atkbd drivers) and shows
+/// its output on the screen, then `poweroff -f` ends the run.
+#[test]
+fn typed_commands_reach_a_busybox_shell_on_the_vga_console() {
+    let fixture = match rx86_tests::fixtures::linux_amd64() {
+        Ok(f) => f,
+        Err(why) => {
+            println!("SKIP: Linux fixture unavailable: {why}");
+            return;
+        }
+    };
+    let dir = scratch_dir("shell");
+    let initrd = dir.join("initrd.cpio.gz");
+    let mut bytes = fs::read(&fixture.initrd).unwrap();
+    bytes.extend(init_override_cpio(SHELL_INIT));
+    fs::write(&initrd, bytes).unwrap();
+    let (png, txt) = (dir.join("shell.png"), dir.join("shell.txt"));
+    let extra = [
+        "-m",
+        "256M",
+        "--kernel",
+        fixture.bzimage.to_str().unwrap(),
+        "--initrd",
+        initrd.to_str().unwrap(),
+        "--append",
+        "console=tty0 panic=-1",
+        "--keys",
+        "@RX86-SHELL-READY:echo typed-$((6*7)) on tty$((0))\\n;@typed-42 on tty0:poweroff -f\\n",
+        "--screenshot",
+        png.to_str().unwrap(),
+        "--text-dump",
+        txt.to_str().unwrap(),
+    ];
+    let out = run_limited(&bios_run_args("interp", &extra), GRUB_LINUX_LIMIT);
+    let text = fs::read_to_string(&txt).unwrap_or_else(|e| panic!("text dump: {e}\n{}", context(&out)));
+    assert_eq!(out.status.code(), Some(0), "poweroff -f ends the run\n{text}\n{}", context(&out));
+    assert!(text.lines().any(|l| l == "typed-42 on tty0"), "the command's output on the VGA console:\n{text}");
+    let (width, height, _) = decode_png(&png);
+    assert_eq!((width, height), TEXT_MODE_SIZE);
+    fs::remove_dir_all(&dir).unwrap();
+}
