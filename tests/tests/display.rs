@@ -235,6 +235,8 @@ fn window_display_without_an_x_server_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1), "{}", context(&out));
 }
 
+/// Booting Linux takes minutes of host time on the interpreter.
+const GRUB_LINUX_LIMIT: Duration = Duration::from_secs(1500);
 /// GRUB reaches its menu in well under a minute on the interpreter.
 const GRUB_MENU_LIMIT: Duration = Duration::from_secs(600);
 
