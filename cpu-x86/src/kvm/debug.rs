@@ -127,22 +127,7 @@ fn seg_out(s: &kvm_segment) -> SegmentReg {
 }
 
 fn seg_in(s: &SegmentReg, old: &kvm_segment) -> kvm_segment {
-    let a = s.attrs;
-    kvm_segment {
-        base: s.base,
-        limit: s.limit,
-        selector: s.selector,
-        type_: (a & 0xf) as u8,
-        s: ((a >> 4) & 1) as u8,
-        dpl: ((a >> 5) & 3) as u8,
-        present: ((a >> 7) & 1) as u8,
-        avl: ((a >> 12) & 1) as u8,
-        l: ((a >> 13) & 1) as u8,
-        db: ((a >> 14) & 1) as u8,
-        g: ((a >> 15) & 1) as u8,
-        unusable: old.unusable,
-        padding: 0,
-    }
+    super::regs::kvm_segment_from(s.selector, s.base, s.limit, s.attrs, old.unusable)
 }
 
 /// The mode CR0, EFER, RFLAGS and CS select.

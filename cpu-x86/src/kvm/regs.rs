@@ -7,11 +7,16 @@ use crate::engine::RegisterSummary;
 
 /// A segment register with its hidden part, as KVM wants it.
 pub fn segment_to_kvm(s: &SegmentInit) -> kvm_segment {
-    let a = s.attributes;
+    kvm_segment_from(s.selector, s.base, s.limit, s.attributes, 0)
+}
+
+/// KVM's segment struct from a selector, base, limit and the descriptor attribute bits
+/// (type, S, DPL, P in bits 0-7; AVL, L, D/B, G in bits 12-15).
+pub fn kvm_segment_from(selector: u16, base: u64, limit: u32, a: u16, unusable: u8) -> kvm_segment {
     kvm_segment {
-        base: s.base,
-        limit: s.limit,
-        selector: s.selector,
+        base,
+        limit,
+        selector,
         type_: (a & 0xf) as u8,
         s: ((a >> 4) & 1) as u8,
         dpl: ((a >> 5) & 3) as u8,
@@ -20,7 +25,7 @@ pub fn segment_to_kvm(s: &SegmentInit) -> kvm_segment {
         l: ((a >> 13) & 1) as u8,
         db: ((a >> 14) & 1) as u8,
         g: ((a >> 15) & 1) as u8,
-        unusable: 0,
+        unusable,
         padding: 0,
     }
 }
