@@ -17,7 +17,7 @@
 
 pub mod iso9660;
 
-use crate::fixtures::{cache_dir, CACHE_ENV};
+use crate::fixtures::cache_dir;
 use crate::guests::guest_output_dir;
 use std::fs;
 use std::io::{self, Read, Write};
@@ -257,18 +257,7 @@ pub fn debian_boot_media() -> Result<DebianBootMedia, String> {
 
 fn make_debian_boot_media() -> Result<DebianBootMedia, String> {
     let cache = cache_dir();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join("make-boot-media.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .env(CACHE_ENV, &cache)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(format!("make-boot-media.sh failed ({}): {}", out.status, tail.join(" | ")));
-    }
+    crate::fixtures::run_fixture_script("make-boot-media.sh", &[])?;
     let media = DebianBootMedia {
         grub_iso: cache.join("grub.iso"),
         isolinux_iso: cache.join("isolinux.iso"),

@@ -74,26 +74,29 @@ pub fn linux(arch: LinuxArch) -> Result<LinuxFixture, String> {
     }
 }
 
-fn fetch_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join("fetch-linux.sh")
+/// Runs `tests/fixtures/<script>` with `args` and the cache in the environment; the
+/// error carries the end of its standard error.
+pub fn run_fixture_script(script: &str, args: &[&str]) -> Result<(), String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(script);
+    let out = Command::new("bash")
+        .arg(&path)
+        .args(args)
+        .env(CACHE_ENV, cache_dir())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", path.display()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    Err(format!("{script} {} failed ({}): {}", args.join(" "), out.status, tail.join(" | ")))
 }
 
 /// Runs the fetch script for `arch` and checks that it left both files.
 fn fetch_linux(arch: LinuxArch) -> Result<LinuxFixture, String> {
     let cache = cache_dir();
-    let script = fetch_script();
-    let out = Command::new("bash")
-        .arg(&script)
-        .args(["--arch", arch.as_str()])
-        .env(CACHE_ENV, &cache)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(format!("fetch-linux.sh --arch {} failed ({}): {}", arch.as_str(), out.status, tail.join(" | ")));
-    }
+    run_fixture_script("fetch-linux.sh", &["--arch", arch.as_str()])?;
     let fixture = LinuxFixture {
         bzimage: cache.join(format!("bzImage-{}", arch.as_str())),
         initrd: cache.join(format!("initramfs-{}.cpio.gz", arch.as_str())),
