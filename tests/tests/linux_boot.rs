@@ -90,7 +90,9 @@ fn check_disk_write(console: &str, image: &std::path::Path) -> Result<(), String
         return Err("the kernel did not find the IDE disk".into());
     }
     let marker = std::str::from_utf8(DISK_MARKER).unwrap();
-    if !console.contains(&format!("{marker}\nRX86-DISK-DONE")) {
+    // The console ends lines with CR LF (the tty's ONLCR).
+    let lines: Vec<&str> = console.lines().map(|l| l.trim_end_matches('\r')).collect();
+    if !lines.windows(2).any(|w| w == [marker, "RX86-DISK-DONE"]) {
         return Err("the marker was not read back through the disk".into());
     }
     let bytes = std::fs::read(image).map_err(|e| e.to_string())?;
@@ -153,8 +155,10 @@ fn console_checks_reject_missing_evidence() {
     assert_eq!(interrupt_count("  4:        17   IO-APIC   4-edge      ttyS0", "4-edge      ttyS0"), Some(17));
     let image = std::env::temp_dir().join(format!("rx86-disk-check-{}", std::process::id()));
     std::fs::write(&image, vec![0u8; 2048]).unwrap();
-    let read_back = "ata1.00: ATA-6\nRX86-DISK-MARKER-0123456789\nRX86-DISK-DONE";
+    let read_back = "ata1.00: ATA-6\r\nRX86-DISK-MARKER-0123456789\r\nRX86-DISK-DONE\r\n";
     assert_eq!(check_disk_write(read_back, &image), Err("the marker is not in sector 1 of the image file".into()));
     assert_eq!(check_disk_write("RX86-DISK-DONE", &image), Err("the kernel did not find the IDE disk".into()));
+    let not_read_back = "ata1.00: ATA-6\r\nRX86-DISK-MARKER-0123456789-garbled\r\nRX86-DISK-DONE\r\n";
+    assert_eq!(check_disk_write(not_read_back, &image), Err("the marker was not read back through the disk".into()));
     std::fs::remove_file(&image).unwrap();
 }
