@@ -223,3 +223,68 @@ pub fn initrd_with_init(base: &Path, script: &str, out: &Path) -> std::io::Resul
     cpio_entry(&mut data, "TRAILER!!!", 0, &[]);
     std::fs::write(out, data)
 }
+
+/// Asserts that `text` contains each of `wanted`, in order.
+pub fn assert_in_order(text: &str, wanted: &[&str]) {
+    let mut rest = text;
+    for w in wanted {
+        match rest.find(w) {
+            Some(i) => rest = &rest[i + w.len()..],
+            None => panic!("missing (in order) {w:?} in gdb output:\n{text}"),
+        }
+    }
+}
+
+/// gdb in batch mode with no symbols at all.
+pub fn run_gdb_without_symbols(address: &str, commands: &[&str], limit: Duration) -> Output {
+    let mut all = vec![format!("target remote {address}")];
+    all.extend(commands.iter().map(|c| c.to_string()));
+    let mut cmd = Command::new(GDB);
+    cmd.args(["-batch", "-nx", "-ex", "set confirm off", "-ex", "set pagination off"]);
+    for c in &all {
+        cmd.args(["-ex", c]);
+    }
+    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn gdb");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pid = child.id();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    rx.recv_timeout(limit).map(|o| o.expect("gdb output")).unwrap_or_else(|_| {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        panic!("gdb did not finish within {limit:?}")
+    })
+}
+
+/// Where the address of `start_kernel` in `bzimage` booted with `nokaslr` is cached: a
+/// file in the fixture cache named by the kernel's content hash. Any boot of that kernel
+/// with `nokaslr` whose init prints /proc/kallsyms' line may fill it (the Linux boot test
+/// does), so the gdb test needs no boot of its own to learn the address.
+pub fn start_kernel_cache(bzimage: &Path) -> std::io::Result<PathBuf> {
+    let image = std::fs::read(bzimage)?;
+    // FNV-1a over the image.
+    let hash = image.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3));
+    Ok(crate::fixtures::cache_dir().join(format!("start_kernel-nokaslr-{hash:016x}.txt")))
+}
+
+/// The address of `start_kernel` from a console where the init printed the
+/// `RX86-KALLSYMS` marker and then /proc/kallsyms' `start_kernel` line.
+pub fn start_kernel_from_console(console: &str) -> Option<String> {
+    console
+        .split("RX86-KALLSYMS")
+        .nth(1)?
+        .lines()
+        .find(|l| l.trim_end().ends_with(" start_kernel"))
+        .and_then(|l| l.split_whitespace().next())
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn start_kernel_is_read_after_the_marker() {
+        let console = "ffffffff81000000 T _text\r\nRX86-KALLSYMS\r\nffffffff82e5a930 T start_kernel\r\nLinux\r\n";
+        assert_eq!(super::start_kernel_from_console(console).as_deref(), Some("ffffffff82e5a930"));
+        assert_eq!(super::start_kernel_from_console("ffffffff82e5a930 T start_kernel"), None, "no marker");
+    }
+}

@@ -2,7 +2,7 @@
 //! the `gdb-modes` kernel (protected -> real -> protected -> long mode), plus a raw
 //! remote-protocol client for Ctrl-C, hostile packets and dropped connections.
 
-use rx86_tests::gdb::{gdb_modes_kernel, gdb_unavailable, run_gdb, RawClient, StubProcess};
+use rx86_tests::gdb::{assert_in_order, gdb_modes_kernel, gdb_unavailable, run_gdb, RawClient, StubProcess};
 use rx86_tests::rx86_bin::{run_rx86_with_limit, rx86_binary, stderr_of};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -13,17 +13,6 @@ const LIMIT: Duration = Duration::from_secs(120);
 /// rx86 arguments for the kernel, ending with status 1 through isa-debug-exit.
 fn args(kernel: &str) -> Vec<&str> {
     vec!["--kernel", kernel, "--debug-exit", "--no-reboot", "--serial", "none"]
-}
-
-/// Asserts that `text` contains each of `wanted`, in order.
-fn assert_in_order(text: &str, wanted: &[&str]) {
-    let mut rest = text;
-    for w in wanted {
-        match rest.find(w) {
-            Some(i) => rest = &rest[i + w.len()..],
-            None => panic!("missing (in order) {w:?} in gdb output:\n{text}"),
-        }
-    }
 }
 
 #[test]
@@ -360,122 +349,4 @@ fn gdb_breakpoints_and_steps_with_kvm() {
         ],
     );
     assert_eq!(status, Some(1), "stderr:\n{stderr}");
-}
-
-/// An `/init` that prints the address of `start_kernel` from /proc/kallsyms and powers off.
-const KALLSYMS_INIT: &str = "#!/bin/sh
-/bin/busybox mkdir -p /proc
-/bin/busybox mount -t proc proc /proc
-/bin/busybox echo RX86-KALLSYMS
-/bin/busybox grep ' start_kernel$' /proc/kallsyms
-/bin/busybox poweroff -f
-";
-
-/// Debian's stock amd64 kernel under `-S`: gdb stops it before its first instruction, a
-/// hardware breakpoint at `start_kernel` (its address read from the guest's own
-/// /proc/kallsyms in an earlier boot with `nokaslr`: Debian ships no System.map) is hit with
-/// RIP there, and `continue` lets the guest reach /init and power off.
-#[test]
-fn debian_kernel_stops_at_start_kernel() {
-    if let Some(why) = gdb_unavailable() {
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let fixture = match rx86_tests::fixtures::linux_amd64() {
-        Ok(f) => f,
-        Err(why) => {
-            eprintln!("skipped: Debian Linux fixture unavailable: {why}");
-            return;
-        }
-    };
-    let (k, base_initrd) = (fixture.bzimage.to_str().unwrap(), &fixture.initrd);
-    let append = "console=ttyS0 panic=-1 nokaslr";
-    let limit = Duration::from_secs(1200);
-    let address = start_kernel_address(&fixture.bzimage, base_initrd, append, limit);
-    assert!(address.starts_with("ffffffff8"), "nokaslr puts the kernel at ffffffff8...: {address}");
-
-    let i = base_initrd.to_str().unwrap();
-    let stub = StubProcess::start(&["-m", "512M", "--kernel", k, "--initrd", i, "--append", append, "--no-reboot"]);
-    let out = run_gdb_without_symbols(
-        &stub.address,
-        &[
-            "monitor layout i386:x86-64",
-            "unset tdesc filename",
-            "info registers rip",
-            &format!("hbreak *0x{address}"),
-            "continue",
-            "info registers rip",
-            "delete",
-            "continue",
-        ],
-        limit,
-    );
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let (status, stdout, stderr) = stub.finish(limit);
-    assert_in_order(
-        &text,
-        &[
-            "rip            0x",
-            "Hardware assisted breakpoint 1 at 0x",
-            "Breakpoint 1, 0x",
-            &format!("rip            0x{address}"),
-            "exited normally",
-        ],
-    );
-    assert!(stdout.contains(rx86_tests::fixtures::INIT_START_MARKER), "the guest reached /init:\n{stdout}");
-    assert_eq!(status, Some(0), "stderr:\n{stderr}");
-}
-
-/// The address of `start_kernel` in `bzimage` booted with `append`: read from the guest's
-/// /proc/kallsyms by a boot whose `/init` prints it, then kept in the fixture cache under the
-/// kernel's content hash (one boot per kernel, not per test run).
-fn start_kernel_address(bzimage: &std::path::Path, initrd: &std::path::Path, append: &str, limit: Duration) -> String {
-    let image = std::fs::read(bzimage).expect("read the kernel");
-    // FNV-1a over the image and the command line.
-    let hash = image
-        .iter()
-        .chain(append.as_bytes())
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3));
-    let cached = rx86_tests::fixtures::cache_dir().join(format!("start_kernel-{hash:016x}.txt"));
-    if let Ok(address) = std::fs::read_to_string(&cached) {
-        return address.trim().to_string();
-    }
-    let with_init = std::env::temp_dir().join(format!("rx86-kallsyms-initrd-{}", std::process::id()));
-    rx86_tests::gdb::initrd_with_init(initrd, KALLSYMS_INIT, &with_init).expect("write the initrd");
-    let k = bzimage.to_str().unwrap();
-    let boot = ["run", "-m", "512M", "--kernel", k, "--initrd", with_init.to_str().unwrap(), "--append", append];
-    let first = run_rx86_with_limit(&[&boot[..], &["--no-reboot"]].concat(), limit).expect("the kallsyms boot ends");
-    let _ = std::fs::remove_file(&with_init);
-    let console = String::from_utf8_lossy(&first.stdout);
-    let address = console
-        .split("RX86-KALLSYMS")
-        .nth(1)
-        .and_then(|rest| rest.lines().find(|l| l.trim_end().ends_with(" start_kernel")))
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no start_kernel in the guest's /proc/kallsyms:\n{console}"))
-        .to_string();
-    // Best effort: without the cache the next run boots once more.
-    let _ = std::fs::write(&cached, &address);
-    address
-}
-
-/// gdb in batch mode with no symbols at all.
-fn run_gdb_without_symbols(address: &str, commands: &[&str], limit: Duration) -> std::process::Output {
-    let mut all = vec![format!("target remote {address}")];
-    all.extend(commands.iter().map(|c| c.to_string()));
-    let mut cmd = Command::new(rx86_tests::gdb::GDB);
-    cmd.args(["-batch", "-nx", "-ex", "set confirm off", "-ex", "set pagination off"]);
-    for c in &all {
-        cmd.args(["-ex", c]);
-    }
-    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn gdb");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let pid = child.id();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    rx.recv_timeout(limit).map(|o| o.expect("gdb output")).unwrap_or_else(|_| {
-        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        panic!("gdb did not finish within {limit:?}")
-    })
 }

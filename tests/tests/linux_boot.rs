@@ -4,6 +4,7 @@
 //! boot also writes to an IDE disk with the kernel's own drivers.
 
 use rx86_tests::fixtures::{linux_amd64, linux_i386, LinuxFixture, INIT_END_MARKER, INIT_START_MARKER};
+use rx86_tests::gdb::{start_kernel_cache, start_kernel_from_console};
 use rx86_tests::rx86_bin::{hardware_kvm, kvm_unavailable, run_rx86_with_limit, stderr_of, stdout_of};
 use std::time::Duration;
 
@@ -132,9 +133,17 @@ fn debian_amd64_boots_on_the_interpreter_and_writes_its_ide_disk() {
     let image = dir.join("disk.img");
     std::fs::write(&image, vec![0u8; 8 << 20]).unwrap();
     let hda = ["--hda", image.to_str().unwrap()];
-    if let Some(console) = boot("interp", linux_amd64(), "x86_64", INTERP_LIMIT, "rx86.disktest", &hda) {
+    let fixture = linux_amd64();
+    let kernel = fixture.as_ref().ok().map(|f| f.bzimage.clone());
+    if let Some(console) = boot("interp", fixture, "x86_64", INTERP_LIMIT, "rx86.disktest nokaslr", &hda) {
         if let Err(what) = check_disk_write(&console, &image) {
             panic!("{what}:\n{console}");
+        }
+        // Leave start_kernel's address for the gdb test on this kernel (linux_gdb.rs).
+        if let (Some(address), Some(kernel)) = (start_kernel_from_console(&console), kernel) {
+            if let Ok(cache) = start_kernel_cache(&kernel) {
+                let _ = std::fs::write(cache, address);
+            }
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();
