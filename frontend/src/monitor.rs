@@ -34,6 +34,8 @@ walk ADDR           page-table walk of a linear address (no A/D bits set)
 xp ADDR [LEN]       physical memory (RAM/ROM) in hex, LEN bytes (default 64, at most 4096)
 x ADDR [LEN]        virtual memory through the guest's page tables
 info devices        the port and memory-mapped devices, and the physical memory map
+info pic | info ioapic | info lapic   the interrupt controllers' registers
+screendump FILE     write the screen as a PNG
 quit                end rx86";
 
 /// Runs `machine` with monitor commands read from standard input (`--monitor stdio`),
@@ -106,6 +108,16 @@ pub fn execute(machine: &mut Machine, line: &str) -> Reply {
             Reply::text(hex_dump(addr, &buf[..n], n < buf.len()))
         }
         ["info", "devices" | "mtree" | "qtree"] => Reply::text(format_devices(pc.ports(), mem)),
+        ["info", "pic"] => Reply::text(format!("{:#?}", lock(&pc.interrupts().pic))),
+        ["info", "ioapic"] => Reply::text(format!("{:#?}", lock(&pc.interrupts().ioapic))),
+        ["info", "lapic"] => Reply::text(format!("{:#?}", lock(&pc.interrupts().lapic))),
+        ["screendump", file] => {
+            let capture = crate::screenshot::ScreenCapture { screenshot: Some(file.into()), text_dump: None };
+            Reply::text(match capture.save(pc.vga()) {
+                Ok(()) => format!("wrote {file}"),
+                Err(e) => e.to_string(),
+            })
+        }
         _ => Reply::text(format!("unknown command '{line}'; try 'help'")),
     }
 }
@@ -240,6 +252,10 @@ fn kind(k: &rx86_core::phys::RegionKind) -> &'static str {
         rx86_core::phys::RegionKind::Rom { .. } => "ROM",
         rx86_core::phys::RegionKind::Mmio => "MMIO",
     }
+}
+
+fn lock<T: std::fmt::Debug>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -278,7 +278,12 @@ fn monitor_on_stdio_answers_and_quits() {
     assert!(banner.starts_with("rx86 monitor"), "{banner}");
     std::thread::sleep(Duration::from_millis(500));
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"info registers\ninfo gdt\nwalk 0x100000\nxp 0x4000 4\nquit\n").unwrap();
+    let png = std::env::temp_dir().join(format!("rx86-monitor-{}.png", std::process::id()));
+    let commands = format!(
+        "info registers\ninfo gdt\nwalk 0x100000\nxp 0x4000 4\ninfo pic\ninfo ioapic\ninfo lapic\nscreendump {}\nquit\n",
+        png.display()
+    );
+    stdin.write_all(commands.as_bytes()).unwrap();
     let mut text = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
     let status = child.wait().expect("rx86 exits");
@@ -290,10 +295,17 @@ fn monitor_on_stdio_answers_and_quits() {
         "4-level paging:",
         "linear 0x100000 -> physical 0x100000",
         "0x0000000000004000: 02 b0 ad 1b",
+        "PicPair {",
+        "IoApic {",
+        "LocalApic {",
+        "wrote ",
         "rx86: quit",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
+    let (width, height, _) = rx86_tests::golden::decode_png(&png);
+    assert_eq!((width, height), (720, 400), "screendump of the text console");
+    std::fs::remove_file(&png).unwrap();
 }
 
 /// Data watchpoints are left out: on the nested paravirtual KVM (kvm_pvm) this was developed on,
