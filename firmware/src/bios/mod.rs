@@ -81,6 +81,8 @@ pub struct Bios {
     layout: MemoryLayout,
     vga: Option<SharedVga>,
     lfb_address: Option<u64>,
+    /// The BDA tick count when the INT 15h AH=86h wait in progress began.
+    wait_start: Option<u32>,
 }
 
 impl Bios {
@@ -93,6 +95,7 @@ impl Bios {
             layout: config.layout,
             vga: config.vga,
             lfb_address: config.lfb_address,
+            wait_start: None,
         })
     }
 

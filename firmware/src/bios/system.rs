@@ -14,6 +14,43 @@ const NOT_SUPPORTED: u8 = 0x86;
 /// Port 0x92 bit 1: fast A20 gate.
 const FAST_A20: u32 = 0x02;
 
+/// Microseconds per timer tick: the PIT's 65536 counts at 1.193182 MHz.
+const MICROS_PER_TICK: u64 = 54_925;
+/// PIC master mask register (OCW1); bit 0 masks IRQ 0.
+const PIC_MASTER_MASK: u16 = 0x21;
+
+/// INT 15h AH=86h: wait CX:DX microseconds, with interrupts enabled. The stub halts until
+/// the next interrupt and asks again until the BDA tick count (IRQ 0, 18.2 Hz) shows the
+/// time has passed, so the wait is at least as long as asked, rounded up to whole ticks.
+fn wait(bios: &mut Bios, hw: &dyn Platform, f: &mut Frame) -> Action {
+    let micros = (u32::from(f.cx()) << 16) | u32::from(f.dx());
+    if hw.io_read(PIC_MASTER_MASK, 1) & 1 != 0 {
+        log::warn!("BIOS: INT 15h AH=86h wait of {micros} us with IRQ 0 masked: returning at once");
+        bios.wait_start = None;
+    } else if !wait_done(&mut bios.wait_start, read_u32(hw.memory(), bda::TICKS), micros) {
+        return Action::Wait;
+    }
+    f.ok();
+    f.set_ah(0);
+    Action::Return
+}
+
+/// One check of a timed wait: notes the tick count when the wait starts, and is true (and
+/// forgets the start) once enough ticks have passed for `micros`, across midnight too.
+fn wait_done(start: &mut Option<u32>, now: u32, micros: u32) -> bool {
+    let needed = u64::from(micros).div_ceil(MICROS_PER_TICK);
+    let day = super::clock::TICKS_PER_DAY;
+    // The count is guest memory: a value past midnight (the IRQ 0 handler wraps it to 0 at
+    // the next tick) counts as the last tick of the day, and no arithmetic can overflow.
+    let (now, began) = (u64::from(now), u64::from(*start.get_or_insert(now.min(day - 1))));
+    let elapsed = if now >= began { now - began } else { (now + u64::from(day)).saturating_sub(began) };
+    let done = elapsed >= needed;
+    if done {
+        *start = None;
+    }
+    done
+}
+
 /// INT 11h: equipment word.
 pub fn int11(hw: &dyn Platform, f: &mut Frame) -> Action {
     f.set_ax(read_u16(hw.memory(), bda::EQUIPMENT));
@@ -66,7 +103,8 @@ pub fn int15(bios: &mut Bios, hw: &dyn Platform, f: &mut Frame) -> Action {
             f.set_ah(0);
         }
         (0x4f, _) => f.set_flag(super::frame::CF, true),
-        (0x86, _) | (0x90, _) | (0x91, _) => {
+        (0x86, _) => return wait(bios, hw, f),
+        (0x90, _) | (0x91, _) => {
             f.ok();
             f.set_ah(0);
         }
@@ -140,4 +178,33 @@ fn block_move(hw: &dyn Platform, f: &mut Frame) {
     mem.write(dst, &buf);
     f.ok();
     f.set_ah(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bios::clock::TICKS_PER_DAY;
+
+    #[test]
+    fn a_wait_lasts_the_ticks_its_microseconds_round_up_to() {
+        let mut start = None;
+        // 100 ms = 1.82 ticks: two ticks.
+        assert!(!wait_done(&mut start, 500, 100_000));
+        assert_eq!(start, Some(500));
+        assert!(!wait_done(&mut start, 501, 100_000));
+        assert!(wait_done(&mut start, 502, 100_000));
+        assert_eq!(start, None, "the next wait starts afresh");
+        assert!(wait_done(&mut start, 700, 0), "no time asked: no wait");
+    }
+
+    #[test]
+    fn a_wait_spans_midnight() {
+        let mut start = None;
+        assert!(!wait_done(&mut start, TICKS_PER_DAY - 1, 3 * 54_925));
+        assert!(!wait_done(&mut start, 1, 3 * 54_925));
+        assert!(wait_done(&mut start, 2, 3 * 54_925));
+        // Counts the guest wrote that no timer makes: no overflow, the wait still ends.
+        let ended = wait_done(&mut start, u32::MAX, 54_925) || wait_done(&mut start, 0, 54_925);
+        assert!(ended, "by the tick after, when the handler has wrapped the count");
+    }
 }
