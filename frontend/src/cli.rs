@@ -132,7 +132,7 @@ pub struct RunArgs {
     /// port 1234 unless --gdb says otherwise).
     #[arg(short = 'S')]
     pub gdb_wait: bool,
-    /// Log to a file or stderr: insn (disassembled), int (exceptions, interrupts), io (ports),
+    /// Log to a file or stderr: insn (disassembled), int (exceptions, interrupts), io (port and MMIO; or port, mmio),
     /// all; range=START-END filters instructions; file=PATH. E.g. --trace insn,int,file=t.txt
     #[arg(long, value_name = "SPEC", value_parser = crate::trace::parse_trace_spec)]
     pub trace: Option<crate::trace::TraceSpec>,

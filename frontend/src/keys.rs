@@ -551,6 +551,14 @@ impl KeyFeeder {
         }
     }
 
+    /// Moves the feeder's timer to `timers` (the rebuilt board's queue after a reset): the
+    /// script goes on where it was rather than starting again.
+    pub fn move_to(&mut self, timers: &TimerQueue) {
+        self.timer.cancel();
+        self.timer = timers.new_timer("scripted-keys");
+        self.arm();
+    }
+
     /// True when every event has been typed.
     pub fn is_done(&self) -> bool {
         self.events.is_empty() && self.pending.is_empty()
@@ -731,6 +739,20 @@ mod tests {
         }
         assert!(feeder.is_done());
         out
+    }
+
+    #[test]
+    fn a_moved_feeder_goes_on_where_it_was_on_the_new_queue() {
+        let (kbc, vga, old) = machine_parts();
+        let mut feeder = KeyFeeder::new(&KeyScript::parse("1ms:ab").unwrap(), &old);
+        let first = old.next_deadline().unwrap();
+        old.take_due(first);
+        feeder.feed(first, &kbc, &vga);
+        let next = old.next_deadline().expect("more keys to send");
+        let new = TimerQueue::new();
+        feeder.move_to(&new);
+        assert_eq!(old.next_deadline(), None, "nothing left on the old board's queue");
+        assert_eq!(new.next_deadline(), Some(next), "the script is not restarted");
     }
 
     #[test]

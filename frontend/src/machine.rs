@@ -4,7 +4,7 @@
 use crate::config::{Accel, ClockMode, MachineConfig};
 use crate::error::RunError;
 use crate::keys::KeyFeeder;
-use crate::pc::Pc;
+use crate::pc::{HostAttachments, Pc};
 use rx86_core::platform::PowerEvent;
 use rx86_core::time::Clock;
 use rx86_cpu::debug::{DebugStop, EngineDebug};
@@ -99,12 +99,19 @@ impl Machine {
         if config.accel == Accel::Kvm && clock.is_virtual() {
             return Err(RunError::Accel { accel: "kvm", reason: "KVM runs on host time; drop --clock virtual".into() });
         }
-        let pc = Pc::new(&config, &clock)?;
-        let mut engine = make_engine(&config, &pc, &clock)?;
-        engine.load_entry_state(pc.entry_state()).map_err(|e| RunError::Engine(e.to_string()))?;
-        log::info!("machine ready: {} engine, {} MiB RAM", engine.name(), config.ram_bytes >> 20);
+        let host = HostAttachments::open(&config)?;
+        let (pc, engine) = Self::build(&config, &clock, host)?;
         let keys = config.keys.as_ref().map(|script| KeyFeeder::new(script, pc.timers()));
         Ok(Machine { config, clock, engine, pc, debug_stop: None, keys })
+    }
+
+    /// The board on `host`'s drives and input, and an engine at its entry state.
+    fn build(config: &MachineConfig, clock: &Clock, host: HostAttachments) -> Result<(Pc, Box<dyn Engine>), RunError> {
+        let pc = Pc::new(config, clock, host)?;
+        let mut engine = make_engine(config, &pc, clock)?;
+        engine.load_entry_state(pc.entry_state()).map_err(|e| RunError::Engine(e.to_string()))?;
+        log::info!("machine ready: {} engine, {} MiB RAM", engine.name(), config.ram_bytes >> 20);
+        Ok((pc, engine))
     }
 
     /// The board.
@@ -139,10 +146,25 @@ impl Machine {
         self.debug_stop.take()
     }
 
+    /// A reset: the board and the engine are built again from the configuration, as at
+    /// power-on, but what lives outside the guest carries on: the clock (guest time does
+    /// not go back), the drives (a `--snapshot` overlay keeps its writes), typed input, the
+    /// scripted keys, and the debugger's breakpoints, watchpoints and trace.
     fn rebuild(&mut self) -> Result<(), RunError> {
         log::info!("machine reset");
-        let fresh = Machine::new(self.config.clone())?;
-        *self = fresh;
+        let setup = self.engine.debug().map(|d| d.take_setup());
+        let host = self.pc.detach_host();
+        let (pc, engine) = Self::build(&self.config, &self.clock, host)?;
+        // The old engine goes before the old board (it may hold the board's RAM).
+        self.engine = engine;
+        self.pc = pc;
+        if let (Some(setup), Some(debug)) = (setup, self.engine.debug()) {
+            setup.install(debug);
+        }
+        if let Some(keys) = &mut self.keys {
+            keys.move_to(self.pc.timers());
+        }
+        self.debug_stop = None;
         Ok(())
     }
 

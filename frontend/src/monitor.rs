@@ -7,7 +7,7 @@ use crate::machine::{Machine, Outcome};
 use rx86_core::phys::PhysMemory;
 use rx86_cpu::debug::describe::{describe_gate, describe_segment_descriptor};
 use rx86_cpu::debug::walk::walk;
-use rx86_cpu::debug::{memory, seg, CpuMode, DebugRegs, SegmentReg};
+use rx86_cpu::debug::{memory, seg, CpuMode, DebugRegs, SegmentReg, TlbView};
 use std::fmt::Write;
 use std::sync::mpsc;
 
@@ -31,6 +31,7 @@ pub const HELP: &str = "\
 info registers      all registers, hidden segment parts, control registers, EFER
 info gdt | info idt | info ldt   the descriptor table decoded
 walk ADDR           page-table walk of a linear address (no A/D bits set)
+info tlb            the software TLB's cached translations (interpreter)
 xp ADDR [LEN]       physical memory (RAM/ROM) in hex, LEN bytes (default 64, at most 4096)
 x ADDR [LEN]        virtual memory through the guest's page tables
 info devices        the port and memory-mapped devices, and the physical memory map
@@ -76,6 +77,7 @@ pub fn execute(machine: &mut Machine, line: &str) -> Reply {
     let words: Vec<&str> = line.split_whitespace().collect();
     let (debug, pc) = machine.debug_parts();
     let mem = pc.memory();
+    let debug = debug.map(|d| &*d);
     let regs = debug.map(|d| d.registers());
     let need_regs = || format!("'{line}' needs the CPU state, which this engine does not expose");
     match words.as_slice() {
@@ -85,6 +87,10 @@ pub fn execute(machine: &mut Machine, line: &str) -> Reply {
         ["info", table @ ("gdt" | "idt" | "ldt")] => {
             Reply::text(regs.map_or_else(need_regs, |r| format_table(mem, &r, table)))
         }
+        ["info", "tlb"] => Reply::text(match debug.map(|d| d.tlb()) {
+            Some(Some(entries)) => format_tlb(&entries),
+            _ => "the engine keeps no software TLB to show (the interpreter does)".into(),
+        }),
         ["walk", addr] | ["info", "tlb", addr] => match parse_num(addr) {
             Some(a) => Reply::text(regs.map_or_else(need_regs, |r| {
                 let w = walk(&r.paging(), a, |at, size| memory::read_entry(mem, at, size));
@@ -120,6 +126,27 @@ pub fn execute(machine: &mut Machine, line: &str) -> Reply {
         }
         _ => Reply::text(format!("unknown command '{line}'; try 'help'")),
     }
+}
+
+/// The TLB's translations, one per line: linear page, physical page, what backs it, rights.
+fn format_tlb(entries: &[TlbView]) -> String {
+    let mut s = format!("{} cached translations (linear -> physical):\n", entries.len());
+    for e in entries {
+        let flag = |on: bool, c: char| if on { c } else { '-' };
+        let _ = writeln!(
+            s,
+            "{:#018x} -> {:#014x} {} {}{}{}{}{}",
+            e.linear,
+            e.physical,
+            if e.ram { "ram " } else { "bus " },
+            flag(e.user, 'u'),
+            flag(e.writable, 'w'),
+            flag(e.dirty, 'd'),
+            flag(e.no_execute, 'x'),
+            flag(e.global, 'g'),
+        );
+    }
+    s
 }
 
 /// A number in hex (`0x..`) or decimal.
@@ -286,5 +313,27 @@ mod tests {
         let s = format_registers(&r);
         assert!(s.starts_with("mode: 32-bit protected mode, CPL 0"));
         assert!(s.contains("fs   0000 base=0x0000000000012345"));
+    }
+
+    #[test]
+    fn tlb_lines_show_backing_and_rights() {
+        let e = TlbView {
+            linear: 0xffff_8000_0000_0000,
+            physical: 0x20_0000,
+            ram: true,
+            user: false,
+            writable: true,
+            dirty: true,
+            no_execute: true,
+            global: true,
+        };
+        let mmio = TlbView { linear: 0xfee0_0000, physical: 0xfee0_0000, ram: false, user: true, ..e };
+        let s = format_tlb(&[e, mmio]);
+        assert_eq!(
+            s,
+            "2 cached translations (linear -> physical):\n\
+             0xffff800000000000 -> 0x000000200000 ram  -wdxg\n\
+             0x00000000fee00000 -> 0x0000fee00000 bus  uwdxg\n"
+        );
     }
 }

@@ -34,7 +34,7 @@ use crate::config::{Accel, MachineConfig};
 use crate::drives::{DriveMedia, OpenDrive, OpenDrives};
 use crate::error::RunError;
 use crate::interrupts::{Interrupts, IoapicMmio, LapicMmio};
-use crate::serial::{self, SerialIo};
+use crate::serial;
 use rx86_core::bus::{Bus, BusDevice};
 use rx86_core::entry::EntryState;
 use rx86_core::memory::GuestRam;
@@ -91,6 +91,30 @@ fn shared<T: BusDevice + 'static>(dev: T) -> Arc<Mutex<T>> {
     Arc::new(Mutex::new(dev))
 }
 
+/// What outlives a guest reset: the host side of the machine. A reset rebuilds the board
+/// but hands these on, so a `--snapshot` overlay keeps the guest's writes (as QEMU's does
+/// across a reset) and typed input keeps its single reader.
+#[derive(Default)]
+pub struct HostAttachments {
+    /// The opened drive images.
+    pub drives: OpenDrives,
+    /// Bytes typed for COM1, read on a helper thread.
+    pub serial_input: Option<Receiver<Vec<u8>>>,
+    /// Typed bytes COM1 had no room for yet.
+    pub input_backlog: VecDeque<u8>,
+}
+
+impl HostAttachments {
+    /// Opens the drives and the serial input `config` names.
+    pub fn open(config: &MachineConfig) -> Result<Self, RunError> {
+        Ok(HostAttachments {
+            drives: crate::drives::open_drives(&config.drives, config.snapshot)?,
+            serial_input: serial::open_input(&config.serial),
+            input_backlog: VecDeque::new(),
+        })
+    }
+}
+
 /// The assembled PC.
 pub struct Pc {
     memory: Arc<PhysMemory>,
@@ -109,6 +133,8 @@ pub struct Pc {
     ide: Arc<Mutex<Piix3Ide>>,
     floppy: Arc<Mutex<FloppyController>>,
     bios: Option<Mutex<Bios>>,
+    /// The images behind `ide` and `floppy`, kept to hand on at a reset.
+    drives: OpenDrives,
 }
 
 struct Builder<'a> {
@@ -137,7 +163,8 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Pc {
     /// Builds the PC `config` describes and loads its guest.
-    pub fn new(config: &MachineConfig, clock: &Clock) -> Result<Self, RunError> {
+    pub fn new(config: &MachineConfig, clock: &Clock, host: HostAttachments) -> Result<Self, RunError> {
+        let HostAttachments { drives, serial_input, input_backlog } = host;
         let layout = MemoryLayout::new(config.ram_bytes).map_err(|e| RunError::Memory(e.to_string()))?;
         let ram = Arc::new(GuestRam::new(config.ram_bytes).map_err(|e| RunError::Memory(e.to_string()))?);
         let mut memory = PhysMemory::new(ram);
@@ -240,8 +267,7 @@ impl Pc {
         b.map("fast-a20", 0x92, 1, shared(FastA20::new(a20, power.clone())))?;
 
         // Serial ports: COM1 gets the configured backend, the others discard output.
-        let SerialIo { output, input } = serial::open(&config.serial)?;
-        let mut com1_output = Some(output);
+        let mut com1_output = Some(serial::open_output(&config.serial)?);
         let mut com1 = None;
         for (i, &(base, irq)) in COM_PORTS.iter().enumerate() {
             let out = com1_output.take().unwrap_or_else(|| Box::new(std::io::sink()));
@@ -258,7 +284,6 @@ impl Pc {
         let com1 = com1.ok_or_else(|| RunError::Board("no COM1".into()))?;
 
         // Storage: IDE disks and CDs, floppies behind the ISA DMA controller.
-        let drives = crate::drives::open_drives(&config.drives, config.snapshot)?;
         let dma_memory: rx86_devices::ide::SharedDmaMemory = memory.clone();
         let ide = Arc::new(Mutex::new(Piix3Ide::new(
             interrupts.isa_line(14),
@@ -332,15 +357,26 @@ impl Pc {
             interrupts,
             entry,
             com1,
-            serial_input: input,
-            input_backlog: VecDeque::new(),
+            serial_input,
+            input_backlog,
             post_code,
             kbc,
             vga,
             ide,
             floppy,
             bios: bios.map(Mutex::new),
+            drives,
         })
+    }
+
+    /// Flushes the disks and gives up what a rebuilt board takes over after a reset.
+    pub fn detach_host(&mut self) -> HostAttachments {
+        self.flush_disks();
+        HostAttachments {
+            drives: std::mem::take(&mut self.drives),
+            serial_input: self.serial_input.take(),
+            input_backlog: std::mem::take(&mut self.input_backlog),
+        }
     }
 
     /// The VGA (for screenshots and the display).

@@ -5,15 +5,6 @@ use crate::error::RunError;
 use std::io::{Read, Write};
 use std::sync::mpsc::{self, Receiver};
 
-/// A UART's output sink and optional input source.
-pub struct SerialIo {
-    /// Bytes the guest transmits are written here (unbuffered, so output appears as
-    /// the guest produces it).
-    pub output: Box<dyn Write + Send>,
-    /// Bytes typed by the user, read on a helper thread.
-    pub input: Option<Receiver<Vec<u8>>>,
-}
-
 struct StdoutSink;
 
 impl Write for StdoutSink {
@@ -45,20 +36,26 @@ fn stdin_reader() -> Receiver<Vec<u8>> {
     rx
 }
 
-/// Opens `backend`.
-pub fn open(backend: &SerialBackend) -> Result<SerialIo, RunError> {
+/// Opens `backend`'s output: bytes the guest transmits are written there unbuffered, so
+/// output appears as the guest produces it.
+pub fn open_output(backend: &SerialBackend) -> Result<Box<dyn Write + Send>, RunError> {
     Ok(match backend {
-        SerialBackend::Stdio => SerialIo { output: Box::new(StdoutSink), input: Some(stdin_reader()) },
-        SerialBackend::File(path) => {
-            let f = std::fs::OpenOptions::new()
+        SerialBackend::Stdio => Box::new(StdoutSink),
+        SerialBackend::File(path) => Box::new(
+            std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|e| RunError::Serial(format!("{}: {e}", path.display())))?;
-            SerialIo { output: Box::new(f), input: None }
-        }
-        SerialBackend::None => SerialIo { output: Box::new(std::io::sink()), input: None },
+                .map_err(|e| RunError::Serial(format!("{}: {e}", path.display())))?,
+        ),
+        SerialBackend::None => Box::new(std::io::sink()),
     })
+}
+
+/// Starts reading `backend`'s input (bytes typed by the user, read on a helper thread);
+/// `None` for backends without input. Called once per run: the source outlives resets.
+pub fn open_input(backend: &SerialBackend) -> Option<Receiver<Vec<u8>>> {
+    matches!(backend, SerialBackend::Stdio).then(stdin_reader)
 }
 
 /// Parses a `--serial` value: `stdio`, `file:PATH` or `none` (also `null`).

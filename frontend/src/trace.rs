@@ -1,7 +1,8 @@
 //! `--trace SPEC`: a log of executed instructions (disassembled with iced-x86's Intel
-//! formatter), exceptions and interrupts, and port I/O, on the software CPU.
+//! formatter), exceptions and interrupts, port I/O and memory-mapped I/O, on the software CPU.
 //!
-//! SPEC is a comma-separated list: `insn`, `int`, `io` (what to log; `all` for the three),
+//! SPEC is a comma-separated list: `insn`, `int`, `io` (what to log; `io` is `port` and
+//! `mmio` together; `all` for everything),
 //! `range=START-END` (only instructions whose linear address is in START..END, hex or
 //! decimal) and `file=PATH` (default: standard error). Example:
 //! `--trace insn,int,range=0x100000-0x101000,file=trace.txt`.
@@ -24,6 +25,8 @@ pub struct TraceSpec {
     pub events: bool,
     /// Log port I/O.
     pub ports: bool,
+    /// Log memory-mapped I/O (data accesses outside RAM and ROM).
+    pub mmio: bool,
     /// Only instructions in this linear range.
     pub range: Option<Range<u64>>,
     /// Output file (standard error when absent).
@@ -54,13 +57,19 @@ pub fn parse_trace_spec(s: &str) -> Result<TraceSpec, String> {
             }
             None if item == "insn" => spec.instructions = true,
             None if item == "int" => spec.events = true,
-            None if item == "io" => spec.ports = true,
-            None if item == "all" => (spec.instructions, spec.events, spec.ports) = (true, true, true),
-            _ => return Err(format!("unknown trace item '{item}' (insn, int, io, all, range=A-B, file=PATH)")),
+            None if item == "io" => (spec.ports, spec.mmio) = (true, true),
+            None if item == "port" => spec.ports = true,
+            None if item == "mmio" => spec.mmio = true,
+            None if item == "all" => (spec.instructions, spec.events, spec.ports, spec.mmio) = (true, true, true, true),
+            _ => {
+                return Err(format!(
+                    "unknown trace item '{item}' (insn, int, io, port, mmio, all, range=A-B, file=PATH)"
+                ))
+            }
         }
     }
-    if !(spec.instructions || spec.events || spec.ports) {
-        return Err("nothing to trace: name insn, int, io or all".into());
+    if !(spec.instructions || spec.events || spec.ports || spec.mmio) {
+        return Err("nothing to trace: name insn, int, io, port, mmio or all".into());
     }
     Ok(spec)
 }
@@ -125,6 +134,13 @@ impl TraceSink for TraceWriter {
             self.line(format_args!("io   {dir} port {port:#06x} size {size} value {value:#x}"));
         }
     }
+
+    fn mmio(&mut self, addr: u64, size: u8, value: u64, write: bool) {
+        if self.spec.mmio {
+            let dir = if write { "write" } else { "read " };
+            self.line(format_args!("mmio {dir} {addr:#010x} size {size} value {value:#x}"));
+        }
+    }
 }
 
 impl Drop for TraceWriter {
@@ -153,10 +169,15 @@ mod tests {
     #[test]
     fn specs() {
         let s = parse_trace_spec("insn,int,range=0x1000-0x2000,file=/tmp/t").unwrap();
-        assert!(s.instructions && s.events && !s.ports);
+        assert!(s.instructions && s.events && !s.ports && !s.mmio);
+        let io = parse_trace_spec("io").unwrap();
+        assert!(io.ports && io.mmio);
+        let mmio = parse_trace_spec("mmio").unwrap();
+        assert!(mmio.mmio && !mmio.ports);
+        assert!(parse_trace_spec("port").unwrap().ports);
         assert_eq!(s.range, Some(0x1000..0x2000));
         assert_eq!(s.file, Some(PathBuf::from("/tmp/t")));
-        assert!(parse_trace_spec("all").unwrap().ports);
+        assert!(parse_trace_spec("all").unwrap().ports && parse_trace_spec("all").unwrap().mmio);
         assert!(parse_trace_spec("").is_err());
         assert!(parse_trace_spec("insn,range=5-5").is_err());
         assert!(parse_trace_spec("insn,bogus").is_err());
@@ -173,6 +194,8 @@ mod tests {
         w.instruction(8, 0x1002, 0x1002, &ins);
         w.event(14, Some(2), false, 8, 0x1000);
         w.port(0x3f8, 1, 0x41, true);
+        w.mmio(0xfee0_00b0, 4, 0, true);
+        w.mmio(0xfebf_0500, 2, 0xb0c5, false);
         drop(w);
         let text = std::fs::read_to_string(&path).unwrap();
         let _ = std::fs::remove_file(&path);
@@ -183,6 +206,8 @@ mod tests {
                 "insn 0008:0x00001000 mov eax,ebx",
                 "int  vector 0x0e (#PF) error=0x2 at 0008:0x1000",
                 "io   out port 0x03f8 size 1 value 0x41",
+                "mmio write 0xfee000b0 size 4 value 0x0",
+                "mmio read  0xfebf0500 size 2 value 0xb0c5",
             ]
         );
     }

@@ -2,6 +2,7 @@
 //! the `rx86` binary, the conformance runner and the differential tester.
 
 pub mod boot_media;
+pub mod boot_reset;
 pub mod differential;
 pub mod fixtures;
 pub mod gdb;

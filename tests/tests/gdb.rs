@@ -239,6 +239,27 @@ fn a_port_in_use_is_a_clear_error() {
 }
 
 #[test]
+fn trace_logs_memory_mapped_io() {
+    let kernel = gdb_modes_kernel();
+    let file = std::env::temp_dir().join(format!("rx86-gdb-trace-mmio-{}.txt", std::process::id()));
+    let spec = format!("mmio,file={}", file.display());
+    let out = run_rx86_with_limit(
+        &["run", "--kernel", kernel.to_str().unwrap(), "--debug-exit", "--serial", "none", "--trace", &spec],
+        LIMIT,
+    )
+    .expect("rx86 exits");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let trace = std::fs::read_to_string(&file).expect("trace file");
+    let _ = std::fs::remove_file(&file);
+    // pm_main reads the local APIC's version register; port I/O is not asked for.
+    let lines: Vec<&str> = trace.lines().collect();
+    assert_eq!(lines.len(), 1, "{trace}");
+    assert!(lines[0].starts_with("mmio read  0xfee00030 size 4 value 0x"), "{trace}");
+    let version = u64::from_str_radix(lines[0].rsplit("0x").next().unwrap(), 16).unwrap();
+    assert_eq!(version & 0xff, 0x14, "the version field of an integrated APIC (SDM Vol. 3A §10.4.8): {trace}");
+}
+
+#[test]
 fn trace_logs_disassembly_interrupts_and_ports_in_a_range() {
     let kernel = gdb_modes_kernel();
     let file = std::env::temp_dir().join(format!("rx86-gdb-trace-{}.txt", std::process::id()));
@@ -280,7 +301,7 @@ fn monitor_on_stdio_answers_and_quits() {
     let mut stdin = child.stdin.take().unwrap();
     let png = std::env::temp_dir().join(format!("rx86-monitor-{}.png", std::process::id()));
     let commands = format!(
-        "info registers\ninfo gdt\nwalk 0x100000\nxp 0x4000 4\ninfo pic\ninfo ioapic\ninfo lapic\nscreendump {}\nquit\n",
+        "info registers\ninfo gdt\nwalk 0x100000\nxp 0x4000 4\ninfo pic\ninfo ioapic\ninfo lapic\ninfo tlb\nscreendump {}\nquit\n",
         png.display()
     );
     stdin.write_all(commands.as_bytes()).unwrap();
@@ -298,6 +319,8 @@ fn monitor_on_stdio_answers_and_quits() {
         "PicPair {",
         "IoApic {",
         "LocalApic {",
+        "cached translations (linear -> physical):",
+        "0x0000000000100000 -> 0x000000100000 ram  -wd--",
         "wrote ",
         "rx86: quit",
     ] {

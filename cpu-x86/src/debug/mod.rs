@@ -11,6 +11,7 @@
 //! - [`diagnose`]: the triple-fault diagnosis.
 //! - [`trace`]: the events a tracer receives ([`trace::TraceSink`]).
 //! - [`memory`]: guest-virtual reads and writes of RAM and ROM through [`walk`].
+//! - [`TlbView`]: the translations an engine's software TLB holds (monitor `info tlb`).
 //!
 //! Addresses are linear (segment base + offset; in 64-bit mode the offset itself), as
 //! QEMU's gdb stub treats them: with the flat segments every kernel uses, that is the
@@ -241,6 +242,58 @@ pub enum DebugError {
     Unsupported(&'static str),
 }
 
+/// One translation cached in an engine's software TLB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlbView {
+    /// Linear address of the 4 KiB page.
+    pub linear: u64,
+    /// Physical address it maps to.
+    pub physical: u64,
+    /// The page is guest RAM (else ROM, MMIO or unmapped: accesses go through the bus).
+    pub ram: bool,
+    /// CPL 3 may access it.
+    pub user: bool,
+    /// Writable at every paging level.
+    pub writable: bool,
+    /// The leaf entry's dirty bit is known to be set (writes need no walk).
+    pub dirty: bool,
+    /// Execute-disabled at some level.
+    pub no_execute: bool,
+    /// Global page (kept across CR3 writes).
+    pub global: bool,
+}
+
+/// What a debugger set up on an engine: handed from the old engine to the new one when
+/// the machine resets, so breakpoints, watchpoints and the trace carry on.
+#[derive(Default)]
+pub struct DebugSetup {
+    /// Instruction breakpoints (linear address, kind).
+    pub breakpoints: Vec<(u64, BreakpointKind)>,
+    /// Watchpoints (linear address, length, kind).
+    pub watchpoints: Vec<(u64, u64, WatchKind)>,
+    /// The trace sink (`--trace`).
+    pub trace: Option<Box<dyn trace::TraceSink>>,
+}
+
+impl DebugSetup {
+    /// Installs this setup on `engine` (a breakpoint it refuses is logged and dropped).
+    pub fn install(self, engine: &mut dyn EngineDebug) {
+        for (addr, kind) in self.breakpoints {
+            if let Err(e) = engine.add_breakpoint(addr, kind) {
+                log::warn!("breakpoint at {addr:#x} lost at the reset: {e}");
+            }
+        }
+        for (addr, len, kind) in self.watchpoints {
+            if let Err(e) = engine.add_watchpoint(addr, len, kind) {
+                log::warn!("watchpoint at {addr:#x} lost at the reset: {e}");
+            }
+        }
+        if let Some(sink) = self.trace {
+            engine.set_trace(Some(sink));
+        }
+    }
+}
+
 /// The debugging operations of an engine.
 pub trait EngineDebug {
     /// All registers.
@@ -271,6 +324,14 @@ pub trait EngineDebug {
     /// Sends instructions, exceptions/interrupts and port accesses to `sink` (`None`
     /// stops tracing); false when the engine cannot trace.
     fn set_trace(&mut self, sink: Option<Box<dyn trace::TraceSink>>) -> bool;
+
+    /// The software TLB's valid translations in linear order; `None` when the engine has
+    /// no software TLB (KVM: the host CPU's TLB is not visible).
+    fn tlb(&self) -> Option<Vec<TlbView>>;
+
+    /// Takes the breakpoints, watchpoints and trace sink (the engine is left without
+    /// them), to install on the engine that replaces this one at a reset.
+    fn take_setup(&mut self) -> DebugSetup;
 }
 
 #[cfg(test)]

@@ -163,6 +163,9 @@ impl Ctx<'_> {
             } else {
                 self.p.memory().read(e.phys | off, &mut b[..size as usize]);
                 self.c.irq_check = true;
+                if self.c.hooks.trace.is_some() {
+                    self.trace_mmio(e.phys | off, size, u64::from_le_bytes(b), false);
+                }
             }
             return Ok(u64::from_le_bytes(b) & size_mask(size));
         }
@@ -173,7 +176,22 @@ impl Ctx<'_> {
         let mut b = [0u8; 8];
         self.p.memory().read(first.phys | off, &mut b[..n1]);
         self.p.memory().read(second.phys, &mut b[n1..size as usize]);
+        if self.c.hooks.trace.is_some() {
+            self.trace_split_mmio(&first, &second, off, size, u64::from_le_bytes(b), false);
+        }
         Ok(u64::from_le_bytes(b))
+    }
+
+    /// Traces the halves of a page-crossing access that went through the bus.
+    #[cold]
+    fn trace_split_mmio(&mut self, first: &TlbEntry, second: &TlbEntry, off: u64, size: u8, value: u64, write: bool) {
+        let n1 = (0x1000 - off) as u8;
+        if first.host == 0 {
+            self.trace_mmio(first.phys | off, n1, value & size_mask(n1), write);
+        }
+        if second.host == 0 {
+            self.trace_mmio(second.phys, size - n1, value >> (8 * u32::from(n1)), write);
+        }
     }
 
     /// Writes `size` (1-8) bytes of linear memory.
@@ -193,7 +211,10 @@ impl Ctx<'_> {
                     self.c.brk = true;
                 }
             } else {
-                mem.write(e.phys | off, &bytes[..size as usize]);
+                if self.c.hooks.trace.is_some() {
+                    self.trace_mmio(e.phys | off, size, value & size_mask(size), true);
+                }
+                self.p.memory().write(e.phys | off, &bytes[..size as usize]);
                 self.c.brk = true;
                 self.c.irq_check = true;
             }
@@ -203,6 +224,10 @@ impl Ctx<'_> {
         let second_lin = self.wrap_lin((lin | 0xfff) + 1);
         let second = self.tr(second_lin, Acc::Write, user)?;
         let n1 = (0x1000 - off) as usize;
+        if self.c.hooks.trace.is_some() {
+            self.trace_split_mmio(&first, &second, off, size, value & size_mask(size), true);
+        }
+        let mem = self.p.memory();
         mem.write(first.phys | off, &bytes[..n1]);
         mem.write(second.phys, &bytes[n1..size as usize]);
         self.c.brk = true;

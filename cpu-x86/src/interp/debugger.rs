@@ -9,10 +9,11 @@ use super::cpu::{Ctx, Interpreter};
 use super::state::{DescTable, Mode, Seg, Segment};
 use crate::debug::trace::TraceSink;
 use crate::debug::{
-    BreakpointKind, CpuMode, DebugError, DebugRegs, DebugStop, EngineDebug, FpuRegs, SegmentReg, TableReg, WatchKind,
-    MAX_HW_BREAKPOINTS, MAX_WATCHPOINTS,
+    BreakpointKind, CpuMode, DebugError, DebugRegs, DebugSetup, DebugStop, EngineDebug, FpuRegs, SegmentReg, TableReg,
+    TlbView, WatchKind, MAX_HW_BREAKPOINTS, MAX_WATCHPOINTS,
 };
 use iced_x86::Instruction;
+use rx86_core::phys::RegionKind;
 
 /// A watched range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,6 +241,21 @@ impl EngineDebug for Interpreter {
         self.hooks.trace = sink;
         true
     }
+
+    fn take_setup(&mut self) -> DebugSetup {
+        let hooks = std::mem::take(&mut self.hooks);
+        DebugSetup {
+            breakpoints: hooks.breakpoints,
+            watchpoints: hooks.watches.iter().map(|w| (w.addr, w.len, w.kind)).collect(),
+            trace: hooks.trace,
+        }
+    }
+
+    fn tlb(&self) -> Option<Vec<TlbView>> {
+        let mut entries: Vec<TlbView> = self.tlb.valid_entries().collect();
+        entries.sort_by_key(|e| e.linear);
+        Some(entries)
+    }
 }
 
 impl Ctx<'_> {
@@ -257,6 +273,16 @@ impl Ctx<'_> {
         let (cs, rip) = (self.c.st.seg[Seg::Cs as usize].selector, self.c.st.rip);
         if let Some(t) = self.c.hooks.trace.as_mut() {
             t.event(vector, error, external, cs, rip);
+        }
+    }
+
+    /// Reports a data access to physical `addr` that went through the bus rather than to
+    /// RAM, when it reached MMIO or nothing (ROM reads are not I/O).
+    #[cold]
+    pub fn trace_mmio(&mut self, addr: u64, size: u8, value: u64, write: bool) {
+        let mmio = self.p.memory().lookup(addr).is_none_or(|r| matches!(r.kind, RegionKind::Mmio));
+        if let (true, Some(t)) = (mmio, self.c.hooks.trace.as_mut()) {
+            t.mmio(addr, size, value, write);
         }
     }
 
@@ -301,6 +327,28 @@ mod tests {
 
     fn run(m: &mut Machine) -> Exit {
         m.cpu.run_until(&m.p, &Clock::new_virtual(), u64::MAX)
+    }
+
+    #[test]
+    fn setup_taken_from_one_engine_works_on_its_replacement() {
+        let mut old = program();
+        old.cpu.add_breakpoint(0x10005, BreakpointKind::Hardware).unwrap();
+        old.cpu.add_watchpoint(0x5000, 4, WatchKind::Write).unwrap();
+        let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        old.cpu.set_trace(Some(Box::new(Recorder(log.clone()))));
+        let setup = old.cpu.take_setup();
+        assert_eq!(setup.breakpoints, [(0x10005, BreakpointKind::Hardware)]);
+        assert_eq!(setup.watchpoints, [(0x5000, 4, WatchKind::Write)]);
+        assert_eq!(run(&mut old), Exit::Halted, "the old engine keeps nothing");
+        assert!(log.borrow().is_empty());
+
+        let mut new = program();
+        setup.install(&mut new.cpu);
+        new.cpu.resume(false);
+        assert_eq!(run(&mut new), Exit::Debug(DebugStop::Breakpoint { addr: 0x10005, kind: BreakpointKind::Hardware }));
+        new.cpu.resume(false);
+        assert!(matches!(run(&mut new), Exit::Debug(DebugStop::Watchpoint { .. })), "the watchpoint on the MOV");
+        assert!(log.borrow().iter().any(|l| l.starts_with("insn 8:10005")), "the trace follows");
     }
 
     #[test]
@@ -386,6 +434,37 @@ mod tests {
         fn port(&mut self, port: u16, size: u8, value: u32, write: bool) {
             self.0.borrow_mut().push(format!("port {port:x} {size} {value:x} {write}"));
         }
+        fn mmio(&mut self, addr: u64, size: u8, value: u64, write: bool) {
+            self.0.borrow_mut().push(format!("mmio {addr:x} {size} {value:x} {write}"));
+        }
+    }
+
+    #[test]
+    fn trace_sees_accesses_outside_ram_but_not_ram() {
+        // RAM ends well below 0xF000_0000: those accesses go to the bus (unmapped).
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.mov(dword_ptr(0x5000), eax).unwrap();
+        a.mov(dword_ptr(0xf000_0010u32), ebx).unwrap();
+        a.mov(cx, word_ptr(0xf000_0020u32)).unwrap();
+        a.mov(dword_ptr(0xf000_0ffeu32), esi).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::protected32(&mut a);
+        m.cpu.state_mut().gpr[3] = 0xdead_beef;
+        m.cpu.state_mut().gpr[6] = 0x1122_3344;
+        let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        assert!(m.cpu.set_trace(Some(Box::new(Recorder(log.clone())))));
+        assert_eq!(run(&mut m), Exit::Halted);
+        let mmio: Vec<String> = log.borrow().iter().filter(|l| l.starts_with("mmio")).cloned().collect();
+        assert_eq!(
+            mmio,
+            [
+                "mmio f0000010 4 deadbeef true",
+                "mmio f0000020 2 ffff false",
+                "mmio f0000ffe 2 3344 true",
+                "mmio f0001000 2 1122 true",
+            ],
+            "the page-crossing store is reported as its two halves; the RAM store not at all"
+        );
     }
 
     #[test]

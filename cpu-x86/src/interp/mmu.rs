@@ -7,6 +7,7 @@
 
 use super::fault::{vec, Fault, R};
 use super::state::{cr0, cr4, efer, CpuState};
+use crate::debug::TlbView;
 use rx86_core::platform::Platform;
 
 /// Kind of memory access.
@@ -139,6 +140,20 @@ impl Tlb {
             Acc::Fetch => e.perm & perm::NX == 0 && (!user || e.perm & perm::USER != 0),
         };
         ok.then_some(e)
+    }
+
+    /// The valid translations, for a debugger (slot order).
+    pub fn valid_entries(&self) -> impl Iterator<Item = TlbView> + '_ {
+        self.entries.iter().filter(|e| e.tag != 0).map(|e| TlbView {
+            linear: (e.tag - 1) << 12,
+            physical: e.phys,
+            ram: e.host != 0,
+            user: e.perm & perm::USER != 0,
+            writable: e.perm & perm::WRITE != 0,
+            dirty: e.perm & perm::DIRTY != 0,
+            no_execute: e.perm & perm::NX != 0,
+            global: e.perm & perm::GLOBAL != 0,
+        })
     }
 
     fn insert(&mut self, lin: u64, e: TlbEntry) -> TlbEntry {
@@ -422,5 +437,53 @@ mod tests {
         assert_eq!(err, Fault::exc_code(vec::PF, pfec::P | pfec::W | pfec::RSVD));
         p.memory().write(0x1000, &(0x0040_0000u32 | 0x87).to_le_bytes());
         assert_eq!(translate(&mut st, &mut Tlb::default(), &p, 0x1000, Acc::Write, false).unwrap().phys, 0x40_1000);
+    }
+
+    #[test]
+    fn valid_entries_show_each_translation_with_its_rights_until_flushed() {
+        let p = BasicPlatform::new(0x10_0000).unwrap();
+        let m = p.memory();
+        // PDE 0 -> table 0x2000; PTE 5 -> page 0x7000 user read-only global; PTE 6 -> 0x8000
+        // supervisor writable.
+        m.write(0x1000, &(0x2000u32 | 7).to_le_bytes());
+        m.write(0x2000 + 5 * 4, &(0x7000u32 | 0x105).to_le_bytes());
+        m.write(0x2000 + 6 * 4, &(0x8000u32 | 3).to_le_bytes());
+        let mut st = paged_state(0x1000);
+        st.cr4 = cr4::PGE;
+        let mut tlb = Tlb::default();
+        assert_eq!(tlb.valid_entries().count(), 0);
+        translate(&mut st, &mut tlb, &p, 0x6010, Acc::Write, false).unwrap();
+        translate(&mut st, &mut tlb, &p, 0x5020, Acc::Read, true).unwrap();
+        let mut views: Vec<TlbView> = tlb.valid_entries().collect();
+        views.sort_by_key(|v| v.linear);
+        assert_eq!(
+            views,
+            [
+                TlbView {
+                    linear: 0x5000,
+                    physical: 0x7000,
+                    ram: true,
+                    user: true,
+                    writable: false,
+                    dirty: false,
+                    no_execute: false,
+                    global: true
+                },
+                TlbView {
+                    linear: 0x6000,
+                    physical: 0x8000,
+                    ram: true,
+                    user: false,
+                    writable: true,
+                    dirty: true,
+                    no_execute: false,
+                    global: false
+                },
+            ]
+        );
+        tlb.flush(true);
+        assert_eq!(tlb.valid_entries().map(|v| v.linear).collect::<Vec<_>>(), [0x5000], "global entry kept");
+        tlb.flush_page(0x5fff);
+        assert_eq!(tlb.valid_entries().count(), 0);
     }
 }

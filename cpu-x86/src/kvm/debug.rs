@@ -293,6 +293,22 @@ impl EngineDebug for KvmEngine {
     fn set_trace(&mut self, _sink: Option<Box<dyn crate::debug::trace::TraceSink>>) -> bool {
         false
     }
+
+    fn tlb(&self) -> Option<Vec<crate::debug::TlbView>> {
+        None
+    }
+
+    fn take_setup(&mut self) -> crate::debug::DebugSetup {
+        let mut setup = crate::debug::DebugSetup::default();
+        for (addr, what) in self.guest_debug.slots.iter().flatten() {
+            match *what {
+                Use::Exec(kind) => setup.breakpoints.push((*addr, kind)),
+                Use::Watch(kind, len) => setup.watchpoints.push((*addr, len, kind)),
+            }
+        }
+        self.detach();
+        setup
+    }
 }
 
 #[cfg(test)]

@@ -24,8 +24,14 @@ __attribute__((noipa)) unsigned int pm_outer(unsigned int x) {
     return pm_inner(x + 1) + 2;
 }
 
+/* The local APIC's version register, read through its xAPIC MMIO page at the reset base
+ * (paging is off): a memory-mapped I/O access for the trace test. */
+#define LAPIC_VERSION ((volatile unsigned int *)0xfee00030)
+unsigned int apic_version;
+
 /* Called from boot.S in 32-bit protected mode. */
 void pm_main(void) {
+    apic_version = *LAPIC_VERSION;
     serial_puts("gdb-modes: protected mode\n");
     pm_outer(41);
 }
