@@ -12,6 +12,14 @@
 //! frontend feeds input through [`I8042::push_key_scancodes`] and
 //! [`I8042::push_mouse_packet`] on the shared controller.
 //!
+//! # Typematic repeat
+//!
+//! With [`I8042::attach_typematic`] the board gives the controller a clock and a timer:
+//! a key held past the keyboard's typematic delay repeats its make code at the typematic
+//! rate the guest set (command 0xF3), until it is released or another key is pressed.
+//! The board calls [`I8042::on_typematic_timer`] when the timer is due. Frontends send
+//! one make code per press and one break code per release.
+//!
 //! # Interrupts
 //!
 //! IRQ1 is high while the output buffer holds keyboard data and command byte bit 0 is
@@ -23,7 +31,7 @@ mod ps2_keyboard;
 mod ps2_mouse;
 mod translate;
 
-pub use ps2_keyboard::Ps2Keyboard;
+pub use ps2_keyboard::{HeldKey, Ps2Keyboard};
 pub use ps2_mouse::{buttons as mouse_buttons, Ps2Mouse};
 pub use translate::Set1Translator;
 
@@ -31,6 +39,7 @@ use rx86_core::bus::{size_mask, BusDevice};
 use rx86_core::irq::SharedIrqLine;
 use rx86_core::phys::A20Gate;
 use rx86_core::platform::{PowerControl, PowerEvent};
+use rx86_core::time::{Clock, Timer};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -159,6 +168,15 @@ pub struct I8042 {
     aux_level: bool,
     a20: A20Gate,
     power: PowerControl,
+    typematic: Option<Typematic>,
+}
+
+/// The repeat timer of the held key.
+struct Typematic {
+    clock: Clock,
+    timer: Timer,
+    /// The key the timer is armed for.
+    key: Option<HeldKey>,
 }
 
 impl I8042 {
@@ -186,7 +204,44 @@ impl I8042 {
             aux_level: false,
             a20,
             power,
+            typematic: None,
         }
+    }
+
+    /// Turns on typematic repeat, timed by `clock` with `timer` (see the module docs).
+    pub fn attach_typematic(&mut self, clock: Clock, timer: Timer) {
+        self.typematic = Some(Typematic { clock, timer, key: None });
+    }
+
+    /// Arms the repeat timer for a newly held key, or stops it when the key went up.
+    fn follow_held_key(&mut self) {
+        let held = self.keyboard.held();
+        let delay = self.keyboard.typematic_delay_ns();
+        let Some(t) = &mut self.typematic else { return };
+        if t.key == held {
+            return;
+        }
+        t.key = held;
+        match held {
+            Some(_) => t.timer.arm_at(t.clock.now_ns() + delay),
+            None => t.timer.cancel(),
+        }
+    }
+
+    /// The repeat timer is due: the held key's make code goes out again, and the timer
+    /// is armed for the next repeat at the keyboard's typematic rate.
+    pub fn on_typematic_timer(&mut self) {
+        let period = self.keyboard.typematic_period_ns();
+        let held = self.keyboard.held();
+        let Some(t) = &mut self.typematic else { return };
+        if held.is_none() || t.key != held {
+            t.key = None;
+            t.timer.cancel();
+            return;
+        }
+        t.timer.arm_at(t.clock.now_ns() + period);
+        self.keyboard.repeat();
+        self.fill_output_buffer();
     }
 
     /// Machine reset: controller, keyboard and mouse return to power-on state; the
@@ -195,8 +250,8 @@ impl I8042 {
     pub fn reset(&mut self) {
         let sys_flag = self.sys_flag;
         let fresh = I8042::new(self.kbd_irq.clone(), self.aux_irq.clone(), self.a20.clone(), self.power.clone());
-        let (kbd_level, aux_level) = (self.kbd_level, self.aux_level);
-        *self = I8042 { sys_flag, kbd_level, aux_level, ..fresh };
+        let (kbd_level, aux_level, typematic) = (self.kbd_level, self.aux_level, self.typematic.take());
+        *self = I8042 { sys_flag, kbd_level, aux_level, typematic, ..fresh };
         self.update_irqs();
     }
 
@@ -204,6 +259,7 @@ impl I8042 {
     /// break prefixes, 0xE0/0xE1 escapes).
     pub fn push_key_scancodes(&mut self, bytes: &[u8]) {
         self.keyboard.push_scancodes(bytes);
+        self.follow_held_key();
         self.fill_output_buffer();
     }
 
@@ -483,6 +539,42 @@ mod tests {
             self.kbc.write_command(0x60);
             self.kbc.write_data(value);
         }
+    }
+
+    #[test]
+    fn a_held_key_repeats_after_the_delay_at_the_rate_until_released() {
+        use rx86_core::time::TimerQueue;
+        let mut r = rig();
+        let (clock, timers) = (Clock::new_virtual(), TimerQueue::new());
+        r.kbc.attach_typematic(clock.clone(), timers.new_timer("typematic"));
+        // Keyboard typematic byte 0x00: 250 ms delay, 33.36 ms period; translation off
+        // (command byte without XLAT) so the set-2 bytes come through as they are.
+        r.set_command_byte(0x01);
+        r.kbc.write_data(0xf3);
+        r.kbc.write_data(0x00);
+        assert_eq!(r.drain(), vec![0xfa, 0xfa]);
+        clock.advance_to(1_000);
+        r.kbc.push_key_scancodes(&[0x1c]);
+        assert_eq!(r.drain(), vec![0x1c]);
+        let mut repeats = Vec::new();
+        while let Some(due) = timers.next_deadline() {
+            if repeats.len() == 3 {
+                r.kbc.push_key_scancodes(&[0xf0, 0x1c]);
+                assert_eq!(r.drain(), vec![0xf0, 0x1c]);
+                continue;
+            }
+            timers.take_due(due);
+            clock.advance_to(due);
+            r.kbc.on_typematic_timer();
+            repeats.push((due, r.drain()));
+        }
+        let period = 8 * 4_170_000;
+        let first = 1_000 + 250_000_000;
+        assert_eq!(
+            repeats,
+            vec![(first, vec![0x1c]), (first + period, vec![0x1c]), (first + 2 * period, vec![0x1c])],
+            "the release stops the timer"
+        );
     }
 
     #[test]

@@ -16,6 +16,8 @@
 //! WHEN   := NUMBER UNIT          a guest time; UNIT: ns | us | ms | s  (e.g. 5s, 1500ms, 2.5s)
 //!         | '@' TEXT             as soon as the VGA text screen shows TEXT
 //! ITEM   := KEY ('+' KEY)*       a named key or a chord, e.g. enter, f12, ctrl+alt+delete
+//!         | KEYS '*' TIME        a key, chord or one character held down for TIME (e.g.
+//!                                a*1s, down*2s), so the keyboard's typematic repeat runs
 //!         | TEXT                 anything else: typed character by character
 //! ```
 //!
@@ -24,8 +26,8 @@
 //! `@TEXT` event starts when TEXT appears on the text screen (rows joined with
 //! newlines; checked after every turn of the machine loop, at most 10 ms of guest time
 //! apart, so deterministic too). Either waits until the previous event has been typed.
-//! Keystrokes are [`KEYSTROKE_INTERVAL_NS`] apart; a keystroke presses its keys in order
-//! and releases them in reverse. Times of timed events must not decrease.
+//! Keystrokes are [`KEYSTROKE_INTERVAL_NS`] apart (a held one, that long after its
+//! release); a keystroke presses its keys in order and releases them in reverse. Times of timed events must not decrease.
 //!
 //! An item is a key (or a chord of keys joined by `+`) when every part is a key name
 //! from [`KEY_NAMES`] (case-insensitive, surrounding spaces ignored); otherwise it is
@@ -40,7 +42,7 @@
 //! `root` and Enter at 10 s; `--keys "@automatically:down,enter"` picks a boot menu's
 //! second entry once the menu's countdown line shows.
 //!
-//! A machine reset restarts the script with the machine clock.
+//! A machine reset does not restart the script: it goes on with the machine clock.
 
 use rx86_core::time::{Timer, TimerQueue};
 use rx86_devices::i8042::I8042;
@@ -217,19 +219,29 @@ pub fn keys_for_char(ch: char) -> Option<Vec<Key>> {
     })
 }
 
-/// Keys pressed together, released in reverse order.
+/// Keys pressed together, held, and released in reverse order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Keystroke(pub Vec<Key>);
+pub struct Keystroke {
+    /// The keys, in the order they go down.
+    pub keys: Vec<Key>,
+    /// How long they stay down.
+    pub hold_ns: u64,
+}
 
 impl Keystroke {
+    /// A normal keystroke: down for [`KEY_HOLD_NS`].
+    pub fn tap(keys: Vec<Key>) -> Self {
+        Keystroke { keys, hold_ns: KEY_HOLD_NS }
+    }
+
     /// The set-2 bytes of pressing every key, in order.
     pub fn press_bytes(&self) -> Vec<u8> {
-        self.0.iter().flat_map(|k| k.make()).collect()
+        self.keys.iter().flat_map(|k| k.make()).collect()
     }
 
     /// The set-2 bytes of releasing every key, last pressed first.
     pub fn release_bytes(&self) -> Vec<u8> {
-        self.0.iter().rev().flat_map(|k| k.break_code()).collect()
+        self.keys.iter().rev().flat_map(|k| k.break_code()).collect()
     }
 }
 
@@ -259,8 +271,9 @@ impl KeyEvent {
         let mut t = start;
         for stroke in &self.strokes {
             out.push((t, stroke.press_bytes()));
-            out.push((t.saturating_add(KEY_HOLD_NS), stroke.release_bytes()));
-            t = t.saturating_add(KEYSTROKE_INTERVAL_NS);
+            let up = t.saturating_add(stroke.hold_ns);
+            out.push((up, stroke.release_bytes()));
+            t = t.saturating_add(KEYSTROKE_INTERVAL_NS).max(up.saturating_add(KEYSTROKE_INTERVAL_NS - KEY_HOLD_NS));
         }
         (out, t)
     }
@@ -403,7 +416,27 @@ pub fn parse_time(s: &str) -> Result<u64, KeySpecError> {
 /// A chord (`ctrl+alt+delete`) or a single named key, if every part is a key name.
 fn parse_chord(item: &str) -> Option<Keystroke> {
     let keys: Option<Vec<Key>> = item.split('+').map(|part| key_by_name(part.trim())).collect();
-    keys.filter(|k| !k.is_empty()).map(Keystroke)
+    keys.filter(|k| !k.is_empty()).map(Keystroke::tap)
+}
+
+/// A held key, `KEYS*TIME` (a key name, a chord or one character, held down for TIME so
+/// the keyboard's typematic repeat runs); `None` when `item` is not of that form.
+fn parse_hold(item: &str) -> Result<Option<Keystroke>, KeySpecError> {
+    let Some((keys, time)) = item.rsplit_once('*') else { return Ok(None) };
+    let (keys, time) = (keys.trim(), time.trim());
+    let Ok(hold_ns) = parse_time(time) else { return Ok(None) };
+    if keys.is_empty() || keys.ends_with('\\') {
+        return Ok(None);
+    }
+    let mut chars = keys.chars();
+    let stroke = match (parse_chord(keys), chars.next(), chars.next()) {
+        (Some(chord), _, _) => chord,
+        (None, Some(c), None) => {
+            Keystroke::tap(keys_for_char(c).ok_or_else(|| error(format!("'{item}': cannot type {c:?}")))?)
+        }
+        _ => return Err(error(format!("'{item}': hold a key name, a chord or one character (e.g. a*1s)"))),
+    };
+    Ok(Some(Keystroke { hold_ns, ..stroke }))
 }
 
 /// Text with escapes, as keystrokes.
@@ -430,7 +463,7 @@ fn parse_text(item: &str) -> Result<Vec<Keystroke>, KeySpecError> {
         };
         let keys = keys_for_char(ch)
             .ok_or_else(|| error(format!("'{item}': cannot type {ch:?} (only printable ASCII, \\n, \\t, \\e, \\b)")))?;
-        strokes.push(Keystroke(keys));
+        strokes.push(Keystroke::tap(keys));
     }
     Ok(strokes)
 }
@@ -447,6 +480,10 @@ fn parse_event(event: &str) -> Result<KeyEvent, KeySpecError> {
     for item in split_unescaped(items, ',') {
         if item.trim().is_empty() {
             return Err(error(format!("'{event}': an empty item between commas")));
+        }
+        if let Some(held) = parse_hold(item)? {
+            strokes.push(held);
+            continue;
         }
         match parse_chord(item) {
             Some(chord) => strokes.push(chord),
@@ -613,7 +650,7 @@ mod tests {
 
     #[test]
     fn shifted_characters_press_left_shift_first() {
-        let stroke = Keystroke(keys_for_char('A').unwrap());
+        let stroke = Keystroke::tap(keys_for_char('A').unwrap());
         // Set 2: Shift 12, A 1C; released A first: F0 1C F0 12.
         assert_eq!(stroke.press_bytes(), vec![0x12, 0x1c]);
         assert_eq!(stroke.release_bytes(), vec![0xf0, 0x1c, 0xf0, 0x12]);
@@ -670,11 +707,11 @@ mod tests {
         assert_eq!(first.when, Trigger::At(5_000_000_000));
         assert_eq!(
             first.strokes,
-            vec![Keystroke(keys_for_char('v').unwrap()), Keystroke(vec![key_by_name("enter").unwrap()])]
+            vec![Keystroke::tap(keys_for_char('v').unwrap()), Keystroke::tap(vec![key_by_name("enter").unwrap()])]
         );
         let second = &script.events[1];
         assert_eq!(second.when, Trigger::At(10_000_000_000));
-        let typed: Vec<Keystroke> = "root\n".chars().map(|c| Keystroke(keys_for_char(c).unwrap())).collect();
+        let typed: Vec<Keystroke> = "root\n".chars().map(|c| Keystroke::tap(keys_for_char(c).unwrap())).collect();
         assert_eq!(second.strokes, typed);
     }
 
@@ -683,13 +720,17 @@ mod tests {
         let script = KeyScript::parse("1s:ctrl+alt+delete, f2 ,a\\,b\\;c\\+d\\:,Hi there").unwrap();
         let strokes = &script.events[0].strokes;
         let names = ["ctrl", "alt", "delete"].map(|n| key_by_name(n).unwrap());
-        assert_eq!(strokes[0], Keystroke(names.to_vec()));
+        assert_eq!(strokes[0], Keystroke::tap(names.to_vec()));
         assert_eq!(strokes[0].release_bytes(), vec![0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14]);
-        assert_eq!(strokes[1], Keystroke(vec![key_by_name("f2").unwrap()]));
-        let text: Vec<Keystroke> = "a,b;c+d:Hi there".chars().map(|c| Keystroke(keys_for_char(c).unwrap())).collect();
+        assert_eq!(strokes[1], Keystroke::tap(vec![key_by_name("f2").unwrap()]));
+        let text: Vec<Keystroke> =
+            "a,b;c+d:Hi there".chars().map(|c| Keystroke::tap(keys_for_char(c).unwrap())).collect();
         assert_eq!(strokes[2..], text[..]);
         // A lone '+' is text.
-        assert_eq!(KeyScript::parse("1s:+").unwrap().events[0].strokes, vec![Keystroke(keys_for_char('+').unwrap())]);
+        assert_eq!(
+            KeyScript::parse("1s:+").unwrap().events[0].strokes,
+            vec![Keystroke::tap(keys_for_char('+').unwrap())]
+        );
     }
 
     #[test]
@@ -739,6 +780,21 @@ mod tests {
         }
         assert!(feeder.is_done());
         out
+    }
+
+    #[test]
+    fn held_keys_stay_down_for_their_time() {
+        let script = KeyScript::parse("1s:a*1s,b;3s:down*500ms").unwrap();
+        let a = Keystroke { hold_ns: 1_000_000_000, ..Keystroke::tap(keys_for_char('a').unwrap()) };
+        assert_eq!(script.events[0].strokes[0], a);
+        let (bytes, free) = script.events[0].timed_bytes(1_000_000_000);
+        assert_eq!(bytes[1], (2_000_000_000, vec![0xf0, 0x1c]), "a goes up a second later");
+        assert_eq!(bytes[2].0, 2_000_000_000 + KEYSTROKE_INTERVAL_NS - KEY_HOLD_NS, "b waits for it");
+        assert_eq!(free, bytes[2].0 + KEYSTROKE_INTERVAL_NS);
+        assert_eq!(script.events[1].strokes[0].hold_ns, 500_000_000);
+        let text = KeyScript::parse("1s:5*3").unwrap();
+        assert_eq!(text.events[0].strokes.len(), 3, "no time after '*': typed as text");
+        assert!(KeyScript::parse("1s:ab*1s").is_err(), "two characters cannot be held");
     }
 
     #[test]

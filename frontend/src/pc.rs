@@ -256,12 +256,16 @@ impl Pc {
 
         // Keyboard controller and A20.
         let a20 = memory.a20_gate();
-        let kbc = Arc::new(Mutex::new(I8042::new(
-            interrupts.isa_line(1),
-            interrupts.isa_line(12),
-            a20.clone(),
-            power.clone(),
-        )));
+        let kbc = late_bound(
+            &mut b,
+            "typematic",
+            |timer, b| {
+                let mut kbc = I8042::new(interrupts.isa_line(1), interrupts.isa_line(12), a20.clone(), power.clone());
+                kbc.attach_typematic(b.clock.clone(), timer);
+                kbc
+            },
+            I8042::on_typematic_timer,
+        );
         b.map("i8042-data", 0x60, 1, shared(I8042DataPort(kbc.clone())))?;
         b.map("i8042-cmd", 0x64, 1, shared(I8042CommandPort(kbc.clone())))?;
         b.map("fast-a20", 0x92, 1, shared(FastA20::new(a20, power.clone())))?;

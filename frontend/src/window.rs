@@ -278,10 +278,12 @@ pub fn run(machine: &mut Machine, after_step: &mut dyn FnMut(&Machine)) -> Resul
     }
 }
 
-/// Sends the window's key presses and releases since the last update to the guest.
+/// Sends the window's key presses and releases since the last update to the guest. Host
+/// auto-repeat is not passed on: the guest's keyboard repeats a held key at the typematic
+/// rate the guest chose.
 fn send_keys(window: &Window, machine: &Machine) {
     let mut bytes = Vec::new();
-    for key in window.get_keys_pressed(KeyRepeat::Yes) {
+    for key in window.get_keys_pressed(KeyRepeat::No) {
         match guest_key(key) {
             Some(k) => bytes.extend(k.make()),
             None => log::debug!("host key {key:?} has no PS/2 key"),

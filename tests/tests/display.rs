@@ -207,6 +207,20 @@ fn scripted_keys_reach_the_guest_through_the_8042_and_the_bios() {
     assert!(text.lines().any(|l| l == ECHO_TEXT), "typed text on the screen:\n{text}");
 }
 
+/// A key held down repeats at the keyboard's typematic rate. The BIOS leaves the power-on
+/// setting (IBM: 500 ms delay, then a make code every (8 + 3) x 2 x 4.17 ms = 91.74 ms), so
+/// `x` held for one second gives the press and the repeats at 500 ms + k x 91.74 ms before the
+/// release: k = 0..=5.
+#[test]
+fn a_held_key_repeats_at_the_typematic_rate() {
+    let (status, text, out) = echo_run("typematic", "none", "1s:x*1s;2500ms:enter", &[]);
+    assert_eq!(status, Some(ECHO_PASS_STATUS), "the guest saw Enter\n{text}\n{}", context(&out));
+    let period_ms = 11.0 * 2.0 * 4.17;
+    let repeats = (0..).take_while(|k| 500.0 + f64::from(*k) * period_ms < 1000.0).count();
+    let expected = "x".repeat(1 + repeats);
+    assert!(text.lines().any(|l| l == expected), "{} x on the screen:\n{text}", 1 + repeats);
+}
+
 /// `--display window` runs the same machine loop in a window: under a virtual X server the
 /// scripted keys still reach the guest and the run ends with it.
 #[test]

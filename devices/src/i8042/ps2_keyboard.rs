@@ -5,6 +5,10 @@
 //! supplies scan code set 2 bytes (the keyboard's native set); when the guest selects
 //! set 1 the keyboard converts them, set 3 is not implemented (set 2 is sent, with a
 //! warning). Responses to commands go out before any scan codes still waiting.
+//!
+//! Typematic: the keyboard remembers the last key pressed and not yet released (only
+//! that key repeats, as on an MF2 keyboard) and decodes the rate/delay byte of command
+//! 0xF3; the controller's timer asks for each repeat ([`Ps2Keyboard::repeat`]).
 
 use super::translate::Set1Translator;
 use std::collections::VecDeque;
@@ -46,6 +50,30 @@ const MF2_ID: [u8; 2] = [0xab, 0x83];
 const DEFAULT_TYPEMATIC: u8 = 0x2b;
 /// Scan codes held while the host does not read (a real keyboard holds 16).
 const SCANCODE_BUFFER: usize = 256;
+/// Set-2 prefix of extended keys.
+const EXTENDED: u8 = 0xe0;
+/// Set-2 prefix of a break (release) code.
+const BREAK: u8 = 0xf0;
+/// Set-2 prefix of the Pause key's sequence (E1 14 77 E1 F0 14 F0 77), which never repeats.
+const PAUSE: u8 = 0xe1;
+/// Bytes of the Pause sequence after its first E1.
+const PAUSE_TAIL: u8 = 7;
+/// Typematic period unit: 4.17 ms (IBM: period = (8 + A) x 2^B x 0.00417 s).
+const TYPEMATIC_UNIT_NS: u64 = 4_170_000;
+/// Typematic delay unit: 250 ms (delay = (1 + D) x 250 ms).
+const TYPEMATIC_DELAY_UNIT_NS: u64 = 250_000_000;
+
+/// A key by its set-2 make code: (E0 prefix, code).
+pub type HeldKey = (bool, u8);
+
+/// Where the set-2 parser is inside a key's bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct KeyParser {
+    extended: bool,
+    release: bool,
+    /// Pause-sequence bytes still to skip.
+    skip: u8,
+}
 
 /// A PS/2 keyboard: command interpreter, LEDs, scan code set and output queues.
 #[derive(Debug, Clone)]
@@ -61,6 +89,8 @@ pub struct Ps2Keyboard {
     last_sent: u8,
     to_set1: Set1Translator,
     warned_set3: bool,
+    parser: KeyParser,
+    held: Option<HeldKey>,
 }
 
 impl Default for Ps2Keyboard {
@@ -83,6 +113,57 @@ impl Ps2Keyboard {
             last_sent: 0,
             to_set1: Set1Translator::default(),
             warned_set3: false,
+            parser: KeyParser::default(),
+            held: None,
+        }
+    }
+
+    /// The key that repeats while it stays down: the last one pressed and not released.
+    pub fn held(&self) -> Option<HeldKey> {
+        self.held
+    }
+
+    /// Time from a key press to its first repeat (bits 6-5 of the typematic byte).
+    pub fn typematic_delay_ns(&self) -> u64 {
+        (u64::from((self.typematic >> 5) & 3) + 1) * TYPEMATIC_DELAY_UNIT_NS
+    }
+
+    /// Time between repeats: (8 + A) x 2^B x 4.17 ms with A = bits 2-0 and B = bits 4-3,
+    /// from 33.4 ms (30 characters/s) to 500 ms (2 characters/s).
+    pub fn typematic_period_ns(&self) -> u64 {
+        let (a, b) = (u64::from(self.typematic & 7), u32::from((self.typematic >> 3) & 3));
+        (8 + a) * (1 << b) * TYPEMATIC_UNIT_NS
+    }
+
+    /// Sends the held key's make code again (a typematic repeat).
+    pub fn repeat(&mut self) {
+        match self.held {
+            Some((true, code)) => self.push_scancodes(&[EXTENDED, code]),
+            Some((false, code)) => self.push_scancodes(&[code]),
+            None => {}
+        }
+    }
+
+    /// Follows the set-2 stream to know which key is down.
+    fn track(&mut self, byte: u8) {
+        let p = &mut self.parser;
+        if p.skip > 0 {
+            p.skip -= 1;
+            return;
+        }
+        match byte {
+            EXTENDED => p.extended = true,
+            BREAK => p.release = true,
+            PAUSE => p.skip = PAUSE_TAIL,
+            code => {
+                let key = (p.extended, code);
+                if !p.release {
+                    self.held = Some(key);
+                } else if self.held == Some(key) {
+                    self.held = None;
+                }
+                self.parser = KeyParser::default();
+            }
         }
     }
 
@@ -111,6 +192,9 @@ impl Ps2Keyboard {
     /// Key events as set-2 bytes. Dropped while scanning is disabled, and whole when
     /// the buffer cannot hold them.
     pub fn push_scancodes(&mut self, set2: &[u8]) {
+        for &byte in set2 {
+            self.track(byte);
+        }
         if !self.scanning {
             log::debug!("ps2 keyboard: scanning disabled, {} scan code bytes dropped", set2.len());
             return;
@@ -170,7 +254,8 @@ impl Ps2Keyboard {
                 self.respond(&[last]);
             }
             RESET => {
-                *self = Ps2Keyboard { warned_set3: self.warned_set3, ..Ps2Keyboard::new() };
+                // The key matrix is not reset: a key still down stays down.
+                *self = Ps2Keyboard { warned_set3: self.warned_set3, held: self.held, ..Ps2Keyboard::new() };
                 self.respond(&[ACK, BAT_OK]);
             }
             _ => {
@@ -239,6 +324,41 @@ mod tests {
         assert_eq!(drain(&mut k), vec![ECHO]);
         k.write(0x42);
         assert_eq!(drain(&mut k), vec![RESEND], "unknown command");
+    }
+
+    #[test]
+    fn typematic_byte_decodes_to_the_ibm_table() {
+        let mut k = Ps2Keyboard::new();
+        assert_eq!(k.typematic_delay_ns(), 500_000_000, "power-on: 500 ms");
+        assert_eq!(k.typematic_period_ns(), 11 * 2 * 4_170_000, "power-on: 10.9 characters/s");
+        for (byte, delay_ms, period_ns) in
+            [(0x00, 250, 8 * 4_170_000), (0x1f, 250, 15 * 8 * 4_170_000), (0x60, 1000, 8 * 4_170_000)]
+        {
+            k.write(SET_TYPEMATIC);
+            k.write(byte);
+            assert_eq!((k.typematic_delay_ns(), k.typematic_period_ns()), (delay_ms * 1_000_000, period_ns));
+        }
+    }
+
+    #[test]
+    fn the_last_key_pressed_is_the_held_one() {
+        let mut k = Ps2Keyboard::new();
+        k.push_scancodes(&[0x1c]);
+        assert_eq!(k.held(), Some((false, 0x1c)), "A down");
+        k.push_scancodes(&[0xe0, 0x75]);
+        assert_eq!(k.held(), Some((true, 0x75)), "then grey Up: only it repeats");
+        k.push_scancodes(&[0xf0, 0x1c]);
+        assert_eq!(k.held(), Some((true, 0x75)), "releasing A leaves Up held");
+        k.push_scancodes(&[0xe1, 0x14, 0x77, 0xe1, 0xf0, 0x14, 0xf0, 0x77]);
+        assert_eq!(k.held(), Some((true, 0x75)), "Pause neither repeats nor releases");
+        drain(&mut k);
+        k.repeat();
+        assert_eq!(drain(&mut k), vec![0xe0, 0x75]);
+        k.push_scancodes(&[0xe0, 0xf0, 0x75]);
+        assert_eq!(k.held(), None);
+        drain(&mut k);
+        k.repeat();
+        assert_eq!(drain(&mut k), Vec::<u8>::new());
     }
 
     #[test]
