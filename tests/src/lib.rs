@@ -5,6 +5,7 @@ pub mod boot_media;
 pub mod boot_reset;
 pub mod differential;
 pub mod fixtures;
+pub mod fuzzing;
 pub mod gdb;
 pub mod golden;
 pub mod guests;

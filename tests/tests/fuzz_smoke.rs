@@ -1,0 +1,76 @@
+//! The fuzz targets (`rx86_tests::fuzzing`, also built for libFuzzer in `tests/fuzz/`) over a
+//! fixed set of inputs in every test run: pseudo-random programs and byte strings, and
+//! mutations of valid inputs (a Multiboot test kernel, a boot catalog, a qcow2 header). A
+//! panic anywhere fails the test and names the input's seed; reproduce with that seed.
+//! `RX86_FUZZ_SCALE=N` runs N times as many inputs (a longer sweep by hand).
+
+use rx86_tests::fuzzing::{board, parsers, Xorshift};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Runs `target` on each input `make(seed)` builds, and reports the seeds that panicked.
+fn run(name: &str, seeds: std::ops::Range<u64>, make: impl Fn(&mut Xorshift) -> Vec<u8>, target: fn(&[u8])) {
+    let scale = std::env::var("RX86_FUZZ_SCALE").ok().and_then(|s| s.parse::<u64>().ok()).unwrap_or(1).max(1);
+    let mut failed = Vec::new();
+    for seed in seeds.start..seeds.end * scale {
+        let input = make(&mut Xorshift::new(seed));
+        if catch_unwind(AssertUnwindSafe(|| target(&input))).is_err() {
+            failed.push(seed);
+        }
+    }
+    assert!(failed.is_empty(), "{name}: inputs from seeds {failed:?} panicked");
+}
+
+#[test]
+fn board_programs() {
+    run(
+        "board",
+        1..400,
+        |r| {
+            let n = 64 + (r.next_u64() % 2048) as usize;
+            r.bytes(n)
+        },
+        board::board_ops,
+    );
+}
+
+#[test]
+fn kernels() {
+    let kernel = std::fs::read(rx86_tests::guests::multiboot_test_kernel().expect("build the Multiboot test kernel"))
+        .expect("read it");
+    run("multiboot", 1..300, |r| r.mutate(&kernel, 200), parsers::multiboot);
+    run(
+        "bzimage",
+        1..300,
+        |r| {
+            // A setup header at 0x1f1 ("HdrS" at 0x202), the rest random.
+            let mut b = r.bytes(0x4000);
+            b[0x202..0x206].copy_from_slice(b"HdrS");
+            b[0x1fe..0x200].copy_from_slice(&[0x55, 0xaa]);
+            b
+        },
+        parsers::bzimage,
+    );
+}
+
+#[test]
+fn boot_catalogs_qcow2_headers_and_options() {
+    let mut catalog = vec![0u8; 64];
+    catalog[0] = 1;
+    catalog[0x1e..0x20].copy_from_slice(&[0x55, 0xaa]);
+    catalog[0x20] = 0x88;
+    run("el_torito", 1..500, |r| r.mutate(&catalog, 8), parsers::el_torito);
+    let mut qcow = vec![0u8; 4096];
+    qcow[..4].copy_from_slice(b"QFI\xfb");
+    qcow[7] = 3;
+    qcow[23] = 9;
+    run("qcow2", 1..200, |r| r.mutate(&qcow, 40), parsers::qcow2);
+    run(
+        "cli_specs",
+        1..2000,
+        |r| {
+            let n = (r.next_u64() % 80) as usize;
+            r.bytes(n)
+        },
+        parsers::cli_specs,
+    );
+}
