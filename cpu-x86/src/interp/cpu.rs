@@ -50,8 +50,11 @@ pub struct Interpreter {
     pub(crate) hooks: DebugHooks,
     a20_mask: u64,
     ns_per_insn: u64,
-    /// Instructions retired since creation.
+    /// Instructions retired since creation (each iteration of a REP string instruction
+    /// counts as one, as in Bochs and QEMU's icount, so guest time follows the work done).
     pub retired: u64,
+    /// Iterations after the first that the current REP string instruction ran.
+    pub(crate) rep_iterations: u64,
     /// Clock value of the last run, for the TSC.
     pub(crate) now_ns: u64,
     /// The last exception delivered (vector, error code), for debuggers and harnesses.
@@ -85,6 +88,7 @@ impl Interpreter {
             a20_mask: u64::MAX,
             ns_per_insn: ns_per_insn.max(1),
             retired: 0,
+            rep_iterations: 0,
             now_ns: 0,
             last_exception: None,
         }
@@ -240,7 +244,11 @@ impl Ctx<'_> {
             let tf = self.c.st.rflags & fl::TF != 0;
             let shadow = std::mem::replace(&mut self.c.st.int_shadow, false);
             self.c.st.rip = ins.next_ip();
-            match self.exec(ins) {
+            let result = self.exec(ins);
+            let extra = std::mem::take(&mut self.c.rep_iterations);
+            retired += extra;
+            self.c.retired += extra;
+            match result {
                 Ok(()) => {
                     retired += 1;
                     self.c.retired += 1;

@@ -1,7 +1,8 @@
 //! String instructions MOVS CMPS STOS LODS SCAS INS OUTS with REP/REPE/REPNE (SDM Vol. 2B
 //! "REP/REPE/REPZ/REPNE/REPNZ"). A long REP runs in slices: after
 //! [`SLICE`] iterations RIP stays on the instruction so interrupts can be taken and the
-//! instruction resumes with the registers as the completed iterations left them.
+//! instruction resumes with the registers as the completed iterations left them. Each
+//! iteration counts as a retired instruction (`Interpreter::rep_iterations`).
 
 use super::operand::{seg_of, string_addr_size};
 use crate::interp::cpu::Ctx;
@@ -94,6 +95,9 @@ impl Ctx<'_> {
                     self.c.st.rip = ins.ip();
                     return Ok(());
                 }
+                if done > 0 {
+                    self.c.rep_iterations += 1;
+                }
             }
             let si = self.c.st.gpr[6] & amask;
             let di = self.c.st.gpr[7] & amask;
@@ -180,5 +184,21 @@ mod tests {
         assert_eq!(&m.peek::<5>(0x4000), b"hello");
         // Stops after the first 'l' (third byte): CX = 5 - 3, DI past it.
         assert_eq!((m.gpr(1) & 0xffff, m.gpr(7) & 0xffff), (2, 0x4003));
+    }
+
+    #[test]
+    fn each_rep_iteration_counts_as_an_instruction_across_slices() {
+        let mut a = CodeAssembler::new(16).unwrap();
+        a.mov(cx, 5000).unwrap();
+        a.mov(di, 0x4000).unwrap();
+        a.rep().stosb().unwrap();
+        a.mov(cx, 0).unwrap();
+        a.rep().stosb().unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::real(&mut a);
+        m.run();
+        assert_eq!(m.gpr(1) & 0xffff, 0);
+        // Two MOVs, 5000 iterations (more than a slice), a MOV, a REP with CX = 0, HLT.
+        assert_eq!(m.cpu.retired, 2 + 5000 + 1 + 1 + 1);
     }
 }
