@@ -4,7 +4,7 @@
 //! panic anywhere fails the test and names the input's seed; reproduce with that seed.
 //! `RX86_FUZZ_SCALE=N` runs N times as many inputs (a longer sweep by hand).
 
-use rx86_tests::fuzzing::{board, parsers, Xorshift};
+use rx86_tests::fuzzing::{board, cpu, parsers, Xorshift};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Runs `target` on each input `make(seed)` builds, and reports the seeds that panicked.
@@ -30,6 +30,19 @@ fn board_programs() {
             r.bytes(n)
         },
         board::board_ops,
+    );
+}
+
+#[test]
+fn cpu_code() {
+    run(
+        "cpu",
+        1..300,
+        |r| {
+            let n = 1 + (r.next_u64() % 4096) as usize;
+            r.bytes(n)
+        },
+        cpu::cpu_code,
     );
 }
 

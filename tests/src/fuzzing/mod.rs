@@ -9,10 +9,13 @@
 //!   writes, MMIO reads and writes, guest-memory writes (DMA descriptors, BIOS frames),
 //!   built-in BIOS service calls with arbitrary registers, and clock advances that fire the
 //!   devices' timers, run against a fresh board with a floppy, a hard disk and a CD.
+//! - [`cpu`]: arbitrary code on the interpreter, on that board, in real, protected and long
+//!   mode.
 //! - [`parsers`]: the file formats a user hands rx86: bzImage, Multiboot/ELF kernels,
 //!   El Torito boot catalogs, qcow2 images; and the command-line mini-languages.
 
 pub mod board;
+pub mod cpu;
 pub mod parsers;
 
 /// Reads fuzz input as a stream of little-endian numbers; past the end everything is 0.

@@ -1,0 +1,137 @@
+//! The CPU fuzz target: arbitrary code on the interpreter, running on the full PC board,
+//! in real mode, 32-bit protected mode or 64-bit long mode. Whatever the bytes do (invalid
+//! encodings, faults, port and MMIO accesses, self-modifying code, descriptor and paging
+//! changes), the interpreter must end each run with an exit, never a panic or a hang.
+//!
+//! Input: the first byte picks the mode, the next up to 4 KiB are the code, placed at
+//! 0x10000 with a flat GDT (and, in long mode, the first GiB identity-mapped). There is no
+//! IDT: a fault shuts the CPU down (a triple fault), and the run restarts a few bytes further
+//! into the code, so one input explores all of it.
+
+use super::board::board;
+use rx86::pc::Pc;
+use rx86_core::entry::{gpr, EntryState, TableInit};
+use rx86_core::time::Clock;
+use rx86_cpu::engine::{Engine, Exit};
+use rx86_cpu::interp::{Interpreter, DEFAULT_NS_PER_INSN};
+
+/// Where the code goes.
+const CODE: u64 = 0x1_0000;
+/// Most code bytes taken from one input.
+const MAX_CODE: usize = 4096;
+/// Instructions one input may run, over all its restarts.
+const MAX_INSNS: u64 = 50_000;
+/// Restarts after a shutdown.
+const MAX_RESTARTS: u64 = 16;
+/// The GDT: null, 0x08 flat 32-bit code, 0x10 flat data, 0x18 64-bit code.
+const GDT: u64 = 0x500;
+const GDT_ENTRIES: [u64; 4] = [0, 0x00cf_9b00_0000_ffff, 0x00cf_9300_0000_ffff, 0x00af_9b00_0000_ffff];
+/// Long-mode tables: PML4, PDPT and one page directory of 2 MiB pages.
+const PML4: u64 = 0x7_0000;
+/// Initial stack pointer.
+const STACK_TOP: u64 = 0x9_f000;
+
+/// Runs the code in `data` on a fresh board (see the module documentation).
+pub fn cpu_code(data: &[u8]) {
+    let (pc, clock) = board();
+    run_code(&pc, &clock, data);
+}
+
+/// Runs the code in `data` on `pc`; returns the instructions retired.
+pub fn run_code(pc: &Pc, clock: &Clock, data: &[u8]) -> u64 {
+    let Some((&mode, code)) = data.split_first() else { return 0 };
+    let code = &code[..code.len().min(MAX_CODE)];
+    let mem = pc.memory();
+    mem.write(CODE, code);
+    for (i, e) in GDT_ENTRIES.iter().enumerate() {
+        mem.write(GDT + 8 * i as u64, &e.to_le_bytes());
+    }
+    mem.write(PML4, &((PML4 + 0x1000) | 3).to_le_bytes());
+    mem.write(PML4 + 0x1000, &((PML4 + 0x2000) | 3).to_le_bytes());
+    for i in 0..512u64 {
+        mem.write(PML4 + 0x2000 + 8 * i, &((i << 21) | 0x83).to_le_bytes());
+    }
+    let gdt = TableInit { base: GDT, limit: (GDT_ENTRIES.len() * 8 - 1) as u16 };
+    let entry = |offset: u64| {
+        let mut s = match mode % 3 {
+            0 => EntryState::real_mode((CODE >> 4) as u16, offset as u16, 0, 0, STACK_TOP as u16),
+            1 => EntryState::protected32((CODE + offset) as u32, 0x08, 0x10, gdt),
+            _ => EntryState::long64(CODE + offset, 0x18, 0x10, gdt, PML4),
+        };
+        if mode % 3 != 0 {
+            s.gpr[gpr::RSP] = STACK_TOP;
+        }
+        s
+    };
+
+    let mut cpu = Interpreter::new(DEFAULT_NS_PER_INSN);
+    let end = clock.now_ns() + MAX_INSNS * DEFAULT_NS_PER_INSN;
+    let mut restarts = 0;
+    if cpu.load_entry_state(&entry(0)).is_err() {
+        return 0;
+    }
+    while clock.now_ns() < end {
+        let deadline = pc.timers().next_deadline().unwrap_or(u64::MAX).min(end);
+        match cpu.run(pc, clock, deadline) {
+            Ok(Exit::Deadline) => {}
+            Ok(Exit::Halted) => match pc.timers().next_deadline() {
+                // A halted CPU waits for the next device event, as the machine loop does.
+                Some(t) if t < end => clock.advance_to(t.max(clock.now_ns())),
+                _ => break,
+            },
+            Ok(Exit::Shutdown(_)) if restarts < MAX_RESTARTS && !code.is_empty() => {
+                restarts += 1;
+                let offset = restarts * (code.len() as u64 / (MAX_RESTARTS + 1)).max(1);
+                if cpu.load_entry_state(&entry(offset % code.len() as u64)).is_err() {
+                    break;
+                }
+            }
+            Ok(_) | Err(_) => break,
+        }
+        pc.fire_due_timers(clock.now_ns());
+        pc.power().take();
+    }
+    cpu.instructions_retired().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_runs_in_each_mode() {
+        // mov byte [0x8000], 0x5a; hlt, encoded for 16-, 32- and 64-bit code.
+        let programs: [&[u8]; 3] = [
+            &[0, 0xc6, 0x06, 0x00, 0x80, 0x5a, 0xf4],
+            &[1, 0xc6, 0x05, 0x00, 0x80, 0x00, 0x00, 0x5a, 0xf4],
+            &[2, 0xc6, 0x04, 0x25, 0x00, 0x80, 0x00, 0x00, 0x5a, 0xf4],
+        ];
+        for program in programs {
+            let (pc, clock) = board();
+            assert_eq!(run_code(&pc, &clock, program), 2, "mode {}", program[0]);
+            let mut b = [0u8];
+            pc.memory().read(0x8000, &mut b);
+            assert_eq!(b[0], 0x5a, "mode {}", program[0]);
+        }
+    }
+
+    #[test]
+    fn probe_speed() {
+        for i in 1..100u64 {
+            let mut r = crate::fuzzing::Xorshift::new(i);
+            let n = 1 + (r.next_u64() % 4096) as usize;
+            let data = r.bytes(n);
+            let (pc, clock) = board();
+            let t = std::time::Instant::now();
+            let retired = run_code(&pc, &clock, &data);
+            if t.elapsed().as_millis() > 50 {
+                eprintln!(
+                    "input {i} mode {} len {n}: {retired} insns in {:?}, clock {}",
+                    data[0] % 3,
+                    t.elapsed(),
+                    clock.now_ns()
+                );
+            }
+        }
+    }
+}
