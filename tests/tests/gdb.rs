@@ -238,11 +238,11 @@ fn a_port_in_use_is_a_clear_error() {
     assert!(err.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{err}");
 }
 
-#[test]
-fn trace_logs_memory_mapped_io() {
+/// Runs the test kernel to its debug exit with `--trace ITEMS,file=...` and returns the trace.
+fn traced_run(tag: &str, items: &str) -> String {
     let kernel = gdb_modes_kernel();
-    let file = std::env::temp_dir().join(format!("rx86-gdb-trace-mmio-{}.txt", std::process::id()));
-    let spec = format!("mmio,file={}", file.display());
+    let file = std::env::temp_dir().join(format!("rx86-gdb-trace-{tag}-{}.txt", std::process::id()));
+    let spec = format!("{items},file={}", file.display());
     let out = run_rx86_with_limit(
         &["run", "--kernel", kernel.to_str().unwrap(), "--debug-exit", "--serial", "none", "--trace", &spec],
         LIMIT,
@@ -251,6 +251,12 @@ fn trace_logs_memory_mapped_io() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     let trace = std::fs::read_to_string(&file).expect("trace file");
     let _ = std::fs::remove_file(&file);
+    trace
+}
+
+#[test]
+fn trace_logs_memory_mapped_io() {
+    let trace = traced_run("mmio", "mmio");
     // pm_main reads the local APIC's version register; port I/O is not asked for.
     let lines: Vec<&str> = trace.lines().collect();
     assert_eq!(lines.len(), 1, "{trace}");
@@ -261,17 +267,7 @@ fn trace_logs_memory_mapped_io() {
 
 #[test]
 fn trace_logs_disassembly_interrupts_and_ports_in_a_range() {
-    let kernel = gdb_modes_kernel();
-    let file = std::env::temp_dir().join(format!("rx86-gdb-trace-{}.txt", std::process::id()));
-    let spec = format!("insn,int,io,range=0x4000-0x4100,file={}", file.display());
-    let out = run_rx86_with_limit(
-        &["run", "--kernel", kernel.to_str().unwrap(), "--debug-exit", "--serial", "none", "--trace", &spec],
-        LIMIT,
-    )
-    .expect("rx86 exits");
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
-    let trace = std::fs::read_to_string(&file).expect("trace file");
-    let _ = std::fs::remove_file(&file);
+    let trace = traced_run("range", "insn,int,io,range=0x4000-0x4100");
     // Real-mode code at 0x4000 is in the range, decoded as 16-bit code; 1 MiB code is not.
     assert!(trace.contains("insn 0000:0x00004024 xor ax,ax"), "{trace}");
     assert!(trace.contains("insn 0000:0x0000402d mov ax,1234h"), "{trace}");

@@ -22,7 +22,7 @@ const RAM_BYTES: u64 = 32 << 20;
 /// Operations run per input at most (a long input cannot make one run slow).
 const MAX_OPS: usize = 4096;
 /// Port ranges the board's devices decode (base, length).
-const PORT_RANGES: &[(u16, u16)] = &[
+const PORT_RANGES: &[(u64, u64)] = &[
     (0x00, 0x10),   // 8237 DMA 1
     (0x20, 2),      // PIC master
     (0x40, 4),      // PIT
@@ -132,22 +132,23 @@ fn size(input: &mut Input<'_>, widest: u8) -> u8 {
     [1, 2, 4, 8][usize::from(input.u8() % if widest == 8 { 4 } else { 3 })]
 }
 
-fn port(input: &mut Input<'_>) -> u16 {
+/// An address in one of `ranges` (base, length), or, for one pick in 256, any address
+/// within `all` (a mask).
+fn address(input: &mut Input<'_>, ranges: &[(u64, u64)], all: u64) -> u64 {
     let pick = input.u8();
     if pick == 0xff {
-        return input.u16();
+        return input.u64() & all;
     }
-    let (base, len) = PORT_RANGES[usize::from(pick) % PORT_RANGES.len()];
-    base + u16::from(input.u8()) % len
+    let (base, len) = ranges[usize::from(pick) % ranges.len()];
+    base + u64::from(input.u32()) % len
+}
+
+fn port(input: &mut Input<'_>) -> u16 {
+    address(input, PORT_RANGES, 0xffff) as u16
 }
 
 fn mmio(input: &mut Input<'_>) -> u64 {
-    let pick = input.u8();
-    if pick == 0xff {
-        return input.u64();
-    }
-    let (base, len) = MMIO_RANGES[usize::from(pick) % MMIO_RANGES.len()];
-    base + u64::from(input.u32()) % len
+    address(input, MMIO_RANGES, u64::MAX)
 }
 
 /// Runs the program in `data` against a fresh board.
@@ -225,7 +226,8 @@ mod tests {
         let (pc, clock) = board();
         // OUT 0x70 <- 0x0f (CMOS index of the shutdown byte), OUT 0x71 <- 0x5a, IN 0x71.
         let cmos_index = PORT_RANGES.iter().position(|r| r.0 == 0x70).unwrap() as u8;
-        let program = [0, cmos_index, 0, 0, 0x0f, 0, 0, 0, 0, cmos_index, 1, 0, 0x5a, 0, 0, 0];
+        let out = |offset: u8, value: u8| [0, cmos_index, offset, 0, 0, 0, 0, value, 0, 0, 0];
+        let program = [out(0, 0x0f), out(1, 0x5a)].concat();
         run_ops(&pc, &clock, &program);
         assert_eq!(pc.io_read(0x71, 1) & 0xff, 0x5a, "the program's writes reached the CMOS");
     }

@@ -114,24 +114,4 @@ mod tests {
             assert_eq!(b[0], 0x5a, "mode {}", program[0]);
         }
     }
-
-    #[test]
-    fn probe_speed() {
-        for i in 1..100u64 {
-            let mut r = crate::fuzzing::Xorshift::new(i);
-            let n = 1 + (r.next_u64() % 4096) as usize;
-            let data = r.bytes(n);
-            let (pc, clock) = board();
-            let t = std::time::Instant::now();
-            let retired = run_code(&pc, &clock, &data);
-            if t.elapsed().as_millis() > 50 {
-                eprintln!(
-                    "input {i} mode {} len {n}: {retired} insns in {:?}, clock {}",
-                    data[0] % 3,
-                    t.elapsed(),
-                    clock.now_ns()
-                );
-            }
-        }
-    }
 }
