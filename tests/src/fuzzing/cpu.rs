@@ -4,7 +4,7 @@
 //! changes), the interpreter must end each run with an exit, never a panic or a hang.
 //!
 //! Input: the first byte picks the mode, the next up to 4 KiB are the code, placed at
-//! 0x10000 with a flat GDT (and, in long mode, the first GiB identity-mapped). There is no
+//! 0x10000 and followed by HLTs, with a flat GDT (and, in long mode, the first GiB identity-mapped). There is no
 //! IDT: a fault shuts the CPU down (a triple fault), and the run restarts a few bytes further
 //! into the code, so one input explores all of it.
 
@@ -43,6 +43,8 @@ pub fn run_code(pc: &Pc, clock: &Clock, data: &[u8]) -> u64 {
     let code = &code[..code.len().min(MAX_CODE)];
     let mem = pc.memory();
     mem.write(CODE, code);
+    // HLT after the code: a run that falls off its end stops rather than running zeros.
+    mem.write(CODE + code.len() as u64, &[0xf4; MAX_CODE + 16][..MAX_CODE + 16 - code.len()]);
     for (i, e) in GDT_ENTRIES.iter().enumerate() {
         mem.write(GDT + 8 * i as u64, &e.to_le_bytes());
     }
