@@ -44,6 +44,9 @@ pub struct LinuxFixture {
     pub bzimage: PathBuf,
     /// The gzip-compressed newc cpio initramfs (`initramfs-<arch>.cpio.gz`).
     pub initrd: PathBuf,
+    /// A cpio to append to the initramfs: the bochs DRM driver and its dependencies in
+    /// `/lib/modules/drm/`, load order in `/lib/modules/drm/order` (`drm-modules-<arch>.cpio.gz`).
+    pub drm_modules: PathBuf,
 }
 
 /// The fixture cache: `$RX86_CACHE`, else `<repo>/target/rx86-cache`.
@@ -100,8 +103,9 @@ fn fetch_linux(arch: LinuxArch) -> Result<LinuxFixture, String> {
     let fixture = LinuxFixture {
         bzimage: cache.join(format!("bzImage-{}", arch.as_str())),
         initrd: cache.join(format!("initramfs-{}.cpio.gz", arch.as_str())),
+        drm_modules: cache.join(format!("drm-modules-{}.cpio.gz", arch.as_str())),
     };
-    for file in [&fixture.bzimage, &fixture.initrd] {
+    for file in [&fixture.bzimage, &fixture.initrd, &fixture.drm_modules] {
         if !file.is_file() {
             return Err(format!("fetch-linux.sh succeeded but {} is missing", file.display()));
         }

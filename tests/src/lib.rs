@@ -10,4 +10,5 @@ pub mod gdb;
 pub mod golden;
 pub mod guests;
 pub mod rx86_bin;
+pub mod text_cells;
 pub mod vga_modes;

@@ -423,3 +423,71 @@ fn typed_commands_reach_a_busybox_shell_on_the_vga_console() {
     assert_eq!((width, height), TEXT_MODE_SIZE);
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The test initramfs's `/init` replaced by one that loads the bochs DRM driver (from the
+/// appended `drm-modules` cpio), waits for its framebuffer, reports it on the serial port,
+/// writes [`FBCON_MARKER`] to the console (tty0) and powers off.
+const FBCON_INIT: &str = "#!/bin/sh
+/bin/busybox mkdir -p /proc /sys /dev
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
+/bin/busybox --install -s
+for m in $(cat /lib/modules/drm/order); do insmod /lib/modules/drm/$m.ko || echo RX86-FBCON-INSMOD-FAILED $m >/dev/ttyS0; done
+n=0
+while [ ! -e /dev/fb0 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+echo RX86-FBCON-FB: $(cat /sys/class/graphics/fb0/name /sys/class/graphics/fb0/virtual_size) >/dev/ttyS0
+echo; echo 'RX86-FBCON 0123456789 abcabc 9876543210' >/dev/tty0
+sleep 1
+poweroff -f
+";
+/// What the init writes to the framebuffer console: a pattern of repeated and distinct
+/// characters and spaces that no other line of boot messages has.
+const FBCON_MARKER: &str = "RX86-FBCON 0123456789 abcabc 9876543210";
+/// The mode Linux's bochs driver sets by default (module parameters `defx`, `defy`).
+const FBCON_SIZE: (u32, u32) = (1024, 768);
+
+/// Debian's kernel with the Bochs VBE device: its bochs DRM driver takes the PCI VGA's linear
+/// framebuffer, and the framebuffer console draws the boot messages in graphics mode. The
+/// screenshot is at the driver's resolution, and the init's line is found in it, cut into the
+/// console's 8x16 cells, by the pattern of its characters (Linux's font is not rx86's).
+#[test]
+fn linux_framebuffer_console_draws_on_the_bochs_vbe_device() {
+    let fixture = match rx86_tests::fixtures::linux_amd64() {
+        Ok(f) => f,
+        Err(why) => {
+            println!("SKIP: Linux fixture unavailable: {why}");
+            return;
+        }
+    };
+    let dir = scratch_dir("fbcon");
+    let initrd = dir.join("initrd.cpio.gz");
+    let mut bytes = fs::read(&fixture.initrd).unwrap();
+    bytes.extend(fs::read(&fixture.drm_modules).unwrap());
+    bytes.extend(init_override_cpio(FBCON_INIT));
+    fs::write(&initrd, bytes).unwrap();
+    let png = dir.join("fbcon.png");
+    let extra = [
+        "-m",
+        "256M",
+        "--kernel",
+        fixture.bzimage.to_str().unwrap(),
+        "--initrd",
+        initrd.to_str().unwrap(),
+        "--append",
+        "console=ttyS0 console=tty0 panic=-1",
+        "--screenshot",
+        png.to_str().unwrap(),
+    ];
+    let out = run_limited(&bios_run_args("interp", &extra), GRUB_LINUX_LIMIT);
+    assert_eq!(out.status.code(), Some(0), "poweroff -f ends the run\n{}", context(&out));
+    let serial = String::from_utf8_lossy(&out.stdout);
+    assert!(!serial.contains("RX86-FBCON-INSMOD-FAILED"), "the DRM modules load\n{}", context(&out));
+    assert!(serial.contains("RX86-FBCON-FB: bochs-drmdrmfb"), "bochs-drm registered fb0\n{}", context(&out));
+    let (width, height, rgb) = decode_png(&png);
+    assert_eq!((width, height), FBCON_SIZE, "the screenshot is the driver's graphics mode");
+    let grid = rx86_tests::text_cells::CellGrid::new(width as usize, height as usize, &rgb, 8, 16);
+    assert!(grid.find(FBCON_MARKER).is_some(), "the init's line is drawn on the framebuffer console");
+    assert!(grid.text_rows() >= 20, "boot messages fill the console: {} rows of text", grid.text_rows());
+    fs::remove_dir_all(&dir).unwrap();
+}
