@@ -381,40 +381,51 @@ fn init_override_cpio(script: &str) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
+/// A scratch folder named after `test` and the `rx86 run` options that boot Debian's amd64
+/// kernel in 256 MiB with its initramfs, `init` as `/init` (and the DRM modules' cpio when
+/// `drm` is set); `None` (after printing why) when the fixture cannot be had.
+fn linux_with_init(test: &str, init: &str, drm: bool) -> Option<(PathBuf, Vec<String>)> {
+    let fixture = match rx86_tests::fixtures::linux_amd64() {
+        Ok(f) => f,
+        Err(why) => {
+            println!("SKIP: Linux fixture unavailable: {why}");
+            return None;
+        }
+    };
+    let dir = scratch_dir(test);
+    let initrd = dir.join("initrd.cpio.gz");
+    let mut bytes = fs::read(&fixture.initrd).unwrap();
+    if drm {
+        bytes.extend(fs::read(&fixture.drm_modules).unwrap());
+    }
+    bytes.extend(init_override_cpio(init));
+    fs::write(&initrd, bytes).unwrap();
+    let (kernel, initrd) = (fixture.bzimage.to_str().unwrap(), initrd.to_str().unwrap());
+    let args = ["-m", "256M", "--kernel", kernel, "--initrd", initrd].map(String::from).to_vec();
+    Some((dir, args))
+}
+
 /// Linux's VGA text console takes typed commands: a busybox shell on `console=tty0` runs what
 /// `--keys` types on the PS/2 keyboard (through the kernel's i8042 and atkbd drivers) and shows
 /// its output on the screen, then `poweroff -f` ends the run.
 #[test]
 fn typed_commands_reach_a_busybox_shell_on_the_vga_console() {
-    let fixture = match rx86_tests::fixtures::linux_amd64() {
-        Ok(f) => f,
-        Err(why) => {
-            println!("SKIP: Linux fixture unavailable: {why}");
-            return;
-        }
-    };
-    let dir = scratch_dir("shell");
-    let initrd = dir.join("initrd.cpio.gz");
-    let mut bytes = fs::read(&fixture.initrd).unwrap();
-    bytes.extend(init_override_cpio(SHELL_INIT));
-    fs::write(&initrd, bytes).unwrap();
+    let Some((dir, mut extra)) = linux_with_init("shell", SHELL_INIT, false) else { return };
     let (png, txt) = (dir.join("shell.png"), dir.join("shell.txt"));
-    let extra = [
-        "-m",
-        "256M",
-        "--kernel",
-        fixture.bzimage.to_str().unwrap(),
-        "--initrd",
-        initrd.to_str().unwrap(),
-        "--append",
-        "console=tty0 panic=-1",
-        "--keys",
-        "@RX86-SHELL-READY:echo typed-$((6*7)) on tty$((0))\\n;@typed-42 on tty0:poweroff -f\\n",
-        "--screenshot",
-        png.to_str().unwrap(),
-        "--text-dump",
-        txt.to_str().unwrap(),
-    ];
+    extra.extend(
+        [
+            "--append",
+            "console=tty0 panic=-1",
+            "--keys",
+            "@RX86-SHELL-READY:echo typed-$((6*7)) on tty$((0))\\n;@typed-42 on tty0:poweroff -f\\n",
+            "--screenshot",
+            png.to_str().unwrap(),
+            "--text-dump",
+            txt.to_str().unwrap(),
+        ]
+        .map(String::from),
+    );
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let out = run_limited(&bios_run_args("interp", &extra), GRUB_LINUX_LIMIT);
     let text = fs::read_to_string(&txt).unwrap_or_else(|e| panic!("text dump: {e}\n{}", context(&out)));
     assert_eq!(out.status.code(), Some(0), "poweroff -f ends the run\n{text}\n{}", context(&out));
@@ -453,32 +464,12 @@ const FBCON_SIZE: (u32, u32) = (1024, 768);
 /// console's 8x16 cells, by the pattern of its characters (Linux's font is not rx86's).
 #[test]
 fn linux_framebuffer_console_draws_on_the_bochs_vbe_device() {
-    let fixture = match rx86_tests::fixtures::linux_amd64() {
-        Ok(f) => f,
-        Err(why) => {
-            println!("SKIP: Linux fixture unavailable: {why}");
-            return;
-        }
-    };
-    let dir = scratch_dir("fbcon");
-    let initrd = dir.join("initrd.cpio.gz");
-    let mut bytes = fs::read(&fixture.initrd).unwrap();
-    bytes.extend(fs::read(&fixture.drm_modules).unwrap());
-    bytes.extend(init_override_cpio(FBCON_INIT));
-    fs::write(&initrd, bytes).unwrap();
+    let Some((dir, mut extra)) = linux_with_init("fbcon", FBCON_INIT, true) else { return };
     let png = dir.join("fbcon.png");
-    let extra = [
-        "-m",
-        "256M",
-        "--kernel",
-        fixture.bzimage.to_str().unwrap(),
-        "--initrd",
-        initrd.to_str().unwrap(),
-        "--append",
-        "console=ttyS0 console=tty0 panic=-1",
-        "--screenshot",
-        png.to_str().unwrap(),
-    ];
+    extra.extend(
+        ["--append", "console=ttyS0 console=tty0 panic=-1", "--screenshot", png.to_str().unwrap()].map(String::from),
+    );
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let out = run_limited(&bios_run_args("interp", &extra), GRUB_LINUX_LIMIT);
     assert_eq!(out.status.code(), Some(0), "poweroff -f ends the run\n{}", context(&out));
     let serial = String::from_utf8_lossy(&out.stdout);
