@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod drives;
 pub mod error;
+pub mod external_bios;
 pub mod gdb;
 pub mod interrupts;
 pub mod keys;

@@ -171,6 +171,10 @@ impl Pc {
         for region in layout.regions() {
             memory.add_region(region).map_err(|e| RunError::Board(e.to_string()))?;
         }
+        let external_rom = config.bios.as_deref().map(crate::external_bios::read_rom).transpose()?;
+        if let Some(rom) = &external_rom {
+            crate::external_bios::map_high(&mut memory, rom)?;
+        }
         let power = PowerControl::new();
         let timers = TimerQueue::new();
         let mut b = Builder { ports: Bus::new_port(), timers: timers.clone(), handlers: Vec::new(), clock };
@@ -343,6 +347,10 @@ impl Pc {
         let post_code = shared(PostCode::new());
         b.map("post-code", 0x80, 1, post_code.clone())?;
         b.map("debug-console", 0xe9, 1, shared(DebugConsole::new(Box::new(std::io::stderr()))))?;
+        if external_rom.is_some() {
+            // SeaBIOS's log port in QEMU builds (QEMU's -debugcon): to standard error too.
+            b.map("debug-console-402", 0x402, 1, shared(DebugConsole::new(Box::new(std::io::stderr()))))?;
+        }
         if let Some(port) = config.debug_exit_port {
             b.map("isa-debug-exit", port, 2, shared(DebugExit::new(power.clone())))?;
         }
@@ -350,7 +358,7 @@ impl Pc {
         // Firmware tables and the guest.
         let rsdp = rx86_firmware::acpi::build_acpi_tables(&memory, &layout, 1)
             .map_err(|e| RunError::Board(format!("ACPI tables: {e}")))?;
-        let (entry, bios) = load_guest(config, &memory, &layout, rsdp, &drives, &vga)?;
+        let (entry, bios) = load_guest(config, external_rom.as_deref(), &memory, &layout, rsdp, &drives, &vga)?;
 
         Ok(Pc {
             memory,
@@ -581,17 +589,23 @@ fn cmos_floppy_type(bytes: u64) -> u8 {
 /// would leave it), or the built-in BIOS, which boots from the drives.
 fn load_guest(
     config: &MachineConfig,
+    external_rom: Option<&[u8]>,
     memory: &PhysMemory,
     layout: &MemoryLayout,
     rsdp: u64,
     drives: &OpenDrives,
     vga: &SharedVga,
 ) -> Result<(EntryState, Option<Bios>), RunError> {
-    if let Some(rom) = &config.bios {
-        return Err(RunError::Firmware(format!(
-            "--bios {}: external BIOS images are not supported yet; omit --bios to use the built-in BIOS",
-            rom.display()
-        )));
+    if let Some(rom) = external_rom {
+        if config.kernel.is_some() {
+            return Err(RunError::Firmware(
+                "--bios with --kernel: handing a kernel to external firmware (QEMU's fw_cfg kernel loading) is not \
+                 supported yet; boot the kernel directly (omit --bios) or from a disk or CD image"
+                    .into(),
+            ));
+        }
+        crate::external_bios::fill_low_alias(memory, rom);
+        return Ok((EntryState::reset(), None));
     }
     let Some(kernel_path) = &config.kernel else {
         let any_drive = drives.ide.iter().chain(drives.floppy.iter()).any(Option::is_some);

@@ -198,21 +198,54 @@ fn mbr_disk_with_syslinux_boots_linux_from_hda() {
     fs::remove_file(&disk).unwrap();
 }
 
+/// Debian's SeaBIOS as the firmware (`--bios`): it sizes RAM from the CMOS, assigns the PCI
+/// BARs, finds the CD on the IDE controller and boots GRUB from it through El Torito; GRUB's
+/// menu times out and it boots its first entry. The run stops there: GRUB then takes about
+/// three minutes to load the kernel through SeaBIOS's INT 13h on the interpreter (checked by
+/// hand: the kernel starts with the entry's command line and reaches /init), too long for CI,
+/// and the kernel could not power off at the end without the ACPI tables of the fw_cfg table
+/// loader, which rx86 does not provide yet.
 #[test]
-fn grub_iso_boots_linux_under_seabios() {
+fn grub_iso_boots_under_seabios() {
     if skip_without_bios_options() {
         return;
     }
     let Some(media) = media_or_skip() else { return };
-    let drive = ["--bios", path_str(&media.seabios), "--cdrom", path_str(&media.grub_iso), "--boot", "d"];
-    // rx86 refuses external BIOS images with a clear error until it has the fw_cfg
-    // table loader and movable PCI BARs SeaBIOS needs; skip (visibly) while it does.
-    let probe = run(&bios_run_args("interp", &["-m", "32M", "--bios", path_str(&media.seabios)]), BOOT_SECTOR_LIMIT);
-    if stderr_of(&probe).contains("external BIOS images are not supported yet") {
-        println!("SKIP: {}", stderr_of(&probe).trim());
-        return;
-    }
-    linux_boots("interp", &drive, "grub-1", INTERP_LINUX_LIMIT);
+    let drive =
+        ["-m", LINUX_RAM, "--bios", path_str(&media.seabios), "--cdrom", path_str(&media.grub_iso), "--boot", "d"];
+    let args = bios_run_args("interp", &drive);
+    let run = run_with_keys_until(
+        Command::new(rx86_binary()).args(&args),
+        "",
+        b"",
+        Some(SEABIOS_GRUB_BOOTS),
+        INTERP_LINUX_LIMIT,
+    )
+    .expect("spawn rx86");
+    let context = format!("exit {:?}\n--- serial\n{}\n--- stderr\n{}", run.status, run.stdout, run.stderr);
+    // SeaBIOS logs to port 0x402, which rx86 sends to standard error.
+    assert!(run.stderr.contains("SeaBIOS (version"), "SeaBIOS ran:\n{context}");
+    assert!(run.stderr.contains("RamSize: 0x10000000 [cmos]"), "256 MiB from the CMOS:\n{context}");
+    assert!(run.stderr.contains("DVD/CD [ata1-0: RX86 CD-ROM"), "SeaBIOS found the ATAPI drive:\n{context}");
+    assert!(run.stderr.contains("Booting from DVD/CD"), "SeaBIOS boots the CD:\n{context}");
+    assert!(run.stdout.contains("GNU GRUB"), "GRUB's menu on the serial console:\n{context}");
+    assert!(run.stdout.contains(SEABIOS_GRUB_BOOTS), "GRUB boots its first entry:\n{context}");
+}
+
+/// What GRUB prints when it starts its first entry.
+const SEABIOS_GRUB_BOOTS: &str = "Booting `rx86 Linux (GRUB entry 1)'";
+
+#[test]
+fn a_bios_image_of_the_wrong_size_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("rx86-bad-bios-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let rom = dir.join("odd.bin");
+    fs::write(&rom, vec![0u8; 100_000]).unwrap();
+    let out = run(&bios_run_args("interp", &["--bios", path_str(&rom), "--kernel", path_str(&rom)]), BOOT_SECTOR_LIMIT);
+    let err = stderr_of(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("100000 bytes is not a BIOS image size"), "{err}");
+    fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -61,6 +61,11 @@ const QEXT_LITTLE_ENDIAN: u32 = 0x1e1e_1e1e;
 /// The VGA's PCI configuration space.
 pub struct PciVga {
     config: ConfigSpace,
+    /// Where the board decodes BAR0 and BAR2 (set by [`PciVga::firmware_setup`]); the
+    /// regions do not follow a BAR the guest moves elsewhere, which is logged.
+    decoded: [Option<u32>; 2],
+    /// A move of that BAR was already logged.
+    move_logged: [bool; 2],
 }
 
 impl PciVga {
@@ -78,7 +83,7 @@ impl PciVga {
         config.set_u16(SUBSYSTEM_ID, SUBSYSTEM_QEMU);
         config.set_bar(LFB_BAR, BarKind::Memory32 { prefetchable: true }, vram_size as u64)?;
         config.set_bar(MMIO_BAR, BarKind::Memory32 { prefetchable: false }, VGA_MMIO_BAR_SIZE)?;
-        Ok(PciVga { config })
+        Ok(PciVga { config, decoded: [None; 2], move_logged: [false; 2] })
     }
 
     fn memory_bar(&self, index: usize) -> Option<u64> {
@@ -93,6 +98,7 @@ impl PciVga {
         use crate::pci::config_space::BAR0;
         self.config.write(BAR0 + 4 * LFB_BAR as u8, 4, lfb);
         self.config.write(BAR0 + 4 * MMIO_BAR as u8, 4, mmio);
+        self.decoded = [Some(lfb), Some(mmio)];
         let command = self.config.u16_at(COMMAND) | COMMAND_MEMORY_SPACE;
         self.config.write(COMMAND, 2, u32::from(command));
     }
@@ -115,7 +121,21 @@ impl PciFunction for PciVga {
     }
 
     fn write_config(&mut self, offset: u8, len: u8, value: u32) {
+        use crate::pci::config_space::BAR0;
         self.config.write(offset, len, value);
+        for (slot, bar) in [LFB_BAR, MMIO_BAR].into_iter().enumerate() {
+            let at = BAR0 + 4 * bar as u8;
+            let (Some(decoded), true) = (self.decoded[slot], (at..at + 4).contains(&offset)) else { continue };
+            let now = self.config.bar_address(bar).unwrap_or_default();
+            // All ones is the sizing probe firmware writes before it assigns an address.
+            if value != u32::MAX && now != u64::from(decoded) && now != 0 && !self.move_logged[slot] {
+                self.move_logged[slot] = true;
+                log::warn!(
+                    "PCI VGA: BAR{bar} moved to {now:#x}, but rx86 does not move PCI regions yet: it still decodes \
+                     at {decoded:#x}; a driver using the new address will not reach the device"
+                );
+            }
+        }
     }
 }
 
@@ -226,6 +246,19 @@ mod tests {
         f.write_config(COMMAND, 2, u32::from(COMMAND_MEMORY_SPACE));
         assert_eq!(f.lfb_address(), Some(0xfd00_0000));
         assert_eq!(f.mmio_address(), Some(0xfebf_0000));
+    }
+
+    #[test]
+    fn a_moved_bar_is_noted_once_and_the_probe_is_not_a_move() {
+        let mut f = PciVga::new(16 << 20).unwrap();
+        f.firmware_setup(0xfd00_0000, 0xfebf_0000);
+        f.write_config(BAR0 + 8, 4, u32::MAX);
+        assert!(!f.move_logged[1], "sizing is not a move");
+        f.write_config(BAR0 + 8, 4, 0xfebf_0000);
+        assert!(!f.move_logged[1]);
+        f.write_config(BAR0 + 8, 4, 0xfebf_f000);
+        assert!(f.move_logged[1], "SeaBIOS's choice differs from the board's");
+        assert!(!f.move_logged[0]);
     }
 
     /// The register layout Linux's bochs driver uses through BAR2.
