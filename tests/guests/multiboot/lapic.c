@@ -38,3 +38,15 @@ int lapic_enabled(void) { return enabled; }
 void lapic_eoi(void) {
     if (enabled) lapic_write(LAPIC_EOI, 0);
 }
+
+#define DRAIN_ATTEMPTS 1000
+
+static int lapic_requested(u32 vector) { return (lapic_read(LAPIC_IRR + 0x10 * (vector / 32)) >> (vector % 32)) & 1; }
+
+void lapic_drain(u32 vector) {
+    for (u32 i = 0; i < DRAIN_ATTEMPTS && lapic_requested(vector); i++) {
+        cpu_sti();
+        __asm__ volatile("nop");
+        cpu_cli();
+    }
+}

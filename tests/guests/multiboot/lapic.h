@@ -9,6 +9,7 @@
 #define LAPIC_VERSION 0x30
 #define LAPIC_TPR 0x80        /* task priority */
 #define LAPIC_EOI 0xB0
+#define LAPIC_IRR 0x200       /* interrupt request register, 8 x 32 bits at 0x10 strides */
 #define LAPIC_SVR 0xF0        /* spurious interrupt vector */
 #define LAPIC_LVT_TIMER 0x320
 #define LAPIC_TIMER_ICR 0x380 /* initial count */
@@ -28,5 +29,12 @@ void lapic_write(u32 reg, u32 value);
 void lapic_enable(void);
 int lapic_enabled(void);
 void lapic_eoi(void);
+/*
+ * Takes, with IF briefly set, an interrupt of `vector` that the local APIC accepted before its
+ * source was masked. Call with interrupts disabled, the source masked and the handler still
+ * installed: a tick can land in the IRR between the last CLI and the mask, on hardware as on any
+ * emulator, and would otherwise arrive at the next STI as an unexpected interrupt.
+ */
+void lapic_drain(u32 vector);
 
 #endif

@@ -71,19 +71,21 @@ void step_ioapic_lapic(void) {
     ioapic_route(pin, low, apic_id);
     struct wait_stats stats;
     why = wait_for_interrupts(&ticks, TICKS_BUSY_POLLED, TICKS_TO_COUNT, 16 * TICKS_TO_COUNT, &stats);
+    u32 counted = ticks; /* before lapic_drain, which may take one more */
     ioapic_mask(pin);
     pit_stop();
+    lapic_drain(VECTOR_PIT_IOAPIC);
     idt_clear_handler(VECTOR_PIT_IOAPIC);
     u32 unexpected = unexpected_interrupts - unexpected_before;
     if (why) {
-        step_fail("%s (ticks=%u pin=%u redirection=0x%x busy_polls=%u hlt=%u)", why, ticks, pin, low,
+        step_fail("%s (ticks=%u pin=%u redirection=0x%x busy_polls=%u hlt=%u)", why, counted, pin, low,
                   stats.busy_polls, stats.hlt_wakeups);
     } else if (unexpected) {
         step_fail("%u unexpected interrupts, last vector 0x%x", unexpected, last_unexpected_vector);
     } else {
         step_ok("ticks=%u vector=0x%x ioapic_pin=%u redirection=0x%x ioapic_id=%u ioapic_version=0x%x pins=%u "
                 "lapic_id=%u lapic_version=0x%x hlt_wakeups=%u",
-                ticks, VECTOR_PIT_IOAPIC, pin, low, ioapic_id, ioapic_version & 0xFF, pins, apic_id, lapic_version,
+                counted, VECTOR_PIT_IOAPIC, pin, low, ioapic_id, ioapic_version & 0xFF, pins, apic_id, lapic_version,
                 stats.hlt_wakeups);
     }
 }
