@@ -17,6 +17,7 @@ pub mod emulated;
 pub mod gen;
 pub mod kvm;
 pub mod native;
+pub mod protected;
 pub mod real;
 
 use std::fmt;
@@ -166,6 +167,8 @@ pub struct Report {
     pub faulted: u64,
     /// Divergences found (each printed as a reproducer).
     pub divergences: Vec<String>,
+    /// What the cases left out because the reference gets it wrong.
+    pub avoided: gen::Avoid,
 }
 
 /// Why the native runner could not start.
@@ -194,17 +197,47 @@ impl fmt::Display for SetupError {
 
 impl std::error::Error for SetupError {}
 
-/// Runs `count` random sequences in `mode` from `seed`; stops collecting after
-/// `max_divergences` divergences. Each divergence is shrunk and printed to stderr.
-pub fn run(mode: Mode, count: u64, seed: u64, max_divergences: usize) -> Result<Report, SetupError> {
-    let mut reference: Box<dyn Reference> = match mode {
-        Mode::Real16 => Box::new(kvm::KvmCpu::new().map_err(SetupError::Kvm)?),
-        _ => Box::new(native::NativeCpu::lock()?),
+/// The CPU the interpreter is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceCpu {
+    /// The host CPU, running the sequence in this process (64- and 32-bit code).
+    Host,
+    /// A KVM vCPU with hardware virtualization (real- and protected-mode code).
+    Kvm,
+}
+
+impl ReferenceCpu {
+    /// The reference `mode` is compared with by default: KVM for real mode, else the host.
+    pub fn default_for(mode: Mode) -> Self {
+        if mode == Mode::Real16 {
+            ReferenceCpu::Kvm
+        } else {
+            ReferenceCpu::Host
+        }
+    }
+}
+
+/// Runs `count` random sequences in `mode` from `seed` against `reference`; stops collecting
+/// after `max_divergences` divergences. Each divergence is shrunk and printed to stderr.
+pub fn run(
+    mode: Mode,
+    reference: ReferenceCpu,
+    count: u64,
+    seed: u64,
+    max_divergences: usize,
+) -> Result<Report, SetupError> {
+    let mut reference: Box<dyn Reference> = match (reference, mode) {
+        (ReferenceCpu::Kvm, _) => Box::new(kvm::KvmCpu::new(mode).map_err(SetupError::Kvm)?),
+        (ReferenceCpu::Host, Mode::Real16) => {
+            return Err(SetupError::Kvm("real-mode sequences are compared with a KVM vCPU".into()))
+        }
+        (ReferenceCpu::Host, _) => Box::new(native::NativeCpu::lock()?),
     };
     let reference = reference.as_mut();
     let mut emu = emulated::EmulatedCpu::new(mode);
-    let mut generator = gen::Generator::new(mode, seed);
-    let mut report = Report { forms: generator.forms(), ..Report::default() };
+    let avoided = reference.avoid();
+    let mut generator = gen::Generator::avoiding(mode, seed, avoided);
+    let mut report = Report { forms: generator.forms(), avoided, ..Report::default() };
     for _ in 0..count {
         let case = generator.case();
         let verdict = compare::check(&case, reference, &mut emu);
@@ -229,4 +262,9 @@ pub fn run(mode: Mode, count: u64, seed: u64, max_divergences: usize) -> Result<
 pub trait Reference {
     /// Runs `case`, encoded as `code` and ending at `end`, from its initial state.
     fn run(&mut self, case: &gen::Case, code: &[u8], end: u64) -> Outcome;
+
+    /// What this reference is known to get wrong (nothing, for a CPU).
+    fn avoid(&self) -> gen::Avoid {
+        gen::Avoid::NOTHING
+    }
 }
