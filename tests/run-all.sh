@@ -20,6 +20,8 @@ need gcc || missing+=(gcc)
 need ld || missing+=(binutils)
 need cpio || missing+=(cpio)
 need gdb || missing+=(gdb)
+# The reference emulator, and the nested KVM host of tests/tests/nested_kvm.rs.
+need qemu-system-x86_64 || missing+=(qemu-system-x86)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing test prerequisites: ${missing[*]}"
     if [ "$(id -u)" = 0 ]; then

@@ -47,6 +47,10 @@ pub struct LinuxFixture {
     /// A cpio to append to the initramfs: the bochs DRM driver and its dependencies in
     /// `/lib/modules/drm/`, load order in `/lib/modules/drm/order` (`drm-modules-<arch>.cpio.gz`).
     pub drm_modules: PathBuf,
+    /// A cpio to append to the initramfs: `kvm_amd` and its dependencies in `/lib/modules/kvm/`,
+    /// load order in `/lib/modules/kvm/order` (`kvm-modules-<arch>.cpio.gz`), for a nested KVM
+    /// host ([`crate::nested`]).
+    pub kvm_modules: PathBuf,
 }
 
 /// The fixture cache: `$RX86_CACHE`, else `<repo>/target/rx86-cache`.
@@ -104,13 +108,52 @@ fn fetch_linux(arch: LinuxArch) -> Result<LinuxFixture, String> {
         bzimage: cache.join(format!("bzImage-{}", arch.as_str())),
         initrd: cache.join(format!("initramfs-{}.cpio.gz", arch.as_str())),
         drm_modules: cache.join(format!("drm-modules-{}.cpio.gz", arch.as_str())),
+        kvm_modules: cache.join(format!("kvm-modules-{}.cpio.gz", arch.as_str())),
     };
-    for file in [&fixture.bzimage, &fixture.initrd, &fixture.drm_modules] {
+    for file in [&fixture.bzimage, &fixture.initrd, &fixture.drm_modules, &fixture.kvm_modules] {
         if !file.is_file() {
             return Err(format!("fetch-linux.sh succeeded but {} is missing", file.display()));
         }
     }
     Ok(fixture)
+}
+
+/// The interrupt count of the /proc/interrupts line whose description ends with `what`.
+fn interrupt_count(console: &str, what: &str) -> Option<u64> {
+    console
+        .lines()
+        .find(|l| l.trim_end().ends_with(what))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+}
+
+/// Checks a Linux console for the evidence the test requires (`machine` is what
+/// `uname -m` prints); the error says what is missing.
+pub fn check_linux_console(console: &str, machine: &str) -> Result<(), String> {
+    let start = console.find(INIT_START_MARKER).ok_or("no start marker")?;
+    let end = console.find(INIT_END_MARKER).ok_or("no end marker")?;
+    let init = console.get(start..end).ok_or("end marker before start marker")?;
+    if !(init.contains("Linux") && init.contains(machine)) {
+        return Err("uname -a output missing".into());
+    }
+    let timer = interrupt_count(init, "2-edge      timer").ok_or("no IO-APIC timer line in /proc/interrupts")?;
+    if timer == 0 {
+        return Err("no timer interrupts through the IOAPIC".into());
+    }
+    let serial = interrupt_count(init, "4-edge      ttyS0").ok_or("no ttyS0 line in /proc/interrupts")?;
+    if serial == 0 {
+        return Err("no serial interrupts".into());
+    }
+    if !init.contains("ACPI: RSDP 0x00000000000E0000") {
+        return Err("the kernel did not use rx86's RSDP".into());
+    }
+    if !init.contains("RX86") {
+        return Err("rx86's ACPI OEM id missing from dmesg".into());
+    }
+    if !console.contains("reboot: Power down") {
+        return Err("no power-off".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -164,6 +207,16 @@ mod tests {
         let mut archive = Vec::new();
         GzDecoder::new(fs::File::open(path).unwrap()).read_to_end(&mut archive).unwrap();
         archive
+    }
+
+    #[test]
+    fn console_checks_reject_missing_evidence() {
+        let no_ticks =
+            "RX86-INIT-START\nLinux rx86 6.1.0 x86_64 GNU/Linux\n  0:  0  IO-APIC   2-edge      timer\nRX86-INIT-END";
+        assert_eq!(check_linux_console(no_ticks, "x86_64"), Err("no timer interrupts through the IOAPIC".into()));
+        assert_eq!(check_linux_console(no_ticks, "i686"), Err("uname -a output missing".into()));
+        assert_eq!(check_linux_console("booted", "x86_64"), Err("no start marker".into()));
+        assert_eq!(interrupt_count("  4:        17   IO-APIC   4-edge      ttyS0", "4-edge      ttyS0"), Some(17));
     }
 
     #[test]

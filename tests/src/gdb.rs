@@ -191,36 +191,13 @@ impl RawClient {
     }
 }
 
-/// Appends `bytes` to a newc cpio archive as a regular file `name` with `mode`
-/// (`cpio(5)`, "New ASCII Format": a 110-byte header of hex fields, the name, 4-byte padding).
-fn cpio_entry(out: &mut Vec<u8>, name: &str, mode: u32, bytes: &[u8]) {
-    let name_len = name.len() + 1;
-    let fields = [0, mode, 0, 0, 1, 0, bytes.len() as u32, 0, 0, 0, 0, name_len as u32, 0];
-    out.extend_from_slice(b"070701");
-    for f in fields {
-        out.extend_from_slice(format!("{f:08x}").as_bytes());
-    }
-    out.extend_from_slice(name.as_bytes());
-    out.push(0);
-    while !out.len().is_multiple_of(4) {
-        out.push(0);
-    }
-    out.extend_from_slice(bytes);
-    while !out.len().is_multiple_of(4) {
-        out.push(0);
-    }
-}
-
 /// Writes `base` followed by an uncompressed cpio archive whose `/init` is `script` to
 /// `out`: Linux unpacks both archives in order, so this `/init` replaces the base one.
 pub fn initrd_with_init(base: &Path, script: &str, out: &Path) -> std::io::Result<()> {
     let mut data = std::fs::read(base)?;
-    // The kernel reads the next archive only at a 4-byte-aligned offset (zeros are skipped).
-    while !data.len().is_multiple_of(4) {
-        data.push(0);
-    }
-    cpio_entry(&mut data, "init", 0o100_755, script.as_bytes());
-    cpio_entry(&mut data, "TRAILER!!!", 0, &[]);
+    let mut archive = crate::cpio::NewcArchive::new();
+    archive.file("init", 0o755, script.as_bytes());
+    crate::cpio::append_archive(&mut data, &archive.finish());
     std::fs::write(out, data)
 }
 

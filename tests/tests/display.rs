@@ -357,30 +357,6 @@ echo RX86-SHELL-READY
 exec /bin/sh
 ";
 
-/// A gzip-compressed newc cpio archive holding `/init` (executable) with `script`; appended to
-/// an initramfs, its `/init` replaces the first one.
-fn init_override_cpio(script: &str) -> Vec<u8> {
-    use std::io::Write;
-    fn entry(out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, data: &[u8]) {
-        let name = format!("{name}\0");
-        let fields = [ino, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, 0, 0, name.len() as u32, 0];
-        out.extend_from_slice(b"070701");
-        for f in fields {
-            out.extend_from_slice(format!("{f:08X}").as_bytes());
-        }
-        out.extend_from_slice(name.as_bytes());
-        out.resize(out.len().next_multiple_of(4), 0);
-        out.extend_from_slice(data);
-        out.resize(out.len().next_multiple_of(4), 0);
-    }
-    let mut cpio = Vec::new();
-    entry(&mut cpio, 1, "init", 0o100_755, script.as_bytes());
-    entry(&mut cpio, 2, "TRAILER!!!", 0, b"");
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&cpio).unwrap();
-    gz.finish().unwrap()
-}
-
 /// A scratch folder named after `test` and the `rx86 run` options that boot Debian's amd64
 /// kernel in 256 MiB with its initramfs, `init` as `/init` (and the DRM modules' cpio when
 /// `drm` is set); `None` (after printing why) when the fixture cannot be had.
@@ -398,7 +374,7 @@ fn linux_with_init(test: &str, init: &str, drm: bool) -> Option<(PathBuf, Vec<St
     if drm {
         bytes.extend(fs::read(&fixture.drm_modules).unwrap());
     }
-    bytes.extend(init_override_cpio(init));
+    rx86_tests::cpio::append_archive(&mut bytes, &rx86_tests::cpio::init_override(init));
     fs::write(&initrd, bytes).unwrap();
     let (kernel, initrd) = (fixture.bzimage.to_str().unwrap(), initrd.to_str().unwrap());
     let args = ["-m", "256M", "--kernel", kernel, "--initrd", initrd].map(String::from).to_vec();

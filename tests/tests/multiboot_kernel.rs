@@ -37,61 +37,22 @@ impl Run {
     }
 
     fn details(&self, step: &str) -> &str {
-        let result = self.report.step(step).unwrap_or_else(|| panic!("no {step} line\n{}", self.context()));
-        &result.details
+        self.report.details(step).unwrap_or_else(|e| panic!("{e}\n{}", self.context()))
     }
 
     /// Every step printed ok, nothing printed FAIL, `done: ok`, the command line echoed and exit 0.
     fn assert_every_step_ok(&self, mode: u32) {
-        let context = self.context();
-        assert!(self.output.status.success(), "{context}");
-        assert_eq!(self.report.mode, Some(mode), "{context}");
-        for step in MULTIBOOT_KERNEL_STEPS {
-            let result = self.report.step(step).unwrap_or_else(|| panic!("no {step} line\n{context}"));
-            assert_eq!(result.verdict, Verdict::Ok, "{step}: {}\n{context}", result.details);
-        }
-        assert!(self.report.failures().is_empty(), "{context}");
-        assert!(self.report.all_ok(), "{context}");
-        assert_eq!(self.report.cmdline.as_deref(), Some(APPEND), "{context}");
-        assert!(self.details("done").contains("steps_failed=0 steps_skipped=0"), "{context}");
-    }
-
-    /// Asserts that `step`'s details contain every one of `fields` (`name=value` words).
-    fn assert_fields(&self, step: &str, fields: &[&str]) {
-        let details = self.details(step);
-        let words: Vec<&str> = details.split_whitespace().collect();
-        for field in fields {
-            assert!(words.contains(field), "{step}: expected {field} in {details:?}\n{}", self.context());
+        assert!(self.output.status.success(), "{}", self.context());
+        if let Err(e) = self.report.check_every_step_ok(mode, APPEND) {
+            panic!("{e}\n{}", self.context());
         }
     }
 
     /// Values rx86's board defines, the same whichever engine runs the kernel.
     fn assert_board_values(&self) {
-        let mem_upper = format!("mem_upper={MEM_UPPER_KIB}KiB");
-        self.assert_fields("multiboot", &["magic=0x2badb002", &mem_upper]);
-        // firmware/src/acpi: OEM_ID "RX86", IOAPIC_ID 1; board.md: PM1a_CNT 0x604, PM_TMR 0x608
-        // with TMR_VAL_EXT (32 bit), SCI = IRQ 9, local APIC 0xFEE00000, IOAPIC 0xFEC00000, ISA
-        // IRQ 0 overridden to GSI 2, \_S5 = Package(){0, 0, ...}.
-        self.assert_fields(
-            "acpi",
-            &[
-                "oem=RX86",
-                "pm1a_cnt=0x604",
-                "pm_tmr=0x608/32bit",
-                "sci=9",
-                "lapic=0xfee00000",
-                "cpus=1",
-                "ioapic=0xfec00000",
-                "ioapic_id=1",
-                "irq0_gsi=2",
-                "s5=0,0",
-            ],
-        );
-        // The kernel counts 10 interrupts per timer step (steps.h TICKS_TO_COUNT).
-        self.assert_fields("pit-pic", &["ticks=10", "vector=0x20"]);
-        self.assert_fields("ioapic-lapic", &["ticks=10", "ioapic_pin=2", "ioapic_id=1", "pins=24", "lapic_id=0"]);
-        self.assert_fields("lapic-timer", &["ticks=10", "vector=0x41"]);
-        self.assert_fields("pmtimer", &["port=0x608", "width=32bit"]);
+        if let Err(e) = self.report.check_board_values(MEM_UPPER_KIB) {
+            panic!("{e}\n{}", self.context());
+        }
     }
 
     /// Values only the virtual clock makes exact (the interpreter's default).

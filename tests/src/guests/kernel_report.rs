@@ -77,6 +77,75 @@ impl KernelReport {
         self.failures().is_empty()
             && MULTIBOOT_KERNEL_STEPS.iter().all(|name| self.step(name).is_some_and(|s| s.verdict == Verdict::Ok))
     }
+
+    /// The details of `step`'s last line, or an error naming the missing step.
+    pub fn details(&self, step: &str) -> Result<&str, String> {
+        self.step(step).map(|s| s.details.as_str()).ok_or_else(|| format!("no {step} line"))
+    }
+
+    /// Every step ok and nothing FAIL, in `mode` (32 or 64), with `cmdline` echoed and the totals
+    /// line saying that nothing failed or was skipped; the error names the first problem.
+    pub fn check_every_step_ok(&self, mode: u32, cmdline: &str) -> Result<(), String> {
+        if self.mode != Some(mode) {
+            return Err(format!("mode {:?}, expected {mode}", self.mode));
+        }
+        for name in MULTIBOOT_KERNEL_STEPS {
+            let step = self.step(name).ok_or_else(|| format!("no {name} line"))?;
+            if step.verdict != Verdict::Ok {
+                return Err(format!("{name}: {:?} {}", step.verdict, step.details));
+            }
+        }
+        if let Some(failure) = self.failures().first() {
+            return Err(format!("{}: FAIL {}", failure.name, failure.details));
+        }
+        if self.cmdline.as_deref() != Some(cmdline) {
+            return Err(format!("command line {:?}, expected {cmdline:?}", self.cmdline));
+        }
+        if !self.details("done")?.contains("steps_failed=0 steps_skipped=0") {
+            return Err(format!("done: {}", self.details("done")?));
+        }
+        Ok(())
+    }
+
+    /// Checks that `step`'s details contain every one of `fields` (`name=value` words).
+    pub fn check_fields(&self, step: &str, fields: &[&str]) -> Result<(), String> {
+        let details = self.details(step)?;
+        let words: Vec<&str> = details.split_whitespace().collect();
+        match fields.iter().find(|field| !words.contains(field)) {
+            Some(field) => Err(format!("{step}: expected {field} in {details:?}")),
+            None => Ok(()),
+        }
+    }
+
+    /// The values rx86's board defines, the same whichever engine runs the kernel, for a machine
+    /// whose Multiboot `mem_upper` is `mem_upper_kib`.
+    pub fn check_board_values(&self, mem_upper_kib: u64) -> Result<(), String> {
+        let mem_upper = format!("mem_upper={mem_upper_kib}KiB");
+        self.check_fields("multiboot", &["magic=0x2badb002", &mem_upper])?;
+        // firmware/src/acpi: OEM_ID "RX86", IOAPIC_ID 1; board.md: PM1a_CNT 0x604, PM_TMR 0x608
+        // with TMR_VAL_EXT (32 bit), SCI = IRQ 9, local APIC 0xFEE00000, IOAPIC 0xFEC00000, ISA
+        // IRQ 0 overridden to GSI 2, \_S5 = Package(){0, 0, ...}.
+        self.check_fields(
+            "acpi",
+            &[
+                "oem=RX86",
+                "pm1a_cnt=0x604",
+                "pm_tmr=0x608/32bit",
+                "sci=9",
+                "lapic=0xfee00000",
+                "cpus=1",
+                "ioapic=0xfec00000",
+                "ioapic_id=1",
+                "irq0_gsi=2",
+                "s5=0,0",
+            ],
+        )?;
+        // The kernel counts 10 interrupts per timer step (steps.h TICKS_TO_COUNT).
+        self.check_fields("pit-pic", &["ticks=10", "vector=0x20"])?;
+        self.check_fields("ioapic-lapic", &["ticks=10", "ioapic_pin=2", "ioapic_id=1", "pins=24", "lapic_id=0"])?;
+        self.check_fields("lapic-timer", &["ticks=10", "vector=0x41"])?;
+        self.check_fields("pmtimer", &["port=0x608", "width=32bit"])
+    }
 }
 
 /// `mode: <bits> <description>` with bits 32 or 64.
