@@ -94,6 +94,14 @@ pub(super) fn facs() -> Vec<u8> {
     t
 }
 
+/// Offsets of the FADT's pointer fields (ACPI 6.5 Table 5.9): the FACS and the DSDT, each as a
+/// 32-bit and a 64-bit address, with the field size.
+pub(super) const POINTER_FIELDS: [(usize, u8); 4] = [(FIRMWARE_CTRL, 4), (DSDT, 4), (X_FIRMWARE_CTRL, 8), (X_DSDT, 8)];
+const FIRMWARE_CTRL: usize = 36;
+const DSDT: usize = 40;
+const X_FIRMWARE_CTRL: usize = 132;
+const X_DSDT: usize = 140;
+
 /// The FADT pointing at the FACS and DSDT at the given guest-physical addresses.
 pub(super) fn fadt(facs: u64, dsdt: u64) -> Vec<u8> {
     let mut b = vec![0u8; FADT_LENGTH - sdt::HEADER_LENGTH];
@@ -102,8 +110,8 @@ pub(super) fn fadt(facs: u64, dsdt: u64) -> Vec<u8> {
         let at = offset - sdt::HEADER_LENGTH;
         b[at..at + bytes.len()].copy_from_slice(bytes);
     };
-    put(36, &(facs as u32).to_le_bytes()); // FIRMWARE_CTRL
-    put(40, &(dsdt as u32).to_le_bytes()); // DSDT
+    put(FIRMWARE_CTRL, &(facs as u32).to_le_bytes());
+    put(DSDT, &(dsdt as u32).to_le_bytes());
     put(46, &SCI_IRQ.to_le_bytes()); // SCI_INT
     put(48, &0u32.to_le_bytes()); // SMI_CMD: ACPI is always enabled
     put(56, &u32::from(PM1A_EVT_BLK).to_le_bytes());
@@ -125,8 +133,8 @@ pub(super) fn fadt(facs: u64, dsdt: u64) -> Vec<u8> {
     put(112, &flags.to_le_bytes());
     put(116, &gas_io(RESET_PORT, 1, GAS_ACCESS_BYTE)); // RESET_REG
     put(128, &[RESET_VALUE]);
-    put(132, &facs.to_le_bytes()); // X_FIRMWARE_CTRL
-    put(140, &dsdt.to_le_bytes()); // X_DSDT
+    put(X_FIRMWARE_CTRL, &facs.to_le_bytes());
+    put(X_DSDT, &dsdt.to_le_bytes());
     put(148, &gas_io(PM1A_EVT_BLK, PM1_EVT_LEN, GAS_ACCESS_WORD));
     put(172, &gas_io(PM1A_CNT_BLK, PM1_CNT_LEN, GAS_ACCESS_WORD));
     put(208, &gas_io(PM_TMR_BLK, PM_TMR_LEN, GAS_ACCESS_DWORD));

@@ -14,7 +14,7 @@ const CREATOR_ID: &[u8; 4] = b"RX86";
 /// Creator Revision.
 const CREATOR_REVISION: u32 = 1;
 /// Offset of the checksum byte in the header.
-const CHECKSUM_OFFSET: usize = 9;
+pub(super) const CHECKSUM_OFFSET: usize = 9;
 
 /// The byte that makes `bytes` sum to zero (mod 256) when added.
 pub(super) fn checksum(bytes: &[u8]) -> u8 {
