@@ -43,7 +43,7 @@ pub use font::{FONT_8X16, FONT_8X8};
 pub use graphics::{GraphicsController, MemoryMap};
 pub use memory::VgaMemory;
 pub use modes::StandardMode;
-pub use pci_vga::{PciVga, VgaLfb, VgaMmio, VGA_MMIO_BAR_SIZE};
+pub use pci_vga::{PciVga, VgaLfb, VgaMmio, VGA_LFB_BAR, VGA_MMIO_BAR, VGA_MMIO_BAR_SIZE};
 pub use planes::{Vram, DEFAULT_VRAM_SIZE, MAX_VRAM_SIZE, MIN_VRAM_SIZE};
 pub use render::Frame;
 pub use sequencer::Sequencer;

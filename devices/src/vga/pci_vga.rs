@@ -4,9 +4,9 @@
 //! QEMU's extended registers at 0x600 — the layout Linux's `bochs` DRM driver uses
 //! (`drivers/gpu/drm/tiny/bochs.c`) and SeaBIOS's VGA BIOS finds the LFB through.
 //!
-//! The board maps [`VgaLfb`] at [`PciVga::lfb_address`] and [`VgaMmio`] at
-//! [`PciVga::mmio_address`] once firmware has programmed the BARs (and moves them when
-//! firmware does). The expansion ROM BAR is not implemented (it reads 0: no ROM).
+//! The board decodes [`VgaLfb`] at BAR0 and [`VgaMmio`] at BAR2 wherever firmware puts them
+//! (`crate::pci::PciMemoryWindow`). The expansion ROM BAR is not implemented (it reads 0: no
+//! ROM).
 
 use super::{lock, SharedVga};
 use crate::pci::config_space::{COMMAND, COMMAND_MEMORY_SPACE};
@@ -30,9 +30,9 @@ const SUBSYSTEM_VENDOR_QEMU: u16 = 0x1af4;
 /// Subsystem ID QEMU reports.
 const SUBSYSTEM_QEMU: u16 = 0x1100;
 /// BAR of the linear framebuffer.
-const LFB_BAR: usize = 0;
+pub const VGA_LFB_BAR: usize = 0;
 /// BAR of the MMIO register window.
-const MMIO_BAR: usize = 2;
+pub const VGA_MMIO_BAR: usize = 2;
 /// Size of the MMIO register window.
 pub const VGA_MMIO_BAR_SIZE: u64 = 0x1000;
 
@@ -61,11 +61,6 @@ const QEXT_LITTLE_ENDIAN: u32 = 0x1e1e_1e1e;
 /// The VGA's PCI configuration space.
 pub struct PciVga {
     config: ConfigSpace,
-    /// Where the board decodes BAR0 and BAR2 (set by [`PciVga::firmware_setup`]); the
-    /// regions do not follow a BAR the guest moves elsewhere, which is logged.
-    decoded: [Option<u32>; 2],
-    /// A move of that BAR was already logged.
-    move_logged: [bool; 2],
 }
 
 impl PciVga {
@@ -81,37 +76,19 @@ impl PciVga {
         });
         config.set_u16(SUBSYSTEM_VENDOR_ID, SUBSYSTEM_VENDOR_QEMU);
         config.set_u16(SUBSYSTEM_ID, SUBSYSTEM_QEMU);
-        config.set_bar(LFB_BAR, BarKind::Memory32 { prefetchable: true }, vram_size as u64)?;
-        config.set_bar(MMIO_BAR, BarKind::Memory32 { prefetchable: false }, VGA_MMIO_BAR_SIZE)?;
-        Ok(PciVga { config, decoded: [None; 2], move_logged: [false; 2] })
-    }
-
-    fn memory_bar(&self, index: usize) -> Option<u64> {
-        let enabled = self.config.u16_at(COMMAND) & COMMAND_MEMORY_SPACE != 0;
-        self.config.bar_address(index).filter(|&a| enabled && a != 0)
+        config.set_bar(VGA_LFB_BAR, BarKind::Memory32 { prefetchable: true }, vram_size as u64)?;
+        config.set_bar(VGA_MMIO_BAR, BarKind::Memory32 { prefetchable: false }, VGA_MMIO_BAR_SIZE)?;
+        Ok(PciVga { config })
     }
 
     /// Does what firmware does before an OS starts: puts BAR0 (the framebuffer) at
-    /// `lfb` and BAR2 (the register window) at `mmio` and enables memory decoding. The
-    /// board maps [`VgaLfb`] and [`VgaMmio`] at the same addresses.
+    /// `lfb` and BAR2 (the register window) at `mmio` and enables memory decoding.
     pub fn firmware_setup(&mut self, lfb: u32, mmio: u32) {
         use crate::pci::config_space::BAR0;
-        self.config.write(BAR0 + 4 * LFB_BAR as u8, 4, lfb);
-        self.config.write(BAR0 + 4 * MMIO_BAR as u8, 4, mmio);
-        self.decoded = [Some(lfb), Some(mmio)];
+        self.config.write(BAR0 + 4 * VGA_LFB_BAR as u8, 4, lfb);
+        self.config.write(BAR0 + 4 * VGA_MMIO_BAR as u8, 4, mmio);
         let command = self.config.u16_at(COMMAND) | COMMAND_MEMORY_SPACE;
         self.config.write(COMMAND, 2, u32::from(command));
-    }
-
-    /// Where the linear framebuffer decodes, once firmware programmed BAR0 and enabled
-    /// memory space.
-    pub fn lfb_address(&self) -> Option<u64> {
-        self.memory_bar(LFB_BAR)
-    }
-
-    /// Where the MMIO register window decodes, once programmed and enabled.
-    pub fn mmio_address(&self) -> Option<u64> {
-        self.memory_bar(MMIO_BAR)
     }
 }
 
@@ -121,21 +98,7 @@ impl PciFunction for PciVga {
     }
 
     fn write_config(&mut self, offset: u8, len: u8, value: u32) {
-        use crate::pci::config_space::BAR0;
         self.config.write(offset, len, value);
-        for (slot, bar) in [LFB_BAR, MMIO_BAR].into_iter().enumerate() {
-            let at = BAR0 + 4 * bar as u8;
-            let (Some(decoded), true) = (self.decoded[slot], (at..at + 4).contains(&offset)) else { continue };
-            let now = self.config.bar_address(bar).unwrap_or_default();
-            // All ones is the sizing probe firmware writes before it assigns an address.
-            if value != u32::MAX && now != u64::from(decoded) && now != 0 && !self.move_logged[slot] {
-                self.move_logged[slot] = true;
-                log::warn!(
-                    "PCI VGA: BAR{bar} moved to {now:#x}, but rx86 does not move PCI regions yet: it still decodes \
-                     at {decoded:#x}; a driver using the new address will not reach the device"
-                );
-            }
-        }
     }
 }
 
@@ -241,24 +204,18 @@ mod tests {
         f.write_config(BAR0 + 8, 4, u32::MAX);
         assert_eq!(f.read_config(BAR0 + 8, 4), 0xffff_f000, "4 KiB non-prefetchable");
         f.write_config(BAR0, 4, 0xfd00_0000);
-        f.write_config(BAR0 + 8, 4, 0xfebf_0000);
-        assert_eq!(f.lfb_address(), None, "memory space disabled");
-        f.write_config(COMMAND, 2, u32::from(COMMAND_MEMORY_SPACE));
-        assert_eq!(f.lfb_address(), Some(0xfd00_0000));
-        assert_eq!(f.mmio_address(), Some(0xfebf_0000));
+        f.write_config(BAR0 + 8, 4, 0xfebf_f000);
+        assert_eq!(f.read_config(BAR0, 4), 0xfd00_0008);
+        assert_eq!(f.read_config(BAR0 + 8, 4), 0xfebf_f000, "anywhere 4 KiB-aligned");
     }
 
     #[test]
-    fn a_moved_bar_is_noted_once_and_the_probe_is_not_a_move() {
+    fn firmware_setup_programs_both_bars_and_enables_memory_space() {
         let mut f = PciVga::new(16 << 20).unwrap();
         f.firmware_setup(0xfd00_0000, 0xfebf_0000);
-        f.write_config(BAR0 + 8, 4, u32::MAX);
-        assert!(!f.move_logged[1], "sizing is not a move");
-        f.write_config(BAR0 + 8, 4, 0xfebf_0000);
-        assert!(!f.move_logged[1]);
-        f.write_config(BAR0 + 8, 4, 0xfebf_f000);
-        assert!(f.move_logged[1], "SeaBIOS's choice differs from the board's");
-        assert!(!f.move_logged[0]);
+        assert_eq!(f.read_config(BAR0, 4) & !0xf, 0xfd00_0000);
+        assert_eq!(f.read_config(BAR0 + 8, 4) & !0xf, 0xfebf_0000);
+        assert_ne!(f.read_config(COMMAND, 2) as u16 & COMMAND_MEMORY_SPACE, 0);
     }
 
     /// The register layout Linux's bochs driver uses through BAR2.

@@ -1,0 +1,232 @@
+//! The PCI memory window: the addresses between the top of RAM below 4 GiB and the IOAPIC that
+//! the i440FX forwards to PCI, where each function's memory BARs decode at whatever address
+//! configuration software (rx86's BIOS, SeaBIOS, an OS) gave them.
+//!
+//! The window knows, for each memory BAR, the function it belongs to and the bus device that
+//! answers there. After every configuration write, [`super::PciBus`] calls
+//! [`PciMemoryWindow::refresh`], which reads each function's command register and BARs through
+//! its configuration space (PCI 3.0 section 6.2.5.1: a memory BAR decodes when the command
+//! register's Memory Space bit is set; bits 3:0 hold its type, the rest its address) and
+//! recomputes where each device answers. An access the window does not decode (no BAR there,
+//! or decoding disabled) is a master abort: reads are all-ones, writes are dropped.
+
+use super::config_space::{BAR0, COMMAND, COMMAND_MEMORY_SPACE};
+use super::SharedPciFunction;
+use rx86_core::bus::{size_mask, BusDevice, SharedDevice};
+use std::sync::{Arc, Mutex};
+
+/// Bits 3:0 of a memory BAR: space indicator, type and prefetchable (not address bits).
+const MEMORY_BAR_FLAGS: u32 = 0xf;
+
+/// One memory BAR and the device that answers where it decodes.
+struct BarTarget {
+    function: SharedPciFunction,
+    index: usize,
+    size: u64,
+    device: SharedDevice,
+    name: String,
+}
+
+/// The window and the BARs it decodes.
+pub struct PciMemoryWindow {
+    base: u64,
+    len: u64,
+    targets: Vec<BarTarget>,
+    /// Where each target decodes now: (start, end, target index), from the last refresh.
+    decoded: Vec<(u64, u64, usize)>,
+}
+
+/// The window shared by the bus (which refreshes it) and the address map (which routes to it).
+pub type SharedPciMemoryWindow = Arc<Mutex<PciMemoryWindow>>;
+
+impl PciMemoryWindow {
+    /// A window over `base..base + len` with no BARs yet.
+    pub fn new(base: u64, len: u64) -> Self {
+        PciMemoryWindow { base, len, targets: Vec::new(), decoded: Vec::new() }
+    }
+
+    /// The window as a shared handle.
+    pub fn shared(self) -> SharedPciMemoryWindow {
+        Arc::new(Mutex::new(self))
+    }
+
+    /// Where the window starts.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// How long it is.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when the window is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Declares that 32-bit memory BAR `index` of `function`, `size` bytes, is answered by
+    /// `device` (with offsets from the BAR's address), and refreshes.
+    pub fn add_bar(&mut self, name: &str, function: SharedPciFunction, index: usize, size: u64, device: SharedDevice) {
+        self.targets.push(BarTarget { function, index, size, device, name: name.to_string() });
+        self.refresh();
+    }
+
+    /// Rereads every function's command register and BARs and recomputes where each decodes.
+    /// A BAR that lies (partly) outside the window, or overlaps another, is logged and not
+    /// decoded.
+    pub fn refresh(&mut self) {
+        let mut decoded: Vec<(u64, u64, usize)> = Vec::new();
+        for (i, target) in self.targets.iter().enumerate() {
+            let (command, bar) = {
+                let mut f = target.function.lock().unwrap_or_else(|e| e.into_inner());
+                (f.read_config(COMMAND, 2) as u16, f.read_config(BAR0 + 4 * target.index as u8, 4))
+            };
+            let start = u64::from(bar & !MEMORY_BAR_FLAGS);
+            if command & COMMAND_MEMORY_SPACE == 0 || start == 0 {
+                continue;
+            }
+            let end = start + target.size;
+            if start < self.base || end > self.base + self.len {
+                log::warn!(
+                    "PCI: {} (BAR{}) at {start:#x}-{:#x} is outside the PCI memory window {:#x}-{:#x}; not decoded",
+                    target.name,
+                    target.index,
+                    end - 1,
+                    self.base,
+                    self.base + self.len - 1
+                );
+                continue;
+            }
+            if let Some(&(s, e, other)) = decoded.iter().find(|&&(s, e, _)| start < e && s < end) {
+                log::warn!(
+                    "PCI: {} at {start:#x}-{:#x} overlaps {} at {s:#x}-{:#x}; not decoded",
+                    target.name,
+                    end - 1,
+                    self.targets[other].name,
+                    e - 1
+                );
+                continue;
+            }
+            decoded.push((start, end, i));
+        }
+        for &(start, end, i) in &decoded {
+            if !self.decoded.contains(&(start, end, i)) {
+                log::debug!("PCI: {} decodes at {start:#x}-{:#x}", self.targets[i].name, end - 1);
+            }
+        }
+        self.decoded = decoded;
+    }
+
+    /// The device that answers a `size`-byte access at window offset `offset`, and the offset
+    /// into its BAR.
+    fn route(&self, offset: u64, size: u8) -> Option<(SharedDevice, u64)> {
+        let address = self.base.checked_add(offset)?;
+        let last = address.checked_add(u64::from(size).max(1) - 1)?;
+        let &(start, _, i) = self.decoded.iter().find(|&&(start, end, _)| start <= address && last < end)?;
+        Some((self.targets[i].device.clone(), address - start))
+    }
+}
+
+/// The window as a bus device for the address map (mapped at its base, with its length).
+pub struct PciMemoryWindowMmio(pub SharedPciMemoryWindow);
+
+impl PciMemoryWindowMmio {
+    fn route(&self, offset: u64, size: u8) -> Option<(SharedDevice, u64)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).route(offset, size)
+    }
+}
+
+impl BusDevice for PciMemoryWindowMmio {
+    fn read(&mut self, offset: u64, size: u8) -> u64 {
+        match self.route(offset, size) {
+            Some((device, at)) => device.lock().unwrap_or_else(|e| e.into_inner()).read(at, size),
+            None => size_mask(size),
+        }
+    }
+
+    fn write(&mut self, offset: u64, size: u8, value: u64) {
+        if let Some((device, at)) = self.route(offset, size) {
+            device.lock().unwrap_or_else(|e| e.into_inner()).write(at, size, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pci::config_space::{BarKind, ConfigSpace, PciId};
+    use crate::pci::PciFunction;
+
+    /// A function with one 4 KiB memory BAR0.
+    struct OneBar(ConfigSpace);
+
+    impl PciFunction for OneBar {
+        fn read_config(&mut self, offset: u8, len: u8) -> u32 {
+            self.0.read(offset, len)
+        }
+        fn write_config(&mut self, offset: u8, len: u8, value: u32) {
+            self.0.write(offset, len, value)
+        }
+    }
+
+    /// A device that reads back the offset it was given and records writes.
+    #[derive(Default)]
+    struct Echo(Vec<(u64, u64)>);
+
+    impl BusDevice for Echo {
+        fn read(&mut self, offset: u64, _size: u8) -> u64 {
+            offset
+        }
+        fn write(&mut self, offset: u64, _size: u8, value: u64) {
+            self.0.push((offset, value));
+        }
+    }
+
+    const WINDOW: u64 = 0x8000_0000;
+
+    fn window() -> (PciMemoryWindowMmio, Arc<Mutex<OneBar>>, Arc<Mutex<Echo>>) {
+        let mut config =
+            ConfigSpace::new(PciId { vendor_id: 1, device_id: 2, revision_id: 0, class_code: 0, header_type: 0 });
+        config.set_bar(0, BarKind::Memory32 { prefetchable: false }, 0x1000).unwrap();
+        let function = Arc::new(Mutex::new(OneBar(config)));
+        let echo = Arc::new(Mutex::new(Echo::default()));
+        let mut w = PciMemoryWindow::new(WINDOW, 0x7ec0_0000);
+        w.add_bar("test", function.clone(), 0, 0x1000, echo.clone());
+        (PciMemoryWindowMmio(w.shared()), function, echo)
+    }
+
+    fn configure(function: &Arc<Mutex<OneBar>>, window: &PciMemoryWindowMmio, bar: u32, command: u16) {
+        let mut f = function.lock().unwrap();
+        f.write_config(BAR0, 4, bar);
+        f.write_config(COMMAND, 2, u32::from(command));
+        drop(f);
+        window.0.lock().unwrap().refresh();
+    }
+
+    #[test]
+    fn a_bar_decodes_only_where_it_is_programmed_and_enabled() {
+        let (mut mmio, function, echo) = window();
+        assert_eq!(mmio.read(0x1000, 4), 0xffff_ffff, "nothing decodes before the BAR is set");
+        configure(&function, &mmio, 0xfebf_f000, 0);
+        assert_eq!(mmio.read(0xfebf_f010 - WINDOW, 4), 0xffff_ffff, "memory space disabled");
+        configure(&function, &mmio, 0xfebf_f000, COMMAND_MEMORY_SPACE);
+        assert_eq!(mmio.read(0xfebf_f010 - WINDOW, 4), 0x10, "the offset into the BAR");
+        mmio.write(0xfebf_f500 - WINDOW, 2, 0x1234);
+        assert_eq!(echo.lock().unwrap().0, [(0x500, 0x1234)]);
+        // Moved: the old address no longer answers, the new one does.
+        configure(&function, &mmio, 0x9000_0000, COMMAND_MEMORY_SPACE);
+        assert_eq!(mmio.read(0xfebf_f010 - WINDOW, 4), 0xffff_ffff);
+        assert_eq!(mmio.read(0x9000_0ffc - WINDOW, 4), 0xffc);
+        assert_eq!(mmio.read(0x9000_0ffe - WINDOW, 4), 0xffff_ffff, "an access running past the BAR's end");
+    }
+
+    #[test]
+    fn a_bar_outside_the_window_is_not_decoded() {
+        let (mut mmio, function, _) = window();
+        configure(&function, &mmio, 0x7fff_f000, COMMAND_MEMORY_SPACE);
+        assert!(mmio.0.lock().unwrap().decoded.is_empty());
+        assert_eq!(mmio.read(0, 4), 0xffff_ffff);
+        assert_eq!(mmio.read(u64::MAX - 1, 4), 0xffff_ffff, "no overflow at the top");
+    }
+}
