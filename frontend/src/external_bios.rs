@@ -6,10 +6,19 @@
 //! That low copy is shadow RAM that starts as a copy of the image: firmware that copies
 //! itself there through the i440FX PAM registers finds it writable, and firmware that
 //! write-protects it is not stopped from writing (the PAM registers are not modelled yet).
+//!
+//! The firmware learns about the machine as it does on QEMU: from QEMU's fw_cfg device
+//! ([`fw_cfg`]: RAM size, CPU count, the ACPI tables with their loader script) and from the
+//! CMOS (memory sizes, and the `--boot` order in QEMU's boot-order bytes, [`boot_order_cmos`]).
 
 use crate::error::RunError;
 use rx86_core::memory::GuestRam;
 use rx86_core::phys::{PhysMemory, Region, RegionKind};
+use rx86_devices::fw_cfg::FwCfg;
+use rx86_devices::ide::SharedDmaMemory;
+use rx86_firmware::acpi::{build_acpi_blobs, LOADER_FILE, RSDP_FILE, TABLES_FILE};
+use rx86_firmware::bios::BootDevice;
+use rx86_firmware::layout::MemoryLayout;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -59,9 +68,71 @@ pub fn fill_low_alias(memory: &PhysMemory, rom: &[u8]) {
     memory.write(ONE_MIB - low.len() as u64, low);
 }
 
+/// CPUs the machine has.
+const CPUS: u16 = 1;
+/// `etc/boot-fail-wait`: milliseconds SeaBIOS waits before it retries when nothing boots.
+const BOOT_FAIL_WAIT_MS: u32 = 5000;
+
+/// The fw_cfg device for `layout`'s RAM, with DMA through `memory`: signature and ID, RAM size
+/// and CPU count, `etc/boot-fail-wait`, and the ACPI tables (`etc/acpi/tables`,
+/// `etc/acpi/rsdp`, `etc/table-loader`).
+pub fn fw_cfg(memory: SharedDmaMemory, layout: &MemoryLayout) -> Result<FwCfg, RunError> {
+    let mut fw_cfg = FwCfg::new(Some(memory));
+    fw_cfg.set_pc_items(layout.ram_bytes(), CPUS);
+    let acpi = build_acpi_blobs(layout, u32::from(CPUS)).map_err(|e| RunError::Board(format!("ACPI tables: {e}")))?;
+    let files = [
+        (TABLES_FILE, acpi.tables),
+        (RSDP_FILE, acpi.rsdp),
+        (LOADER_FILE, acpi.loader),
+        ("etc/boot-fail-wait", BOOT_FAIL_WAIT_MS.to_le_bytes().to_vec()),
+    ];
+    for (name, data) in files {
+        fw_cfg.add_file(name, data).map_err(|e| RunError::Board(e.to_string()))?;
+    }
+    Ok(fw_cfg)
+}
+
+/// CMOS registers of QEMU's boot order, which SeaBIOS reads on QEMU: 0x3D holds the first
+/// device (bits 0-3) and the second (bits 4-7), 0x38 the third (bits 4-7).
+pub const CMOS_BOOT_ORDER_LOW: u8 = 0x3d;
+/// See [`CMOS_BOOT_ORDER_LOW`].
+pub const CMOS_BOOT_ORDER_HIGH: u8 = 0x38;
+
+/// The values of [`CMOS_BOOT_ORDER_LOW`] and [`CMOS_BOOT_ORDER_HIGH`] for `order` (the first
+/// three devices; codes 1 floppy, 2 hard disk, 3 CD-ROM).
+pub fn boot_order_cmos(order: &[BootDevice]) -> (u8, u8) {
+    let code = |d: &BootDevice| match d {
+        BootDevice::Floppy => 1u8,
+        BootDevice::HardDisk => 2,
+        BootDevice::Cdrom => 3,
+    };
+    let codes: Vec<u8> = order.iter().take(3).map(code).chain(std::iter::repeat(0)).take(3).collect();
+    (codes[0] | codes[1] << 4, codes[2] << 4)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn boot_order_nibbles_follow_qemu() {
+        // QEMU's -boot dca: CD, hard disk, floppy.
+        let order = [BootDevice::Cdrom, BootDevice::HardDisk, BootDevice::Floppy];
+        assert_eq!(boot_order_cmos(&order), (0x23, 0x10));
+        assert_eq!(boot_order_cmos(&[BootDevice::Floppy]), (0x01, 0x00));
+    }
+
+    #[test]
+    fn fw_cfg_holds_the_acpi_files_and_ram_size() {
+        let ram = Arc::new(GuestRam::new(64 << 20).unwrap());
+        let memory: SharedDmaMemory = Arc::new(PhysMemory::new(ram));
+        let layout = MemoryLayout::new(64 << 20).unwrap();
+        let fw_cfg = fw_cfg(memory, &layout).unwrap();
+        let loader = fw_cfg.file(LOADER_FILE).unwrap();
+        assert_eq!(loader.len() % 128, 0);
+        assert_eq!(&fw_cfg.file(RSDP_FILE).unwrap()[..8], b"RSD PTR ");
+        assert_eq!(&fw_cfg.file(TABLES_FILE).unwrap()[..4], b"FACS");
+    }
 
     #[test]
     fn image_sizes() {

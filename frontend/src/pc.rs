@@ -46,13 +46,16 @@ use rx86_devices::debug_ports::{DebugConsole, DebugExit, PostCode};
 use rx86_devices::dma8237::{DmaPageRegisters, IsaDma, IsaDmaPorts, PAGE_REGISTERS_BASE, PAGE_REGISTERS_LEN};
 use rx86_devices::fast_a20::FastA20;
 use rx86_devices::floppy::{FloppyController, FloppyDirPort, FloppyDisk};
+use rx86_devices::fw_cfg::{FW_CFG_PORTS_LEN, FW_CFG_PORT_BASE};
 use rx86_devices::i8042::{I8042CommandPort, I8042DataPort, I8042};
 use rx86_devices::ide::{
     AtaDisk, AtapiCdrom, IdeCommandBlock, IdeControlBlock, IdeDrive, Piix3Ide, BUS_MASTER_BLOCK_SIZE,
 };
 use rx86_devices::ioapic::IoApic;
 use rx86_devices::lapic::{LocalApic, LocalApicConfig};
-use rx86_devices::pci::{config_mechanism_1, I440fxHostBridge, PciBus, Piix3IsaBridge};
+use rx86_devices::pci::{
+    config_mechanism_1, I440fxHostBridge, PciBus, PciMemoryWindow, PciMemoryWindowMmio, Piix3IsaBridge,
+};
 use rx86_devices::pic::{ElcrPorts, PicChip, PicPair, PicPorts};
 use rx86_devices::pit::Pit;
 use rx86_devices::reset_control::ResetControl;
@@ -60,7 +63,8 @@ use rx86_devices::rtc::{Rtc, RtcDateTime};
 use rx86_devices::system_port_b::SystemPortB;
 use rx86_devices::uart::Uart16550;
 use rx86_devices::vga::{
-    PciVga, SharedVga, VbePorts, Vga, VgaLfb, VgaMemory, VgaMmio, VgaPorts, DEFAULT_VRAM_SIZE, VGA_MMIO_BAR_SIZE,
+    PciVga, SharedVga, VbePorts, Vga, VgaLfb, VgaMemory, VgaMmio, VgaPorts, DEFAULT_VRAM_SIZE, VGA_LFB_BAR,
+    VGA_MMIO_BAR, VGA_MMIO_BAR_SIZE,
 };
 use rx86_firmware::bios::{Bios, BiosConfig, BootDevice};
 use rx86_firmware::layout::{MemoryLayout, IOAPIC_BASE, LAPIC_BASE};
@@ -198,20 +202,26 @@ impl Pc {
         memory
             .add_mmio("ioapic", IOAPIC_BASE, 0x1000, shared(IoapicMmio(interrupts.clone())))
             .map_err(|e| RunError::Board(e.to_string()))?;
-        // VGA: its memory windows join the address map before it is shared.
+        // VGA: its legacy window joins the address map before it is shared; its BARs decode
+        // in the PCI memory window, from the top of low RAM to the IOAPIC.
         let vga = Vga::new_shared(DEFAULT_VRAM_SIZE);
-        for (name, base, len, dev) in [
-            (
+        memory
+            .add_mmio(
                 "vga-window",
                 rx86_devices::vga::VGA_WINDOW_BASE,
                 rx86_devices::vga::VGA_WINDOW_LEN,
-                shared(VgaMemory::new(vga.clone())) as Arc<Mutex<dyn BusDevice>>,
-            ),
-            ("vga-lfb", VGA_LFB_BASE, DEFAULT_VRAM_SIZE as u64, shared(VgaLfb::new(vga.clone()))),
-            ("vga-mmio", VGA_MMIO_BASE, VGA_MMIO_BAR_SIZE, shared(VgaMmio::new(vga.clone()))),
-        ] {
-            memory.add_mmio(name, base, len, dev).map_err(|e| RunError::Board(e.to_string()))?;
-        }
+                shared(VgaMemory::new(vga.clone())),
+            )
+            .map_err(|e| RunError::Board(e.to_string()))?;
+        let pci_window = PciMemoryWindow::new(layout.low_end(), IOAPIC_BASE - layout.low_end()).shared();
+        memory
+            .add_mmio(
+                "pci-memory",
+                layout.low_end(),
+                IOAPIC_BASE - layout.low_end(),
+                shared(PciMemoryWindowMmio(pci_window.clone())),
+            )
+            .map_err(|e| RunError::Board(e.to_string()))?;
         b.map(
             "vga",
             rx86_devices::vga::VGA_PORT_BASE,
@@ -308,7 +318,7 @@ impl Pc {
         let bus_master = lock(&ide).bus_master_ports();
         b.map("ide-bus-master", IDE_BUS_MASTER_BASE, BUS_MASTER_BLOCK_SIZE as u16, shared(bus_master))?;
 
-        let isa_dma = IsaDma::shared(Some(dma_memory));
+        let isa_dma = IsaDma::shared(Some(dma_memory.clone()));
         b.map("dma1", 0x00, 16, shared(IsaDmaPorts::dma1(isa_dma.clone())))?;
         b.map("dma2", 0xc0, 32, shared(IsaDmaPorts::dma2(isa_dma.clone())))?;
         b.map("dma-page", PAGE_REGISTERS_BASE, PAGE_REGISTERS_LEN as u16, shared(DmaPageRegisters(isa_dma.clone())))?;
@@ -329,15 +339,24 @@ impl Pc {
         let mut pci = PciBus::new();
         let mut pci_vga = PciVga::new(DEFAULT_VRAM_SIZE).map_err(|e| RunError::Board(e.to_string()))?;
         pci_vga.firmware_setup(VGA_LFB_BASE as u32, VGA_MMIO_BASE as u32);
+        let pci_vga = shared_pci(pci_vga);
         let functions: [(u8, u8, rx86_devices::pci::SharedPciFunction); 4] = [
             (0, 0, shared_pci(I440fxHostBridge::new())),
             (1, 0, shared_pci(Piix3IsaBridge::new())),
             (1, 1, ide.clone()),
-            (2, 0, shared_pci(pci_vga)),
+            (2, 0, pci_vga.clone()),
         ];
         for (dev, func, f) in functions {
             pci.insert(dev, func, f).map_err(|e| RunError::Board(e.to_string()))?;
         }
+        {
+            let mut window = lock(&pci_window);
+            let lfb = shared(VgaLfb::new(vga.clone()));
+            window.add_bar("VGA framebuffer", pci_vga.clone(), VGA_LFB_BAR, DEFAULT_VRAM_SIZE as u64, lfb);
+            let registers = shared(VgaMmio::new(vga.clone()));
+            window.add_bar("VGA registers", pci_vga, VGA_MMIO_BAR, VGA_MMIO_BAR_SIZE, registers);
+        }
+        pci.set_memory_window(pci_window);
         let (pci_address, pci_data) = config_mechanism_1(pci);
         b.map("pci-address", 0xcf8, 1, shared(pci_address))?;
         b.map("reset-control", 0xcf9, 1, shared(ResetControl::new(power.clone())))?;
@@ -350,15 +369,19 @@ impl Pc {
         if external_rom.is_some() {
             // SeaBIOS's log port in QEMU builds (QEMU's -debugcon): to standard error too.
             b.map("debug-console-402", 0x402, 1, shared(DebugConsole::new(Box::new(std::io::stderr()))))?;
+            let fw_cfg = crate::external_bios::fw_cfg(dma_memory.clone(), &layout)?;
+            b.map("fw-cfg", FW_CFG_PORT_BASE, FW_CFG_PORTS_LEN as u16, shared(fw_cfg))?;
+            let order = config.boot_order.clone().unwrap_or(DEFAULT_BOOT_ORDER.to_vec());
+            let (low, high) = crate::external_bios::boot_order_cmos(&order);
+            lock(&rtc).set_byte(crate::external_bios::CMOS_BOOT_ORDER_LOW, low);
+            lock(&rtc).set_byte(crate::external_bios::CMOS_BOOT_ORDER_HIGH, high);
         }
         if let Some(port) = config.debug_exit_port {
             b.map("isa-debug-exit", port, 2, shared(DebugExit::new(power.clone())))?;
         }
 
-        // Firmware tables and the guest.
-        let rsdp = rx86_firmware::acpi::build_acpi_tables(&memory, &layout, 1)
-            .map_err(|e| RunError::Board(format!("ACPI tables: {e}")))?;
-        let (entry, bios) = load_guest(config, external_rom.as_deref(), &memory, &layout, rsdp, &drives, &vga)?;
+        // The guest (and its firmware tables).
+        let (entry, bios) = load_guest(config, external_rom.as_deref(), &memory, &layout, &drives, &vga)?;
 
         Ok(Pc {
             memory,
@@ -592,7 +615,6 @@ fn load_guest(
     external_rom: Option<&[u8]>,
     memory: &PhysMemory,
     layout: &MemoryLayout,
-    rsdp: u64,
     drives: &OpenDrives,
     vga: &SharedVga,
 ) -> Result<(EntryState, Option<Bios>), RunError> {
@@ -607,6 +629,9 @@ fn load_guest(
         crate::external_bios::fill_low_alias(memory, rom);
         return Ok((EntryState::reset(), None));
     }
+    // The external firmware gets its ACPI tables over fw_cfg; everything else finds them here.
+    let rsdp = rx86_firmware::acpi::build_acpi_tables(memory, layout, 1)
+        .map_err(|e| RunError::Board(format!("ACPI tables: {e}")))?;
     let Some(kernel_path) = &config.kernel else {
         let any_drive = drives.ide.iter().chain(drives.floppy.iter()).any(Option::is_some);
         if !any_drive {

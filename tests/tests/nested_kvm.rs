@@ -4,7 +4,7 @@
 //! - the Multiboot test kernel, 32- and 64-bit, with every step and board value checked;
 //! - Debian's stock amd64 kernel booted directly to its /init and powered off;
 //! - the GRUB and ISOLINUX ISOs and the SYSLINUX disk booted through the built-in BIOS to /init
-//!   and power-off;
+//!   and power-off, and the GRUB ISO through SeaBIOS (`--bios`);
 //! - the differential tester's KVM references (real and protected mode) run their sequences.
 //!
 //! Where this host's own KVM is hardware virtualization, the direct KVM tests
@@ -86,6 +86,10 @@ fn nested_run() -> Result<NestedRun, NestedError> {
         args.extend(bios_run_args("kvm", &[&["-m", "512M", "--snapshot"][..], &drive[..]].concat()));
         host.add_job(name, &args);
     }
+    let seabios = host.add_file(&media.seabios, "seabios.bin")?;
+    let mut args = vec![rx86.clone()];
+    args.extend(bios_run_args("kvm", &["-m", "512M", "--bios", &seabios, "--cdrom", &grub, "--boot", "d"]));
+    host.add_job("seabios-grub", &args);
 
     let count = DIFFERENTIAL_SEQUENCES.to_string();
     for mode in ["16", "32"] {
@@ -156,6 +160,19 @@ fn boot_media_boot_linux_on_kvm_with_hardware_virtualization() {
             panic!("{entry}: {what}:\n{}", job.output);
         }
     }
+}
+
+/// Debian's SeaBIOS (`--bios`) boots the GRUB ISO to /init, and the kernel powers off through the
+/// ACPI tables SeaBIOS placed in the F segment with rx86's fw_cfg table loader script.
+#[test]
+fn seabios_boots_the_grub_iso_on_kvm_with_hardware_virtualization() {
+    let Some(run) = nested() else { return };
+    let job = successful_job(run, "seabios-grub");
+    assert!(job.output.contains("Found QEMU fw_cfg"), "{}", job.output);
+    if let Err(what) = check_linux_boot(&job.output, "grub-1") {
+        panic!("{what}:\n{}", job.output);
+    }
+    assert!(job.output.contains("ACPI: RSDP 0x00000000000F"), "the RSDP in the F segment:\n{}", job.output);
 }
 
 #[test]
