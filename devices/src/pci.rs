@@ -26,6 +26,7 @@
 
 mod bus;
 pub mod config_space;
+mod expansion_rom;
 mod host;
 mod i440fx;
 mod memory_window;
@@ -33,6 +34,7 @@ mod piix3;
 
 pub use bus::{PciBus, PciFunction, SharedPciFunction};
 pub use config_space::{BarKind, ConfigSpace, PciError, PciId};
+pub use expansion_rom::ExpansionRom;
 pub use host::{config_mechanism_1, PciConfigAddress, PciConfigData};
 pub use i440fx::I440fxHostBridge;
 pub use memory_window::{PciMemoryWindow, PciMemoryWindowMmio, SharedPciMemoryWindow};

@@ -68,6 +68,27 @@ pub fn fill_low_alias(memory: &PhysMemory, rom: &[u8]) {
     memory.write(ONE_MIB - low.len() as u64, low);
 }
 
+/// The VGA BIOS for the board's VGA (QEMU's `-vga std`) that Debian's `seabios` package installs
+/// beside `bios.bin`, as QEMU loads it from its data folder.
+pub const VGA_BIOS_FILE: &str = "vgabios-stdvga.bin";
+
+/// The VGA BIOS image beside the firmware image `bios` ([`VGA_BIOS_FILE`] in the same folder),
+/// which the VGA offers as its PCI expansion ROM; `None` (logged) when there is none, and the
+/// firmware then has no video services: its output and a boot loader's go to the serial port.
+pub fn vga_bios_beside(bios: &Path) -> Option<Vec<u8>> {
+    let path = bios.parent().unwrap_or(Path::new(".")).join(VGA_BIOS_FILE);
+    match std::fs::read(&path) {
+        Ok(image) => {
+            log::info!("VGA BIOS: {} ({} bytes) as the VGA's expansion ROM", path.display(), image.len());
+            Some(image)
+        }
+        Err(e) => {
+            log::warn!("no VGA BIOS ({}: {e}): the firmware will show nothing on the VGA screen", path.display());
+            None
+        }
+    }
+}
+
 /// CPUs the machine has.
 const CPUS: u16 = 1;
 /// `etc/boot-fail-wait`: milliseconds SeaBIOS waits before it retries when nothing boots.

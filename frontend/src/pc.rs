@@ -54,7 +54,7 @@ use rx86_devices::ide::{
 use rx86_devices::ioapic::IoApic;
 use rx86_devices::lapic::{LocalApic, LocalApicConfig};
 use rx86_devices::pci::{
-    config_mechanism_1, I440fxHostBridge, PciBus, PciMemoryWindow, PciMemoryWindowMmio, Piix3IsaBridge,
+    config_mechanism_1, ExpansionRom, I440fxHostBridge, PciBus, PciMemoryWindow, PciMemoryWindowMmio, Piix3IsaBridge,
 };
 use rx86_devices::pic::{ElcrPorts, PicChip, PicPair, PicPorts};
 use rx86_devices::pit::Pit;
@@ -339,6 +339,10 @@ impl Pc {
         let mut pci = PciBus::new();
         let mut pci_vga = PciVga::new(DEFAULT_VRAM_SIZE).map_err(|e| RunError::Board(e.to_string()))?;
         pci_vga.firmware_setup(VGA_LFB_BASE as u32, VGA_MMIO_BASE as u32);
+        let vga_bios = config.bios.as_deref().and_then(crate::external_bios::vga_bios_beside).map(ExpansionRom::new);
+        if let Some(rom) = &vga_bios {
+            pci_vga.set_expansion_rom(rom.bar_size()).map_err(|e| RunError::Board(format!("VGA BIOS: {e}")))?;
+        }
         let pci_vga = shared_pci(pci_vga);
         let functions: [(u8, u8, rx86_devices::pci::SharedPciFunction); 4] = [
             (0, 0, shared_pci(I440fxHostBridge::new())),
@@ -354,7 +358,10 @@ impl Pc {
             let lfb = shared(VgaLfb::new(vga.clone()));
             window.add_bar("VGA framebuffer", pci_vga.clone(), VGA_LFB_BAR, DEFAULT_VRAM_SIZE as u64, lfb);
             let registers = shared(VgaMmio::new(vga.clone()));
-            window.add_bar("VGA registers", pci_vga, VGA_MMIO_BAR, VGA_MMIO_BAR_SIZE, registers);
+            window.add_bar("VGA registers", pci_vga.clone(), VGA_MMIO_BAR, VGA_MMIO_BAR_SIZE, registers);
+            if let Some(rom) = vga_bios {
+                window.add_expansion_rom("VGA BIOS", pci_vga, rom.bar_size(), shared(rom));
+            }
         }
         pci.set_memory_window(pci_window);
         let (pci_address, pci_data) = config_mechanism_1(pci);

@@ -236,6 +236,8 @@ pub struct DebianBootMedia {
     pub disk_img: PathBuf,
     /// Debian's SeaBIOS ROM (128 KiB), for `--bios`.
     pub seabios: PathBuf,
+    /// SeaBIOS's VGA BIOS (`vgabios-stdvga.bin`) in the same folder, where `--bios` finds it.
+    pub vga_bios: PathBuf,
 }
 
 /// Title of the GRUB ISO's first (default) menu entry.
@@ -263,8 +265,9 @@ fn make_debian_boot_media() -> Result<DebianBootMedia, String> {
         isolinux_iso: cache.join("isolinux.iso"),
         disk_img: cache.join("disk.img"),
         seabios: cache.join("seabios.bin"),
+        vga_bios: cache.join("vgabios-stdvga.bin"),
     };
-    for file in [&media.grub_iso, &media.isolinux_iso, &media.disk_img, &media.seabios] {
+    for file in [&media.grub_iso, &media.isolinux_iso, &media.disk_img, &media.seabios, &media.vga_bios] {
         if !file.is_file() {
             return Err(format!("make-boot-media.sh succeeded but {} is missing", file.display()));
         }

@@ -300,6 +300,46 @@ fn grub_menu_shows_on_the_vga_screen() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Under SeaBIOS (`--bios`), the VGA offers SeaBIOS's own VGA BIOS (`vgabios-stdvga.bin`, found
+/// beside the firmware image) as its PCI expansion ROM; SeaBIOS runs it, and GRUB's menu reaches
+/// the VGA screen through its INT 10h (without it the screen stays empty).
+#[test]
+fn grub_menu_shows_on_the_vga_screen_under_seabios_with_its_vga_bios() {
+    let media = match debian_boot_media() {
+        Ok(media) => media,
+        Err(why) => {
+            println!("SKIP: Debian boot media unavailable: {why}");
+            return;
+        }
+    };
+    let dir = scratch_dir("seabios-grub-menu");
+    let txt = dir.join("menu.txt");
+    let extra = [
+        "-m",
+        "256M",
+        "--bios",
+        media.seabios.to_str().unwrap(),
+        "--cdrom",
+        media.grub_iso.to_str().unwrap(),
+        "--boot",
+        "d",
+        "--stop-at",
+        "@automatically",
+        "--text-dump",
+        txt.to_str().unwrap(),
+    ];
+    let out = run_limited(&bios_run_args("interp", &extra), GRUB_MENU_LIMIT);
+    let text = fs::read_to_string(&txt).unwrap_or_else(|e| panic!("text dump: {e}\n{}", context(&out)));
+    assert_eq!(out.status.code(), Some(0), "stopped at the menu\n{text}\n{}", context(&out));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("Start SeaVGABIOS"), "SeaBIOS ran the VGA BIOS:\n{}", context(&out));
+    assert!(log.contains("VBE DISPI: lfb_addr=fd000000"), "it found the Bochs VBE LFB:\n{}", context(&out));
+    for entry in [GRUB_ENTRY_1, GRUB_ENTRY_2] {
+        assert!(text.contains(entry), "menu entry '{entry}' on the screen:\n{text}");
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Scripted keys through the PS/2 keyboard pick GRUB's second entry (Down, Enter) once the menu
 /// shows; the run stops when the kernel prints that entry's command line on the serial console
 /// (the full Linux boot from GRUB is `bios_boot`'s test).

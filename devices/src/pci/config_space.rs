@@ -30,6 +30,13 @@ pub const HEADER_TYPE: u8 = 0x0e;
 pub const BAR0: u8 = 0x10;
 /// Interrupt line (written by firmware, used by software only).
 pub const INTERRUPT_LINE: u8 = 0x3c;
+/// Expansion ROM base address register (type 0 header, section 6.2.5.2): address bits 31:11,
+/// enable bit 0.
+pub const EXPANSION_ROM: u8 = 0x30;
+/// Expansion ROM BAR bit 0: address decode enable.
+pub const EXPANSION_ROM_ENABLE: u32 = 1;
+/// Expansion ROM BAR address bits.
+pub const EXPANSION_ROM_ADDRESS_MASK: u32 = 0xffff_f800;
 /// Interrupt pin (1 = INTA# .. 4 = INTD#, 0 = none).
 pub const INTERRUPT_PIN: u8 = 0x3d;
 /// First device-specific register.
@@ -263,6 +270,17 @@ impl ConfigSpace {
             self.set_write_mask(offset + 4, &((address_mask >> 32) as u32).to_le_bytes());
         }
         self.bars[index] = Some(kind);
+        Ok(())
+    }
+
+    /// Declares an expansion ROM of `size` bytes (a power of two, 2 KiB to 16 MiB): the
+    /// expansion ROM BAR's address bits above the size and its enable bit become writable.
+    pub fn set_expansion_rom(&mut self, size: u64) -> Result<(), PciError> {
+        if !size.is_power_of_two() || !(0x800..=16 << 20).contains(&size) {
+            return Err(PciError::BadBar { index: BAR_COUNT, reason: "expansion ROM size out of range" });
+        }
+        let mask = (!(size as u32 - 1) & EXPANSION_ROM_ADDRESS_MASK) | EXPANSION_ROM_ENABLE;
+        self.set_write_mask(EXPANSION_ROM, &mask.to_le_bytes());
         Ok(())
     }
 

@@ -10,7 +10,9 @@
 //! recomputes where each device answers. An access the window does not decode (no BAR there,
 //! or decoding disabled) is a master abort: reads are all-ones, writes are dropped.
 
-use super::config_space::{BAR0, COMMAND, COMMAND_MEMORY_SPACE};
+use super::config_space::{
+    BAR0, COMMAND, COMMAND_MEMORY_SPACE, EXPANSION_ROM, EXPANSION_ROM_ADDRESS_MASK, EXPANSION_ROM_ENABLE,
+};
 use super::SharedPciFunction;
 use rx86_core::bus::{size_mask, BusDevice, SharedDevice};
 use std::sync::{Arc, Mutex};
@@ -18,13 +20,50 @@ use std::sync::{Arc, Mutex};
 /// Bits 3:0 of a memory BAR: space indicator, type and prefetchable (not address bits).
 const MEMORY_BAR_FLAGS: u32 = 0xf;
 
+/// Which base address register a target follows.
+#[derive(Clone, Copy)]
+enum Register {
+    /// 32-bit memory BAR `n`.
+    Memory(usize),
+    /// The expansion ROM BAR (decodes only with its enable bit set, section 6.2.5.2).
+    ExpansionRom,
+}
+
 /// One memory BAR and the device that answers where it decodes.
 struct BarTarget {
     function: SharedPciFunction,
-    index: usize,
+    register: Register,
     size: u64,
     device: SharedDevice,
     name: String,
+}
+
+impl BarTarget {
+    /// Where the BAR decodes now (`None` when disabled or unassigned).
+    fn decoded_at(&self) -> Option<u64> {
+        let mut f = self.function.lock().unwrap_or_else(|e| e.into_inner());
+        if f.read_config(COMMAND, 2) as u16 & COMMAND_MEMORY_SPACE == 0 {
+            return None;
+        }
+        let start = match self.register {
+            Register::Memory(index) => f.read_config(BAR0 + 4 * index as u8, 4) & !MEMORY_BAR_FLAGS,
+            Register::ExpansionRom => {
+                let bar = f.read_config(EXPANSION_ROM, 4);
+                if bar & EXPANSION_ROM_ENABLE == 0 {
+                    return None;
+                }
+                bar & EXPANSION_ROM_ADDRESS_MASK
+            }
+        };
+        (start != 0).then_some(u64::from(start))
+    }
+
+    fn describe(&self) -> String {
+        match self.register {
+            Register::Memory(index) => format!("{} (BAR{index})", self.name),
+            Register::ExpansionRom => format!("{} (expansion ROM)", self.name),
+        }
+    }
 }
 
 /// The window and the BARs it decodes.
@@ -68,7 +107,15 @@ impl PciMemoryWindow {
     /// Declares that 32-bit memory BAR `index` of `function`, `size` bytes, is answered by
     /// `device` (with offsets from the BAR's address), and refreshes.
     pub fn add_bar(&mut self, name: &str, function: SharedPciFunction, index: usize, size: u64, device: SharedDevice) {
-        self.targets.push(BarTarget { function, index, size, device, name: name.to_string() });
+        self.targets.push(BarTarget { function, register: Register::Memory(index), size, device, name: name.into() });
+        self.refresh();
+    }
+
+    /// Declares that the expansion ROM BAR of `function`, `size` bytes, is answered by `device`,
+    /// and refreshes.
+    pub fn add_expansion_rom(&mut self, name: &str, function: SharedPciFunction, size: u64, device: SharedDevice) {
+        let register = Register::ExpansionRom;
+        self.targets.push(BarTarget { function, register, size, device, name: name.into() });
         self.refresh();
     }
 
@@ -78,20 +125,16 @@ impl PciMemoryWindow {
     pub fn refresh(&mut self) {
         let mut decoded: Vec<(u64, u64, usize)> = Vec::new();
         for (i, target) in self.targets.iter().enumerate() {
-            let (command, bar) = {
-                let mut f = target.function.lock().unwrap_or_else(|e| e.into_inner());
-                (f.read_config(COMMAND, 2) as u16, f.read_config(BAR0 + 4 * target.index as u8, 4))
-            };
-            let start = u64::from(bar & !MEMORY_BAR_FLAGS);
-            if command & COMMAND_MEMORY_SPACE == 0 || start == 0 {
+            let Some(start) = target.decoded_at() else { continue };
+            let end = start + target.size;
+            if end == 1 << 32 && start == (1 << 32) - target.size {
+                // All address bits set: firmware sizing the BAR with decoding still enabled.
                 continue;
             }
-            let end = start + target.size;
             if start < self.base || end > self.base + self.len {
                 log::warn!(
-                    "PCI: {} (BAR{}) at {start:#x}-{:#x} is outside the PCI memory window {:#x}-{:#x}; not decoded",
-                    target.name,
-                    target.index,
+                    "PCI: {} at {start:#x}-{:#x} is outside the PCI memory window {:#x}-{:#x}; not decoded",
+                    target.describe(),
                     end - 1,
                     self.base,
                     self.base + self.len - 1
@@ -101,9 +144,9 @@ impl PciMemoryWindow {
             if let Some(&(s, e, other)) = decoded.iter().find(|&&(s, e, _)| start < e && s < end) {
                 log::warn!(
                     "PCI: {} at {start:#x}-{:#x} overlaps {} at {s:#x}-{:#x}; not decoded",
-                    target.name,
+                    target.describe(),
                     end - 1,
-                    self.targets[other].name,
+                    self.targets[other].describe(),
                     e - 1
                 );
                 continue;
@@ -112,7 +155,7 @@ impl PciMemoryWindow {
         }
         for &(start, end, i) in &decoded {
             if !self.decoded.contains(&(start, end, i)) {
-                log::debug!("PCI: {} decodes at {start:#x}-{:#x}", self.targets[i].name, end - 1);
+                log::debug!("PCI: {} decodes at {start:#x}-{:#x}", self.targets[i].describe(), end - 1);
             }
         }
         self.decoded = decoded;
@@ -219,6 +262,25 @@ mod tests {
         assert_eq!(mmio.read(0xfebf_f010 - WINDOW, 4), 0xffff_ffff);
         assert_eq!(mmio.read(0x9000_0ffc - WINDOW, 4), 0xffc);
         assert_eq!(mmio.read(0x9000_0ffe - WINDOW, 4), 0xffff_ffff, "an access running past the BAR's end");
+    }
+
+    #[test]
+    fn the_expansion_rom_decodes_only_with_its_enable_bit() {
+        let (mut mmio, function, _) = window();
+        let rom = Arc::new(Mutex::new(crate::pci::ExpansionRom::new(vec![0x55, 0xaa])));
+        function.lock().unwrap().0.set_expansion_rom(0x8000).unwrap();
+        mmio.0.lock().unwrap().add_expansion_rom("rom", function.clone(), 0x8000, rom);
+        configure(&function, &mmio, 0, COMMAND_MEMORY_SPACE);
+        let mut f = function.lock().unwrap();
+        f.write_config(EXPANSION_ROM, 4, u32::MAX);
+        assert_eq!(f.read_config(EXPANSION_ROM, 4), 0xffff_8001, "32 KiB, enable bit writable");
+        f.write_config(EXPANSION_ROM, 4, 0xfeb0_0000);
+        drop(f);
+        mmio.0.lock().unwrap().refresh();
+        assert_eq!(mmio.read(0xfeb0_0000 - WINDOW, 2), 0xffff, "not enabled");
+        function.lock().unwrap().write_config(EXPANSION_ROM, 4, 0xfeb0_0001);
+        mmio.0.lock().unwrap().refresh();
+        assert_eq!(mmio.read(0xfeb0_0000 - WINDOW, 2), 0xaa55);
     }
 
     #[test]

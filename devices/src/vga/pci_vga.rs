@@ -5,8 +5,9 @@
 //! (`drivers/gpu/drm/tiny/bochs.c`) and SeaBIOS's VGA BIOS finds the LFB through.
 //!
 //! The board decodes [`VgaLfb`] at BAR0 and [`VgaMmio`] at BAR2 wherever firmware puts them
-//! (`crate::pci::PciMemoryWindow`). The expansion ROM BAR is not implemented (it reads 0: no
-//! ROM).
+//! (`crate::pci::PciMemoryWindow`). The expansion ROM BAR, when the board gives the VGA a VGA
+//! BIOS image ([`PciVga::set_expansion_rom`]), lets firmware such as SeaBIOS find and run it;
+//! without one it reads 0 (no ROM).
 
 use super::{lock, SharedVga};
 use crate::pci::config_space::{COMMAND, COMMAND_MEMORY_SPACE};
@@ -79,6 +80,12 @@ impl PciVga {
         config.set_bar(VGA_LFB_BAR, BarKind::Memory32 { prefetchable: true }, vram_size as u64)?;
         config.set_bar(VGA_MMIO_BAR, BarKind::Memory32 { prefetchable: false }, VGA_MMIO_BAR_SIZE)?;
         Ok(PciVga { config })
+    }
+
+    /// Gives the function an expansion ROM BAR of `size` bytes (the board decodes the image
+    /// behind it, see `crate::pci::ExpansionRom`).
+    pub fn set_expansion_rom(&mut self, size: u64) -> Result<(), PciError> {
+        self.config.set_expansion_rom(size)
     }
 
     /// Does what firmware does before an OS starts: puts BAR0 (the framebuffer) at
