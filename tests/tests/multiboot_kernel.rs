@@ -5,7 +5,7 @@
 //! prints its results on COM1 and powers off through ACPI. Every line is checked; under
 //! `--accel kvm` the steps the host's KVM cannot run are reported by name.
 
-use rx86_tests::guests::kernel_report::{KernelReport, Verdict, MULTIBOOT_KERNEL_STEPS};
+use rx86_tests::guests::kernel_report::{KernelReport, Verdict, MULTIBOOT_KERNEL_STEPS, TICKS_TO_COUNT};
 use rx86_tests::guests::{multiboot64_test_kernel, multiboot_test_kernel};
 use rx86_tests::rx86_bin::{hardware_kvm, kvm_unavailable, run_rx86_with_limit, stderr_of, stdout_of};
 use std::path::PathBuf;
@@ -57,6 +57,11 @@ impl Run {
 
     /// Values only the virtual clock makes exact (the interpreter's default).
     fn assert_virtual_clock_values(&self) {
+        for step in ["pit-pic", "ioapic-lapic", "lapic-timer"] {
+            if let Err(e) = self.report.check_fields(step, &[&format!("ticks={TICKS_TO_COUNT}")]) {
+                panic!("{e}\n{}", self.context());
+            }
+        }
         // frontend/src/pc.rs VIRTUAL_EPOCH: the RTC starts at 2024-01-01 00:00:00 (a Monday: the
         // MC146818 day of week counts Sunday as 1).
         assert!(self.details("rtc").starts_with("2024-01-01 00:00:00 wday=2 "), "{}", self.context());
