@@ -5,7 +5,8 @@
 //!
 //! `cargo bench -p rx86-benches --bench linux_boot [-- --arch amd64|i386]`
 //!
-//! With `-- --media grub|isolinux|disk` the same kernel boots through the firmware instead:
+//! With `-- --media grub|isolinux|disk|seabios-grub` the same kernel boots through the firmware
+//! instead (`seabios-grub`: Debian's SeaBIOS as `--bios` on rx86 and `-bios` on QEMU):
 //! rx86's built-in BIOS and QEMU's SeaBIOS booting the same Debian GRUB ISO, ISOLINUX ISO
 //! or SYSLINUX MBR disk (`tests/fixtures/make-boot-media.sh`), to the same marker.
 //!
@@ -81,18 +82,25 @@ fn main() {
                     return;
                 }
             };
-            let (rx_drive, qemu_drive, path) = match which {
-                "grub" => (["--cdrom", "--boot", "d"], ["-cdrom", "-boot", "d"], boot.grub_iso),
-                "isolinux" => (["--cdrom", "--boot", "d"], ["-cdrom", "-boot", "d"], boot.isolinux_iso),
-                "disk" => (["--hda", "--boot", "c"], ["-hda", "-boot", "c"], boot.disk_img),
+            let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+            let (grub, isolinux, disk, seabios) =
+                (path(&boot.grub_iso), path(&boot.isolinux_iso), path(&boot.disk_img), path(&boot.seabios));
+            let (rx_args, qemu_args) = match which {
+                "grub" => (vec!["--cdrom", &grub, "--boot", "d"], vec!["-cdrom", &grub, "-boot", "d"]),
+                "isolinux" => (vec!["--cdrom", &isolinux, "--boot", "d"], vec!["-cdrom", &isolinux, "-boot", "d"]),
+                "disk" => (vec!["--hda", &disk, "--boot", "c"], vec!["-hda", &disk, "-boot", "c"]),
+                // The same SeaBIOS image on both (QEMU's default firmware is SeaBIOS too).
+                "seabios-grub" => (
+                    vec!["--bios", &seabios, "--cdrom", &grub, "--boot", "d"],
+                    vec!["-bios", &seabios, "-cdrom", &grub, "-boot", "d"],
+                ),
                 other => {
-                    println!("linux_boot: --media {other}: use grub, isolinux or disk");
+                    println!("linux_boot: --media {other}: use grub, isolinux, disk or seabios-grub");
                     return;
                 }
             };
-            let path = path.to_str().unwrap().to_string();
-            rx86.args(["-m", "256M", rx_drive[0], &path, rx_drive[1], rx_drive[2], "--snapshot"]);
-            qemu.args(["-m", "256", qemu_drive[0], &path, qemu_drive[1], qemu_drive[2], "-snapshot"]);
+            rx86.args(["-m", "256M", "--snapshot"]).args(rx_args);
+            qemu.args(["-m", "256", "-snapshot"]).args(qemu_args);
         }
     }
 
