@@ -269,33 +269,31 @@ fn run_limited(args: &[String], limit: Duration) -> Output {
     run_rx86_with_limit(&args, limit).unwrap_or_else(|| panic!("rx86 {} did not finish in {limit:?}", args.join(" ")))
 }
 
-/// GRUB's menu on the VGA screen, captured when its countdown line shows (`--stop-at @TEXT`):
-/// both entries in the text dump, and the screenshot equal to `tests/golden/grub-menu.png`.
-#[test]
-fn grub_menu_shows_on_the_vga_screen() {
-    let Some(iso) = grub_iso_or_skip() else { return };
-    let dir = scratch_dir("grub-menu");
+/// Boots `iso` (GRUB) with `firmware` options (none for the built-in BIOS) until GRUB's countdown
+/// line shows (`--stop-at @TEXT`), checks that both menu entries are in the text dump, and
+/// returns the run and the screenshot (in `dir`).
+fn grub_menu_on_screen(dir: &Path, iso: &Path, firmware: &[&str]) -> (Output, PathBuf) {
     let (png, txt) = (dir.join("menu.png"), dir.join("menu.txt"));
-    let extra = [
-        "-m",
-        "256M",
-        "--cdrom",
-        iso.to_str().unwrap(),
-        "--boot",
-        "d",
-        "--stop-at",
-        "@automatically",
-        "--screenshot",
-        png.to_str().unwrap(),
-        "--text-dump",
-        txt.to_str().unwrap(),
-    ];
+    let (iso, png_arg, txt_arg) = (iso.to_str().unwrap(), png.to_str().unwrap(), txt.to_str().unwrap());
+    let mut extra = vec!["-m", "256M", "--cdrom", iso, "--boot", "d", "--stop-at", "@automatically"];
+    extra.extend_from_slice(&["--screenshot", png_arg, "--text-dump", txt_arg]);
+    extra.extend_from_slice(firmware);
     let out = run_limited(&bios_run_args("interp", &extra), GRUB_MENU_LIMIT);
     let text = fs::read_to_string(&txt).unwrap_or_else(|e| panic!("text dump: {e}\n{}", context(&out)));
     assert_eq!(out.status.code(), Some(0), "stopped at the menu\n{text}\n{}", context(&out));
     for entry in [GRUB_ENTRY_1, GRUB_ENTRY_2] {
         assert!(text.contains(entry), "menu entry '{entry}' on the screen:\n{text}");
     }
+    (out, png)
+}
+
+/// GRUB's menu on the VGA screen, captured when its countdown line shows: both entries in the
+/// text dump, and the screenshot equal to `tests/golden/grub-menu.png`.
+#[test]
+fn grub_menu_shows_on_the_vga_screen() {
+    let Some(iso) = grub_iso_or_skip() else { return };
+    let dir = scratch_dir("grub-menu");
+    let (_, png) = grub_menu_on_screen(&dir, &iso, &[]);
     compare_with_golden(&png, "grub-menu.png");
     fs::remove_dir_all(&dir).unwrap();
 }
@@ -305,38 +303,13 @@ fn grub_menu_shows_on_the_vga_screen() {
 /// the VGA screen through its INT 10h (without it the screen stays empty).
 #[test]
 fn grub_menu_shows_on_the_vga_screen_under_seabios_with_its_vga_bios() {
-    let media = match debian_boot_media() {
-        Ok(media) => media,
-        Err(why) => {
-            println!("SKIP: Debian boot media unavailable: {why}");
-            return;
-        }
-    };
+    let Some(iso) = grub_iso_or_skip() else { return };
+    let seabios = debian_boot_media().expect("grub_iso_or_skip had the media").seabios;
     let dir = scratch_dir("seabios-grub-menu");
-    let txt = dir.join("menu.txt");
-    let extra = [
-        "-m",
-        "256M",
-        "--bios",
-        media.seabios.to_str().unwrap(),
-        "--cdrom",
-        media.grub_iso.to_str().unwrap(),
-        "--boot",
-        "d",
-        "--stop-at",
-        "@automatically",
-        "--text-dump",
-        txt.to_str().unwrap(),
-    ];
-    let out = run_limited(&bios_run_args("interp", &extra), GRUB_MENU_LIMIT);
-    let text = fs::read_to_string(&txt).unwrap_or_else(|e| panic!("text dump: {e}\n{}", context(&out)));
-    assert_eq!(out.status.code(), Some(0), "stopped at the menu\n{text}\n{}", context(&out));
+    let (out, _) = grub_menu_on_screen(&dir, &iso, &["--bios", seabios.to_str().unwrap()]);
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("Start SeaVGABIOS"), "SeaBIOS ran the VGA BIOS:\n{}", context(&out));
     assert!(log.contains("VBE DISPI: lfb_addr=fd000000"), "it found the Bochs VBE LFB:\n{}", context(&out));
-    for entry in [GRUB_ENTRY_1, GRUB_ENTRY_2] {
-        assert!(text.contains(entry), "menu entry '{entry}' on the screen:\n{text}");
-    }
     fs::remove_dir_all(&dir).unwrap();
 }
 
