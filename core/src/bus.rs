@@ -2,8 +2,10 @@
 //!
 //! A bus owns the routing: a sorted table of non-overlapping ranges, each mapped to a
 //! device that sees offsets relative to its own base. Overlaps are rejected when the
-//! board is built. An access that hits no device reads all-ones and drops writes,
-//! logged once per address.
+//! board is built. Beneath the table a bus may have one fallback range, for a device that
+//! decides at run time which of its addresses it answers (the PCI I/O window, whose BARs
+//! firmware moves): it sees what no fixed range claims. An access that hits no device
+//! reads all-ones and drops writes, logged once per address.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -68,6 +70,7 @@ pub struct Bus {
     kind: &'static str,
     limit: u64,
     ranges: Vec<Range>,
+    fallback: Option<Range>,
     warned: Mutex<HashSet<u64>>,
 }
 
@@ -84,20 +87,25 @@ pub fn size_mask(size: u8) -> u64 {
 impl Bus {
     /// An empty port-I/O bus (addresses 0..=0xFFFF).
     pub fn new_port() -> Self {
-        Bus { kind: "port", limit: 0x1_0000, ranges: Vec::new(), warned: Mutex::new(HashSet::new()) }
+        Bus { kind: "port", limit: 0x1_0000, ranges: Vec::new(), fallback: None, warned: Mutex::new(HashSet::new()) }
     }
 
     /// An empty MMIO bus (the whole 64-bit physical space).
     pub fn new_mmio() -> Self {
-        Bus { kind: "mmio", limit: u64::MAX, ranges: Vec::new(), warned: Mutex::new(HashSet::new()) }
+        Bus { kind: "mmio", limit: u64::MAX, ranges: Vec::new(), fallback: None, warned: Mutex::new(HashSet::new()) }
     }
 
-    /// Maps `dev` at `base..base+len` under `name`; rejects overlaps.
-    pub fn insert(&mut self, name: &str, base: u64, len: u64, dev: SharedDevice) -> Result<(), BusError> {
+    fn check_range(&self, name: &str, base: u64, len: u64) -> Result<(), BusError> {
         let end = base.checked_add(len);
         if len == 0 || end.is_none_or(|e| e > self.limit) {
             return Err(BusError::BadRange { bus: self.kind, name: name.into(), base, len });
         }
+        Ok(())
+    }
+
+    /// Maps `dev` at `base..base+len` under `name`; rejects overlaps.
+    pub fn insert(&mut self, name: &str, base: u64, len: u64, dev: SharedDevice) -> Result<(), BusError> {
+        self.check_range(name, base, len)?;
         let idx = self.ranges.partition_point(|r| r.base < base);
         let clash = [idx.checked_sub(1), Some(idx)]
             .into_iter()
@@ -119,10 +127,19 @@ impl Bus {
         Ok(())
     }
 
+    /// Puts `dev` beneath the fixed ranges at `base..base+len`: it sees the accesses there
+    /// that no range added with [`Bus::insert`] claims (offsets from `base`), and reads
+    /// all-ones itself where it has nothing. Replaces an earlier fallback.
+    pub fn set_fallback(&mut self, name: &str, base: u64, len: u64, dev: SharedDevice) -> Result<(), BusError> {
+        self.check_range(name, base, len)?;
+        self.fallback = Some(Range { base, len, name: name.into(), dev });
+        Ok(())
+    }
+
     fn find(&self, addr: u64) -> Option<&Range> {
         let idx = self.ranges.partition_point(|r| r.base <= addr);
-        let r = self.ranges.get(idx.checked_sub(1)?)?;
-        (addr - r.base < r.len).then_some(r)
+        let fixed = idx.checked_sub(1).and_then(|i| self.ranges.get(i)).filter(|r| addr - r.base < r.len);
+        fixed.or_else(|| self.fallback.as_ref().filter(|r| addr >= r.base && addr - r.base < r.len))
     }
 
     /// True when a device claims `addr`.
@@ -135,9 +152,9 @@ impl Bus {
         self.find(addr).map(|r| r.name.as_str())
     }
 
-    /// Names and ranges of every device, in address order.
+    /// Names and ranges of every device: the fixed ranges in address order, then the fallback.
     pub fn devices(&self) -> impl Iterator<Item = (&str, u64, u64)> {
-        self.ranges.iter().map(|r| (r.name.as_str(), r.base, r.len))
+        self.ranges.iter().chain(&self.fallback).map(|r| (r.name.as_str(), r.base, r.len))
     }
 
     fn warn_unmapped(&self, what: &str, addr: u64, size: u8) {
@@ -205,6 +222,26 @@ mod tests {
         bus.write(0x3f9, 2, 0x1_2345);
         assert_eq!(dev.lock().unwrap().log, vec![(1, 2, 0x2345)]);
         assert_eq!(bus.device_name(0x404), Some("b"));
+    }
+
+    #[test]
+    fn the_fallback_sees_only_what_no_fixed_range_claims() {
+        let fixed = Arc::new(Mutex::new(Regs::default()));
+        let under = Arc::new(Mutex::new(Regs::default()));
+        let mut bus = Bus::new_port();
+        bus.insert("fixed", 0x1004, 4, fixed.clone()).unwrap();
+        assert!(bus.set_fallback("window", 0xffff, 2, under.clone()).is_err(), "wraps the port space");
+        bus.set_fallback("window", 0x1000, 0xf000, under.clone()).unwrap();
+        bus.insert("late", 0x2000, 2, Arc::new(Mutex::new(Regs::default()))).unwrap();
+        assert_eq!(bus.read(0x1006, 1), 0x02, "a fixed range wins");
+        assert_eq!(bus.read(0x1001, 1), 0x01, "offsets from the fallback's base");
+        bus.write(0xc004, 4, 7);
+        bus.write(0x1005, 1, 9);
+        assert_eq!(under.lock().unwrap().log, vec![(0xb004, 4, 7)]);
+        assert_eq!(fixed.lock().unwrap().log, vec![(1, 1, 9)]);
+        assert_eq!(bus.device_name(0x2001), Some("late"));
+        assert_eq!(bus.device_name(0x2002), Some("window"));
+        assert_eq!(bus.read(0xfff, 1), 0xff, "below the fallback: unmapped");
     }
 
     #[test]

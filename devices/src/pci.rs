@@ -29,13 +29,13 @@ pub mod config_space;
 mod expansion_rom;
 mod host;
 mod i440fx;
-mod memory_window;
 mod piix3;
+mod window;
 
 pub use bus::{PciBus, PciFunction, SharedPciFunction};
 pub use config_space::{BarKind, ConfigSpace, PciError, PciId};
 pub use expansion_rom::ExpansionRom;
 pub use host::{config_mechanism_1, PciConfigAddress, PciConfigData};
 pub use i440fx::I440fxHostBridge;
-pub use memory_window::{PciMemoryWindow, PciMemoryWindowMmio, SharedPciMemoryWindow};
 pub use piix3::Piix3IsaBridge;
+pub use window::{AddressSpace, PciWindow, PciWindowDevice, SharedPciWindow};

@@ -49,12 +49,13 @@ use rx86_devices::floppy::{FloppyController, FloppyDirPort, FloppyDisk};
 use rx86_devices::fw_cfg::{FW_CFG_PORTS_LEN, FW_CFG_PORT_BASE};
 use rx86_devices::i8042::{I8042CommandPort, I8042DataPort, I8042};
 use rx86_devices::ide::{
-    AtaDisk, AtapiCdrom, IdeCommandBlock, IdeControlBlock, IdeDrive, Piix3Ide, BUS_MASTER_BLOCK_SIZE,
+    AtaDisk, AtapiCdrom, IdeCommandBlock, IdeControlBlock, IdeDrive, Piix3Ide, BAR_BUS_MASTER, BUS_MASTER_BLOCK_SIZE,
 };
 use rx86_devices::ioapic::IoApic;
 use rx86_devices::lapic::{LocalApic, LocalApicConfig};
 use rx86_devices::pci::{
-    config_mechanism_1, ExpansionRom, I440fxHostBridge, PciBus, PciMemoryWindow, PciMemoryWindowMmio, Piix3IsaBridge,
+    config_mechanism_1, AddressSpace, ExpansionRom, I440fxHostBridge, PciBus, PciWindow, PciWindowDevice,
+    Piix3IsaBridge,
 };
 use rx86_devices::pic::{ElcrPorts, PicChip, PicPair, PicPorts};
 use rx86_devices::pit::Pit;
@@ -84,8 +85,13 @@ const COM_PORTS: [(u16, u8); 4] = [(0x3f8, 4), (0x2f8, 3), (0x3e8, 4), (0x2e8, 3
 const VGA_LFB_BASE: u64 = 0xfd00_0000;
 /// Where firmware puts the VGA's register window (BAR2).
 const VGA_MMIO_BASE: u64 = 0xfebf_0000;
-/// Where firmware puts the IDE bus master block (BAR4).
+/// Where firmware puts the IDE bus master block (BAR4), as SeaBIOS does on QEMU.
 const IDE_BUS_MASTER_BASE: u16 = 0xc000;
+/// The PCI I/O window: the ports above the ISA range (PCI BARs go at 0x1000 and up, as
+/// Linux's PCIBIOS_MIN_IO has it), where I/O BARs decode wherever firmware puts them.
+const PCI_IO_BASE: u64 = 0x1000;
+/// Its length, to the top of the port space.
+const PCI_IO_LEN: u64 = 0x1_0000 - PCI_IO_BASE;
 /// QEMU's default boot order: hard disk, floppy, CD-ROM.
 const DEFAULT_BOOT_ORDER: [BootDevice; 3] = [BootDevice::HardDisk, BootDevice::Floppy, BootDevice::Cdrom];
 
@@ -213,14 +219,20 @@ impl Pc {
                 shared(VgaMemory::new(vga.clone())),
             )
             .map_err(|e| RunError::Board(e.to_string()))?;
-        let pci_window = PciMemoryWindow::new(layout.low_end(), IOAPIC_BASE - layout.low_end()).shared();
+        let pci_window =
+            PciWindow::new(AddressSpace::Memory, layout.low_end(), IOAPIC_BASE - layout.low_end()).shared();
         memory
             .add_mmio(
                 "pci-memory",
                 layout.low_end(),
                 IOAPIC_BASE - layout.low_end(),
-                shared(PciMemoryWindowMmio(pci_window.clone())),
+                shared(PciWindowDevice(pci_window.clone())),
             )
+            .map_err(|e| RunError::Board(e.to_string()))?;
+        // I/O BARs decode in the PCI I/O window, beneath the fixed port devices.
+        let pci_io_window = PciWindow::new(AddressSpace::Io, PCI_IO_BASE, PCI_IO_LEN).shared();
+        b.ports
+            .set_fallback("pci-io", PCI_IO_BASE, PCI_IO_LEN, shared(PciWindowDevice(pci_io_window.clone())))
             .map_err(|e| RunError::Board(e.to_string()))?;
         b.map(
             "vga",
@@ -315,8 +327,6 @@ impl Pc {
             b.map(&format!("ide{i}"), cmd, 8, shared(IdeCommandBlock(channel.clone())))?;
             b.map(&format!("ide{i}-control"), ctl, 1, shared(IdeControlBlock(channel)))?;
         }
-        let bus_master = lock(&ide).bus_master_ports();
-        b.map("ide-bus-master", IDE_BUS_MASTER_BASE, BUS_MASTER_BLOCK_SIZE as u16, shared(bus_master))?;
 
         let isa_dma = IsaDma::shared(Some(dma_memory.clone()));
         b.map("dma1", 0x00, 16, shared(IsaDmaPorts::dma1(isa_dma.clone())))?;
@@ -363,7 +373,10 @@ impl Pc {
                 window.add_expansion_rom("VGA BIOS", pci_vga, rom.bar_size(), shared(rom));
             }
         }
-        pci.set_memory_window(pci_window);
+        let bus_master = shared(lock(&ide).bus_master_ports());
+        lock(&pci_io_window).add_bar("IDE bus master", ide.clone(), BAR_BUS_MASTER, BUS_MASTER_BLOCK_SIZE, bus_master);
+        pci.add_window(pci_window);
+        pci.add_window(pci_io_window);
         let (pci_address, pci_data) = config_mechanism_1(pci);
         b.map("pci-address", 0xcf8, 1, shared(pci_address))?;
         b.map("reset-control", 0xcf9, 1, shared(ResetControl::new(power.clone())))?;

@@ -17,7 +17,7 @@
 //! | secondary command block      | ports 0x170-0x177: `IdeCommandBlock(channel 1)`  |
 //! | secondary control block      | port 0x376, len 1: `IdeControlBlock(channel 1)`  |
 //! | interrupts                   | channel 0 -> ISA IRQ 14, channel 1 -> ISA IRQ 15 (edge, as the 8259 sees it; the line is a level held while an interrupt is pending) |
-//! | bus master block (BAR4)      | 16 ports at [`Piix3Ide::bus_master_base`]: [`Piix3Ide::bus_master_ports`] |
+//! | bus master block (BAR4)      | [`Piix3Ide::bus_master_ports`], declared as BAR4 to the PCI I/O window, which decodes it wherever firmware puts it |
 //! | PCI                          | bus 0, device 1, function 1                      |
 //!
 //! Port 0x3F7 (floppy DIR) is not part of the IDE control block; map only 0x3F6.
@@ -37,7 +37,7 @@ use std::sync::Arc;
 pub use ata::{AtaDisk, Geometry, MAX_MULTIPLE_SECTORS};
 pub use atapi::{AtapiCdrom, PacketOutcome, Sense, CD_BLOCK_SIZE};
 pub use channel::{IdeChannel, IdeCommandBlock, IdeControlBlock, IdeDrive, SharedIdeChannel};
-pub use piix3::{IdeBusMaster, Piix3Ide, BUS_MASTER_BLOCK_SIZE};
+pub use piix3::{IdeBusMaster, Piix3Ide, BAR_BUS_MASTER, BUS_MASTER_BLOCK_SIZE};
 
 /// Guest memory as a DMA engine sees it (RAM only, bounds-checked).
 pub trait DmaMemory: Send + Sync {

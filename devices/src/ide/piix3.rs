@@ -4,7 +4,8 @@
 //!
 //! The channels decode the fixed legacy ports and interrupts (primary 0x1F0-0x1F7,
 //! 0x3F6, IRQ 14; secondary 0x170-0x177, 0x376, IRQ 15); BAR4 is the 16-byte bus
-//! master I/O block (primary channel at +0, secondary at +8). IDETIM/SIDETIM timing
+//! master I/O block (primary channel at +0, secondary at +8), decoded where BAR4 points
+//! while the command register's I/O Space bit is set (the board's PCI I/O window). IDETIM/SIDETIM timing
 //! registers are stored for firmware and have no effect on an emulated drive.
 
 use super::busmaster::BM_REGISTERS_PER_CHANNEL;
@@ -17,7 +18,7 @@ use rx86_core::irq::SharedIrqLine;
 use std::sync::{Arc, Mutex};
 
 /// BAR4: bus master IDE base address (BMIBA).
-const BAR_BUS_MASTER: usize = 4;
+pub const BAR_BUS_MASTER: usize = 4;
 /// Size of the bus master I/O block.
 pub const BUS_MASTER_BLOCK_SIZE: u64 = 16;
 /// IDETIM: primary (0x40-0x41) and secondary (0x42-0x43) channel timing.
@@ -65,15 +66,14 @@ impl Piix3Ide {
         self.channels.get(index).cloned()
     }
 
-    /// The bus master I/O block for mapping at [`Piix3Ide::bus_master_base`].
+    /// The bus master I/O block, for the board to decode at BAR4.
     pub fn bus_master_ports(&self) -> IdeBusMaster {
         IdeBusMaster(self.channels.clone())
     }
 
     /// Does what a BIOS does before an OS starts (for direct kernel boot, which has no
     /// BIOS): enables both channels' decode (IDETIM bit 15), puts BAR4 at
-    /// `bus_master_base` and enables I/O decoding and bus mastering. The board maps
-    /// [`Piix3Ide::bus_master_ports`] at the same base.
+    /// `bus_master_base` and enables I/O decoding and bus mastering.
     pub fn firmware_setup(&mut self, bus_master_base: u16) {
         use crate::pci::config_space::{BAR0, COMMAND_BUS_MASTER};
         self.config.write(IDETIM, 2, u32::from(IDETIM_DECODE_ENABLE));
@@ -81,12 +81,6 @@ impl Piix3Ide {
         self.config.write(BAR0 + 4 * BAR_BUS_MASTER as u8, 4, u32::from(bus_master_base));
         let command = self.config.u16_at(COMMAND) | COMMAND_IO_SPACE | COMMAND_BUS_MASTER;
         self.config.write(COMMAND, 2, u32::from(command));
-    }
-
-    /// Where firmware put BAR4, when I/O decoding is on and the BAR is programmed.
-    pub fn bus_master_base(&self) -> Option<u16> {
-        let base = self.config.bar_address(BAR_BUS_MASTER)?;
-        (self.config.u16_at(COMMAND) & COMMAND_IO_SPACE != 0 && base != 0 && base <= 0xfff0).then_some(base as u16)
     }
 
     /// Flushes every disk on both channels (at exit).

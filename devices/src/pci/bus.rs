@@ -2,7 +2,7 @@
 //! accesses the host bridge forwards to them.
 
 use super::config_space::PciError;
-use super::memory_window::SharedPciMemoryWindow;
+use super::window::SharedPciWindow;
 use std::sync::{Arc, Mutex};
 
 /// Devices on one bus (5-bit device number).
@@ -30,8 +30,8 @@ pub type SharedPciFunction = Arc<Mutex<dyn PciFunction>>;
 pub struct PciBus {
     /// Indexed by device << 3 | function.
     slots: Vec<Option<SharedPciFunction>>,
-    /// Where the functions' memory BARs decode, refreshed after every configuration write.
-    memory_window: Option<SharedPciMemoryWindow>,
+    /// Where the functions' BARs decode, refreshed after every configuration write.
+    windows: Vec<SharedPciWindow>,
 }
 
 impl Default for PciBus {
@@ -45,13 +45,13 @@ impl PciBus {
     pub fn new() -> Self {
         PciBus {
             slots: vec![None; usize::from(DEVICES_PER_BUS) * usize::from(FUNCTIONS_PER_DEVICE)],
-            memory_window: None,
+            windows: Vec::new(),
         }
     }
 
     /// Lets `window` follow the BARs: it is refreshed after every configuration write.
-    pub fn set_memory_window(&mut self, window: SharedPciMemoryWindow) {
-        self.memory_window = Some(window);
+    pub fn add_window(&mut self, window: SharedPciWindow) {
+        self.windows.push(window);
     }
 
     fn slot_index(device: u8, function: u8) -> Result<usize, PciError> {
@@ -90,7 +90,7 @@ impl PciBus {
     pub fn write_config(&self, device: u8, function: u8, offset: u8, len: u8, value: u32) {
         if let Some(f) = self.decoded(device, function) {
             f.lock().unwrap_or_else(|e| e.into_inner()).write_config(offset, len, value);
-            if let Some(window) = &self.memory_window {
+            for window in &self.windows {
                 window.lock().unwrap_or_else(|e| e.into_inner()).refresh();
             }
         }

@@ -5,7 +5,7 @@
 //! (`drivers/gpu/drm/tiny/bochs.c`) and SeaBIOS's VGA BIOS finds the LFB through.
 //!
 //! The board decodes [`VgaLfb`] at BAR0 and [`VgaMmio`] at BAR2 wherever firmware puts them
-//! (`crate::pci::PciMemoryWindow`). The expansion ROM BAR, when the board gives the VGA a VGA
+//! (the memory [`crate::pci::PciWindow`]). The expansion ROM BAR, when the board gives the VGA a VGA
 //! BIOS image ([`PciVga::set_expansion_rom`]), lets firmware such as SeaBIOS find and run it;
 //! without one it reads 0 (no ROM).
 
