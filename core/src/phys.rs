@@ -1,7 +1,8 @@
 //! The guest-physical address map.
 //!
 //! A sorted table of non-overlapping regions: RAM (an offset into [`GuestRam`]), ROM
-//! (its own read-only mapping), and MMIO (routed through the MMIO [`Bus`]). Addresses
+//! (its own read-only mapping), shadow RAM (RAM or ROM segment by segment, as the chipset's
+//! [`ShadowControl`] says), and MMIO (routed through the MMIO [`Bus`]). Addresses
 //! in no region are unmapped: reads return all-ones and writes are dropped (logged
 //! once). CPU accesses go through [`PhysMemory::read`]/[`PhysMemory::write`]; device
 //! DMA goes through [`PhysMemory::dma_read`]/[`PhysMemory::dma_write`], which reach RAM
@@ -12,6 +13,7 @@
 
 use crate::bus::{size_mask, Bus, BusError};
 use crate::memory::GuestRam;
+use crate::shadow::{enable, ShadowControl, SHADOW_BASE, SHADOW_END};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
@@ -54,6 +56,16 @@ pub enum RegionKind {
     Rom {
         /// The ROM bytes (a separate mapping, so KVM can register it read-only).
         data: Arc<GuestRam>,
+    },
+    /// 0xC0000-0xFFFFF under the chipset's shadow control: each segment's reads and writes
+    /// go to guest RAM at `offset` + (address - base) when enabled, else to `rom`.
+    Shadow {
+        /// Offset into [`GuestRam`] of the region's first byte.
+        offset: u64,
+        /// What the ROM side holds (firmware in the BIOS segments, all-ones elsewhere).
+        rom: Arc<GuestRam>,
+        /// The enables, set by the chipset.
+        control: Arc<ShadowControl>,
     },
     /// Memory-mapped I/O on the MMIO bus.
     Mmio,
@@ -113,6 +125,7 @@ pub struct PhysMemory {
     written_code: Mutex<Vec<u64>>,
     code_written_flag: AtomicBool,
     warned: Mutex<Vec<u64>>,
+    shadow: Option<Arc<ShadowControl>>,
 }
 
 impl PhysMemory {
@@ -129,6 +142,7 @@ impl PhysMemory {
             written_code: Mutex::new(Vec::new()),
             code_written_flag: AtomicBool::new(false),
             warned: Mutex::new(Vec::new()),
+            shadow: None,
         }
     }
 
@@ -167,6 +181,14 @@ impl PhysMemory {
             if data.size() < region.len {
                 return Err(PhysError::BadRegion(region.name));
             }
+        }
+        if let RegionKind::Shadow { offset, rom, control } = &region.kind {
+            let exact = region.base == SHADOW_BASE && region.len == SHADOW_END - SHADOW_BASE;
+            let fits = offset.checked_add(region.len).is_some_and(|e| e <= self.ram.size()) && rom.size() >= region.len;
+            if !exact || !fits || self.shadow.is_some() {
+                return Err(PhysError::BadRegion(region.name));
+            }
+            self.shadow = Some(control.clone());
         }
         if let Some(old) =
             self.regions.iter().find(|r| r.base < region.base + region.len && region.base < r.base + r.len)
@@ -227,12 +249,50 @@ impl PhysMemory {
         }
     }
 
-    /// For a run of `len` bytes at `addr` that lies inside one RAM region, the RAM
-    /// offset; the interpreter's TLB uses this for direct access.
+    /// For a run of `len` bytes at `addr` that lies inside one region and reads and writes
+    /// guest RAM, the RAM offset; the interpreter's TLB uses this for direct access.
     pub fn ram_offset(&self, addr: u64, len: u64) -> Option<u64> {
+        self.ram_offset_with(addr, len, enable::READ_WRITE)
+    }
+
+    /// For a run of `len` bytes at `addr` inside one region whose reads reach guest RAM, the
+    /// RAM offset and whether writes reach it too (not in write-protected shadow RAM). The
+    /// interpreter's TLB uses this for direct reads and writes.
+    pub fn ram_read_access(&self, addr: u64, len: u64) -> Option<(u64, bool)> {
         let r = self.lookup(addr)?;
-        match r.kind {
-            RegionKind::Ram { offset } if addr - r.base + len <= r.len => Some(offset + addr - r.base),
+        if addr - r.base + len > r.len {
+            return None;
+        }
+        match &r.kind {
+            RegionKind::Ram { offset } => Some((offset + addr - r.base, true)),
+            RegionKind::Shadow { offset, control, .. } if control.all(addr, len, enable::READ) => {
+                Some((offset + addr - r.base, control.all(addr, len, enable::WRITE)))
+            }
+            _ => None,
+        }
+    }
+
+    fn ram_offset_with(&self, addr: u64, len: u64, bits: u8) -> Option<u64> {
+        let r = self.lookup(addr)?;
+        if addr - r.base + len > r.len {
+            return None;
+        }
+        match &r.kind {
+            RegionKind::Ram { offset } => Some(offset + addr - r.base),
+            RegionKind::Shadow { offset, control, .. } if control.all(addr, len, bits) => Some(offset + addr - r.base),
+            _ => None,
+        }
+    }
+
+    /// The chipset's shadow control, when the map has a shadow region.
+    pub fn shadow(&self) -> Option<&Arc<ShadowControl>> {
+        self.shadow.as_ref()
+    }
+
+    /// The shadow region's ROM side (offset 0 is 0xC0000), for the board to put firmware in.
+    pub fn shadow_rom(&self) -> Option<&Arc<GuestRam>> {
+        match &self.lookup(SHADOW_BASE)?.kind {
+            RegionKind::Shadow { rom, .. } => Some(rom),
             _ => None,
         }
     }
@@ -275,6 +335,16 @@ impl PhysMemory {
                 Some((r, RegionKind::Rom { data })) => {
                     let _ = data.read(a - r.base, out);
                 }
+                Some((r, RegionKind::Shadow { offset, rom, control })) => {
+                    for (s, at, n, bits) in shadow_pieces(control, a, out.len()) {
+                        let piece = &mut out[at..at + n];
+                        let _ = if bits & enable::READ != 0 {
+                            self.ram.read(offset + (s - r.base), piece)
+                        } else {
+                            rom.read(s - r.base, piece)
+                        };
+                    }
+                }
                 Some((_, RegionKind::Mmio)) => mmio_read(&self.mmio, a, out),
                 None => {
                     self.warn_once("read", a);
@@ -295,23 +365,55 @@ impl PhysMemory {
                     self.note_write(off, n as u64);
                 }
                 Some((_, RegionKind::Rom { .. })) => log::trace!("ROM write dropped at {a:#x}"),
+                Some((r, RegionKind::Shadow { offset, control, .. })) => {
+                    for (s, at, n, bits) in shadow_pieces(control, a, data.len()) {
+                        if bits & enable::WRITE != 0 {
+                            let off = offset + (s - r.base);
+                            let _ = self.ram.write(off, &data[at..at + n]);
+                            self.note_write(off, n as u64);
+                        } else {
+                            log::trace!("write to write-protected shadow RAM dropped at {s:#x}");
+                        }
+                    }
+                }
                 Some((_, RegionKind::Mmio)) => mmio_write(&self.mmio, a, data),
                 None => self.warn_once("write", a),
             }
         });
     }
 
-    /// Device DMA read: RAM only, the whole range must be RAM.
-    pub fn dma_read(&self, addr: u64, buf: &mut [u8]) -> Result<(), PhysError> {
-        let off = self.ram_offset(addr, buf.len() as u64).ok_or(PhysError::DmaOutOfRange { addr, len: buf.len() })?;
-        self.ram.read(off, buf).map_err(|_| PhysError::DmaOutOfRange { addr, len: buf.len() })
+    /// The RAM pieces of a DMA transfer of `len` bytes at `addr`: (RAM offset, offset into
+    /// the buffer, length) for each region it crosses. Fails unless every byte reaches guest
+    /// RAM for the transfer's direction (`bits`: shadow RAM can refuse reads or writes).
+    fn dma_pieces(&self, addr: u64, len: usize, bits: u8) -> Result<Vec<(u64, usize, usize)>, PhysError> {
+        let out_of_range = PhysError::DmaOutOfRange { addr, len };
+        if addr.checked_add(len as u64).is_none() {
+            return Err(out_of_range);
+        }
+        let mut pieces = Vec::new();
+        let mut ok = true;
+        self.for_each_chunk(addr, len, |a, at, n, _| match self.ram_offset_with(a, n as u64, bits) {
+            Some(off) => pieces.push((off, at, n)),
+            None => ok = false,
+        });
+        ok.then_some(pieces).ok_or(out_of_range)
     }
 
-    /// Device DMA write: RAM only, the whole range must be RAM; invalidates code pages.
+    /// Device DMA read: every byte must be guest RAM (it may cross regions).
+    pub fn dma_read(&self, addr: u64, buf: &mut [u8]) -> Result<(), PhysError> {
+        for (off, at, n) in self.dma_pieces(addr, buf.len(), enable::READ)? {
+            self.ram.read(off, &mut buf[at..at + n]).map_err(|_| PhysError::DmaOutOfRange { addr, len: buf.len() })?;
+        }
+        Ok(())
+    }
+
+    /// Device DMA write: every byte must be writable guest RAM (nothing is written
+    /// otherwise); invalidates code pages.
     pub fn dma_write(&self, addr: u64, buf: &[u8]) -> Result<(), PhysError> {
-        let off = self.ram_offset(addr, buf.len() as u64).ok_or(PhysError::DmaOutOfRange { addr, len: buf.len() })?;
-        self.ram.write(off, buf).map_err(|_| PhysError::DmaOutOfRange { addr, len: buf.len() })?;
-        self.note_write(off, buf.len() as u64);
+        for (off, at, n) in self.dma_pieces(addr, buf.len(), enable::WRITE)? {
+            self.ram.write(off, &buf[at..at + n]).map_err(|_| PhysError::DmaOutOfRange { addr, len: buf.len() })?;
+            self.note_write(off, n as u64);
+        }
         Ok(())
     }
 
@@ -354,6 +456,24 @@ impl PhysMemory {
         }
         std::mem::take(&mut *self.written_code.lock().unwrap_or_else(|e| e.into_inner()))
     }
+}
+
+/// Splits `len` bytes at `addr` (inside the shadow region) at segment boundaries:
+/// (address, offset into the access, length, the segment's enables).
+fn shadow_pieces(control: &ShadowControl, addr: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize, u8)> + '_ {
+    let mut done = 0usize;
+    std::iter::from_fn(move || {
+        if done >= len {
+            return None;
+        }
+        let a = addr + done as u64;
+        let index = ShadowControl::segment_of(a)?;
+        let (start, size) = ShadowControl::segment_range(index);
+        let n = ((start + size - a) as usize).min(len - done);
+        let piece = (a, done, n, control.get(index));
+        done += n;
+        Some(piece)
+    })
 }
 
 /// Splits an MMIO access into naturally aligned pieces of at most 8 bytes.
@@ -460,6 +580,78 @@ mod tests {
         assert!(m.dma_write(0x9_FFF8, &[0; 16]).is_err());
         assert!(m.dma_read(0xA_0000, &mut [0; 4]).is_err());
         assert!(m.dma_read(u64::MAX - 2, &mut [0; 4]).is_err());
+    }
+
+    /// 2 MiB of RAM with the shadow region over 0xC0000-0xFFFFF (its ROM side holding 0xaa)
+    /// and plain RAM above it.
+    fn shadow_map(initial: u8) -> (PhysMemory, Arc<ShadowControl>) {
+        let mut m = PhysMemory::new(Arc::new(GuestRam::new(0x20_0000).unwrap()));
+        let rom = Arc::new(GuestRam::new(0x4_0000).unwrap());
+        rom.fill(0, 0x4_0000, 0xaa).unwrap();
+        let control = Arc::new(ShadowControl::new(initial));
+        let kind = RegionKind::Shadow { offset: SHADOW_BASE, rom, control: control.clone() };
+        m.add_region(Region { base: SHADOW_BASE, len: 0x4_0000, kind, name: "shadow".into() }).unwrap();
+        let above = RegionKind::Ram { offset: SHADOW_END };
+        m.add_region(Region { base: SHADOW_END, len: 0x10_0000, kind: above, name: "high".into() }).unwrap();
+        (m, control)
+    }
+
+    #[test]
+    fn shadow_segments_route_reads_and_writes_by_their_enables() {
+        let (m, control) = shadow_map(enable::READ_WRITE);
+        let read = |addr| {
+            let mut b = [0u8; 1];
+            m.read(addr, &mut b);
+            b[0]
+        };
+        m.write(0xF_0000, &[1]);
+        assert_eq!(read(0xF_0000), 1, "plain RAM");
+        assert_eq!(m.ram_offset(0xF_0000, 0x1000), Some(0xF_0000));
+        assert_eq!(m.ram_read_access(0xF_0000, 0x1000), Some((0xF_0000, true)));
+        control.set(12, enable::READ);
+        m.write(0xF_0000, &[2]);
+        assert_eq!(read(0xF_0000), 1, "write-protected");
+        assert_eq!(m.ram_offset(0xF_0000, 0x1000), None, "no direct writes");
+        assert_eq!(m.ram_read_access(0xF_0000, 0x1000), Some((0xF_0000, false)), "direct reads only");
+        control.set(12, 0);
+        assert_eq!(read(0xF_0000), 0xaa, "reads from the ROM side");
+        assert_eq!(m.ram_read_access(0xF_0000, 1), None);
+        control.set(12, enable::WRITE);
+        m.write(0xF_0000, &[3]);
+        assert_eq!(read(0xF_0000), 0xaa, "write-only: the write went to RAM, reads still see ROM");
+        control.set(12, enable::READ_WRITE);
+        assert_eq!(read(0xF_0000), 3);
+        // An access across a segment boundary is split by the two segments' enables.
+        control.set(1, enable::READ);
+        m.write(0xC_3FFE, &[7, 7, 7, 7]);
+        let mut b = [0u8; 4];
+        m.read(0xC_3FFE, &mut b);
+        assert_eq!(b, [7, 7, 0, 0]);
+        assert_eq!(control.generation(), 5);
+    }
+
+    #[test]
+    fn dma_crosses_regions_and_honours_shadow_enables() {
+        let (m, control) = shadow_map(enable::READ_WRITE);
+        m.dma_write(0xF_FFF8, &[9; 16]).unwrap();
+        let mut b = [0u8; 16];
+        m.dma_read(0xF_FFF8, &mut b).unwrap();
+        assert_eq!(b, [9; 16], "a transfer across 1 MiB");
+        control.set(12, enable::READ);
+        assert!(m.dma_write(0xF_FFF8, &[1; 16]).is_err());
+        m.dma_read(0xF_FFF8, &mut b).unwrap();
+        assert_eq!(b, [9; 16], "a refused transfer writes nothing");
+        control.set(12, 0);
+        assert!(m.dma_read(0xF_0000, &mut b).is_err(), "device reads of the ROM side are refused");
+    }
+
+    #[test]
+    fn a_shadow_region_must_cover_the_shadow_range_once() {
+        let (mut m, control) = shadow_map(enable::READ_WRITE);
+        let rom = Arc::new(GuestRam::new(0x4_0000).unwrap());
+        let kind = RegionKind::Shadow { offset: 0, rom, control };
+        let r = Region { base: 0x40_0000, len: 0x4_0000, kind, name: "second".into() };
+        assert_eq!(m.add_region(r), Err(PhysError::BadRegion("second".into())));
     }
 
     #[test]

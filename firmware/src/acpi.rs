@@ -221,7 +221,7 @@ mod tests {
     fn machine(ram: u64) -> (PhysMemory, MemoryLayout) {
         let layout = MemoryLayout::new(ram).unwrap();
         let mut mem = PhysMemory::new(Arc::new(GuestRam::new(ram).unwrap()));
-        for r in layout.regions() {
+        for r in layout.regions().unwrap() {
             mem.add_region(r).unwrap();
         }
         (mem, layout)

@@ -2,12 +2,16 @@
 //!
 //! RAM below 4 GiB ends at `low_end = min(ram, 0xC000_0000)` (the PCI hole starts there);
 //! the rest of RAM appears at 4 GiB. The legacy hole 0xA0000-0xBFFFF belongs to VGA, and
-//! 0xC0000-0xFFFFF is shadow RAM for ROM images. The top [`ACPI_AREA_BYTES`] of low RAM
+//! 0xC0000-0xFFFFF is shadow RAM for ROM images, under the chipset's control
+//! ([`rx86_core::shadow`]). The top [`ACPI_AREA_BYTES`] of low RAM
 //! hold the ACPI tables, reported as ACPI reclaimable. The E820 codes follow the ACPI
 //! specification, section 15 ("System Address Map Interfaces").
 
+use rx86_core::memory::GuestRam;
 use rx86_core::phys::{Region, RegionKind};
+use rx86_core::shadow::{enable, ShadowControl};
 use std::fmt;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Smallest guest RAM the board supports (the loaders need the first megabyte plus room).
@@ -56,6 +60,9 @@ pub enum LayoutError {
     /// More than [`MAX_RAM_BYTES`].
     #[error("guest RAM of {0} bytes is larger than the 1 TiB maximum")]
     TooLarge(u64),
+    /// The host could not map the shadow region's ROM side.
+    #[error("cannot map the shadow ROM: {0}")]
+    ShadowRom(String),
 }
 
 /// E820 address range types (ACPI specification table 15.1).
@@ -156,8 +163,18 @@ impl MemoryLayout {
         self.acpi_area_start()
     }
 
-    /// The RAM regions the board adds to its address map.
-    pub fn regions(&self) -> Vec<Region> {
+    /// The regions the board adds to its address map: conventional RAM, shadow RAM over
+    /// 0xC0000-0xFFFFF (every segment read-write, as firmware leaves it, with an all-ones ROM
+    /// side until firmware is put there), RAM from 1 MiB, and RAM above 4 GiB.
+    pub fn regions(&self) -> Result<Vec<Region>, LayoutError> {
+        let rom_len = EXTENDED_START - SHADOW_START;
+        let rom = GuestRam::new(rom_len).map_err(|e| LayoutError::ShadowRom(e.to_string()))?;
+        rom.fill(0, rom_len as usize, 0xff).map_err(|e| LayoutError::ShadowRom(e.to_string()))?;
+        let shadow = RegionKind::Shadow {
+            offset: SHADOW_START,
+            rom: Arc::new(rom),
+            control: Arc::new(ShadowControl::new(enable::READ_WRITE)),
+        };
         let mut regions = vec![
             Region {
                 base: 0,
@@ -165,10 +182,11 @@ impl MemoryLayout {
                 kind: RegionKind::Ram { offset: 0 },
                 name: "conventional RAM".into(),
             },
+            Region { base: SHADOW_START, len: rom_len, kind: shadow, name: "shadow RAM".into() },
             Region {
-                base: SHADOW_START,
-                len: self.low_end - SHADOW_START,
-                kind: RegionKind::Ram { offset: SHADOW_START },
+                base: EXTENDED_START,
+                len: self.low_end - EXTENDED_START,
+                kind: RegionKind::Ram { offset: EXTENDED_START },
                 name: "RAM below 4 GiB".into(),
             },
         ];
@@ -180,7 +198,7 @@ impl MemoryLayout {
                 name: "RAM above 4 GiB".into(),
             });
         }
-        regions
+        Ok(regions)
     }
 
     /// The E820 map in address order.
@@ -235,7 +253,7 @@ mod tests {
         let l = MemoryLayout::new(128 << 20).unwrap();
         assert_eq!(l.low_end(), 128 << 20);
         assert_eq!(l.high_ram_bytes(), 0);
-        assert_eq!(l.regions().len(), 2);
+        assert_eq!(l.regions().unwrap().len(), 3);
         let e = l.e820();
         assert!(e.iter().all(|x| x.addr < HIGH_RAM_START || x.kind != E820Type::Usable));
         let acpi = e.iter().find(|x| x.kind == E820Type::AcpiReclaimable).unwrap();
@@ -248,7 +266,7 @@ mod tests {
         let l = MemoryLayout::new(5 << 30).unwrap();
         assert_eq!(l.low_end(), 0xC000_0000);
         assert_eq!(l.high_ram_bytes(), (5 << 30) - 0xC000_0000);
-        let high = l.regions().into_iter().find(|r| r.base == HIGH_RAM_START).unwrap();
+        let high = l.regions().unwrap().into_iter().find(|r| r.base == HIGH_RAM_START).unwrap();
         assert!(matches!(high.kind, RegionKind::Ram { offset: 0xC000_0000 }));
         let usable: u64 = l.e820().iter().filter(|x| x.kind == E820Type::Usable).map(|x| x.size).sum();
         // All RAM except the EBDA, the 0x9FC00..0x100000 gap, the ACPI area and the hole.
@@ -269,7 +287,7 @@ mod tests {
     fn regions_are_accepted_by_the_address_map() {
         let l = MemoryLayout::new(5 << 30).unwrap();
         let mut m = PhysMemory::new(Arc::new(GuestRam::new(l.ram_bytes()).unwrap()));
-        for r in l.regions() {
+        for r in l.regions().unwrap() {
             m.add_region(r).unwrap();
         }
         assert_eq!(m.ram_offset(HIGH_RAM_START, 8), Some(0xC000_0000));

@@ -119,7 +119,7 @@ mod tests {
     fn mem() -> PhysMemory {
         let layout = MemoryLayout::new(4 << 20).unwrap();
         let mut m = PhysMemory::new(Arc::new(GuestRam::new(4 << 20).unwrap()));
-        for r in layout.regions() {
+        for r in layout.regions().unwrap() {
             m.add_region(r).unwrap();
         }
         m

@@ -3,9 +3,10 @@
 //! (F000:FFF0 with CS base FFFF0000) points, and its last 128 KiB also appear at
 //! 0xE0000-0xFFFFF for real-mode code.
 //!
-//! That low copy is shadow RAM that starts as a copy of the image: firmware that copies
-//! itself there through the i440FX PAM registers finds it writable, and firmware that
-//! write-protects it is not stopped from writing (the PAM registers are not modelled yet).
+//! That low copy is the ROM side of the shadow region: at power-on the PAM registers are
+//! clear, so 0xE0000-0xFFFFF reads the image. Firmware then turns shadow RAM on through the
+//! i440FX PAM registers, copies itself down, and write-protects the copy, and the address map
+//! follows (`rx86_core::shadow`).
 //!
 //! The firmware learns about the machine as it does on QEMU: from QEMU's fw_cfg device
 //! ([`fw_cfg`]: RAM size, CPU count, the ACPI tables with their loader script) and from the
@@ -14,6 +15,7 @@
 use crate::error::RunError;
 use rx86_core::memory::GuestRam;
 use rx86_core::phys::{PhysMemory, Region, RegionKind};
+use rx86_core::shadow::SHADOW_BASE;
 use rx86_devices::fw_cfg::FwCfg;
 use rx86_devices::ide::SharedDmaMemory;
 use rx86_firmware::acpi::{build_acpi_blobs, LOADER_FILE, RSDP_FILE, TABLES_FILE};
@@ -62,10 +64,14 @@ pub fn map_high(memory: &mut PhysMemory, rom: &[u8]) -> Result<(), RunError> {
     memory.add_region(region).map_err(|e| RunError::Board(e.to_string()))
 }
 
-/// Copies the image's last 128 KiB into the shadow RAM below 1 MiB.
-pub fn fill_low_alias(memory: &PhysMemory, rom: &[u8]) {
+/// Puts the image's last 128 KiB below 1 MiB: on the shadow region's ROM side, which
+/// 0xE0000-0xFFFFF reads at power-on, and in the RAM beneath it.
+pub fn fill_low_alias(memory: &PhysMemory, rom: &[u8]) -> Result<(), RunError> {
     let low = &rom[rom.len().saturating_sub(LOW_ALIAS_BYTES)..];
-    memory.write(ONE_MIB - low.len() as u64, low);
+    let at = ONE_MIB - low.len() as u64;
+    let shadow_rom = memory.shadow_rom().ok_or_else(|| RunError::Board("no shadow RAM".into()))?;
+    shadow_rom.write(at - SHADOW_BASE, low).map_err(|e| RunError::Memory(e.to_string()))?;
+    memory.ram().write(at, low).map_err(|e| RunError::Memory(e.to_string()))
 }
 
 /// The VGA BIOS for the board's VGA (QEMU's `-vga std`) that Debian's `seabios` package installs
@@ -167,15 +173,25 @@ mod tests {
 
     #[test]
     fn the_image_ends_at_4_gib_and_its_last_128_kib_at_1_mib() {
-        let ram = Arc::new(GuestRam::new(2 << 20).unwrap());
-        let mut memory = PhysMemory::new(ram);
-        memory
-            .add_region(Region { base: 0, len: 2 << 20, kind: RegionKind::Ram { offset: 0 }, name: "ram".into() })
-            .unwrap();
+        let layout = MemoryLayout::new(2 << 20).unwrap();
+        let mut memory = PhysMemory::new(Arc::new(GuestRam::new(2 << 20).unwrap()));
+        for region in layout.regions().unwrap() {
+            memory.add_region(region).unwrap();
+        }
+        let shadow = memory.shadow().unwrap().clone();
+        for segment in 0..rx86_core::shadow::SEGMENT_COUNT {
+            shadow.set(segment, 0);
+        }
         let rom: Vec<u8> = (0..256 << 10).map(|i: usize| (i / 1024) as u8).collect();
         map_high(&mut memory, &rom).unwrap();
-        fill_low_alias(&memory, &rom);
+        fill_low_alias(&memory, &rom).unwrap();
         let mut b = [0u8; 1];
+        memory.write(0xf_0000, &[0xee]);
+        memory.read(0xf_0000, &mut b);
+        assert_eq!(b[0], rom[rom.len() - (64 << 10)], "shadow RAM off: the ROM side, read-only");
+        shadow.set(12, rx86_core::shadow::enable::READ_WRITE);
+        memory.read(0xf_0010, &mut b);
+        assert_eq!(b[0], rom[rom.len() - (64 << 10)], "the RAM beneath holds the image too");
         memory.read(0xffff_fff0, &mut b);
         assert_eq!(b[0], rom[rom.len() - 16], "the reset vector is the image's 16th byte from the end");
         memory.read(0xfffc_0000, &mut b);

@@ -277,6 +277,7 @@ fn kind(k: &rx86_core::phys::RegionKind) -> &'static str {
     match k {
         rx86_core::phys::RegionKind::Ram { .. } => "RAM",
         rx86_core::phys::RegionKind::Rom { .. } => "ROM",
+        rx86_core::phys::RegionKind::Shadow { .. } => "shadow RAM",
         rx86_core::phys::RegionKind::Mmio => "MMIO",
     }
 }

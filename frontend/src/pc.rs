@@ -40,6 +40,7 @@ use rx86_core::entry::EntryState;
 use rx86_core::memory::GuestRam;
 use rx86_core::phys::PhysMemory;
 use rx86_core::platform::{Platform, PowerControl};
+use rx86_core::shadow::{SEGMENT_COUNT, SHADOW_BASE, SHADOW_END};
 use rx86_core::time::{Clock, TimerId, TimerQueue};
 use rx86_devices::acpi_pm::{AcpiPm, PM_BLOCK_LEN};
 use rx86_devices::debug_ports::{DebugConsole, DebugExit, PostCode};
@@ -178,12 +179,18 @@ impl Pc {
         let layout = MemoryLayout::new(config.ram_bytes).map_err(|e| RunError::Memory(e.to_string()))?;
         let ram = Arc::new(GuestRam::new(config.ram_bytes).map_err(|e| RunError::Memory(e.to_string()))?);
         let mut memory = PhysMemory::new(ram);
-        for region in layout.regions() {
+        for region in layout.regions().map_err(|e| RunError::Memory(e.to_string()))? {
             memory.add_region(region).map_err(|e| RunError::Board(e.to_string()))?;
         }
+        let shadow = memory.shadow().cloned().ok_or_else(|| RunError::Board("no shadow RAM".into()))?;
         let external_rom = config.bios.as_deref().map(crate::external_bios::read_rom).transpose()?;
         if let Some(rom) = &external_rom {
             crate::external_bios::map_high(&mut memory, rom)?;
+            // Power-on: shadow RAM is off and 0xC0000-0xFFFFF reads the ROM side until the
+            // firmware copies itself down through the PAM registers.
+            for segment in 0..SEGMENT_COUNT {
+                shadow.set(segment, 0);
+            }
         }
         let power = PowerControl::new();
         let timers = TimerQueue::new();
@@ -355,7 +362,7 @@ impl Pc {
         }
         let pci_vga = shared_pci(pci_vga);
         let functions: [(u8, u8, rx86_devices::pci::SharedPciFunction); 4] = [
-            (0, 0, shared_pci(I440fxHostBridge::new())),
+            (0, 0, shared_pci(I440fxHostBridge::new(shadow))),
             (1, 0, shared_pci(Piix3IsaBridge::new())),
             (1, 1, ide.clone()),
             (2, 0, pci_vga.clone()),
@@ -402,6 +409,9 @@ impl Pc {
 
         // The guest (and its firmware tables).
         let (entry, bios) = load_guest(config, external_rom.as_deref(), &memory, &layout, &drives, &vga)?;
+        if external_rom.is_none() {
+            seed_bios_rom_side(&memory)?;
+        }
 
         Ok(Pc {
             memory,
@@ -628,6 +638,21 @@ fn cmos_floppy_type(bytes: u64) -> u8 {
     }
 }
 
+/// Size of the BIOS area whose ROM side holds the firmware (0xE0000-0xFFFFF, as the top of a
+/// PC's flash appears there).
+const BIOS_AREA_BYTES: u64 = 128 << 10;
+
+/// Copies what the built-in BIOS or a loader put at 0xE0000-0xFFFFF to the shadow region's
+/// ROM side, so a guest that turns shadow RAM off there reads the firmware a flash chip would
+/// hold.
+fn seed_bios_rom_side(memory: &PhysMemory) -> Result<(), RunError> {
+    let rom = memory.shadow_rom().ok_or_else(|| RunError::Board("no shadow RAM".into()))?;
+    let start = SHADOW_END - BIOS_AREA_BYTES;
+    let mut image = vec![0u8; BIOS_AREA_BYTES as usize];
+    memory.read(start, &mut image);
+    rom.write(start - SHADOW_BASE, &image).map_err(|e| RunError::Memory(e.to_string()))
+}
+
 /// Loads what the machine runs first: a kernel directly (with the VGA left as its BIOS
 /// would leave it), or the built-in BIOS, which boots from the drives.
 fn load_guest(
@@ -646,7 +671,7 @@ fn load_guest(
                     .into(),
             ));
         }
-        crate::external_bios::fill_low_alias(memory, rom);
+        crate::external_bios::fill_low_alias(memory, rom)?;
         return Ok((EntryState::reset(), None));
     }
     // The external firmware gets its ACPI tables over fw_cfg; everything else finds them here.

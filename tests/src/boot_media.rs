@@ -170,6 +170,24 @@ pub fn assemble_boot_sector(source: &Path, flags: &[&str], build_dir: &Path) -> 
     Ok(sector)
 }
 
+/// Assembles the boot sector `tests/guests/<guest>/boot.S` (16-bit code, GNU as) and returns a
+/// fresh 1.44 MB floppy image in the temp folder (the boot sector, then zeros) named after
+/// `guest` and `tag`; the caller owns it and may let the guest write it.
+pub fn boot_sector_floppy(guest: &str, tag: &str) -> io::Result<PathBuf> {
+    let tmp = std::env::temp_dir();
+    let build_dir = unique_path(&tmp, &format!("rx86-build-{guest}-{tag}"));
+    fs::create_dir_all(&build_dir)?;
+    let source = crate::guests::guest_sources_root().join(guest).join("boot.S");
+    let sector = assemble_boot_sector(&source, &["--32"], &build_dir);
+    // Best effort: a leftover build folder only wastes space.
+    let _ = fs::remove_dir_all(&build_dir);
+    let mut image = sector?;
+    image.resize(FLOPPY_SECTORS as usize * SECTOR_SIZE, 0);
+    let path = unique_path(&tmp, &format!("rx86-{guest}-{tag}.img"));
+    fs::write(&path, image)?;
+    Ok(path)
+}
+
 /// Builds (or finds already built) the image of `disk`: the boot sector in sector 0 and
 /// [`pattern_sector`]s after it (for [`BootSectorDisk::CdFloppy`], such a floppy image inside an
 /// El Torito CD image). The path is content-addressed by the guest's source and the assembler

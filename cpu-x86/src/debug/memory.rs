@@ -1,14 +1,15 @@
 //! Guest memory as a debugger sees it: linear addresses translated by the read-only
-//! [`walk`](super::walk::walk), then RAM or ROM. MMIO is refused (a debugger read must not
+//! [`walk`](super::walk::walk), then RAM, shadow RAM or ROM. MMIO is refused (a debugger read must not
 //! acknowledge an interrupt or pop a FIFO), and so is anything unmapped.
 
 use super::walk::{walk, Paging};
 use rx86_core::phys::{PhysMemory, RegionKind};
 
-/// True when `len` bytes at physical `addr` lie in RAM or ROM (no side effects to read).
+/// True when `len` bytes at physical `addr` lie in RAM, shadow RAM or ROM (no side effects
+/// to read).
 fn plain_memory(mem: &PhysMemory, addr: u64, len: u64) -> bool {
     mem.lookup(addr).is_some_and(|r| {
-        matches!(r.kind, RegionKind::Ram { .. } | RegionKind::Rom { .. })
+        matches!(r.kind, RegionKind::Ram { .. } | RegionKind::Shadow { .. } | RegionKind::Rom { .. })
             && addr.checked_add(len).is_some_and(|end| end <= r.base + r.len)
     })
 }
@@ -60,11 +61,11 @@ pub fn read_virtual(mem: &PhysMemory, paging: &Paging, lin: u64, buf: &mut [u8])
     })
 }
 
-/// Writes guest-virtual memory (RAM only; decoded code there is invalidated); returns
-/// how many bytes were written.
+/// Writes guest-virtual memory (writable RAM only; decoded code there is invalidated);
+/// returns how many bytes were written.
 pub fn write_virtual(mem: &PhysMemory, paging: &Paging, lin: u64, data: &[u8]) -> usize {
     for_each_page(mem, paging, lin, data.len(), |phys, at, n| {
-        if !matches!(mem.lookup(phys).map(|r| &r.kind), Some(RegionKind::Ram { .. })) {
+        if mem.ram_offset(phys, n as u64).is_none() {
             return false;
         }
         mem.write(phys, &data[at..at + n]);

@@ -201,10 +201,15 @@ impl Ctx<'_> {
         let mem = self.p.memory();
         if off + size as u64 <= 0x1000 {
             let e = self.tr(lin, Acc::Write, user)?;
-            if e.host != 0 {
-                // SAFETY: as in `read_lin`: the page is guest RAM and the range stays in it.
+            if e.write_host != 0 {
+                // SAFETY: as in `read_lin`: the page is writable guest RAM and the range stays
+                // in it.
                 unsafe {
-                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), (e.host + off as usize) as *mut u8, size as usize)
+                    std::ptr::copy_nonoverlapping(
+                        bytes.as_ptr(),
+                        (e.write_host + off as usize) as *mut u8,
+                        size as usize,
+                    )
                 };
                 if mem.is_code_page(e.ram_off) {
                     mem.note_write(e.ram_off + off, size as u64);

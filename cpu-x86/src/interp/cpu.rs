@@ -49,6 +49,8 @@ pub struct Interpreter {
     /// Breakpoints, watchpoints and single-step a debugger asked for.
     pub(crate) hooks: DebugHooks,
     a20_mask: u64,
+    /// The shadow-RAM generation the TLB and decode cache were filled under.
+    shadow_generation: u64,
     ns_per_insn: u64,
     /// Instructions retired since creation (each iteration of a REP string instruction
     /// counts as one, as in Bochs and QEMU's icount, so guest time follows the work done).
@@ -86,6 +88,7 @@ impl Interpreter {
             dbg: Armed::default(),
             hooks: DebugHooks::default(),
             a20_mask: u64::MAX,
+            shadow_generation: 0,
             ns_per_insn: ns_per_insn.max(1),
             retired: 0,
             rep_iterations: 0,
@@ -167,8 +170,9 @@ impl Interpreter {
 }
 
 impl Ctx<'_> {
-    /// Picks up changes made by others: code pages written (by DMA or the board) and
-    /// the A20 gate.
+    /// Picks up changes made by others: code pages written (by DMA or the board), the
+    /// A20 gate, and the chipset's shadow-RAM enables (which change what 0xC0000-0xFFFFF
+    /// reads and whether it may be written directly).
     pub fn sync_external(&mut self) {
         let mem = self.p.memory();
         let pages = mem.take_written_code_pages();
@@ -177,6 +181,15 @@ impl Ctx<'_> {
         if mask != self.c.a20_mask {
             self.c.a20_mask = mask;
             self.c.tlb.flush(false);
+        }
+        if let Some(shadow) = mem.shadow() {
+            let generation = shadow.generation();
+            if generation != self.c.shadow_generation {
+                self.c.shadow_generation = generation;
+                // Rare (firmware sets the enables a few times during POST): drop everything.
+                self.c.tlb.flush(false);
+                self.c.cache.clear();
+            }
         }
     }
 

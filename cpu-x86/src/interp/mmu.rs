@@ -87,8 +87,11 @@ pub struct TlbEntry {
     tag: u64,
     /// Physical page base.
     pub phys: u64,
-    /// Host address of the page when it is RAM, else 0.
+    /// Host address of the page when reads reach guest RAM, else 0.
     pub host: usize,
+    /// Host address of the page when writes reach guest RAM too, else 0 (write-protected
+    /// shadow RAM reads directly but writes through the address map).
+    pub write_host: usize,
     /// RAM offset of the page when it is RAM.
     pub ram_off: u64,
     perm: u8,
@@ -195,13 +198,17 @@ pub fn translate(st: &mut CpuState, tlb: &mut Tlb, p: &dyn Platform, lin: u64, a
         walk(st, p, lin, acc, user)?
     };
     let phys = phys & mask;
-    let (host, ram_off) = match p.memory().ram_offset(phys, 4096) {
-        // SAFETY: `ram_offset` proved the whole page lies inside the RAM mapping, so the
-        // pointer stays in bounds; it is only dereferenced for accesses within the page.
-        Some(off) => (unsafe { p.memory().ram().host_base().add(off as usize) } as usize, off),
-        None => (0, 0),
+    let mem = p.memory();
+    let (host, write_host, ram_off) = match mem.ram_read_access(phys, 4096) {
+        Some((off, writable)) => {
+            // SAFETY: `ram_read_access` proved the whole page lies inside the RAM mapping, so
+            // the pointer stays in bounds; it is only dereferenced for accesses within the page.
+            let host = unsafe { mem.ram().host_base().add(off as usize) } as usize;
+            (host, if writable { host } else { 0 }, off)
+        }
+        None => (0, 0, 0),
     };
-    Ok(tlb.insert(lin, TlbEntry { tag: 0, phys, host, ram_off, perm: perms }))
+    Ok(tlb.insert(lin, TlbEntry { tag: 0, phys, host, write_host, ram_off, perm: perms }))
 }
 
 /// A page walk; returns the physical page and the permission bits.

@@ -2,6 +2,7 @@
 
 use super::debug::GuestDebug;
 use super::kick::Kicker;
+use super::shadow::ShadowSlots;
 use super::{cpuid, regs};
 use crate::debug::EngineDebug;
 use crate::engine::{Engine, EngineError, Exit, RegisterSummary};
@@ -10,6 +11,7 @@ use kvm_ioctls::{Cap, Kvm, VcpuExit, VcpuFd, VmFd};
 use rx86_core::entry::EntryState;
 use rx86_core::phys::{PhysMemory, RegionKind};
 use rx86_core::platform::Platform;
+use rx86_core::shadow::SEGMENT_COUNT;
 use rx86_core::time::Clock;
 use std::os::fd::AsRawFd;
 
@@ -47,7 +49,9 @@ fn open_kvm() -> Result<Kvm, String> {
 /// One vCPU running on KVM.
 pub struct KvmEngine {
     _kvm: Kvm,
-    _vm: VmFd,
+    vm: VmFd,
+    /// The shadow segments' slots, when the address map has shadow RAM.
+    shadow: Option<ShadowSlots>,
     pub(super) vcpu: VcpuFd,
     kicker: Kicker,
     run_ptr: *mut kvm_run,
@@ -55,7 +59,7 @@ pub struct KvmEngine {
     pub(super) guest_debug: GuestDebug,
 }
 
-fn host_err(what: &str, e: impl std::fmt::Display) -> EngineError {
+pub(super) fn host_err(what: &str, e: impl std::fmt::Display) -> EngineError {
     EngineError::Host(format!("KVM {what} failed: {e}"))
 }
 
@@ -71,8 +75,17 @@ impl KvmEngine {
         }
         let readonly_ok = kvm.check_extension(Cap::ReadonlyMem);
         let mut slot = 0u32;
+        let mut shadow = None;
         for region in memory.regions() {
             let (host, flags) = match &region.kind {
+                RegionKind::Shadow { offset, rom, control } => {
+                    // SAFETY: as for RAM below: the region lies inside guest RAM.
+                    let ram = unsafe { memory.ram().host_base().add(*offset as usize) };
+                    let slots = ShadowSlots::new(control.clone(), slot, ram, rom.host_base(), readonly_ok);
+                    shadow = Some(slots);
+                    slot += SEGMENT_COUNT as u32;
+                    continue;
+                }
                 RegionKind::Ram { offset } => {
                     // SAFETY: `offset + len` lies inside guest RAM (checked when the region
                     // was added), so the pointer stays inside the mapping.
@@ -104,7 +117,10 @@ impl KvmEngine {
         // `vcpu`; the kicker is dropped before the vCPU (field order in the struct).
         let immediate_exit = unsafe { std::ptr::addr_of_mut!((*run_ptr).immediate_exit) };
         let kicker = Kicker::new(clock.clone(), immediate_exit).map_err(|e| host_err("deadline thread", e))?;
-        Ok(KvmEngine { _kvm: kvm, _vm: vm, vcpu, kicker, run_ptr, guest_debug: GuestDebug::default() })
+        if let Some(slots) = &mut shadow {
+            slots.sync(&vm)?;
+        }
+        Ok(KvmEngine { _kvm: kvm, vm, shadow, vcpu, kicker, run_ptr, guest_debug: GuestDebug::default() })
     }
 
     fn run_struct(&mut self) -> &mut kvm_run {
@@ -146,6 +162,9 @@ impl KvmEngine {
                 return Ok(Exit::Deadline);
             }
             self.inject_interrupts(platform)?;
+            if let Some(slots) = &mut self.shadow {
+                slots.sync(&self.vm)?;
+            }
             let run_ptr = self.run_ptr;
             // SAFETY: read only for a KVM_EXIT_IO exit, where `io` is the active union
             // field; the raw read does not overlap the data slice KVM hands out.

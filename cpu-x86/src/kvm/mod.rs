@@ -5,6 +5,7 @@
 //! models and are injected with `KVM_INTERRUPT` when the guest can take them (no
 //! in-kernel irqchip). A deadline thread ([`kick`]) ends `KVM_RUN` when the machine's
 //! next device event is due. [`debug`] drives `KVM_SET_GUEST_DEBUG` for the gdb stub.
+//! [`shadow`] keeps the shadow-RAM segments' memory slots in step with the chipset.
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod cpuid;
@@ -16,6 +17,8 @@ mod engine;
 mod kick;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod regs;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod shadow;
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub use engine::{probe, KvmEngine};

@@ -160,7 +160,8 @@ mod tests {
     /// The board wiring the module docs prescribe.
     fn board() -> Board {
         let mut pci = PciBus::new();
-        pci.insert(0, 0, Arc::new(Mutex::new(I440fxHostBridge::new()))).unwrap();
+        let shadow = Arc::new(rx86_core::shadow::ShadowControl::new(0));
+        pci.insert(0, 0, Arc::new(Mutex::new(I440fxHostBridge::new(shadow)))).unwrap();
         pci.insert(1, 0, Arc::new(Mutex::new(Piix3IsaBridge::new()))).unwrap();
         let mut space = ConfigSpace::new(PciId {
             vendor_id: 0x1af4,

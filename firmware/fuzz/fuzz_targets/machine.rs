@@ -12,7 +12,7 @@ const RAM_BYTES: u64 = 16 << 20;
 pub fn machine() -> (PhysMemory, MemoryLayout) {
     let layout = MemoryLayout::new(RAM_BYTES).expect("16 MiB is a valid layout");
     let mut mem = PhysMemory::new(Arc::new(GuestRam::new(RAM_BYTES).expect("map guest RAM")));
-    for region in layout.regions() {
+    for region in layout.regions().expect("map the shadow ROM") {
         mem.add_region(region).expect("layout regions do not overlap");
     }
     (mem, layout)
