@@ -22,6 +22,8 @@ need cpio || missing+=(cpio)
 need gdb || missing+=(gdb)
 # The reference emulator, and the nested KVM host of tests/tests/nested_kvm.rs.
 need qemu-system-x86_64 || missing+=(qemu-system-x86)
+# An X server for the window test of tests/tests/display.rs.
+need xvfb-run || missing+=(xvfb)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing test prerequisites: ${missing[*]}"
     if [ "$(id -u)" = 0 ]; then
