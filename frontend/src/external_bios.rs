@@ -21,7 +21,7 @@ use rx86_devices::ide::SharedDmaMemory;
 use rx86_firmware::acpi::{build_acpi_blobs, LOADER_FILE, RSDP_FILE, TABLES_FILE};
 use rx86_firmware::bios::BootDevice;
 use rx86_firmware::layout::MemoryLayout;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Smallest image: one 64 KiB segment.
@@ -78,21 +78,33 @@ pub fn fill_low_alias(memory: &PhysMemory, rom: &[u8]) -> Result<(), RunError> {
 /// beside `bios.bin`, as QEMU loads it from its data folder.
 pub const VGA_BIOS_FILE: &str = "vgabios-stdvga.bin";
 
-/// The VGA BIOS image beside the firmware image `bios` ([`VGA_BIOS_FILE`] in the same folder),
-/// which the VGA offers as its PCI expansion ROM; `None` (logged) when there is none, and the
-/// firmware then has no video services: its output and a boot loader's go to the serial port.
-pub fn vga_bios_beside(bios: &Path) -> Option<Vec<u8>> {
-    let path = bios.parent().unwrap_or(Path::new(".")).join(VGA_BIOS_FILE);
-    match std::fs::read(&path) {
-        Ok(image) => {
-            log::info!("VGA BIOS: {} ({} bytes) as the VGA's expansion ROM", path.display(), image.len());
-            Some(image)
-        }
-        Err(e) => {
-            log::warn!("no VGA BIOS ({}: {e}): the firmware will show nothing on the VGA screen", path.display());
-            None
+/// Where Debian's packages install [`VGA_BIOS_FILE`]: `seabios`, then `qemu-system-data`.
+const SYSTEM_VGA_BIOS_DIRS: [&str; 2] = ["/usr/share/seabios", "/usr/share/qemu"];
+
+/// The VGA BIOS the VGA offers as its PCI expansion ROM: [`VGA_BIOS_FILE`] beside the firmware
+/// image `bios`, else where Debian installs it. `None` (logged) when there is none; the
+/// firmware then has no video services, and its output and a boot loader's go to the serial
+/// port.
+pub fn find_vga_bios(bios: &Path) -> Option<Vec<u8>> {
+    let beside = bios.parent().unwrap_or(Path::new(".")).to_path_buf();
+    vga_bios_in(std::iter::once(beside).chain(SYSTEM_VGA_BIOS_DIRS.iter().map(PathBuf::from)))
+}
+
+/// The first readable [`VGA_BIOS_FILE`] in `dirs`.
+fn vga_bios_in(dirs: impl IntoIterator<Item = PathBuf>) -> Option<Vec<u8>> {
+    let mut tried = Vec::new();
+    for dir in dirs {
+        let path = dir.join(VGA_BIOS_FILE);
+        match std::fs::read(&path) {
+            Ok(image) => {
+                log::info!("VGA BIOS: {} ({} bytes) as the VGA's expansion ROM", path.display(), image.len());
+                return Some(image);
+            }
+            Err(e) => tried.push(format!("{}: {e}", path.display())),
         }
     }
+    log::warn!("no VGA BIOS ({}): the firmware will show nothing on the VGA screen", tried.join("; "));
+    None
 }
 
 /// CPUs the machine has.
@@ -159,6 +171,19 @@ mod tests {
         assert_eq!(loader.len() % 128, 0);
         assert_eq!(&fw_cfg.file(RSDP_FILE).unwrap()[..8], b"RSD PTR ");
         assert_eq!(&fw_cfg.file(TABLES_FILE).unwrap()[..4], b"FACS");
+    }
+
+    #[test]
+    fn the_vga_bios_is_the_first_one_found() {
+        let root = std::env::temp_dir().join(format!("rx86-vga-bios-{}", std::process::id()));
+        let (empty, first, second) = (root.join("empty"), root.join("first"), root.join("second"));
+        for (dir, content) in [(&first, b"one"), (&second, b"two")] {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join(VGA_BIOS_FILE), content).unwrap();
+        }
+        assert_eq!(vga_bios_in([empty.clone(), second.clone(), first.clone()]), Some(b"two".to_vec()));
+        assert_eq!(vga_bios_in([empty]), None);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -356,7 +356,7 @@ impl Pc {
         let mut pci = PciBus::new();
         let mut pci_vga = PciVga::new(DEFAULT_VRAM_SIZE).map_err(|e| RunError::Board(e.to_string()))?;
         pci_vga.firmware_setup(VGA_LFB_BASE as u32, VGA_MMIO_BASE as u32);
-        let vga_bios = config.bios.as_deref().and_then(crate::external_bios::vga_bios_beside).map(ExpansionRom::new);
+        let vga_bios = config.bios.as_deref().and_then(crate::external_bios::find_vga_bios).map(ExpansionRom::new);
         if let Some(rom) = &vga_bios {
             pci_vga.set_expansion_rom(rom.bar_size()).map_err(|e| RunError::Board(format!("VGA BIOS: {e}")))?;
         }
