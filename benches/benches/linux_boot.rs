@@ -10,7 +10,12 @@
 //! rx86's built-in BIOS and QEMU's SeaBIOS booting the same Debian GRUB ISO, ISOLINUX ISO
 //! or SYSLINUX MBR disk (`tests/fixtures/make-boot-media.sh`), to the same marker.
 //!
-//! Bochs is not measured: Debian's `bochs` package is not on the benchmark machine.
+//! With `--media grub|isolinux|disk`, Bochs boots the same medium with its own BIOS in the
+//! same run, when Debian's `bochs`, `bochs-x`, `bochsbios`, `vgabios` and `xvfb` packages are
+//! installed ([`bochs`]). It has no direct bzImage loader, so the direct boot has no Bochs row.
+
+#[path = "support/bochs.rs"]
+mod bochs;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -64,6 +69,8 @@ fn main() {
     let (k, i) = (fixture.bzimage.to_str().unwrap().to_string(), fixture.initrd.to_str().unwrap().to_string());
     let append = "console=ttyS0 panic=-1";
     let media = args.iter().position(|a| a == "--media").and_then(|i| args.get(i + 1)).cloned();
+    // What Bochs boots for the same comparison: (image, is a CD).
+    let mut bochs_medium: Option<(std::path::PathBuf, bool)> = None;
     let qemu_bin = if arch == "i386" { "qemu-system-i386" } else { "qemu-system-x86_64" };
     let mut rx86 = Command::new(rx86_tests::rx86_bin::rx86_binary());
     let mut qemu = Command::new(qemu_bin);
@@ -85,6 +92,12 @@ fn main() {
             let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
             let (grub, isolinux, disk, seabios) =
                 (path(&boot.grub_iso), path(&boot.isolinux_iso), path(&boot.disk_img), path(&boot.seabios));
+            bochs_medium = match which {
+                "grub" => Some((boot.grub_iso.clone(), true)),
+                "isolinux" => Some((boot.isolinux_iso.clone(), true)),
+                "disk" => Some((boot.disk_img.clone(), false)),
+                _ => None,
+            };
             let (rx_args, qemu_args) = match which {
                 "grub" => (vec!["--cdrom", &grub, "--boot", "d"], vec!["-cdrom", &grub, "-boot", "d"]),
                 "isolinux" => (vec!["--cdrom", &isolinux, "--boot", "d"], vec!["-cdrom", &isolinux, "-boot", "d"]),
@@ -132,5 +145,28 @@ fn main() {
             println!("ratio rx86/qemu-tcg to /init: {:.1}x", a.as_secs_f64() / b.as_secs_f64());
         }
     }
-    println!("bochs: not measured (Debian's bochs package is not installed here)");
+    match (bochs_medium, bochs::unavailable()) {
+        (None, _) => {
+            println!("bochs: not measured (no direct bzImage loader; its own BIOS boots --media grub|isolinux|disk)")
+        }
+        (Some(_), Some(why)) => println!("bochs: not measured ({why})"),
+        (Some((medium, cdrom)), None) => match bochs::boot(&medium, cdrom, 256, Duration::from_secs(30 * 60)) {
+            Ok(b) => {
+                let status = b.status.map_or("stopped".to_string(), |s| s.to_string());
+                println!(
+                    "{:<24} {:>10} {:>10.1} {:>8}",
+                    "bochs (own BIOS)",
+                    secs(b.to_init),
+                    b.to_exit.as_secs_f64(),
+                    status
+                );
+                if let (Ok(r), Some(bx)) = (&rx, b.to_init) {
+                    if let Some(a) = r.to_init {
+                        println!("ratio rx86/bochs to /init: {:.2}x", a.as_secs_f64() / bx.as_secs_f64());
+                    }
+                }
+            }
+            Err(e) => println!("bochs: cannot run: {e}"),
+        },
+    }
 }
