@@ -259,27 +259,31 @@ impl PhysMemory {
     /// RAM offset and whether writes reach it too (not in write-protected shadow RAM). The
     /// interpreter's TLB uses this for direct reads and writes.
     pub fn ram_read_access(&self, addr: u64, len: u64) -> Option<(u64, bool)> {
-        let r = self.lookup(addr)?;
-        if addr - r.base + len > r.len {
-            return None;
-        }
-        match &r.kind {
-            RegionKind::Ram { offset } => Some((offset + addr - r.base, true)),
-            RegionKind::Shadow { offset, control, .. } if control.all(addr, len, enable::READ) => {
-                Some((offset + addr - r.base, control.all(addr, len, enable::WRITE)))
-            }
-            _ => None,
-        }
+        let (offset, enables) = self.ram_run(addr, len)?;
+        (enables & enable::READ != 0).then_some((offset, enables & enable::WRITE != 0))
     }
 
     fn ram_offset_with(&self, addr: u64, len: u64, bits: u8) -> Option<u64> {
+        let (offset, enables) = self.ram_run(addr, len)?;
+        (enables & bits == bits).then_some(offset)
+    }
+
+    /// For a run of `len` bytes at `addr` inside one RAM or shadow region, the RAM offset and
+    /// the [`enable`] bits that hold for the whole run (both for plain RAM).
+    fn ram_run(&self, addr: u64, len: u64) -> Option<(u64, u8)> {
         let r = self.lookup(addr)?;
         if addr - r.base + len > r.len {
             return None;
         }
         match &r.kind {
-            RegionKind::Ram { offset } => Some(offset + addr - r.base),
-            RegionKind::Shadow { offset, control, .. } if control.all(addr, len, bits) => Some(offset + addr - r.base),
+            RegionKind::Ram { offset } => Some((offset + addr - r.base, enable::READ_WRITE)),
+            RegionKind::Shadow { offset, control, .. } => {
+                let enables = [enable::READ, enable::WRITE]
+                    .into_iter()
+                    .filter(|&bit| control.all(addr, len, bit))
+                    .fold(0, |all, bit| all | bit);
+                Some((offset + addr - r.base, enables))
+            }
             _ => None,
         }
     }
