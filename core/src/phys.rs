@@ -8,18 +8,31 @@
 //! DMA goes through [`PhysMemory::dma_read`]/[`PhysMemory::dma_write`], which reach RAM
 //! only and fail cleanly on anything else.
 //!
-//! The map also tracks which RAM pages hold code the CPU has decoded, so that a write
-//! to such a page — by the CPU or by DMA — invalidates cached translations.
+//! The map also tracks which RAM pages hold code the CPU has decoded, and within each
+//! page which 128-byte regions (as Bochs does), so that a write over decoded code — by
+//! the CPU or by DMA — invalidates cached translations, while data written next to code
+//! on the same page does not.
 
 use crate::bus::{size_mask, Bus, BusError};
 use crate::memory::GuestRam;
 use crate::shadow::{enable, ShadowControl, SHADOW_BASE, SHADOW_END};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
 /// Page size for code tracking.
 pub const PAGE_SIZE: u64 = 4096;
+
+/// Granularity of self-modifying-code detection within a page: 32 regions of 128 bytes.
+pub const CODE_REGION: u64 = 128;
+
+/// The bits of the code regions that `len` (> 0) bytes at page offset `start` touch.
+fn region_mask(start: u64, len: u64) -> u32 {
+    let first = start / CODE_REGION;
+    let last = ((start + len - 1) / CODE_REGION).min(PAGE_SIZE / CODE_REGION - 1);
+    let upto = if last == 31 { u32::MAX } else { (1u32 << (last + 1)) - 1 };
+    upto & !((1u32 << first) - 1)
+}
 
 /// The A20 gate: a shared switch that masks physical address bit 20 when closed.
 /// Power-on state is open (as QEMU and modern chipsets start).
@@ -122,6 +135,8 @@ pub struct PhysMemory {
     mmio: Bus,
     a20: A20Gate,
     code_pages: Vec<AtomicU64>,
+    /// Per page: the 128-byte regions that hold decoded code.
+    code_regions: Vec<AtomicU32>,
     written_code: Mutex<Vec<u64>>,
     code_written_flag: AtomicBool,
     warned: Mutex<Vec<u64>>,
@@ -139,6 +154,7 @@ impl PhysMemory {
             mmio: Bus::new_mmio(),
             a20: A20Gate::default(),
             code_pages: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            code_regions: (0..pages).map(|_| AtomicU32::new(0)).collect(),
             written_code: Mutex::new(Vec::new()),
             code_written_flag: AtomicBool::new(false),
             warned: Mutex::new(Vec::new()),
@@ -421,12 +437,18 @@ impl PhysMemory {
         Ok(())
     }
 
-    /// Marks the RAM page holding RAM offset `ram_off` as holding decoded code.
-    pub fn mark_code_page(&self, ram_off: u64) {
+    /// Marks `len` (> 0) bytes at RAM offset `ram_off`, within one page, as holding
+    /// decoded code; true when their page held none before (the CPU then stops writing to
+    /// it directly).
+    pub fn mark_code(&self, ram_off: u64, len: u64) -> bool {
         let page = ram_off / PAGE_SIZE;
-        if let Some(w) = self.code_pages.get((page / 64) as usize) {
-            w.fetch_or(1 << (page % 64), Ordering::AcqRel);
-        }
+        let (Some(w), Some(regions)) =
+            (self.code_pages.get((page / 64) as usize), self.code_regions.get(page as usize))
+        else {
+            return false;
+        };
+        regions.fetch_or(region_mask(ram_off % PAGE_SIZE, len.max(1)), Ordering::AcqRel);
+        w.fetch_or(1 << (page % 64), Ordering::AcqRel) & (1 << (page % 64)) == 0
     }
 
     /// True when the page holding RAM offset `ram_off` holds decoded code.
@@ -435,8 +457,9 @@ impl PhysMemory {
         self.code_pages.get((page / 64) as usize).is_some_and(|w| w.load(Ordering::Acquire) & (1 << (page % 64)) != 0)
     }
 
-    /// Records a write to RAM offsets `ram_off..ram_off+len`: any code page in the range
-    /// stops being a code page and is queued for the CPU to invalidate.
+    /// Records a write to RAM offsets `ram_off..ram_off+len`: a code page whose decoded
+    /// regions the write touches stops being a code page and is queued for the CPU to
+    /// invalidate; a write beside the code on the page changes nothing.
     pub fn note_write(&self, ram_off: u64, len: u64) {
         if len == 0 {
             return;
@@ -446,7 +469,18 @@ impl PhysMemory {
         for page in first..=last {
             let Some(w) = self.code_pages.get((page / 64) as usize) else { break };
             let bit = 1u64 << (page % 64);
-            if w.load(Ordering::Acquire) & bit != 0 && w.fetch_and(!bit, Ordering::AcqRel) & bit != 0 {
+            if w.load(Ordering::Acquire) & bit == 0 {
+                continue;
+            }
+            let start = ram_off.max(page * PAGE_SIZE);
+            let end = (ram_off + len).min((page + 1) * PAGE_SIZE);
+            let touched = region_mask(start % PAGE_SIZE, end - start);
+            let regions = &self.code_regions[page as usize];
+            if regions.load(Ordering::Acquire) & touched == 0 {
+                continue;
+            }
+            if w.fetch_and(!bit, Ordering::AcqRel) & bit != 0 {
+                regions.store(0, Ordering::Release);
                 self.written_code.lock().unwrap_or_else(|e| e.into_inner()).push(page * PAGE_SIZE);
                 self.code_written_flag.store(true, Ordering::Release);
             }
@@ -661,13 +695,43 @@ mod tests {
     #[test]
     fn code_page_writes_are_reported_once() {
         let (m, _) = map();
-        m.mark_code_page(0x2000);
+        assert!(m.mark_code(0x2000, 0x1000));
+        assert!(!m.mark_code(0x2000, 1), "already a code page");
         assert!(m.is_code_page(0x2fff));
         m.write(0x2ff0, &[1; 32]);
         m.dma_write(0x2000, &[1]).unwrap();
         assert_eq!(m.take_written_code_pages(), vec![0x2000]);
         assert!(m.take_written_code_pages().is_empty());
         assert!(!m.is_code_page(0x2000));
+    }
+
+    #[test]
+    fn writes_beside_decoded_code_on_its_page_invalidate_nothing() {
+        let (m, _) = map();
+        // Code at 0x2100..0x2180 (region 2); data at 0x2000 (region 0) and 0x2180 (region 3).
+        m.mark_code(0x2100, 0x80);
+        m.write(0x2000, &[1; 0x100]);
+        m.write(0x2180, &[1; 4]);
+        m.dma_write(0x2300, &[1; 16]).unwrap();
+        assert!(m.take_written_code_pages().is_empty());
+        assert!(m.is_code_page(0x2000));
+        // The last byte of the code's region is code.
+        m.write(0x217f, &[2]);
+        assert_eq!(m.take_written_code_pages(), vec![0x2000]);
+        assert!(!m.is_code_page(0x2000));
+        // Once invalidated, the regions start over.
+        m.mark_code(0x2f80, 0x80);
+        m.write(0x2100, &[3]);
+        assert!(m.take_written_code_pages().is_empty());
+    }
+
+    #[test]
+    fn region_masks_cover_the_touched_regions() {
+        assert_eq!(region_mask(0, 1), 1);
+        assert_eq!(region_mask(127, 2), 0b11);
+        assert_eq!(region_mask(0, 4096), u32::MAX);
+        assert_eq!(region_mask(4095, 1), 1 << 31);
+        assert_eq!(region_mask(256, 256), 0b1100);
     }
 
     #[test]

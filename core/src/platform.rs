@@ -34,6 +34,12 @@ pub trait Platform {
     fn exit_requested(&self) -> bool {
         false
     }
+    /// The earliest deadline of the board's device timers, in clock nanoseconds. Engines
+    /// ask after port and MMIO accesses, so that a timer the guest just armed for earlier
+    /// than the running slice's end fires at its time.
+    fn next_deadline(&self) -> Option<u64> {
+        None
+    }
     /// RDMSR of an MSR owned by a platform device; `None` when the platform has no
     /// such MSR (the CPU then handles it or raises #GP).
     fn msr_read(&self, _msr: u32) -> Option<u64> {

@@ -742,6 +742,9 @@ impl Platform for Pc {
     fn exit_requested(&self) -> bool {
         self.power.pending().is_some()
     }
+    fn next_deadline(&self) -> Option<u64> {
+        self.timers().next_deadline()
+    }
     fn msr_read(&self, msr: u32) -> Option<u64> {
         is_apic_msr(msr).then(|| lock(&self.interrupts.lapic).msr_read(msr).ok()).flatten()
     }

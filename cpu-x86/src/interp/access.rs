@@ -149,23 +149,35 @@ impl Ctx<'_> {
     }
 
     /// Reads `size` (1-8) bytes of linear memory.
+    #[inline]
     pub fn read_lin(&mut self, lin: u64, size: u8, acc: Acc, user: bool) -> R<u64> {
+        let off = lin & 0xfff;
+        if acc == Acc::Read && off + size as u64 <= 0x1000 {
+            if let Some(host) = self.c.tlb.read_host(lin, user) {
+                // SAFETY: `host` is the host address of a whole guest RAM page (see
+                // `mmu::translate`) and off+size stays inside that page.
+                return Ok(unsafe { load(host + off as usize, size) });
+            }
+        }
+        self.read_lin_slow(lin, size, acc, user)
+    }
+
+    /// `read_lin` through a translation: TLB misses, ROM, MMIO, page-crossing accesses.
+    #[inline(never)]
+    fn read_lin_slow(&mut self, lin: u64, size: u8, acc: Acc, user: bool) -> R<u64> {
         let off = lin & 0xfff;
         if off + size as u64 <= 0x1000 {
             let e = self.tr(lin, acc, user)?;
-            let mut b = [0u8; 8];
             if e.host != 0 {
-                // SAFETY: `e.host` is the host address of a whole guest RAM page (see
-                // `mmu::translate`) and off+size stays inside that page.
-                unsafe {
-                    std::ptr::copy_nonoverlapping((e.host + off as usize) as *const u8, b.as_mut_ptr(), size as usize)
-                };
-            } else {
-                self.p.memory().read(e.phys | off, &mut b[..size as usize]);
-                self.c.irq_check = true;
-                if self.c.hooks.trace.is_some() {
-                    self.trace_mmio(e.phys | off, size, u64::from_le_bytes(b), false);
-                }
+                // SAFETY: as in `read_lin`.
+                return Ok(unsafe { load(e.host + off as usize, size) });
+            }
+            let mut b = [0u8; 8];
+            self.sync_clock();
+            self.p.memory().read(e.phys | off, &mut b[..size as usize]);
+            self.c.irq_check = true;
+            if self.c.hooks.trace.is_some() {
+                self.trace_mmio(e.phys | off, size, u64::from_le_bytes(b), false);
             }
             return Ok(u64::from_le_bytes(b) & size_mask(size));
         }
@@ -174,6 +186,7 @@ impl Ctx<'_> {
         let second = self.tr(second_lin, acc, user)?;
         let n1 = (0x1000 - off) as usize;
         let mut b = [0u8; 8];
+        self.sync_clock();
         self.p.memory().read(first.phys | off, &mut b[..n1]);
         self.p.memory().read(second.phys, &mut b[n1..size as usize]);
         if self.c.hooks.trace.is_some() {
@@ -195,34 +208,45 @@ impl Ctx<'_> {
     }
 
     /// Writes `size` (1-8) bytes of linear memory.
+    #[inline]
     pub fn write_lin(&mut self, lin: u64, size: u8, value: u64, user: bool) -> R<()> {
         let off = lin & 0xfff;
+        if off + size as u64 <= 0x1000 {
+            if let Some(host) = self.c.tlb.write_host(lin, user) {
+                // SAFETY: `host` is the host address of a whole writable guest RAM page
+                // holding no decoded code, and the range stays inside it.
+                unsafe { store(host + off as usize, size, value) };
+                return Ok(());
+            }
+        }
+        self.write_lin_slow(lin, size, value, user)
+    }
+
+    /// `write_lin` through a translation and the address map: TLB misses, pages holding
+    /// decoded code (the map notes the write), shadow RAM, ROM, MMIO, page-crossing
+    /// accesses. Each ends the block, so code written by it runs as written.
+    #[inline(never)]
+    fn write_lin_slow(&mut self, lin: u64, size: u8, value: u64, user: bool) -> R<()> {
+        let off = lin & 0xfff;
         let bytes = value.to_le_bytes();
-        let mem = self.p.memory();
         if off + size as u64 <= 0x1000 {
             let e = self.tr(lin, Acc::Write, user)?;
             if e.write_host != 0 {
-                // SAFETY: as in `read_lin`: the page is writable guest RAM and the range stays
-                // in it.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        bytes.as_ptr(),
-                        (e.write_host + off as usize) as *mut u8,
-                        size as usize,
-                    )
-                };
-                if mem.is_code_page(e.ram_off) {
-                    mem.note_write(e.ram_off + off, size as u64);
-                    self.c.brk = true;
-                }
-            } else {
-                if self.c.hooks.trace.is_some() {
-                    self.trace_mmio(e.phys | off, size, value & size_mask(size), true);
-                }
-                self.p.memory().write(e.phys | off, &bytes[..size as usize]);
-                self.c.brk = true;
-                self.c.irq_check = true;
+                // SAFETY: as in `write_lin`.
+                unsafe { store(e.write_host + off as usize, size, value) };
+                return Ok(());
             }
+            if self.c.hooks.trace.is_some() {
+                self.trace_mmio(e.phys | off, size, value & size_mask(size), true);
+            }
+            self.sync_clock();
+            let mem = self.p.memory();
+            mem.write(e.phys | off, &bytes[..size as usize]);
+            if e.ram_write_host != 0 && !mem.is_code_page(e.ram_off) {
+                self.c.tlb.unprotect(lin);
+            }
+            self.c.brk = true;
+            self.c.irq_check = true;
             return Ok(());
         }
         let first = self.tr(lin, Acc::Write, user)?;
@@ -232,11 +256,81 @@ impl Ctx<'_> {
         if self.c.hooks.trace.is_some() {
             self.trace_split_mmio(&first, &second, off, size, value & size_mask(size), true);
         }
+        self.sync_clock();
         let mem = self.p.memory();
         mem.write(first.phys | off, &bytes[..n1]);
         mem.write(second.phys, &bytes[n1..size as usize]);
         self.c.brk = true;
         Ok(())
+    }
+
+    /// Reads `size` bytes at `seg:off`, computes `f` of them and writes the result back,
+    /// faulting (before anything changes) as a write would. Through one translation when
+    /// the page is plain RAM and no data breakpoint or watchpoint is armed.
+    #[inline(always)]
+    pub fn read_modify_write(&mut self, seg: Seg, off: u64, size: u8, f: impl FnOnce(&mut Self, u64) -> u64) -> R<()> {
+        let lin = self.linear(seg, off, size, Acc::Write)?;
+        let c = &self.c;
+        let watched = (c.dbg.read | c.dbg.write) != 0 || c.hooks.watch_reads || c.hooks.watch_writes;
+        if lin & 0xfff <= 0x1000 - size as u64 && !watched {
+            if let Some(host) = c.tlb.write_host(lin, c.st.cpl == 3) {
+                self.check_alignment(lin, size)?;
+                let at = host + (lin & 0xfff) as usize;
+                // SAFETY: as in `write_lin`: a writable RAM page without decoded code, and
+                // the range stays inside it.
+                let d = unsafe { load(at, size) };
+                let r = f(self, d);
+                // SAFETY: the same bytes.
+                unsafe { store(at, size, r) };
+                return Ok(());
+            }
+        }
+        self.probe_write(seg, off, size)?;
+        let d = self.read(seg, off, size)?;
+        let r = f(self, d);
+        self.write(seg, off, size, r)
+    }
+}
+
+/// Loads `size` (1-8) little-endian bytes at host address `at`.
+///
+/// # Safety
+/// `at..at+size` must be readable host memory (a guest RAM page).
+#[inline(always)]
+unsafe fn load(at: usize, size: u8) -> u64 {
+    let p = at as *const u8;
+    // SAFETY: the caller guarantees the bytes are readable; unaligned reads are allowed.
+    unsafe {
+        match size {
+            1 => p.read() as u64,
+            2 => u16::from_le(p.cast::<u16>().read_unaligned()) as u64,
+            4 => u32::from_le(p.cast::<u32>().read_unaligned()) as u64,
+            8 => u64::from_le(p.cast::<u64>().read_unaligned()),
+            n => {
+                let mut b = [0u8; 8];
+                std::ptr::copy_nonoverlapping(p, b.as_mut_ptr(), n as usize);
+                u64::from_le_bytes(b)
+            }
+        }
+    }
+}
+
+/// Stores the low `size` (1-8) bytes of `v` little-endian at host address `at`.
+///
+/// # Safety
+/// `at..at+size` must be writable host memory (a guest RAM page).
+#[inline(always)]
+unsafe fn store(at: usize, size: u8, v: u64) {
+    let p = at as *mut u8;
+    // SAFETY: the caller guarantees the bytes are writable; unaligned writes are allowed.
+    unsafe {
+        match size {
+            1 => p.write(v as u8),
+            2 => p.cast::<u16>().write_unaligned((v as u16).to_le()),
+            4 => p.cast::<u32>().write_unaligned((v as u32).to_le()),
+            8 => p.cast::<u64>().write_unaligned(v.to_le()),
+            n => std::ptr::copy_nonoverlapping(v.to_le_bytes().as_ptr(), p, n as usize),
+        }
     }
 }
 

@@ -1,16 +1,26 @@
 //! The interpreter: the CPU state plus its caches, the fetch/decode of blocks, and the
-//! execution loop that retires instructions, advances the virtual clock and takes
-//! interrupts.
+//! execution loop that retires instructions, keeps the virtual clock exact per
+//! instruction and takes interrupts.
+//!
+//! Time: the virtual clock reads `base + ticks × ns_per_insn`, where a tick is a retired
+//! instruction (each REP iteration counts) or an event that retired none (a fault's
+//! delivery). Whatever reads time — RDTSC, a port or MMIO access, a platform MSR — sees
+//! the instruction that reads it, because the shared clock is brought up to date before
+//! each such access. A run ends exactly at its deadline; after port I/O, MMIO writes
+//! and platform MSR writes it ends at once if the board asked to stop (reset, power-off,
+//! debug exit), and a device timer armed for earlier than the deadline pulls the deadline
+//! in. Nothing here depends on where blocks end.
 
 use super::debug::{dr6, Armed};
 use super::debugger::DebugHooks;
-use super::decode_cache::{Block, DecodeCache, Key};
+use super::decode_cache::{Block, DecodeCache, FrontKey, Key};
 use super::fault::{vec, Exception, Fault, R};
 use super::mmu::{translate, Acc, Tlb};
+use super::op::Op;
 use super::state::{fl, CpuState, Mode, Seg};
 use crate::debug::DebugStop;
 use crate::engine::Exit;
-use iced_x86::{Decoder, DecoderError, DecoderOptions, FlowControl, Instruction};
+use iced_x86::{Decoder, DecoderError, DecoderOptions, FlowControl, Instruction, Mnemonic, OpKind, Register};
 use rx86_core::platform::Platform;
 use rx86_core::time::Clock;
 use std::rc::Rc;
@@ -20,8 +30,8 @@ use std::rc::Rc;
 /// reason about.
 pub const DEFAULT_NS_PER_INSN: u64 = 1;
 
-/// Longest block the decoder builds.
-const MAX_BLOCK: usize = 32;
+/// Longest block the decoder builds by default.
+pub const DEFAULT_MAX_BLOCK: usize = 32;
 
 /// Outcome of one [`Interpreter::step`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +50,8 @@ pub struct Interpreter {
     pub st: CpuState,
     pub(crate) tlb: Tlb,
     pub(crate) cache: DecodeCache,
-    /// End the current block after this instruction (mode, paging or code changed).
+    /// End the current block after this instruction and pick up outside changes (mode,
+    /// paging or code changed, I/O done).
     pub(crate) brk: bool,
     /// Re-check the interrupt lines after this instruction.
     pub(crate) irq_check: bool,
@@ -52,21 +63,30 @@ pub struct Interpreter {
     /// The shadow-RAM generation the TLB and decode cache were filled under.
     shadow_generation: u64,
     ns_per_insn: u64,
+    /// Longest block the decoder builds (guest behaviour does not depend on it).
+    max_block: usize,
     /// Instructions retired since creation (each iteration of a REP string instruction
     /// counts as one, as in Bochs and QEMU's icount, so guest time follows the work done).
     pub retired: u64,
-    /// Iterations after the first that the current REP string instruction ran.
-    pub(crate) rep_iterations: u64,
-    /// Clock value of the last run, for the TSC.
-    pub(crate) now_ns: u64,
+    /// Clock ticks that retired no instruction: deliveries of faults, and turns that made
+    /// no progress.
+    event_ticks: u64,
+    /// The clock's reading when the tick count was `time_base_ticks`.
+    time_base_ns: u64,
+    time_base_ticks: u64,
+    /// The tick count at which the current run's deadline falls.
+    pub(crate) deadline_ticks: u64,
+    /// What the last `Fault::Unsupported` was about.
+    unsupported: Option<String>,
     /// The last exception delivered (vector, error code), for debuggers and harnesses.
     pub last_exception: Option<(u8, Option<u32>)>,
 }
 
-/// The interpreter borrowed together with the board for one run.
+/// The interpreter borrowed together with the board (and the clock, during a run).
 pub(crate) struct Ctx<'a> {
     pub c: &'a mut Interpreter,
     pub p: &'a dyn Platform,
+    clock: Option<&'a Clock>,
 }
 
 impl Default for Interpreter {
@@ -90,11 +110,22 @@ impl Interpreter {
             a20_mask: u64::MAX,
             shadow_generation: 0,
             ns_per_insn: ns_per_insn.max(1),
+            max_block: DEFAULT_MAX_BLOCK,
             retired: 0,
-            rep_iterations: 0,
-            now_ns: 0,
+            event_ticks: 0,
+            time_base_ns: 0,
+            time_base_ticks: 0,
+            deadline_ticks: u64::MAX,
+            unsupported: None,
             last_exception: None,
         }
+    }
+
+    /// Sets the longest block the decoder builds (1 or more; drops decoded blocks). What
+    /// the guest sees does not depend on it: tests use it to show that.
+    pub fn set_max_block(&mut self, n: usize) {
+        self.max_block = n.max(1);
+        self.cache.clear();
     }
 
     /// Drops cached translations and decoded blocks (after the state was changed from
@@ -107,10 +138,16 @@ impl Interpreter {
         self.dbg = Armed::from_dr7(self.st.dr[7]);
     }
 
+    /// Clock ticks so far: instructions retired plus events that retired none.
+    #[inline]
+    pub(crate) fn ticks(&self) -> u64 {
+        self.retired + self.event_ticks
+    }
+
     /// Executes one instruction (or delivers one pending interrupt): the debugger's
     /// single step.
     pub fn step(&mut self, p: &dyn Platform) -> Step {
-        let mut ctx = Ctx { c: self, p };
+        let mut ctx = Ctx { c: self, p, clock: None };
         ctx.sync_external();
         if let Some(exit) = ctx.take_interrupts() {
             return Step::Exit(exit);
@@ -118,7 +155,12 @@ impl Interpreter {
         if ctx.c.st.halted {
             return Step::Halted;
         }
+        ctx.c.deadline_ticks = u64::MAX;
         match ctx.exec_block(1) {
+            Ok(0) => {
+                ctx.c.event_ticks += 1;
+                Step::Retired
+            }
             Ok(_) => Step::Retired,
             Err(e) => Step::Exit(e),
         }
@@ -126,50 +168,97 @@ impl Interpreter {
 
     /// Runs until `clock` reaches `deadline_ns` or the guest halts or stops.
     pub fn run_until(&mut self, p: &dyn Platform, clock: &Clock, deadline_ns: u64) -> Exit {
-        let mut ctx = Ctx { c: self, p };
-        ctx.sync_external();
-        ctx.c.irq_check = true;
-        loop {
-            let now = clock.now_ns();
-            ctx.c.now_ns = now;
-            if now >= deadline_ns {
-                return Exit::Deadline;
-            }
-            if ctx.c.irq_check && !ctx.c.st.int_shadow && ctx.c.hooks.interrupts_allowed(ctx.c.st.halted) {
-                ctx.c.irq_check = false;
-                if let Some(exit) = ctx.take_interrupts() {
-                    return exit;
-                }
-            }
-            if ctx.c.st.halted {
-                return Exit::Halted;
-            }
-            let budget = ((deadline_ns - now) / ctx.c.ns_per_insn).clamp(1, MAX_BLOCK as u64) as usize;
-            let budget = if ctx.c.st.int_shadow || ctx.c.hooks.step { 1 } else { budget };
-            let done = ctx.exec_block(budget);
-            let n = match done {
-                Ok(n) => n,
-                Err(exit) => return exit,
-            };
-            if clock.is_virtual() {
-                clock.advance_to(now + n.max(1) * ctx.c.ns_per_insn);
-            }
-            if ctx.c.hooks.step && ctx.c.hooks.stop.is_none() {
-                ctx.c.hooks.stop = Some(DebugStop::Step);
-            }
-            if let Some(stop) = ctx.c.hooks.stop.take() {
-                ctx.c.hooks.step = false;
-                return Exit::Debug(stop);
-            }
-            if ctx.c.brk {
-                ctx.c.brk = false;
-                ctx.sync_external();
-            }
-        }
+        let mut ctx = Ctx { c: self, p, clock: Some(clock) };
+        ctx.c.time_base_ns = clock.now_ns();
+        ctx.c.time_base_ticks = ctx.c.ticks();
+        let exit = ctx.run_loop(deadline_ns);
+        ctx.sync_clock();
+        exit
     }
 }
 
 impl Ctx<'_> {
+    /// The machine time now: on a virtual clock, the time of the instruction executing.
+    pub fn now_ns(&self) -> u64 {
+        match self.clock {
+            Some(clock) if !clock.is_virtual() => clock.now_ns(),
+            _ => {
+                let c = &self.c;
+                c.time_base_ns.wrapping_add((c.ticks() - c.time_base_ticks).wrapping_mul(c.ns_per_insn))
+            }
+        }
+    }
+
+    /// Brings a virtual clock up to the instruction executing, before the board looks at
+    /// it (port and MMIO accesses, platform MSRs).
+    pub fn sync_clock(&self) {
+        if let Some(clock) = self.clock {
+            clock.advance_to(self.now_ns());
+        }
+    }
+
+    /// Notes why an instruction cannot be emulated; returns the fault that stops the
+    /// machine with that text, the guest RIP and the instruction bytes.
+    #[cold]
+    pub fn unsupported(&mut self, what: String) -> Fault {
+        self.c.unsupported = Some(what);
+        Fault::Unsupported
+    }
+
+    /// The text given with the last `Fault::Unsupported`.
+    pub fn take_unsupported(&mut self) -> String {
+        self.c.unsupported.take().unwrap_or_else(|| "an unsupported operation".into())
+    }
+
+    /// The body of `run_until`.
+    fn run_loop(&mut self, deadline_ns: u64) -> Exit {
+        self.sync_external();
+        self.c.irq_check = true;
+        let mut deadline = deadline_ns;
+        loop {
+            let now = self.now_ns();
+            if now >= deadline {
+                return Exit::Deadline;
+            }
+            if self.c.irq_check && !self.c.st.int_shadow && self.c.hooks.interrupts_allowed(self.c.st.halted) {
+                self.c.irq_check = false;
+                self.sync_clock();
+                if let Some(exit) = self.take_interrupts() {
+                    return exit;
+                }
+            }
+            if self.c.st.halted {
+                return Exit::Halted;
+            }
+            let left = ((deadline - now) / self.c.ns_per_insn).max(1);
+            self.c.deadline_ticks = self.c.ticks().saturating_add(left);
+            let budget =
+                if self.c.st.int_shadow || self.c.hooks.step { 1 } else { left.min(usize::MAX as u64) as usize };
+            match self.exec_block(budget) {
+                Ok(0) => self.c.event_ticks += 1,
+                Ok(_) => {}
+                Err(exit) => return exit,
+            }
+            if self.c.hooks.step && self.c.hooks.stop.is_none() {
+                self.c.hooks.stop = Some(DebugStop::Step);
+            }
+            if let Some(stop) = self.c.hooks.stop.take() {
+                self.c.hooks.step = false;
+                return Exit::Debug(stop);
+            }
+            if self.c.brk {
+                self.c.brk = false;
+                self.sync_external();
+                if self.p.exit_requested() {
+                    return Exit::Deadline;
+                }
+                if let Some(next) = self.p.next_deadline() {
+                    deadline = deadline.min(next);
+                }
+            }
+        }
+    }
+
     /// Picks up changes made by others: code pages written (by DMA or the board), the
     /// A20 gate, and the chipset's shadow-RAM enables (which change what 0xC0000-0xFFFFF
     /// reads and whether it may be written directly).
@@ -213,20 +302,72 @@ impl Ctx<'_> {
         None
     }
 
+    /// True when something needs the per-instruction checks of [`Self::exec_ops_checked`]:
+    /// debugger breakpoints, watchpoints or single-step, a trace, DR7 breakpoints, TF, or
+    /// an interrupt shadow.
+    #[inline]
+    fn needs_checks(&self) -> bool {
+        let c = &self.c;
+        let h = &c.hooks;
+        h.exec_armed
+            || h.watch_reads
+            || h.watch_writes
+            || h.step
+            || h.trace.is_some()
+            || (c.dbg.exec | c.dbg.read | c.dbg.write | c.dbg.io) != 0
+            || c.st.rflags & fl::TF != 0
+            || c.st.int_shadow
+    }
+
     /// Decodes (or finds) the block at CS:RIP and executes up to `budget` instructions
-    /// of it; returns how many retired.
+    /// of it; returns how many ticks passed (0 when nothing executed).
     fn exec_block(&mut self, budget: usize) -> Result<u64, Exit> {
         let block = match self.block_at_rip() {
             Ok(b) => b,
             Err(Fault::Exc(e)) => {
                 self.c.st.rflags |= fl::RF;
                 self.deliver_event(e, false)?;
+                self.c.event_ticks += 1;
                 return Ok(1);
             }
-            Err(Fault::Unsupported(s)) => return Err(Exit::Unsupported(s)),
+            Err(Fault::Unsupported) => return Err(Exit::Unsupported(self.take_unsupported())),
         };
-        let mut retired = 0;
-        for ins in block.instrs.iter().take(budget) {
+        let ops = &block.ops[..budget.min(block.ops.len())];
+        let before = self.c.ticks();
+        if self.needs_checks() {
+            self.exec_ops_checked(ops)?;
+        } else {
+            self.exec_ops(ops)?;
+        }
+        Ok(self.c.ticks() - before)
+    }
+
+    /// The execution loop when nothing is armed: per instruction, set RIP, run the
+    /// handler, count it.
+    fn exec_ops(&mut self, ops: &[Op]) -> Result<(), Exit> {
+        // RF is cleared as the first instruction starts (SDM Vol. 3B §17.3.1.1); only
+        // IRET can set it again, and that ends the block.
+        self.c.st.rflags &= !fl::RF;
+        for op in ops {
+            let start_rip = self.c.st.rip;
+            let start_rsp = self.c.st.gpr[4];
+            self.c.st.rip = op.next_ip;
+            if let Err(fault) = (op.run)(self, op) {
+                return self.instruction_fault(fault, op, start_rip, start_rsp);
+            }
+            self.c.retired += 1;
+            if self.c.brk || self.c.st.halted || self.c.st.rip != op.next_ip {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The execution loop with every per-instruction check: breakpoints, traces, RF,
+    /// the interrupt shadow, single-step and data-breakpoint traps.
+    fn exec_ops_checked(&mut self, ops: &[Op]) -> Result<(), Exit> {
+        for op in ops {
+            let ins = &op.ins;
             let start_rip = self.c.st.rip;
             if start_rip != ins.ip() {
                 break;
@@ -244,7 +385,8 @@ impl Ctx<'_> {
                 let hits = self.instruction_breakpoints(self.code_lin_unchecked(start_rip));
                 if hits != 0 {
                     self.debug_exception(hits as u64)?;
-                    return Ok(retired + 1);
+                    self.c.event_ticks += 1;
+                    return Ok(());
                 }
             }
             if self.c.hooks.trace.is_some() {
@@ -256,32 +398,11 @@ impl Ctx<'_> {
             let start_rsp = self.c.st.gpr[4];
             let tf = self.c.st.rflags & fl::TF != 0;
             let shadow = std::mem::replace(&mut self.c.st.int_shadow, false);
-            self.c.st.rip = ins.next_ip();
-            let result = self.exec(ins);
-            let extra = std::mem::take(&mut self.c.rep_iterations);
-            retired += extra;
-            self.c.retired += extra;
-            match result {
-                Ok(()) => {
-                    retired += 1;
-                    self.c.retired += 1;
-                }
-                Err(Fault::Exc(e)) => {
-                    self.c.st.rip = start_rip;
-                    self.c.st.gpr[4] = start_rsp;
-                    self.c.st.halted = false;
-                    // Faults push RF set so the restarted instruction skips its
-                    // instruction breakpoint (SDM Vol. 3B §17.3.1.1).
-                    self.c.st.rflags |= fl::RF;
-                    self.deliver_event(e, false)?;
-                    return Ok(retired + 1);
-                }
-                Err(Fault::Unsupported(what)) => {
-                    self.c.st.rip = start_rip;
-                    self.c.st.gpr[4] = start_rsp;
-                    return Err(Exit::Unsupported(self.describe(ins, &what)));
-                }
+            self.c.st.rip = op.next_ip;
+            if let Err(fault) = (op.run)(self, op) {
+                return self.instruction_fault(fault, op, start_rip, start_rsp);
             }
+            self.c.retired += 1;
             // Traps: single step and the data/I/O breakpoints the instruction hit, one
             // #DB for all (SDM Vol. 3B §17.3.1.2, §17.3.1.4).
             let trap = self.c.dbg.hits as u64 | if tf { dr6::BS } else { 0 };
@@ -292,11 +413,34 @@ impl Ctx<'_> {
             if self.c.hooks.stop.is_some() {
                 break;
             }
-            if self.c.brk || self.c.st.halted || (shadow && self.c.irq_check) || self.c.st.rip != ins.next_ip() {
+            if self.c.brk || self.c.st.halted || (shadow && self.c.irq_check) || self.c.st.rip != op.next_ip {
                 break;
             }
         }
-        Ok(retired)
+        Ok(())
+    }
+
+    /// An instruction faulted: restore RIP and RSP and deliver the exception (one tick),
+    /// or stop the machine for something not emulated.
+    #[cold]
+    fn instruction_fault(&mut self, fault: Fault, op: &Op, start_rip: u64, start_rsp: u64) -> Result<(), Exit> {
+        self.c.st.rip = start_rip;
+        self.c.st.gpr[4] = start_rsp;
+        match fault {
+            Fault::Exc(e) => {
+                self.c.st.halted = false;
+                // Faults push RF set so the restarted instruction skips its instruction
+                // breakpoint (SDM Vol. 3B §17.3.1.1).
+                self.c.st.rflags |= fl::RF;
+                self.deliver_event(e, false)?;
+                self.c.event_ticks += 1;
+                Ok(())
+            }
+            Fault::Unsupported => {
+                let what = self.take_unsupported();
+                Err(Exit::Unsupported(self.describe(&op.ins, &what)))
+            }
+        }
     }
 
     /// Text naming the guest RIP and the instruction bytes, for `Exit::Unsupported`.
@@ -319,26 +463,37 @@ impl Ctx<'_> {
         msg
     }
 
-    /// The decoded block at CS:RIP.
+    /// The decoded block at CS:RIP: from the front table when the same linear address,
+    /// RIP and mode were seen since the last TLB flush, else through the code TLB and
+    /// the block map.
     fn block_at_rip(&mut self) -> R<Rc<Block>> {
-        let st = &self.c.st;
-        let rip = st.rip;
-        let bitness = st.bitness();
+        let rip = self.c.st.rip;
+        let bitness = self.c.st.bitness();
         let lin = self.code_linear(rip)?;
         let user = self.c.st.cpl == 3;
+        let front = FrontKey { lin, rip, mode: bitness | if user { 256 } else { 0 } };
+        if let Some(b) = self.c.cache.front(&front, self.c.tlb.generation) {
+            return Ok(b.clone());
+        }
         let e = translate(&mut self.c.st, &mut self.c.tlb, self.p, lin, Acc::Fetch, user)?;
         let phys = e.phys | (lin & 0xfff);
         let key = Key { phys, rip, bitness };
         if let Some(b) = self.c.cache.get(&key) {
+            self.c.cache.set_front(front, self.c.tlb.generation, b.clone());
             return Ok(b);
         }
         let (block, cacheable) = self.decode_block(lin, e.phys, e.host != 0, e.ram_off, rip, bitness)?;
         let block = Rc::new(block);
         if cacheable {
-            if let Some(page) = block.ram_page {
-                self.p.memory().mark_code_page(page);
+            if let (Some(page), Some(last)) = (block.ram_page, block.ops.last()) {
+                let start = lin & 0xfff;
+                let len = last.ins.next_ip().wrapping_sub(rip).min(0x1000 - start);
+                if self.p.memory().mark_code(page + start, len) {
+                    self.c.tlb.protect_code_page(page);
+                }
             }
             self.c.cache.insert(key, block.clone());
+            self.c.cache.set_front(front, self.c.tlb.generation, block.clone());
         }
         Ok(block)
     }
@@ -383,42 +538,37 @@ impl Ctx<'_> {
         self.p.memory().read(page_phys | (lin & 0xfff), &mut buf[..in_page]);
         let limit =
             if self.c.st.mode == Mode::Long64 { u64::MAX } else { self.c.st.seg[Seg::Cs as usize].limit as u64 };
-        let mut instrs = Vec::with_capacity(8);
+        let mut ops = Vec::with_capacity(8);
         let mut decoder = Decoder::with_ip(bitness, &buf[..in_page], rip, DecoderOptions::NONE);
         let mut ins = Instruction::default();
-        while decoder.can_decode() && instrs.len() < MAX_BLOCK {
+        while decoder.can_decode() && ops.len() < self.c.max_block {
             decoder.decode_out(&mut ins);
             if decoder.last_error() == DecoderError::NoMoreBytes {
-                if instrs.is_empty() {
+                if ops.is_empty() {
                     // The first instruction crosses into the next page: decode it alone
                     // from both pages, uncached.
-                    return Ok((
-                        Block {
-                            instrs: Box::new([self.decode_crossing(lin, &buf[..in_page], rip, bitness)?]),
-                            ram_page: None,
-                        },
-                        false,
-                    ));
+                    let ins = self.decode_crossing(lin, &buf[..in_page], rip, bitness)?;
+                    return Ok((Block { ops: Box::new([Op::new(ins)]), ram_page: None }, false));
                 }
                 break;
             }
             let end = ins.ip().wrapping_add(ins.len() as u64 - 1);
             if self.c.st.mode != Mode::Long64 && (end > limit || (bitness == 16 && end > 0xffff)) {
-                if instrs.is_empty() {
+                if ops.is_empty() {
                     return Err(Fault::gp(0));
                 }
                 break;
             }
-            instrs.push(ins);
-            if ins.flow_control() != FlowControl::Next || ins.is_invalid() {
+            ops.push(Op::new(ins));
+            if ends_block(&ins) {
                 break;
             }
         }
-        if instrs.is_empty() {
+        if ops.is_empty() {
             return Err(Fault::gp(0));
         }
         let ram_page = is_ram.then_some(ram_off);
-        Ok((Block { instrs: instrs.into_boxed_slice(), ram_page }, is_ram))
+        Ok((Block { ops: ops.into_boxed_slice(), ram_page }, is_ram))
     }
 
     /// Decodes one instruction whose bytes continue on the next page.
@@ -438,6 +588,41 @@ impl Ctx<'_> {
         }
         Ok(ins)
     }
+}
+
+/// True when a block ends after `ins`: control transfers, invalid encodings, and
+/// instructions after which the next one must start a fresh turn of the run loop so the
+/// checks of the next instructions are chosen again: HLT; the interrupt-shadow setters
+/// STI, MOV SS and POP SS; POPF (it may set TF); moves to control and debug registers
+/// (mode, paging and DR7 breakpoints); and REP string instructions, which may stop
+/// part-way to let interrupts in.
+fn ends_block(ins: &Instruction) -> bool {
+    if ins.flow_control() != FlowControl::Next || ins.is_invalid() {
+        return true;
+    }
+    let reg0 =
+        if ins.op_count() > 0 && ins.op0_kind() == OpKind::Register { ins.op0_register() } else { Register::None };
+    match ins.mnemonic() {
+        Mnemonic::Hlt | Mnemonic::Sti | Mnemonic::Popf | Mnemonic::Popfd | Mnemonic::Popfq => true,
+        Mnemonic::Mov => reg0 == Register::SS || reg0.is_cr() || reg0.is_dr(),
+        Mnemonic::Pop => reg0 == Register::SS,
+        _ => (ins.has_rep_prefix() || ins.has_repne_prefix()) && is_string(ins),
+    }
+}
+
+/// True for the string instructions (an operand addressed by rSI or rDI).
+fn is_string(ins: &Instruction) -> bool {
+    (0..ins.op_count()).any(|i| {
+        matches!(
+            ins.op_kind(i),
+            OpKind::MemorySegSI
+                | OpKind::MemorySegESI
+                | OpKind::MemorySegRSI
+                | OpKind::MemoryESDI
+                | OpKind::MemoryESEDI
+                | OpKind::MemoryESRDI
+        )
+    })
 }
 
 #[cfg(test)]

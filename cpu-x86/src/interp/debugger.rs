@@ -288,6 +288,7 @@ impl Ctx<'_> {
 
     /// IN from `port`, reported to the tracer.
     pub fn port_read(&mut self, port: u16, size: u8) -> u32 {
+        self.sync_clock();
         let v = self.p.io_read(port, size);
         if let Some(t) = self.c.hooks.trace.as_mut() {
             t.port(port, size, v, false);
@@ -301,6 +302,7 @@ impl Ctx<'_> {
             let mask = if size >= 4 { u32::MAX } else { (1u32 << (size * 8)) - 1 };
             t.port(port, size, value & mask, true);
         }
+        self.sync_clock();
         self.p.io_write(port, size, value);
     }
 }

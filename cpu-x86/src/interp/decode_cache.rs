@@ -1,24 +1,52 @@
 //! The decode cache: basic blocks of decoded instructions keyed by the physical address
 //! of their first byte, their starting RIP and the code size, so each guest instruction
-//! is decoded once. Blocks in RAM mark their page as code in `PhysMemory`; a write to
-//! such a page (by the CPU or by DMA) queues the page, and [`DecodeCache::invalidate`]
-//! then drops every block on it. Blocks are also indexed by page, so invalidating a
-//! page costs the blocks on that page, not a walk over the whole cache (code that
-//! writes data next to itself, as boot loaders do, invalidates often).
+//! is decoded once. Blocks in RAM mark their bytes as code in `PhysMemory`; a write over
+//! them (by the CPU or by DMA) queues the page, and [`DecodeCache::invalidate`] then
+//! drops every block on it. Blocks are also indexed by page, so invalidating a page
+//! costs the blocks on that page, not a walk over the whole cache.
+//!
+//! In front of the map sits a direct-mapped table keyed by the linear address, RIP, code
+//! size and privilege of the block's start ([`FrontKey`]): a hit skips the code
+//! translation and the hash probe. Its entries carry the generations of the TLB and of
+//! this cache, so any TLB flush or invalidation makes them miss.
 
-use iced_x86::Instruction;
+use super::op::Op;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 /// A decoded basic block.
-#[derive(Debug)]
 pub struct Block {
-    /// The instructions, the last one possibly a control transfer.
-    pub instrs: Box<[Instruction]>,
+    /// The instructions in executable form, the last one possibly a control transfer.
+    pub ops: Box<[Op]>,
     /// RAM offset of the page the block lies in (`None` for ROM/MMIO code).
     pub ram_page: Option<u64>,
 }
+
+/// What identifies a block's start without translating it: the linear address of its
+/// first byte, its RIP, and the code size and CPL (which decide the decoding and the
+/// fetch permission).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FrontKey {
+    /// Linear address of the first byte.
+    pub lin: u64,
+    /// RIP of the first instruction.
+    pub rip: u64,
+    /// Code size in bits, plus 256 at CPL 3.
+    pub mode: u32,
+}
+
+/// One slot of the direct-mapped front table.
+#[derive(Default)]
+struct FrontSlot {
+    key: FrontKey,
+    tlb_generation: u64,
+    generation: u64,
+    block: Option<Rc<Block>>,
+}
+
+/// Slots of the front table (a power of two).
+const FRONT_SLOTS: usize = 4096;
 
 /// Cache key: physical address, starting RIP, code size in bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,13 +84,49 @@ impl Hasher for KeyHasher {
 const MAX_BLOCKS: usize = 1 << 16;
 
 /// The cache of decoded blocks.
-#[derive(Default)]
 pub struct DecodeCache {
     blocks: HashMap<Key, Rc<Block>, BuildHasherDefault<KeyHasher>>,
     by_page: HashMap<u64, Vec<Key>, BuildHasherDefault<KeyHasher>>,
+    front: Box<[FrontSlot]>,
+    /// Bumped whenever blocks are dropped, so front-table entries made before miss.
+    generation: u64,
+}
+
+impl Default for DecodeCache {
+    fn default() -> Self {
+        DecodeCache {
+            blocks: HashMap::default(),
+            by_page: HashMap::default(),
+            front: (0..FRONT_SLOTS).map(|_| FrontSlot::default()).collect(),
+            generation: 0,
+        }
+    }
+}
+
+/// The front-table slot of `key`.
+#[inline(always)]
+fn front_index(key: &FrontKey) -> usize {
+    ((key.lin ^ (key.lin >> 12)) as usize) & (FRONT_SLOTS - 1)
 }
 
 impl DecodeCache {
+    /// The block remembered for `key` while the TLB is at `tlb_generation`.
+    #[inline]
+    pub fn front(&self, key: &FrontKey, tlb_generation: u64) -> Option<&Rc<Block>> {
+        let slot = &self.front[front_index(key)];
+        if slot.key == *key && slot.tlb_generation == tlb_generation && slot.generation == self.generation {
+            slot.block.as_ref()
+        } else {
+            None
+        }
+    }
+
+    /// Remembers `block` for `key` in the front table.
+    pub fn set_front(&mut self, key: FrontKey, tlb_generation: u64, block: Rc<Block>) {
+        let generation = self.generation;
+        self.front[front_index(&key)] = FrontSlot { key, tlb_generation, generation, block: Some(block) };
+    }
+
     /// The cached block for `key`.
     #[inline]
     pub fn get(&self, key: &Key) -> Option<Rc<Block>> {
@@ -82,6 +146,9 @@ impl DecodeCache {
 
     /// Drops every block on the RAM pages `pages` (RAM offsets of page starts).
     pub fn invalidate(&mut self, pages: &[u64]) {
+        if !pages.is_empty() {
+            self.generation += 1;
+        }
         for page in pages {
             for key in self.by_page.remove(page).unwrap_or_default() {
                 if self.blocks.get(&key).is_some_and(|b| b.ram_page == Some(*page)) {
@@ -93,6 +160,7 @@ impl DecodeCache {
 
     /// Drops everything.
     pub fn clear(&mut self) {
+        self.generation += 1;
         self.blocks.clear();
         self.by_page.clear();
     }
@@ -105,7 +173,7 @@ mod tests {
     #[test]
     fn invalidation_drops_only_blocks_on_written_pages() {
         let mut c = DecodeCache::default();
-        let block = |page| Rc::new(Block { instrs: Box::new([]), ram_page: page });
+        let block = |page| Rc::new(Block { ops: Box::new([]), ram_page: page });
         c.insert(Key { phys: 0x1000, rip: 0, bitness: 16 }, block(Some(0x1000)));
         c.insert(Key { phys: 0x2000, rip: 0, bitness: 16 }, block(Some(0x2000)));
         c.insert(Key { phys: 0xf_0000, rip: 0, bitness: 16 }, block(None));
@@ -119,5 +187,18 @@ mod tests {
         c.invalidate(&[0x2000]);
         assert!(c.get(&Key { phys: 0x1000, rip: 0, bitness: 16 }).is_some(), "re-inserted block survives");
         assert!(!c.by_page.contains_key(&0x2000));
+    }
+
+    #[test]
+    fn front_entries_miss_after_a_tlb_flush_or_an_invalidation() {
+        let mut c = DecodeCache::default();
+        let key = FrontKey { lin: 0x1000, rip: 0x1000, mode: 32 };
+        let block = Rc::new(Block { ops: Box::new([]), ram_page: Some(0x1000) });
+        c.set_front(key, 7, block);
+        assert!(c.front(&key, 7).is_some());
+        assert!(c.front(&key, 8).is_none(), "TLB flushed since");
+        assert!(c.front(&FrontKey { rip: 0x1001, ..key }, 7).is_none());
+        c.invalidate(&[0x5000]);
+        assert!(c.front(&key, 7).is_none(), "blocks dropped since");
     }
 }

@@ -50,13 +50,16 @@ pub struct Exception {
     pub error: Option<u32>,
 }
 
-/// Why an instruction did not complete.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why an instruction did not complete: a small `Copy` value, so `R<()>` comes back in
+/// registers from every handler (not through memory), and a JIT can return it from a
+/// helper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// A guest exception (delivered through the IVT/IDT).
     Exc(Exception),
-    /// Something this CPU model does not emulate; the text says what.
-    Unsupported(String),
+    /// Something this CPU model does not emulate. What it was is kept beside the CPU
+    /// state (`Ctx::unsupported`), off the hot path.
+    Unsupported,
 }
 
 /// Result of an instruction step.
@@ -130,6 +133,11 @@ pub fn is_double_fault(first: u8, second: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fault_results_fit_in_two_registers() {
+        assert!(std::mem::size_of::<R<()>>() <= 16);
+    }
 
     #[test]
     fn double_fault_table() {

@@ -59,7 +59,8 @@ impl Ctx<'_> {
                 if has_error_code(cur.vector) && kind == EventKind::Exception { cur.error.or(Some(0)) } else { None };
             match self.interrupt(cur.vector, kind, error) {
                 Ok(()) => return Ok(()),
-                Err(Fault::Unsupported(s)) => {
+                Err(Fault::Unsupported) => {
+                    let s = self.take_unsupported();
                     let msg = format!("unsupported while delivering vector {:#x}: {s}", e.vector);
                     log::error!("{msg}");
                     return Err(Exit::Unsupported(msg));

@@ -89,9 +89,13 @@ pub struct TlbEntry {
     pub phys: u64,
     /// Host address of the page when reads reach guest RAM, else 0.
     pub host: usize,
-    /// Host address of the page when writes reach guest RAM too, else 0 (write-protected
-    /// shadow RAM reads directly but writes through the address map).
+    /// Host address of the page when writes may go straight to guest RAM, else 0: 0 for
+    /// write-protected shadow RAM (writes go through the address map and are dropped) and
+    /// for pages holding decoded code (writes go through the map, which notes them for
+    /// self-modifying-code detection), so the fast path needs no code-page check.
     pub write_host: usize,
+    /// Host address of the page when writes reach guest RAM (code pages included), else 0.
+    pub ram_write_host: usize,
     /// RAM offset of the page when it is RAM.
     pub ram_off: u64,
     perm: u8,
@@ -102,17 +106,28 @@ const TLB_SIZE: usize = 1024;
 /// The software TLB (direct-mapped).
 pub struct Tlb {
     entries: Box<[TlbEntry]>,
+    /// Bumped by every flush, so caches keyed by linear address (the decode cache's
+    /// direct-mapped front) know when translations may have changed.
+    pub generation: u64,
 }
 
 impl Default for Tlb {
     fn default() -> Self {
-        Tlb { entries: vec![TlbEntry::default(); TLB_SIZE].into_boxed_slice() }
+        Tlb { entries: vec![TlbEntry::default(); TLB_SIZE].into_boxed_slice(), generation: 0 }
     }
+}
+
+/// Permission bits a read (`WRITE` false) or write hit needs, for a user or supervisor
+/// access; the entry's bits must include them all.
+#[inline(always)]
+fn needed(write: bool, user: bool) -> u8 {
+    (if write { perm::WRITE | perm::DIRTY } else { 0 }) | if user { perm::USER } else { 0 }
 }
 
 impl Tlb {
     /// Drops every translation (or every non-global one).
     pub fn flush(&mut self, keep_global: bool) {
+        self.generation += 1;
         for e in self.entries.iter_mut() {
             if !(keep_global && e.perm & perm::GLOBAL != 0) {
                 e.tag = 0;
@@ -120,9 +135,46 @@ impl Tlb {
         }
     }
 
+    /// The host address of the RAM page holding `lin` when a data read hits the TLB.
+    #[inline(always)]
+    pub fn read_host(&self, lin: u64, user: bool) -> Option<usize> {
+        let page = lin >> 12;
+        let e = &self.entries[(page as usize) & (TLB_SIZE - 1)];
+        let need = needed(false, user);
+        (e.tag == page + 1 && e.perm & need == need && e.host != 0).then_some(e.host)
+    }
+
+    /// The host address of the RAM page holding `lin` when a data write hits the TLB and
+    /// may go straight to RAM (not shadow-protected, no decoded code on the page).
+    #[inline(always)]
+    pub fn write_host(&self, lin: u64, user: bool) -> Option<usize> {
+        let page = lin >> 12;
+        let e = &self.entries[(page as usize) & (TLB_SIZE - 1)];
+        let need = needed(true, user);
+        (e.tag == page + 1 && e.perm & need == need && e.write_host != 0).then_some(e.write_host)
+    }
+
+    /// Stops direct writes to the RAM page at `ram_off` (it now holds decoded code).
+    pub fn protect_code_page(&mut self, ram_off: u64) {
+        for e in self.entries.iter_mut().filter(|e| e.ram_off == ram_off && e.host != 0) {
+            e.write_host = 0;
+        }
+    }
+
+    /// Allows direct writes again through the entry for `lin` (its page no longer holds
+    /// decoded code).
+    pub fn unprotect(&mut self, lin: u64) {
+        let page = lin >> 12;
+        let e = &mut self.entries[(page as usize) & (TLB_SIZE - 1)];
+        if e.tag == page + 1 {
+            e.write_host = e.ram_write_host;
+        }
+    }
+
     /// Drops the translation of the page holding `lin` (INVLPG).
     pub fn flush_page(&mut self, lin: u64) {
         let page = lin >> 12;
+        self.generation += 1;
         let e = &mut self.entries[(page as usize) & (TLB_SIZE - 1)];
         if e.tag == page + 1 {
             e.tag = 0;
@@ -199,7 +251,7 @@ pub fn translate(st: &mut CpuState, tlb: &mut Tlb, p: &dyn Platform, lin: u64, a
     };
     let phys = phys & mask;
     let mem = p.memory();
-    let (host, write_host, ram_off) = match mem.ram_read_access(phys, 4096) {
+    let (host, ram_write_host, ram_off) = match mem.ram_read_access(phys, 4096) {
         Some((off, writable)) => {
             // SAFETY: `ram_read_access` proved the whole page lies inside the RAM mapping, so
             // the pointer stays in bounds; it is only dereferenced for accesses within the page.
@@ -208,7 +260,8 @@ pub fn translate(st: &mut CpuState, tlb: &mut Tlb, p: &dyn Platform, lin: u64, a
         }
         None => (0, 0, 0),
     };
-    Ok(tlb.insert(lin, TlbEntry { tag: 0, phys, host, write_host, ram_off, perm: perms }))
+    let write_host = if host != 0 && mem.is_code_page(ram_off) { 0 } else { ram_write_host };
+    Ok(tlb.insert(lin, TlbEntry { tag: 0, phys, host, write_host, ram_write_host, ram_off, perm: perms }))
 }
 
 /// A page walk; returns the physical page and the permission bits.

@@ -3,8 +3,13 @@
 //! - [`state`]: the `#[repr(C)]` architectural state ([`CpuState`]).
 //! - [`flags`]: lazy arithmetic flags.
 //! - `mmu`: page walks and the software TLB; `access`: segmentation and memory access.
-//! - `decode_cache`: decoded basic blocks keyed by physical address, RIP and code size.
-//! - `ops`: one file per instruction group, dispatched by a `match` on the mnemonic.
+//! - `decode_cache`: decoded basic blocks keyed by physical address, RIP and code size,
+//!   behind a direct-mapped front table keyed by linear address.
+//! - `op`: an instruction in executable form (its handler, chosen once at decode time,
+//!   and its pre-extracted operands); `forms`: the specialised handlers of the common
+//!   forms.
+//! - `ops`: one file per instruction group, dispatched by a `match` on the mnemonic: the
+//!   general path every form without a specialised handler takes.
 //! - `interrupt`, `segment`: exception/interrupt delivery, descriptor loads, far
 //!   transfers; `task_switch`: hardware task switches.
 //! - `debug`: debug-register breakpoints (DR0-DR3, DR6, DR7) and the RF flag.
@@ -21,17 +26,21 @@ mod decode_cache;
 mod engine_impl;
 pub mod fault;
 pub mod flags;
+mod forms;
 mod fpu;
 mod interrupt;
 mod mmu;
 mod msr;
+mod op;
 mod ops;
 mod segment;
 pub mod state;
 mod task_switch;
 #[cfg(test)]
 mod test_util;
+#[cfg(test)]
+mod time_tests;
 
-pub use cpu::{Interpreter, Step, DEFAULT_NS_PER_INSN};
+pub use cpu::{Interpreter, Step, DEFAULT_MAX_BLOCK, DEFAULT_NS_PER_INSN};
 pub use ops::lock_allowed;
 pub use state::CpuState;

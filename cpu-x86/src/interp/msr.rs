@@ -58,7 +58,7 @@ fn canonical(v: u64) -> bool {
 impl Ctx<'_> {
     /// The time-stamp counter: 1 GHz from the machine clock plus the guest's offset.
     pub fn tsc(&self) -> u64 {
-        self.c.now_ns.wrapping_add(self.c.st.msr.tsc_offset)
+        self.now_ns().wrapping_add(self.c.st.msr.tsc_offset)
     }
 
     pub(crate) fn rdtsc(&mut self, ins: &Instruction) -> R<()> {
@@ -81,6 +81,7 @@ impl Ctx<'_> {
         }
         let msr = self.c.st.gpr[1] as u32;
         if ins.mnemonic() == M::Rdmsr {
+            self.sync_clock();
             let v = match self.p.msr_read(msr) {
                 Some(v) => v,
                 None => self.read_msr(msr).ok_or_else(|| {
@@ -92,6 +93,7 @@ impl Ctx<'_> {
             self.set_gpr(2, 4, v >> 32);
         } else {
             let v = (self.c.st.gpr[0] & 0xffff_ffff) | (self.c.st.gpr[2] << 32);
+            self.sync_clock();
             if self.p.msr_write(msr, v) {
                 self.c.irq_check = true;
                 self.c.brk = true;
@@ -134,9 +136,10 @@ impl Ctx<'_> {
 
     /// Writes a CPU-owned MSR (#GP for unknown MSRs and invalid values).
     pub fn write_msr(&mut self, msr: u32, v: u64) -> R<()> {
+        let now = self.now_ns();
         let st = &mut self.c.st;
         match msr {
-            num::TSC => st.msr.tsc_offset = v.wrapping_sub(self.c.now_ns),
+            num::TSC => st.msr.tsc_offset = v.wrapping_sub(now),
             num::APIC_BASE => st.msr.apic_base = v,
             num::BIOS_SIGN_ID | num::MCG_STATUS => {}
             num::SYSENTER_CS => st.msr.sysenter_cs = v & 0xffff,

@@ -24,7 +24,7 @@ impl Ctx<'_> {
         let (op, res) = match m {
             M::Add => (FlagOp::Add, d.wrapping_add(s)),
             M::Adc => {
-                if self.flags() & fl::CF != 0 {
+                if self.carry() {
                     (FlagOp::Adc1, d.wrapping_add(s).wrapping_add(1))
                 } else {
                     (FlagOp::Add, d.wrapping_add(s))
@@ -32,7 +32,7 @@ impl Ctx<'_> {
             }
             M::Sub | M::Cmp => (FlagOp::Sub, d.wrapping_sub(s)),
             M::Sbb => {
-                if self.flags() & fl::CF != 0 {
+                if self.carry() {
                     (FlagOp::Sbb1, d.wrapping_sub(s).wrapping_sub(1))
                 } else {
                     (FlagOp::Sub, d.wrapping_sub(s))

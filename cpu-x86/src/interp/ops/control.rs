@@ -4,7 +4,7 @@
 use super::data::cc_of;
 use crate::interp::cpu::Ctx;
 use crate::interp::fault::{vec, Exception, Fault, R};
-use crate::interp::flags::{condition, size_mask};
+use crate::interp::flags::size_mask;
 use crate::interp::interrupt::EventKind;
 use crate::interp::state::{fl, Mode, Seg};
 use iced_x86::{Code, Instruction, Mnemonic as M, OpKind};
@@ -59,8 +59,7 @@ impl Ctx<'_> {
     }
 
     pub(super) fn jcc(&mut self, ins: &Instruction) -> R<()> {
-        let f = self.flags();
-        if condition(cc_of(ins), f) {
+        if self.cond(cc_of(ins)) {
             self.near_jump(ins.near_branch_target())?;
         }
         Ok(())

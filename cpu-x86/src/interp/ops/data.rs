@@ -5,7 +5,7 @@
 use super::operand::seg_of;
 use crate::interp::cpu::Ctx;
 use crate::interp::fault::{Fault, R};
-use crate::interp::flags::{condition, size_mask};
+use crate::interp::flags::size_mask;
 use crate::interp::state::Seg;
 use iced_x86::{Instruction, Mnemonic as M, OpKind, Register};
 
@@ -105,8 +105,7 @@ impl Ctx<'_> {
     pub(super) fn cmov(&mut self, ins: &Instruction) -> R<()> {
         let size = self.op_size(ins, 0);
         let v = self.read_op(ins, 1, size)?;
-        let f = self.flags();
-        if condition(cc_of(ins), f) {
+        if self.cond(cc_of(ins)) {
             self.set_reg(ins.op0_register(), v);
         } else if size == 4 {
             // A 32-bit CMOV zero-extends its destination even when it does not move.
@@ -118,8 +117,7 @@ impl Ctx<'_> {
     }
 
     pub(super) fn setcc(&mut self, ins: &Instruction) -> R<()> {
-        let f = self.flags();
-        let v = condition(cc_of(ins), f) as u64;
+        let v = self.cond(cc_of(ins)) as u64;
         self.write_op(ins, 0, 1, v)
     }
 

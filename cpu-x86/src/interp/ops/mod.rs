@@ -71,13 +71,28 @@ impl Ctx<'_> {
         st.rflags
     }
 
-    /// Records a pending arithmetic result.
+    /// Records a pending arithmetic result. INC and DEC keep CF: only CF of the pending
+    /// operation is folded into RFLAGS first.
     #[inline]
     pub fn set_lazy(&mut self, op: FlagOp, size: u8, dst: u64, src: u64, res: u64) {
+        let st = &mut self.c.st;
         if matches!(op, FlagOp::Inc | FlagOp::Dec) {
-            self.flags();
+            st.rflags = (st.rflags & !fl::CF) | st.lazy.carry(st.rflags) as u64;
         }
-        self.c.st.lazy = LazyFlags { dst, src, res, op, size };
+        st.lazy = LazyFlags { dst, src, res, op, size };
+    }
+
+    /// CF, computed alone.
+    #[inline]
+    pub fn carry(&self) -> bool {
+        self.c.st.lazy.carry(self.c.st.rflags)
+    }
+
+    /// Condition code `cc` (low nibble of Jcc/SETcc/CMOVcc), computing only the flags it
+    /// reads.
+    #[inline]
+    pub fn cond(&self, cc: u8) -> bool {
+        self.c.st.lazy.condition(cc, self.c.st.rflags)
     }
 
     /// Replaces the arithmetic flags selected by `mask` with `value`.

@@ -3,7 +3,7 @@
 //! and immediates.
 
 use crate::interp::cpu::Ctx;
-use crate::interp::fault::{Fault, R};
+use crate::interp::fault::R;
 use crate::interp::flags::size_mask;
 use crate::interp::state::Seg;
 use iced_x86::{Instruction, OpKind, Register};
@@ -143,7 +143,7 @@ impl Ctx<'_> {
             | OpKind::Immediate8to32
             | OpKind::Immediate8to64
             | OpKind::Immediate32to64 => Ok(ins.immediate(i) & size_mask(size)),
-            k => Err(Fault::Unsupported(format!("operand kind {k:?}"))),
+            k => Err(self.unsupported(format!("operand kind {k:?}"))),
         }
     }
 
@@ -159,7 +159,7 @@ impl Ctx<'_> {
                 let (seg, off) = self.ea(ins);
                 self.write(seg, off, size, v)
             }
-            k => Err(Fault::Unsupported(format!("destination operand kind {k:?}"))),
+            k => Err(self.unsupported(format!("destination operand kind {k:?}"))),
         }
     }
 

@@ -26,7 +26,7 @@ impl Ctx<'_> {
         if count == 0 {
             return self.write_back_unshifted(ins, size, d);
         }
-        let cf_in = self.flags() & fl::CF != 0;
+        let cf_in = self.carry();
         let bool_f = |b: bool, f: u64| if b { f } else { 0 };
         let (res, flags, which) = match ins.mnemonic() {
             M::Rol => {

@@ -127,7 +127,7 @@ impl Ctx<'_> {
                 } else if r.is_gpr() {
                     Ok([self.reg(r), 0])
                 } else {
-                    Err(Fault::Unsupported(format!("SSE operand register {r:?} (MMX is not emulated)")))
+                    Err(self.unsupported(format!("SSE operand register {r:?} (MMX is not emulated)")))
                 }
             }
             OpKind::Memory => {
@@ -139,17 +139,17 @@ impl Ctx<'_> {
                     Ok([self.read(seg, off, size as u8)?, 0])
                 }
             }
-            k => Err(Fault::Unsupported(format!("SSE operand kind {k:?}"))),
+            k => Err(self.unsupported(format!("SSE operand kind {k:?}"))),
         }
     }
 
     /// Destination operand 0 as an XMM register, or an `Unsupported` fault for MMX forms.
-    pub(super) fn xmm_dst(&self, ins: &Instruction) -> R<Register> {
+    pub(super) fn xmm_dst(&mut self, ins: &Instruction) -> R<Register> {
         let r = ins.op0_register();
         if ins.op0_kind() == OpKind::Register && r.is_xmm() {
             Ok(r)
         } else {
-            Err(Fault::Unsupported(format!("{:?} with operand {r:?} (MMX is not emulated)", ins.mnemonic())))
+            Err(self.unsupported(format!("{:?} with operand {r:?} (MMX is not emulated)", ins.mnemonic())))
         }
     }
 
@@ -334,7 +334,7 @@ impl Ctx<'_> {
             | M::Cvttps2pi
             | M::Cvtpd2pi
             | M::Cvttpd2pi => self.sse_convert(ins),
-            m => Err(Fault::Unsupported(format!("instruction {m:?}"))),
+            m => Err(self.unsupported(format!("instruction {m:?}"))),
         }
     }
 }

@@ -6,7 +6,7 @@
 use super::sse::{mxcsr, Xmm};
 use super::sse_float::{mxcsr_round, Bits, SseFloat};
 use crate::interp::cpu::Ctx;
-use crate::interp::fault::{Fault, R};
+use crate::interp::fault::R;
 use iced_x86::{Instruction, Mnemonic as M};
 use rustc_apfloat::ieee::{Double, Single};
 use rustc_apfloat::{FloatConvert, Round, Status, StatusAnd};
@@ -164,7 +164,7 @@ impl Ctx<'_> {
                 let rd = if ins.mnemonic() == M::Cvttpd2dq { Round::TowardZero } else { round };
                 [pack(to_int::<Double>(s[0], 32, rd, csr, &mut f), to_int::<Double>(s[1], 32, rd, csr, &mut f)), 0]
             }
-            m => return Err(Fault::Unsupported(format!("SSE conversion {m:?}"))),
+            m => return Err(self.unsupported(format!("SSE conversion {m:?}"))),
         };
         self.simd_exceptions(f)?;
         self.set_xmm(r, out);

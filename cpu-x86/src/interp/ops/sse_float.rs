@@ -6,7 +6,7 @@
 
 use super::sse::{mxcsr, Xmm};
 use crate::interp::cpu::Ctx;
-use crate::interp::fault::{Fault, R};
+use crate::interp::fault::R;
 use crate::interp::fpu::{self, round_of, F80};
 use crate::interp::state::fl;
 use iced_x86::{Instruction, Mnemonic as M};
@@ -385,7 +385,7 @@ impl Ctx<'_> {
             M::Sqrtss => (Sqrt, true, true),
             M::Sqrtpd => (Sqrt, false, false),
             M::Sqrtsd => (Sqrt, false, true),
-            m => return Err(Fault::Unsupported(format!("SSE arithmetic {m:?}"))),
+            m => return Err(self.unsupported(format!("SSE arithmetic {m:?}"))),
         };
         let csr = self.c.st.sse.mxcsr;
         if single {
@@ -411,7 +411,8 @@ impl Ctx<'_> {
     /// COMISS, UCOMISS, COMISD, UCOMISD: ZF/PF/CF from the comparison, OF SF AF clear.
     pub(super) fn sse_comis(&mut self, ins: &Instruction) -> R<()> {
         self.sse_check()?;
-        let a = self.xmm(self.xmm_dst(ins)?)[0];
+        let dst = self.xmm_dst(ins)?;
+        let a = self.xmm(dst)[0];
         let b = self.xmm_op(ins, 1)?[0];
         let csr = self.c.st.sse.mxcsr;
         let signalling = matches!(ins.mnemonic(), M::Comiss | M::Comisd);

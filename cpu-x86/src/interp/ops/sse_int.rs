@@ -6,7 +6,7 @@
 
 use super::sse::Xmm;
 use crate::interp::cpu::Ctx;
-use crate::interp::fault::{Fault, R};
+use crate::interp::fault::R;
 use iced_x86::{Instruction, Mnemonic as M, OpKind};
 
 fn to_u128(v: Xmm) -> u128 {
@@ -203,7 +203,7 @@ impl Ctx<'_> {
         let r = self.xmm_dst(ins)?;
         let d = self.xmm(r);
         let m = ins.mnemonic();
-        let out = int_binop(m, d, s).ok_or_else(|| Fault::Unsupported(format!("SSE integer op {m:?}")))?;
+        let out = int_binop(m, d, s).ok_or_else(|| self.unsupported(format!("SSE integer op {m:?}")))?;
         self.set_xmm(r, out);
         Ok(())
     }
@@ -257,7 +257,7 @@ impl Ctx<'_> {
         let imm = (ins.immediate8() & 7) as usize;
         if ins.mnemonic() == M::Pextrw {
             if ins.op0_kind() != OpKind::Register {
-                return Err(Fault::Unsupported("PEXTRW to memory (SSE4.1, not reported by CPUID)".into()));
+                return Err(self.unsupported("PEXTRW to memory (SSE4.1, not reported by CPUID)".into()));
             }
             let w = lanes::<8>(self.xmm(ins.op1_register()))[imm];
             let size = (ins.op0_register().size() as u8).max(4);

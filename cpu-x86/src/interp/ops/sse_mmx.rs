@@ -85,7 +85,7 @@ impl Ctx<'_> {
                 self.read(seg, off, ins.memory_size().size() as u8)
             }
             OpKind::Immediate8 => Ok(ins.immediate8() as u64),
-            k => Err(Fault::Unsupported(format!("MMX operand kind {k:?}"))),
+            k => Err(self.unsupported(format!("MMX operand kind {k:?}"))),
         }
     }
 
@@ -95,7 +95,7 @@ impl Ctx<'_> {
         let s = self.mm_op(ins, 1)?;
         let r = ins.op0_register();
         let m = ins.mnemonic();
-        let v = mmx_op(m, self.mm(r), s).ok_or_else(|| Fault::Unsupported(format!("MMX form of {m:?}")))?;
+        let v = mmx_op(m, self.mm(r), s).ok_or_else(|| self.unsupported(format!("MMX form of {m:?}")))?;
         self.set_mm(r, v);
         Ok(())
     }

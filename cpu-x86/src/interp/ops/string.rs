@@ -2,7 +2,8 @@
 //! "REP/REPE/REPZ/REPNE/REPNZ"). A long REP runs in slices: after
 //! [`SLICE`] iterations RIP stays on the instruction so interrupts can be taken and the
 //! instruction resumes with the registers as the completed iterations left them. Each
-//! iteration counts as a retired instruction (`Interpreter::rep_iterations`).
+//! iteration counts as a retired instruction (`Interpreter::retired`, counted as it happens so
+//! the clock is exact per iteration).
 
 use super::operand::{seg_of, string_addr_size};
 use crate::interp::cpu::Ctx;
@@ -91,12 +92,14 @@ impl Ctx<'_> {
                 if self.c.st.gpr[1] & amask == 0 {
                     return Ok(());
                 }
-                if done == SLICE {
+                // Yield after a slice, or where the next iteration would pass the run's
+                // deadline (the instruction itself retires as one more tick).
+                if done == SLICE || (done > 0 && self.c.ticks() + 2 > self.c.deadline_ticks) {
                     self.c.st.rip = ins.ip();
                     return Ok(());
                 }
                 if done > 0 {
-                    self.c.rep_iterations += 1;
+                    self.c.retired += 1;
                 }
             }
             let si = self.c.st.gpr[6] & amask;

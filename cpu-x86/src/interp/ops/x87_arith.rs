@@ -9,7 +9,7 @@
 use super::x87::{fsw, status_flags, INDEFINITE};
 use super::x87_transfer::constant;
 use crate::interp::cpu::Ctx;
-use crate::interp::fault::{Fault, R};
+use crate::interp::fault::R;
 use crate::interp::fpu::{self, round_of, F80};
 use iced_x86::{Instruction, Mnemonic as M, OpKind};
 use rustc_apfloat::{Category, Float, Round, Status, StatusAnd};
@@ -138,7 +138,7 @@ impl Ctx<'_> {
             M::Fcmovb | M::Fcmove | M::Fcmovbe | M::Fcmovu | M::Fcmovnb | M::Fcmovne | M::Fcmovnbe | M::Fcmovnu => {
                 self.fcmov(ins)
             }
-            m => Err(Fault::Unsupported(format!("x87 instruction {m:?} (transcendentals are not emulated)"))),
+            m => Err(self.unsupported(format!("x87 instruction {m:?} (transcendentals are not emulated)"))),
         }
     }
 

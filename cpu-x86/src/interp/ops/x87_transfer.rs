@@ -8,7 +8,7 @@ use super::sse_float::{Bits, SseFloat};
 use super::x87::{fsw, status_flags};
 use super::x87_arith::QUIET;
 use crate::interp::cpu::Ctx;
-use crate::interp::fault::{Fault, R};
+use crate::interp::fault::R;
 use crate::interp::fpu::{bcd_to_parts, parts_to_bcd, F80};
 use crate::interp::state::fl;
 use iced_x86::{Instruction, MemorySize, Mnemonic as M, OpKind};
@@ -158,7 +158,7 @@ impl Ctx<'_> {
                     v
                 }
             }
-            s => return Err(Fault::Unsupported(format!("x87 memory operand {s:?}"))),
+            s => return Err(self.unsupported(format!("x87 memory operand {s:?}"))),
         })
     }
 
@@ -214,7 +214,7 @@ impl Ctx<'_> {
                 MemorySize::Int32 => (pad(to_int(v, 32, round, &mut flags)), 4),
                 MemorySize::Int64 => (pad(to_int(v, 64, round, &mut flags)), 8),
                 MemorySize::Bcd => (to_bcd(v, round, &mut flags), 10),
-                s => return Err(Fault::Unsupported(format!("x87 store to {s:?}"))),
+                s => return Err(self.unsupported(format!("x87 store to {s:?}"))),
             };
             if self.x87_flags(flags) && flags & fsw::IE != 0 {
                 return Ok(());
