@@ -320,7 +320,7 @@ unsafe fn load(at: usize, size: u8) -> u64 {
 /// # Safety
 /// `at..at+size` must be writable host memory (a guest RAM page).
 #[inline(always)]
-unsafe fn store(at: usize, size: u8, v: u64) {
+pub(crate) unsafe fn store(at: usize, size: u8, v: u64) {
     let p = at as *mut u8;
     // SAFETY: the caller guarantees the bytes are writable; unaligned writes are allowed.
     unsafe {

@@ -210,14 +210,36 @@ impl Ctx<'_> {
         self.c.unsupported.take().unwrap_or_else(|| "an unsupported operation".into())
     }
 
+    /// The tick count at which the clock reaches `deadline_ns` (on a host clock, an
+    /// estimate from now at the nominal rate).
+    fn ticks_at(&self, deadline_ns: u64) -> u64 {
+        let c = &self.c;
+        match self.clock {
+            Some(clock) if !clock.is_virtual() => {
+                let left = deadline_ns.saturating_sub(clock.now_ns()) / c.ns_per_insn;
+                c.ticks().saturating_add(left)
+            }
+            _ => {
+                let left = deadline_ns.saturating_sub(c.time_base_ns).div_ceil(c.ns_per_insn);
+                c.time_base_ticks.saturating_add(left)
+            }
+        }
+    }
+
     /// The body of `run_until`.
     fn run_loop(&mut self, deadline_ns: u64) -> Exit {
         self.sync_external();
         self.c.irq_check = true;
+        let host_clock = self.clock.is_some_and(|c| !c.is_virtual());
         let mut deadline = deadline_ns;
+        let mut deadline_ticks = self.ticks_at(deadline);
         loop {
-            let now = self.now_ns();
-            if now >= deadline {
+            if host_clock {
+                if self.now_ns() >= deadline {
+                    return Exit::Deadline;
+                }
+                deadline_ticks = self.ticks_at(deadline).max(self.c.ticks() + 1);
+            } else if self.c.ticks() >= deadline_ticks {
                 return Exit::Deadline;
             }
             if self.c.irq_check && !self.c.st.int_shadow && self.c.hooks.interrupts_allowed(self.c.st.halted) {
@@ -230,8 +252,8 @@ impl Ctx<'_> {
             if self.c.st.halted {
                 return Exit::Halted;
             }
-            let left = ((deadline - now) / self.c.ns_per_insn).max(1);
-            self.c.deadline_ticks = self.c.ticks().saturating_add(left);
+            self.c.deadline_ticks = deadline_ticks;
+            let left = deadline_ticks - self.c.ticks();
             let budget =
                 if self.c.st.int_shadow || self.c.hooks.step { 1 } else { left.min(usize::MAX as u64) as usize };
             match self.exec_block(budget) {
@@ -252,8 +274,9 @@ impl Ctx<'_> {
                 if self.p.exit_requested() {
                     return Exit::Deadline;
                 }
-                if let Some(next) = self.p.next_deadline() {
-                    deadline = deadline.min(next);
+                if let Some(next) = self.p.next_deadline().filter(|&next| next < deadline) {
+                    deadline = next;
+                    deadline_ticks = self.ticks_at(deadline);
                 }
             }
         }
@@ -326,7 +349,7 @@ impl Ctx<'_> {
             Ok(b) => b,
             Err(Fault::Exc(e)) => {
                 self.c.st.rflags |= fl::RF;
-                self.deliver_event(e, false)?;
+                self.deliver_event(e.unpack(), false)?;
                 self.c.event_ticks += 1;
                 return Ok(1);
             }
@@ -432,7 +455,7 @@ impl Ctx<'_> {
                 // Faults push RF set so the restarted instruction skips its instruction
                 // breakpoint (SDM Vol. 3B §17.3.1.1).
                 self.c.st.rflags |= fl::RF;
-                self.deliver_event(e, false)?;
+                self.deliver_event(e.unpack(), false)?;
                 self.c.event_ticks += 1;
                 Ok(())
             }

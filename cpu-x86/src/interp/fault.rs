@@ -50,13 +50,39 @@ pub struct Exception {
     pub error: Option<u32>,
 }
 
-/// Why an instruction did not complete: a small `Copy` value, so `R<()>` comes back in
-/// registers from every handler (not through memory), and a JIT can return it from a
-/// helper.
+/// An [`Exception`] packed into 32 bits for [`Fault`]: bits 15:0 the error code (every
+/// x86 error code fits: selector-based codes and #PF's flag bits), bits 23:16 the vector,
+/// bit 24 set when there is an error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackedException(u32);
+
+/// Bit of [`PackedException`] set when an error code is pushed.
+const HAS_ERROR: u32 = 1 << 24;
+
+impl PackedException {
+    /// Packs `e`.
+    pub fn new(e: Exception) -> Self {
+        let error = e.error.map_or(0, |code| {
+            debug_assert!(code <= 0xffff, "error code {code:#x} wider than 16 bits");
+            HAS_ERROR | (code & 0xffff)
+        });
+        PackedException(error | (e.vector as u32) << 16)
+    }
+
+    /// The exception.
+    pub fn unpack(self) -> Exception {
+        let error = (self.0 & HAS_ERROR != 0).then_some(self.0 & 0xffff);
+        Exception { vector: (self.0 >> 16) as u8, error }
+    }
+}
+
+/// Why an instruction did not complete: an 8-byte `Copy` value, so `R<()>` comes back
+/// in a register from every handler (not through memory), and a JIT can return it
+/// from a helper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// A guest exception (delivered through the IVT/IDT).
-    Exc(Exception),
+    Exc(PackedException),
     /// Something this CPU model does not emulate. What it was is kept beside the CPU
     /// state (`Ctx::unsupported`), off the hot path.
     Unsupported,
@@ -65,15 +91,21 @@ pub enum Fault {
 /// Result of an instruction step.
 pub type R<T> = Result<T, Fault>;
 
+impl From<Exception> for Fault {
+    fn from(e: Exception) -> Fault {
+        Fault::Exc(PackedException::new(e))
+    }
+}
+
 impl Fault {
     /// An exception without error code.
     pub fn exc(vector: u8) -> Fault {
-        Fault::Exc(Exception { vector, error: None })
+        Exception { vector, error: None }.into()
     }
 
     /// An exception with an error code.
     pub fn exc_code(vector: u8, error: u32) -> Fault {
-        Fault::Exc(Exception { vector, error: Some(error) })
+        Exception { vector, error: Some(error) }.into()
     }
 
     /// #UD.
@@ -135,8 +167,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fault_results_fit_in_two_registers() {
-        assert!(std::mem::size_of::<R<()>>() <= 16);
+    fn fault_results_fit_in_a_register() {
+        assert_eq!(std::mem::size_of::<R<()>>(), 8);
+    }
+
+    #[test]
+    fn packed_exceptions_round_trip() {
+        for e in [
+            Exception { vector: vec::PF, error: Some(0x1f) },
+            Exception { vector: vec::GP, error: Some(0xfffc) },
+            Exception { vector: vec::DF, error: Some(0) },
+            Exception { vector: 0xff, error: None },
+        ] {
+            assert_eq!(PackedException::new(e).unpack(), e);
+        }
     }
 
     #[test]

@@ -66,6 +66,7 @@ impl Ctx<'_> {
                     return Err(Exit::Unsupported(msg));
                 }
                 Err(Fault::Exc(next)) => {
+                    let next = next.unpack();
                     if let Some(last) = chain.last_mut() {
                         last.error = error;
                     }

@@ -273,7 +273,7 @@ impl Ctx<'_> {
         match pushed {
             // The caller would rewind RIP/RSP to the old task's instruction: deliver the
             // new task's fault here, with the new task's state.
-            Err(Fault::Exc(e)) => self.deliver_event(e, false).map_err(|exit| {
+            Err(Fault::Exc(e)) => self.deliver_event(e.unpack(), false).map_err(|exit| {
                 self.unsupported(format!("fault after a task switch to TSS {sel:#06x} ended the machine: {exit:?}"))
             }),
             other => other,

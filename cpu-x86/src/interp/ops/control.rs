@@ -3,7 +3,7 @@
 
 use super::data::cc_of;
 use crate::interp::cpu::Ctx;
-use crate::interp::fault::{vec, Exception, Fault, R};
+use crate::interp::fault::{vec, Fault, R};
 use crate::interp::flags::size_mask;
 use crate::interp::interrupt::EventKind;
 use crate::interp::state::{fl, Mode, Seg};
@@ -182,7 +182,7 @@ impl Ctx<'_> {
                 let sh = 64 - size as u32 * 8;
                 let s = |v: u64| ((v << sh) as i64) >> sh;
                 if s(idx) < s(lo) || s(idx) > s(hi) {
-                    return Err(Fault::Exc(Exception { vector: vec::BR, error: None }));
+                    return Err(Fault::exc(vec::BR));
                 }
                 Ok(())
             }
