@@ -9,29 +9,40 @@
 //! only and fail cleanly on anything else.
 //!
 //! The map also tracks which RAM pages hold code the CPU has decoded, and within each
-//! page which 128-byte regions (as Bochs does), so that a write over decoded code — by
-//! the CPU or by DMA — invalidates cached translations, while data written next to code
-//! on the same page does not.
+//! such page which bytes, so that a write over decoded code — by the CPU or by DMA —
+//! invalidates the blocks it overlaps, while data written next to code on the same page
+//! (a flag polled by a loop, as firmware does) invalidates nothing.
 
 use crate::bus::{size_mask, Bus, BusError};
 use crate::memory::GuestRam;
 use crate::shadow::{enable, ShadowControl, SHADOW_BASE, SHADOW_END};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
 /// Page size for code tracking.
 pub const PAGE_SIZE: u64 = 4096;
 
-/// Granularity of self-modifying-code detection within a page: 32 regions of 128 bytes.
-pub const CODE_REGION: u64 = 128;
+/// Bits of a page's decoded-code byte map: one per byte.
+type CodeBytes = [u64; (PAGE_SIZE / 64) as usize];
 
-/// The bits of the code regions that `len` (> 0) bytes at page offset `start` touch.
-fn region_mask(start: u64, len: u64) -> u32 {
-    let first = start / CODE_REGION;
-    let last = ((start + len - 1) / CODE_REGION).min(PAGE_SIZE / CODE_REGION - 1);
-    let upto = if last == 31 { u32::MAX } else { (1u32 << (last + 1)) - 1 };
-    upto & !((1u32 << first) - 1)
+/// Sets (or tests) the bits of bytes `start..end` of a page's byte map.
+fn code_bytes_range(map: &mut CodeBytes, start: u64, end: u64, set: bool) -> bool {
+    let mut any = false;
+    let mut at = start;
+    while at < end {
+        let word = (at / 64) as usize;
+        let bits_end = end.min((word as u64 + 1) * 64);
+        let n = bits_end - at;
+        let mask = if n == 64 { u64::MAX } else { ((1u64 << n) - 1) << (at % 64) };
+        any |= map[word] & mask != 0;
+        if set {
+            map[word] |= mask;
+        }
+        at = bits_end;
+    }
+    any
 }
 
 /// The A20 gate: a shared switch that masks physical address bit 20 when closed.
@@ -135,9 +146,9 @@ pub struct PhysMemory {
     mmio: Bus,
     a20: A20Gate,
     code_pages: Vec<AtomicU64>,
-    /// Per page: the 128-byte regions that hold decoded code.
-    code_regions: Vec<AtomicU32>,
-    written_code: Mutex<Vec<u64>>,
+    /// For each code page (by RAM offset): which of its bytes hold decoded code.
+    code_bytes: Mutex<HashMap<u64, Box<CodeBytes>>>,
+    written_code: Mutex<Vec<CodeWrite>>,
     code_written_flag: AtomicBool,
     warned: Mutex<Vec<u64>>,
     shadow: Option<Arc<ShadowControl>>,
@@ -154,7 +165,7 @@ impl PhysMemory {
             mmio: Bus::new_mmio(),
             a20: A20Gate::default(),
             code_pages: (0..words).map(|_| AtomicU64::new(0)).collect(),
-            code_regions: (0..pages).map(|_| AtomicU32::new(0)).collect(),
+            code_bytes: Mutex::new(HashMap::new()),
             written_code: Mutex::new(Vec::new()),
             code_written_flag: AtomicBool::new(false),
             warned: Mutex::new(Vec::new()),
@@ -442,12 +453,14 @@ impl PhysMemory {
     /// it directly).
     pub fn mark_code(&self, ram_off: u64, len: u64) -> bool {
         let page = ram_off / PAGE_SIZE;
-        let (Some(w), Some(regions)) =
-            (self.code_pages.get((page / 64) as usize), self.code_regions.get(page as usize))
-        else {
+        let Some(w) = self.code_pages.get((page / 64) as usize) else {
             return false;
         };
-        regions.fetch_or(region_mask(ram_off % PAGE_SIZE, len.max(1)), Ordering::AcqRel);
+        let start = ram_off % PAGE_SIZE;
+        let end = (start + len.max(1)).min(PAGE_SIZE);
+        let mut bytes = self.code_bytes.lock().unwrap_or_else(|e| e.into_inner());
+        let map = bytes.entry(page * PAGE_SIZE).or_insert_with(|| Box::new([0; (PAGE_SIZE / 64) as usize]));
+        code_bytes_range(map, start, end, true);
         w.fetch_or(1 << (page % 64), Ordering::AcqRel) & (1 << (page % 64)) == 0
     }
 
@@ -457,9 +470,10 @@ impl PhysMemory {
         self.code_pages.get((page / 64) as usize).is_some_and(|w| w.load(Ordering::Acquire) & (1 << (page % 64)) != 0)
     }
 
-    /// Records a write to RAM offsets `ram_off..ram_off+len`: a code page whose decoded
-    /// regions the write touches stops being a code page and is queued for the CPU to
-    /// invalidate; a write beside the code on the page changes nothing.
+    /// Records a write to RAM offsets `ram_off..ram_off+len`: where it touches the decoded
+    /// regions of a code page, the bytes it wrote there are queued for the CPU, which drops
+    /// the blocks they overlap and then calls [`PhysMemory::reset_code`]; a write beside the
+    /// code on the page changes nothing.
     pub fn note_write(&self, ram_off: u64, len: u64) {
         if len == 0 {
             return;
@@ -468,32 +482,61 @@ impl PhysMemory {
         let last = (ram_off + len - 1) / PAGE_SIZE;
         for page in first..=last {
             let Some(w) = self.code_pages.get((page / 64) as usize) else { break };
-            let bit = 1u64 << (page % 64);
-            if w.load(Ordering::Acquire) & bit == 0 {
+            if w.load(Ordering::Acquire) & (1u64 << (page % 64)) == 0 {
                 continue;
             }
-            let start = ram_off.max(page * PAGE_SIZE);
-            let end = (ram_off + len).min((page + 1) * PAGE_SIZE);
-            let touched = region_mask(start % PAGE_SIZE, end - start);
-            let regions = &self.code_regions[page as usize];
-            if regions.load(Ordering::Acquire) & touched == 0 {
+            let base = page * PAGE_SIZE;
+            let (start, end) = (ram_off.max(base) - base, (ram_off + len).min(base + PAGE_SIZE) - base);
+            let mut bytes = self.code_bytes.lock().unwrap_or_else(|e| e.into_inner());
+            if !bytes.get_mut(&base).is_some_and(|map| code_bytes_range(map, start, end, false)) {
                 continue;
             }
-            if w.fetch_and(!bit, Ordering::AcqRel) & bit != 0 {
-                regions.store(0, Ordering::Release);
-                self.written_code.lock().unwrap_or_else(|e| e.into_inner()).push(page * PAGE_SIZE);
-                self.code_written_flag.store(true, Ordering::Release);
-            }
+            drop(bytes);
+            self.written_code.lock().unwrap_or_else(|e| e.into_inner()).push(CodeWrite { page: base, start, end });
+            self.code_written_flag.store(true, Ordering::Release);
         }
     }
 
-    /// Takes the RAM offsets of code pages written since the last call.
-    pub fn take_written_code_pages(&self) -> Vec<u64> {
+    /// Takes the writes over decoded code since the last call.
+    pub fn take_code_writes(&self) -> Vec<CodeWrite> {
         if !self.code_written_flag.swap(false, Ordering::AcqRel) {
             return Vec::new();
         }
         std::mem::take(&mut *self.written_code.lock().unwrap_or_else(|e| e.into_inner()))
     }
+
+    /// After the CPU dropped the blocks that writes hit: the page at RAM offset `page` now
+    /// holds decoded code only in `spans` (byte ranges within the page); with none left it
+    /// stops being a code page.
+    pub fn reset_code(&self, page: u64, spans: &[(u64, u64)]) {
+        let index = page / PAGE_SIZE;
+        let Some(w) = self.code_pages.get((index / 64) as usize) else {
+            return;
+        };
+        let mut bytes = self.code_bytes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map: Box<CodeBytes> = Box::new([0; (PAGE_SIZE / 64) as usize]);
+        for &(start, end) in spans {
+            code_bytes_range(&mut map, start.min(PAGE_SIZE), end.min(PAGE_SIZE), true);
+        }
+        if map.iter().all(|&word| word == 0) {
+            bytes.remove(&page);
+            w.fetch_and(!(1u64 << (index % 64)), Ordering::AcqRel);
+        } else {
+            bytes.insert(page, map);
+        }
+    }
+}
+
+/// A write that touched decoded code: the page (RAM offset of its start) and the bytes
+/// written within it, `start..end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeWrite {
+    /// RAM offset of the page.
+    pub page: u64,
+    /// First byte written, as an offset in the page.
+    pub start: u64,
+    /// One past the last byte written in the page.
+    pub end: u64,
 }
 
 /// Splits `len` bytes at `addr` (inside the shadow region) at segment boundaries:
@@ -693,45 +736,50 @@ mod tests {
     }
 
     #[test]
-    fn code_page_writes_are_reported_once() {
+    fn writes_over_code_are_reported_until_the_cpu_resets_the_page() {
         let (m, _) = map();
         assert!(m.mark_code(0x2000, 0x1000));
         assert!(!m.mark_code(0x2000, 1), "already a code page");
         assert!(m.is_code_page(0x2fff));
         m.write(0x2ff0, &[1; 32]);
         m.dma_write(0x2000, &[1]).unwrap();
-        assert_eq!(m.take_written_code_pages(), vec![0x2000]);
-        assert!(m.take_written_code_pages().is_empty());
+        let w = |start, end| CodeWrite { page: 0x2000, start, end };
+        assert_eq!(m.take_code_writes(), vec![w(0xff0, 0x1000), w(0, 1)]);
+        assert!(m.take_code_writes().is_empty());
+        m.reset_code(0x2000, &[(0x100, 0x110)]);
+        assert!(m.is_code_page(0x2000), "code left at 0x100");
+        m.write(0x2000, &[2]);
+        m.write(0x2110, &[2]);
+        assert!(m.take_code_writes().is_empty(), "no code at 0x2000 or 0x2110 any more");
+        m.reset_code(0x2000, &[]);
         assert!(!m.is_code_page(0x2000));
     }
 
     #[test]
-    fn writes_beside_decoded_code_on_its_page_invalidate_nothing() {
+    fn writes_beside_decoded_code_on_its_page_are_not_reported() {
         let (m, _) = map();
-        // Code at 0x2100..0x2180 (region 2); data at 0x2000 (region 0) and 0x2180 (region 3).
-        m.mark_code(0x2100, 0x80);
+        // Code at 0x2100..0x2140; data on both sides of it.
+        m.mark_code(0x2100, 0x40);
         m.write(0x2000, &[1; 0x100]);
-        m.write(0x2180, &[1; 4]);
+        m.write(0x2140, &[1; 4]);
         m.dma_write(0x2300, &[1; 16]).unwrap();
-        assert!(m.take_written_code_pages().is_empty());
+        assert!(m.take_code_writes().is_empty());
         assert!(m.is_code_page(0x2000));
-        // The last byte of the code's region is code.
-        m.write(0x217f, &[2]);
-        assert_eq!(m.take_written_code_pages(), vec![0x2000]);
-        assert!(!m.is_code_page(0x2000));
-        // Once invalidated, the regions start over.
-        m.mark_code(0x2f80, 0x80);
-        m.write(0x2100, &[3]);
-        assert!(m.take_written_code_pages().is_empty());
+        // The code's first and last bytes.
+        m.write(0x20ff, &[2, 2]);
+        m.write(0x213f, &[2]);
+        let w = |start, end| CodeWrite { page: 0x2000, start, end };
+        assert_eq!(m.take_code_writes(), vec![w(0xff, 0x101), w(0x13f, 0x140)]);
     }
 
     #[test]
-    fn region_masks_cover_the_touched_regions() {
-        assert_eq!(region_mask(0, 1), 1);
-        assert_eq!(region_mask(127, 2), 0b11);
-        assert_eq!(region_mask(0, 4096), u32::MAX);
-        assert_eq!(region_mask(4095, 1), 1 << 31);
-        assert_eq!(region_mask(256, 256), 0b1100);
+    fn byte_maps_cover_exactly_the_range() {
+        let mut map: CodeBytes = [0; 64];
+        assert!(!code_bytes_range(&mut map, 60, 130, true));
+        assert_eq!((map[0], map[1], map[2]), (0xf << 60, u64::MAX, 0b11));
+        assert!(code_bytes_range(&mut map, 129, 130, false));
+        assert!(!code_bytes_range(&mut map, 130, 4096, false));
+        assert!(!code_bytes_range(&mut map, 0, 60, false));
     }
 
     #[test]

@@ -198,6 +198,7 @@ impl RunArgs {
             bios: self.bios.clone(),
             keys: self.keys.clone(),
             stop_at: self.stop_at.clone(),
+            max_block: None,
         }
     }
 

@@ -67,6 +67,9 @@ pub struct MachineConfig {
     pub keys: Option<crate::keys::KeyScript>,
     /// End the run at a guest time or when the screen shows some text (`--stop-at`).
     pub stop_at: Option<crate::keys::StopAt>,
+    /// Longest block the interpreter decodes (`None`: its default). What the guest sees
+    /// does not depend on it; tests vary it to show that.
+    pub max_block: Option<usize>,
 }
 
 impl Default for MachineConfig {
@@ -87,6 +90,7 @@ impl Default for MachineConfig {
             bios: None,
             keys: None,
             stop_at: None,
+            max_block: None,
         }
     }
 }

@@ -85,7 +85,13 @@ fn make_engine(config: &MachineConfig, pc: &Pc, clock: &Clock) -> Result<Box<dyn
             }
         }
         // Virtual time advances a fixed amount per instruction retired: runs repeat exactly.
-        Accel::Interp => Ok(Box::new(Interpreter::new(DEFAULT_NS_PER_INSN))),
+        Accel::Interp => {
+            let mut cpu = Interpreter::new(DEFAULT_NS_PER_INSN);
+            if let Some(n) = config.max_block {
+                cpu.set_max_block(n);
+            }
+            Ok(Box::new(cpu))
+        }
     }
 }
 

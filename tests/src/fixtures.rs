@@ -156,6 +156,15 @@ pub fn check_linux_console(console: &str, machine: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Debian's `ipxe.iso` (fetched by `tests/fixtures/fetch-ipxe.sh` into the cache).
+pub fn ipxe_iso() -> Result<PathBuf, String> {
+    run_fixture_script("fetch-ipxe.sh", &[])?;
+    let iso = cache_dir().join("ipxe.iso");
+    iso.is_file()
+        .then_some(iso.clone())
+        .ok_or_else(|| format!("fetch-ipxe.sh succeeded but {} is missing", iso.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -231,20 +231,18 @@ impl Ctx<'_> {
         let bytes = value.to_le_bytes();
         if off + size as u64 <= 0x1000 {
             let e = self.tr(lin, Acc::Write, user)?;
-            if e.write_host != 0 {
-                // SAFETY: as in `write_lin`.
-                unsafe { store(e.write_host + off as usize, size, value) };
+            let mem = self.p.memory();
+            if e.ram_write_host != 0 && !mem.is_code_page(e.ram_off) {
+                self.c.tlb.allow_direct_writes(lin);
+                // SAFETY: as in `write_lin`: a writable RAM page holding no decoded code.
+                unsafe { store(e.ram_write_host + off as usize, size, value) };
                 return Ok(());
             }
             if self.c.hooks.trace.is_some() {
                 self.trace_mmio(e.phys | off, size, value & size_mask(size), true);
             }
             self.sync_clock();
-            let mem = self.p.memory();
             mem.write(e.phys | off, &bytes[..size as usize]);
-            if e.ram_write_host != 0 && !mem.is_code_page(e.ram_off) {
-                self.c.tlb.unprotect(lin);
-            }
             self.c.brk = true;
             self.c.irq_check = true;
             return Ok(());

@@ -33,6 +33,12 @@ pub const DEFAULT_NS_PER_INSN: u64 = 1;
 /// Longest block the decoder builds by default.
 pub const DEFAULT_MAX_BLOCK: usize = 32;
 
+/// Longest x86 instruction in bytes.
+const MAX_INSN_LEN: usize = 15;
+
+/// Most bytes read for decoding one block.
+const DECODE_WINDOW: usize = DEFAULT_MAX_BLOCK * MAX_INSN_LEN + MAX_INSN_LEN;
+
 /// Outcome of one [`Interpreter::step`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -287,8 +293,12 @@ impl Ctx<'_> {
     /// reads and whether it may be written directly).
     pub fn sync_external(&mut self) {
         let mem = self.p.memory();
-        let pages = mem.take_written_code_pages();
-        self.c.cache.invalidate(&pages);
+        let writes = mem.take_code_writes();
+        if !writes.is_empty() {
+            for (page, spans) in self.c.cache.invalidate(&writes) {
+                mem.reset_code(page, &spans);
+            }
+        }
         let mask = mem.a20_mask();
         if mask != self.c.a20_mask {
             self.c.a20_mask = mask;
@@ -508,11 +518,10 @@ impl Ctx<'_> {
         let (block, cacheable) = self.decode_block(lin, e.phys, e.host != 0, e.ram_off, rip, bitness)?;
         let block = Rc::new(block);
         if cacheable {
-            if let (Some(page), Some(last)) = (block.ram_page, block.ops.last()) {
-                let start = lin & 0xfff;
-                let len = last.ins.next_ip().wrapping_sub(rip).min(0x1000 - start);
-                if self.p.memory().mark_code(page + start, len) {
-                    self.c.tlb.protect_code_page(page);
+            if let Some(page) = block.ram_page {
+                let (start, end) = block.span;
+                if self.p.memory().mark_code(page + start, end - start) {
+                    self.c.tlb.protect_code_pages();
                 }
             }
             self.c.cache.insert(key, block.clone());
@@ -556,22 +565,24 @@ impl Ctx<'_> {
         rip: u64,
         bitness: u32,
     ) -> R<(Block, bool)> {
+        // The bytes to the page's end, or enough for the longest block.
         let in_page = (0x1000 - (lin & 0xfff)) as usize;
-        let mut buf = [0u8; 0x1000 + 16];
-        self.p.memory().read(page_phys | (lin & 0xfff), &mut buf[..in_page]);
+        let mut buf = [0u8; DECODE_WINDOW];
+        let window = in_page.min(DECODE_WINDOW).min(self.c.max_block * MAX_INSN_LEN + MAX_INSN_LEN);
+        self.p.memory().read(page_phys | (lin & 0xfff), &mut buf[..window]);
         let limit =
             if self.c.st.mode == Mode::Long64 { u64::MAX } else { self.c.st.seg[Seg::Cs as usize].limit as u64 };
         let mut ops = Vec::with_capacity(8);
-        let mut decoder = Decoder::with_ip(bitness, &buf[..in_page], rip, DecoderOptions::NONE);
+        let mut decoder = Decoder::with_ip(bitness, &buf[..window], rip, DecoderOptions::NONE);
         let mut ins = Instruction::default();
         while decoder.can_decode() && ops.len() < self.c.max_block {
             decoder.decode_out(&mut ins);
             if decoder.last_error() == DecoderError::NoMoreBytes {
-                if ops.is_empty() {
+                if ops.is_empty() && window == in_page {
                     // The first instruction crosses into the next page: decode it alone
                     // from both pages, uncached.
                     let ins = self.decode_crossing(lin, &buf[..in_page], rip, bitness)?;
-                    return Ok((Block { ops: Box::new([Op::new(ins)]), ram_page: None }, false));
+                    return Ok((Block { ops: Box::new([Op::new(ins)]), ram_page: None, span: (0, 0) }, false));
                 }
                 break;
             }
@@ -591,7 +602,9 @@ impl Ctx<'_> {
             return Err(Fault::gp(0));
         }
         let ram_page = is_ram.then_some(ram_off);
-        Ok((Block { ops: ops.into_boxed_slice(), ram_page }, is_ram))
+        let start = lin & 0xfff;
+        let end = ops.last().map_or(start, |op| (start + op.next_ip.wrapping_sub(rip)).min(0x1000));
+        Ok((Block { ops: ops.into_boxed_slice(), ram_page, span: (start, end) }, is_ram))
     }
 
     /// Decodes one instruction whose bytes continue on the next page.

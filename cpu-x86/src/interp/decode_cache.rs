@@ -11,6 +11,7 @@
 //! this cache, so any TLB flush or invalidation makes them miss.
 
 use super::op::Op;
+use rx86_core::phys::CodeWrite;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
@@ -21,6 +22,8 @@ pub struct Block {
     pub ops: Box<[Op]>,
     /// RAM offset of the page the block lies in (`None` for ROM/MMIO code).
     pub ram_page: Option<u64>,
+    /// The block's bytes within its page, `start..end`.
+    pub span: (u64, u64),
 }
 
 /// What identifies a block's start without translating it: the linear address of its
@@ -138,24 +141,45 @@ impl DecodeCache {
         if self.blocks.len() >= MAX_BLOCKS {
             self.clear();
         }
-        if let Some(page) = block.ram_page {
-            self.by_page.entry(page).or_default().push(key);
-        }
-        self.blocks.insert(key, block);
-    }
-
-    /// Drops every block on the RAM pages `pages` (RAM offsets of page starts).
-    pub fn invalidate(&mut self, pages: &[u64]) {
-        if !pages.is_empty() {
-            self.generation += 1;
-        }
-        for page in pages {
-            for key in self.by_page.remove(page).unwrap_or_default() {
-                if self.blocks.get(&key).is_some_and(|b| b.ram_page == Some(*page)) {
-                    self.blocks.remove(&key);
-                }
+        let page = block.ram_page;
+        let replaced = self.blocks.insert(key, block);
+        if let Some(page) = page {
+            // A key already listed for the page (its block was decoded again) is not listed twice.
+            if replaced.is_none_or(|old| old.ram_page != Some(page)) {
+                self.by_page.entry(page).or_default().push(key);
             }
         }
+    }
+
+    /// Drops the blocks whose bytes `writes` overlap; returns, for each page written, the
+    /// spans of the blocks left on it (for `PhysMemory::reset_code`).
+    pub fn invalidate(&mut self, writes: &[CodeWrite]) -> Vec<(u64, Vec<(u64, u64)>)> {
+        let mut pages: Vec<u64> = writes.iter().map(|w| w.page).collect();
+        pages.sort_unstable();
+        pages.dedup();
+        let mut left = Vec::with_capacity(pages.len());
+        for page in pages {
+            let hit = |span: (u64, u64)| writes.iter().any(|w| w.page == page && w.start < span.1 && span.0 < w.end);
+            let mut spans = Vec::new();
+            let mut keys = self.by_page.remove(&page).unwrap_or_default();
+            keys.retain(|key| match self.blocks.get(key) {
+                Some(b) if b.ram_page == Some(page) && hit(b.span) => {
+                    self.blocks.remove(key);
+                    self.generation += 1;
+                    false
+                }
+                Some(b) if b.ram_page == Some(page) => {
+                    spans.push(b.span);
+                    true
+                }
+                _ => false,
+            });
+            if !keys.is_empty() {
+                self.by_page.insert(page, keys);
+            }
+            left.push((page, spans));
+        }
+        left
     }
 
     /// Drops everything.
@@ -170,22 +194,34 @@ impl DecodeCache {
 mod tests {
     use super::*;
 
+    fn block(page: Option<u64>, span: (u64, u64)) -> Rc<Block> {
+        Rc::new(Block { ops: Box::new([]), ram_page: page, span })
+    }
+
+    fn write(page: u64, start: u64, end: u64) -> CodeWrite {
+        CodeWrite { page, start, end }
+    }
+
     #[test]
-    fn invalidation_drops_only_blocks_on_written_pages() {
+    fn invalidation_drops_only_the_blocks_a_write_overlaps() {
         let mut c = DecodeCache::default();
-        let block = |page| Rc::new(Block { ops: Box::new([]), ram_page: page });
-        c.insert(Key { phys: 0x1000, rip: 0, bitness: 16 }, block(Some(0x1000)));
-        c.insert(Key { phys: 0x2000, rip: 0, bitness: 16 }, block(Some(0x2000)));
-        c.insert(Key { phys: 0xf_0000, rip: 0, bitness: 16 }, block(None));
-        c.invalidate(&[0x1000]);
-        assert_eq!(c.blocks.len(), 2);
-        assert!(c.get(&Key { phys: 0x1000, rip: 0, bitness: 16 }).is_none());
-        assert!(c.get(&Key { phys: 0x2000, rip: 0, bitness: 16 }).is_some());
-        c.invalidate(&[0x1000, 0x3000]);
+        let key = |phys| Key { phys, rip: 0, bitness: 16 };
+        c.insert(key(0x1000), block(Some(0x1000), (0, 0x10)));
+        c.insert(key(0x1010), block(Some(0x1000), (0x10, 0x20)));
+        c.insert(key(0x2000), block(Some(0x2000), (0, 0x10)));
+        c.insert(key(0xf_0000), block(None, (0, 0x10)));
+        let left = c.invalidate(&[write(0x1000, 0x12, 0x13)]);
+        assert_eq!(left, vec![(0x1000, vec![(0, 0x10)])]);
+        assert!(c.get(&key(0x1010)).is_none());
+        assert!(c.get(&key(0x1000)).is_some(), "the block beside the write survives");
+        assert!(c.get(&key(0x2000)).is_some());
+        let left = c.invalidate(&[write(0x1000, 0, 1), write(0x3000, 0, 1)]);
+        assert_eq!(left, vec![(0x1000, vec![]), (0x3000, vec![])]);
         assert_eq!(c.blocks.len(), 2, "a page with no blocks left");
-        c.insert(Key { phys: 0x1000, rip: 0, bitness: 16 }, block(Some(0x1000)));
-        c.invalidate(&[0x2000]);
-        assert!(c.get(&Key { phys: 0x1000, rip: 0, bitness: 16 }).is_some(), "re-inserted block survives");
+        assert!(!c.by_page.contains_key(&0x1000));
+        c.insert(key(0x1000), block(Some(0x1000), (0, 0x10)));
+        c.invalidate(&[write(0x2000, 0, 0x1000)]);
+        assert!(c.get(&key(0x1000)).is_some(), "re-inserted block survives");
         assert!(!c.by_page.contains_key(&0x2000));
     }
 
@@ -193,12 +229,14 @@ mod tests {
     fn front_entries_miss_after_a_tlb_flush_or_an_invalidation() {
         let mut c = DecodeCache::default();
         let key = FrontKey { lin: 0x1000, rip: 0x1000, mode: 32 };
-        let block = Rc::new(Block { ops: Box::new([]), ram_page: Some(0x1000) });
-        c.set_front(key, 7, block);
+        c.set_front(key, 7, block(Some(0x1000), (0, 0x10)));
         assert!(c.front(&key, 7).is_some());
         assert!(c.front(&key, 8).is_none(), "TLB flushed since");
         assert!(c.front(&FrontKey { rip: 0x1001, ..key }, 7).is_none());
-        c.invalidate(&[0x5000]);
+        c.insert(Key { phys: 0x1000, rip: 0x1000, bitness: 32 }, block(Some(0x1000), (0, 0x10)));
+        c.invalidate(&[write(0x5000, 0, 1)]);
+        assert!(c.front(&key, 7).is_some(), "nothing dropped");
+        c.invalidate(&[write(0x1000, 0, 1)]);
         assert!(c.front(&key, 7).is_none(), "blocks dropped since");
     }
 }

@@ -96,6 +96,8 @@ pub struct TlbEntry {
     pub write_host: usize,
     /// Host address of the page when writes reach guest RAM (code pages included), else 0.
     pub ram_write_host: usize,
+    /// The TLB's code epoch when `write_host` was decided; direct writes need it current.
+    epoch: u64,
     /// RAM offset of the page when it is RAM.
     pub ram_off: u64,
     perm: u8,
@@ -109,11 +111,14 @@ pub struct Tlb {
     /// Bumped by every flush, so caches keyed by linear address (the decode cache's
     /// direct-mapped front) know when translations may have changed.
     pub generation: u64,
+    /// Bumped whenever a page starts holding decoded code: entries stamped with an older
+    /// epoch take the slow path for writes, which looks at the page again.
+    code_epoch: u64,
 }
 
 impl Default for Tlb {
     fn default() -> Self {
-        Tlb { entries: vec![TlbEntry::default(); TLB_SIZE].into_boxed_slice(), generation: 0 }
+        Tlb { entries: vec![TlbEntry::default(); TLB_SIZE].into_boxed_slice(), generation: 0, code_epoch: 0 }
     }
 }
 
@@ -151,23 +156,25 @@ impl Tlb {
         let page = lin >> 12;
         let e = &self.entries[(page as usize) & (TLB_SIZE - 1)];
         let need = needed(true, user);
-        (e.tag == page + 1 && e.perm & need == need && e.write_host != 0).then_some(e.write_host)
+        let direct = e.write_host != 0 && e.epoch == self.code_epoch;
+        (e.tag == page + 1 && e.perm & need == need && direct).then_some(e.write_host)
     }
 
-    /// Stops direct writes to the RAM page at `ram_off` (it now holds decoded code).
-    pub fn protect_code_page(&mut self, ram_off: u64) {
-        for e in self.entries.iter_mut().filter(|e| e.ram_off == ram_off && e.host != 0) {
-            e.write_host = 0;
-        }
+    /// A RAM page started holding decoded code: direct writes stop until the slow path
+    /// has looked at each entry's page again (no scan of the entries here).
+    pub fn protect_code_pages(&mut self) {
+        self.code_epoch += 1;
     }
 
-    /// Allows direct writes again through the entry for `lin` (its page no longer holds
-    /// decoded code).
-    pub fn unprotect(&mut self, lin: u64) {
+    /// Allows direct writes through the entry for `lin` again: its page was just found
+    /// to hold no decoded code.
+    pub fn allow_direct_writes(&mut self, lin: u64) {
         let page = lin >> 12;
+        let epoch = self.code_epoch;
         let e = &mut self.entries[(page as usize) & (TLB_SIZE - 1)];
         if e.tag == page + 1 {
             e.write_host = e.ram_write_host;
+            e.epoch = epoch;
         }
     }
 
@@ -261,7 +268,8 @@ pub fn translate(st: &mut CpuState, tlb: &mut Tlb, p: &dyn Platform, lin: u64, a
         None => (0, 0, 0),
     };
     let write_host = if host != 0 && mem.is_code_page(ram_off) { 0 } else { ram_write_host };
-    Ok(tlb.insert(lin, TlbEntry { tag: 0, phys, host, write_host, ram_write_host, ram_off, perm: perms }))
+    let epoch = tlb.code_epoch;
+    Ok(tlb.insert(lin, TlbEntry { tag: 0, phys, host, write_host, ram_write_host, epoch, ram_off, perm: perms }))
 }
 
 /// A page walk; returns the physical page and the permission bits.
