@@ -51,7 +51,8 @@ fn fixed_index(msr: u32) -> Option<usize> {
     }
 }
 
-fn canonical(v: u64) -> bool {
+/// True when `v` is a canonical 48-bit linear address (bits 63:47 all equal).
+pub(crate) fn canonical(v: u64) -> bool {
     ((v as i64) << 16 >> 16) as u64 == v
 }
 

@@ -1,16 +1,93 @@
 //! System instructions: MOV to/from CR and DR, LGDT LIDT SGDT SIDT LLDT SLDT LTR STR
 //! LMSW SMSW, CLTS INVLPG WBINVD INVD, LAR LSL VERR VERW ARPL, SYSENTER SYSEXIT SYSCALL
-//! SYSRET SWAPGS, RD/WR FS/GS BASE, CPUID, RDTSC RDTSCP, RDMSR WRMSR (SDM Vol. 2 and
-//! Vol. 3A §2.5-2.7, §5.8.7-5.8.8).
+//! SYSRET SWAPGS, RD/WR FS/GS BASE, CPUID, RDTSC RDTSCP, RDMSR WRMSR, RDPMC, and the #UD
+//! of instructions this CPU model does not have (SDM Vol. 2 and Vol. 3A §2.5-2.7,
+//! §5.8.7-5.8.8).
 
 use crate::interp::cpu::Ctx;
 use crate::interp::fault::{Fault, R};
 use crate::interp::flags::size_mask;
+use crate::interp::msr::canonical;
 use crate::interp::segment::{sel_err, Descriptor};
 use crate::interp::state::{attr, cr0, cr4, efer, fl, Mode, Seg, Segment};
 use iced_x86::{Instruction, Mnemonic as M, OpKind, Register};
 
+/// True for the instructions this CPU model does not have: they raise #UD, as on a
+/// processor whose CPUID does not report them, so a guest probing for a feature by
+/// catching #UD carries on.
+/// - VMX (CPUID.1:ECX.VMX = 0): outside VMX operation every VMX instruction, VMCALL
+///   included, is #UD (SDM Vol. 3C §31.3, Vol. 2C "VMCALL").
+/// - SVM (CPUID.80000001H:ECX.SVM = 0, EFER.SVME cannot be set): #UD (AMD APM Vol. 3).
+/// - XSAVE (CPUID.1:ECX.XSAVE = 0, so CR4.OSXSAVE cannot be set): XGETBV, XSETBV and
+///   the XSAVE/XRSTOR family are #UD (SDM Vol. 2C "XGETBV": IF CR4.OSXSAVE = 0 #UD).
+/// - INVPCID (CPUID.(EAX=7,ECX=0):EBX.INVPCID = 0), RDPID (CPUID.(7,0):ECX.RDPID = 0),
+///   RDRAND and RDSEED (CPUID.1:ECX.RDRAND, CPUID.(7,0):EBX.RDSEED = 0), MONITOR and
+///   MWAIT (CPUID.1:ECX.MONITOR = 0) and AMD's RDPRU, MONITORX and MWAITX.
+pub(super) fn absent_from_model(m: M) -> bool {
+    matches!(
+        m,
+        M::Vmcall
+            | M::Vmlaunch
+            | M::Vmresume
+            | M::Vmxoff
+            | M::Vmxon
+            | M::Vmclear
+            | M::Vmptrld
+            | M::Vmptrst
+            | M::Vmread
+            | M::Vmwrite
+            | M::Vmfunc
+            | M::Invept
+            | M::Invvpid
+            | M::Vmrun
+            | M::Vmload
+            | M::Vmsave
+            | M::Vmmcall
+            | M::Stgi
+            | M::Clgi
+            | M::Skinit
+            | M::Invlpga
+            | M::Xgetbv
+            | M::Xsetbv
+            | M::Xsave
+            | M::Xsave64
+            | M::Xrstor
+            | M::Xrstor64
+            | M::Xsaveopt
+            | M::Xsaveopt64
+            | M::Xsavec
+            | M::Xsavec64
+            | M::Xsaves
+            | M::Xsaves64
+            | M::Xrstors
+            | M::Xrstors64
+            | M::Invpcid
+            | M::Rdpid
+            | M::Rdrand
+            | M::Rdseed
+            | M::Monitor
+            | M::Mwait
+            | M::Rdpru
+            | M::Monitorx
+            | M::Mwaitx
+    )
+}
+
 impl Ctx<'_> {
+    /// RDPMC (SDM Vol. 2B "RDPMC"). This CPU model has no performance-monitoring
+    /// counters: CPUID reports no leaf 0AH (architectural performance monitoring) and
+    /// neither the P6 PerfCtr0/1 nor the IA32_PMCx MSRs exist. So after the privilege
+    /// rule (#GP(0) at CPL > 0 with CR4.PCE clear) every counter index in ECX is
+    /// invalid, which is #GP(0) too.
+    pub(super) fn rdpmc(&mut self) -> R<()> {
+        let st = &self.c.st;
+        if st.cpl != 0 && st.cr4 & cr4::PCE == 0 {
+            return Err(Fault::gp(0));
+        }
+        log::debug!("RDPMC of counter {:#x}: this CPU has no performance counters, #GP(0)", st.gpr[1] as u32);
+        Err(Fault::gp(0))
+    }
+
     fn require_cpl0(&self) -> R<()> {
         if self.c.st.cpl != 0 {
             return Err(Fault::gp(0));
@@ -141,7 +218,12 @@ impl Ctx<'_> {
                 let (seg, off) = self.ea(ins);
                 let limit = self.read(seg, off, 2)?;
                 let base = if self.c.st.long64() {
-                    self.read(seg, off + 2, 8)?
+                    // SDM Vol. 2A "LGDT/LIDT", 64-bit mode: #GP(0) for a non-canonical base.
+                    let b = self.read(seg, off + 2, 8)?;
+                    if !canonical(b) {
+                        return Err(Fault::gp(0));
+                    }
+                    b
                 } else {
                     let b = self.read(seg, off + 2, 4)?;
                     if ins.code() == iced_x86::Code::Lgdt_m1632_16 || ins.code() == iced_x86::Code::Lidt_m1632_16 {
@@ -214,7 +296,12 @@ impl Ctx<'_> {
         }
         let mut s = d.to_segment(sel);
         if long {
+            // The base in the 16-byte system descriptor must be canonical (SDM Vol. 3A
+            // §3.3.7.1): #GP(selector), as Bochs's LLDT and LTR raise.
             s.base |= self.read_descriptor_high(sel)? << 32;
+            if !canonical(s.base) {
+                return Err(Fault::gp(sel_err(sel)));
+            }
         }
         if task {
             // Mark the TSS busy in the GDT and in the cache.
@@ -250,7 +337,8 @@ impl Ctx<'_> {
             if self.c.st.long64() {
                 return Err(Fault::ud());
             }
-            self.probe_op(ins, 0, 2)?;
+            // SDM Vol. 2A "ARPL": the destination is written only when its RPL rises,
+            // so a read-only segment faults only then (as on a 386).
             let d = self.read_op(ins, 0, 2)?;
             let s = self.reg(ins.op1_register());
             if d & 3 < s & 3 {
@@ -421,8 +509,144 @@ impl Ctx<'_> {
 
 #[cfg(test)]
 mod tests {
+    use crate::interp::fault::vec;
+    use crate::interp::state::{cr4, Seg};
     use crate::interp::test_util::Machine;
     use iced_x86::code_asm::*;
+
+    /// Points IDT vectors 0-31 (IDT at 0x2000; 16-byte gates when `long`) at a HLT at
+    /// 0x30000, so a test reads what was raised from `last_exception`.
+    fn catch_exceptions(m: &mut Machine, long: bool) {
+        let mut h = CodeAssembler::new(if long { 64 } else { 32 }).unwrap();
+        h.hlt().unwrap();
+        m.load(&mut h, 0x30000, 0x30000);
+        let code_sel: u64 = if long { 0x18 } else { 0x08 };
+        let gate = (code_sel << 16) | (0x8e00 << 32) | (0x3 << 48);
+        for v in 0..32u64 {
+            if long {
+                m.poke(0x2000 + v * 16, &gate.to_le_bytes());
+                m.poke(0x2000 + v * 16 + 8, &0u64.to_le_bytes());
+            } else {
+                m.poke(0x2000 + v * 8, &gate.to_le_bytes());
+            }
+        }
+        let st = m.cpu.state_mut();
+        st.idtr.base = 0x2000;
+        st.idtr.limit = if long { 0x1ff } else { 0xff };
+    }
+
+    /// Runs `a` in 64-bit mode at CPL 0 with exceptions caught; returns the machine.
+    fn run64(a: &mut CodeAssembler) -> Machine {
+        let mut m = Machine::long64(a);
+        catch_exceptions(&mut m, true);
+        m.run();
+        m
+    }
+
+    #[test]
+    fn arpl_writes_only_when_the_rpl_rises() {
+        // DS is a read-only data segment. The selector at 0x3000 has RPL 3: ARPL with
+        // AX (RPL 0) needs no change, so it neither writes nor faults (as on a 386).
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.mov(eax, 0).unwrap();
+        a.arpl(word_ptr(0x3000), ax).unwrap();
+        a.mov(ebx, 1).unwrap();
+        a.mov(eax, 3).unwrap();
+        a.arpl(word_ptr(0x3002), ax).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::protected32(&mut a);
+        catch_exceptions(&mut m, false);
+        m.poke(0x3000, &[0x13, 0, 0x10, 0]);
+        m.cpu.state_mut().seg[Seg::Ds as usize].attrs = 0xc091;
+        m.cpu.flush_caches();
+        m.run();
+        assert_eq!(m.gpr(3), 1, "the first ARPL retired");
+        // The second must raise the destination's RPL: a write to a read-only segment.
+        assert_eq!(m.cpu.last_exception, Some((vec::GP, Some(0))));
+        assert_eq!(m.peek::<4>(0x3000), [0x13, 0, 0x10, 0]);
+    }
+
+    #[test]
+    fn lgdt_and_lidt_fault_on_a_non_canonical_base_in_64bit_mode() {
+        for lidt in [false, true] {
+            let mut a = CodeAssembler::new(64).unwrap();
+            a.mov(rax, 0x0000_8000_0000_0000u64).unwrap();
+            a.mov(qword_ptr(0x3002), rax).unwrap();
+            a.mov(word_ptr(0x3000), 0xfff).unwrap();
+            if lidt {
+                a.lidt(ptr(0x3000)).unwrap();
+            } else {
+                a.lgdt(ptr(0x3000)).unwrap();
+            }
+            a.hlt().unwrap();
+            let m = run64(&mut a);
+            assert_eq!(m.cpu.last_exception, Some((vec::GP, Some(0))), "LIDT: {lidt}");
+            let st = m.cpu.state();
+            assert_eq!((st.gdtr.base, st.idtr.base), (0x500, 0x2000), "tables unchanged");
+        }
+    }
+
+    #[test]
+    fn ltr_and_lldt_fault_on_a_non_canonical_base_in_64bit_mode() {
+        // 16-byte descriptors at 0x520 (TSS, type 9) and 0x530 (LDT, type 2), base
+        // bits 63:32 = 0x0000_8000: non-canonical.
+        for (sel, typ) in [(0x20u16, 0x89u64), (0x30, 0x82)] {
+            let mut a = CodeAssembler::new(64).unwrap();
+            a.mov(ax, sel as u32).unwrap();
+            if typ == 0x89 {
+                a.ltr(ax).unwrap();
+            } else {
+                a.lldt(ax).unwrap();
+            }
+            a.hlt().unwrap();
+            let mut m = Machine::long64(&mut a);
+            catch_exceptions(&mut m, true);
+            let addr = 0x500 + sel as u64;
+            m.poke(addr, &((typ << 40) | 0x67).to_le_bytes());
+            m.poke(addr + 8, &0x8000u64.to_le_bytes());
+            m.cpu.state_mut().gdtr.limit = 0x3f;
+            m.run();
+            assert_eq!(m.cpu.last_exception, Some((vec::GP, Some(sel as u32))), "selector {sel:#x}");
+            assert_eq!(m.peek::<8>(addr), ((typ << 40) | 0x67).to_le_bytes(), "TSS not marked busy");
+        }
+    }
+
+    #[test]
+    fn instructions_the_model_lacks_raise_ud() {
+        type Emit = fn(&mut CodeAssembler);
+        let cases: [(&str, Emit); 5] = [
+            ("VMCALL", |a| a.vmcall().unwrap()),
+            ("VMRUN", |a| a.vmrun().unwrap()),
+            ("XGETBV", |a| a.xgetbv().unwrap()),
+            ("INVPCID", |a| a.invpcid(rax, xmmword_ptr(0x3000)).unwrap()),
+            ("RDPRU", |a| a.rdpru().unwrap()),
+        ];
+        for (name, emit) in cases {
+            let mut a = CodeAssembler::new(64).unwrap();
+            emit(&mut a);
+            a.hlt().unwrap();
+            let m = run64(&mut a);
+            assert_eq!(m.cpu.last_exception, Some((vec::UD, None)), "{name}");
+        }
+    }
+
+    #[test]
+    fn rdpmc_raises_gp_for_every_counter() {
+        // No counters exist: #GP(0) at CPL 0 (and with CR4.PCE), for any ECX.
+        for (counter, pce) in [(0u32, false), (1, true), (0x4000_0000, true)] {
+            let mut a = CodeAssembler::new(64).unwrap();
+            a.mov(ecx, counter).unwrap();
+            a.rdpmc().unwrap();
+            a.hlt().unwrap();
+            let mut m = Machine::long64(&mut a);
+            catch_exceptions(&mut m, true);
+            if pce {
+                m.cpu.state_mut().cr4 |= cr4::PCE;
+            }
+            m.run();
+            assert_eq!(m.cpu.last_exception, Some((vec::GP, Some(0))), "ECX {counter:#x}");
+        }
+    }
 
     #[test]
     fn long_mode_arithmetic_and_zero_extension() {
