@@ -12,6 +12,30 @@ use crate::interp::segment::{sel_err, Descriptor};
 use crate::interp::state::{attr, cr0, cr4, efer, fl, Mode, Seg, Segment};
 use iced_x86::{Instruction, Mnemonic as M, OpKind, Register};
 
+/// IA32_APIC_BASE (SDM Vol. 3A §11.4.4) and the bits CR8 needs of it.
+mod apic {
+    /// The MSR number.
+    pub const BASE_MSR: u32 = 0x1b;
+    /// Bit 10: x2APIC mode (EXTD).
+    pub const BASE_EXTD: u64 = 1 << 10;
+    /// Bit 11: APIC global enable (EN).
+    pub const BASE_EN: u64 = 1 << 11;
+    /// The xAPIC page's physical address: bits 35:12 (MAXPHYADDR is 36, see CPUID).
+    pub const BASE_ADDR: u64 = 0xf_ffff_f000;
+    /// The TPR's offset in the xAPIC page (SDM Vol. 3A Table 11-1).
+    pub const XAPIC_TPR: u64 = 0x80;
+    /// The TPR as an x2APIC MSR (SDM Vol. 3A Table 11-6).
+    pub const X2APIC_TPR_MSR: u32 = 0x808;
+}
+
+/// Where the local APIC's task-priority register is reached.
+enum TprAccess {
+    /// The xAPIC page, at this physical address.
+    Mmio(u64),
+    /// The x2APIC MSR.
+    X2apic,
+}
+
 /// True for the instructions this CPU model does not have: they raise #UD, as on a
 /// processor whose CPUID does not report them, so a guest probing for a feature by
 /// catching #UD carries on.
@@ -86,6 +110,60 @@ impl Ctx<'_> {
         }
         log::debug!("RDPMC of counter {:#x}: this CPU has no performance counters, #GP(0)", st.gpr[1] as u32);
         Err(Fault::gp(0))
+    }
+
+    /// How CR8 reaches the local APIC's TPR: through the board's IA32_APIC_BASE, at
+    /// the xAPIC page or the x2APIC MSR; `None` when the board has no local APIC or it
+    /// is globally disabled (CR8 is then only the CPU's copy).
+    fn tpr_access(&self) -> Option<TprAccess> {
+        let base = self.p.msr_read(apic::BASE_MSR)?;
+        if base & apic::BASE_EN == 0 {
+            return None;
+        }
+        Some(if base & apic::BASE_EXTD != 0 {
+            TprAccess::X2apic
+        } else {
+            TprAccess::Mmio((base & apic::BASE_ADDR) + apic::XAPIC_TPR)
+        })
+    }
+
+    /// MOV to CR8: TPR[7:4] = CR8[3:0], TPR[3:0] = 0, so the write shows in APIC
+    /// register 0x80 and masks interrupts of that priority class and below; bits 63:4
+    /// are reserved, #GP(0) (SDM Vol. 3A §11.8.6, §2.5).
+    fn write_cr8(&mut self, v: u64) -> R<()> {
+        if v & !0xf != 0 {
+            return Err(Fault::gp(0));
+        }
+        self.c.st.cr8 = v;
+        let tpr = (v as u32) << 4;
+        match self.tpr_access() {
+            Some(TprAccess::Mmio(addr)) => self.p.memory().write(addr, &tpr.to_le_bytes()),
+            Some(TprAccess::X2apic) => {
+                self.p.msr_write(apic::X2APIC_TPR_MSR, tpr.into());
+            }
+            None => {}
+        }
+        self.c.irq_check = true;
+        self.c.brk = true;
+        Ok(())
+    }
+
+    /// MOV from CR8: TPR[7:4] (SDM Vol. 3A §11.8.6), so TPR writes through the APIC
+    /// page show in CR8 too.
+    fn read_cr8(&mut self) -> u64 {
+        let tpr = match self.tpr_access() {
+            Some(TprAccess::Mmio(addr)) => {
+                let mut b = [0; 4];
+                self.p.memory().read(addr, &mut b);
+                Some(u64::from(u32::from_le_bytes(b)))
+            }
+            Some(TprAccess::X2apic) => self.p.msr_read(apic::X2APIC_TPR_MSR),
+            None => None,
+        };
+        if let Some(tpr) = tpr {
+            self.c.st.cr8 = (tpr >> 4) & 0xf;
+        }
+        self.c.st.cr8
     }
 
     fn require_cpl0(&self) -> R<()> {
@@ -165,7 +243,7 @@ impl Ctx<'_> {
                     2 => self.c.st.cr2 = v,
                     3 => self.write_cr3(v),
                     4 => self.write_cr4(v)?,
-                    8 => self.c.st.cr8 = v & 0xf,
+                    8 => self.write_cr8(v)?,
                     _ => return Err(Fault::ud()),
                 }
             } else {
@@ -174,7 +252,7 @@ impl Ctx<'_> {
                     2 => self.c.st.cr2,
                     3 => self.c.st.cr3,
                     4 => self.c.st.cr4,
-                    8 => self.c.st.cr8,
+                    8 => self.read_cr8(),
                     _ => return Err(Fault::ud()),
                 };
                 self.set_reg(gpr, v & size_mask(wide));
@@ -509,10 +587,15 @@ impl Ctx<'_> {
 
 #[cfg(test)]
 mod tests {
+    use crate::interp::cpu::{Interpreter, Step};
     use crate::interp::fault::vec;
     use crate::interp::state::{cr4, Seg};
     use crate::interp::test_util::Machine;
     use iced_x86::code_asm::*;
+    use rx86_core::bus::BusDevice;
+    use rx86_core::phys::PhysMemory;
+    use rx86_core::platform::{BasicPlatform, Platform};
+    use std::sync::{Arc, Mutex};
 
     /// Points IDT vectors 0-31 (IDT at 0x2000; 16-byte gates when `long`) at a HLT at
     /// 0x30000, so a test reads what was raised from `last_exception`.
@@ -646,6 +729,147 @@ mod tests {
             m.run();
             assert_eq!(m.cpu.last_exception, Some((vec::GP, Some(0))), "ECX {counter:#x}");
         }
+    }
+
+    #[test]
+    fn mov_to_cr8_with_reserved_bits_faults() {
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(eax, 0x1f).unwrap();
+        a.mov(cr8, rax).unwrap();
+        a.hlt().unwrap();
+        let m = run64(&mut a);
+        assert_eq!(m.cpu.last_exception, Some((vec::GP, Some(0))));
+        assert_eq!(m.cpu.state().cr8, 0);
+    }
+
+    /// A board with a local APIC reduced to IA32_APIC_BASE and the TPR: the register
+    /// page at 0xFEE00000 and the x2APIC TPR MSR. IA32_APIC_BASE refuses reserved bits
+    /// (7:0, 9, 10: no x2APIC) like the real device.
+    struct ApicBoard {
+        inner: BasicPlatform,
+        apic_base: Mutex<u64>,
+        tpr: Arc<Mutex<u32>>,
+    }
+
+    struct TprPage(Arc<Mutex<u32>>);
+
+    impl BusDevice for TprPage {
+        fn read(&mut self, offset: u64, _size: u8) -> u64 {
+            if offset == 0x80 {
+                (*self.0.lock().unwrap()).into()
+            } else {
+                0
+            }
+        }
+        fn write(&mut self, offset: u64, _size: u8, value: u64) {
+            if offset == 0x80 {
+                *self.0.lock().unwrap() = value as u32 & 0xff;
+            }
+        }
+    }
+
+    impl Platform for ApicBoard {
+        fn memory(&self) -> &PhysMemory {
+            &self.inner.memory
+        }
+        fn io_read(&self, port: u16, size: u8) -> u32 {
+            self.inner.io_read(port, size)
+        }
+        fn io_write(&self, port: u16, size: u8, value: u32) {
+            self.inner.io_write(port, size, value)
+        }
+        fn msr_read(&self, msr: u32) -> Option<u64> {
+            (msr == 0x1b).then(|| *self.apic_base.lock().unwrap())
+        }
+        fn msr_write(&self, msr: u32, value: u64) -> bool {
+            let ok = msr == 0x1b && value & 0x6ff == 0;
+            if ok {
+                *self.apic_base.lock().unwrap() = value;
+            }
+            ok
+        }
+    }
+
+    /// Runs `a` in 64-bit mode on an [`ApicBoard`] whose TPR holds `tpr`, with
+    /// exceptions caught.
+    fn run_on_apic_board(a: &mut CodeAssembler, tpr: u32) -> (Interpreter, ApicBoard) {
+        let mut m = Machine::long64(a);
+        catch_exceptions(&mut m, true);
+        let Machine { mut p, mut cpu } = m;
+        let tpr = Arc::new(Mutex::new(tpr));
+        p.memory.add_mmio("lapic", 0xfee0_0000, 0x1000, Arc::new(Mutex::new(TprPage(tpr.clone())))).unwrap();
+        let board = ApicBoard { inner: p, apic_base: Mutex::new(0xfee0_0900), tpr };
+        for _ in 0..1000 {
+            match cpu.step(&board) {
+                Step::Retired => {}
+                Step::Halted => return (cpu, board),
+                Step::Exit(e) => panic!("engine exit {e:?}"),
+            }
+        }
+        panic!("no HLT");
+    }
+
+    #[test]
+    fn cr8_is_the_local_apic_tpr() {
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(rbx, cr8).unwrap();
+        a.mov(eax, 0xa).unwrap();
+        a.mov(cr8, rax).unwrap();
+        a.hlt().unwrap();
+        // The APIC's TPR is 0x5F (as if the guest wrote it through the page): CR8 reads
+        // TPR[7:4]; MOV to CR8 then writes TPR[7:4] = 0xA and TPR[3:0] = 0.
+        let (cpu, board) = run_on_apic_board(&mut a, 0x5f);
+        assert_eq!(cpu.last_exception, None);
+        assert_eq!(cpu.state().gpr[3], 5);
+        assert_eq!(*board.tpr.lock().unwrap(), 0xa0, "APIC register 0x80");
+        assert_eq!(cpu.state().cr8, 0xa);
+    }
+
+    #[test]
+    fn a_platform_msr_refusing_a_write_raises_gp() {
+        // IA32_APIC_BASE with EXTD (x2APIC, not supported): the board refuses it.
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(ecx, 0x1b).unwrap();
+        a.mov(eax, 0xfee0_0d00u32).unwrap();
+        a.xor(edx, edx).unwrap();
+        a.wrmsr().unwrap();
+        a.hlt().unwrap();
+        let (cpu, board) = run_on_apic_board(&mut a, 0);
+        assert_eq!(cpu.last_exception, Some((vec::GP, Some(0))));
+        assert_eq!(*board.apic_base.lock().unwrap(), 0xfee0_0900);
+        assert_eq!(cpu.state().msr.apic_base, 0xfee0_0900, "the CPU's copy did not take it");
+    }
+
+    #[test]
+    fn without_a_platform_apic_the_cpu_refuses_reserved_apic_base_bits() {
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(ecx, 0x1b).unwrap();
+        a.mov(eax, 0xfee0_0d00u32).unwrap();
+        a.xor(edx, edx).unwrap();
+        a.wrmsr().unwrap();
+        a.hlt().unwrap();
+        let m = run64(&mut a);
+        assert_eq!(m.cpu.last_exception, Some((vec::GP, Some(0))));
+        assert_eq!(m.cpu.state().msr.apic_base, 0xfee0_0900);
+    }
+
+    #[test]
+    fn cpuid_reports_the_apic_only_while_it_is_enabled() {
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(eax, 1).unwrap();
+        a.cpuid().unwrap();
+        a.mov(esi, edx).unwrap();
+        a.mov(ecx, 0x1b).unwrap();
+        a.mov(eax, 0xfee0_0100u32).unwrap();
+        a.xor(edx, edx).unwrap();
+        a.wrmsr().unwrap();
+        a.mov(eax, 1).unwrap();
+        a.cpuid().unwrap();
+        a.mov(edi, edx).unwrap();
+        a.hlt().unwrap();
+        let (cpu, _) = run_on_apic_board(&mut a, 0);
+        let g = &cpu.state().gpr;
+        assert_eq!((g[6] >> 9 & 1, g[7] >> 9 & 1), (1, 0), "CPUID.1:EDX.APIC follows IA32_APIC_BASE.EN");
     }
 
     #[test]
