@@ -199,7 +199,7 @@ impl Pc {
         // Interrupt controllers. The local APIC's timer handler needs the controller
         // itself, so its timer is created first and the handler added once it exists.
         let lapic_timer = b.timers.new_timer("lapic");
-        let lapic_config = LocalApicConfig { x2apic: config.accel != Accel::Kvm, ..LocalApicConfig::default() };
+        let lapic_config = LocalApicConfig { x2apic: cpuid_reports_x2apic(config.accel), ..LocalApicConfig::default() };
         let interrupts = Interrupts::new(
             PicPair::new(),
             IoApic::new(IOAPIC_ID),
@@ -761,4 +761,44 @@ impl Platform for Pc {
 /// IA32_APIC_BASE, IA32_TSC_DEADLINE and the x2APIC range belong to the local APIC.
 fn is_apic_msr(msr: u32) -> bool {
     matches!(msr, 0x1b | 0x6e0 | 0x800..=0x8ff)
+}
+
+/// CPUID.1:ECX bit 21: x2APIC.
+const CPUID1_ECX_X2APIC: u32 = 1 << 21;
+
+/// True when the engine's CPUID reports x2APIC, so the local APIC may enter x2APIC mode;
+/// otherwise setting IA32_APIC_BASE.EXTD is a reserved-bit #GP (SDM Vol. 3A §11.12.1).
+/// KVM's CPUID drops x2APIC (rx86's APIC is reached through MMIO exits); the
+/// interpreter's CPUID decides for itself.
+fn cpuid_reports_x2apic(accel: Accel) -> bool {
+    accel == Accel::Interp && rx86_cpu::interp::cpuid::cpuid(1, 0)[2] & CPUID1_ECX_X2APIC != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn x2apic_mode_is_refused_unless_cpuid_reports_x2apic() {
+        // A blank floppy image, so the built-in BIOS has something to boot.
+        let image = std::env::temp_dir().join(format!("rx86-pc-x2apic-{}.img", std::process::id()));
+        std::fs::write(&image, vec![0u8; 1_474_560]).unwrap();
+        let floppy =
+            crate::drives::DriveConfig::at(image.clone(), crate::drives::DriveInterface::Floppy, DriveMedia::Disk, 0);
+        let config = MachineConfig {
+            serial: crate::config::SerialBackend::None,
+            snapshot: true,
+            drives: vec![floppy],
+            ..MachineConfig::default()
+        };
+        let host = HostAttachments::open(&config).unwrap();
+        let pc = Pc::new(&config, &Clock::new_virtual(), host).unwrap();
+        std::fs::remove_file(&image).unwrap();
+        let base = pc.msr_read(0x1b).unwrap();
+        let x2apic = cpuid_reports_x2apic(Accel::Interp);
+        assert_eq!(pc.msr_write(0x1b, base | (1 << 10)), x2apic);
+        if !x2apic {
+            assert_eq!(pc.msr_read(0x1b), Some(base));
+        }
+    }
 }

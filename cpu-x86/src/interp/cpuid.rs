@@ -61,10 +61,27 @@ pub fn cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
     }
 }
 
+/// IA32_APIC_BASE (SDM Vol. 3A §11.4.4).
+const IA32_APIC_BASE: u32 = 0x1b;
+/// IA32_APIC_BASE bit 11: the local APIC is globally enabled.
+const APIC_BASE_EN: u64 = 1 << 11;
+/// Leaf 1 EDX bit 9: an on-chip APIC.
+const LEAF1_EDX_APIC: u32 = 1 << 9;
+
 impl Ctx<'_> {
+    /// CPUID for the running CPU: [`cpuid`] with what the machine state changes.
+    /// CPUID.1:EDX.APIC follows IA32_APIC_BASE.EN: with the local APIC globally
+    /// disabled the processor reports none (SDM Vol. 3A §11.4.3).
     pub(crate) fn cpuid(&mut self) -> R<()> {
         let g = &self.c.st.gpr;
-        let [a, b, c, d] = cpuid(g[0] as u32, g[1] as u32);
+        let (leaf, subleaf) = (g[0] as u32, g[1] as u32);
+        let [a, b, c, mut d] = cpuid(leaf, subleaf);
+        if leaf == 1 {
+            let apic_base = self.p.msr_read(IA32_APIC_BASE).unwrap_or(self.c.st.msr.apic_base);
+            if apic_base & APIC_BASE_EN == 0 {
+                d &= !LEAF1_EDX_APIC;
+            }
+        }
         self.set_gpr(0, 4, a as u64);
         self.set_gpr(3, 4, b as u64);
         self.set_gpr(1, 4, c as u64);

@@ -51,7 +51,11 @@ fn fixed_index(msr: u32) -> Option<usize> {
     }
 }
 
-fn canonical(v: u64) -> bool {
+/// IA32_APIC_BASE bits software may set: BSP (8), EN (11) and the base (35:12).
+const APIC_BASE_WRITABLE: u64 = 0xf_ffff_f000 | (1 << 11) | (1 << 8);
+
+/// True when `v` is a canonical 48-bit linear address (bits 63:47 all equal).
+pub(crate) fn canonical(v: u64) -> bool {
     ((v as i64) << 16 >> 16) as u64 == v
 }
 
@@ -99,6 +103,13 @@ impl Ctx<'_> {
                 self.c.brk = true;
                 return Ok(());
             }
+            // A platform MSR that reads but refused the write (reserved bits, x2APIC
+            // without x2APIC support, an illegal APIC mode change) is #GP(0); the CPU's
+            // copy must not take the value instead.
+            if self.p.msr_read(msr).is_some() {
+                log::debug!("WRMSR {msr:#x} = {v:#x} refused by the platform: #GP");
+                return Err(Fault::gp(0));
+            }
             self.write_msr(msr, v)?;
         }
         Ok(())
@@ -140,7 +151,10 @@ impl Ctx<'_> {
         let st = &mut self.c.st;
         match msr {
             num::TSC => st.msr.tsc_offset = v.wrapping_sub(now),
-            num::APIC_BASE => st.msr.apic_base = v,
+            // Without a platform APIC the CPU keeps IA32_APIC_BASE itself, with the
+            // same reserved bits: 7:0, 9, 10 (CPUID has no x2APIC) and 63:36 (SDM Vol. 3A
+            // §11.4.4).
+            num::APIC_BASE if v & !APIC_BASE_WRITABLE == 0 => st.msr.apic_base = v,
             num::BIOS_SIGN_ID | num::MCG_STATUS => {}
             num::SYSENTER_CS => st.msr.sysenter_cs = v & 0xffff,
             num::SYSENTER_ESP if canonical(v) => st.msr.sysenter_esp = v,

@@ -334,6 +334,8 @@ impl Ctx<'_> {
             | M::Cvttps2pi
             | M::Cvtpd2pi
             | M::Cvttpd2pi => self.sse_convert(ins),
+            M::Rdpmc => self.rdpmc(),
+            m if super::system::absent_from_model(m) => Err(Fault::ud()),
             m => Err(self.unsupported(format!("instruction {m:?}"))),
         }
     }

@@ -1,16 +1,171 @@
 //! System instructions: MOV to/from CR and DR, LGDT LIDT SGDT SIDT LLDT SLDT LTR STR
 //! LMSW SMSW, CLTS INVLPG WBINVD INVD, LAR LSL VERR VERW ARPL, SYSENTER SYSEXIT SYSCALL
-//! SYSRET SWAPGS, RD/WR FS/GS BASE, CPUID, RDTSC RDTSCP, RDMSR WRMSR (SDM Vol. 2 and
-//! Vol. 3A §2.5-2.7, §5.8.7-5.8.8).
+//! SYSRET SWAPGS, RD/WR FS/GS BASE, CPUID, RDTSC RDTSCP, RDMSR WRMSR, RDPMC, and the #UD
+//! of instructions this CPU model does not have (SDM Vol. 2 and Vol. 3A §2.5-2.7,
+//! §5.8.7-5.8.8).
 
 use crate::interp::cpu::Ctx;
 use crate::interp::fault::{Fault, R};
 use crate::interp::flags::size_mask;
+use crate::interp::msr::canonical;
 use crate::interp::segment::{sel_err, Descriptor};
 use crate::interp::state::{attr, cr0, cr4, efer, fl, Mode, Seg, Segment};
 use iced_x86::{Instruction, Mnemonic as M, OpKind, Register};
 
+/// IA32_APIC_BASE (SDM Vol. 3A §11.4.4) and the bits CR8 needs of it.
+mod apic {
+    /// The MSR number.
+    pub const BASE_MSR: u32 = 0x1b;
+    /// Bit 10: x2APIC mode (EXTD).
+    pub const BASE_EXTD: u64 = 1 << 10;
+    /// Bit 11: APIC global enable (EN).
+    pub const BASE_EN: u64 = 1 << 11;
+    /// The xAPIC page's physical address: bits 35:12 (MAXPHYADDR is 36, see CPUID).
+    pub const BASE_ADDR: u64 = 0xf_ffff_f000;
+    /// The TPR's offset in the xAPIC page (SDM Vol. 3A Table 11-1).
+    pub const XAPIC_TPR: u64 = 0x80;
+    /// The TPR as an x2APIC MSR (SDM Vol. 3A Table 11-6).
+    pub const X2APIC_TPR_MSR: u32 = 0x808;
+}
+
+/// Where the local APIC's task-priority register is reached.
+enum TprAccess {
+    /// The xAPIC page, at this physical address.
+    Mmio(u64),
+    /// The x2APIC MSR.
+    X2apic,
+}
+
+/// True for the instructions this CPU model does not have: they raise #UD, as on a
+/// processor whose CPUID does not report them, so a guest probing for a feature by
+/// catching #UD carries on.
+/// - VMX (CPUID.1:ECX.VMX = 0): outside VMX operation every VMX instruction, VMCALL
+///   included, is #UD (SDM Vol. 3C §31.3, Vol. 2C "VMCALL").
+/// - SVM (CPUID.80000001H:ECX.SVM = 0, EFER.SVME cannot be set): #UD (AMD APM Vol. 3).
+/// - XSAVE (CPUID.1:ECX.XSAVE = 0, so CR4.OSXSAVE cannot be set): XGETBV, XSETBV and
+///   the XSAVE/XRSTOR family are #UD (SDM Vol. 2C "XGETBV": IF CR4.OSXSAVE = 0 #UD).
+/// - INVPCID (CPUID.(EAX=7,ECX=0):EBX.INVPCID = 0), RDPID (CPUID.(7,0):ECX.RDPID = 0),
+///   RDRAND and RDSEED (CPUID.1:ECX.RDRAND, CPUID.(7,0):EBX.RDSEED = 0), MONITOR and
+///   MWAIT (CPUID.1:ECX.MONITOR = 0) and AMD's RDPRU, MONITORX and MWAITX.
+pub(super) fn absent_from_model(m: M) -> bool {
+    matches!(
+        m,
+        M::Vmcall
+            | M::Vmlaunch
+            | M::Vmresume
+            | M::Vmxoff
+            | M::Vmxon
+            | M::Vmclear
+            | M::Vmptrld
+            | M::Vmptrst
+            | M::Vmread
+            | M::Vmwrite
+            | M::Vmfunc
+            | M::Invept
+            | M::Invvpid
+            | M::Vmrun
+            | M::Vmload
+            | M::Vmsave
+            | M::Vmmcall
+            | M::Stgi
+            | M::Clgi
+            | M::Skinit
+            | M::Invlpga
+            | M::Xgetbv
+            | M::Xsetbv
+            | M::Xsave
+            | M::Xsave64
+            | M::Xrstor
+            | M::Xrstor64
+            | M::Xsaveopt
+            | M::Xsaveopt64
+            | M::Xsavec
+            | M::Xsavec64
+            | M::Xsaves
+            | M::Xsaves64
+            | M::Xrstors
+            | M::Xrstors64
+            | M::Invpcid
+            | M::Rdpid
+            | M::Rdrand
+            | M::Rdseed
+            | M::Monitor
+            | M::Mwait
+            | M::Rdpru
+            | M::Monitorx
+            | M::Mwaitx
+    )
+}
+
 impl Ctx<'_> {
+    /// RDPMC (SDM Vol. 2B "RDPMC"). This CPU model has no performance-monitoring
+    /// counters: CPUID reports no leaf 0AH (architectural performance monitoring) and
+    /// neither the P6 PerfCtr0/1 nor the IA32_PMCx MSRs exist. So after the privilege
+    /// rule (#GP(0) at CPL > 0 with CR4.PCE clear) every counter index in ECX is
+    /// invalid, which is #GP(0) too.
+    pub(super) fn rdpmc(&mut self) -> R<()> {
+        let st = &self.c.st;
+        if st.cpl != 0 && st.cr4 & cr4::PCE == 0 {
+            return Err(Fault::gp(0));
+        }
+        log::debug!("RDPMC of counter {:#x}: this CPU has no performance counters, #GP(0)", st.gpr[1] as u32);
+        Err(Fault::gp(0))
+    }
+
+    /// How CR8 reaches the local APIC's TPR: through the board's IA32_APIC_BASE, at
+    /// the xAPIC page or the x2APIC MSR; `None` when the board has no local APIC or it
+    /// is globally disabled (CR8 is then only the CPU's copy).
+    fn tpr_access(&self) -> Option<TprAccess> {
+        let base = self.p.msr_read(apic::BASE_MSR)?;
+        if base & apic::BASE_EN == 0 {
+            return None;
+        }
+        Some(if base & apic::BASE_EXTD != 0 {
+            TprAccess::X2apic
+        } else {
+            TprAccess::Mmio((base & apic::BASE_ADDR) + apic::XAPIC_TPR)
+        })
+    }
+
+    /// MOV to CR8: TPR[7:4] = CR8[3:0], TPR[3:0] = 0, so the write shows in APIC
+    /// register 0x80 and masks interrupts of that priority class and below; bits 63:4
+    /// are reserved, #GP(0) (SDM Vol. 3A §11.8.6, §2.5).
+    fn write_cr8(&mut self, v: u64) -> R<()> {
+        if v & !0xf != 0 {
+            return Err(Fault::gp(0));
+        }
+        self.c.st.cr8 = v;
+        let tpr = (v as u32) << 4;
+        match self.tpr_access() {
+            Some(TprAccess::Mmio(addr)) => self.p.memory().write(addr, &tpr.to_le_bytes()),
+            Some(TprAccess::X2apic) => {
+                self.p.msr_write(apic::X2APIC_TPR_MSR, tpr.into());
+            }
+            None => {}
+        }
+        self.c.irq_check = true;
+        self.c.brk = true;
+        Ok(())
+    }
+
+    /// MOV from CR8: TPR[7:4] (SDM Vol. 3A §11.8.6), so TPR writes through the APIC
+    /// page show in CR8 too.
+    fn read_cr8(&mut self) -> u64 {
+        let tpr = match self.tpr_access() {
+            Some(TprAccess::Mmio(addr)) => {
+                let mut b = [0; 4];
+                self.p.memory().read(addr, &mut b);
+                Some(u64::from(u32::from_le_bytes(b)))
+            }
+            Some(TprAccess::X2apic) => self.p.msr_read(apic::X2APIC_TPR_MSR),
+            None => None,
+        };
+        if let Some(tpr) = tpr {
+            self.c.st.cr8 = (tpr >> 4) & 0xf;
+        }
+        self.c.st.cr8
+    }
+
     fn require_cpl0(&self) -> R<()> {
         if self.c.st.cpl != 0 {
             return Err(Fault::gp(0));
@@ -88,7 +243,7 @@ impl Ctx<'_> {
                     2 => self.c.st.cr2 = v,
                     3 => self.write_cr3(v),
                     4 => self.write_cr4(v)?,
-                    8 => self.c.st.cr8 = v & 0xf,
+                    8 => self.write_cr8(v)?,
                     _ => return Err(Fault::ud()),
                 }
             } else {
@@ -97,7 +252,7 @@ impl Ctx<'_> {
                     2 => self.c.st.cr2,
                     3 => self.c.st.cr3,
                     4 => self.c.st.cr4,
-                    8 => self.c.st.cr8,
+                    8 => self.read_cr8(),
                     _ => return Err(Fault::ud()),
                 };
                 self.set_reg(gpr, v & size_mask(wide));
@@ -141,7 +296,12 @@ impl Ctx<'_> {
                 let (seg, off) = self.ea(ins);
                 let limit = self.read(seg, off, 2)?;
                 let base = if self.c.st.long64() {
-                    self.read(seg, off + 2, 8)?
+                    // SDM Vol. 2A "LGDT/LIDT", 64-bit mode: #GP(0) for a non-canonical base.
+                    let b = self.read(seg, off + 2, 8)?;
+                    if !canonical(b) {
+                        return Err(Fault::gp(0));
+                    }
+                    b
                 } else {
                     let b = self.read(seg, off + 2, 4)?;
                     if ins.code() == iced_x86::Code::Lgdt_m1632_16 || ins.code() == iced_x86::Code::Lidt_m1632_16 {
@@ -214,7 +374,12 @@ impl Ctx<'_> {
         }
         let mut s = d.to_segment(sel);
         if long {
+            // The base in the 16-byte system descriptor must be canonical (SDM Vol. 3A
+            // §3.3.7.1): #GP(selector), as Bochs's LLDT and LTR raise.
             s.base |= self.read_descriptor_high(sel)? << 32;
+            if !canonical(s.base) {
+                return Err(Fault::gp(sel_err(sel)));
+            }
         }
         if task {
             // Mark the TSS busy in the GDT and in the cache.
@@ -250,7 +415,8 @@ impl Ctx<'_> {
             if self.c.st.long64() {
                 return Err(Fault::ud());
             }
-            self.probe_op(ins, 0, 2)?;
+            // SDM Vol. 2A "ARPL": the destination is written only when its RPL rises,
+            // so a read-only segment faults only then (as on a 386).
             let d = self.read_op(ins, 0, 2)?;
             let s = self.reg(ins.op1_register());
             if d & 3 < s & 3 {
@@ -421,8 +587,290 @@ impl Ctx<'_> {
 
 #[cfg(test)]
 mod tests {
+    use crate::interp::cpu::{Interpreter, Step};
+    use crate::interp::fault::vec;
+    use crate::interp::state::{cr4, Seg};
     use crate::interp::test_util::Machine;
     use iced_x86::code_asm::*;
+    use rx86_core::bus::BusDevice;
+    use rx86_core::phys::PhysMemory;
+    use rx86_core::platform::{BasicPlatform, Platform};
+    use std::sync::{Arc, Mutex};
+
+    /// Points IDT vectors 0-31 (IDT at 0x2000; 16-byte gates when `long`) at a HLT at
+    /// 0x30000, so a test reads what was raised from `last_exception`.
+    fn catch_exceptions(m: &mut Machine, long: bool) {
+        let mut h = CodeAssembler::new(if long { 64 } else { 32 }).unwrap();
+        h.hlt().unwrap();
+        m.load(&mut h, 0x30000, 0x30000);
+        let code_sel: u64 = if long { 0x18 } else { 0x08 };
+        let gate = (code_sel << 16) | (0x8e00 << 32) | (0x3 << 48);
+        for v in 0..32u64 {
+            if long {
+                m.poke(0x2000 + v * 16, &gate.to_le_bytes());
+                m.poke(0x2000 + v * 16 + 8, &0u64.to_le_bytes());
+            } else {
+                m.poke(0x2000 + v * 8, &gate.to_le_bytes());
+            }
+        }
+        let st = m.cpu.state_mut();
+        st.idtr.base = 0x2000;
+        st.idtr.limit = if long { 0x1ff } else { 0xff };
+    }
+
+    /// Runs `a` in 64-bit mode at CPL 0 with exceptions caught; returns the machine.
+    fn run64(a: &mut CodeAssembler) -> Machine {
+        let mut m = Machine::long64(a);
+        catch_exceptions(&mut m, true);
+        m.run();
+        m
+    }
+
+    #[test]
+    fn arpl_writes_only_when_the_rpl_rises() {
+        // DS is a read-only data segment. The selector at 0x3000 has RPL 3: ARPL with
+        // AX (RPL 0) needs no change, so it neither writes nor faults (as on a 386).
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.mov(eax, 0).unwrap();
+        a.arpl(word_ptr(0x3000), ax).unwrap();
+        a.mov(ebx, 1).unwrap();
+        a.mov(eax, 3).unwrap();
+        a.arpl(word_ptr(0x3002), ax).unwrap();
+        a.hlt().unwrap();
+        let mut m = Machine::protected32(&mut a);
+        catch_exceptions(&mut m, false);
+        m.poke(0x3000, &[0x13, 0, 0x10, 0]);
+        m.cpu.state_mut().seg[Seg::Ds as usize].attrs = 0xc091;
+        m.cpu.flush_caches();
+        m.run();
+        assert_eq!(m.gpr(3), 1, "the first ARPL retired");
+        // The second must raise the destination's RPL: a write to a read-only segment.
+        assert_eq!(m.cpu.last_exception, Some((vec::GP, Some(0))));
+        assert_eq!(m.peek::<4>(0x3000), [0x13, 0, 0x10, 0]);
+    }
+
+    #[test]
+    fn lgdt_and_lidt_fault_on_a_non_canonical_base_in_64bit_mode() {
+        for lidt in [false, true] {
+            let mut a = CodeAssembler::new(64).unwrap();
+            a.mov(rax, 0x0000_8000_0000_0000u64).unwrap();
+            a.mov(qword_ptr(0x3002), rax).unwrap();
+            a.mov(word_ptr(0x3000), 0xfff).unwrap();
+            if lidt {
+                a.lidt(ptr(0x3000)).unwrap();
+            } else {
+                a.lgdt(ptr(0x3000)).unwrap();
+            }
+            a.hlt().unwrap();
+            let m = run64(&mut a);
+            assert_eq!(m.cpu.last_exception, Some((vec::GP, Some(0))), "LIDT: {lidt}");
+            let st = m.cpu.state();
+            assert_eq!((st.gdtr.base, st.idtr.base), (0x500, 0x2000), "tables unchanged");
+        }
+    }
+
+    #[test]
+    fn ltr_and_lldt_fault_on_a_non_canonical_base_in_64bit_mode() {
+        // 16-byte descriptors at 0x520 (TSS, type 9) and 0x530 (LDT, type 2), base
+        // bits 63:32 = 0x0000_8000: non-canonical.
+        for (sel, typ) in [(0x20u16, 0x89u64), (0x30, 0x82)] {
+            let mut a = CodeAssembler::new(64).unwrap();
+            a.mov(ax, sel as u32).unwrap();
+            if typ == 0x89 {
+                a.ltr(ax).unwrap();
+            } else {
+                a.lldt(ax).unwrap();
+            }
+            a.hlt().unwrap();
+            let mut m = Machine::long64(&mut a);
+            catch_exceptions(&mut m, true);
+            let addr = 0x500 + sel as u64;
+            m.poke(addr, &((typ << 40) | 0x67).to_le_bytes());
+            m.poke(addr + 8, &0x8000u64.to_le_bytes());
+            m.cpu.state_mut().gdtr.limit = 0x3f;
+            m.run();
+            assert_eq!(m.cpu.last_exception, Some((vec::GP, Some(sel as u32))), "selector {sel:#x}");
+            assert_eq!(m.peek::<8>(addr), ((typ << 40) | 0x67).to_le_bytes(), "TSS not marked busy");
+        }
+    }
+
+    #[test]
+    fn instructions_the_model_lacks_raise_ud() {
+        type Emit = fn(&mut CodeAssembler);
+        let cases: [(&str, Emit); 5] = [
+            ("VMCALL", |a| a.vmcall().unwrap()),
+            ("VMRUN", |a| a.vmrun().unwrap()),
+            ("XGETBV", |a| a.xgetbv().unwrap()),
+            ("INVPCID", |a| a.invpcid(rax, xmmword_ptr(0x3000)).unwrap()),
+            ("RDPRU", |a| a.rdpru().unwrap()),
+        ];
+        for (name, emit) in cases {
+            let mut a = CodeAssembler::new(64).unwrap();
+            emit(&mut a);
+            a.hlt().unwrap();
+            let m = run64(&mut a);
+            assert_eq!(m.cpu.last_exception, Some((vec::UD, None)), "{name}");
+        }
+    }
+
+    #[test]
+    fn rdpmc_raises_gp_for_every_counter() {
+        // No counters exist: #GP(0) at CPL 0 (and with CR4.PCE), for any ECX.
+        for (counter, pce) in [(0u32, false), (1, true), (0x4000_0000, true)] {
+            let mut a = CodeAssembler::new(64).unwrap();
+            a.mov(ecx, counter).unwrap();
+            a.rdpmc().unwrap();
+            a.hlt().unwrap();
+            let mut m = Machine::long64(&mut a);
+            catch_exceptions(&mut m, true);
+            if pce {
+                m.cpu.state_mut().cr4 |= cr4::PCE;
+            }
+            m.run();
+            assert_eq!(m.cpu.last_exception, Some((vec::GP, Some(0))), "ECX {counter:#x}");
+        }
+    }
+
+    #[test]
+    fn mov_to_cr8_with_reserved_bits_faults() {
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(eax, 0x1f).unwrap();
+        a.mov(cr8, rax).unwrap();
+        a.hlt().unwrap();
+        let m = run64(&mut a);
+        assert_eq!(m.cpu.last_exception, Some((vec::GP, Some(0))));
+        assert_eq!(m.cpu.state().cr8, 0);
+    }
+
+    /// A board with a local APIC reduced to IA32_APIC_BASE and the TPR: the register
+    /// page at 0xFEE00000 and the x2APIC TPR MSR. IA32_APIC_BASE refuses reserved bits
+    /// (7:0, 9, 10: no x2APIC) like the real device.
+    struct ApicBoard {
+        inner: BasicPlatform,
+        apic_base: Mutex<u64>,
+        tpr: Arc<Mutex<u32>>,
+    }
+
+    struct TprPage(Arc<Mutex<u32>>);
+
+    impl BusDevice for TprPage {
+        fn read(&mut self, offset: u64, _size: u8) -> u64 {
+            if offset == 0x80 {
+                (*self.0.lock().unwrap()).into()
+            } else {
+                0
+            }
+        }
+        fn write(&mut self, offset: u64, _size: u8, value: u64) {
+            if offset == 0x80 {
+                *self.0.lock().unwrap() = value as u32 & 0xff;
+            }
+        }
+    }
+
+    impl Platform for ApicBoard {
+        fn memory(&self) -> &PhysMemory {
+            &self.inner.memory
+        }
+        fn io_read(&self, port: u16, size: u8) -> u32 {
+            self.inner.io_read(port, size)
+        }
+        fn io_write(&self, port: u16, size: u8, value: u32) {
+            self.inner.io_write(port, size, value)
+        }
+        fn msr_read(&self, msr: u32) -> Option<u64> {
+            (msr == 0x1b).then(|| *self.apic_base.lock().unwrap())
+        }
+        fn msr_write(&self, msr: u32, value: u64) -> bool {
+            let ok = msr == 0x1b && value & 0x6ff == 0;
+            if ok {
+                *self.apic_base.lock().unwrap() = value;
+            }
+            ok
+        }
+    }
+
+    /// Runs `a` in 64-bit mode on an [`ApicBoard`] whose TPR holds `tpr`, with
+    /// exceptions caught.
+    fn run_on_apic_board(a: &mut CodeAssembler, tpr: u32) -> (Interpreter, ApicBoard) {
+        let mut m = Machine::long64(a);
+        catch_exceptions(&mut m, true);
+        let Machine { mut p, mut cpu } = m;
+        let tpr = Arc::new(Mutex::new(tpr));
+        p.memory.add_mmio("lapic", 0xfee0_0000, 0x1000, Arc::new(Mutex::new(TprPage(tpr.clone())))).unwrap();
+        let board = ApicBoard { inner: p, apic_base: Mutex::new(0xfee0_0900), tpr };
+        for _ in 0..1000 {
+            match cpu.step(&board) {
+                Step::Retired => {}
+                Step::Halted => return (cpu, board),
+                Step::Exit(e) => panic!("engine exit {e:?}"),
+            }
+        }
+        panic!("no HLT");
+    }
+
+    #[test]
+    fn cr8_is_the_local_apic_tpr() {
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(rbx, cr8).unwrap();
+        a.mov(eax, 0xa).unwrap();
+        a.mov(cr8, rax).unwrap();
+        a.hlt().unwrap();
+        // The APIC's TPR is 0x5F (as if the guest wrote it through the page): CR8 reads
+        // TPR[7:4]; MOV to CR8 then writes TPR[7:4] = 0xA and TPR[3:0] = 0.
+        let (cpu, board) = run_on_apic_board(&mut a, 0x5f);
+        assert_eq!(cpu.last_exception, None);
+        assert_eq!(cpu.state().gpr[3], 5);
+        assert_eq!(*board.tpr.lock().unwrap(), 0xa0, "APIC register 0x80");
+        assert_eq!(cpu.state().cr8, 0xa);
+    }
+
+    #[test]
+    fn a_platform_msr_refusing_a_write_raises_gp() {
+        // IA32_APIC_BASE with EXTD (x2APIC, not supported): the board refuses it.
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(ecx, 0x1b).unwrap();
+        a.mov(eax, 0xfee0_0d00u32).unwrap();
+        a.xor(edx, edx).unwrap();
+        a.wrmsr().unwrap();
+        a.hlt().unwrap();
+        let (cpu, board) = run_on_apic_board(&mut a, 0);
+        assert_eq!(cpu.last_exception, Some((vec::GP, Some(0))));
+        assert_eq!(*board.apic_base.lock().unwrap(), 0xfee0_0900);
+        assert_eq!(cpu.state().msr.apic_base, 0xfee0_0900, "the CPU's copy did not take it");
+    }
+
+    #[test]
+    fn without_a_platform_apic_the_cpu_refuses_reserved_apic_base_bits() {
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(ecx, 0x1b).unwrap();
+        a.mov(eax, 0xfee0_0d00u32).unwrap();
+        a.xor(edx, edx).unwrap();
+        a.wrmsr().unwrap();
+        a.hlt().unwrap();
+        let m = run64(&mut a);
+        assert_eq!(m.cpu.last_exception, Some((vec::GP, Some(0))));
+        assert_eq!(m.cpu.state().msr.apic_base, 0xfee0_0900);
+    }
+
+    #[test]
+    fn cpuid_reports_the_apic_only_while_it_is_enabled() {
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(eax, 1).unwrap();
+        a.cpuid().unwrap();
+        a.mov(esi, edx).unwrap();
+        a.mov(ecx, 0x1b).unwrap();
+        a.mov(eax, 0xfee0_0100u32).unwrap();
+        a.xor(edx, edx).unwrap();
+        a.wrmsr().unwrap();
+        a.mov(eax, 1).unwrap();
+        a.cpuid().unwrap();
+        a.mov(edi, edx).unwrap();
+        a.hlt().unwrap();
+        let (cpu, _) = run_on_apic_board(&mut a, 0);
+        let g = &cpu.state().gpr;
+        assert_eq!((g[6] >> 9 & 1, g[7] >> 9 & 1), (1, 0), "CPUID.1:EDX.APIC follows IA32_APIC_BASE.EN");
+    }
 
     #[test]
     fn long_mode_arithmetic_and_zero_extension() {
