@@ -21,7 +21,7 @@ mod decode_cache;
 mod engine_impl;
 pub mod fault;
 pub mod flags;
-mod fpu;
+pub mod fpu;
 mod interrupt;
 mod mmu;
 mod msr;

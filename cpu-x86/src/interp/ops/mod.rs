@@ -24,6 +24,7 @@ mod x87;
 mod x87_arith;
 mod x87_compare;
 mod x87_state;
+mod x87_transcendental;
 mod x87_transfer;
 
 use super::cpu::Ctx;
