@@ -101,15 +101,18 @@ impl Approx {
 }
 
 /// True when the host CPU and this evaluation may disagree on `m` (one of FSIN, FCOS,
-/// FSINCOS, FPTAN, F2XM1, FPATAN, FYL2X, FYL2XP1) with ST(0) = `x` and ST(1) = `y`
-/// under `round`, so a comparison with hardware leaves the case out (README, "x87
+/// FSINCOS, FPTAN, F2XM1, FPATAN, FYL2X, FYL2XP1) with ST(0) and ST(1) holding the
+/// 80-bit encodings `st0` and `st1` under the rounding control `rc` (FCW bits 10-11),
+/// so a comparison with hardware leaves the case out (README, "x87
 /// transcendentals"): the exact result lies within 1/8 ULP (1/4 for FYL2XP1, whose
 /// hardware error reached 0.65 ULP) of a rounding boundary or, for round-to-nearest, of
 /// a representable number, where the host rounds or reports C1 either way (measured on
 /// an AMD EPYC: 0.6% of FSIN results to 4.5% of FPTAN results differ by one ULP, all
 /// there); or FYL2XP1's x lies outside the SDM's domain, where results are undefined.
-pub fn may_differ_from_hardware(m: iced_x86::Mnemonic, x: F80, y: F80, round: Round) -> bool {
+pub fn may_differ_from_hardware(m: iced_x86::Mnemonic, st0: u128, st1: u128, rc: u16) -> bool {
     use iced_x86::Mnemonic as M;
+    let (x, y) = (F80::from_bits(st0), F80::from_bits(st1));
+    let round = super::round_of(rc as u32);
     let ordinary = |f: F80| f.is_finite_non_zero() && ((f.to_bits() >> 63) & 1 == 1 || f.is_denormal());
     let one = F80::from_u128(1).value;
     if m == M::Fyl2xp1 && x.is_finite_non_zero() && x.abs() >= one.scalbn(-2) {
