@@ -7,6 +7,7 @@
 //! - `ops`: one file per instruction group, dispatched by a `match` on the mnemonic.
 //! - `interrupt`, `segment`: exception/interrupt delivery, descriptor loads, far
 //!   transfers; `task_switch`: hardware task switches.
+//! - [`model`]: CPU models (`--cpu`): CPUID data and the #UD of missing instructions.
 //! - `debug`: debug-register breakpoints (DR0-DR3, DR6, DR7) and the RF flag.
 //! - `debugger`: the hooks behind [`crate::debug::EngineDebug`] (gdb breakpoints,
 //!   watchpoints, single-step).
@@ -24,6 +25,7 @@ pub mod flags;
 pub mod fpu;
 mod interrupt;
 mod mmu;
+pub mod model;
 mod msr;
 mod ops;
 mod segment;

@@ -90,6 +90,9 @@ impl Ctx<'_> {
 
     /// Executes one decoded instruction; RIP already points after it.
     pub fn exec(&mut self, ins: &Instruction) -> R<()> {
+        if super::model::lacks(&self.c.st.model, ins) {
+            return Err(Fault::ud());
+        }
         if ins.has_lock_prefix() && !lock_allowed(ins) {
             return Err(Fault::ud());
         }
