@@ -24,9 +24,9 @@
 //! An instruction raises #UD when it needs a feature ([`iced_x86::CpuidFeature`]) that
 //! some model has and the selected one lacks ([`lacks`]). Features no model reports
 //! (SSE3 and later) keep their behaviour on every model: VEX encodings raise #UD,
-//! FISTTP runs, other SSE3+ instructions stop the machine as unsupported. LZCNT and
-//! TZCNT still execute as themselves on models without them (hardware runs them as
-//! BSR/BSF there).
+//! FISTTP runs, other SSE3+ instructions stop the machine as unsupported. LZCNT runs
+//! as BSR on models without it, as on hardware; TZCNT (BMI1, which no model reports)
+//! runs as TZCNT on every model, where hardware without BMI1 runs BSF.
 
 use super::cpu::Interpreter;
 use iced_x86::{CodeSize, CpuidFeature as F, Instruction, Mnemonic};
@@ -84,6 +84,12 @@ impl CpuModel {
             CpuModel::X86_64V3 => &HASWELL,
             CpuModel::Max => &MAX,
         }
+    }
+
+    /// True when the model has LZCNT (CPUID.80000001H:ECX.ABM); without it the LZCNT
+    /// encoding runs as BSR.
+    pub fn has_lzcnt(self) -> bool {
+        self.data().ext1_ecx & EXT_LZCNT != 0
     }
 
     /// True when the model has long mode (CPUID.80000001H:EDX.LM), so EFER.LME can be set.
@@ -634,6 +640,22 @@ mod tests {
             m.run();
             assert_eq!(m.gpr(0) == 8, popcnt_runs, "{model:?}: POPCNT");
             assert_eq!(m.cpu.last_exception, Some((vec::UD, None)), "{model:?}: AVX or POPCNT");
+        }
+    }
+
+    #[test]
+    fn lzcnt_is_bsr_without_abm() {
+        use crate::interp::test_util::Machine;
+        use iced_x86::code_asm::*;
+        for (model, want) in [(CpuModel::X86_64V2, 4), (CpuModel::X86_64V3, 27)] {
+            let mut a = CodeAssembler::new(64).unwrap();
+            a.mov(ecx, 0x10).unwrap();
+            a.lzcnt(eax, ecx).unwrap();
+            a.hlt().unwrap();
+            let mut m = Machine::long64(&mut a);
+            m.cpu.set_cpu_model(model);
+            m.run();
+            assert_eq!(m.gpr(0), want, "{model:?}");
         }
     }
 

@@ -525,4 +525,39 @@ mod tests {
         // quarter otherwise; 38% overall in a run of 160,000.
         assert!(left_out < compared, "compared {compared}, left out {left_out}");
     }
+
+    /// Unmasked exceptions leave the operands in place and set ES (SDM Vol. 1 §8.5): an
+    /// invalid FSIN of infinity, a zero-dividing FYL2X of zero, a denormal FPATAN operand.
+    #[test]
+    fn unmasked_exceptions_leave_the_stack_unchanged() {
+        let inf = f80(false, 0x7fff, 1 << 63);
+        let zero = f80(false, 0, 0);
+        let one = f80(false, 0x3fff, 1 << 63);
+        let denormal = f80(false, 0, 0x1234);
+        /// What, control word, ST(1), ST(0), the instruction, the exception flag.
+        type Case = (&'static str, u16, [u8; 10], [u8; 10], fn(&mut CodeAssembler), u16);
+        let cases: [Case; 3] = [
+            ("fsin inf, IE unmasked", 0x037e, one, inf, |c| c.fsin().unwrap(), 0x01),
+            ("fyl2x 0, ZE unmasked", 0x037b, one, zero, |c| c.fyl2x().unwrap(), 0x04),
+            ("fpatan denormal, DE unmasked", 0x037d, one, denormal, |c| c.fpatan().unwrap(), 0x02),
+        ];
+        for (what, cw, a, b, op, flag) in cases {
+            let mut c = CodeAssembler::new(64).unwrap();
+            c.fninit().unwrap();
+            c.fldcw(word_ptr(DATA)).unwrap();
+            c.fld(tword_ptr(DATA + 16)).unwrap();
+            c.fld(tword_ptr(DATA + 32)).unwrap();
+            op(&mut c);
+            c.hlt().unwrap();
+            let mut m = Machine::long64(&mut c);
+            m.poke(DATA, &cw.to_le_bytes());
+            m.poke(DATA + 16, &a);
+            m.poke(DATA + 32, &b);
+            m.run();
+            let x = &m.cpu.st.x87;
+            assert_eq!(x.fsw & (0x80 | flag), 0x80 | flag, "{what}: ES and the flag, fsw {:#x}", x.fsw);
+            assert_eq!((x.fsw >> 11) & 7, 6, "{what}: nothing pushed or popped");
+            assert_eq!((x.regs[6], x.regs[7]), (b, a), "{what}: operands kept");
+        }
+    }
 }
