@@ -196,7 +196,8 @@ fn cos_small(r: Q) -> Q {
     c
 }
 
-/// sin x and cos x for finite non-zero |x| < 2^63 after the x87's reduction.
+/// sin x and cos x for finite non-zero |x| < 2^63 after the x87's reduction (for the
+/// tangent).
 fn sin_cos(x: F80) -> (Q, Q) {
     let (k, r) = reduce(x);
     let (s, c) = (sin_small(r), cos_small(r));
@@ -209,14 +210,20 @@ fn sin_cos(x: F80) -> (Q, Q) {
     (if x.is_negative() { -s } else { s }, c)
 }
 
-/// FSIN of a finite non-zero |x| < 2^63.
+/// FSIN of a finite non-zero |x| < 2^63 (one series: sin r in quadrants 0 and 2, cos r
+/// in 1 and 3).
 pub fn sin(x: F80) -> Approx {
-    Approx(sin_cos(x).0, false, true)
+    let (k, r) = reduce(x);
+    let v = if k & 1 == 0 { sin_small(r) } else { cos_small(r) };
+    let v = if k >= 2 { -v } else { v };
+    Approx(if x.is_negative() { -v } else { v }, false, true)
 }
 
-/// FCOS of a finite non-zero |x| < 2^63.
+/// FCOS of a finite non-zero |x| < 2^63 (cos r in quadrants 0 and 2, sin r in 1 and 3).
 pub fn cos(x: F80) -> Approx {
-    Approx(sin_cos(x).1, false, true)
+    let (k, r) = reduce(x);
+    let v = if k & 1 == 0 { cos_small(r) } else { sin_small(r) };
+    Approx(if k == 1 || k == 2 { -v } else { v }, false, true)
 }
 
 /// FPTAN of a finite non-zero |x| < 2^63.
