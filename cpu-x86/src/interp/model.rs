@@ -22,7 +22,7 @@
 //! existed (no cache leaves), so existing guests see no change.
 //!
 //! An instruction raises #UD when it needs a feature ([`iced_x86::CpuidFeature`]) that
-//! some model has and the selected one lacks ([`lacks`]). Features no model reports
+//! some model has and the selected one lacks (`lacks`). Features no model reports
 //! (SSE3 and later) keep their behaviour on every model: VEX encodings raise #UD,
 //! FISTTP runs, other SSE3+ instructions stop the machine as unsupported. LZCNT runs
 //! as BSR on models without it, as on hardware; TZCNT (BMI1, which no model reports)

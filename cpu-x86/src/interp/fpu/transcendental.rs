@@ -6,17 +6,18 @@
 //!
 //! Argument reduction follows the hardware, not mathematics: Intel's and AMD's FSIN,
 //! FCOS, FSINCOS and FPTAN reduce modulo π/2 with a 66-bit π (0xC90FDAA22168C234C ×
-//! 2^-66, SDM Vol. 1 §8.3.10 "Pi"), exactly. [`reduce`] does the same reduction exactly in
+//! 2^-66, SDM Vol. 1 §8.3.10), exactly. `reduce` does the same reduction exactly in
 //! integers, so results far from 0 keep the hardware's (mathematically wrong) phase.
 //!
 //! The series leave an error of a few units in the 113th bit, 49 bits below the
 //! double-extended result's last place, so the rounding to 64 bits is the correct
 //! rounding of the exact function of the (reduced) argument except when the exact value
 //! lies within about 2^-45 ULP of a rounding boundary. The host CPUs compute with fewer
-//! guard bits: measured on an AMD EPYC (README, "x87 transcendentals"), about 2% of
-//! results differ from the correctly rounded one by one ULP, all of them within 1/32
-//! ULP of a rounding boundary. [`Approx::near_boundary`] names those inputs so that
-//! the differential tests can leave them out for that reason.
+//! guard bits: measured on an AMD EPYC (README, "x87 transcendentals"), 0.6% (FSIN) to
+//! 4.5% (FPTAN) of results differ from the correctly rounded one by one ULP, all of
+//! them within 1/8 ULP (FYL2XP1: 1/4) of a rounding boundary; C1 may also differ within
+//! 1/8 ULP of a representable number. [`may_differ_from_hardware`] names those inputs
+//! so that the tests comparing with the host leave them out, for that reason.
 
 use super::F80;
 use rustc_apfloat::ieee::Quad;
@@ -303,8 +304,9 @@ pub fn y_log2_x(y: F80, x: F80) -> Approx {
     Approx((q(y) * log2(x)).value, false, false)
 }
 
-/// True when FYL2X's result is exact in the working format (x a power of two): it
-/// is then rounded like an ordinary product, with no forced inexact flag.
+/// True when FYL2X's log2 x is exact (x a power of two): y × log2 x is then computed
+/// exactly and rounded like an ordinary product ([`y_times_exponent`]; the instruction
+/// still reports PE, as the hardware does).
 pub fn log2_is_exact(x: F80) -> bool {
     x.scalbn(-x.ilogb()).bitwise_eq(F80::from_u128(1).value)
 }
