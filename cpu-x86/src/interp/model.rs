@@ -97,8 +97,8 @@ impl CpuModel {
         self.data().ext1_edx & EXT_LM != 0
     }
 
-    /// The EFER bits the model lets software set beyond LME: SCE with SYSCALL, NXE
-    /// with NX (SDM Vol. 3A §2.2.1, Vol. 4 IA32_EFER). None on models without any.
+    /// Whether the model lets software set EFER.SCE (it reports SYSCALL) and EFER.NXE
+    /// (it reports NX), SDM Vol. 3A §2.2.1; both false before x86-64.
     pub fn efer_bits(self) -> (bool, bool) {
         let d = self.data().ext1_edx;
         (d & EXT_SYSCALL != 0, d & EXT_NX != 0)
