@@ -58,6 +58,10 @@ pub struct RunArgs {
     /// Execution engine.
     #[arg(long, value_enum, default_value = "interp")]
     pub accel: AccelArg,
+    /// CPU model: 486, pentium, pentium3, x86-64, x86-64-v2, x86-64-v3 or max (the
+    /// interpreter's default: all it implements); host under KVM (its default).
+    #[arg(long, value_name = "NAME")]
+    pub cpu: Option<crate::config::CpuChoice>,
     /// Kernel to boot directly: a Linux bzImage or a Multiboot ELF.
     #[arg(long)]
     pub kernel: Option<PathBuf>,
@@ -199,6 +203,7 @@ impl RunArgs {
             keys: self.keys.clone(),
             stop_at: self.stop_at.clone(),
             max_block: None,
+            cpu: self.cpu.unwrap_or_default(),
         }
     }
 
@@ -285,6 +290,7 @@ const QEMU_LONG_OPTIONS: &[&str] = &[
     "serial",
     "no-reboot",
     "accel",
+    "cpu",
     "memory",
     "hda",
     "hdb",

@@ -70,6 +70,36 @@ pub struct MachineConfig {
     /// Longest block the interpreter decodes (`None`: its default). What the guest sees
     /// does not depend on it; tests vary it to show that.
     pub max_block: Option<usize>,
+    /// The CPU the guest sees (`--cpu`).
+    pub cpu: CpuChoice,
+}
+
+/// The CPU model a guest sees (`--cpu NAME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CpuChoice {
+    /// The engine's own: `max` on the interpreter; under KVM the host's CPUID filtered to
+    /// the board.
+    #[default]
+    Default,
+    /// `host`: the host CPU's CPUID filtered to the board (KVM only).
+    Host,
+    /// A named model of the interpreter (`486` ... `max`, `rx86_cpu::interp::model`).
+    Model(rx86_cpu::interp::model::CpuModel),
+}
+
+impl std::str::FromStr for CpuChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        use rx86_cpu::interp::model::CpuModel;
+        if s.eq_ignore_ascii_case("host") {
+            return Ok(CpuChoice::Host);
+        }
+        CpuModel::from_name(s).map(CpuChoice::Model).ok_or_else(|| {
+            let names: Vec<&str> = CpuModel::ALL.iter().map(|(n, _)| *n).collect();
+            format!("unknown CPU model '{s}'; models: {}, host (KVM only)", names.join(", "))
+        })
+    }
 }
 
 impl Default for MachineConfig {
@@ -91,6 +121,7 @@ impl Default for MachineConfig {
             keys: None,
             stop_at: None,
             max_block: None,
+            cpu: CpuChoice::Default,
         }
     }
 }
@@ -102,5 +133,20 @@ impl MachineConfig {
             Accel::Interp => ClockMode::Virtual,
             Accel::Kvm => ClockMode::Host,
         })
+    }
+}
+
+#[cfg(test)]
+mod cpu_choice_tests {
+    use super::CpuChoice;
+    use rx86_cpu::interp::model::CpuModel;
+
+    #[test]
+    fn cpu_names_parse() {
+        assert_eq!("486".parse::<CpuChoice>(), Ok(CpuChoice::Model(CpuModel::I486)));
+        assert_eq!("X86-64-V2".parse::<CpuChoice>(), Ok(CpuChoice::Model(CpuModel::X86_64V2)));
+        assert_eq!("host".parse::<CpuChoice>(), Ok(CpuChoice::Host));
+        let e = "k6".parse::<CpuChoice>().unwrap_err();
+        assert!(e.contains("pentium3") && e.contains("x86-64-v3"), "{e}");
     }
 }

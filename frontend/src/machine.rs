@@ -1,7 +1,7 @@
 //! The machine loop: runs the engine until the next device deadline, fires due
 //! device timers, feeds serial input, and acts on power requests.
 
-use crate::config::{Accel, ClockMode, MachineConfig};
+use crate::config::{Accel, ClockMode, CpuChoice, MachineConfig};
 use crate::error::RunError;
 use crate::keys::KeyFeeder;
 use crate::pc::{HostAttachments, Pc};
@@ -61,6 +61,26 @@ pub struct Machine {
     keys: Option<KeyFeeder>,
 }
 
+/// Refuses a `--cpu` the engine cannot honour: `host` on the interpreter, a named model
+/// under KVM (whose CPUID is the host's filtered to the board; filtering it to a model is
+/// not implemented).
+fn check_cpu_choice(config: &MachineConfig) -> Result<(), RunError> {
+    match (config.accel, config.cpu) {
+        (Accel::Interp, CpuChoice::Host) => {
+            Err(RunError::Accel { accel: "interp", reason: "--cpu host needs --accel kvm".into() })
+        }
+        (Accel::Kvm, CpuChoice::Model(model)) => Err(RunError::Accel {
+            accel: "kvm",
+            reason: format!(
+                "--cpu {} is for the interpreter; under KVM the guest sees the host's CPUID filtered to the \
+                 board (--cpu host)",
+                model.name()
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn make_engine(config: &MachineConfig, pc: &Pc, clock: &Clock) -> Result<Box<dyn Engine>, RunError> {
     match config.accel {
         Accel::Kvm => {
@@ -90,6 +110,9 @@ fn make_engine(config: &MachineConfig, pc: &Pc, clock: &Clock) -> Result<Box<dyn
             if let Some(n) = config.max_block {
                 cpu.set_max_block(n);
             }
+            if let CpuChoice::Model(model) = config.cpu {
+                cpu.set_cpu_model(model);
+            }
             Ok(Box::new(cpu))
         }
     }
@@ -102,6 +125,7 @@ impl Machine {
             ClockMode::Virtual => Clock::new_virtual(),
             ClockMode::Host => Clock::new_host(),
         };
+        check_cpu_choice(&config)?;
         if config.accel == Accel::Kvm && clock.is_virtual() {
             return Err(RunError::Accel { accel: "kvm", reason: "KVM runs on host time; drop --clock virtual".into() });
         }

@@ -3,7 +3,8 @@
 //! `done: ok`, and they must leave through isa-debug-exit with 0 (process status 1).
 //!
 //! Each guest covers one area of the architecture: mode switches, paging formats, exceptions,
-//! hardware task switches, virtual-8086 mode, fast system calls.
+//! hardware task switches, virtual-8086 mode, fast system calls; `cpu-model` reports what it
+//! sees of the CPU model chosen with `--cpu`.
 
 use rx86_tests::guests::{build_elf32_guest, guest_sources_root};
 use rx86_tests::rx86_bin::{run_rx86_with_limit, stderr_of, stdout_of};
@@ -60,4 +61,80 @@ fn cpu_tasks_guest_passes() {
 #[test]
 fn cpu_v86_guest_passes() {
     run_guest("v86");
+}
+
+/// Runs `tests/guests/cpu-model` with `--cpu model` (none: the default) and returns its
+/// "fact NAME VALUE" lines as (name, value).
+fn model_facts(model: Option<&str>) -> Vec<(String, u32)> {
+    let dir = guest_sources_root().join("cpu-model");
+    let elf = build_elf32_guest("cpu-model", &dir).expect("build the guest");
+    let elf = elf.to_str().expect("UTF-8 guest path");
+    let mut args = vec!["run", "--accel", "interp", "--kernel", elf, "--debug-exit", "-m", "64M"];
+    if let Some(m) = model {
+        args.extend(["--cpu", m]);
+    }
+    let out = run_rx86_with_limit(&args, RUN_LIMIT).expect("cpu-model did not finish");
+    let stdout = stdout_of(&out).replace('\r', "");
+    let context = format!("cpu-model --cpu {model:?} output:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    assert_eq!(out.status.code(), Some(GUEST_SUCCESS_STATUS), "{context}");
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("fact "))
+        .map(|l| {
+            let (name, value) = l.split_once(' ').unwrap_or_else(|| panic!("bad line `{l}`; {context}"));
+            let value = u32::from_str_radix(value.trim_start_matches("0x"), 16).expect("hex value");
+            (name.to_string(), value)
+        })
+        .collect()
+}
+
+/// The facts `expected` lists, as the guest reported them.
+fn assert_facts(model: Option<&str>, expected: &[(&str, u32)]) {
+    let facts = model_facts(model);
+    for (name, want) in expected {
+        let got = facts.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        assert_eq!(got, Some(*want), "--cpu {model:?}: {name} (all facts: {facts:?})");
+    }
+}
+
+#[test]
+fn a_486_guest_sees_a_486() {
+    assert_facts(
+        Some("486"),
+        &[
+            ("max-basic-leaf", 1),
+            ("family", 4),
+            ("leaf1-edx", 1),
+            ("max-extended-leaf", 0),
+            ("long-mode", 0),
+            ("rdtsc-runs", 0),
+            ("cmov-runs", 0),
+            ("nopl-runs", 0),
+            ("popcnt-runs", 0),
+            ("avx-runs", 0),
+        ],
+    );
+}
+
+#[test]
+fn x86_64_v2_has_popcnt_and_no_avx() {
+    assert_facts(
+        Some("x86-64-v2"),
+        &[
+            ("family", 6),
+            ("long-mode", 1),
+            ("rdtsc-runs", 1),
+            ("cmov-runs", 1),
+            ("nopl-runs", 1),
+            ("popcnt-runs", 1),
+            ("avx-runs", 0),
+        ],
+    );
+    assert_facts(Some("x86-64"), &[("family", 15), ("long-mode", 1), ("popcnt-runs", 0)]);
+    assert_facts(Some("pentium"), &[("family", 5), ("rdtsc-runs", 1), ("cmov-runs", 0), ("long-mode", 0)]);
+}
+
+#[test]
+fn the_default_model_is_max() {
+    assert_facts(None, &[("max-basic-leaf", 7), ("family", 6), ("long-mode", 1), ("popcnt-runs", 1)]);
 }

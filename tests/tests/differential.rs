@@ -1,7 +1,8 @@
 //! Differential test of the interpreter against the host CPU (64- and 32-bit) and a
 //! hardware KVM vCPU (real and 32-bit protected mode): 20,000 random instruction sequences
 //! per mode and reference from fixed seeds must run identically (GPRs, RIP, defined flags,
-//! data area, exception). The KVM comparisons skip, saying why, where the host's KVM is not
+//! data area, exception), x87 units included (their results and status words land in the
+//! data area). The KVM comparisons skip, saying why, where the host's KVM is not
 //! hardware virtualization; `nested_kvm.rs` runs their KVM side in a nested KVM host.
 //! `cargo run --bin differential -- --count N` runs millions.
 
@@ -28,6 +29,8 @@ fn check(mode: Mode, reference: ReferenceCpu, seed: u64) {
     );
     // Division by zero and overflow must have been exercised on both sides.
     assert!(report.faulted > 0, "no sequence raised an exception");
+    // About a quarter of the sequences carry an x87 unit.
+    assert!(report.x87_sequences > SEQUENCES / 8, "{} sequences with x87 units", report.x87_sequences);
 }
 
 #[test]

@@ -593,7 +593,12 @@ impl Ctx<'_> {
                 }
                 break;
             }
-            ops.push(Op::new(ins));
+            let mut op = Op::new(ins);
+            if super::model::lacks(&self.c.st.model, &ins) {
+                // The general path raises the #UD of an instruction the model lacks.
+                op.run = super::op::generic;
+            }
+            ops.push(op);
             if ends_block(&ins) {
                 break;
             }

@@ -1,64 +1,16 @@
-//! CPUID: reports exactly what this interpreter implements (SDM Vol. 2A "CPUID").
-//! Vendor "GenuineIntel", family 6. x87, MMX, FXSAVE/FXRSTOR, SSE and SSE2 are reported;
-//! SSE3 and later, and XSAVE (leaf 0xD), are not.
+//! CPUID (SDM Vol. 2A "CPUID"): the selected CPU model's data (`model.rs`), never more
+//! than this interpreter implements. The default model reports x87, MMX, FXSAVE/FXRSTOR,
+//! SSE and SSE2 (plus CMPXCHG16B, POPCNT, LZCNT, FSGSBASE); SSE3 and later, and XSAVE
+//! (leaf 0xD), are not reported by any model.
 
 use super::cpu::Ctx;
 use super::fault::R;
+use super::model::CpuModel;
 
-/// Highest basic leaf.
-const MAX_BASIC: u32 = 0x7;
-/// Highest extended leaf.
-const MAX_EXTENDED: u32 = 0x8000_0008;
-/// Brand string returned by leaves 0x80000002-4 (48 bytes, NUL padded).
-const BRAND: &[u8; 48] = b"rx86 software x86 interpreter\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
-
-/// Leaf 1 EDX: FPU DE PSE TSC MSR PAE CX8 APIC SEP MTRR PGE CMOV PAT CLFSH MMX FXSR SSE SSE2.
-const LEAF1_EDX: u32 = 1
-    | (1 << 2)
-    | (1 << 3)
-    | (1 << 4)
-    | (1 << 5)
-    | (1 << 6)
-    | (1 << 8)
-    | (1 << 9)
-    | (1 << 11)
-    | (1 << 12)
-    | (1 << 13)
-    | (1 << 15)
-    | (1 << 16)
-    | (1 << 19)
-    | (1 << 23)
-    | (1 << 24)
-    | (1 << 25)
-    | (1 << 26);
-/// Leaf 1 ECX: CMPXCHG16B, POPCNT.
-const LEAF1_ECX: u32 = (1 << 13) | (1 << 23);
-/// Leaf 7 EBX: FSGSBASE.
-const LEAF7_EBX: u32 = 1;
-/// Leaf 0x80000001 EDX: SYSCALL, NX, LM.
-const EXT1_EDX: u32 = (1 << 11) | (1 << 20) | (1 << 29);
-/// Leaf 0x80000001 ECX: LAHF/SAHF in 64-bit mode, LZCNT (ABM).
-const EXT1_ECX: u32 = 1 | (1 << 5);
-
-/// The CPUID result for `leaf`/`subleaf`: [EAX, EBX, ECX, EDX].
+/// The CPUID result of the default model ([`CpuModel::Max`]) for `leaf`/`subleaf`:
+/// [EAX, EBX, ECX, EDX].
 pub fn cpuid(leaf: u32, subleaf: u32) -> [u32; 4] {
-    let word = |i: usize| u32::from_le_bytes([BRAND[i], BRAND[i + 1], BRAND[i + 2], BRAND[i + 3]]);
-    match leaf {
-        // "GenuineIntel" in EBX, EDX, ECX.
-        0 => [MAX_BASIC, 0x756e_6547, 0x6c65_746e, 0x4965_6e69],
-        // Family 6, model 0x0f, stepping 1; CLFLUSH line 8*8 bytes; one logical CPU.
-        1 => [0x0000_06f1, 0x0001_0800, LEAF1_ECX, LEAF1_EDX],
-        7 if subleaf == 0 => [0, LEAF7_EBX, 0, 0],
-        0x8000_0000 => [MAX_EXTENDED, 0, 0, 0],
-        0x8000_0001 => [0, 0, EXT1_ECX, EXT1_EDX],
-        0x8000_0002..=0x8000_0004 => {
-            let b = (leaf - 0x8000_0002) as usize * 16;
-            [word(b), word(b + 4), word(b + 8), word(b + 12)]
-        }
-        // 36 physical and 48 linear address bits.
-        0x8000_0008 => [0x3024, 0, 0, 0],
-        _ => [0; 4],
-    }
+    CpuModel::Max.cpuid(leaf, subleaf)
 }
 
 /// IA32_APIC_BASE (SDM Vol. 3A §11.4.4).
@@ -75,7 +27,7 @@ impl Ctx<'_> {
     pub(crate) fn cpuid(&mut self) -> R<()> {
         let g = &self.c.st.gpr;
         let (leaf, subleaf) = (g[0] as u32, g[1] as u32);
-        let [a, b, c, mut d] = cpuid(leaf, subleaf);
+        let [a, b, c, mut d] = self.c.st.model.cpuid(leaf, subleaf);
         if leaf == 1 {
             let apic_base = self.p.msr_read(IA32_APIC_BASE).unwrap_or(self.c.st.msr.apic_base);
             if apic_base & APIC_BASE_EN == 0 {

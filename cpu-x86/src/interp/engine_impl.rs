@@ -50,7 +50,7 @@ impl Engine for Interpreter {
 
     fn load_entry_state(&mut self, s: &EntryState) -> Result<(), EngineError> {
         let st = &mut self.st;
-        *st = CpuState { msr: st.msr, ..CpuState::default() };
+        *st = CpuState { msr: st.msr, model: st.model, ..CpuState::default() };
         st.gpr = s.gpr;
         st.rip = s.rip;
         for (i, seg) in [&s.es, &s.cs, &s.ss, &s.ds, &s.fs, &s.gs].into_iter().enumerate() {

@@ -12,6 +12,7 @@
 //!   general path every form without a specialised handler takes.
 //! - `interrupt`, `segment`: exception/interrupt delivery, descriptor loads, far
 //!   transfers; `task_switch`: hardware task switches.
+//! - [`model`]: CPU models (`--cpu`): CPUID data and the #UD of missing instructions.
 //! - `debug`: debug-register breakpoints (DR0-DR3, DR6, DR7) and the RF flag.
 //! - `debugger`: the hooks behind [`crate::debug::EngineDebug`] (gdb breakpoints,
 //!   watchpoints, single-step).
@@ -27,9 +28,10 @@ mod engine_impl;
 pub mod fault;
 pub mod flags;
 mod forms;
-mod fpu;
+pub mod fpu;
 mod interrupt;
 mod mmu;
+pub mod model;
 mod msr;
 mod op;
 mod ops;

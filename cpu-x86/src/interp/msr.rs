@@ -164,7 +164,12 @@ impl Ctx<'_> {
             num::PAT => st.msr.pat = v,
             num::MTRR_DEF_TYPE => st.msr.mtrr_def_type = v,
             num::EFER => {
-                if v & !(efer::WRITABLE | efer::LMA) != 0 {
+                // Only the bits the CPU model reports are writable (SCE with SYSCALL, LME
+                // with long mode, NXE with NX).
+                let (sce, nxe) = st.model.efer_bits();
+                let writable =
+                    (efer::SCE * sce as u64) | (efer::LME * st.model.long_mode() as u64) | (efer::NXE * nxe as u64);
+                if v & !(writable | efer::LMA) != 0 {
                     return Err(Fault::gp(0));
                 }
                 if st.cr0 & cr0::PG != 0 && (v ^ st.efer) & efer::LME != 0 {

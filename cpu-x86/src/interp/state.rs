@@ -367,6 +367,8 @@ pub struct CpuState {
     pub int_shadow: bool,
     /// NMIs are blocked until the next IRET.
     pub nmi_blocked: bool,
+    /// The CPU model: what CPUID reports and which instructions exist.
+    pub model: super::model::CpuModel,
 }
 
 impl Default for CpuState {
@@ -399,6 +401,7 @@ impl Default for CpuState {
             halted: false,
             int_shadow: false,
             nmi_blocked: false,
+            model: super::model::CpuModel::Max,
         }
     }
 }

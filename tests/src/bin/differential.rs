@@ -81,6 +81,11 @@ fn main() {
             report.divergences.len(),
             report.sequences as f64 / secs.max(1e-9)
         );
+        println!(
+            "{mode}: {} sequences with x87 units; {} transcendental operands redrawn (the host may round them \
+             differently: within 1/8 ULP of a rounding boundary)",
+            report.x87_sequences, report.x87_left_out
+        );
         if report.avoided != Avoid::NOTHING {
             println!(
                 "{mode}: the reference runs on QEMU's TCG; cases left out what it gets wrong: {:?}",

@@ -1,5 +1,7 @@
 //! Random test cases: registers, flags, data and a sequence of general-purpose integer
-//! instructions built from `iced-x86`'s `Code` table and encoded with its encoder.
+//! instructions built from `iced-x86`'s `Code` table and encoded with its encoder, plus
+//! x87 units (transcendental and exact x87 operations on operands in their domains, in
+//! every rounding mode and precision, results and status word stored to the data area).
 //!
 //! Every memory operand is an absolute address inside [`layout::DATA`]; string
 //! instructions come with their own `mov esi/edi/ecx` setup so that they stay inside
@@ -13,6 +15,7 @@ use iced_x86::{
     Code, Encoder, FlowControl, Instruction, Mnemonic as M, OpCodeOperandKind as K, OpKind, Register, RepPrefixKind,
     RflagsBits,
 };
+use rx86_cpu::interp::fpu::transcendental::may_differ_from_hardware;
 
 /// EFLAGS bits used here (SDM Vol. 1 §3.4.3).
 pub mod flag {
@@ -109,6 +112,11 @@ impl Case {
     /// The instructions in execution order.
     pub fn instructions(&self) -> impl Iterator<Item = &Instruction> {
         self.units.iter().flatten()
+    }
+
+    /// True when the sequence has an x87 unit.
+    pub fn has_x87(&self) -> bool {
+        self.instructions().any(|i| X87_OPS.contains(&i.code()))
     }
 
     /// Encodes the sequence at [`CODE`].
@@ -408,6 +416,9 @@ pub struct Avoid {
     pub faulting_data_segments: bool,
     /// CMPXCHG8B (which changes only ZF on hardware).
     pub cmpxchg8b: bool,
+    /// The x87 transcendentals (QEMU's TCG computes FSIN, FCOS, FSINCOS and FPTAN with the
+    /// host's double-precision libm, `target/i386/tcg/fpu_helper.c`).
+    pub x87_transcendentals: bool,
 }
 
 impl Avoid {
@@ -418,18 +429,40 @@ impl Avoid {
         test_aliases: false,
         faulting_data_segments: false,
         cmpxchg8b: false,
+        x87_transcendentals: false,
     };
     /// What QEMU's TCG (10.0) gets wrong, as the nested KVM host showed: it runs misplaced
     /// LOCKs, writes through code segments and accesses through null ones without a fault, raises
-    /// #UD for F6 /1 and F7 /1, and leaves other flags than ZF garbled after CMPXCHG8B.
+    /// #UD for F6 /1 and F7 /1, and leaves other flags than ZF garbled after CMPXCHG8B; its
+    /// x87 transcendentals are double-precision approximations (from its source).
     pub const QEMU_TCG: Avoid = Avoid {
         misplaced_lock: true,
         cs_override: true,
         test_aliases: true,
         faulting_data_segments: true,
         cmpxchg8b: true,
+        x87_transcendentals: true,
     };
 }
+
+/// The x87 instructions the x87 units test: the eight transcendentals, then the exact
+/// operations that must agree bit for bit with every operand.
+const X87_OPS: [Code; 14] = [
+    Code::Fsin,
+    Code::Fcos,
+    Code::Fsincos,
+    Code::Fptan,
+    Code::F2xm1,
+    Code::Fpatan,
+    Code::Fyl2x,
+    Code::Fyl2xp1,
+    Code::Fprem,
+    Code::Fprem1,
+    Code::Fscale,
+    Code::Fxtract,
+    Code::Frndint,
+    Code::Fsqrt,
+];
 
 /// The undocumented aliases of TEST r/m, imm.
 const TEST_ALIASES: [Code; 4] =
@@ -442,6 +475,7 @@ pub struct Generator {
     codes: Vec<Code>,
     branches: Vec<Code>,
     avoid: Avoid,
+    x87_left_out: u64,
 }
 
 impl Generator {
@@ -481,12 +515,19 @@ impl Generator {
                     )
             })
             .collect();
-        Generator { mode, rng: Rng::new(seed), codes, branches, avoid }
+        Generator { mode, rng: Rng::new(seed), codes, branches, avoid, x87_left_out: 0 }
     }
 
     /// How many instruction forms the generator draws from.
     pub fn forms(&self) -> usize {
         self.codes.len()
+    }
+
+    /// x87 transcendental operands drawn and left out so far because the host CPU may
+    /// round them differently from the interpreter
+    /// (`rx86_cpu::interp::fpu::transcendental::may_differ_from_hardware`).
+    pub fn x87_left_out(&self) -> u64 {
+        self.x87_left_out
     }
 
     /// The next random case.
@@ -519,6 +560,7 @@ impl Generator {
                 6 => self.frame_unit(),
                 7 if self.mode != Mode::Real16 && self.rng.below(4) == 0 => self.privileged_unit(),
                 8 if self.mode != Mode::Real16 && self.rng.below(4) == 0 => self.segment_unit(),
+                9 => self.x87_unit(),
                 _ => self.unit(),
             };
             let Some(unit) = unit else { continue };
@@ -832,6 +874,120 @@ impl Generator {
         ins.set_segment_prefix(prefix);
     }
 
+    /// An x87 test: FNINIT, a random rounding and precision control (exceptions
+    /// masked), two operands written by MOVs and loaded (ST(1) = a, ST(0) = b), one of
+    /// [`X87_OPS`], FNSTSW and three FSTPs into the data area, FNINIT (so the host's
+    /// FPU is left as the process had it). Operands are drawn in the instruction's
+    /// domain with some specials; transcendental cases the host may round differently
+    /// (within 1/8 ULP of a rounding boundary, see `may_differ_from_hardware`) are
+    /// redrawn and counted.
+    fn x87_unit(&mut self) -> Option<Vec<Instruction>> {
+        // The first eight of X87_OPS are the transcendentals.
+        let first = if self.avoid.x87_transcendentals { 8 } else { 0 };
+        let code = X87_OPS[first + self.rng.below((X87_OPS.len() - first) as u64) as usize];
+        let m = code.mnemonic();
+        let rc = self.rng.below(4) as u16;
+        let cw = 0x7f | (self.rng.below(4) as u16) << 8 | rc << 10;
+        let (a, b) = loop {
+            let (a, b) = self.x87_operands(m);
+            if !may_differ_from_hardware(m, b, a, rc) {
+                break (a, b);
+            }
+            self.x87_left_out += 1;
+        };
+        let offset = if self.rng.below(4) == 0 {
+            // Straddle the page boundary in the middle of the data area.
+            0x1000 - 2 * (1 + self.rng.below(20))
+        } else {
+            self.rng.below(DATA_LEN as u64 - 64) & !1
+        };
+        let mut unit = vec![Instruction::with(Code::Fninit)];
+        unit.push(self.x87_store(Code::Mov_rm16_imm16, offset, cw as u32));
+        unit.push(self.x87_memory(Code::Fldcw_m2byte, offset));
+        for v in [a, b] {
+            unit.push(self.x87_store(Code::Mov_rm32_imm32, offset + 4, v as u32));
+            unit.push(self.x87_store(Code::Mov_rm32_imm32, offset + 8, (v >> 32) as u32));
+            unit.push(self.x87_store(Code::Mov_rm16_imm16, offset + 12, (v >> 64) as u32 & 0xffff));
+            unit.push(self.x87_memory(Code::Fld_m80fp, offset + 4));
+        }
+        unit.push(Instruction::with(code));
+        unit.push(self.x87_memory(Code::Fnstsw_m2byte, offset + 2));
+        for slot in 0..3 {
+            unit.push(self.x87_memory(Code::Fstp_m80fp, offset + 14 + 10 * slot));
+        }
+        unit.push(Instruction::with(Code::Fninit));
+        Some(unit)
+    }
+
+    /// Operands (ST(1), ST(0)) for `m` as 80-bit encodings.
+    fn x87_operands(&mut self, m: M) -> (u128, u128) {
+        const BIAS: i32 = 0x3fff;
+        let b = match m {
+            // |x| < 2^63, and 2^63 to 2^66 where C2 reports the operand out of range.
+            M::Fsin | M::Fcos | M::Fsincos | M::Fptan if self.rng.below(16) == 0 => self.x87_value(BIAS + 63, 3, None),
+            M::Fsin | M::Fcos | M::Fsincos | M::Fptan => self.x87_value(BIAS - 40, 103, None),
+            // -1 <= x <= 1.
+            M::F2xm1 if self.rng.below(16) == 0 => (self.rng.below(2) as u128) << 79 | (BIAS as u128) << 64 | 1 << 63,
+            M::F2xm1 => self.x87_value(BIAS - 70, 70, None),
+            M::Fyl2x => self.x87_value(BIAS - 300, 600, Some(false)),
+            // |x| < 1 - √2/2.
+            M::Fyl2xp1 => self.x87_value(BIAS - 72, 70, None),
+            M::Fscale | M::Fprem | M::Fprem1 | M::Fpatan => self.x87_value(BIAS - 100, 200, None),
+            _ => self.x87_value(BIAS - 100, 200, None),
+        };
+        let a = match m {
+            // A scale of up to ±2^9.
+            M::Fscale => self.x87_value(BIAS - 4, 13, None),
+            _ => self.x87_value(BIAS - 100, 200, None),
+        };
+        (a, b)
+    }
+
+    /// A random double-extended encoding with a biased exponent in `lo..lo + span` and
+    /// the given sign (random for `None`); one in sixteen is a special instead: a zero,
+    /// an infinity, a quiet or signalling NaN, or a denormal, of either sign.
+    fn x87_value(&mut self, lo: i32, span: u64, sign: Option<bool>) -> u128 {
+        let negative = sign.unwrap_or_else(|| self.rng.coin());
+        let s = (negative as u128) << 79;
+        let mant = self.rng.next_u64() | 1 << 63;
+        if self.rng.below(16) == 0 {
+            return s | match self.rng.below(5) {
+                0 => 0,
+                1 => 0x7fff << 64 | 1 << 63,
+                2 => 0x7fff << 64 | 0xc000_0000_0000_0000 | (mant as u128 & 0xffff),
+                3 => 0x7fff << 64 | 0x8000_0000_0000_0001 | (mant as u128 & 0xff00),
+                _ => (mant >> (1 + self.rng.below(63))) as u128,
+            };
+        }
+        let exp = (lo + self.rng.below(span) as i32).clamp(1, 0x7ffe) as u128;
+        s | exp << 64 | mant as u128
+    }
+
+    /// `code` (an x87 instruction with one memory operand) on the data area at `offset`.
+    fn x87_memory(&self, code: Code, offset: u64) -> Instruction {
+        let mut ins = Instruction::default();
+        ins.set_code(code);
+        ins.set_op0_kind(OpKind::Memory);
+        ins.set_memory_base(Register::None);
+        ins.set_memory_index(Register::None);
+        ins.set_memory_index_scale(1);
+        ins.set_memory_displacement64(self.mode.data() + offset);
+        ins.set_memory_displ_size(if self.mode == Mode::Real16 { 2 } else { 4 });
+        ins
+    }
+
+    /// A MOV of an immediate (`code`: MOV r/m16 or r/m32, imm) to the data area.
+    fn x87_store(&self, code: Code, offset: u64, value: u32) -> Instruction {
+        let mut ins = self.x87_memory(code, offset);
+        ins.set_op1_kind(if code == Code::Mov_rm16_imm16 { OpKind::Immediate16 } else { OpKind::Immediate32 });
+        if code == Code::Mov_rm16_imm16 {
+            ins.set_immediate16(value as u16);
+        } else {
+            ins.set_immediate32(value);
+        }
+        ins
+    }
+
     /// A random address expression for LEA (which never touches memory).
     fn lea_operand(&mut self, ins: &mut Instruction, i: u32) {
         let long = self.mode == Mode::Long64;
@@ -1090,6 +1246,18 @@ mod tests {
     }
 
     #[test]
+    fn no_transcendentals_against_qemu_tcg() {
+        let mut g = Generator::avoiding(Mode::Protected32, 5, Avoid::QEMU_TCG);
+        let mut x87 = 0;
+        for _ in 0..2000 {
+            let case = g.case();
+            x87 += case.has_x87() as u32;
+            assert!(!case.instructions().any(|i| X87_OPS[..8].contains(&i.code())));
+        }
+        assert!(x87 > 100, "x87 units still generated: {x87}");
+    }
+
+    #[test]
     fn cases_cover_the_instruction_groups_and_addressing_forms() {
         let mut seen = std::collections::HashSet::new();
         let (mut based, mut locked, mut rep) = (0, 0, 0);
@@ -1142,6 +1310,14 @@ mod tests {
             M::Lidt,
             M::Enter,
             M::Leave,
+            M::Fsin,
+            M::Fsincos,
+            M::Fpatan,
+            M::F2xm1,
+            M::Fyl2xp1,
+            M::Fprem1,
+            M::Fscale,
+            M::Fxtract,
         ] {
             assert!(seen.contains(&m) || !host_has(m), "{m:?} never generated");
         }

@@ -1,7 +1,8 @@
 //! Differential testing of the interpreter against the host CPU.
 //!
 //! A [`gen::Generator`] builds random sequences of general-purpose integer
-//! instructions (with `iced-x86`'s encoder) plus random registers, flags and data;
+//! instructions and x87 units (with `iced-x86`'s encoder) plus random registers, flags
+//! and data;
 //! [`native::NativeCpu`] runs each sequence on the host CPU (64-bit code directly,
 //! 32-bit code through the host's compatibility-mode code segment) and
 //! [`emulated::EmulatedCpu`] runs it on [`rx86_cpu::interp::Interpreter`] from the same
@@ -165,6 +166,11 @@ pub struct Report {
     pub sequences: u64,
     /// Sequences that ended in an exception (on both sides).
     pub faulted: u64,
+    /// Sequences with an x87 unit (transcendental or exact x87 operation).
+    pub x87_sequences: u64,
+    /// x87 transcendental operands redrawn because the host may round them differently
+    /// (within 1/8 ULP of a rounding boundary; README, "x87 transcendentals").
+    pub x87_left_out: u64,
     /// Divergences found (each printed as a reproducer).
     pub divergences: Vec<String>,
     /// What the cases left out because the reference gets it wrong.
@@ -242,6 +248,8 @@ pub fn run(
         let case = generator.case();
         let verdict = compare::check(&case, reference, &mut emu);
         report.sequences += 1;
+        report.x87_sequences += case.has_x87() as u64;
+        report.x87_left_out = generator.x87_left_out();
         match verdict {
             Ok(Some(_)) => report.faulted += 1,
             Ok(None) => {}

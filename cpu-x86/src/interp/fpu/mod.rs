@@ -2,6 +2,8 @@
 //! decoding, the double-extended type, a correctly rounded square root for any
 //! `rustc_apfloat` format, and packed BCD (SDM Vol. 1 §4.2, §4.7, §8.1.5, §8.2).
 
+pub mod transcendental;
+
 use rustc_apfloat::ieee::X87DoubleExtended;
 use rustc_apfloat::{Category, Float, Round, Status, StatusAnd};
 

@@ -62,13 +62,19 @@ impl Ctx<'_> {
         let bits = size as u32 * 8;
         let s = self.read_op(ins, 1, size)?;
         let dst = ins.op_register(0);
-        match ins.mnemonic() {
+        // Without LZCNT (CPUID.80000001H:ECX.ABM) its encoding, F3 0F BD, is BSR with an
+        // ignored REP prefix.
+        let m = match ins.mnemonic() {
+            M::Lzcnt if !self.c.st.model.has_lzcnt() => M::Bsr,
+            m => m,
+        };
+        match m {
             M::Bsf | M::Bsr => {
                 if s == 0 {
                     // Destination unchanged (as on current Intel and AMD parts).
                     self.set_arith_flags(fl::ARITH, fl::ZF);
                 } else {
-                    let r = if ins.mnemonic() == M::Bsf { s.trailing_zeros() } else { 63 - s.leading_zeros() };
+                    let r = if m == M::Bsf { s.trailing_zeros() } else { 63 - s.leading_zeros() };
                     self.set_reg(dst, r as u64);
                     self.set_arith_flags(fl::ARITH, szp(r as u64, size) & !fl::ZF);
                 }

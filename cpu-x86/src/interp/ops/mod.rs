@@ -24,6 +24,7 @@ mod x87;
 mod x87_arith;
 mod x87_compare;
 mod x87_state;
+mod x87_transcendental;
 mod x87_transfer;
 
 use super::cpu::Ctx;
@@ -104,6 +105,9 @@ impl Ctx<'_> {
 
     /// Executes one decoded instruction; RIP already points after it.
     pub fn exec(&mut self, ins: &Instruction) -> R<()> {
+        if super::model::lacks(&self.c.st.model, ins) {
+            return Err(Fault::ud());
+        }
         if ins.has_lock_prefix() && !lock_allowed(ins) {
             return Err(Fault::ud());
         }

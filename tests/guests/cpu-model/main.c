@@ -1,0 +1,44 @@
+/* cpu-model: what a guest sees of the CPU model rx86 runs (`--cpu NAME`, SDM Vol. 2A
+ * "CPUID"): the CPUID leaves an OS probes first, and which instructions of later
+ * generations raise #UD. It prints one "fact NAME VALUE" line per observation; the test
+ * (tests/tests/cpu_guests.rs) compares them with what the selected model must show. */
+#include "lib.h"
+
+static void cpuid(u32 leaf, u32 *a, u32 *b, u32 *c, u32 *d) {
+    __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
+}
+
+static void fact(const char *name, u32 value) {
+    puts("fact ");
+    puts(name);
+    puts(" ");
+    puthex(value);
+    puts("\n");
+}
+
+/* 1 when the instructions ran, 0 when they raised an exception (#UD, as the test expects). */
+#define RUNS(insns) (TRY(insns, ) == -1)
+
+void main(void) {
+    u32 a, b, c, d;
+    cpu_init();
+    cpuid(0, &a, &b, &c, &d);
+    fact("max-basic-leaf", a);
+    cpuid(1, &a, &b, &c, &d);
+    fact("family", (a >> 8) & 0xf);
+    fact("leaf1-edx", d);
+    cpuid(0x80000000, &a, &b, &c, &d);
+    fact("max-extended-leaf", a);
+    u32 long_mode = 0;
+    if (a >= 0x80000001) {
+        cpuid(0x80000001, &a, &b, &c, &d);
+        long_mode = (d >> 29) & 1;
+    }
+    fact("long-mode", long_mode);
+    fact("rdtsc-runs", RUNS("rdtsc"));
+    fact("cmov-runs", RUNS("cmovel %%ecx, %%eax"));
+    fact("nopl-runs", RUNS(".byte 0x0f, 0x1f, 0x00"));
+    fact("popcnt-runs", RUNS("popcnt %%ecx, %%eax"));
+    fact("avx-runs", RUNS("vxorps %%ymm0, %%ymm0, %%ymm0"));
+    done();
+}
