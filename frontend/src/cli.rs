@@ -20,8 +20,23 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build a PC and run a guest on it.
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
 }
+
+/// The examples at the end of `rx86 run --help`.
+const RUN_EXAMPLES: &str = "\
+Examples:
+  rx86 run --kernel bzImage --initrd initrd.gz --append console=ttyS0 -m 512M
+                                          Linux on the software CPU, console on this terminal
+  rx86 run -enable-kvm -m 1G -nographic --hda disk.img
+                                          QEMU's spellings work too (-kernel, -hda, -smp 1, ...)
+  rx86 run --cdrom debian.iso -m 512M --display window
+                                          boot a CD through the built-in BIOS, in a window
+  rx86 run --hda disk.img --snapshot --stop-at 30s --screenshot end.png
+                                          writes stay in memory; the screen after 30 s of guest time
+  rx86 run --kernel kernel.elf -S -s      wait for gdb: gdb -ex 'target remote :1234'
+  rx86 run --kernel kernel.elf --debug-exit --serial file:serial.log --trace int,file=trace.txt";
 
 /// Engine choice on the command line.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -113,7 +128,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = crate::drives::parse_drive)]
     pub drive: Vec<crate::config::DriveConfig>,
     /// Boot order for the built-in BIOS: a (floppy), c (hard disk), d (CD-ROM), e.g. dc.
-    /// (The full path keeps clap from treating the list as a repeated option.)
+    // The full path of Vec keeps clap from treating the list as a repeated option.
     #[arg(long, value_parser = crate::drives::parse_boot_order)]
     pub boot: Option<::std::vec::Vec<crate::config::BootDevice>>,
     /// Keep all disk writes in memory: image files are left untouched.
@@ -143,6 +158,18 @@ pub struct RunArgs {
     /// Display: none (headless, the default) or window.
     #[arg(long, value_enum, default_value = "none")]
     pub display: DisplayArg,
+    /// QEMU's -nographic: no display, the serial port on standard input and output (rx86's
+    /// defaults, so this only rules out --display window).
+    #[arg(long, conflicts_with = "display")]
+    pub nographic: bool,
+    /// Number of CPUs, as QEMU's -smp ([cpus=]N[,sockets=..,cores=..,threads=..]): rx86
+    /// emulates one CPU, so only 1 is accepted.
+    #[arg(long, value_name = "N", value_parser = parse_smp)]
+    pub smp: Option<u32>,
+    /// CPU model, as QEMU's -cpu: rx86 has one, QEMU's `max` (every feature the software CPU
+    /// emulates, or under KVM the host's CPUID filtered to the board); `host` needs --accel kvm.
+    #[arg(long, value_name = "max|host", value_parser = parse_cpu)]
+    pub cpu: Option<CpuModel>,
     /// When the run ends (power-off, debug-exit, reset under --no-reboot, triple fault,
     /// dead halt), write the screen as a PNG to this file.
     #[arg(long, value_name = "FILE.png")]
@@ -227,6 +254,60 @@ impl RunArgs {
     }
 }
 
+/// The CPU models `--cpu` names (both are rx86's one model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuModel {
+    /// QEMU's `max`: everything the engine offers.
+    Max,
+    /// QEMU's `host`: the host CPU, under KVM only.
+    Host,
+}
+
+/// Parses `--cpu`.
+fn parse_cpu(s: &str) -> Result<CpuModel, String> {
+    match s {
+        "max" => Ok(CpuModel::Max),
+        "host" => Ok(CpuModel::Host),
+        _ => Err(format!(
+            "rx86 has one CPU model, QEMU's 'max' (every feature it emulates); use max, host (with --accel kvm) \
+             or leave --cpu out, not '{s}'"
+        )),
+    }
+}
+
+/// Parses QEMU's `-smp` value, accepting only a topology of one CPU.
+fn parse_smp(s: &str) -> Result<u32, String> {
+    let one_cpu = "rx86 emulates one CPU: use 1 or leave --smp out";
+    for (i, part) in s.split(',').enumerate() {
+        let (key, value) = match part.split_once('=') {
+            Some((key, value)) => (key, value),
+            None if i == 0 => ("cpus", part),
+            None => return Err(format!("'{part}' is not key=value")),
+        };
+        if !matches!(
+            key,
+            "cpus" | "maxcpus" | "sockets" | "dies" | "clusters" | "cores" | "threads" | "books" | "drawers"
+        ) {
+            return Err(format!("unknown -smp property '{key}'"));
+        }
+        let n: u32 = value.parse().map_err(|_| format!("{key}={value} is not a number"))?;
+        if n != 1 {
+            return Err(format!("{part}: {one_cpu}"));
+        }
+    }
+    Ok(1)
+}
+
+impl RunArgs {
+    /// Checks what clap cannot: option combinations.
+    pub fn check(&self) -> Result<(), String> {
+        if self.cpu == Some(CpuModel::Host) && !matches!(self.accel, AccelArg::Kvm) {
+            return Err("--cpu host needs --accel kvm (the software CPU is rx86's one model, --cpu max)".into());
+        }
+        Ok(())
+    }
+}
+
 /// Parses a `--keys` script (see [`crate::keys`]).
 fn parse_keys(s: &str) -> Result<KeyScript, String> {
     KeyScript::parse(s).map_err(|e| e.to_string())
@@ -276,44 +357,35 @@ pub fn parse_port(s: &str) -> Result<u16, String> {
     u16::try_from(v).map_err(|_| format!("port {s} is above 0xffff"))
 }
 
-/// QEMU spells long options with one dash (`-kernel`); accept those for users' habits.
-const QEMU_LONG_OPTIONS: &[&str] = &[
-    "kernel",
-    "initrd",
-    "append",
-    "serial",
-    "no-reboot",
-    "accel",
-    "memory",
-    "hda",
-    "hdb",
-    "hdc",
-    "hdd",
-    "cdrom",
-    "fda",
-    "fdb",
-    "drive",
-    "boot",
-    "snapshot",
-    "bios",
-    "gdb",
-    "display",
-];
-
-/// Rewrites QEMU-style single-dash long options to clap's double-dash form.
-pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
-    args.into_iter()
-        .map(|a| match a.strip_prefix('-') {
-            Some(rest) if !rest.starts_with('-') && QEMU_LONG_OPTIONS.contains(&rest) => format!("-{a}"),
-            _ => a,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::keys::Trigger;
+    use crate::qemu_args::normalize;
+
+    fn run_args(args: &[&str]) -> Result<RunArgs, String> {
+        let args = normalize(["rx86", "run"].iter().chain(args).map(|s| s.to_string()))?;
+        let Command::Run(r) = Cli::try_parse_from(args).map_err(|e| e.to_string())?.command;
+        Ok(r)
+    }
+
+    #[test]
+    fn qemu_smp_cpu_and_nographic() {
+        assert_eq!(run_args(&["-smp", "1"]).unwrap().smp, Some(1));
+        assert_eq!(run_args(&["-smp", "cpus=1,sockets=1,cores=1,threads=1"]).unwrap().smp, Some(1));
+        let err = run_args(&["-smp", "2"]).unwrap_err();
+        assert!(err.contains("--smp") && err.contains("rx86 emulates one CPU"), "{err}");
+        assert!(run_args(&["-smp", "1,cores=2"]).unwrap_err().contains("cores=2"));
+        assert!(run_args(&["-smp", "x"]).is_err());
+        let r = run_args(&["-nographic"]).unwrap();
+        assert!(r.nographic && r.display == DisplayArg::None && r.serial == crate::config::SerialBackend::Stdio);
+        assert!(run_args(&["-nographic", "-display", "window"]).is_err(), "-nographic rules out a window");
+        assert_eq!(run_args(&["-cpu", "max"]).unwrap().cpu, Some(CpuModel::Max));
+        assert!(run_args(&["-cpu", "qemu64"]).unwrap_err().contains("one CPU model"));
+        assert!(run_args(&["-cpu", "host"]).unwrap().check().is_err(), "host needs KVM");
+        assert!(run_args(&["-cpu", "host", "-enable-kvm"]).unwrap().check().is_ok());
+        assert!(matches!(run_args(&["-enable-kvm"]).unwrap().accel, AccelArg::Kvm));
+    }
 
     #[test]
     fn ram_sizes() {
@@ -337,7 +409,7 @@ mod tests {
 
     #[test]
     fn qemu_style_options() {
-        let a = normalize_args(["rx86", "run", "-kernel", "k", "-m", "64", "-no-reboot"].map(String::from));
+        let a = normalize(["rx86", "run", "-kernel", "k", "-m", "64", "-no-reboot"].map(String::from)).unwrap();
         assert_eq!(a, ["rx86", "run", "--kernel", "k", "-m", "64", "--no-reboot"]);
         let cli = Cli::try_parse_from(a).unwrap();
         let Command::Run(r) = cli.command;
@@ -349,7 +421,7 @@ mod tests {
     #[test]
     fn display_screenshot_and_keys_options() {
         let args = ["rx86", "run", "-display", "none", "--screenshot", "s.png", "--text-dump", "t.txt"];
-        let Command::Run(r) = Cli::try_parse_from(normalize_args(args.map(String::from))).unwrap().command;
+        let Command::Run(r) = Cli::try_parse_from(normalize(args.map(String::from)).unwrap()).unwrap().command;
         assert_eq!(r.display, DisplayArg::None);
         let capture = r.screen_capture();
         assert_eq!(capture.screenshot, Some(PathBuf::from("s.png")));

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod machine;
 pub mod monitor;
 pub mod pc;
+pub mod qemu_args;
 pub mod screenshot;
 pub mod serial;
 pub mod trace;

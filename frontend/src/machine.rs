@@ -59,6 +59,8 @@ pub struct Machine {
     /// Why the engine last stopped for a debugger, until the debugger takes it.
     debug_stop: Option<DebugStop>,
     keys: Option<KeyFeeder>,
+    /// Triple faults so far (each followed by a reset unless `--no-reboot`).
+    triple_faults: u64,
 }
 
 fn make_engine(config: &MachineConfig, pc: &Pc, clock: &Clock) -> Result<Box<dyn Engine>, RunError> {
@@ -102,7 +104,7 @@ impl Machine {
         let host = HostAttachments::open(&config)?;
         let (pc, engine) = Self::build(&config, &clock, host)?;
         let keys = config.keys.as_ref().map(|script| KeyFeeder::new(script, pc.timers()));
-        Ok(Machine { config, clock, engine, pc, debug_stop: None, keys })
+        Ok(Machine { config, clock, engine, pc, debug_stop: None, keys, triple_faults: 0 })
     }
 
     /// The board on `host`'s drives and input, and an engine at its entry state.
@@ -191,12 +193,12 @@ impl Machine {
                 }
             }
             Exit::Shutdown(diagnosis) => {
-                log::error!("guest triple fault: {diagnosis}");
                 if self.config.no_reboot {
                     return Ok(Some(Outcome::TripleFault(diagnosis)));
                 }
+                self.triple_faults += 1;
+                self.report_triple_fault(&diagnosis);
                 self.rebuild()?;
-                return Ok(None);
             }
             Exit::Unsupported(what) => return Err(RunError::Unsupported(what)),
             Exit::Debug(stop) => {
@@ -221,6 +223,19 @@ impl Machine {
                 Ok(None)
             }
             None => Ok(None),
+        }
+    }
+
+    /// Logs a triple fault that resets the machine: the multi-line diagnosis the first time,
+    /// then (a guest that faults at every boot would flood the terminal) one line with the
+    /// count, at the 2nd, 4th, 8th... fault.
+    fn report_triple_fault(&self, diagnosis: &str) {
+        match self.triple_faults {
+            1 => log::error!("guest triple fault, the machine resets: {diagnosis}"),
+            n if n.is_power_of_two() => {
+                log::error!("guest triple fault again after a reset: {n} so far (the first one's diagnosis is above)")
+            }
+            _ => {}
         }
     }
 

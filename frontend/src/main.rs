@@ -1,24 +1,38 @@
 //! The `rx86` command.
 
 use clap::Parser;
-use rx86::cli::{normalize_args, Cli, Command, DisplayArg, RunArgs};
+use rx86::cli::{Cli, Command, DisplayArg, RunArgs};
 use rx86::machine::{Machine, Outcome};
 use rx86::screenshot::CaptureOnSignal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).format_timestamp(None).init();
-    let cli = match Cli::try_parse_from(normalize_args(std::env::args())) {
+    // The interpreter logs the first line of a triple fault where it happens; the machine
+    // loop reports the fault itself (once, then a count), so that line stays out by default.
+    let filter = "warn,rx86_cpu::interp::interrupt=off";
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter)).format_timestamp(None).init();
+    let args = match rx86::qemu_args::normalize(std::env::args()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("rx86: {e}");
+            return ExitCode::from(OPTION_ERROR);
+        }
+    };
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+            // --help and --version print to stdout and succeed; every option error is status 1.
+            return if e.use_stderr() { ExitCode::from(OPTION_ERROR) } else { ExitCode::SUCCESS };
         }
     };
     match cli.command {
         Command::Run(args) => run(&args),
     }
 }
+
+/// Exit status for a bad option, as for every other error before the guest runs.
+const OPTION_ERROR: u8 = 1;
 
 /// Exit status when the run ended but its screenshot or text dump could not be written
 /// (even, so it never collides with an isa-debug-exit status, which is odd).
@@ -27,6 +41,10 @@ const SCREEN_CAPTURE_FAILED: u8 = 4;
 /// `rx86 run`: builds the machine, runs it (on the chosen display, or under the gdb stub
 /// or the monitor), then saves the screen.
 fn run(args: &RunArgs) -> ExitCode {
+    if let Err(e) = args.check() {
+        eprintln!("rx86: {e}");
+        return ExitCode::from(OPTION_ERROR);
+    }
     let mut machine = match Machine::new(args.to_config()) {
         Ok(machine) => machine,
         Err(e) => {
