@@ -36,7 +36,10 @@ Examples:
   rx86 run --hda disk.img --snapshot --stop-at 30s --screenshot end.png
                                           writes stay in memory; the screen after 30 s of guest time
   rx86 run --kernel kernel.elf -S -s      wait for gdb: gdb -ex 'target remote :1234'
-  rx86 run --kernel kernel.elf --debug-exit --serial file:serial.log --trace int,file=trace.txt";
+  rx86 run --kernel kernel.elf --debug-exit --serial file:serial.log --trace int,file=trace.txt
+
+Ctrl-C (SIGINT), SIGTERM and SIGHUP end the run as a power-off does (drives flushed, screenshot,
+text dump, trace and stats written; exit status 128 + signal); a second one exits at once.";
 
 /// Engine choice on the command line.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -171,7 +174,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "max|host", value_parser = parse_cpu)]
     pub cpu: Option<CpuModel>,
     /// When the run ends (power-off, debug-exit, reset under --no-reboot, triple fault,
-    /// dead halt), write the screen as a PNG to this file.
+    /// dead halt, a termination signal), write the screen as a PNG to this file.
     #[arg(long, value_name = "FILE.png")]
     pub screenshot: Option<PathBuf>,
     /// When the run ends, write the VGA text screen to this file as UTF-8 lines.

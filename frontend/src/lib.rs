@@ -19,6 +19,7 @@ pub mod pc;
 pub mod qemu_args;
 pub mod screenshot;
 pub mod serial;
+pub mod stop;
 pub mod trace;
 #[cfg(feature = "window")]
 pub mod window;

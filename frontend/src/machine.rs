@@ -5,6 +5,7 @@ use crate::config::{Accel, ClockMode, MachineConfig};
 use crate::error::RunError;
 use crate::keys::KeyFeeder;
 use crate::pc::{HostAttachments, Pc};
+use crate::stop::{ExternalStop, StopConditions, StopSignals};
 use rx86_core::platform::PowerEvent;
 use rx86_core::time::Clock;
 use rx86_cpu::debug::{DebugStop, EngineDebug};
@@ -33,20 +34,32 @@ pub enum Outcome {
     Killed,
     /// The `--stop-at` time came, or the screen showed its text.
     Stopped,
+    /// A termination signal or the `--timeout` limit ended the run.
+    External(ExternalStop),
 }
 
 impl Outcome {
     /// The process exit status for this outcome: 0 for power-off, a reset under
     /// `--no-reboot` (as QEMU) and `--stop-at`, the guest's value for debug-exit, 3 for a triple fault
-    /// or a dead halt.
+    /// or a dead halt, 128 + the signal's number for a termination signal (as a shell
+    /// reports a process the signal killed), 124 for `--timeout` (as coreutils' `timeout`).
     pub fn exit_status(&self) -> i32 {
         match self {
             Outcome::PowerOff | Outcome::Reset | Outcome::Killed | Outcome::Stopped => 0,
             Outcome::DebugExit(code) => *code,
             Outcome::TripleFault(_) | Outcome::Hung(_) => 3,
+            Outcome::External(ExternalStop::Signal(signal)) => 128 + signal,
+            Outcome::External(ExternalStop::Timeout(_)) => TIMEOUT_STATUS,
         }
     }
 }
+
+/// Exit status when `--timeout` ends the run.
+pub const TIMEOUT_STATUS: i32 = 124;
+
+/// How long an idle guest on the virtual clock waits for serial input before the loop looks
+/// at its stop conditions again.
+const INPUT_POLL: Duration = Duration::from_millis(100);
 
 /// A PC and the engine running it.
 pub struct Machine {
@@ -61,6 +74,8 @@ pub struct Machine {
     keys: Option<KeyFeeder>,
     /// Triple faults so far (each followed by a reset unless `--no-reboot`).
     triple_faults: u64,
+    /// What ends the run from outside the guest.
+    stop: StopConditions,
 }
 
 fn make_engine(config: &MachineConfig, pc: &Pc, clock: &Clock) -> Result<Box<dyn Engine>, RunError> {
@@ -104,7 +119,8 @@ impl Machine {
         let host = HostAttachments::open(&config)?;
         let (pc, engine) = Self::build(&config, &clock, host)?;
         let keys = config.keys.as_ref().map(|script| KeyFeeder::new(script, pc.timers()));
-        Ok(Machine { config, clock, engine, pc, debug_stop: None, keys, triple_faults: 0 })
+        let stop = StopConditions::default();
+        Ok(Machine { config, clock, engine, pc, debug_stop: None, keys, triple_faults: 0, stop })
     }
 
     /// The board on `host`'s drives and input, and an engine at its entry state.
@@ -114,6 +130,11 @@ impl Machine {
         engine.load_entry_state(pc.entry_state()).map_err(|e| RunError::Engine(e.to_string()))?;
         log::info!("machine ready: {} engine, {} MiB RAM", engine.name(), config.ram_bytes >> 20);
         Ok((pc, engine))
+    }
+
+    /// Ends the run (as [`Outcome::External`]) when one of `signals` arrives.
+    pub fn stop_on_signals(&mut self, signals: StopSignals) {
+        self.stop.set_signals(signals);
     }
 
     /// The board.
@@ -181,6 +202,9 @@ impl Machine {
 
     /// One turn of the loop; `Some` when the run is over.
     pub fn step(&mut self) -> Result<Option<Outcome>, RunError> {
+        if let Some(stop) = self.stop.check() {
+            return Ok(Some(Outcome::External(stop)));
+        }
         let now = self.clock.now_ns();
         let next_event = self.pc.timers().next_deadline();
         let deadline = next_event.unwrap_or(u64::MAX).min(now + SLICE_NS);
@@ -254,7 +278,7 @@ impl Machine {
         if self.clock.is_virtual() {
             match next {
                 Some(deadline) => self.clock.advance_to(deadline),
-                None if self.pc.has_input_source() => self.pc.wait_for_input(),
+                None if self.pc.has_input_source() => self.pc.wait_for_input_timeout(INPUT_POLL),
                 None => {
                     let regs = self.engine.registers();
                     return Ok(Some(Outcome::Hung(format!(

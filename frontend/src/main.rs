@@ -4,6 +4,7 @@ use clap::Parser;
 use rx86::cli::{Cli, Command, DisplayArg, RunArgs};
 use rx86::machine::{Machine, Outcome};
 use rx86::screenshot::CaptureOnSignal;
+use rx86::stop::{signal_name, ExternalStop, StopSignals};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -60,6 +61,12 @@ fn run(args: &RunArgs) -> ExitCode {
                 Outcome::TripleFault(diagnosis) => eprintln!("rx86: guest triple fault: {diagnosis}"),
                 Outcome::Hung(why) => eprintln!("rx86: guest stopped for good: {why}"),
                 Outcome::Reset => eprintln!("rx86: guest reset (--no-reboot)"),
+                Outcome::External(ExternalStop::Signal(signal)) => {
+                    eprintln!("rx86: {} received: the run ends as at power-off", signal_name(*signal))
+                }
+                Outcome::External(ExternalStop::Timeout(limit)) => {
+                    eprintln!("rx86: --timeout: {:.1} s of host time passed; the run ends", limit.as_secs_f64())
+                }
                 Outcome::PowerOff | Outcome::DebugExit(_) | Outcome::Killed | Outcome::Stopped => {}
             }
             ExitCode::from(outcome.exit_status().clamp(0, 255) as u8)
@@ -100,6 +107,7 @@ fn run_with_stats(machine: &mut Machine, args: &RunArgs) -> Result<Outcome, Stri
     }
     let on_signal = CaptureOnSignal::register(args.screen_capture())
         .map_err(|e| format!("cannot install the SIGUSR1 handler: {e}"))?;
+    machine.stop_on_signals(StopSignals::install().map_err(|e| format!("cannot install the signal handlers: {e}"))?);
     let outcome = match (args.gdb_options(), &args.monitor, args.display) {
         (Some(gdb), _, _) => rx86::gdb::serve(machine, &gdb).map_err(|e| e.to_string()),
         (None, Some(_), _) => rx86::monitor::run_with_monitor(machine).map_err(|e| e.to_string()),

@@ -545,15 +545,6 @@ impl Pc {
         uart.receive(&bytes);
     }
 
-    /// Blocks until serial input arrives or its source closes.
-    pub fn wait_for_input(&mut self) {
-        if let Some(rx) = &self.serial_input {
-            let next = rx.recv().map_err(|_| true);
-            self.take_input(next);
-        }
-        self.poll_input();
-    }
-
     /// Waits at most `timeout` for serial input.
     pub fn wait_for_input_timeout(&mut self, timeout: Duration) {
         match &self.serial_input {
