@@ -6,6 +6,7 @@ use crate::screenshot::ScreenCapture;
 use crate::serial::parse_backend;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// rx86: a full-system x86 PC emulator.
 #[derive(Debug, Parser)]
@@ -35,6 +36,8 @@ Examples:
                                           boot a CD through the built-in BIOS, in a window
   rx86 run --hda disk.img --snapshot --stop-at 30s --screenshot end.png
                                           writes stay in memory; the screen after 30 s of guest time
+  rx86 run --cdrom debian.iso --timeout 10m --text-dump screen.txt
+                                          at most 10 minutes of wall-clock time, then the screen
   rx86 run --kernel kernel.elf -S -s      wait for gdb: gdb -ex 'target remote :1234'
   rx86 run --kernel kernel.elf --debug-exit --serial file:serial.log --trace int,file=trace.txt
 
@@ -186,11 +189,17 @@ pub struct RunArgs {
     /// Enter; e.g. "5s:v,enter;10s:root\n" or "@automatically:down,enter".
     #[arg(long, value_name = "SCRIPT", value_parser = parse_keys)]
     pub keys: Option<KeyScript>,
-    /// End the run (exit status 0, screenshot and text dump written) when the machine
-    /// clock reaches this time from power-on (e.g. 30s, 1500ms), or with @TEXT once the
-    /// text screen shows TEXT: a fixed point of a deterministic run to capture.
+    /// End the run (exit status 0, screenshot and text dump written) when the guest's clock
+    /// reaches this time from power-on (e.g. 30s, 1500ms), or with @TEXT once the text
+    /// screen shows TEXT: a fixed point of a deterministic run to capture. Guest time, not
+    /// wall time: on the interpreter a guest second takes longer (see --timeout).
     #[arg(long, value_name = "TIME|@TEXT", value_parser = parse_stop_at)]
     pub stop_at: Option<StopAt>,
+    /// End the run after this much wall-clock (host) time, e.g. 60s, 10m, 1h or 90 (seconds):
+    /// the screenshot, text dump, trace and stats are written and rx86 exits with status 124
+    /// (as coreutils' timeout).
+    #[arg(long, value_name = "DURATION", value_parser = parse_wall_time)]
+    pub timeout: Option<Duration>,
 }
 
 impl RunArgs {
@@ -228,6 +237,7 @@ impl RunArgs {
             bios: self.bios.clone(),
             keys: self.keys.clone(),
             stop_at: self.stop_at.clone(),
+            timeout: self.timeout,
         }
     }
 
@@ -319,6 +329,22 @@ fn parse_keys(s: &str) -> Result<KeyScript, String> {
 /// Parses a `--stop-at` time or `@TEXT` (the forms of a `--keys` event's WHEN).
 fn parse_stop_at(s: &str) -> Result<StopAt, String> {
     StopAt::parse(s).map_err(|e| e.to_string())
+}
+
+/// Parses a wall-clock duration: a number (seconds, fractions allowed) with an optional unit
+/// ms, s, m or h.
+pub fn parse_wall_time(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (number, seconds_per_unit) = [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)]
+        .iter()
+        .find_map(|(unit, scale)| t.strip_suffix(unit).map(|n| (n, *scale)))
+        .unwrap_or((t, 1.0));
+    let n: f64 = number
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n > 0.0 && number.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+        .ok_or(format!("'{s}' is not a duration (e.g. 60s, 10m, 1h)"))?;
+    Duration::try_from_secs_f64(n * seconds_per_unit).map_err(|_| format!("'{s}' is too long"))
 }
 
 /// Largest `-m` accepted (1 TiB).
@@ -444,5 +470,18 @@ mod tests {
         let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--stop-at", "2.5s"]).unwrap().command;
         assert_eq!(r.to_config().stop_at, Some(StopAt(Trigger::At(2_500_000_000))));
         assert!(Cli::try_parse_from(["rx86", "run", "--stop-at", "soon"]).is_err());
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--timeout", "2m"]).unwrap().command;
+        assert_eq!(r.to_config().timeout, Some(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn wall_times() {
+        assert_eq!(parse_wall_time("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_wall_time("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_wall_time("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_wall_time("250ms"), Ok(Duration::from_millis(250)));
+        for bad in ["", "0", "-5s", "soon", "1e3s", "inf", "5d"] {
+            assert!(parse_wall_time(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -67,6 +67,8 @@ pub struct MachineConfig {
     pub keys: Option<crate::keys::KeyScript>,
     /// End the run at a guest time or when the screen shows some text (`--stop-at`).
     pub stop_at: Option<crate::keys::StopAt>,
+    /// End the run after this much host (wall-clock) time (`--timeout`).
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Default for MachineConfig {
@@ -87,6 +89,7 @@ impl Default for MachineConfig {
             bios: None,
             keys: None,
             stop_at: None,
+            timeout: None,
         }
     }
 }

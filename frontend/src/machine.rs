@@ -119,7 +119,7 @@ impl Machine {
         let host = HostAttachments::open(&config)?;
         let (pc, engine) = Self::build(&config, &clock, host)?;
         let keys = config.keys.as_ref().map(|script| KeyFeeder::new(script, pc.timers()));
-        let stop = StopConditions::default();
+        let stop = StopConditions::with_timeout(config.timeout);
         Ok(Machine { config, clock, engine, pc, debug_stop: None, keys, triple_faults: 0, stop })
     }
 

@@ -1,6 +1,6 @@
 //! A run ended from outside ends as a power-off does: SIGTERM, SIGINT and SIGHUP make rx86
 //! write its screenshot, text dump, trace and `--stats`, and exit with 128 + the signal's
-//! number. The guest is a boot sector that never ends (`sti; hlt; jmp` in a loop, woken by
+//! number; the `--timeout` wall-clock limit does the same with status 124. The guest is a boot sector that never ends (`sti; hlt; jmp` in a loop, woken by
 //! the timer), booted from a floppy by the built-in BIOS.
 
 use rx86_tests::rx86_bin::rx86_binary;
@@ -35,9 +35,16 @@ fn endless_floppy(dir: &Path) -> PathBuf {
 /// Starts rx86 on the endless floppy with a screenshot, text dump, trace of interrupts and
 /// stats, all in `dir`.
 fn start(dir: &Path) -> Child {
+    start_with(dir, &[])
+}
+
+/// [`start`] with more options.
+fn start_with(dir: &Path, extra: &[&str]) -> Child {
     let floppy = endless_floppy(dir);
     Command::new(rx86_binary())
-        .args(["run", "--fda"])
+        .arg("run")
+        .args(extra)
+        .args(["--fda"])
         .arg(&floppy)
         .args(["--boot", "a", "--snapshot", "--serial", "none", "--stats", "--screenshot"])
         .arg(dir.join("screen.png"))
@@ -139,5 +146,19 @@ fn a_killed_run_keeps_its_trace_lines() {
     let trace = fs::read_to_string(dir.join("trace.txt")).unwrap();
     assert!(trace.lines().count() >= 3 && trace.ends_with('\n'), "{trace}");
     assert_counted(&trace);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_wall_clock_timeout_ends_the_run_as_a_power_off() {
+    let dir = scratch("timeout");
+    let child = start_with(&dir, &["--timeout", "1s"]);
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(124), "{err}");
+    assert!(err.contains("--timeout: 1.0 s of host time passed"), "{err}");
+    assert!(err.contains("rx86 stats: "), "{err}");
+    assert!(fs::read(dir.join("screen.png")).is_ok_and(|png| png.starts_with(b"\x89PNG")), "the screenshot");
+    assert!(fs::read_to_string(dir.join("screen.txt")).is_ok_and(|t| t.contains("rx86 BIOS")), "the text dump");
+    assert_counted(&fs::read_to_string(dir.join("trace.txt")).unwrap());
     fs::remove_dir_all(&dir).unwrap();
 }
