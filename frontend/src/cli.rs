@@ -195,6 +195,11 @@ pub struct RunArgs {
     /// wall time: on the interpreter a guest second takes longer (see --timeout).
     #[arg(long, value_name = "TIME|@TEXT", value_parser = parse_stop_at)]
     pub stop_at: Option<StopAt>,
+    /// The RTC's date and time at power-on, as QEMU's -rtc: base=utc (the host's time, the
+    /// default), base=localtime, or a fixed base=2024-01-01T00:00:00 for runs that repeat
+    /// exactly. The host's clock is read once at start; then the RTC follows the machine clock.
+    #[arg(long, value_name = "base=utc|localtime|DATE", value_parser = crate::rtc_option::parse_rtc)]
+    pub rtc: Option<crate::rtc_option::RtcBase>,
     /// End the run after this much wall-clock (host) time, e.g. 60s, 10m, 1h or 90 (seconds):
     /// the screenshot, text dump, trace and stats are written and rx86 exits with status 124
     /// (as coreutils' timeout).
@@ -238,6 +243,7 @@ impl RunArgs {
             keys: self.keys.clone(),
             stop_at: self.stop_at.clone(),
             timeout: self.timeout,
+            rtc: self.rtc.unwrap_or_default(),
         }
     }
 

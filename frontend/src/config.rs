@@ -69,6 +69,8 @@ pub struct MachineConfig {
     pub stop_at: Option<crate::keys::StopAt>,
     /// End the run after this much host (wall-clock) time (`--timeout`).
     pub timeout: Option<std::time::Duration>,
+    /// Where the RTC starts (`--rtc base=...`).
+    pub rtc: crate::rtc_option::RtcBase,
 }
 
 impl Default for MachineConfig {
@@ -90,6 +92,7 @@ impl Default for MachineConfig {
             keys: None,
             stop_at: None,
             timeout: None,
+            rtc: crate::rtc_option::RtcBase::default(),
         }
     }
 }

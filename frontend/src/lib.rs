@@ -17,6 +17,7 @@ pub mod machine;
 pub mod monitor;
 pub mod pc;
 pub mod qemu_args;
+pub mod rtc_option;
 pub mod screenshot;
 pub mod serial;
 pub mod stop;

@@ -124,12 +124,14 @@ fn run_with_stats(machine: &mut Machine, args: &RunArgs) -> Result<Outcome, Stri
     if args.stats {
         let host = start.elapsed().as_secs_f64();
         let guest = machine.clock().now_ns() as f64 / 1e9;
+        let rtc = machine.pc().rtc_start();
         match machine.instructions_retired() {
             Some(n) => eprintln!(
-                "rx86 stats: {n} instructions retired in {host:.3} s host time ({:.1} MIPS), {guest:.3} s guest time",
+                "rx86 stats: {n} instructions retired in {host:.3} s host time ({:.1} MIPS), {guest:.3} s guest time, \
+                 RTC started at {rtc}",
                 n as f64 / host / 1e6
             ),
-            None => eprintln!("rx86 stats: {host:.3} s host time, {guest:.3} s guest time"),
+            None => eprintln!("rx86 stats: {host:.3} s host time, {guest:.3} s guest time, RTC started at {rtc}"),
         }
     }
     outcome

@@ -130,6 +130,8 @@ fn qemu_spellings_without_an_rx86_feature_are_named_not_misparsed() {
     assert_clean_error(&["run", "-nic", "user"], "-nic: rx86 has no network card");
     assert_clean_error(&["run", "-device", "e1000"], "-device e1000: rx86's board is fixed");
     assert_clean_error(&["run", "-machine", "q35"], "unknown option '-machine'");
+    assert_clean_error(&["run", "-rtc", "base=yesterday"], "'yesterday' is not a date");
+    assert_clean_error(&["run", "-rtc", "base=utc,clock=host"], "pick that with --clock");
     assert_clean_error(&["run", "-nographic", "--display", "window"], "cannot be used with");
     for args in [&["run", "-smp", "2"][..], &["run", "-nographic", "-display", "window"]] {
         let err = stderr_of(&run_rx86(args));
