@@ -6,7 +6,8 @@
 //! - a QEMU option rx86 also has becomes rx86's double-dash form (`-kernel` → `--kernel`,
 //!   `-smp` → `--smp`, `-nographic` → `--nographic`);
 //! - a QEMU option rx86 answers another way is translated (`-enable-kvm` → `--accel kvm`,
-//!   `-device isa-debug-exit,iobase=P` → `--debug-exit P`, `-nic none` dropped);
+//!   `-device isa-debug-exit,iobase=P` → `--debug-exit P`, `-machine pc,accel=kvm` →
+//!   `--accel kvm`, `-nic none` and `-monitor none` dropped);
 //! - a QEMU option rx86 has no feature for (`-netdev`, other `-device`s) is refused with one
 //!   line naming it and what rx86 offers instead;
 //! - any other single-dash word that is not a cluster of rx86's short options is refused as
@@ -49,7 +50,7 @@ const NO_NETWORK: &str =
 /// Rewrites QEMU spellings in `args` (program name first) into rx86's; `Err` is the one-line
 /// message for an option rx86 cannot take.
 pub fn normalize(args: impl IntoIterator<Item = String>) -> Result<Vec<String>, String> {
-    let mut args = args.into_iter();
+    let mut args = args.into_iter().peekable();
     let mut out: Vec<String> = args.next().into_iter().collect();
     while let Some(arg) = args.next() {
         if arg == "--" {
@@ -68,6 +69,13 @@ pub fn normalize(args: impl IntoIterator<Item = String>) -> Result<Vec<String>, 
                 _ => return Err(format!("-{name}: {NO_NETWORK}")),
             },
             "netdev" => return Err(format!("-netdev: {NO_NETWORK}")),
+            "monitor" if args.peek().is_some_and(|v| v == "none") => {
+                args.next();
+            }
+            "machine" | "M" => {
+                let value = args.next().ok_or("-machine needs a machine type (rx86 has pc)")?;
+                out.extend(machine_options(&value)?);
+            }
             "device" => {
                 let value = args.next().ok_or("-device needs a device name")?;
                 out.extend(["--debug-exit".to_string(), debug_exit_port(&value)?]);
@@ -101,6 +109,30 @@ fn is_short_cluster(name: &str) -> bool {
         Some('m') => chars.next().is_some_and(|c| c.is_ascii_digit() || c == '='),
         _ => name.chars().all(|c| matches!(c, 's' | 'S' | 'h')),
     }
+}
+
+/// QEMU's `-machine [type=]pc[,accel=kvm|tcg]` as rx86 options: the board is QEMU's `pc`
+/// (i440FX + PIIX3), so only that type is taken.
+fn machine_options(spec: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for (i, part) in spec.split(',').enumerate() {
+        let (key, value) = match part.split_once('=') {
+            Some(kv) => kv,
+            None if i == 0 => ("type", part),
+            None => return Err(format!("-machine: '{part}' is not key=value")),
+        };
+        match key {
+            "type" if value == "pc" || value.starts_with("pc-i440fx") => {}
+            "type" => {
+                return Err(format!(
+                    "-machine {value}: rx86's board is the i440FX PC (QEMU's 'pc'); use -machine pc or leave it out"
+                ))
+            }
+            "accel" => out.extend(["--accel".to_string(), value.to_string()]),
+            _ => return Err(format!("-machine: rx86's PC has no '{key}' property (type=pc and accel= only)")),
+        }
+    }
+    Ok(out)
 }
 
 /// QEMU's `-device isa-debug-exit[,iobase=P][,iosize=N]` as the port for `--debug-exit`;
@@ -156,6 +188,9 @@ mod tests {
         let a = norm(&["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]).unwrap();
         assert_eq!(a[2..], ["--debug-exit", "0xf4"]);
         assert_eq!(norm(&["-device", "isa-debug-exit"]).unwrap()[2..], ["--debug-exit", "0x501"]);
+        assert_eq!(norm(&["-machine", "pc", "-monitor", "none"]).unwrap().len(), 2);
+        assert_eq!(norm(&["-M", "pc-i440fx-7.2,accel=kvm"]).unwrap()[2..], ["--accel", "kvm"]);
+        assert_eq!(norm(&["-monitor", "stdio"]).unwrap()[2..], ["--monitor", "stdio"]);
     }
 
     #[test]
@@ -165,7 +200,8 @@ mod tests {
             (&["-nic", "user"][..], "-nic: rx86 has no network card"),
             (&["-device", "e1000"][..], "-device e1000: rx86's board is fixed"),
             (&["-device", "isa-debug-exit,bogus=1"][..], "unknown property 'bogus=1'"),
-            (&["-machine", "q35"][..], "unknown option '-machine'"),
+            (&["-machine", "q35"][..], "-machine q35: rx86's board is the i440FX PC"),
+            (&["-machine", "pc,smm=off"][..], "no 'smm' property"),
             (&["-frobnicate"][..], "unknown option '-frobnicate'"),
         ] {
             let err = norm(args).unwrap_err();

@@ -129,7 +129,8 @@ fn qemu_spellings_without_an_rx86_feature_are_named_not_misparsed() {
     assert_clean_error(&["run", "-netdev", "user,id=n0"], "-netdev: rx86 has no network card");
     assert_clean_error(&["run", "-nic", "user"], "-nic: rx86 has no network card");
     assert_clean_error(&["run", "-device", "e1000"], "-device e1000: rx86's board is fixed");
-    assert_clean_error(&["run", "-machine", "q35"], "unknown option '-machine'");
+    assert_clean_error(&["run", "-machine", "q35"], "-machine q35: rx86's board is the i440FX PC");
+    assert_clean_error(&["run", "-usb"], "unknown option '-usb'");
     assert_clean_error(&["run", "-rtc", "base=yesterday"], "'yesterday' is not a date");
     assert_clean_error(&["run", "-rtc", "base=utc,clock=host"], "pick that with --clock");
     assert_clean_error(&["run", "-nographic", "--display", "window"], "cannot be used with");
@@ -142,10 +143,11 @@ fn qemu_spellings_without_an_rx86_feature_are_named_not_misparsed() {
 #[test]
 fn qemu_spellings_rx86_has_run_the_guest() {
     // A kernel that powers off through isa-debug-exit at 0x501 with QEMU's own options:
-    // -smp 1, -cpu max, -nographic, -nic none and -device isa-debug-exit all reach the run.
+    // -M pc, -smp 1, -cpu max, -nographic, -nic none and -device isa-debug-exit all reach the run.
     let kernel = rx86_tests::guests::multiboot_test_kernel().expect("build the multiboot test kernel");
     let k = kernel.to_str().unwrap();
-    let args = ["run", "-kernel", k, "-smp", "1", "-cpu", "max", "-nographic", "-nic", "none", "-m", "256M"];
+    let args =
+        ["run", "-kernel", k, "-M", "pc", "-smp", "1", "-cpu", "max", "-nographic", "-nic", "none", "-m", "256M"];
     let device = ["-device", "isa-debug-exit,iobase=0x501,iosize=0x04"];
     let out = run_rx86(&[&args[..], &device[..]].concat());
     let err = stderr_of(&out);
