@@ -132,6 +132,12 @@ impl Machine {
         Ok((pc, engine))
     }
 
+    /// A signal or the `--timeout` limit asks the run to end (checked by [`Machine::step`];
+    /// for loops that wait without stepping, such as the gdb stub before gdb connects).
+    pub fn external_stop(&self) -> Option<ExternalStop> {
+        self.stop.check()
+    }
+
     /// Ends the run (as [`Outcome::External`]) when one of `signals` arrives.
     pub fn stop_on_signals(&mut self, signals: StopSignals) {
         self.stop.set_signals(signals);

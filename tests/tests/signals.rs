@@ -162,3 +162,36 @@ fn a_wall_clock_timeout_ends_the_run_as_a_power_off() {
     assert_counted(&fs::read_to_string(dir.join("trace.txt")).unwrap());
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn sigterm_ends_a_run_waiting_for_gdb() {
+    // `-S` holds the guest before its first instruction until gdb connects; a signal ends
+    // that wait too, with the end-of-run work done.
+    use std::io::BufRead;
+    let dir = scratch("gdb-wait");
+    let kernel = rx86_tests::guests::multiboot_test_kernel().expect("build the multiboot test kernel");
+    let mut child = Command::new(rx86_binary())
+        .args(["run", "-S", "--gdb", "127.0.0.1:0", "--serial", "none", "--kernel"])
+        .arg(&kernel)
+        .arg("--text-dump")
+        .arg(dir.join("screen.txt"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rx86");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("gdb stub listening") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "rx86 ended before it listened for gdb");
+    }
+    send(&child, "TERM");
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + 15), "{rest}");
+    assert!(rest.contains("SIGTERM received"), "{rest}");
+    assert!(dir.join("screen.txt").exists(), "the text dump is written");
+    fs::remove_dir_all(&dir).unwrap();
+}
