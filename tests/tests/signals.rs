@@ -163,12 +163,10 @@ fn a_wall_clock_timeout_ends_the_run_as_a_power_off() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn sigterm_ends_a_run_waiting_for_gdb() {
-    // `-S` holds the guest before its first instruction until gdb connects; a signal ends
-    // that wait too, with the end-of-run work done.
+/// Starts rx86 held by `-S` for gdb on a free port, with a text dump in `dir`; returns it,
+/// its standard error (read up to the listening line) and the address it listens on.
+fn start_waiting_for_gdb(dir: &Path) -> (Child, std::io::BufReader<std::process::ChildStderr>, String) {
     use std::io::BufRead;
-    let dir = scratch("gdb-wait");
     let kernel = rx86_tests::guests::multiboot_test_kernel().expect("build the multiboot test kernel");
     let mut child = Command::new(rx86_binary())
         .args(["run", "-S", "--gdb", "127.0.0.1:0", "--serial", "none", "--kernel"])
@@ -182,10 +180,20 @@ fn sigterm_ends_a_run_waiting_for_gdb() {
         .expect("spawn rx86");
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    while !line.contains("gdb stub listening") {
+    while !line.contains("gdb stub listening on ") {
         line.clear();
         assert!(stderr.read_line(&mut line).unwrap() > 0, "rx86 ended before it listened for gdb");
     }
+    let address = line.split("listening on ").nth(1).and_then(|r| r.split([' ', ';']).next()).unwrap().to_string();
+    (child, stderr, address)
+}
+
+#[test]
+fn sigterm_ends_a_run_waiting_for_gdb() {
+    // `-S` holds the guest before its first instruction until gdb connects; a signal ends
+    // that wait too, with the end-of-run work done.
+    let dir = scratch("gdb-wait");
+    let (mut child, mut stderr, _) = start_waiting_for_gdb(&dir);
     send(&child, "TERM");
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).unwrap();
@@ -193,5 +201,36 @@ fn sigterm_ends_a_run_waiting_for_gdb() {
     assert_eq!(status.code(), Some(128 + 15), "{rest}");
     assert!(rest.contains("SIGTERM received"), "{rest}");
     assert!(dir.join("screen.txt").exists(), "the text dump is written");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_second_signal_forces_the_exit() {
+    // A connected debugger holds the guest stopped, so the machine loop does not run and
+    // cannot act on the first signal; the second one exits at once, with 128 + signal.
+    use std::io::BufRead;
+    let dir = scratch("second");
+    let (mut child, mut stderr, address) = start_waiting_for_gdb(&dir);
+    let _debugger = std::net::TcpStream::connect(&address).expect("connect to the gdb stub");
+    let mut line = String::new();
+    while !line.contains("gdb connected") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "rx86 ended before gdb connected");
+    }
+    // Two signals sent close together may merge into one pending signal: repeat until the
+    // process is gone.
+    let start = Instant::now();
+    let status = loop {
+        send(&child, "TERM");
+        std::thread::sleep(Duration::from_millis(200));
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < LIMIT, "rx86 outlived repeated signals");
+    };
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert_eq!(status.code(), Some(128 + 15), "{rest}");
+    assert!(!rest.contains("SIGTERM received"), "forced, not the orderly end: {rest}");
     fs::remove_dir_all(&dir).unwrap();
 }
