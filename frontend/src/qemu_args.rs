@@ -142,8 +142,8 @@ fn debug_exit_port(spec: &str) -> Result<String, String> {
     let device = parts.next().unwrap_or_default();
     if device != "isa-debug-exit" {
         return Err(format!(
-            "-device {device}: rx86's board is fixed (see ARCHITECTURE.md); drives attach with --drive, --hda or \
-             --cdrom, and -device isa-debug-exit is the one device it adds"
+            "-device {device}: rx86's board is a fixed PC (IDE, floppy, VGA, serial ports; no network or USB); \
+             drives attach with --drive, --hda or --cdrom, and isa-debug-exit is the one device -device adds"
         ));
     }
     let mut port = "0x501".to_string();
@@ -198,7 +198,7 @@ mod tests {
         for (args, want) in [
             (&["-netdev", "user,id=n0"][..], "-netdev: rx86 has no network card"),
             (&["-nic", "user"][..], "-nic: rx86 has no network card"),
-            (&["-device", "e1000"][..], "-device e1000: rx86's board is fixed"),
+            (&["-device", "e1000"][..], "-device e1000: rx86's board is a fixed PC"),
             (&["-device", "isa-debug-exit,bogus=1"][..], "unknown property 'bogus=1'"),
             (&["-machine", "q35"][..], "-machine q35: rx86's board is the i440FX PC"),
             (&["-machine", "pc,smm=off"][..], "no 'smm' property"),

@@ -128,7 +128,7 @@ fn qemu_spellings_without_an_rx86_feature_are_named_not_misparsed() {
     assert_clean_error(&["run", "-cpu", "host", "--hda", "x"], "--cpu host needs --accel kvm");
     assert_clean_error(&["run", "-netdev", "user,id=n0"], "-netdev: rx86 has no network card");
     assert_clean_error(&["run", "-nic", "user"], "-nic: rx86 has no network card");
-    assert_clean_error(&["run", "-device", "e1000"], "-device e1000: rx86's board is fixed");
+    assert_clean_error(&["run", "-device", "e1000"], "-device e1000: rx86's board is a fixed PC");
     assert_clean_error(&["run", "-machine", "q35"], "-machine q35: rx86's board is the i440FX PC");
     assert_clean_error(&["run", "-usb"], "unknown option '-usb'");
     assert_clean_error(&["run", "-rtc", "base=yesterday"], "'yesterday' is not a date");
