@@ -177,7 +177,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "max|host", value_parser = parse_cpu)]
     pub cpu: Option<CpuModel>,
     /// When the run ends (power-off, debug-exit, reset under --no-reboot, triple fault,
-    /// dead halt, a termination signal), write the screen as a PNG to this file.
+    /// dead halt, a termination signal, --timeout, --stop-at), write the screen as a PNG to this file.
     #[arg(long, value_name = "FILE.png")]
     pub screenshot: Option<PathBuf>,
     /// When the run ends, write the VGA text screen to this file as UTF-8 lines.
