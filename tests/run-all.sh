@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: what the README's test command and CI run.
 #
-# Builds once with optimised dependencies (see the workspace profiles), then runs every
-# unit and integration test. Guests of our own are built from tests/guests with the
+# Checks formatting and lints (clippy with warnings as errors), builds once with optimised
+# dependencies (see the workspace profiles), then runs every unit and integration test. Guests of our own are built from tests/guests with the
 # host gcc; Debian fixtures (stock kernel, busybox) are fetched into the cache by
 # tests/fixtures/fetch-linux.sh when a test needs them. Tests that need what this host
 # cannot do (e.g. hardware KVM) print why they skip.
@@ -34,5 +34,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
+# Style and lints first: they fail fast and cost little beside the tests.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked -- --nocapture 2>&1 | tee "$CARGO_TARGET_DIR/test-output.txt"

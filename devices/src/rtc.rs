@@ -200,6 +200,14 @@ impl RtcDateTime {
     }
 }
 
+impl std::fmt::Display for RtcDateTime {
+    /// ISO 8601: `2024-01-01T00:00:00`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let RtcDateTime { year, month, day, hour, minute, second } = self;
+        write!(f, "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}")
+    }
+}
+
 fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
         4 | 6 | 9 | 11 => 30,

@@ -6,6 +6,7 @@ use crate::screenshot::ScreenCapture;
 use crate::serial::parse_backend;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// rx86: a full-system x86 PC emulator.
 #[derive(Debug, Parser)]
@@ -20,8 +21,28 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build a PC and run a guest on it.
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
 }
+
+/// The examples at the end of `rx86 run --help`.
+const RUN_EXAMPLES: &str = "\
+Examples:
+  rx86 run --kernel bzImage --initrd initrd.gz --append console=ttyS0 -m 512M
+                                          Linux on the software CPU, console on this terminal
+  rx86 run -enable-kvm -m 1G -nographic --hda disk.img
+                                          QEMU's spellings work too (-kernel, -hda, -smp 1, ...)
+  rx86 run --cdrom debian.iso -m 512M --display window
+                                          boot a CD through the built-in BIOS, in a window
+  rx86 run --hda disk.img --snapshot --stop-at 30s --screenshot end.png
+                                          writes stay in memory; the screen after 30 s of guest time
+  rx86 run --cdrom debian.iso --timeout 10m --text-dump screen.txt
+                                          at most 10 minutes of wall-clock time, then the screen
+  rx86 run --kernel kernel.elf -S -s      wait for gdb: gdb -ex 'target remote :1234'
+  rx86 run --kernel kernel.elf --debug-exit --serial file:serial.log --trace int,file=trace.txt
+
+Ctrl-C (SIGINT), SIGTERM and SIGHUP end the run as a power-off does (drives flushed, screenshot,
+text dump, trace and stats written; exit status 128 + signal); a second one exits at once.";
 
 /// Engine choice on the command line.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -117,7 +138,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = crate::drives::parse_drive)]
     pub drive: Vec<crate::config::DriveConfig>,
     /// Boot order for the built-in BIOS: a (floppy), c (hard disk), d (CD-ROM), e.g. dc.
-    /// (The full path keeps clap from treating the list as a repeated option.)
+    // The full path of Vec keeps clap from treating the list as a repeated option.
     #[arg(long, value_parser = crate::drives::parse_boot_order)]
     pub boot: Option<::std::vec::Vec<crate::config::BootDevice>>,
     /// Keep all disk writes in memory: image files are left untouched.
@@ -147,8 +168,16 @@ pub struct RunArgs {
     /// Display: none (headless, the default) or window.
     #[arg(long, value_enum, default_value = "none")]
     pub display: DisplayArg,
+    /// QEMU's -nographic: no display, the serial port on standard input and output (rx86's
+    /// defaults, so this only rules out --display window).
+    #[arg(long, conflicts_with = "display")]
+    pub nographic: bool,
+    /// Number of CPUs, as QEMU's -smp ([cpus=]N[,sockets=..,cores=..,threads=..]): rx86
+    /// emulates one CPU, so only 1 is accepted.
+    #[arg(long, value_name = "N", value_parser = parse_smp)]
+    pub smp: Option<u32>,
     /// When the run ends (power-off, debug-exit, reset under --no-reboot, triple fault,
-    /// dead halt), write the screen as a PNG to this file.
+    /// dead halt, a termination signal, --timeout, --stop-at), write the screen as a PNG to this file.
     #[arg(long, value_name = "FILE.png")]
     pub screenshot: Option<PathBuf>,
     /// When the run ends, write the VGA text screen to this file as UTF-8 lines.
@@ -160,11 +189,22 @@ pub struct RunArgs {
     /// Enter; e.g. "5s:v,enter;10s:root\n" or "@automatically:down,enter".
     #[arg(long, value_name = "SCRIPT", value_parser = parse_keys)]
     pub keys: Option<KeyScript>,
-    /// End the run (exit status 0, screenshot and text dump written) when the machine
-    /// clock reaches this time from power-on (e.g. 30s, 1500ms), or with @TEXT once the
-    /// text screen shows TEXT: a fixed point of a deterministic run to capture.
+    /// End the run (exit status 0, screenshot and text dump written) when the guest's clock
+    /// reaches this time from power-on (e.g. 30s, 1500ms), or with @TEXT once the text
+    /// screen shows TEXT: a fixed point of a deterministic run to capture. Guest time, not
+    /// wall time: on the interpreter a guest second takes longer (see --timeout).
     #[arg(long, value_name = "TIME|@TEXT", value_parser = parse_stop_at)]
     pub stop_at: Option<StopAt>,
+    /// The RTC's date and time at power-on, as QEMU's -rtc: base=utc (the host's time, the
+    /// default), base=localtime, or a fixed base=2024-01-01T00:00:00 for runs that repeat
+    /// exactly. The host's clock is read once at start; then the RTC follows the machine clock.
+    #[arg(long, value_name = "base=utc|localtime|DATE", value_parser = crate::rtc_option::parse_rtc)]
+    pub rtc: Option<crate::rtc_option::RtcBase>,
+    /// End the run after this much wall-clock (host) time, e.g. 60s, 10m, 1h or 90 (seconds):
+    /// the screenshot, text dump, trace and stats are written and rx86 exits with status 124
+    /// (as coreutils' timeout).
+    #[arg(long, value_name = "DURATION", value_parser = parse_wall_time)]
+    pub timeout: Option<Duration>,
 }
 
 impl RunArgs {
@@ -204,6 +244,8 @@ impl RunArgs {
             stop_at: self.stop_at.clone(),
             max_block: None,
             cpu: self.cpu.unwrap_or_default(),
+            timeout: self.timeout,
+            rtc: self.rtc.unwrap_or_default(),
         }
     }
 
@@ -233,6 +275,39 @@ impl RunArgs {
     }
 }
 
+/// Parses QEMU's `-smp` value, accepting only a topology of one CPU.
+fn parse_smp(s: &str) -> Result<u32, String> {
+    let one_cpu = "rx86 emulates one CPU: use 1 or leave --smp out";
+    for (i, part) in s.split(',').enumerate() {
+        let (key, value) = match part.split_once('=') {
+            Some((key, value)) => (key, value),
+            None if i == 0 => ("cpus", part),
+            None => return Err(format!("'{part}' is not key=value")),
+        };
+        if !matches!(
+            key,
+            "cpus" | "maxcpus" | "sockets" | "dies" | "clusters" | "cores" | "threads" | "books" | "drawers"
+        ) {
+            return Err(format!("unknown -smp property '{key}'"));
+        }
+        let n: u32 = value.parse().map_err(|_| format!("{key}={value} is not a number"))?;
+        if n != 1 {
+            return Err(format!("{part}: {one_cpu}"));
+        }
+    }
+    Ok(1)
+}
+
+impl RunArgs {
+    /// Checks what clap cannot: option combinations.
+    pub fn check(&self) -> Result<(), String> {
+        if self.cpu == Some(crate::config::CpuChoice::Host) && !matches!(self.accel, AccelArg::Kvm) {
+            return Err("--cpu host needs --accel kvm (the software CPU offers the models 486 ... max)".into());
+        }
+        Ok(())
+    }
+}
+
 /// Parses a `--keys` script (see [`crate::keys`]).
 fn parse_keys(s: &str) -> Result<KeyScript, String> {
     KeyScript::parse(s).map_err(|e| e.to_string())
@@ -241,6 +316,22 @@ fn parse_keys(s: &str) -> Result<KeyScript, String> {
 /// Parses a `--stop-at` time or `@TEXT` (the forms of a `--keys` event's WHEN).
 fn parse_stop_at(s: &str) -> Result<StopAt, String> {
     StopAt::parse(s).map_err(|e| e.to_string())
+}
+
+/// Parses a wall-clock duration: a number (seconds, fractions allowed) with an optional unit
+/// ms, s, m or h.
+pub fn parse_wall_time(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (number, seconds_per_unit) = [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)]
+        .iter()
+        .find_map(|(unit, scale)| t.strip_suffix(unit).map(|n| (n, *scale)))
+        .unwrap_or((t, 1.0));
+    let n: f64 = number
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n > 0.0 && number.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+        .ok_or(format!("'{s}' is not a duration (e.g. 60s, 10m, 1h)"))?;
+    Duration::try_from_secs_f64(n * seconds_per_unit).map_err(|_| format!("'{s}' is too long"))
 }
 
 /// Largest `-m` accepted (1 TiB).
@@ -282,45 +373,38 @@ pub fn parse_port(s: &str) -> Result<u16, String> {
     u16::try_from(v).map_err(|_| format!("port {s} is above 0xffff"))
 }
 
-/// QEMU spells long options with one dash (`-kernel`); accept those for users' habits.
-const QEMU_LONG_OPTIONS: &[&str] = &[
-    "kernel",
-    "initrd",
-    "append",
-    "serial",
-    "no-reboot",
-    "accel",
-    "cpu",
-    "memory",
-    "hda",
-    "hdb",
-    "hdc",
-    "hdd",
-    "cdrom",
-    "fda",
-    "fdb",
-    "drive",
-    "boot",
-    "snapshot",
-    "bios",
-    "gdb",
-    "display",
-];
-
-/// Rewrites QEMU-style single-dash long options to clap's double-dash form.
-pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
-    args.into_iter()
-        .map(|a| match a.strip_prefix('-') {
-            Some(rest) if !rest.starts_with('-') && QEMU_LONG_OPTIONS.contains(&rest) => format!("-{a}"),
-            _ => a,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::keys::Trigger;
+    use crate::qemu_args::normalize;
+
+    fn run_args(args: &[&str]) -> Result<RunArgs, String> {
+        let args = normalize(["rx86", "run"].iter().chain(args).map(|s| s.to_string()))?;
+        let Command::Run(r) = Cli::try_parse_from(args).map_err(|e| e.to_string())?.command;
+        Ok(r)
+    }
+
+    #[test]
+    fn qemu_smp_cpu_and_nographic() {
+        assert_eq!(run_args(&["-smp", "1"]).unwrap().smp, Some(1));
+        assert_eq!(run_args(&["-smp", "cpus=1,sockets=1,cores=1,threads=1"]).unwrap().smp, Some(1));
+        let err = run_args(&["-smp", "2"]).unwrap_err();
+        assert!(err.contains("--smp") && err.contains("rx86 emulates one CPU"), "{err}");
+        assert!(run_args(&["-smp", "1,cores=2"]).unwrap_err().contains("cores=2"));
+        assert!(run_args(&["-smp", "x"]).is_err());
+        let r = run_args(&["-nographic"]).unwrap();
+        assert!(r.nographic && r.display == DisplayArg::None && r.serial == crate::config::SerialBackend::Stdio);
+        assert!(run_args(&["-nographic", "-display", "window"]).is_err(), "-nographic rules out a window");
+        assert_eq!(
+            run_args(&["-cpu", "max"]).unwrap().cpu,
+            Some(crate::config::CpuChoice::Model(rx86_cpu::interp::model::CpuModel::Max))
+        );
+        assert!(run_args(&["-cpu", "qemu64"]).unwrap_err().contains("unknown CPU model"));
+        assert!(run_args(&["-cpu", "host"]).unwrap().check().is_err(), "host needs KVM");
+        assert!(run_args(&["-cpu", "host", "-enable-kvm"]).unwrap().check().is_ok());
+        assert!(matches!(run_args(&["-enable-kvm"]).unwrap().accel, AccelArg::Kvm));
+    }
 
     #[test]
     fn ram_sizes() {
@@ -344,7 +428,7 @@ mod tests {
 
     #[test]
     fn qemu_style_options() {
-        let a = normalize_args(["rx86", "run", "-kernel", "k", "-m", "64", "-no-reboot"].map(String::from));
+        let a = normalize(["rx86", "run", "-kernel", "k", "-m", "64", "-no-reboot"].map(String::from)).unwrap();
         assert_eq!(a, ["rx86", "run", "--kernel", "k", "-m", "64", "--no-reboot"]);
         let cli = Cli::try_parse_from(a).unwrap();
         let Command::Run(r) = cli.command;
@@ -356,7 +440,7 @@ mod tests {
     #[test]
     fn display_screenshot_and_keys_options() {
         let args = ["rx86", "run", "-display", "none", "--screenshot", "s.png", "--text-dump", "t.txt"];
-        let Command::Run(r) = Cli::try_parse_from(normalize_args(args.map(String::from))).unwrap().command;
+        let Command::Run(r) = Cli::try_parse_from(normalize(args.map(String::from)).unwrap()).unwrap().command;
         assert_eq!(r.display, DisplayArg::None);
         let capture = r.screen_capture();
         assert_eq!(capture.screenshot, Some(PathBuf::from("s.png")));
@@ -376,5 +460,18 @@ mod tests {
         let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--stop-at", "2.5s"]).unwrap().command;
         assert_eq!(r.to_config().stop_at, Some(StopAt(Trigger::At(2_500_000_000))));
         assert!(Cli::try_parse_from(["rx86", "run", "--stop-at", "soon"]).is_err());
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--timeout", "2m"]).unwrap().command;
+        assert_eq!(r.to_config().timeout, Some(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn wall_times() {
+        assert_eq!(parse_wall_time("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_wall_time("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_wall_time("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_wall_time("250ms"), Ok(Duration::from_millis(250)));
+        for bad in ["", "0", "-5s", "soon", "1e3s", "inf", "5d"] {
+            assert!(parse_wall_time(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -72,6 +72,10 @@ pub struct MachineConfig {
     pub max_block: Option<usize>,
     /// The CPU the guest sees (`--cpu`).
     pub cpu: CpuChoice,
+    /// End the run after this much host (wall-clock) time (`--timeout`).
+    pub timeout: Option<std::time::Duration>,
+    /// Where the RTC starts (`--rtc base=...`).
+    pub rtc: crate::rtc_option::RtcBase,
 }
 
 /// The CPU model a guest sees (`--cpu NAME`).
@@ -122,6 +126,8 @@ impl Default for MachineConfig {
             stop_at: None,
             max_block: None,
             cpu: CpuChoice::Default,
+            timeout: None,
+            rtc: crate::rtc_option::RtcBase::default(),
         }
     }
 }

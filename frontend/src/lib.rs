@@ -16,8 +16,11 @@ pub mod keys;
 pub mod machine;
 pub mod monitor;
 pub mod pc;
+pub mod qemu_args;
+pub mod rtc_option;
 pub mod screenshot;
 pub mod serial;
+pub mod stop;
 pub mod trace;
 #[cfg(feature = "window")]
 pub mod window;

@@ -5,6 +5,7 @@ use crate::config::{Accel, ClockMode, CpuChoice, MachineConfig};
 use crate::error::RunError;
 use crate::keys::KeyFeeder;
 use crate::pc::{HostAttachments, Pc};
+use crate::stop::{ExternalStop, StopConditions, StopSignals};
 use rx86_core::platform::PowerEvent;
 use rx86_core::time::Clock;
 use rx86_cpu::debug::{DebugStop, EngineDebug};
@@ -33,20 +34,32 @@ pub enum Outcome {
     Killed,
     /// The `--stop-at` time came, or the screen showed its text.
     Stopped,
+    /// A termination signal or the `--timeout` limit ended the run.
+    External(ExternalStop),
 }
 
 impl Outcome {
     /// The process exit status for this outcome: 0 for power-off, a reset under
     /// `--no-reboot` (as QEMU) and `--stop-at`, the guest's value for debug-exit, 3 for a triple fault
-    /// or a dead halt.
+    /// or a dead halt, 128 + the signal's number for a termination signal (as a shell
+    /// reports a process the signal killed), 124 for `--timeout` (as coreutils' `timeout`).
     pub fn exit_status(&self) -> i32 {
         match self {
             Outcome::PowerOff | Outcome::Reset | Outcome::Killed | Outcome::Stopped => 0,
             Outcome::DebugExit(code) => *code,
             Outcome::TripleFault(_) | Outcome::Hung(_) => 3,
+            Outcome::External(ExternalStop::Signal(signal)) => 128 + signal,
+            Outcome::External(ExternalStop::Timeout(_)) => TIMEOUT_STATUS,
         }
     }
 }
+
+/// Exit status when `--timeout` ends the run.
+pub const TIMEOUT_STATUS: i32 = 124;
+
+/// How long an idle guest on the virtual clock waits for serial input before the loop looks
+/// at its stop conditions again.
+const INPUT_POLL: Duration = Duration::from_millis(100);
 
 /// A PC and the engine running it.
 pub struct Machine {
@@ -59,6 +72,10 @@ pub struct Machine {
     /// Why the engine last stopped for a debugger, until the debugger takes it.
     debug_stop: Option<DebugStop>,
     keys: Option<KeyFeeder>,
+    /// Triple faults so far (each followed by a reset unless `--no-reboot`).
+    triple_faults: u64,
+    /// What ends the run from outside the guest.
+    stop: StopConditions,
 }
 
 /// Refuses a `--cpu` the engine cannot honour: `host` on the interpreter, a named model
@@ -132,7 +149,8 @@ impl Machine {
         let host = HostAttachments::open(&config)?;
         let (pc, engine) = Self::build(&config, &clock, host)?;
         let keys = config.keys.as_ref().map(|script| KeyFeeder::new(script, pc.timers()));
-        Ok(Machine { config, clock, engine, pc, debug_stop: None, keys })
+        let stop = StopConditions::with_timeout(config.timeout);
+        Ok(Machine { config, clock, engine, pc, debug_stop: None, keys, triple_faults: 0, stop })
     }
 
     /// The board on `host`'s drives and input, and an engine at its entry state.
@@ -142,6 +160,17 @@ impl Machine {
         engine.load_entry_state(pc.entry_state()).map_err(|e| RunError::Engine(e.to_string()))?;
         log::info!("machine ready: {} engine, {} MiB RAM", engine.name(), config.ram_bytes >> 20);
         Ok((pc, engine))
+    }
+
+    /// A signal or the `--timeout` limit asks the run to end (checked by [`Machine::step`];
+    /// for loops that wait without stepping, such as the gdb stub before gdb connects).
+    pub fn external_stop(&self) -> Option<ExternalStop> {
+        self.stop.check()
+    }
+
+    /// Ends the run (as [`Outcome::External`]) when one of `signals` arrives.
+    pub fn stop_on_signals(&mut self, signals: StopSignals) {
+        self.stop.set_signals(signals);
     }
 
     /// The board.
@@ -209,6 +238,9 @@ impl Machine {
 
     /// One turn of the loop; `Some` when the run is over.
     pub fn step(&mut self) -> Result<Option<Outcome>, RunError> {
+        if let Some(stop) = self.stop.check() {
+            return Ok(Some(Outcome::External(stop)));
+        }
         let now = self.clock.now_ns();
         let next_event = self.pc.timers().next_deadline();
         let deadline = next_event.unwrap_or(u64::MAX).min(now + SLICE_NS);
@@ -221,12 +253,12 @@ impl Machine {
                 }
             }
             Exit::Shutdown(diagnosis) => {
-                log::error!("guest triple fault: {diagnosis}");
                 if self.config.no_reboot {
                     return Ok(Some(Outcome::TripleFault(diagnosis)));
                 }
+                self.triple_faults += 1;
+                self.report_triple_fault(&diagnosis);
                 self.rebuild()?;
-                return Ok(None);
             }
             Exit::Unsupported(what) => return Err(RunError::Unsupported(what)),
             Exit::Debug(stop) => {
@@ -254,6 +286,19 @@ impl Machine {
         }
     }
 
+    /// Logs a triple fault that resets the machine: the multi-line diagnosis the first time,
+    /// then (a guest that faults at every boot would flood the terminal) one line with the
+    /// count, at the 2nd, 4th, 8th... fault.
+    fn report_triple_fault(&self, diagnosis: &str) {
+        match self.triple_faults {
+            1 => log::error!("guest triple fault, the machine resets: {diagnosis}"),
+            n if n.is_power_of_two() => {
+                log::error!("guest triple fault again after a reset: {n} so far (the first one's diagnosis is above)")
+            }
+            _ => {}
+        }
+    }
+
     /// The CPU is halted: move time to the next event (virtual clock) or wait for it
     /// (host clock). A halt that nothing can end is reported instead of hanging.
     fn idle(&mut self) -> Result<Option<Outcome>, RunError> {
@@ -269,7 +314,7 @@ impl Machine {
         if self.clock.is_virtual() {
             match next {
                 Some(deadline) => self.clock.advance_to(deadline),
-                None if self.pc.has_input_source() => self.pc.wait_for_input(),
+                None if self.pc.has_input_source() => self.pc.wait_for_input_timeout(INPUT_POLL),
                 None => {
                     let regs = self.engine.registers();
                     return Ok(Some(Outcome::Hung(format!(

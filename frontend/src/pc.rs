@@ -75,8 +75,6 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The RTC's date at power-on under the virtual clock (deterministic runs).
-const VIRTUAL_EPOCH: RtcDateTime = RtcDateTime { year: 2024, month: 1, day: 1, hour: 0, minute: 0, second: 0 };
 /// IOAPIC ID (the local APIC is ID 0).
 const IOAPIC_ID: u8 = 1;
 /// The four serial ports: base port and ISA IRQ.
@@ -113,6 +111,9 @@ pub struct HostAttachments {
     pub serial_input: Option<Receiver<Vec<u8>>>,
     /// Typed bytes COM1 had no room for yet.
     pub input_backlog: VecDeque<u8>,
+    /// The RTC's date and time at power-on (guest time 0), in Unix seconds: read from the
+    /// host once, so the RTC carries on across a reset as a battery-backed one does.
+    pub rtc_start: i64,
 }
 
 impl HostAttachments {
@@ -122,6 +123,7 @@ impl HostAttachments {
             drives: crate::drives::open_drives(&config.drives, config.snapshot)?,
             serial_input: serial::open_input(&config.serial),
             input_backlog: VecDeque::new(),
+            rtc_start: config.rtc.start_seconds(),
         })
     }
 }
@@ -146,6 +148,8 @@ pub struct Pc {
     bios: Option<Mutex<Bios>>,
     /// The images behind `ide` and `floppy`, kept to hand on at a reset.
     drives: OpenDrives,
+    /// The RTC's date and time at guest time 0, in Unix seconds.
+    rtc_start: i64,
 }
 
 struct Builder<'a> {
@@ -175,7 +179,7 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Pc {
     /// Builds the PC `config` describes and loads its guest.
     pub fn new(config: &MachineConfig, clock: &Clock, host: HostAttachments) -> Result<Self, RunError> {
-        let HostAttachments { drives, serial_input, input_backlog } = host;
+        let HostAttachments { drives, serial_input, input_backlog, rtc_start } = host;
         let layout = MemoryLayout::new(config.ram_bytes).map_err(|e| RunError::Memory(e.to_string()))?;
         let ram = Arc::new(GuestRam::new(config.ram_bytes).map_err(|e| RunError::Memory(e.to_string()))?);
         let mut memory = PhysMemory::new(ram);
@@ -269,11 +273,13 @@ impl Pc {
         b.map("pit", 0x40, 4, pit.clone())?;
         b.map("port-b", 0x61, 1, shared(SystemPortB::new(pit, clock.clone())))?;
 
-        let rtc_start = if clock.is_virtual() { VIRTUAL_EPOCH } else { host_date() };
+        let rtc_now = rtc_start.saturating_add((clock.now_ns() / 1_000_000_000) as i64);
         let rtc: Arc<Mutex<Rtc>> = late_bound(
             &mut b,
             "rtc",
-            |timer, b| Rtc::new(b.clock.clone(), timer, interrupts.isa_line(8), rtc_start),
+            |timer, b| {
+                Rtc::new(b.clock.clone(), timer, interrupts.isa_line(8), RtcDateTime::from_unix_seconds(rtc_now))
+            },
             |r| r.on_timer(),
         );
         lock(&rtc).set_memory_layout(layout.low_end(), layout.high_ram_bytes());
@@ -431,6 +437,7 @@ impl Pc {
             floppy,
             bios: bios.map(Mutex::new),
             drives,
+            rtc_start,
         })
     }
 
@@ -441,7 +448,13 @@ impl Pc {
             drives: std::mem::take(&mut self.drives),
             serial_input: self.serial_input.take(),
             input_backlog: std::mem::take(&mut self.input_backlog),
+            rtc_start: self.rtc_start,
         }
+    }
+
+    /// The RTC's date and time at power-on (guest time 0).
+    pub fn rtc_start(&self) -> RtcDateTime {
+        RtcDateTime::from_unix_seconds(self.rtc_start)
     }
 
     /// The VGA (for screenshots and the display).
@@ -545,15 +558,6 @@ impl Pc {
         uart.receive(&bytes);
     }
 
-    /// Blocks until serial input arrives or its source closes.
-    pub fn wait_for_input(&mut self) {
-        if let Some(rx) = &self.serial_input {
-            let next = rx.recv().map_err(|_| true);
-            self.take_input(next);
-        }
-        self.poll_input();
-    }
-
     /// Waits at most `timeout` for serial input.
     pub fn wait_for_input_timeout(&mut self, timeout: Duration) {
         match &self.serial_input {
@@ -593,12 +597,6 @@ fn late_bound<T: Send + 'static>(
     let dev = Arc::new(Mutex::new(make(timer, b)));
     *lock(&slot) = Some(dev.clone());
     dev
-}
-
-fn host_date() -> RtcDateTime {
-    let secs =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    RtcDateTime::from_unix_seconds(secs)
 }
 
 fn read_file(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, RunError> {

@@ -6,15 +6,34 @@
 //! `range=START-END` (only instructions whose linear address is in START..END, hex or
 //! decimal) and `file=PATH` (default: standard error). Example:
 //! `--trace insn,int,range=0x100000-0x101000,file=trace.txt`.
-
+//!
+//! Each line starts with the instruction count: the number of instructions begun since
+//! power-on (the tracer sees every one, whatever it logs; a REP string instruction counts
+//! once, an instruction that faults counts), so an event's line carries the number of the
+//! instruction it happened at or after. The output is buffered and flushed every
+//! [`FLUSH_INTERVAL`] of host time by a helper thread, so a run that is killed keeps its
+//! lines up to then; the end of the run flushes the rest.
 use crate::machine::Machine;
 use iced_x86::{Formatter, Instruction, IntelFormatter};
 use rx86_cpu::debug::diagnose::exception_name;
 use rx86_cpu::debug::trace::TraceSink;
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+/// How often buffered trace lines reach the file.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The buffered output, shared with the flushing thread.
+type SharedOutput = Arc<Mutex<BufWriter<Box<dyn Write + Send>>>>;
+
+fn lock(out: &SharedOutput) -> MutexGuard<'_, BufWriter<Box<dyn Write + Send>>> {
+    out.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// What `--trace` asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -77,38 +96,68 @@ pub fn parse_trace_spec(s: &str) -> Result<TraceSpec, String> {
 /// Writes trace lines.
 pub struct TraceWriter {
     spec: TraceSpec,
-    out: Box<dyn Write>,
+    out: SharedOutput,
     formatter: IntelFormatter,
     text: String,
+    /// The line being written.
+    line: String,
+    /// Instructions begun since the trace started (at power-on).
+    instructions: u64,
     /// The first write error, reported once.
     failed: bool,
 }
 
 impl TraceWriter {
-    /// A writer for `spec` (opens its file).
+    /// A writer for `spec` (opens its file and starts the flushing thread).
     pub fn new(spec: TraceSpec) -> Result<Self, String> {
-        let out: Box<dyn Write> = match &spec.file {
-            Some(p) => Box::new(BufWriter::new(
-                File::create(p).map_err(|e| format!("cannot create trace file '{}': {e}", p.display()))?,
-            )),
-            None => Box::new(BufWriter::new(std::io::stderr())),
+        let sink: Box<dyn Write + Send> = match &spec.file {
+            Some(p) => {
+                Box::new(File::create(p).map_err(|e| format!("cannot create trace file '{}': {e}", p.display()))?)
+            }
+            None => Box::new(std::io::stderr()),
         };
-        Ok(TraceWriter { spec, out, formatter: IntelFormatter::new(), text: String::new(), failed: false })
+        let out = Arc::new(Mutex::new(BufWriter::new(sink)));
+        spawn_flusher(Arc::downgrade(&out)).map_err(|e| format!("cannot start the trace flusher: {e}"))?;
+        Ok(TraceWriter {
+            spec,
+            out,
+            formatter: IntelFormatter::new(),
+            text: String::new(),
+            line: String::new(),
+            instructions: 0,
+            failed: false,
+        })
     }
 
     fn line(&mut self, args: std::fmt::Arguments<'_>) {
         if self.failed {
             return;
         }
-        if let Err(e) = self.out.write_fmt(args).and_then(|()| self.out.write_all(b"\n")) {
+        // The whole line goes to the buffer in one write, so whatever reaches the file (when
+        // the buffer fills, or at a flush) ends at a line's end.
+        self.line.clear();
+        let _ = writeln!(self.line, "{:>12} {args}", self.instructions);
+        if let Err(e) = lock(&self.out).write_all(self.line.as_bytes()) {
             log::error!("trace output failed, tracing stops: {e}");
             self.failed = true;
         }
     }
 }
 
+/// Flushes `out` every [`FLUSH_INTERVAL`] until its writer is gone.
+fn spawn_flusher(out: Weak<Mutex<BufWriter<Box<dyn Write + Send>>>>) -> std::io::Result<()> {
+    std::thread::Builder::new().name("trace-flush".into()).spawn(move || loop {
+        std::thread::sleep(FLUSH_INTERVAL);
+        let Some(out) = out.upgrade() else { break };
+        // A write error shows on the writer's next line; the flusher has no one to tell.
+        let _ = lock(&out).flush();
+    })?;
+    Ok(())
+}
+
 impl TraceSink for TraceWriter {
     fn instruction(&mut self, cs: u16, rip: u64, lin: u64, ins: &Instruction) {
+        self.instructions += 1;
         if !self.spec.instructions || self.spec.range.as_ref().is_some_and(|r| !r.contains(&lin)) {
             return;
         }
@@ -145,7 +194,7 @@ impl TraceSink for TraceWriter {
 
 impl Drop for TraceWriter {
     fn drop(&mut self) {
-        let _ = self.out.flush();
+        let _ = lock(&self.out).flush();
     }
 }
 
@@ -203,12 +252,27 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "insn 0008:0x00001000 mov eax,ebx",
-                "int  vector 0x0e (#PF) error=0x2 at 0008:0x1000",
-                "io   out port 0x03f8 size 1 value 0x41",
-                "mmio write 0xfee000b0 size 4 value 0x0",
-                "mmio read  0xfebf0500 size 2 value 0xb0c5",
+                "           1 insn 0008:0x00001000 mov eax,ebx",
+                "           2 int  vector 0x0e (#PF) error=0x2 at 0008:0x1000",
+                "           2 io   out port 0x03f8 size 1 value 0x41",
+                "           2 mmio write 0xfee000b0 size 4 value 0x0",
+                "           2 mmio read  0xfebf0500 size 2 value 0xb0c5",
             ]
         );
+    }
+
+    #[test]
+    fn lines_reach_the_file_while_the_writer_lives() {
+        let path = std::env::temp_dir().join(format!("rx86-trace-flush-{}", std::process::id()));
+        let mut w = TraceWriter::new(parse_trace_spec(&format!("port,file={}", path.display())).unwrap()).unwrap();
+        w.port(0x80, 1, 0x12, true);
+        let deadline = std::time::Instant::now() + 50 * FLUSH_INTERVAL;
+        while std::fs::read_to_string(&path).unwrap_or_default().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "the line was never flushed");
+            std::thread::sleep(FLUSH_INTERVAL / 4);
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "           0 io   out port 0x0080 size 1 value 0x12\n");
+        drop(w);
+        let _ = std::fs::remove_file(&path);
     }
 }

@@ -4,6 +4,7 @@
 
 use rx86::config::{MachineConfig, SerialBackend};
 use rx86::machine::{Machine, Outcome};
+use rx86::rtc_option::parse_rtc;
 use rx86_tests::fixtures::ipxe_iso;
 use rx86_tests::guests::{multiboot64_test_kernel, multiboot_test_kernel};
 use rx86_tests::rx86_bin::{run_rx86_with_limit, stderr_of};
@@ -22,6 +23,8 @@ fn run_kernel(kernel: &Path, max_block: Option<usize>) -> (String, u64) {
         serial: SerialBackend::File(serial.clone()),
         no_reboot: true,
         max_block,
+        // A fixed RTC start, so the kernel's RTC line is the same in every run.
+        rtc: parse_rtc("base=2024-01-01T00:00:00").expect("an RTC base"),
         ..MachineConfig::default()
     };
     let mut machine = Machine::new(config).expect("build the machine");

@@ -62,8 +62,7 @@ impl Run {
                 panic!("{e}\n{}", self.context());
             }
         }
-        // frontend/src/pc.rs VIRTUAL_EPOCH: the RTC starts at 2024-01-01 00:00:00 (a Monday: the
-        // MC146818 day of week counts Sunday as 1).
+        // --rtc base=2024-01-01T00:00:00 (a Monday: the MC146818 day of week counts Sunday as 1).
         assert!(self.details("rtc").starts_with("2024-01-01 00:00:00 wday=2 "), "{}", self.context());
         // board.md: the APIC timer counts at 1 GHz of machine clock, so ~1000 MHz against the PM timer.
         assert!(self.details("lapic-timer").ends_with("(bus ~1000MHz)"), "{}", self.context());
@@ -92,6 +91,9 @@ fn run_kernel(accel: &str, mode: u32) -> Run {
         "--debug-exit",
         "-m",
         &memory,
+        // A fixed RTC start (the default is the host's time), so two runs print the same.
+        "--rtc",
+        "base=2024-01-01T00:00:00",
     ];
     let output = run_rx86_with_limit(&args, RUN_LIMIT)
         .unwrap_or_else(|| panic!("rx86 --accel {accel} with the {mode}-bit kernel did not finish in {RUN_LIMIT:?}"));

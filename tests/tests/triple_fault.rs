@@ -61,3 +61,20 @@ fn under_gdb_a_triple_fault_stops_at_the_faulting_instruction() {
     assert!(stderr.contains("What to check:"), "the diagnosis is printed: {stderr}");
     assert_eq!(status, Some(3));
 }
+
+#[test]
+fn a_triple_fault_at_every_boot_is_diagnosed_once_then_counted() {
+    // Without --no-reboot the machine resets after each triple fault and the guest faults
+    // again at once; the diagnosis is printed for the first one only.
+    let kernel = kernel();
+    let out = run_rx86_with_limit(
+        &["run", "--kernel", kernel.to_str().unwrap(), "--serial", "none", "--stop-at", "20us"],
+        Duration::from_secs(120),
+    )
+    .expect("rx86 stops at the --stop-at time");
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(err.matches("exception chain").count(), 1, "one diagnosis:\n{err}");
+    assert!(err.contains("guest triple fault again after a reset: 2 so far"), "{err}");
+    assert!(err.lines().count() < 60, "no flood:\n{err}");
+}

@@ -89,7 +89,9 @@ impl Ctx<'_> {
             let v = match self.p.msr_read(msr) {
                 Some(v) => v,
                 None => self.read_msr(msr).ok_or_else(|| {
-                    log::warn!("RDMSR of unimplemented MSR {msr:#x}: #GP");
+                    // Guests probe MSRs they may lack (Linux's rdmsr_safe): the #GP is the
+                    // architected answer (SDM Vol. 4 §2.1), not an emulator problem.
+                    log::debug!("RDMSR of unimplemented MSR {msr:#x}: #GP");
                     Fault::gp(0)
                 })?,
             };
@@ -192,7 +194,7 @@ impl Ctx<'_> {
             _ => match fixed_index(msr) {
                 Some(i) => st.msr.mtrr_fixed[i] = v,
                 None => {
-                    log::warn!("WRMSR of unimplemented or invalid MSR {msr:#x} = {v:#x}: #GP");
+                    log::debug!("WRMSR of unimplemented or invalid MSR {msr:#x} = {v:#x}: #GP");
                     return Err(Fault::gp(0));
                 }
             },

@@ -54,6 +54,19 @@ pub enum BlockError {
         /// The feature.
         feature: String,
     },
+    /// Another user of the image (rx86 or QEMU, or another drive of this machine) holds a
+    /// lock that rules this use out.
+    #[error(
+        "disk image {} is in use: failed to get the {lock} lock; is another process (rx86 or QEMU) or \
+         another drive of this machine using it?",
+        path.display()
+    )]
+    Locked {
+        /// The image.
+        path: PathBuf,
+        /// The lock that could not be had, as QEMU names it (`"write"`, `shared "write"`).
+        lock: String,
+    },
     /// A qcow2 image was opened writable without a snapshot overlay.
     #[error("qcow2 image {path} can only be used read-only or with --snapshot")]
     Qcow2ReadOnly {

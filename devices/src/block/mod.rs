@@ -12,9 +12,12 @@
 //! - [`Qcow2Image`]: a read-only qcow2 (v2/v3) image as `qemu-img create -f qcow2` makes it;
 //!   wrap it in a [`SnapshotOverlay`] to give the guest a writable disk.
 //!
-//! [`open_image`] opens a path with the format detected from its first bytes.
+//! [`open_image`] opens a path with the format detected from its first bytes. Every image
+//! file is locked as QEMU locks it (`lock.rs`): a writer excludes all other users, readers
+//! (read-only media, `--snapshot`, qcow2 and its backing files) coexist.
 
 mod error;
+mod lock;
 mod qcow2;
 mod raw;
 mod shared;

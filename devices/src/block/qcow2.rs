@@ -8,6 +8,7 @@
 //! refused with a [`BlockError::Qcow2Unsupported`] naming the feature. Every table and
 //! cluster offset is checked against the file size before it is read.
 
+use super::lock::lock_image;
 use super::{check_range, BlockBackend, BlockError, RawImage, SECTOR_SIZE};
 use std::collections::HashMap;
 use std::fs::File;
@@ -84,6 +85,7 @@ impl Qcow2Image {
         let corrupt = |reason: String| BlockError::Qcow2Corrupt { path: path.to_path_buf(), reason };
         let unsupported = |feature: String| BlockError::Qcow2Unsupported { path: path.to_path_buf(), feature };
         let file = File::open(path).map_err(open_err)?;
+        lock_image(&file, path, false)?;
         let file_size = file.metadata().map_err(open_err)?.len();
         let mut h = [0u8; V3_HEADER_LEN as usize];
         let avail = (file_size.min(h.len() as u64)) as usize;

@@ -1,5 +1,6 @@
 //! A raw disk image file: byte `n` of the disk is byte `n` of the file.
 
+use super::lock::lock_image;
 use super::{check_range, BlockBackend, BlockError, SECTOR_SIZE};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -23,6 +24,7 @@ impl RawImage {
             let source = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file");
             return Err(open_err(source));
         }
+        lock_image(&file, path, !read_only)?;
         let size = meta.len();
         if !size.is_multiple_of(SECTOR_SIZE) {
             return Err(BlockError::NotSectorMultiple { path: path.to_path_buf(), size });
@@ -98,6 +100,8 @@ mod tests {
         assert!(matches!(img.write_at(1020, &[1; 8]), Err(BlockError::OutOfRange { .. })));
         assert!(matches!(img.read_at(u64::MAX - 1, &mut [0; 8]), Err(BlockError::OutOfRange { .. })));
         assert_eq!(std::fs::metadata(&t.0).unwrap().len(), 1024, "nothing written past the end");
+        // A writer holds the image alone (lock.rs): the read-only open waits for it to go.
+        drop(img);
 
         let mut ro = RawImage::open(&t.0, true).unwrap();
         assert!(matches!(ro.write_at(0, &[1; 512]), Err(BlockError::ReadOnly)));

@@ -110,7 +110,10 @@ pub fn serve(machine: &mut Machine, opts: &GdbOptions) -> Result<Outcome, GdbErr
     loop {
         let stream = if wait {
             wait = false;
-            listener.accept().map_err(GdbError::Socket)?.0
+            match wait_for_connection(machine, &listener)? {
+                Ok(stream) => stream,
+                Err(outcome) => return Ok(outcome),
+            }
         } else {
             match run_until_connection(machine, &listener)? {
                 Ok(stream) => stream,
@@ -124,6 +127,28 @@ pub fn serve(machine: &mut Machine, opts: &GdbOptions) -> Result<Outcome, GdbErr
             debug.detach();
         }
     }
+}
+
+/// How often the wait for gdb before the first instruction looks for a stop request.
+const ACCEPT_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Holds the guest before its first instruction until gdb connects (`Ok`), or a signal or
+/// `--timeout` ends the run (`Err(outcome)`).
+fn wait_for_connection(machine: &Machine, listener: &TcpListener) -> Result<Result<TcpStream, Outcome>, GdbError> {
+    listener.set_nonblocking(true).map_err(GdbError::Socket)?;
+    let result = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break Ok(stream),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => return Err(GdbError::Socket(e)),
+        }
+        if let Some(stop) = machine.external_stop() {
+            break Err(Outcome::External(stop));
+        }
+        std::thread::sleep(ACCEPT_POLL);
+    };
+    listener.set_nonblocking(false).map_err(GdbError::Socket)?;
+    Ok(result)
 }
 
 /// Runs the guest freely until gdb connects (`Ok`) or the run ends (`Err(outcome)`).

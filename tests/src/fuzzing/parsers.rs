@@ -68,12 +68,13 @@ pub fn qcow2(data: &[u8]) {
 }
 
 /// The option languages: `--keys`, `--stop-at`, `--drive`, `--boot`, `--serial`, `--trace`,
-/// each given the input as text.
+/// `--rtc`, `--timeout` and QEMU's spellings of a whole command line, each given the input
+/// as text.
 pub fn cli_specs(data: &[u8]) {
     let mut input = Input::new(data);
     let which = input.u8();
     let text = String::from_utf8_lossy(input.take(usize::MAX)).into_owned();
-    match which % 6 {
+    match which % 9 {
         0 => {
             let _ = rx86::keys::KeyScript::parse(&text);
         }
@@ -89,8 +90,19 @@ pub fn cli_specs(data: &[u8]) {
         4 => {
             let _ = rx86::serial::parse_backend(&text);
         }
-        _ => {
+        5 => {
             let _ = rx86::trace::parse_trace_spec(&text);
+        }
+        6 => {
+            let _ = rx86::rtc_option::parse_rtc(&text);
+        }
+        7 => {
+            let _ = rx86::cli::parse_wall_time(&text);
+        }
+        _ => {
+            // A command line: words split at spaces, rewritten as QEMU spellings are.
+            let words = std::iter::once("rx86".to_string()).chain(text.split(' ').map(str::to_string));
+            let _ = rx86::qemu_args::normalize(words);
         }
     }
 }
