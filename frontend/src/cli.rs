@@ -161,6 +161,11 @@ pub struct RunArgs {
     /// text screen shows TEXT: a fixed point of a deterministic run to capture.
     #[arg(long, value_name = "TIME|@TEXT", value_parser = parse_stop_at)]
     pub stop_at: Option<StopAt>,
+    /// Network: user[,model=e1000][,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT][,restrict=on][,pcap=FILE]
+    /// (an Intel 82540EM behind a user-mode NAT: guest 10.0.2.15, host 10.0.2.2, DNS 10.0.2.3), or
+    /// none (the default).
+    #[arg(long, value_name = "SPEC", value_parser = crate::network::parse_nic)]
+    pub nic: Option<crate::network::NicArg>,
 }
 
 impl RunArgs {
@@ -198,6 +203,7 @@ impl RunArgs {
             bios: self.bios.clone(),
             keys: self.keys.clone(),
             stop_at: self.stop_at.clone(),
+            nic: self.nic.clone().and_then(|n| n.0),
         }
     }
 
@@ -298,6 +304,7 @@ const QEMU_LONG_OPTIONS: &[&str] = &[
     "bios",
     "gdb",
     "display",
+    "nic",
 ];
 
 /// Rewrites QEMU-style single-dash long options to clap's double-dash form.

@@ -67,6 +67,8 @@ pub struct MachineConfig {
     pub keys: Option<crate::keys::KeyScript>,
     /// End the run at a guest time or when the screen shows some text (`--stop-at`).
     pub stop_at: Option<crate::keys::StopAt>,
+    /// The network card and its backend (`--nic`); `None`: no network.
+    pub nic: Option<crate::network::NicConfig>,
 }
 
 impl Default for MachineConfig {
@@ -87,6 +89,7 @@ impl Default for MachineConfig {
             bios: None,
             keys: None,
             stop_at: None,
+            nic: None,
         }
     }
 }

@@ -237,6 +237,9 @@ impl Machine {
             return Ok(Some(Outcome::Hung(format!("the guest executed HLT with interrupts disabled; {regs}"))));
         }
         if self.clock.is_virtual() {
+            if self.pc.wait_for_network(next.map(|d| d.saturating_sub(self.clock.now_ns()))) {
+                return Ok(None);
+            }
             match next {
                 Some(deadline) => self.clock.advance_to(deadline),
                 None if self.pc.has_input_source() => self.pc.wait_for_input(),
