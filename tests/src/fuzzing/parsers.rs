@@ -68,12 +68,12 @@ pub fn qcow2(data: &[u8]) {
 }
 
 /// The option languages: `--keys`, `--stop-at`, `--drive`, `--boot`, `--serial`, `--trace`,
-/// each given the input as text.
+/// `--nic`, each given the input as text.
 pub fn cli_specs(data: &[u8]) {
     let mut input = Input::new(data);
     let which = input.u8();
     let text = String::from_utf8_lossy(input.take(usize::MAX)).into_owned();
-    match which % 6 {
+    match which % 7 {
         0 => {
             let _ = rx86::keys::KeyScript::parse(&text);
         }
@@ -89,8 +89,11 @@ pub fn cli_specs(data: &[u8]) {
         4 => {
             let _ = rx86::serial::parse_backend(&text);
         }
-        _ => {
+        5 => {
             let _ = rx86::trace::parse_trace_spec(&text);
+        }
+        _ => {
+            let _ = rx86::network::parse_nic(&text);
         }
     }
 }
