@@ -143,8 +143,8 @@ impl Network {
         self.nat.host_active()
     }
 
-    /// Waits (host time) up to `virtual_gap` (capped) for host traffic while the NAT has
-    /// something open; true when traffic arrived.
+    /// Waits (host time) up to `virtual_gap` nanoseconds (capped at 10 ms) for host traffic
+    /// while the NAT has something open; true when traffic arrived.
     pub fn wait(&self, virtual_gap: Option<u64>) -> bool {
         if !self.nat.host_active() {
             return false;

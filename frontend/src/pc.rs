@@ -620,7 +620,8 @@ impl Pc {
         self.poll_input();
     }
 
-    /// Waits at most `timeout` for serial input.
+    /// Waits at most `timeout` for serial input (or, with no serial input, for host network
+    /// traffic while connections are open, which ends the wait early).
     pub fn wait_for_input_timeout(&mut self, timeout: Duration) {
         match &self.serial_input {
             Some(rx) => {
@@ -631,7 +632,12 @@ impl Pc {
                 };
                 self.take_input(next);
             }
-            None => std::thread::sleep(timeout),
+            None => match &self.network {
+                Some(net) if net.host_active() => {
+                    net.wait(Some(timeout.as_nanos().try_into().unwrap_or(u64::MAX)));
+                }
+                _ => std::thread::sleep(timeout),
+            },
         }
         self.poll_input();
     }

@@ -69,6 +69,8 @@ pub struct TcpConnection {
     fin_acked: bool,
     guest_fin: bool,
     ack_pending: bool,
+    /// The window the last segment to the guest advertised.
+    advertised: usize,
     last_tx_ns: u64,
     retries: u32,
 }
@@ -95,6 +97,7 @@ impl TcpConnection {
             fin_acked: false,
             guest_fin: false,
             ack_pending: false,
+            advertised: MAX_WINDOW,
             last_tx_ns: 0,
             retries: 0,
         }
@@ -135,15 +138,21 @@ impl TcpConnection {
         self.state
     }
 
-    fn header(&self, seq: u32, flags: u8) -> TcpHeader {
-        let queued = self.host.as_ref().map_or(0, HostStream::queued);
+    /// The window the NAT can offer: what the host has not yet taken of the guest's bytes
+    /// counts against it.
+    fn window(&self) -> usize {
+        MAX_WINDOW.saturating_sub(self.host.as_ref().map_or(0, HostStream::queued))
+    }
+
+    fn header(&mut self, seq: u32, flags: u8) -> TcpHeader {
+        self.advertised = self.window();
         TcpHeader {
             src: self.remote,
             dst: self.guest,
             seq,
             ack: self.rcv_nxt,
             flags,
-            window: MAX_WINDOW.saturating_sub(queued) as u16,
+            window: self.advertised as u16,
             mss: (flags & TCP_SYN != 0).then_some(NAT_MSS),
         }
     }
@@ -262,6 +271,11 @@ impl TcpConnection {
             }
             TcpState::Established => {
                 self.read_host();
+                // The host took bytes and the window reopened: tell the guest (a window
+                // update), or it waits for its persist timer.
+                if self.window() >= self.advertised + 2 * self.guest_mss {
+                    self.ack_pending = true;
+                }
                 if self.snd_una != self.snd_nxt && now_ns.saturating_sub(self.last_tx_ns) >= RTO_NS {
                     self.retries += 1;
                     if self.retries > MAX_RETRIES {
