@@ -119,3 +119,19 @@ fn kvm_without_a_usable_dev_kvm() {
         assert_clean_error(&["run", "--accel", "kvm", "--kernel", k], "--accel kvm: /dev/kvm does not exist");
     }
 }
+
+#[test]
+fn network_options() {
+    assert_clean_error(&["run", "--nic", "tap,ifname=tap0"], "only the user backend exists yet");
+    assert_clean_error(&["run", "--nic", "user,model=rtl8139"], "model 'rtl8139' is not supported");
+    assert_clean_error(&["run", "--nic", "user,hostfwd=tcp::22"], "hostfwd 'tcp::22'");
+    // A host forward on a port already taken is refused before the guest starts.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let kernel = temp_file("kernel-for-nic", &[0x5a; 4096]);
+    let nic = format!("user,hostfwd=tcp:127.0.0.1:{port}-:22");
+    assert_clean_error(
+        &["run", "--kernel", kernel.to_str().unwrap(), "--nic", &nic],
+        &format!("cannot set up the network: hostfwd: cannot listen on 127.0.0.1:{port}"),
+    );
+}
