@@ -108,4 +108,13 @@ fn network_card_and_nat() {
         },
         net::nat_packets,
     );
+    run(
+        "nat_tcp",
+        1..200,
+        |r| {
+            let n = 16 + (r.next_u64() % 2048) as usize;
+            r.bytes(n)
+        },
+        net::nat_tcp,
+    );
 }

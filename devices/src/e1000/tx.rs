@@ -164,9 +164,10 @@ impl TxState {
         }
     }
 
-    /// True when appending `len` more bytes would outgrow the packet buffer.
+    /// True when the buffer of `len` more bytes need not be read: it would outgrow the packet
+    /// buffer, or the packet is already lost.
     pub fn would_overflow(&self, len: usize) -> bool {
-        self.packet.len().saturating_add(len) > MAX_PACKET
+        self.dropping || self.packet.len().saturating_add(len) > MAX_PACKET
     }
 
     /// Marks the packet being assembled as lost (a buffer outside RAM, or too long).

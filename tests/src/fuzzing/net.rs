@@ -10,6 +10,7 @@ use rx86_core::irq::NoIrq;
 use rx86_core::memory::GuestRam;
 use rx86_core::phys::{PhysMemory, Region, RegionKind};
 use rx86_devices::e1000::{regs, E1000};
+use rx86_devices::net::tcp::TcpConnection;
 use rx86_devices::net::wire::{self, TcpHeader};
 use rx86_devices::net::{UserNet, UserNetConfig, GATEWAY_IP, GATEWAY_MAC, GUEST_IP};
 use rx86_devices::pci::PciFunction;
@@ -201,4 +202,60 @@ pub fn nat_packets(data: &[u8]) {
             nat.pop_for_guest(now);
         }
     }
+}
+
+/// One NAT'd TCP connection driven by arbitrary guest segments: a host forward's connection
+/// to a listener this target opens on 127.0.0.1 (nothing else is contacted), fed segments
+/// with arbitrary flags, sequence and acknowledgment numbers, windows and payloads, with
+/// polls and clock jumps (retransmission timers) in between.
+pub fn nat_tcp(data: &[u8]) {
+    let Ok(listener) = std::net::TcpListener::bind("127.0.0.1:0") else { return };
+    let Ok(addr) = listener.local_addr() else { return };
+    let Ok(host_end) = std::net::TcpStream::connect(addr) else { return };
+    let Ok((mut far_end, _)) = listener.accept() else { return };
+    // Bytes for the guest, so the sending side (windows, retransmission, FIN) runs too.
+    let _ = std::io::Write::write_all(&mut far_end, &[0x5a; 32 * 1024]);
+    let (waker, _wake) = rx86_devices::net::host::wake_channel();
+    let guest = (GUEST_IP, 8080);
+    let remote = (GATEWAY_IP, 40000);
+    let Ok(mut conn) = TcpConnection::from_host(guest, remote, host_end, 0x1000, waker) else { return };
+    let mut input = Input::new(data);
+    let mut out = Vec::new();
+    let mut now = 0u64;
+    conn.poll(now, &mut out);
+    // The guest accepts (SYN-ACK from sequence number 5000), so the connection is established
+    // and the data paths are reached; what follows may break every rule.
+    let syn_ack = TcpHeader {
+        src: guest,
+        dst: remote,
+        seq: 5000,
+        ack: 0x1001,
+        flags: wire::TCP_SYN | wire::TCP_ACK,
+        window: 65535,
+        mss: Some(1460),
+    };
+    let bytes = wire::tcp(&syn_ack, &[]);
+    if let Some(seg) = wire::Tcp::parse(GUEST_IP, GATEWAY_IP, &bytes) {
+        conn.from_guest(&seg, now, &mut out);
+    }
+    while !input.is_empty() {
+        let flags = input.u8();
+        let (seq, ack, window) = (input.u32(), input.u32(), input.u16());
+        // Often near the connection's numbers, so the in-window paths run.
+        let near = input.u8();
+        let seq = if near & 1 == 0 { 5001u32.wrapping_add(seq % 8192) } else { seq };
+        let ack = if near & 2 == 0 { 0x1001u32.wrapping_add(ack % 4096) } else { ack };
+        let len = usize::from(input.u16() % 3000);
+        let payload = input.take(len).to_vec();
+        let mss = (flags & wire::TCP_SYN != 0).then_some(input.u16());
+        let h = TcpHeader { src: guest, dst: remote, seq, ack, flags, window, mss };
+        let bytes = wire::tcp(&h, &payload);
+        if let Some(seg) = wire::Tcp::parse(GUEST_IP, GATEWAY_IP, &bytes) {
+            conn.from_guest(&seg, now, &mut out);
+        }
+        now += u64::from(input.u8()) * 10_000_000;
+        conn.poll(now, &mut out);
+        out.clear();
+    }
+    drop(far_end);
 }
