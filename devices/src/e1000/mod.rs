@@ -7,7 +7,7 @@
 //! 1000 Mb/s full duplex; the EEPROM through EECD (Microwire) and EERD; the PHY through MDIC;
 //! ICR/ICS/IMS/IMC driving the INTA# line (level: high while ICR & IMS is not zero); the
 //! receive ring (legacy descriptors, RAL/RAH, MTA and broadcast/promiscuous filtering, the
-//! Ethernet CRC appended unless RCTL.SECRC); the transmit ring (legacy, context and data
+//! Ethernet CRC appended unless RCTL.SECRC, IPv4/TCP/UDP checksums checked for RXCSUM); the transmit ring (legacy, context and data
 //! descriptors, checksum offload and TSO done in software); read-to-clear statistics.
 //! Interrupt moderation (ITR, RDTR, RADV, TIDV, TADV) is stored but interrupts are immediate.
 //! Registers without behaviour here (flow control, LEDs, wake-up, VLAN filter) read back what
@@ -84,8 +84,18 @@ const CRC_LEN: usize = 4;
 const RXD_STAT_DD: u8 = 1 << 0;
 /// RX descriptor status: end of packet.
 const RXD_STAT_EOP: u8 = 1 << 1;
-/// RX descriptor status: ignore checksum indication (no receive checksum offload).
+/// RX descriptor status: ignore checksum indication (no checksum was checked).
 const RXD_STAT_IXSM: u8 = 1 << 2;
+/// RX descriptor status: the TCP/UDP checksum was checked.
+const RXD_STAT_TCPCS: u8 = 1 << 5;
+/// RX descriptor status: the IPv4 header checksum was checked.
+const RXD_STAT_IPCS: u8 = 1 << 6;
+/// RX descriptor error: TCP/UDP checksum error.
+const RXD_ERR_TCPE: u8 = 1 << 5;
+/// RX descriptor error: IPv4 header checksum error.
+const RXD_ERR_IPE: u8 = 1 << 6;
+/// RX descriptor error: receive data error (here: the buffer is not in RAM).
+const RXD_ERR_RXE: u8 = 1 << 7;
 /// Registers in the window.
 const REGISTER_COUNT: usize = (E1000_MMIO_SIZE / 4) as usize;
 
@@ -483,6 +493,7 @@ impl E1000 {
             let crc = ethernet_crc32(&data);
             data.extend_from_slice(&crc.to_le_bytes());
         }
+        let (checksum_status, checksum_errors) = self.receive_checksums(frame);
         let chunks: Vec<&[u8]> = data.chunks(self.buffer_size()).collect();
         let last = chunks.len() - 1;
         let mut head = ring.head;
@@ -494,15 +505,15 @@ impl E1000 {
                 return RxOutcome::Dropped;
             }
             let buffer = u64::from_le_bytes([raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7]]);
-            let mut status = RXD_STAT_DD | RXD_STAT_IXSM;
-            if i == last {
-                status |= RXD_STAT_EOP;
-            }
+            let mut status = RXD_STAT_DD;
             let mut errors = 0u8;
+            if i == last {
+                status |= RXD_STAT_EOP | checksum_status;
+                errors |= checksum_errors;
+            }
             if memory.dma_write(buffer, chunk).is_err() {
                 log::debug!("e1000: receive buffer at {buffer:#x} is outside RAM");
-                // RXE: receive data error.
-                errors = 1 << 7;
+                errors |= RXD_ERR_RXE;
             }
             let len = chunk.len() as u16;
             let mut writeback = [0u8; 8];
@@ -522,6 +533,49 @@ impl E1000 {
         }
         self.raise(causes);
         RxOutcome::Delivered
+    }
+
+    /// Receive checksum offload (SDM 3.2.9): with RXCSUM.IPOFLD or TUOFLD, an unfragmented
+    /// IPv4 frame's header checksum and TCP/UDP checksum are checked and the result reported in
+    /// the last descriptor's status (IPCS, TCPCS) and errors (IPE, TCPE); anything else is
+    /// marked IXSM (not checked), as is every frame when offload is off.
+    fn receive_checksums(&self, frame: &[u8]) -> (u8, u8) {
+        use crate::net::wire::{checksum_add, checksum_finish, pseudo_header_sum, ETHERTYPE_IPV4};
+        let rxcsum = self.reg(RXCSUM);
+        let ethertype = u16::from_be_bytes([frame[12], frame[13]]);
+        let ip = &frame[14..];
+        if rxcsum & (RXCSUM_IPOFLD | RXCSUM_TUOFLD) == 0 || ethertype != ETHERTYPE_IPV4 || ip.len() < 20 {
+            return (RXD_STAT_IXSM, 0);
+        }
+        let ihl = usize::from(ip[0] & 0xf) * 4;
+        let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        if ip[0] >> 4 != 4 || ihl < 20 || total < ihl || total > ip.len() {
+            return (RXD_STAT_IXSM, 0);
+        }
+        let (mut status, mut errors) = (0, 0);
+        if rxcsum & RXCSUM_IPOFLD != 0 {
+            status |= RXD_STAT_IPCS;
+            if checksum_finish(checksum_add(0, &ip[..ihl])) != 0 {
+                errors |= RXD_ERR_IPE;
+            }
+        }
+        let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
+        let protocol = ip[9];
+        let l4 = &ip[ihl..total];
+        // A UDP checksum of 0 means none was sent.
+        let udp_without = protocol == 17 && l4.len() >= 8 && l4[6..8] == [0, 0];
+        if rxcsum & RXCSUM_TUOFLD != 0 && !fragment && (protocol == 6 || protocol == 17) && !udp_without {
+            status |= RXD_STAT_TCPCS;
+            let src = std::net::Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+            let dst = std::net::Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+            if checksum_finish(checksum_add(pseudo_header_sum(src, dst, protocol, l4.len()), l4)) != 0 {
+                errors |= RXD_ERR_TCPE;
+            }
+        }
+        if status == 0 {
+            status = RXD_STAT_IXSM;
+        }
+        (status, errors)
     }
 
     /// One line on the NIC's state, for the monitor and logs.

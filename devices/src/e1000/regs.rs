@@ -61,6 +61,8 @@ pub const GPTC: u32 = 0x4080;
 pub const TPR: u32 = 0x40d0;
 /// Total Packets Transmitted.
 pub const TPT: u32 = 0x40d4;
+/// Receive Checksum Control.
+pub const RXCSUM: u32 = 0x5000;
 /// Multicast Table Array (128 dwords).
 pub const MTA: u32 = 0x5200;
 /// End of the MTA.
@@ -169,6 +171,11 @@ pub const RCTL_SECRC: u32 = 1 << 26;
 // TCTL bits.
 /// TCTL.EN: transmitter enable.
 pub const TCTL_EN: u32 = 1 << 1;
+
+/// RXCSUM.IPOFLD: check the IPv4 header checksum of received frames.
+pub const RXCSUM_IPOFLD: u32 = 1 << 8;
+/// RXCSUM.TUOFLD: check the TCP/UDP checksum of received frames.
+pub const RXCSUM_TUOFLD: u32 = 1 << 9;
 
 /// RAH.AV: the receive address is valid.
 pub const RAH_AV: u32 = 1 << 31;

@@ -375,3 +375,38 @@ fn io_window_reaches_the_registers() {
     io.write(4, 4, u64::from(ICR_LSC));
     assert_eq!(nic.lock().unwrap().read_register(IMS), ICR_LSC);
 }
+
+#[test]
+fn receive_checksum_offload_reports_good_and_bad_sums() {
+    let (mut nic, _, memory) = nic();
+    setup_rx(&mut nic, &memory, 8, RCTL_SECRC);
+    let status_errors = |nic: &mut E1000, frame: &[u8]| {
+        let index = u64::from(nic.read_register(RDH));
+        assert_eq!(nic.receive(frame), RxOutcome::Delivered);
+        let mut d = [0u8; 16];
+        memory.dma_read(RX_RING + index * 16, &mut d).unwrap();
+        (d[12] & 0b0110_0100, d[13])
+    };
+    let mut tcp_frame = tso_packet(b"checked by the NIC");
+    tcp_frame[..6].copy_from_slice(&MAC);
+    // tso_packet leaves seeds in the checksum fields: fix them as a sender would.
+    let ip = 14;
+    let ip_sum = wire::checksum_finish(wire::checksum_add(0, &tcp_frame[ip..ip + 20]));
+    tcp_frame[ip + 10..ip + 12].copy_from_slice(&ip_sum.to_be_bytes());
+    tcp_frame[ip + 20 + 16..ip + 20 + 18].copy_from_slice(&[0, 0]);
+    let src = Ipv4Addr::new(10, 0, 2, 15);
+    let dst = Ipv4Addr::new(10, 0, 2, 2);
+    let l4 = tcp_frame[ip + 20..].to_vec();
+    let sum = wire::checksum_finish(wire::checksum_add(wire::pseudo_header_sum(src, dst, 6, l4.len()), &l4));
+    tcp_frame[ip + 20 + 16..ip + 20 + 18].copy_from_slice(&sum.to_be_bytes());
+    assert_eq!(status_errors(&mut nic, &tcp_frame), (RXD_STAT_IXSM, 0), "offload off: not checked");
+    nic.write_register(RXCSUM, RXCSUM_IPOFLD | RXCSUM_TUOFLD);
+    assert_eq!(status_errors(&mut nic, &tcp_frame), (RXD_STAT_IPCS | RXD_STAT_TCPCS, 0), "both sums good");
+    let mut bad = tcp_frame.clone();
+    *bad.last_mut().unwrap() ^= 0xff;
+    assert_eq!(status_errors(&mut nic, &bad), (RXD_STAT_IPCS | RXD_STAT_TCPCS, RXD_ERR_TCPE));
+    let mut bad_ip = tcp_frame.clone();
+    bad_ip[ip + 8] ^= 1; // TTL
+    assert_eq!(status_errors(&mut nic, &bad_ip).1 & RXD_ERR_IPE, RXD_ERR_IPE);
+    assert_eq!(status_errors(&mut nic, &frame_to(MAC, 60, 0)).0, RXD_STAT_IXSM, "not IPv4 (garbage): not checked");
+}
