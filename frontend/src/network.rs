@@ -143,9 +143,19 @@ impl Network {
         self.nat.host_active()
     }
 
+    /// True when the guest sent frames the next turn hands to the NAT.
+    pub fn tx_pending(&self) -> bool {
+        lock(&self.nic).has_tx_frames()
+    }
+
     /// Waits (host time) up to `virtual_gap` nanoseconds (capped at 10 ms) for host traffic
-    /// while the NAT has something open; true when traffic arrived.
+    /// while the NAT has something open; true when traffic arrived, or at once when the guest
+    /// has sent frames the next turn will hand to the NAT (an ACK that reopens a window: the
+    /// host's data may already be waiting in the NAT).
     pub fn wait(&self, virtual_gap: Option<u64>) -> bool {
+        if self.tx_pending() {
+            return true;
+        }
         if !self.nat.host_active() {
             return false;
         }

@@ -633,7 +633,7 @@ impl Pc {
                 self.take_input(next);
             }
             None => match &self.network {
-                Some(net) if net.host_active() => {
+                Some(net) if net.host_active() || net.tx_pending() => {
                     net.wait(Some(timeout.as_nanos().try_into().unwrap_or(u64::MAX)));
                 }
                 _ => std::thread::sleep(timeout),

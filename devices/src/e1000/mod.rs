@@ -417,6 +417,11 @@ impl E1000 {
         self.tx_out.drain(..).collect()
     }
 
+    /// True when the guest transmitted frames the board has not taken yet.
+    pub fn has_tx_frames(&self) -> bool {
+        !self.tx_out.is_empty()
+    }
+
     /// Frames dropped because the transmit queue was full when the guest sent them.
     pub fn tx_overflow(&self) -> u64 {
         self.tx_overflow
