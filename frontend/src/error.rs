@@ -42,6 +42,9 @@ pub enum RunError {
     /// The guest did something rx86 does not emulate.
     #[error("unsupported guest behaviour: {0}")]
     Unsupported(String),
+    /// The network backend could not be set up.
+    #[error("cannot set up the network: {0}")]
+    Network(String),
     /// A disk image could not be opened or placed.
     #[error("cannot attach drive: {0}")]
     Drive(String),

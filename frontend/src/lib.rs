@@ -15,6 +15,7 @@ pub mod interrupts;
 pub mod keys;
 pub mod machine;
 pub mod monitor;
+pub mod network;
 pub mod pc;
 pub mod qemu_args;
 pub mod rtc_option;

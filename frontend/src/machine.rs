@@ -80,9 +80,10 @@ pub struct Machine {
 
 /// Refuses a `--cpu` the engine cannot honour: `host` on the interpreter, a named model
 /// under KVM (whose CPUID is the host's filtered to the board; filtering it to a model is
-/// not implemented).
+/// not implemented). `max` under KVM is QEMU's habit and means the host's.
 fn check_cpu_choice(config: &MachineConfig) -> Result<(), RunError> {
     match (config.accel, config.cpu) {
+        (Accel::Kvm, CpuChoice::Model(rx86_cpu::interp::model::CpuModel::Max)) => Ok(()),
         (Accel::Interp, CpuChoice::Host) => {
             Err(RunError::Accel { accel: "interp", reason: "--cpu host needs --accel kvm".into() })
         }
@@ -312,6 +313,9 @@ impl Machine {
             return Ok(Some(Outcome::Hung(format!("the guest executed HLT with interrupts disabled; {regs}"))));
         }
         if self.clock.is_virtual() {
+            if self.pc.wait_for_network(next.map(|d| d.saturating_sub(self.clock.now_ns()))) {
+                return Ok(None);
+            }
             match next {
                 Some(deadline) => self.clock.advance_to(deadline),
                 None if self.pc.has_input_source() => self.pc.wait_for_input_timeout(INPUT_POLL),

@@ -35,6 +35,7 @@ info tlb            the software TLB's cached translations (interpreter)
 xp ADDR [LEN]       physical memory (RAM/ROM) in hex, LEN bytes (default 64, at most 4096)
 x ADDR [LEN]        virtual memory through the guest's page tables
 info devices        the port and memory-mapped devices, and the physical memory map
+info network        the NIC (MAC, link, ring positions) and the NAT's connections
 info pic | info ioapic | info lapic   the interrupt controllers' registers
 screendump FILE     write the screen as a PNG
 quit                end rx86";
@@ -114,6 +115,7 @@ pub fn execute(machine: &mut Machine, line: &str) -> Reply {
             Reply::text(hex_dump(addr, &buf[..n], n < buf.len()))
         }
         ["info", "devices" | "mtree" | "qtree"] => Reply::text(format_devices(pc.ports(), mem)),
+        ["info", "network"] => Reply::text(pc.network_info().join("\n")),
         ["info", "pic"] => Reply::text(format!("{:#?}", lock(&pc.interrupts().pic))),
         ["info", "ioapic"] => Reply::text(format!("{:#?}", lock(&pc.interrupts().ioapic))),
         ["info", "lapic"] => Reply::text(format!("{:#?}", lock(&pc.interrupts().lapic))),

@@ -25,15 +25,19 @@
 //! | IDE bus master (BAR4)   | 0xC000-0xC00F  |     |
 //! | VGA / Bochs VBE         | 0x3B0-0x3DF / 0x1CE-0x1D0 | |
 //! | built-in BIOS services  | 0x440 (write)  |     |
+//! | e1000 I/O window (BAR1) | 0xC040-0xC07F  | 11 (INTA#) |
 //!
 //! PCI bus 0: 00.0 i440FX, 01.0 PIIX3 ISA, 01.1 PIIX3 IDE, 02.0 VGA (1234:1111; LFB
-//! BAR0 at 0xFD000000, registers BAR2 at 0xFEBF0000). The VGA window 0xA0000-0xBFFFF
-//! is MMIO.
+//! BAR0 at 0xFD000000, registers BAR2 at 0xFEBF0000), and with `--nic` 03.0 e1000
+//! (8086:100E; registers BAR0 at 0xFEBC0000). The VGA window 0xA0000-0xBFFFF is MMIO.
+//! The e1000's INTA# is PIRQD (slot 3, pin A, as the PIIX3 swizzles it), which the board
+//! wires to ISA IRQ 11, the IRQ SeaBIOS routes PIRQD to; its interrupt line register says 11.
 
 use crate::config::{Accel, MachineConfig};
 use crate::drives::{DriveMedia, OpenDrive, OpenDrives};
 use crate::error::RunError;
 use crate::interrupts::{Interrupts, IoapicMmio, LapicMmio};
+use crate::network::{self, Network};
 use crate::serial;
 use rx86_core::bus::{Bus, BusDevice};
 use rx86_core::entry::EntryState;
@@ -45,6 +49,7 @@ use rx86_core::time::{Clock, TimerId, TimerQueue};
 use rx86_devices::acpi_pm::{AcpiPm, PM_BLOCK_LEN};
 use rx86_devices::debug_ports::{DebugConsole, DebugExit, PostCode};
 use rx86_devices::dma8237::{DmaPageRegisters, IsaDma, IsaDmaPorts, PAGE_REGISTERS_BASE, PAGE_REGISTERS_LEN};
+use rx86_devices::e1000::{E1000, E1000_IO_BAR, E1000_IO_SIZE, E1000_MMIO_BAR, E1000_MMIO_SIZE};
 use rx86_devices::fast_a20::FastA20;
 use rx86_devices::floppy::{FloppyController, FloppyDirPort, FloppyDisk};
 use rx86_devices::fw_cfg::{FW_CFG_PORTS_LEN, FW_CFG_PORT_BASE};
@@ -54,6 +59,7 @@ use rx86_devices::ide::{
 };
 use rx86_devices::ioapic::IoApic;
 use rx86_devices::lapic::{LocalApic, LocalApicConfig};
+use rx86_devices::net::UserNet;
 use rx86_devices::pci::{
     config_mechanism_1, AddressSpace, ExpansionRom, I440fxHostBridge, PciBus, PciWindow, PciWindowDevice,
     Piix3IsaBridge,
@@ -91,6 +97,14 @@ const IDE_BUS_MASTER_BASE: u16 = 0xc000;
 const PCI_IO_BASE: u64 = 0x1000;
 /// Its length, to the top of the port space.
 const PCI_IO_LEN: u64 = 0x1_0000 - PCI_IO_BASE;
+/// Where firmware puts the e1000's registers (BAR0), as SeaBIOS does on QEMU.
+const E1000_MMIO_BASE: u32 = 0xfebc_0000;
+/// Where firmware puts the e1000's I/O window (BAR1), after the IDE bus master block.
+const E1000_IO_BASE: u16 = 0xc040;
+/// PCI device number of the NIC (QEMU's first free slot).
+const NIC_SLOT: u8 = 3;
+/// The ISA IRQ the NIC's INTA# (PIRQD) is wired to.
+const NIC_IRQ: u8 = 11;
 /// QEMU's default boot order: hard disk, floppy, CD-ROM.
 const DEFAULT_BOOT_ORDER: [BootDevice; 3] = [BootDevice::HardDisk, BootDevice::Floppy, BootDevice::Cdrom];
 
@@ -114,6 +128,8 @@ pub struct HostAttachments {
     /// The RTC's date and time at power-on (guest time 0), in Unix seconds: read from the
     /// host once, so the RTC carries on across a reset as a battery-backed one does.
     pub rtc_start: i64,
+    /// The user-mode NAT (its host forwards and capture file outlive a reset).
+    pub net: Option<UserNet>,
 }
 
 impl HostAttachments {
@@ -124,6 +140,7 @@ impl HostAttachments {
             serial_input: serial::open_input(&config.serial),
             input_backlog: VecDeque::new(),
             rtc_start: config.rtc.start_seconds(),
+            net: config.nic.as_ref().map(network::open_backend).transpose().map_err(RunError::Network)?,
         })
     }
 }
@@ -150,6 +167,8 @@ pub struct Pc {
     drives: OpenDrives,
     /// The RTC's date and time at guest time 0, in Unix seconds.
     rtc_start: i64,
+    /// The NIC and its NAT, with `--nic`.
+    network: Option<Network>,
 }
 
 struct Builder<'a> {
@@ -179,7 +198,7 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Pc {
     /// Builds the PC `config` describes and loads its guest.
     pub fn new(config: &MachineConfig, clock: &Clock, host: HostAttachments) -> Result<Self, RunError> {
-        let HostAttachments { drives, serial_input, input_backlog, rtc_start } = host;
+        let HostAttachments { drives, serial_input, input_backlog, rtc_start, net } = host;
         let layout = MemoryLayout::new(config.ram_bytes).map_err(|e| RunError::Memory(e.to_string()))?;
         let ram = Arc::new(GuestRam::new(config.ram_bytes).map_err(|e| RunError::Memory(e.to_string()))?);
         let mut memory = PhysMemory::new(ram);
@@ -376,6 +395,26 @@ impl Pc {
         for (dev, func, f) in functions {
             pci.insert(dev, func, f).map_err(|e| RunError::Board(e.to_string()))?;
         }
+        let network = match (&config.nic, net) {
+            (Some(nic), Some(nat)) => {
+                let mut e1000 = E1000::new(nic.mac, interrupts.isa_line(NIC_IRQ), Some(dma_memory.clone()))
+                    .map_err(|e| RunError::Board(format!("e1000: {e}")))?;
+                e1000.firmware_setup(E1000_MMIO_BASE, E1000_IO_BASE, NIC_IRQ);
+                let e1000 = Arc::new(Mutex::new(e1000));
+                pci.insert(NIC_SLOT, 0, e1000.clone()).map_err(|e| RunError::Board(e.to_string()))?;
+                lock(&pci_window).add_bar(
+                    "e1000 registers",
+                    e1000.clone(),
+                    E1000_MMIO_BAR,
+                    E1000_MMIO_SIZE,
+                    e1000.clone(),
+                );
+                let io = shared(E1000::io_ports(&e1000));
+                lock(&pci_io_window).add_bar("e1000 I/O", e1000.clone(), E1000_IO_BAR, E1000_IO_SIZE, io);
+                Some(Network::new(e1000, nat, clock.clone()))
+            }
+            _ => None,
+        };
         {
             let mut window = lock(&pci_window);
             let lfb = shared(VgaLfb::new(vga.clone()));
@@ -438,6 +477,7 @@ impl Pc {
             bios: bios.map(Mutex::new),
             drives,
             rtc_start,
+            network,
         })
     }
 
@@ -449,6 +489,7 @@ impl Pc {
             serial_input: self.serial_input.take(),
             input_backlog: std::mem::take(&mut self.input_backlog),
             rtc_start: self.rtc_start,
+            net: self.network.take().map(Network::into_backend),
         }
     }
 
@@ -526,9 +567,32 @@ impl Pc {
         false
     }
 
-    /// True while serial input may still arrive.
+    /// True while serial input or host network traffic may still arrive.
     pub fn has_input_source(&self) -> bool {
-        self.serial_input.is_some() || !self.input_backlog.is_empty()
+        self.serial_input.is_some()
+            || !self.input_backlog.is_empty()
+            || self.network.as_ref().is_some_and(Network::host_active)
+    }
+
+    /// Lets frames move between the NIC and the NAT (once per machine-loop turn, so host
+    /// traffic reaches the guest at instruction boundaries).
+    pub fn poll_network(&mut self) {
+        if let Some(net) = &mut self.network {
+            net.poll();
+        }
+    }
+
+    /// For an idle machine on the virtual clock: waits in host time, at most `virtual_gap`
+    /// nanoseconds (the time to the next device event; capped at a few milliseconds), for host
+    /// network traffic while connections are open. True when some arrived: the turn should end
+    /// without moving the clock, so the traffic enters at the current instruction.
+    pub fn wait_for_network(&mut self, virtual_gap: Option<u64>) -> bool {
+        self.network.as_ref().is_some_and(|n| n.wait(virtual_gap))
+    }
+
+    /// The NIC's state and the NAT's connections, for the monitor.
+    pub fn network_info(&self) -> Vec<String> {
+        self.network.as_ref().map_or_else(|| vec!["no network card (see --nic)".into()], Network::describe)
     }
 
     fn take_input(&mut self, chunk: Result<Vec<u8>, bool>) {
@@ -539,8 +603,10 @@ impl Pc {
         }
     }
 
-    /// Moves typed bytes into COM1 as far as its FIFO has room.
+    /// Moves typed bytes into COM1 as far as its FIFO has room, and network frames between
+    /// the NIC and the NAT.
     pub fn poll_input(&mut self) {
+        self.poll_network();
         while let Some(rx) = &self.serial_input {
             let next = match rx.try_recv() {
                 Ok(bytes) => Ok(bytes),
@@ -559,6 +625,17 @@ impl Pc {
     }
 
     /// Waits at most `timeout` for serial input.
+    /// Blocks until serial input arrives or its source closes.
+    pub fn wait_for_input(&mut self) {
+        if let Some(rx) = &self.serial_input {
+            let next = rx.recv().map_err(|_| true);
+            self.take_input(next);
+        }
+        self.poll_input();
+    }
+
+    /// Waits at most `timeout` for serial input (or, with no serial input, for host network
+    /// traffic while connections are open, which ends the wait early).
     pub fn wait_for_input_timeout(&mut self, timeout: Duration) {
         match &self.serial_input {
             Some(rx) => {
@@ -569,7 +646,12 @@ impl Pc {
                 };
                 self.take_input(next);
             }
-            None => std::thread::sleep(timeout),
+            None => match &self.network {
+                Some(net) if net.host_active() || net.tx_pending() => {
+                    net.wait(Some(timeout.as_nanos().try_into().unwrap_or(u64::MAX)));
+                }
+                _ => std::thread::sleep(timeout),
+            },
         }
         self.poll_input();
     }

@@ -7,7 +7,7 @@
 //!   `-smp` → `--smp`, `-nographic` → `--nographic`);
 //! - a QEMU option rx86 answers another way is translated (`-enable-kvm` → `--accel kvm`,
 //!   `-device isa-debug-exit,iobase=P` → `--debug-exit P`, `-machine pc,accel=kvm` →
-//!   `--accel kvm`, `-nic none` and `-monitor none` dropped);
+//!   `--accel kvm`, `-net none` and `-monitor none` dropped, `-nic` → `--nic`);
 //! - a QEMU option rx86 has no feature for (`-netdev`, other `-device`s) is refused with one
 //!   line naming it and what rx86 offers instead;
 //! - any other single-dash word that is not a cluster of rx86's short options is refused as
@@ -43,9 +43,9 @@ const SAME_NAME: &[&str] = &[
     "help",
 ];
 
-/// What the network options get: rx86 has no network card.
-const NO_NETWORK: &str =
-    "rx86 has no network card; the guest runs without a network (leave the option out, or -nic none)";
+/// What the network options rx86 does not take get.
+const NIC_ONLY: &str = "rx86 sets up its network with -nic user[,model=e1000][,hostfwd=...] (or -nic none), \
+                        not with -netdev/-device pairs";
 
 /// Rewrites QEMU spellings in `args` (program name first) into rx86's; `Err` is the one-line
 /// message for an option rx86 cannot take.
@@ -64,11 +64,12 @@ pub fn normalize(args: impl IntoIterator<Item = String>) -> Result<Vec<String>, 
         };
         match name {
             "enable-kvm" => out.extend(["--accel".to_string(), "kvm".to_string()]),
-            "nic" | "net" => match args.next().as_deref() {
+            "nic" => out.push("--nic".to_string()),
+            "net" => match args.next().as_deref() {
                 Some("none") => {}
-                _ => return Err(format!("-{name}: {NO_NETWORK}")),
+                _ => return Err(format!("-net: {NIC_ONLY}")),
             },
-            "netdev" => return Err(format!("-netdev: {NO_NETWORK}")),
+            "netdev" => return Err(format!("-netdev: {NIC_ONLY}")),
             "monitor" if args.peek().is_some_and(|v| v == "none") => {
                 args.next();
             }
@@ -184,7 +185,8 @@ mod tests {
     fn qemu_options_rx86_answers_another_way_are_translated() {
         assert_eq!(norm(&["-enable-kvm"]).unwrap()[2..], ["--accel", "kvm"]);
         assert_eq!(norm(&["--enable-kvm"]).unwrap()[2..], ["--accel", "kvm"]);
-        assert_eq!(norm(&["-nic", "none", "-net", "none"]).unwrap().len(), 2);
+        assert_eq!(norm(&["-net", "none"]).unwrap().len(), 2);
+        assert_eq!(norm(&["-nic", "user,model=e1000"]).unwrap()[2..], ["--nic", "user,model=e1000"]);
         let a = norm(&["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]).unwrap();
         assert_eq!(a[2..], ["--debug-exit", "0xf4"]);
         assert_eq!(norm(&["-device", "isa-debug-exit"]).unwrap()[2..], ["--debug-exit", "0x501"]);
@@ -196,8 +198,8 @@ mod tests {
     #[test]
     fn options_without_a_feature_are_refused_by_name() {
         for (args, want) in [
-            (&["-netdev", "user,id=n0"][..], "-netdev: rx86 has no network card"),
-            (&["-nic", "user"][..], "-nic: rx86 has no network card"),
+            (&["-netdev", "user,id=n0"][..], "-netdev: rx86 sets up its network with -nic user"),
+            (&["-net", "user"][..], "-net: rx86 sets up its network with -nic user"),
             (&["-device", "e1000"][..], "-device e1000: rx86's board is a fixed PC"),
             (&["-device", "isa-debug-exit,bogus=1"][..], "unknown property 'bogus=1'"),
             (&["-machine", "q35"][..], "-machine q35: rx86's board is the i440FX PC"),

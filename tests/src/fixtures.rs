@@ -51,6 +51,9 @@ pub struct LinuxFixture {
     /// load order in `/lib/modules/kvm/order` (`kvm-modules-<arch>.cpio.gz`), for a nested KVM
     /// host ([`crate::nested`]).
     pub kvm_modules: PathBuf,
+    /// A cpio to append to the initramfs: the `e1000` NIC driver in `/lib/modules/net/`, load
+    /// order in `/lib/modules/net/order` (`net-modules-<arch>.cpio.gz`).
+    pub net_modules: PathBuf,
 }
 
 /// The fixture cache: `$RX86_CACHE`, else `<repo>/target/rx86-cache`.
@@ -109,8 +112,9 @@ fn fetch_linux(arch: LinuxArch) -> Result<LinuxFixture, String> {
         initrd: cache.join(format!("initramfs-{}.cpio.gz", arch.as_str())),
         drm_modules: cache.join(format!("drm-modules-{}.cpio.gz", arch.as_str())),
         kvm_modules: cache.join(format!("kvm-modules-{}.cpio.gz", arch.as_str())),
+        net_modules: cache.join(format!("net-modules-{}.cpio.gz", arch.as_str())),
     };
-    for file in [&fixture.bzimage, &fixture.initrd, &fixture.drm_modules, &fixture.kvm_modules] {
+    for file in [&fixture.bzimage, &fixture.initrd, &fixture.drm_modules, &fixture.kvm_modules, &fixture.net_modules] {
         if !file.is_file() {
             return Err(format!("fetch-linux.sh succeeded but {} is missing", file.display()));
         }

@@ -124,10 +124,10 @@ fn kvm_without_a_usable_dev_kvm() {
 fn qemu_spellings_without_an_rx86_feature_are_named_not_misparsed() {
     assert_clean_error(&["run", "-smp", "2"], "rx86 emulates one CPU");
     assert_clean_error(&["run", "-smp", "cores=4"], "rx86 emulates one CPU");
-    assert_clean_error(&["run", "-cpu", "qemu64"], "rx86 has one CPU model");
+    assert_clean_error(&["run", "-cpu", "qemu64"], "unknown CPU model 'qemu64'");
     assert_clean_error(&["run", "-cpu", "host", "--hda", "x"], "--cpu host needs --accel kvm");
-    assert_clean_error(&["run", "-netdev", "user,id=n0"], "-netdev: rx86 has no network card");
-    assert_clean_error(&["run", "-nic", "user"], "-nic: rx86 has no network card");
+    assert_clean_error(&["run", "-netdev", "user,id=n0"], "-netdev: rx86 sets up its network with -nic user");
+    assert_clean_error(&["run", "-nic", "tap"], "only the user backend exists yet");
     assert_clean_error(&["run", "-device", "e1000"], "-device e1000: rx86's board is a fixed PC");
     assert_clean_error(&["run", "-machine", "q35"], "-machine q35: rx86's board is the i440FX PC");
     assert_clean_error(&["run", "-usb"], "unknown option '-usb'");
@@ -163,4 +163,20 @@ fn help_and_version_succeed_and_help_has_examples() {
     assert!(help.contains("Examples:\n  rx86 run --kernel"), "{help}");
     assert!(!help.contains("keeps clap"), "no developer notes in --help: {help}");
     assert!(run_rx86(&["--version"]).status.success());
+}
+
+#[test]
+fn network_options() {
+    assert_clean_error(&["run", "--nic", "tap,ifname=tap0"], "only the user backend exists yet");
+    assert_clean_error(&["run", "--nic", "user,model=rtl8139"], "model 'rtl8139' is not supported");
+    assert_clean_error(&["run", "--nic", "user,hostfwd=tcp::22"], "hostfwd 'tcp::22'");
+    // A host forward on a port already taken is refused before the guest starts.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let kernel = temp_file("kernel-for-nic", &[0x5a; 4096]);
+    let nic = format!("user,hostfwd=tcp:127.0.0.1:{port}-:22");
+    assert_clean_error(
+        &["run", "--kernel", kernel.to_str().unwrap(), "--nic", &nic],
+        &format!("cannot set up the network: hostfwd: cannot listen on 127.0.0.1:{port}"),
+    );
 }

@@ -4,7 +4,7 @@
 //! panic anywhere fails the test and names the input's seed; reproduce with that seed.
 //! `RX86_FUZZ_SCALE=N` runs N times as many inputs (a longer sweep by hand).
 
-use rx86_tests::fuzzing::{board, cpu, parsers, Xorshift};
+use rx86_tests::fuzzing::{board, cpu, net, parsers, Xorshift};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Runs `target` on each input `make(seed)` builds, and reports the seeds that panicked.
@@ -85,5 +85,36 @@ fn boot_catalogs_qcow2_headers_and_options() {
             r.bytes(n)
         },
         parsers::cli_specs,
+    );
+}
+
+#[test]
+fn network_card_and_nat() {
+    run(
+        "e1000",
+        1..400,
+        |r| {
+            let n = 64 + (r.next_u64() % 4096) as usize;
+            r.bytes(n)
+        },
+        net::e1000,
+    );
+    run(
+        "nat_packets",
+        1..400,
+        |r| {
+            let n = 16 + (r.next_u64() % 4096) as usize;
+            r.bytes(n)
+        },
+        net::nat_packets,
+    );
+    run(
+        "nat_tcp",
+        1..200,
+        |r| {
+            let n = 16 + (r.next_u64() % 2048) as usize;
+            r.bytes(n)
+        },
+        net::nat_tcp,
     );
 }

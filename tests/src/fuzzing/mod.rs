@@ -13,9 +13,12 @@
 //!   mode.
 //! - [`parsers`]: the file formats a user hands rx86: bzImage, Multiboot/ELF kernels,
 //!   El Torito boot catalogs, qcow2 images; and the command-line mini-languages.
+//! - [`net`]: the e1000's register file and descriptor rings (rings and buffers anywhere,
+//!   any lengths), and the user-mode NAT's packet parsing (under `restrict=on`).
 
 pub mod board;
 pub mod cpu;
+pub mod net;
 pub mod parsers;
 
 /// Reads fuzz input as a stream of little-endian numbers; past the end everything is 0.

@@ -68,13 +68,13 @@ pub fn qcow2(data: &[u8]) {
 }
 
 /// The option languages: `--keys`, `--stop-at`, `--drive`, `--boot`, `--serial`, `--trace`,
-/// `--rtc`, `--timeout` and QEMU's spellings of a whole command line, each given the input
+/// `--rtc`, `--timeout`, `--nic` and QEMU's spellings of a whole command line, each given the input
 /// as text.
 pub fn cli_specs(data: &[u8]) {
     let mut input = Input::new(data);
     let which = input.u8();
     let text = String::from_utf8_lossy(input.take(usize::MAX)).into_owned();
-    match which % 9 {
+    match which % 10 {
         0 => {
             let _ = rx86::keys::KeyScript::parse(&text);
         }
@@ -98,6 +98,9 @@ pub fn cli_specs(data: &[u8]) {
         }
         7 => {
             let _ = rx86::cli::parse_wall_time(&text);
+        }
+        8 => {
+            let _ = rx86::network::parse_nic(&text);
         }
         _ => {
             // A command line: words split at spaces, rewritten as QEMU spellings are.

@@ -1,0 +1,209 @@
+//! The network as the user asks for it (`--nic`), and the board's side of it: the NIC on the
+//! PCI bus and the user-mode NAT behind it, joined at machine-loop turns.
+//!
+//! `--nic user[,model=e1000][,mac=52:54:00:12:34:56][,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]
+//! [,restrict=on|off][,pcap=FILE]` or `--nic none` (QEMU's spellings). Without `--nic` the PC
+//! has no network card.
+
+use rx86_core::time::Clock;
+use rx86_devices::e1000::{RxOutcome, E1000};
+use rx86_devices::net::{host, HostForward, UserNet, UserNetConfig, DEFAULT_GUEST_MAC};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Longest host-time wait for network traffic in one idle turn of a virtual-clock machine.
+const MAX_IDLE_WAIT: Duration = Duration::from_millis(10);
+
+/// The NIC models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NicModel {
+    /// Intel 82540EM.
+    E1000,
+}
+
+/// A NIC with a user-mode NAT behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NicConfig {
+    /// The card.
+    pub model: NicModel,
+    /// Its MAC address.
+    pub mac: [u8; 6],
+    /// Cut outbound traffic (`restrict=on`).
+    pub restrict: bool,
+    /// Host forwards.
+    pub host_forwards: Vec<HostForward>,
+    /// Capture file.
+    pub pcap: Option<PathBuf>,
+}
+
+/// What `--nic` said: a NIC, or explicitly none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NicArg(pub Option<NicConfig>);
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let bytes: Vec<u8> = s.split(':').map(|b| u8::from_str_radix(b, 16).ok()).collect::<Option<_>>()?;
+    let mac: [u8; 6] = bytes.try_into().ok()?;
+    (mac[0] & 1 == 0).then_some(mac)
+}
+
+/// Parses a `--nic` value.
+pub fn parse_nic(s: &str) -> Result<NicArg, String> {
+    let mut parts = s.split(',');
+    match parts.next() {
+        Some("none") if s == "none" => return Ok(NicArg(None)),
+        Some("user") => {}
+        Some("tap" | "bridge" | "socket") => return Err(format!("--nic {s}: only the user backend exists yet")),
+        _ => {
+            return Err(format!(
+                "--nic {s}: expected user[,model=e1000][,hostfwd=...][,restrict=on][,pcap=FILE] or none"
+            ))
+        }
+    }
+    let mut nic = NicConfig {
+        model: NicModel::E1000,
+        mac: DEFAULT_GUEST_MAC,
+        restrict: false,
+        host_forwards: vec![],
+        pcap: None,
+    };
+    for part in parts {
+        let (key, value) = part.split_once('=').ok_or_else(|| format!("--nic: '{part}' is not KEY=VALUE"))?;
+        match key {
+            "model" if value == "e1000" || value == "82540em" => nic.model = NicModel::E1000,
+            "model" => return Err(format!("--nic: model '{value}' is not supported (e1000 is)")),
+            "mac" => {
+                nic.mac = parse_mac(value).ok_or_else(|| format!("--nic: '{value}' is not a unicast MAC address"))?
+            }
+            "hostfwd" => nic.host_forwards.push(HostForward::parse(value)?),
+            "restrict" => {
+                nic.restrict = match value {
+                    "on" | "yes" | "y" => true,
+                    "off" | "no" | "n" => false,
+                    _ => return Err(format!("--nic: restrict={value}: expected on or off")),
+                }
+            }
+            "pcap" if !value.is_empty() => nic.pcap = Some(PathBuf::from(value)),
+            _ => return Err(format!("--nic: unknown option '{part}'")),
+        }
+    }
+    Ok(NicArg(Some(nic)))
+}
+
+/// Opens the NAT for `nic`: its host forwards listen, its capture file is created, DNS goes to
+/// the host's resolver.
+pub fn open_backend(nic: &NicConfig) -> Result<UserNet, String> {
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let config = UserNetConfig {
+        restrict: nic.restrict,
+        host_forwards: nic.host_forwards.clone(),
+        dns_resolver: host::resolver_from(&resolv),
+        pcap: nic.pcap.clone(),
+    };
+    UserNet::new(config).map_err(|e| e.to_string())
+}
+
+/// The NIC on the board and the NAT behind it.
+pub struct Network {
+    nic: Arc<Mutex<E1000>>,
+    nat: UserNet,
+    clock: Clock,
+}
+
+fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Network {
+    /// Joins `nic` and `nat`; `clock` stamps the frames (TCP timers, the capture).
+    pub fn new(nic: Arc<Mutex<E1000>>, nat: UserNet, clock: Clock) -> Self {
+        Network { nic, nat, clock }
+    }
+
+    /// One turn: frames the guest sent go to the NAT, the NAT takes host traffic, and frames
+    /// for the guest go into its receive ring as far as the ring has room (the rest wait).
+    pub fn poll(&mut self) {
+        let now_ns = self.clock.now_ns();
+        let sent = lock(&self.nic).take_tx_frames();
+        for frame in &sent {
+            self.nat.from_guest(frame, now_ns);
+        }
+        self.nat.poll(now_ns);
+        let mut nic = lock(&self.nic);
+        while let Some(frame) = self.nat.peek_for_guest() {
+            if nic.receive(frame) == RxOutcome::NoRoom {
+                break;
+            }
+            self.nat.pop_for_guest(now_ns);
+        }
+    }
+
+    /// True while host traffic may still come.
+    pub fn host_active(&self) -> bool {
+        self.nat.host_active()
+    }
+
+    /// True when the guest sent frames the next turn hands to the NAT.
+    pub fn tx_pending(&self) -> bool {
+        lock(&self.nic).has_tx_frames()
+    }
+
+    /// Waits (host time) up to `virtual_gap` nanoseconds (capped at 10 ms) for host traffic
+    /// while the NAT has something open; true when traffic arrived, or at once when the guest
+    /// has sent frames the next turn will hand to the NAT (an ACK that reopens a window: the
+    /// host's data may already be waiting in the NAT).
+    pub fn wait(&self, virtual_gap: Option<u64>) -> bool {
+        if self.tx_pending() {
+            return true;
+        }
+        if !self.nat.host_active() {
+            return false;
+        }
+        let gap = virtual_gap.map_or(MAX_IDLE_WAIT, Duration::from_nanos).min(MAX_IDLE_WAIT);
+        self.nat.wait(gap)
+    }
+
+    /// Lines for the monitor's `info network`.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = vec![lock(&self.nic).describe()];
+        lines.extend(self.nat.describe().into_iter().map(|l| format!("  {l}")));
+        lines
+    }
+
+    /// Gives the NAT back (a reset keeps it: its listeners and capture stay open).
+    pub fn into_backend(self) -> UserNet {
+        self.nat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nic_options() {
+        assert_eq!(parse_nic("none"), Ok(NicArg(None)));
+        let Ok(NicArg(Some(n))) = parse_nic("user,model=e1000,hostfwd=tcp:127.0.0.1:2222-:22,restrict=on,pcap=x.pcap")
+        else {
+            panic!("a NIC")
+        };
+        assert_eq!(n.model, NicModel::E1000);
+        assert!(n.restrict);
+        assert_eq!(n.host_forwards[0].guest_port, 22);
+        assert_eq!(n.pcap, Some(PathBuf::from("x.pcap")));
+        assert_eq!(
+            parse_nic("user,mac=52:54:00:aa:bb:cc").map(|n| n.0.map(|n| n.mac)),
+            Ok(Some([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc]))
+        );
+        for bad in [
+            "tap,ifname=tap0",
+            "user,model=virtio-net",
+            "user,restrict=maybe",
+            "user,x",
+            "user,mac=01:00:00:00:00:00",
+            "none,x",
+        ] {
+            assert!(parse_nic(bad).is_err(), "{bad}");
+        }
+    }
+}
