@@ -653,17 +653,7 @@ fn ends_block(ins: &Instruction) -> bool {
 
 /// True for the string instructions (an operand addressed by rSI or rDI).
 fn is_string(ins: &Instruction) -> bool {
-    (0..ins.op_count()).any(|i| {
-        matches!(
-            ins.op_kind(i),
-            OpKind::MemorySegSI
-                | OpKind::MemorySegESI
-                | OpKind::MemorySegRSI
-                | OpKind::MemoryESDI
-                | OpKind::MemoryESEDI
-                | OpKind::MemoryESRDI
-        )
-    })
+    (0..ins.op_count()).any(|i| super::ops::operand::is_string_operand(ins.op_kind(i)))
 }
 
 #[cfg(test)]

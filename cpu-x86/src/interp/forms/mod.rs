@@ -14,6 +14,7 @@ mod mov;
 
 use super::cpu::Ctx;
 use super::op::{generic, Handler, MemOperand, Op, NO_REG};
+use super::ops::{is_cmov, is_jcc, is_setcc};
 use iced_x86::{EncodingKind, Mnemonic as M, OpKind};
 
 /// Operand shape of a two-operand form.
@@ -87,54 +88,9 @@ pub(crate) fn select(op: &mut Op) -> Handler {
         M::Movzx | M::Movsx | M::Movsxd => mov::select_extend(op),
         M::Lea => mov::select_lea(op),
         M::Nop => mov::nop,
-        M::Cmovo
-        | M::Cmovno
-        | M::Cmovb
-        | M::Cmovae
-        | M::Cmove
-        | M::Cmovne
-        | M::Cmovbe
-        | M::Cmova
-        | M::Cmovs
-        | M::Cmovns
-        | M::Cmovp
-        | M::Cmovnp
-        | M::Cmovl
-        | M::Cmovge
-        | M::Cmovle
-        | M::Cmovg => mov::select_cmov(op),
-        M::Seto
-        | M::Setno
-        | M::Setb
-        | M::Setae
-        | M::Sete
-        | M::Setne
-        | M::Setbe
-        | M::Seta
-        | M::Sets
-        | M::Setns
-        | M::Setp
-        | M::Setnp
-        | M::Setl
-        | M::Setge
-        | M::Setle
-        | M::Setg => mov::select_setcc(op),
-        M::Jo
-        | M::Jno
-        | M::Jb
-        | M::Jae
-        | M::Je
-        | M::Jne
-        | M::Jbe
-        | M::Ja
-        | M::Js
-        | M::Jns
-        | M::Jp
-        | M::Jnp
-        | M::Jl
-        | M::Jge
-        | M::Jle
-        | M::Jg => branch::select_jcc(op),
+        m if is_cmov(m) => mov::select_cmov(op),
+        m if is_setcc(m) => mov::select_setcc(op),
+        m if is_jcc(m) => branch::select_jcc(op),
         M::Jmp | M::Call | M::Ret => branch::select_near(op),
         M::Push | M::Pop => branch::select_push_pop(op),
         _ => generic,

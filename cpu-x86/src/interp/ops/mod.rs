@@ -60,6 +60,75 @@ pub fn lock_allowed(ins: &Instruction) -> bool {
     ) && ins.op0_kind() == iced_x86::OpKind::Memory
 }
 
+/// True for CMOVcc.
+pub(crate) fn is_cmov(m: M) -> bool {
+    matches!(
+        m,
+        M::Cmovo
+            | M::Cmovno
+            | M::Cmovb
+            | M::Cmovae
+            | M::Cmove
+            | M::Cmovne
+            | M::Cmovbe
+            | M::Cmova
+            | M::Cmovs
+            | M::Cmovns
+            | M::Cmovp
+            | M::Cmovnp
+            | M::Cmovl
+            | M::Cmovge
+            | M::Cmovle
+            | M::Cmovg
+    )
+}
+
+/// True for SETcc.
+pub(crate) fn is_setcc(m: M) -> bool {
+    matches!(
+        m,
+        M::Seto
+            | M::Setno
+            | M::Setb
+            | M::Setae
+            | M::Sete
+            | M::Setne
+            | M::Setbe
+            | M::Seta
+            | M::Sets
+            | M::Setns
+            | M::Setp
+            | M::Setnp
+            | M::Setl
+            | M::Setge
+            | M::Setle
+            | M::Setg
+    )
+}
+
+/// True for Jcc.
+pub(crate) fn is_jcc(m: M) -> bool {
+    matches!(
+        m,
+        M::Jo
+            | M::Jno
+            | M::Jb
+            | M::Jae
+            | M::Je
+            | M::Jne
+            | M::Jbe
+            | M::Ja
+            | M::Js
+            | M::Jns
+            | M::Jp
+            | M::Jnp
+            | M::Jl
+            | M::Jge
+            | M::Jle
+            | M::Jg
+    )
+}
+
 impl Ctx<'_> {
     /// RFLAGS with the lazy arithmetic flags folded in.
     #[inline]
@@ -132,38 +201,8 @@ impl Ctx<'_> {
             M::Xchg => self.xchg(ins),
             M::Xlatb => self.xlat(ins),
             M::Bswap => self.bswap(ins),
-            M::Cmovo
-            | M::Cmovno
-            | M::Cmovb
-            | M::Cmovae
-            | M::Cmove
-            | M::Cmovne
-            | M::Cmovbe
-            | M::Cmova
-            | M::Cmovs
-            | M::Cmovns
-            | M::Cmovp
-            | M::Cmovnp
-            | M::Cmovl
-            | M::Cmovge
-            | M::Cmovle
-            | M::Cmovg => self.cmov(ins),
-            M::Seto
-            | M::Setno
-            | M::Setb
-            | M::Setae
-            | M::Sete
-            | M::Setne
-            | M::Setbe
-            | M::Seta
-            | M::Sets
-            | M::Setns
-            | M::Setp
-            | M::Setnp
-            | M::Setl
-            | M::Setge
-            | M::Setle
-            | M::Setg => self.setcc(ins),
+            m if is_cmov(m) => self.cmov(ins),
+            m if is_setcc(m) => self.setcc(ins),
             M::Cbw | M::Cwde | M::Cdqe | M::Cwd | M::Cdq | M::Cqo => self.sign_extend_acc(ins),
             M::Lds | M::Les | M::Lfs | M::Lgs | M::Lss => self.load_far_pointer(ins),
             // ENDBR32/64 are NOPs on a CPU without CET (CPUID does not report it).
@@ -213,22 +252,7 @@ impl Ctx<'_> {
                 self.flag_op(ins)
             }
             M::In | M::Out => self.in_out(ins),
-            M::Jo
-            | M::Jno
-            | M::Jb
-            | M::Jae
-            | M::Je
-            | M::Jne
-            | M::Jbe
-            | M::Ja
-            | M::Js
-            | M::Jns
-            | M::Jp
-            | M::Jnp
-            | M::Jl
-            | M::Jge
-            | M::Jle
-            | M::Jg => self.jcc(ins),
+            m if is_jcc(m) => self.jcc(ins),
             M::Jmp => self.jmp(ins),
             M::Call => self.call(ins),
             M::Ret | M::Retf => self.ret(ins),

@@ -36,6 +36,19 @@ pub fn addr_size(ins: &Instruction) -> u8 {
     }
 }
 
+/// True for the memory operand kinds of string instructions (addressed by rSI or rDI).
+pub fn is_string_operand(k: OpKind) -> bool {
+    matches!(
+        k,
+        OpKind::MemorySegSI
+            | OpKind::MemorySegESI
+            | OpKind::MemorySegRSI
+            | OpKind::MemoryESDI
+            | OpKind::MemoryESEDI
+            | OpKind::MemoryESRDI
+    )
+}
+
 /// Address size of a string operand kind.
 pub fn string_addr_size(k: OpKind) -> u8 {
     match k {

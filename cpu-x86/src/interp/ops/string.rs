@@ -5,7 +5,7 @@
 //! iteration counts as a retired instruction (`Interpreter::retired`, counted as it happens so
 //! the clock is exact per iteration).
 
-use super::operand::{seg_of, string_addr_size};
+use super::operand::{is_string_operand, seg_of, string_addr_size};
 use crate::interp::access::store;
 use crate::interp::cpu::Ctx;
 use crate::interp::fault::R;
@@ -65,15 +65,7 @@ impl Ctx<'_> {
         let mut src_seg = Seg::Ds;
         for i in 0..ins.op_count() {
             let k = ins.op_kind(i);
-            if matches!(
-                k,
-                OpKind::MemorySegSI
-                    | OpKind::MemorySegESI
-                    | OpKind::MemorySegRSI
-                    | OpKind::MemoryESDI
-                    | OpKind::MemoryESEDI
-                    | OpKind::MemoryESRDI
-            ) {
+            if is_string_operand(k) {
                 asize = string_addr_size(k);
             }
             if matches!(k, OpKind::MemorySegSI | OpKind::MemorySegESI | OpKind::MemorySegRSI) {
