@@ -13,6 +13,10 @@
 //!
 //! Bochs is not measured: it cannot load a Multiboot kernel without a bootloader disk.
 
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+
+use cpu_time::children_cpu;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -37,18 +41,6 @@ fn guest(rounds: u64) -> PathBuf {
     }
     rx86_tests::guests::build_guest(&format!("cpu-loop-{rounds}"), &[dir], rx86_tests::guests::GuestArch::I386)
         .expect("build cpu-loop")
-}
-
-/// CPU time the finished children of this process used so far.
-fn children_cpu() -> Duration {
-    // SAFETY: getrusage fills the zeroed struct it is given; RUSAGE_CHILDREN is valid.
-    let usage = unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut u);
-        u
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 /// Runs `cmd` to its end; returns its output and the CPU time it took.

@@ -14,12 +14,17 @@ use std::time::Duration;
 /// Runs a Multiboot kernel to power-off with blocks of at most `max_block` instructions
 /// (`None`: the default); returns its serial output and the instructions retired.
 fn run_kernel(kernel: &Path, max_block: Option<usize>) -> (String, u64) {
+    run_kernel_with(kernel, "hello world", max_block)
+}
+
+/// `run_kernel` with the command line `append`.
+fn run_kernel_with(kernel: &Path, append: &str, max_block: Option<usize>) -> (String, u64) {
     let dir = tempfile_dir();
     let serial = dir.join(format!("serial-{}.txt", max_block.unwrap_or(0)));
     let config = MachineConfig {
         ram_bytes: 256 << 20,
         kernel: Some(kernel.to_path_buf()),
-        append: "hello world".into(),
+        append: append.into(),
         serial: SerialBackend::File(serial.clone()),
         no_reboot: true,
         max_block,
@@ -55,6 +60,18 @@ fn block_lengths_change_neither_output_nor_instruction_counts() {
             let run = run_kernel(&kernel, Some(max_block));
             assert_eq!(run, reference, "{} with blocks of at most {max_block}", kernel.display());
         }
+    }
+}
+
+#[test]
+fn timer_interrupts_arrive_on_time_while_the_cpu_polls_beside_its_code() {
+    // The kernel's opt-in step counts the PIT (1 kHz) and the RTC's periodic interrupt
+    // (1024 Hz) over 1000 PIT ticks while busy-polling a counter inside its own code.
+    for kernel in [multiboot_test_kernel(), multiboot64_test_kernel()] {
+        let kernel = kernel.expect("build the test kernel");
+        let (serial, _) = run_kernel_with(&kernel, "timer-rates", None);
+        let line = serial.lines().find(|l| l.starts_with("timer-rates:")).unwrap_or_else(|| panic!("{serial}"));
+        assert!(line.starts_with("timer-rates: ok pit=1000 rtc=102"), "{line}\n{serial}");
     }
 }
 

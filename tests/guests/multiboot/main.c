@@ -20,6 +20,8 @@ void kmain(u32 magic, const struct multiboot_info *info) {
     step_acpi();
     step_rtc();
     step_pit_pic();
+    /* Before the local APIC steps: they leave LINT0, the PIC's path to the CPU, masked. */
+    if (cmdline_has(info, "timer-rates")) step_timer_rates();
     step_ioapic_lapic();
     step_lapic_timer();
     step_pmtimer();

@@ -16,6 +16,17 @@ static void print_cmdline(const struct multiboot_info *info) {
     kprintf("\n");
 }
 
+int cmdline_has(const struct multiboot_info *info, const char *word) {
+    if (!(info->flags & MULTIBOOT_INFO_CMDLINE) || !info->cmdline) return 0;
+    const char *s = (const char *)PHYS(info->cmdline);
+    for (u32 i = 0; i < MAX_CMDLINE_LEN && s[i]; i++) {
+        u32 j = 0;
+        while (word[j] && s[i + j] == word[j]) j++;
+        if (!word[j]) return 1;
+    }
+    return 0;
+}
+
 void step_multiboot(u32 magic, const struct multiboot_info *info) {
     step_begin("multiboot");
     if (magic != MULTIBOOT_BOOTLOADER_MAGIC) {

@@ -12,11 +12,15 @@
 #define TICKS_BUSY_POLLED 3      /* of which busy-polled before trusting HLT */
 
 void step_multiboot(u32 magic, const struct multiboot_info *info);
+/* True when the Multiboot command line contains `word`. */
+int cmdline_has(const struct multiboot_info *info, const char *word);
 void step_acpi(void);
 void step_rtc(void);
 void step_pit_pic(void);
 void step_ioapic_lapic(void);
 void step_lapic_timer(void);
 void step_pmtimer(void);
+/* Only when the command line asks for it (`timer-rates`). */
+void step_timer_rates(void);
 
 #endif
