@@ -143,10 +143,15 @@ fn rx86_and_qemu_refuse_each_other_as_second_writer() {
         return;
     }
     let (dir, floppy) = endless_floppy("qemu");
-    // QEMU first: rx86 is refused as soon as QEMU has opened the image.
-    let qemu = start_qemu(&floppy, false);
+    // QEMU first: rx86 is refused as soon as QEMU has opened the image. A probing rx86 that
+    // gets there before QEMU has locked it makes QEMU give up, so QEMU is started again.
+    let mut qemu = start_qemu(&floppy, false);
     let start = Instant::now();
     let refused = loop {
+        if qemu.try_wait().unwrap().is_some() {
+            qemu = start_qemu(&floppy, false);
+        }
+        std::thread::sleep(Duration::from_millis(300));
         let out = second(Some(&floppy), &[]);
         if out.status.code() == Some(1) || start.elapsed() > LIMIT {
             break out;
