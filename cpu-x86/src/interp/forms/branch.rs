@@ -7,6 +7,7 @@ use crate::interp::cpu::Ctx;
 use crate::interp::fault::{Fault, R};
 use crate::interp::flags::size_mask;
 use crate::interp::op::{generic, Handler, Op, NO_REG};
+use crate::interp::ops::operand::is_immediate;
 use crate::interp::state::{Mode, Seg};
 use iced_x86::{Code, Mnemonic as M, OpKind};
 
@@ -94,7 +95,7 @@ pub(super) fn select_push_pop(op: &mut Op) -> Handler {
     let reg = ins.op0_kind() == OpKind::Register && op.r0 != NO_REG;
     match ins.mnemonic() {
         M::Push if reg => by_size!(size, push_r),
-        M::Push if ins.op0_kind() != OpKind::Memory && ins.op0_kind() != OpKind::Register => {
+        M::Push if is_immediate(ins.op0_kind()) => {
             op.imm = ins.immediate(0) & size_mask(size);
             by_size!(size, push_i)
         }

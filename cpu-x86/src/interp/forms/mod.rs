@@ -14,6 +14,7 @@ mod mov;
 
 use super::cpu::Ctx;
 use super::op::{generic, Handler, MemOperand, Op, NO_REG};
+use super::ops::operand::is_immediate as imm;
 use super::ops::{is_cmov, is_jcc, is_setcc};
 use iced_x86::{EncodingKind, Mnemonic as M, OpKind};
 
@@ -38,19 +39,6 @@ fn shape(op: &Op) -> Option<Shape> {
     if ins.op_count() != 2 {
         return None;
     }
-    let imm = |k: OpKind| {
-        matches!(
-            k,
-            OpKind::Immediate8
-                | OpKind::Immediate16
-                | OpKind::Immediate32
-                | OpKind::Immediate64
-                | OpKind::Immediate8to16
-                | OpKind::Immediate8to32
-                | OpKind::Immediate8to64
-                | OpKind::Immediate32to64
-        )
-    };
     let (k0, k1) = (ins.op0_kind(), ins.op1_kind());
     let reg0 = k0 == OpKind::Register && op.r0 != NO_REG;
     let reg1 = k1 == OpKind::Register && op.r1 != NO_REG;

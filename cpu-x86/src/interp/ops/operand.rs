@@ -36,6 +36,22 @@ pub fn addr_size(ins: &Instruction) -> u8 {
     }
 }
 
+/// True for the immediate operand kinds.
+pub fn is_immediate(k: OpKind) -> bool {
+    matches!(
+        k,
+        OpKind::Immediate8
+            | OpKind::Immediate8_2nd
+            | OpKind::Immediate16
+            | OpKind::Immediate32
+            | OpKind::Immediate64
+            | OpKind::Immediate8to16
+            | OpKind::Immediate8to32
+            | OpKind::Immediate8to64
+            | OpKind::Immediate32to64
+    )
+}
+
 /// True for the memory operand kinds of string instructions (addressed by rSI or rDI).
 pub fn is_string_operand(k: OpKind) -> bool {
     matches!(
@@ -147,15 +163,7 @@ impl Ctx<'_> {
                 let (seg, off) = self.ea(ins);
                 self.read(seg, off, size)
             }
-            OpKind::Immediate8
-            | OpKind::Immediate8_2nd
-            | OpKind::Immediate16
-            | OpKind::Immediate32
-            | OpKind::Immediate64
-            | OpKind::Immediate8to16
-            | OpKind::Immediate8to32
-            | OpKind::Immediate8to64
-            | OpKind::Immediate32to64 => Ok(ins.immediate(i) & size_mask(size)),
+            k if is_immediate(k) => Ok(ins.immediate(i) & size_mask(size)),
             k => Err(self.unsupported(format!("operand kind {k:?}"))),
         }
     }
