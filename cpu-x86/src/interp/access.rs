@@ -84,9 +84,53 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// Reads `size` bytes at `seg:off`.
-    #[inline]
+    /// Linear address of an ordinary `size`-byte data access at `seg:off` when the
+    /// segment needs no check beyond its limit: a present, expand-up data segment
+    /// (writable for a write), or a readable code segment for a read. Anything else
+    /// (and every limit violation) returns `None` for the full checks of [`Self::linear`].
+    ///
+    /// In 64-bit mode the canonical check is left to the caller's TLB probe: the TLB
+    /// holds canonical pages only, so an access within one page that hits it is canonical.
+    #[inline(always)]
+    fn linear_fast<const WRITE: bool>(&self, seg: Seg, off: u64, size: u8) -> Option<u64> {
+        let st = &self.c.st;
+        let s = &st.seg[seg as usize];
+        if st.mode == Mode::Long64 {
+            let base = if matches!(seg, Seg::Fs | Seg::Gs) { s.base } else { 0 };
+            return Some(base.wrapping_add(off));
+        }
+        const DATA: u16 = attr::P | attr::S | attr::CODE | attr::DC;
+        let usable = if WRITE {
+            s.attrs & (DATA | attr::RW) == attr::P | attr::S | attr::RW
+        } else {
+            s.attrs & DATA == attr::P | attr::S
+                || s.attrs & (attr::P | attr::S | attr::CODE | attr::RW) == attr::P | attr::S | attr::CODE | attr::RW
+        };
+        (usable && off + size as u64 - 1 <= s.limit as u64).then(|| s.base.wrapping_add(off) & 0xffff_ffff)
+    }
+
+    /// Reads `size` bytes at `seg:off`: straight from the TLB's host page in the lean
+    /// loop, else with every check.
+    #[inline(always)]
     pub fn read(&mut self, seg: Seg, off: u64, size: u8) -> R<u64> {
+        if self.c.lean {
+            if let Some(lin) = self.linear_fast::<false>(seg, off, size) {
+                let page_off = lin & 0xfff;
+                if page_off + size as u64 <= 0x1000 {
+                    if let Some(host) = self.c.tlb.read_host(lin, self.c.st.cpl == 3) {
+                        // SAFETY: `host` is the host address of a whole guest RAM page (see
+                        // `mmu::translate`) and page_off+size stays inside that page.
+                        return Ok(unsafe { load(host + page_off as usize, size) });
+                    }
+                }
+            }
+        }
+        self.read_checked(seg, off, size)
+    }
+
+    /// `read` with the segment checks, alignment check, data breakpoints and watchpoints.
+    #[inline(never)]
+    fn read_checked(&mut self, seg: Seg, off: u64, size: u8) -> R<u64> {
         let lin = self.linear(seg, off, size, Acc::Read)?;
         self.check_alignment(lin, size)?;
         if self.c.dbg.read != 0 {
@@ -98,9 +142,29 @@ impl Ctx<'_> {
         self.read_lin(lin, size, Acc::Read, self.c.st.cpl == 3)
     }
 
-    /// Writes `size` bytes at `seg:off`.
-    #[inline]
+    /// Writes `size` bytes at `seg:off`: straight to the TLB's host page in the lean
+    /// loop when the page may be written directly, else with every check.
+    #[inline(always)]
     pub fn write(&mut self, seg: Seg, off: u64, size: u8, value: u64) -> R<()> {
+        if self.c.lean {
+            if let Some(lin) = self.linear_fast::<true>(seg, off, size) {
+                let page_off = lin & 0xfff;
+                if page_off + size as u64 <= 0x1000 {
+                    if let Some(host) = self.c.tlb.write_host(lin, self.c.st.cpl == 3) {
+                        // SAFETY: `host` is the host address of a whole writable guest RAM
+                        // page holding no decoded code, and the range stays inside it.
+                        unsafe { store(host + page_off as usize, size, value) };
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        self.write_checked(seg, off, size, value)
+    }
+
+    /// `write` with the segment checks, alignment check, data breakpoints and watchpoints.
+    #[inline(never)]
+    fn write_checked(&mut self, seg: Seg, off: u64, size: u8, value: u64) -> R<()> {
         let lin = self.linear(seg, off, size, Acc::Write)?;
         self.check_alignment(lin, size)?;
         if self.c.dbg.write != 0 {
@@ -267,20 +331,20 @@ impl Ctx<'_> {
     /// the page is plain RAM and no data breakpoint or watchpoint is armed.
     #[inline(always)]
     pub fn read_modify_write(&mut self, seg: Seg, off: u64, size: u8, f: impl FnOnce(&mut Self, u64) -> u64) -> R<()> {
-        let lin = self.linear(seg, off, size, Acc::Write)?;
-        let c = &self.c;
-        let watched = (c.dbg.read | c.dbg.write) != 0 || c.hooks.watch_reads || c.hooks.watch_writes;
-        if lin & 0xfff <= 0x1000 - size as u64 && !watched {
-            if let Some(host) = c.tlb.write_host(lin, c.st.cpl == 3) {
-                self.check_alignment(lin, size)?;
-                let at = host + (lin & 0xfff) as usize;
-                // SAFETY: as in `write_lin`: a writable RAM page without decoded code, and
-                // the range stays inside it.
-                let d = unsafe { load(at, size) };
-                let r = f(self, d);
-                // SAFETY: the same bytes.
-                unsafe { store(at, size, r) };
-                return Ok(());
+        if self.c.lean {
+            if let Some(lin) = self.linear_fast::<true>(seg, off, size) {
+                if lin & 0xfff <= 0x1000 - size as u64 {
+                    if let Some(host) = self.c.tlb.write_host(lin, self.c.st.cpl == 3) {
+                        let at = host + (lin & 0xfff) as usize;
+                        // SAFETY: as in `write`: a writable RAM page without decoded code,
+                        // and the range stays inside it.
+                        let d = unsafe { load(at, size) };
+                        let r = f(self, d);
+                        // SAFETY: the same bytes.
+                        unsafe { store(at, size, r) };
+                        return Ok(());
+                    }
+                }
             }
         }
         self.probe_write(seg, off, size)?;

@@ -17,7 +17,7 @@ use super::decode_cache::{Block, DecodeCache, FrontKey, Key};
 use super::fault::{vec, Exception, Fault, R};
 use super::mmu::{translate, Acc, Tlb};
 use super::op::Op;
-use super::state::{fl, CpuState, Mode, Seg};
+use super::state::{cr0, fl, CpuState, Mode, Seg};
 use crate::debug::DebugStop;
 use crate::engine::Exit;
 use iced_x86::{Decoder, DecoderError, DecoderOptions, FlowControl, Instruction, Mnemonic, OpKind, Register};
@@ -61,6 +61,9 @@ pub struct Interpreter {
     pub(crate) brk: bool,
     /// Re-check the interrupt lines after this instruction.
     pub(crate) irq_check: bool,
+    /// The lean loop is running: no data breakpoint, watchpoint or alignment check is
+    /// armed, so ordinary data accesses may take the unchecked fast path.
+    pub(crate) lean: bool,
     /// The breakpoints DR7 enables, and the data breakpoints hit by this instruction.
     pub(crate) dbg: Armed,
     /// Breakpoints, watchpoints and single-step a debugger asked for.
@@ -111,6 +114,7 @@ impl Interpreter {
             cache: DecodeCache::default(),
             brk: false,
             irq_check: true,
+            lean: false,
             dbg: Armed::default(),
             hooks: DebugHooks::default(),
             a20_mask: u64::MAX,
@@ -350,27 +354,43 @@ impl Ctx<'_> {
             || (c.dbg.exec | c.dbg.read | c.dbg.write | c.dbg.io) != 0
             || c.st.rflags & fl::TF != 0
             || c.st.int_shadow
+            || (c.st.cpl == 3 && c.st.cr0 & cr0::AM != 0 && c.st.rflags & fl::AC != 0)
     }
 
     /// Decodes (or finds) the block at CS:RIP and executes up to `budget` instructions
-    /// of it; returns how many ticks passed (0 when nothing executed).
+    /// of it; returns how many ticks passed (0 when nothing executed). When nothing is
+    /// armed, goes on with the blocks that follow for as long as no instruction asked
+    /// for the board's attention (I/O, code or mode changes, interrupt lines, HLT) and
+    /// budget is left, so a loop runs without returning to the run loop per block.
     fn exec_block(&mut self, budget: usize) -> Result<u64, Exit> {
-        let block = match self.block_at_rip() {
-            Ok(b) => b,
-            Err(Fault::Exc(e)) => {
-                self.c.st.rflags |= fl::RF;
-                self.deliver_event(e.unpack(), false)?;
-                self.c.event_ticks += 1;
-                return Ok(1);
-            }
-            Err(Fault::Unsupported) => return Err(Exit::Unsupported(self.take_unsupported())),
-        };
-        let ops = &block.ops[..budget.min(block.ops.len())];
         let before = self.c.ticks();
-        if self.needs_checks() {
-            self.exec_ops_checked(ops)?;
-        } else {
-            self.exec_ops(ops)?;
+        let end = before.saturating_add(budget as u64);
+        let mut prev: Option<Rc<Block>> = None;
+        loop {
+            let block = match self.block_at_rip(prev.as_deref()) {
+                Ok(b) => b,
+                Err(Fault::Exc(e)) => {
+                    self.c.st.rflags |= fl::RF;
+                    self.deliver_event(e.unpack(), false)?;
+                    self.c.event_ticks += 1;
+                    break;
+                }
+                Err(Fault::Unsupported) => return Err(Exit::Unsupported(self.take_unsupported())),
+            };
+            let left = (end - self.c.ticks()).min(usize::MAX as u64) as usize;
+            let ops = &block.ops[..left.min(block.ops.len())];
+            if self.needs_checks() {
+                self.exec_ops_checked(ops)?;
+                break;
+            }
+            self.c.lean = true;
+            let done = self.exec_ops(ops);
+            self.c.lean = false;
+            done?;
+            if self.c.brk || self.c.irq_check || self.c.ticks() >= end {
+                break;
+            }
+            prev = Some(block);
         }
         Ok(self.c.ticks() - before)
     }
@@ -389,7 +409,9 @@ impl Ctx<'_> {
                 return self.instruction_fault(fault, op, start_rip, start_rsp);
             }
             self.c.retired += 1;
-            if self.c.brk || self.c.st.halted || self.c.st.rip != op.next_ip {
+            // HLT sets `irq_check` and ends its block, so the lean loop needs no test of
+            // `halted`.
+            if self.c.brk || self.c.st.rip != op.next_ip {
                 break;
             }
         }
@@ -496,15 +518,29 @@ impl Ctx<'_> {
         msg
     }
 
-    /// The decoded block at CS:RIP: from the front table when the same linear address,
-    /// RIP and mode were seen since the last TLB flush, else through the code TLB and
-    /// the block map.
-    fn block_at_rip(&mut self) -> R<Rc<Block>> {
+    /// The decoded block at CS:RIP: through `prev`'s link when execution just left
+    /// `prev` for a successor seen before, else as [`Self::block_at`] finds it (and
+    /// `prev` then links to it).
+    fn block_at_rip(&mut self, prev: Option<&Block>) -> R<Rc<Block>> {
         let rip = self.c.st.rip;
         let bitness = self.c.st.bitness();
         let lin = self.code_linear(rip)?;
         let user = self.c.st.cpl == 3;
         let front = FrontKey { lin, rip, mode: bitness | if user { 256 } else { 0 } };
+        let Some(prev) = prev else { return self.block_at(front) };
+        if let Some(b) = self.c.cache.linked(prev, &front, self.c.tlb.generation) {
+            return Ok(b);
+        }
+        let b = self.block_at(front)?;
+        self.c.cache.link(prev, front, self.c.tlb.generation, &b);
+        Ok(b)
+    }
+
+    /// The decoded block for `front`: from the front table, else through the code TLB
+    /// and the block map, else decoded now.
+    fn block_at(&mut self, front: FrontKey) -> R<Rc<Block>> {
+        let FrontKey { lin, rip, mode } = front;
+        let (bitness, user) = (mode & 0xff, mode & 256 != 0);
         if let Some(b) = self.c.cache.front(&front, self.c.tlb.generation) {
             return Ok(b.clone());
         }
@@ -582,7 +618,7 @@ impl Ctx<'_> {
                     // The first instruction crosses into the next page: decode it alone
                     // from both pages, uncached.
                     let ins = self.decode_crossing(lin, &buf[..in_page], rip, bitness)?;
-                    return Ok((Block { ops: Box::new([Op::new(ins)]), ram_page: None, span: (0, 0) }, false));
+                    return Ok((Block::new(Box::new([Op::new(ins)]), None, (0, 0)), false));
                 }
                 break;
             }
@@ -609,7 +645,7 @@ impl Ctx<'_> {
         let ram_page = is_ram.then_some(ram_off);
         let start = lin & 0xfff;
         let end = ops.last().map_or(start, |op| (start + op.next_ip.wrapping_sub(rip)).min(0x1000));
-        Ok((Block { ops: ops.into_boxed_slice(), ram_page, span: (start, end) }, is_ram))
+        Ok((Block::new(ops.into_boxed_slice(), ram_page, (start, end)), is_ram))
     }
 
     /// Decodes one instruction whose bytes continue on the next page.
@@ -644,7 +680,14 @@ fn ends_block(ins: &Instruction) -> bool {
     let reg0 =
         if ins.op_count() > 0 && ins.op0_kind() == OpKind::Register { ins.op0_register() } else { Register::None };
     match ins.mnemonic() {
-        Mnemonic::Hlt | Mnemonic::Sti | Mnemonic::Popf | Mnemonic::Popfd | Mnemonic::Popfq => true,
+        // STAC and CLAC change RFLAGS.AC, which decides whether the lean loop may run.
+        Mnemonic::Hlt
+        | Mnemonic::Sti
+        | Mnemonic::Popf
+        | Mnemonic::Popfd
+        | Mnemonic::Popfq
+        | Mnemonic::Stac
+        | Mnemonic::Clac => true,
         Mnemonic::Mov => reg0 == Register::SS || reg0.is_cr() || reg0.is_dr(),
         Mnemonic::Pop => reg0 == Register::SS,
         _ => (ins.has_rep_prefix() || ins.has_repne_prefix()) && is_string(ins),

@@ -9,12 +9,19 @@
 //! size and privilege of the block's start ([`FrontKey`]): a hit skips the code
 //! translation and the hash probe. Its entries carry the generations of the TLB and of
 //! this cache, so any TLB flush or invalidation makes them miss.
+//!
+//! Each block also remembers the blocks execution went on to from it ([`Link`]): one
+//! for falling through (or a branch not taken) and one for the last other successor (a
+//! taken branch, a call, a return). A link is checked like a front-table slot, by key
+//! and generations, and holds its target weakly, so chains never keep a dropped block
+//! alive or form reference cycles.
 
 use super::op::Op;
 use rx86_core::phys::CodeWrite;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 /// A decoded basic block.
 pub struct Block {
@@ -24,6 +31,29 @@ pub struct Block {
     pub ram_page: Option<u64>,
     /// The block's bytes within its page, `start..end`.
     pub span: (u64, u64),
+    /// The successors seen: `[fall-through, other]`.
+    links: RefCell<[Option<Link>; 2]>,
+}
+
+impl Block {
+    /// A block of `ops` lying at `span` of RAM page `ram_page`.
+    pub fn new(ops: Box<[Op]>, ram_page: Option<u64>, span: (u64, u64)) -> Self {
+        Block { ops, ram_page, span, links: RefCell::new([None, None]) }
+    }
+
+    /// The link slot for a successor starting at `rip`.
+    fn slot(&self, rip: u64) -> usize {
+        usize::from(self.ops.last().is_none_or(|op| op.next_ip != rip))
+    }
+}
+
+/// A remembered successor: valid while its key matches and neither the TLB nor the
+/// cache changed since it was made.
+struct Link {
+    key: FrontKey,
+    tlb_generation: u64,
+    generation: u64,
+    block: Weak<Block>,
 }
 
 /// What identifies a block's start without translating it: the linear address of its
@@ -124,6 +154,24 @@ impl DecodeCache {
         }
     }
 
+    /// The successor of `from` remembered for `key` while the TLB is at `tlb_generation`.
+    #[inline]
+    pub fn linked(&self, from: &Block, key: &FrontKey, tlb_generation: u64) -> Option<Rc<Block>> {
+        let links = from.links.borrow();
+        let link = links[from.slot(key.rip)].as_ref()?;
+        if link.key == *key && link.tlb_generation == tlb_generation && link.generation == self.generation {
+            link.block.upgrade()
+        } else {
+            None
+        }
+    }
+
+    /// Remembers that execution went on from `from` to `to`, found for `key`.
+    pub fn link(&self, from: &Block, key: FrontKey, tlb_generation: u64, to: &Rc<Block>) {
+        let link = Link { key, tlb_generation, generation: self.generation, block: Rc::downgrade(to) };
+        from.links.borrow_mut()[from.slot(key.rip)] = Some(link);
+    }
+
     /// Remembers `block` for `key` in the front table.
     pub fn set_front(&mut self, key: FrontKey, tlb_generation: u64, block: Rc<Block>) {
         let generation = self.generation;
@@ -143,6 +191,10 @@ impl DecodeCache {
         }
         let page = block.ram_page;
         let replaced = self.blocks.insert(key, block);
+        if replaced.is_some() {
+            // Links and front slots may still name the block replaced.
+            self.generation += 1;
+        }
         if let Some(page) = page {
             // A key already listed for the page (its block was decoded again) is not listed twice.
             if replaced.is_none_or(|old| old.ram_page != Some(page)) {
@@ -195,7 +247,7 @@ mod tests {
     use super::*;
 
     fn block(page: Option<u64>, span: (u64, u64)) -> Rc<Block> {
-        Rc::new(Block { ops: Box::new([]), ram_page: page, span })
+        Rc::new(Block::new(Box::new([]), page, span))
     }
 
     fn write(page: u64, start: u64, end: u64) -> CodeWrite {
@@ -238,5 +290,33 @@ mod tests {
         assert!(c.front(&key, 7).is_some(), "nothing dropped");
         c.invalidate(&[write(0x1000, 0, 1)]);
         assert!(c.front(&key, 7).is_none(), "blocks dropped since");
+    }
+
+    #[test]
+    fn links_are_followed_until_the_tlb_or_the_cache_changes_or_the_target_goes() {
+        let mut c = DecodeCache::default();
+        // A JE at 0x100e: falls through to 0x1010, branches to 0x2000.
+        let mut je = iced_x86::Decoder::with_ip(32, &[0x74, 0x00], 0x100e, 0).decode();
+        je.set_near_branch32(0x2000);
+        let from = Rc::new(Block::new(Box::new([Op::new(je)]), Some(0x1000), (0, 0x10)));
+        let to = block(Some(0x1000), (0x10, 0x20));
+        let elsewhere = block(Some(0x2000), (0, 0x10));
+        c.insert(Key { phys: 0x1010, rip: 0x1010, bitness: 32 }, to.clone());
+        c.insert(Key { phys: 0x2000, rip: 0x2000, bitness: 32 }, elsewhere.clone());
+        let key = FrontKey { lin: 0x1010, rip: 0x1010, mode: 32 };
+        let other = FrontKey { lin: 0x2000, rip: 0x2000, mode: 32 };
+        assert!(c.linked(&from, &key, 3).is_none(), "nothing linked yet");
+        c.link(&from, key, 3, &to);
+        c.link(&from, other, 3, &elsewhere);
+        assert!(Rc::ptr_eq(&c.linked(&from, &key, 3).unwrap(), &to));
+        assert!(Rc::ptr_eq(&c.linked(&from, &other, 3).unwrap(), &elsewhere));
+        assert!(c.linked(&from, &FrontKey { mode: 16, ..key }, 3).is_none(), "another code size");
+        assert!(c.linked(&from, &key, 4).is_none(), "TLB flushed since");
+        c.invalidate(&[write(0x2000, 0, 1)]);
+        assert!(c.linked(&from, &key, 3).is_none(), "blocks dropped since");
+        c.link(&from, key, 3, &to);
+        drop(to);
+        c.clear();
+        assert!(c.linked(&from, &key, 3).is_none(), "the target is gone");
     }
 }
