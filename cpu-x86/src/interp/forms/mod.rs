@@ -7,10 +7,12 @@
 //! - `alu`: ADD OR ADC SBB AND SUB XOR CMP TEST, INC DEC, shifts by an immediate.
 //! - `mov`: MOV, MOVZX MOVSX MOVSXD, LEA, CMOVcc, SETcc, NOP.
 //! - `branch`: Jcc, JMP/CALL rel, RET near, PUSH/POP of registers and immediates.
+//! - `muldiv`: IMUL of two and three operands, MUL IMUL DIV IDIV.
 
 mod alu;
 mod branch;
 mod mov;
+mod muldiv;
 
 use super::cpu::Ctx;
 use super::op::{generic, Handler, MemOperand, Op, NO_REG};
@@ -81,6 +83,7 @@ pub(crate) fn select(op: &mut Op) -> Handler {
         m if is_jcc(m) => branch::select_jcc(op),
         M::Jmp | M::Call | M::Ret => branch::select_near(op),
         M::Push | M::Pop => branch::select_push_pop(op),
+        M::Mul | M::Imul | M::Div | M::Idiv => muldiv::select_muldiv(op),
         _ => generic,
     }
 }

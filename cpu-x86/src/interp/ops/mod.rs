@@ -8,7 +8,7 @@ pub(crate) use control::FarKind;
 mod data;
 mod flagops;
 mod io;
-mod muldiv;
+pub(crate) mod muldiv;
 pub(crate) mod operand;
 mod shift;
 mod sse;
