@@ -492,7 +492,16 @@ impl PhysMemory {
                 continue;
             }
             drop(bytes);
-            self.written_code.lock().unwrap_or_else(|e| e.into_inner()).push(CodeWrite { page: base, start, end });
+            let mut written = self.written_code.lock().unwrap_or_else(|e| e.into_inner());
+            // A run of writes (a copy, a fill) over the same code becomes one range.
+            match written.last_mut() {
+                Some(last) if last.page == base && start <= last.end && last.start <= end => {
+                    last.start = last.start.min(start);
+                    last.end = last.end.max(end);
+                }
+                _ => written.push(CodeWrite { page: base, start, end }),
+            }
+            drop(written);
             self.code_written_flag.store(true, Ordering::Release);
         }
     }
@@ -770,6 +779,19 @@ mod tests {
         m.write(0x213f, &[2]);
         let w = |start, end| CodeWrite { page: 0x2000, start, end };
         assert_eq!(m.take_code_writes(), vec![w(0xff, 0x101), w(0x13f, 0x140)]);
+    }
+
+    #[test]
+    fn a_run_of_writes_over_code_is_reported_as_one_range() {
+        let (m, _) = map();
+        m.mark_code(0x2000, 0x100);
+        for i in 0..0x40 {
+            m.write(0x2010 + i * 2, &[3, 3]);
+        }
+        m.write(0x2008, &[4; 8]);
+        m.write(0x20f0, &[5]);
+        let w = |start, end| CodeWrite { page: 0x2000, start, end };
+        assert_eq!(m.take_code_writes(), vec![w(0x8, 0x90), w(0xf0, 0xf1)]);
     }
 
     #[test]

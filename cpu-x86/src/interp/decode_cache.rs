@@ -7,18 +7,19 @@
 //!
 //! In front of the map sits a direct-mapped table keyed by the linear address, RIP, code
 //! size and privilege of the block's start ([`FrontKey`]): a hit skips the code
-//! translation and the hash probe. Its entries carry the generations of the TLB and of
-//! this cache, so any TLB flush or invalidation makes them miss.
+//! translation and the hash probe. Its entries carry the TLB's generation, so any TLB
+//! flush makes them miss, and a block dropped from the cache is marked dead, so no
+//! entry leads to it again while other blocks keep their entries.
 //!
 //! Each block also remembers the blocks execution went on to from it ([`Link`]): one
 //! for falling through (or a branch not taken) and one for the last other successor (a
 //! taken branch, a call, a return). A link is checked like a front-table slot, by key
-//! and generations, and holds its target weakly, so chains never keep a dropped block
+//! and TLB generation, and holds its target weakly, so chains never keep a dropped block
 //! alive or form reference cycles.
 
 use super::op::Op;
 use rx86_core::phys::CodeWrite;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::{Rc, Weak};
@@ -33,12 +34,15 @@ pub struct Block {
     pub span: (u64, u64),
     /// The successors seen: `[fall-through, other]`.
     links: RefCell<[Option<Link>; 2]>,
+    /// Dropped from the cache (its bytes were written, or the cache was cleared): the
+    /// front table and links no longer lead here.
+    dead: Cell<bool>,
 }
 
 impl Block {
     /// A block of `ops` lying at `span` of RAM page `ram_page`.
     pub fn new(ops: Box<[Op]>, ram_page: Option<u64>, span: (u64, u64)) -> Self {
-        Block { ops, ram_page, span, links: RefCell::new([None, None]) }
+        Block { ops, ram_page, span, links: RefCell::new([None, None]), dead: Cell::new(false) }
     }
 
     /// The link slot for a successor starting at `rip`.
@@ -47,12 +51,11 @@ impl Block {
     }
 }
 
-/// A remembered successor: valid while its key matches and neither the TLB nor the
-/// cache changed since it was made.
+/// A remembered successor: valid while its key matches, the TLB was not flushed since
+/// it was made, and its target is still in the cache.
 struct Link {
     key: FrontKey,
     tlb_generation: u64,
-    generation: u64,
     block: Weak<Block>,
 }
 
@@ -74,7 +77,6 @@ pub struct FrontKey {
 struct FrontSlot {
     key: FrontKey,
     tlb_generation: u64,
-    generation: u64,
     block: Option<Rc<Block>>,
 }
 
@@ -113,16 +115,18 @@ impl Hasher for KeyHasher {
     }
 }
 
+/// A block listed under its page: its key and its bytes within the page.
+type PageEntry = (Key, (u64, u64));
+
 /// Most blocks the cache holds before it starts over (bounds host memory).
 const MAX_BLOCKS: usize = 1 << 16;
 
 /// The cache of decoded blocks.
 pub struct DecodeCache {
     blocks: HashMap<Key, Rc<Block>, BuildHasherDefault<KeyHasher>>,
-    by_page: HashMap<u64, Vec<Key>, BuildHasherDefault<KeyHasher>>,
+    /// The blocks on each RAM page, with their spans.
+    by_page: HashMap<u64, Vec<PageEntry>, BuildHasherDefault<KeyHasher>>,
     front: Box<[FrontSlot]>,
-    /// Bumped whenever blocks are dropped, so front-table entries made before miss.
-    generation: u64,
 }
 
 impl Default for DecodeCache {
@@ -131,7 +135,6 @@ impl Default for DecodeCache {
             blocks: HashMap::default(),
             by_page: HashMap::default(),
             front: (0..FRONT_SLOTS).map(|_| FrontSlot::default()).collect(),
-            generation: 0,
         }
     }
 }
@@ -147,11 +150,8 @@ impl DecodeCache {
     #[inline]
     pub fn front(&self, key: &FrontKey, tlb_generation: u64) -> Option<&Rc<Block>> {
         let slot = &self.front[front_index(key)];
-        if slot.key == *key && slot.tlb_generation == tlb_generation && slot.generation == self.generation {
-            slot.block.as_ref()
-        } else {
-            None
-        }
+        let block = slot.block.as_ref()?;
+        (slot.key == *key && slot.tlb_generation == tlb_generation && !block.dead.get()).then_some(block)
     }
 
     /// The successor of `from` remembered for `key` while the TLB is at `tlb_generation`.
@@ -159,23 +159,21 @@ impl DecodeCache {
     pub fn linked(&self, from: &Block, key: &FrontKey, tlb_generation: u64) -> Option<Rc<Block>> {
         let links = from.links.borrow();
         let link = links[from.slot(key.rip)].as_ref()?;
-        if link.key == *key && link.tlb_generation == tlb_generation && link.generation == self.generation {
-            link.block.upgrade()
-        } else {
-            None
+        if link.key != *key || link.tlb_generation != tlb_generation {
+            return None;
         }
+        link.block.upgrade().filter(|b| !b.dead.get())
     }
 
     /// Remembers that execution went on from `from` to `to`, found for `key`.
     pub fn link(&self, from: &Block, key: FrontKey, tlb_generation: u64, to: &Rc<Block>) {
-        let link = Link { key, tlb_generation, generation: self.generation, block: Rc::downgrade(to) };
+        let link = Link { key, tlb_generation, block: Rc::downgrade(to) };
         from.links.borrow_mut()[from.slot(key.rip)] = Some(link);
     }
 
     /// Remembers `block` for `key` in the front table.
     pub fn set_front(&mut self, key: FrontKey, tlb_generation: u64, block: Rc<Block>) {
-        let generation = self.generation;
-        self.front[front_index(&key)] = FrontSlot { key, tlb_generation, generation, block: Some(block) };
+        self.front[front_index(&key)] = FrontSlot { key, tlb_generation, block: Some(block) };
     }
 
     /// The cached block for `key`.
@@ -189,17 +187,17 @@ impl DecodeCache {
         if self.blocks.len() >= MAX_BLOCKS {
             self.clear();
         }
-        let page = block.ram_page;
-        let replaced = self.blocks.insert(key, block);
-        if replaced.is_some() {
-            // Links and front slots may still name the block replaced.
-            self.generation += 1;
+        let (page, span) = (block.ram_page, block.span);
+        if let Some(old) = self.blocks.insert(key, block) {
+            // Links and front slots may still name the block replaced, and the page
+            // lists its span.
+            old.dead.set(true);
+            if let Some(entries) = old.ram_page.and_then(|p| self.by_page.get_mut(&p)) {
+                entries.retain(|&(k, _)| k != key);
+            }
         }
         if let Some(page) = page {
-            // A key already listed for the page (its block was decoded again) is not listed twice.
-            if replaced.is_none_or(|old| old.ram_page != Some(page)) {
-                self.by_page.entry(page).or_default().push(key);
-            }
+            self.by_page.entry(page).or_default().push((key, span));
         }
     }
 
@@ -210,24 +208,25 @@ impl DecodeCache {
         pages.sort_unstable();
         pages.dedup();
         let mut left = Vec::with_capacity(pages.len());
+        let mut written = Vec::new();
         for page in pages {
-            let hit = |span: (u64, u64)| writes.iter().any(|w| w.page == page && w.start < span.1 && span.0 < w.end);
-            let mut spans = Vec::new();
-            let mut keys = self.by_page.remove(&page).unwrap_or_default();
-            keys.retain(|key| match self.blocks.get(key) {
-                Some(b) if b.ram_page == Some(page) && hit(b.span) => {
-                    self.blocks.remove(key);
-                    self.generation += 1;
-                    false
+            written.clear();
+            written.extend(writes.iter().filter(|w| w.page == page).map(|w| (w.start, w.end)));
+            let hit = |span: (u64, u64)| written.iter().any(|&(start, end)| start < span.1 && span.0 < end);
+            let mut entries = self.by_page.remove(&page).unwrap_or_default();
+            let mut spans = Vec::with_capacity(entries.len());
+            entries.retain(|&(key, span)| {
+                if !hit(span) {
+                    spans.push(span);
+                    return true;
                 }
-                Some(b) if b.ram_page == Some(page) => {
-                    spans.push(b.span);
-                    true
+                if let Some(b) = self.blocks.remove(&key) {
+                    b.dead.set(true);
                 }
-                _ => false,
+                false
             });
-            if !keys.is_empty() {
-                self.by_page.insert(page, keys);
+            if !entries.is_empty() {
+                self.by_page.insert(page, entries);
             }
             left.push((page, spans));
         }
@@ -236,7 +235,9 @@ impl DecodeCache {
 
     /// Drops everything.
     pub fn clear(&mut self) {
-        self.generation += 1;
+        for b in self.blocks.values() {
+            b.dead.set(true);
+        }
         self.blocks.clear();
         self.by_page.clear();
     }
@@ -278,18 +279,25 @@ mod tests {
     }
 
     #[test]
-    fn front_entries_miss_after_a_tlb_flush_or_an_invalidation() {
+    fn front_entries_miss_after_a_tlb_flush_or_once_their_block_is_dropped() {
         let mut c = DecodeCache::default();
         let key = FrontKey { lin: 0x1000, rip: 0x1000, mode: 32 };
-        c.set_front(key, 7, block(Some(0x1000), (0, 0x10)));
+        let other = FrontKey { lin: 0x2000, rip: 0x2000, mode: 32 };
+        let (here, there) = (block(Some(0x1000), (0, 0x10)), block(Some(0x2000), (0, 0x10)));
+        c.insert(Key { phys: 0x1000, rip: 0x1000, bitness: 32 }, here.clone());
+        c.insert(Key { phys: 0x2000, rip: 0x2000, bitness: 32 }, there.clone());
+        c.set_front(key, 7, here);
+        c.set_front(other, 7, there);
         assert!(c.front(&key, 7).is_some());
         assert!(c.front(&key, 8).is_none(), "TLB flushed since");
         assert!(c.front(&FrontKey { rip: 0x1001, ..key }, 7).is_none());
-        c.insert(Key { phys: 0x1000, rip: 0x1000, bitness: 32 }, block(Some(0x1000), (0, 0x10)));
         c.invalidate(&[write(0x5000, 0, 1)]);
         assert!(c.front(&key, 7).is_some(), "nothing dropped");
         c.invalidate(&[write(0x1000, 0, 1)]);
-        assert!(c.front(&key, 7).is_none(), "blocks dropped since");
+        assert!(c.front(&key, 7).is_none(), "its block was dropped");
+        assert!(c.front(&other, 7).is_some(), "another block's entry stays");
+        c.clear();
+        assert!(c.front(&other, 7).is_none(), "everything dropped");
     }
 
     #[test]
@@ -313,8 +321,8 @@ mod tests {
         assert!(c.linked(&from, &FrontKey { mode: 16, ..key }, 3).is_none(), "another code size");
         assert!(c.linked(&from, &key, 4).is_none(), "TLB flushed since");
         c.invalidate(&[write(0x2000, 0, 1)]);
-        assert!(c.linked(&from, &key, 3).is_none(), "blocks dropped since");
-        c.link(&from, key, 3, &to);
+        assert!(c.linked(&from, &other, 3).is_none(), "its target was dropped");
+        assert!(c.linked(&from, &key, 3).is_some(), "the other link stays");
         drop(to);
         c.clear();
         assert!(c.linked(&from, &key, 3).is_none(), "the target is gone");

@@ -197,7 +197,9 @@ impl Ctx<'_> {
         if v & cr0::PG == 0 {
             st.efer &= !efer::LMA;
         }
-        if (st.cr0 ^ v) & (cr0::PG | cr0::WP | cr0::PE) != 0 {
+        // Without paging, linear addresses map to themselves whether PE is set or not,
+        // so switching between real and protected mode keeps the TLB.
+        if (st.cr0 ^ v) & (cr0::PG | cr0::WP) != 0 {
             self.c.tlb.flush(false);
         }
         self.c.st.cr0 = v;
