@@ -109,6 +109,11 @@ pub struct RunArgs {
     /// and for --display window).
     #[arg(long, value_enum)]
     pub clock: Option<ClockArg>,
+    /// Guest time per instruction on the virtual clock, as QEMU's -icount: shift=N (or N)
+    /// makes every instruction take 2^N ns, 0 to 10 (default 0: 1 ns, a 1000 MIPS CPU).
+    /// A slower virtual CPU spends fewer instructions in the guest's timed waits.
+    #[arg(long, value_name = "shift=N", value_parser = parse_icount)]
+    pub icount: Option<u32>,
     /// At exit, print instructions retired, host time and guest time on stderr.
     #[arg(long)]
     pub stats: bool,
@@ -248,6 +253,7 @@ impl RunArgs {
             keys: self.keys.clone(),
             stop_at: self.stop_at.clone(),
             max_block: None,
+            icount_shift: self.icount,
             cpu: self.cpu.unwrap_or_default(),
             timeout: self.timeout,
             rtc: self.rtc.unwrap_or_default(),
@@ -320,6 +326,16 @@ fn parse_keys(s: &str) -> Result<KeyScript, String> {
 }
 
 /// Parses a `--stop-at` time or `@TEXT` (the forms of a `--keys` event's WHEN).
+/// Parses QEMU's `-icount` value: `shift=N` or `N`, N from 0 to 10 (`auto` and the
+/// host-synchronising options are not offered: rx86's virtual clock is exact).
+fn parse_icount(s: &str) -> Result<u32, String> {
+    let n = s.strip_prefix("shift=").unwrap_or(s);
+    match n.parse::<u32>() {
+        Ok(n) if n <= 10 => Ok(n),
+        _ => Err(format!("'{s}': expected shift=N with N from 0 to 10 (2^N ns per instruction)")),
+    }
+}
+
 fn parse_stop_at(s: &str) -> Result<StopAt, String> {
     StopAt::parse(s).map_err(|e| e.to_string())
 }

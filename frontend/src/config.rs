@@ -70,6 +70,9 @@ pub struct MachineConfig {
     /// Longest block the interpreter decodes (`None`: its default). What the guest sees
     /// does not depend on it; tests vary it to show that.
     pub max_block: Option<usize>,
+    /// Guest time per instruction on the virtual clock, as 2^shift ns (`--icount`, QEMU's
+    /// `-icount shift=N`); `None`: the interpreter's default of 1 ns.
+    pub icount_shift: Option<u32>,
     /// The CPU the guest sees (`--cpu`).
     pub cpu: CpuChoice,
     /// End the run after this much host (wall-clock) time (`--timeout`).
@@ -127,6 +130,7 @@ impl Default for MachineConfig {
             keys: None,
             stop_at: None,
             max_block: None,
+            icount_shift: None,
             cpu: CpuChoice::Default,
             timeout: None,
             rtc: crate::rtc_option::RtcBase::default(),

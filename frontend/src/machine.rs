@@ -124,7 +124,7 @@ fn make_engine(config: &MachineConfig, pc: &Pc, clock: &Clock) -> Result<Box<dyn
         }
         // Virtual time advances a fixed amount per instruction retired: runs repeat exactly.
         Accel::Interp => {
-            let mut cpu = Interpreter::new(DEFAULT_NS_PER_INSN);
+            let mut cpu = Interpreter::new(config.icount_shift.map_or(DEFAULT_NS_PER_INSN, |shift| 1 << shift));
             if let Some(n) = config.max_block {
                 cpu.set_max_block(n);
             }
@@ -144,6 +144,12 @@ impl Machine {
             ClockMode::Host => Clock::new_host(),
         };
         check_cpu_choice(&config)?;
+        if config.icount_shift.is_some() && (config.accel == Accel::Kvm || !clock.is_virtual()) {
+            return Err(RunError::Accel {
+                accel: if config.accel == Accel::Kvm { "kvm" } else { "interp" },
+                reason: "--icount sets the virtual clock's rate: it needs the interpreter on --clock virtual".into(),
+            });
+        }
         if config.accel == Accel::Kvm && clock.is_virtual() {
             return Err(RunError::Accel { accel: "kvm", reason: "KVM runs on host time; drop --clock virtual".into() });
         }

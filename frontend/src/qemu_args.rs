@@ -40,6 +40,7 @@ const SAME_NAME: &[&str] = &[
     "cpu",
     "nographic",
     "rtc",
+    "icount",
     "help",
 ];
 

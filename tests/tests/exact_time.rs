@@ -14,13 +14,13 @@ use std::time::Duration;
 /// Runs a Multiboot kernel to power-off with blocks of at most `max_block` instructions
 /// (`None`: the default); returns its serial output and the instructions retired.
 fn run_kernel(kernel: &Path, max_block: Option<usize>) -> (String, u64) {
-    run_kernel_with(kernel, "hello world", max_block)
+    run_kernel_with(kernel, "hello world", max_block, None)
 }
 
-/// `run_kernel` with the command line `append`.
-fn run_kernel_with(kernel: &Path, append: &str, max_block: Option<usize>) -> (String, u64) {
+/// `run_kernel` with the command line `append`, and 2^`icount_shift` ns per instruction.
+fn run_kernel_with(kernel: &Path, append: &str, max_block: Option<usize>, icount_shift: Option<u32>) -> (String, u64) {
     let dir = tempfile_dir();
-    let serial = dir.join(format!("serial-{}.txt", max_block.unwrap_or(0)));
+    let serial = dir.join(format!("serial-{}-{}.txt", max_block.unwrap_or(0), icount_shift.unwrap_or(0)));
     let config = MachineConfig {
         ram_bytes: 256 << 20,
         kernel: Some(kernel.to_path_buf()),
@@ -28,6 +28,7 @@ fn run_kernel_with(kernel: &Path, append: &str, max_block: Option<usize>) -> (St
         serial: SerialBackend::File(serial.clone()),
         no_reboot: true,
         max_block,
+        icount_shift,
         // A fixed RTC start, so the kernel's RTC line is the same in every run.
         rtc: parse_rtc("base=2024-01-01T00:00:00").expect("an RTC base"),
         ..MachineConfig::default()
@@ -67,12 +68,22 @@ fn block_lengths_change_neither_output_nor_instruction_counts() {
 fn timer_interrupts_arrive_on_time_while_the_cpu_polls_beside_its_code() {
     // The kernel's opt-in step counts the PIT (1 kHz) and the RTC's periodic interrupt
     // (1024 Hz) over 1000 PIT ticks while busy-polling a counter inside its own code.
+    // With --icount shift=2 (4 ns per instruction) the busy-polled second of guest time
+    // takes a quarter of the instructions, and the timers keep their rates.
     for kernel in [multiboot_test_kernel(), multiboot64_test_kernel()] {
         let kernel = kernel.expect("build the test kernel");
-        let (serial, _) = run_kernel_with(&kernel, "timer-rates", None);
-        let line = serial.lines().find(|l| l.starts_with("timer-rates:")).unwrap_or_else(|| panic!("{serial}"));
-        assert!(line.starts_with("timer-rates: ok pit=1000 rtc=102"), "{line}\n{serial}");
+        let (serial, retired) = run_kernel_with(&kernel, "timer-rates", None, None);
+        assert_due_timer_rates(&serial);
+        let (slow, slow_retired) = run_kernel_with(&kernel, "timer-rates", None, Some(2));
+        assert_due_timer_rates(&slow);
+        assert!(slow_retired * 2 < retired, "{slow_retired} instructions at 4 ns, {retired} at 1 ns");
     }
+}
+
+/// The kernel's `timer-rates` line shows the PIT's and the RTC's due counts.
+fn assert_due_timer_rates(serial: &str) {
+    let line = serial.lines().find(|l| l.starts_with("timer-rates:")).unwrap_or_else(|| panic!("{serial}"));
+    assert!(line.starts_with("timer-rates: ok pit=1000 rtc=102"), "{line}\n{serial}");
 }
 
 #[test]
