@@ -359,7 +359,7 @@ impl Ctx<'_> {
 /// # Safety
 /// `at..at+size` must be readable host memory (a guest RAM page).
 #[inline(always)]
-unsafe fn load(at: usize, size: u8) -> u64 {
+pub(crate) unsafe fn load(at: usize, size: u8) -> u64 {
     let p = at as *const u8;
     // SAFETY: the caller guarantees the bytes are readable; unaligned reads are allowed.
     unsafe {

@@ -6,7 +6,7 @@
 //! the clock is exact per iteration).
 
 use super::operand::{is_string_operand, seg_of, string_addr_size};
-use crate::interp::access::store;
+use crate::interp::access::{load, store};
 use crate::interp::cpu::Ctx;
 use crate::interp::fault::R;
 use crate::interp::flags::{size_mask, FlagOp};
@@ -92,7 +92,7 @@ impl Ctx<'_> {
                     self.c.st.rip = ins.ip();
                     return Ok(());
                 }
-                if matches!(kind, Kind::Movs | Kind::Stos) && step == size as u64 {
+                if step == size as u64 && !matches!(kind, Kind::Ins | Kind::Outs) {
                     // The iterations this execution may still do: the slice, and the
                     // deadline counted from the instruction's start.
                     let start = self.c.ticks() - u64::from(done.saturating_sub(1));
@@ -100,15 +100,38 @@ impl Ctx<'_> {
                     let n_max = (self.c.st.gpr[1] & amask).min(allowed.saturating_sub(done as u64));
                     let si = self.c.st.gpr[6] & amask;
                     let di = self.c.st.gpr[7] & amask;
-                    if let Some(n) = self.rep_bulk(kind == Kind::Movs, size, src_seg, si, di, n_max, amask) {
+                    let bulk = match kind {
+                        Kind::Movs | Kind::Stos => {
+                            self.rep_bulk(kind == Kind::Movs, size, src_seg, si, di, n_max, amask).map(|n| (n, false))
+                        }
+                        _ => {
+                            let until_equal = ins.has_repne_prefix();
+                            self.rep_bulk_read(kind, size, src_seg, si, di, n_max, amask, until_equal).map(
+                                |(n, a, b)| {
+                                    if kind == Kind::Lods {
+                                        self.set_gpr(0, size, a);
+                                    } else {
+                                        self.set_lazy(FlagOp::Sub, size, a, b, a.wrapping_sub(b) & size_mask(size));
+                                    }
+                                    (n, cond && (a == b) == until_equal)
+                                },
+                            )
+                        }
+                    };
+                    if let Some((n, stopped)) = bulk {
                         self.c.retired += if done > 0 { n } else { n - 1 };
-                        if kind == Kind::Movs {
+                        if matches!(kind, Kind::Movs | Kind::Cmps | Kind::Lods) {
                             self.set_gpr(6, asize, si.wrapping_add(n * size as u64));
                         }
-                        self.set_gpr(7, asize, di.wrapping_add(n * size as u64));
+                        if kind != Kind::Lods {
+                            self.set_gpr(7, asize, di.wrapping_add(n * size as u64));
+                        }
                         let cx = (self.c.st.gpr[1] & amask) - n;
                         self.set_gpr(1, asize, cx);
                         done += n as u32;
+                        if stopped {
+                            return Ok(());
+                        }
                         continue;
                     }
                 }
@@ -178,6 +201,37 @@ impl Ctx<'_> {
 }
 
 impl Ctx<'_> {
+    /// Whether REP iterations may run in bulk through host pointers: nothing watches
+    /// memory, traces, or checks alignment.
+    fn bulk_allowed(&self) -> bool {
+        let c = &self.c;
+        let watched = (c.dbg.read | c.dbg.write) != 0 || c.hooks.watch_reads || c.hooks.watch_writes;
+        let ac = c.st.cpl == 3 && c.st.cr0 & cr0::AM != 0 && c.st.rflags & fl::AC != 0;
+        !watched && !ac && c.hooks.trace.is_none()
+    }
+
+    /// The linear address of the forward string operand at `seg:off`, and how many
+    /// `size`-byte elements from it fit before its page ends and before the offset wraps.
+    fn bulk_start(&self, seg: Seg, off: u64, size: u8, acc: Acc, amask: u64) -> Option<(u64, u64)> {
+        let lin = self.linear(seg, off, size, acc).ok()?;
+        let sz = size as u64;
+        Some((lin, ((0x1000 - (lin & 0xfff)) / sz).min((amask - off) / sz + 1)))
+    }
+
+    /// The host address of `n` forward elements at `seg:off` (linear `lin`, all in one
+    /// page), when the segment checks pass for the last one too and the TLB maps the page
+    /// for the access.
+    fn bulk_host(&self, seg: Seg, off: u64, lin: u64, size: u8, acc: Acc, n: u64) -> Option<usize> {
+        let last = (n - 1) * size as u64;
+        if self.linear(seg, off + last, size, acc).ok()? != lin + last {
+            return None;
+        }
+        let user = self.c.st.cpl == 3;
+        let page =
+            if acc == Acc::Write { self.c.tlb.write_host(lin, user)? } else { self.c.tlb.read_host(lin, user)? };
+        Some(page + (lin & 0xfff) as usize)
+    }
+
     /// Does up to `n_max` (at least 2) forward iterations of REP MOVS (`movs`) or REP STOS
     /// at once through host pointers, when the elements lie in one RAM page on each side
     /// that the TLB already maps for the access, the segment checks pass for the first and
@@ -195,37 +249,24 @@ impl Ctx<'_> {
         n_max: u64,
         amask: u64,
     ) -> Option<u64> {
-        let c = &self.c;
-        let watched = (c.dbg.read | c.dbg.write) != 0 || c.hooks.watch_reads || c.hooks.watch_writes;
-        let ac = c.st.cpl == 3 && c.st.cr0 & cr0::AM != 0 && c.st.rflags & fl::AC != 0;
-        if n_max < 2 || watched || ac || c.hooks.trace.is_some() {
+        if n_max < 2 || !self.bulk_allowed() {
             return None;
         }
-        let user = c.st.cpl == 3;
-        let sz = size as u64;
-        // Elements from `off` that fit before the page end and before the offset wraps.
-        let fits = |lin: u64, off: u64| ((0x1000 - (lin & 0xfff)) / sz).min((amask - off) / sz + 1);
-        let dlin = self.linear(Seg::Es, di, size, Acc::Write).ok()?;
-        let mut n = n_max.min(fits(dlin, di));
+        let (dlin, dfit) = self.bulk_start(Seg::Es, di, size, Acc::Write, amask)?;
+        let mut n = n_max.min(dfit);
         let mut slin = 0;
         if movs {
-            slin = self.linear(src_seg, si, size, Acc::Read).ok()?;
-            n = n.min(fits(slin, si));
+            let (lin, sfit) = self.bulk_start(src_seg, si, size, Acc::Read, amask)?;
+            slin = lin;
+            n = n.min(sfit);
         }
         if n < 2 {
             return None;
         }
-        let last = (n - 1) * sz;
-        if self.linear(Seg::Es, di + last, size, Acc::Write).ok()? != dlin + last {
-            return None;
-        }
-        let dst = self.c.tlb.write_host(dlin, user)? + (dlin & 0xfff) as usize;
+        let dst = self.bulk_host(Seg::Es, di, dlin, size, Acc::Write, n)?;
         if movs {
-            if self.linear(src_seg, si + last, size, Acc::Read).ok()? != slin + last {
-                return None;
-            }
-            let src = self.c.tlb.read_host(slin, user)? + (slin & 0xfff) as usize;
-            let len = (n * sz) as usize;
+            let src = self.bulk_host(src_seg, si, slin, size, Acc::Read, n)?;
+            let len = (n * size as u64) as usize;
             // Forward element order replicates when the destination starts inside the
             // source; a plain copy does not, so that case goes element by element.
             if dst > src && dst < src + len {
@@ -243,6 +284,65 @@ impl Ctx<'_> {
             }
         }
         Some(n)
+    }
+
+    /// Does up to `n_max` (at least 2) forward iterations of REP LODS, or of REPE/REPNE
+    /// CMPS or SCAS, reading through host pointers under the same conditions as
+    /// [`Self::rep_bulk`]. `until_equal` is REPNE's stop condition (REPE stops on a
+    /// difference). Returns the iterations done and the operands of the last one: the
+    /// element loaded (LODS) or the two compared (CMPS, SCAS); the comparing kinds stop
+    /// after the iteration that meets their condition.
+    #[allow(clippy::too_many_arguments)]
+    fn rep_bulk_read(
+        &mut self,
+        kind: Kind,
+        size: u8,
+        src_seg: Seg,
+        si: u64,
+        di: u64,
+        n_max: u64,
+        amask: u64,
+        until_equal: bool,
+    ) -> Option<(u64, u64, u64)> {
+        if n_max < 2 || !self.bulk_allowed() {
+            return None;
+        }
+        let src_side = matches!(kind, Kind::Lods | Kind::Cmps);
+        let dst_side = matches!(kind, Kind::Scas | Kind::Cmps);
+        let mut n = n_max;
+        let (mut slin, mut dlin) = (0, 0);
+        if src_side {
+            let (lin, fit) = self.bulk_start(src_seg, si, size, Acc::Read, amask)?;
+            (slin, n) = (lin, n.min(fit));
+        }
+        if dst_side {
+            let (lin, fit) = self.bulk_start(Seg::Es, di, size, Acc::Read, amask)?;
+            (dlin, n) = (lin, n.min(fit));
+        }
+        if n < 2 {
+            return None;
+        }
+        let src = if src_side { self.bulk_host(src_seg, si, slin, size, Acc::Read, n)? } else { 0 };
+        let dst = if dst_side { self.bulk_host(Seg::Es, di, dlin, size, Acc::Read, n)? } else { 0 };
+        let sz = size as usize;
+        // SAFETY (each load below): element `i < n` lies inside a guest RAM page the TLB
+        // maps for reading (checked above: the elements fit before the page's end).
+        let load = |base: usize, i: u64| unsafe { load(base + i as usize * sz, size) };
+        if kind == Kind::Lods {
+            return Some((n, load(src, n - 1), 0));
+        }
+        let acc = self.c.st.gpr[0] & size_mask(size);
+        for i in 0..n {
+            let a = if kind == Kind::Cmps { load(src, i) } else { acc };
+            let b = load(dst, i);
+            if (a == b) == until_equal {
+                return Some((i + 1, a, b));
+            }
+            if i + 1 == n {
+                return Some((n, a, b));
+            }
+        }
+        None
     }
 }
 
@@ -333,5 +433,81 @@ mod tests {
         assert_eq!(m.gpr(1) & 0xffff, 0);
         // Two MOVs, 5000 iterations (more than a slice), a MOV, a REP with CX = 0, HLT.
         assert_eq!(m.cpu.retired, 2 + 5000 + 1 + 1 + 1);
+    }
+
+    /// Runs `body` (32-bit flat code) over the test pattern at 0x3000..0x8000 with the
+    /// given patches, then HLT; returns the machine.
+    fn run_scan(body: impl FnOnce(&mut CodeAssembler), patches: &[(u64, u8)]) -> Machine {
+        let mut a = CodeAssembler::new(32).unwrap();
+        a.cld().unwrap();
+        body(&mut a);
+        a.hlt().unwrap();
+        let mut m = Machine::protected32(&mut a);
+        let mut mem: Vec<u8> = (0..0x5000u32).map(|i| (i % 251) as u8 | 1).collect();
+        // 0x6000..0x8000 repeats 0x3000..0x5000, for the comparisons.
+        mem.copy_within(0..0x2000, 0x3000);
+        for &(at, v) in patches {
+            mem[at as usize - 0x3000] = v;
+        }
+        m.poke(0x3000, &mem);
+        m.run();
+        m
+    }
+
+    #[test]
+    fn rep_cmps_scas_and_lods_stop_and_count_as_element_by_element() {
+        use crate::interp::state::fl;
+        // REPE CMPSB across a page boundary (0x3f00.. vs 0x6f00..), first difference at
+        // offset 0x150: stops after it, ZF clear, CF from the unsigned comparison.
+        let m = run_scan(
+            |a| {
+                a.mov(esi, 0x3f00u32).unwrap();
+                a.mov(edi, 0x6f00u32).unwrap();
+                a.mov(ecx, 0x200u32).unwrap();
+                a.repe().cmpsb().unwrap();
+            },
+            &[(0x6f00 + 0x150, 0xff)],
+        );
+        assert_eq!((m.gpr(1), m.gpr(6), m.gpr(7)), (0x200 - 0x151, 0x3f00 + 0x151, 0x6f00 + 0x151));
+        assert_eq!(m.cpu.rflags() & (fl::ZF | fl::CF), fl::CF, "the source byte is below 0xff");
+        assert_eq!(m.cpu.retired, 1 + 3 + 0x151 + 1);
+        // REPNE SCASB for a zero byte 0x1234 bytes on, over several pages.
+        let m = run_scan(
+            |a| {
+                a.xor(eax, eax).unwrap();
+                a.mov(edi, 0x3010u32).unwrap();
+                a.mov(ecx, 0x3000u32).unwrap();
+                a.repne().scasb().unwrap();
+            },
+            &[(0x3010 + 0x1234, 0)],
+        );
+        assert_eq!((m.gpr(1), m.gpr(7)), (0x3000 - 0x1235, 0x3010 + 0x1235));
+        assert_ne!(m.cpu.rflags() & fl::ZF, 0);
+        assert_eq!(m.cpu.retired, 1 + 3 + 0x1235 + 1);
+        // REPE CMPSW over equal words runs out of count with ZF set.
+        let m = run_scan(
+            |a| {
+                a.mov(esi, 0x3000u32).unwrap();
+                a.mov(edi, 0x6000u32).unwrap();
+                a.mov(ecx, 0x80u32).unwrap();
+                a.repe().cmpsw().unwrap();
+            },
+            &[],
+        );
+        assert_eq!((m.gpr(1), m.gpr(6), m.gpr(7)), (0, 0x3100, 0x6100));
+        assert_ne!(m.cpu.rflags() & fl::ZF, 0);
+        // REP LODSD leaves the last element in EAX.
+        let m = run_scan(
+            |a| {
+                a.mov(esi, 0x3ff0u32).unwrap();
+                a.mov(ecx, 100u32).unwrap();
+                a.rep().lodsd().unwrap();
+            },
+            &[],
+        );
+        let last = 0x3ff0 + 99 * 4 - 0x3000;
+        let want = u32::from_le_bytes(std::array::from_fn(|i| ((last + i) % 251) as u8 | 1));
+        assert_eq!((m.gpr(0), m.gpr(1), m.gpr(6)), (want as u64, 0, 0x3ff0 + 400));
+        assert_eq!(m.cpu.retired, 1 + 2 + 100 + 1);
     }
 }
