@@ -39,6 +39,14 @@ pub fn unavailable() -> Option<String> {
         .map(|f| format!("{f} is missing (apt-get install bochsbios vgabios)"))
 }
 
+/// Bochs's virtual CPU speed: with `clock: sync=none` its guest time advances 1/IPS s per
+/// instruction. 125 MIPS is 8 ns per instruction, rx86's `--icount shift=3`
+/// ([`RX86_ICOUNT_SHIFT`]), so both spend the same instructions in the guest's timed waits.
+pub const IPS: u64 = 125_000_000;
+
+/// rx86's `--icount` shift at Bochs's [`IPS`]: 2^3 ns per instruction.
+pub const RX86_ICOUNT_SHIFT: u32 = 3;
+
 /// The configuration for `medium` (a CD image when `cdrom`, else a hard disk image), `megs` MiB of
 /// RAM, COM1 into `serial`.
 fn bochsrc(medium: &Path, cdrom: bool, megs: u32, serial: &Path, log: &Path) -> String {
@@ -49,7 +57,7 @@ fn bochsrc(medium: &Path, cdrom: bool, megs: u32, serial: &Path, log: &Path) -> 
     };
     format!(
         "megs: {megs}\n\
-         cpu: model=corei7_sandy_bridge_2600k, ips=100000000\n\
+         cpu: model=corei7_sandy_bridge_2600k, ips={IPS}\n\
          romimage: file={ROM_IMAGE}\n\
          vgaromimage: file={VGA_ROM_IMAGE}\n\
          pci: enabled=1, chipset=i440fx\n\
