@@ -361,10 +361,12 @@ impl Ctx<'_> {
     /// of it; returns how many ticks passed (0 when nothing executed). When nothing is
     /// armed, goes on with the blocks that follow for as long as no instruction asked
     /// for the board's attention (I/O, code or mode changes, interrupt lines, HLT) and
-    /// budget is left, so a loop runs without returning to the run loop per block.
+    /// budget is left, so a loop runs without returning to the run loop per block. On
+    /// the host clock the run loop reads the time after every block, so there is no chain.
     fn exec_block(&mut self, budget: usize) -> Result<u64, Exit> {
         let before = self.c.ticks();
         let end = before.saturating_add(budget as u64);
+        let chain = self.clock.is_none_or(|c| c.is_virtual());
         let mut prev: Option<Rc<Block>> = None;
         loop {
             let block = match self.block_at_rip(prev.as_deref()) {
@@ -387,7 +389,7 @@ impl Ctx<'_> {
             let done = self.exec_ops(ops);
             self.c.lean = false;
             done?;
-            if self.c.brk || self.c.irq_check || self.c.ticks() >= end {
+            if !chain || self.c.brk || self.c.irq_check || self.c.ticks() >= end {
                 break;
             }
             prev = Some(block);
