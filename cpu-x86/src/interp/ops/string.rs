@@ -100,22 +100,19 @@ impl Ctx<'_> {
                     let n_max = (self.c.st.gpr[1] & amask).min(allowed.saturating_sub(done as u64));
                     let si = self.c.st.gpr[6] & amask;
                     let di = self.c.st.gpr[7] & amask;
+                    let run = RepRun { size, src_seg, si, di, n_max, amask };
                     let bulk = match kind {
-                        Kind::Movs | Kind::Stos => {
-                            self.rep_bulk(kind == Kind::Movs, size, src_seg, si, di, n_max, amask).map(|n| (n, false))
-                        }
+                        Kind::Movs | Kind::Stos => self.rep_bulk(kind == Kind::Movs, run).map(|n| (n, false)),
                         _ => {
                             let until_equal = ins.has_repne_prefix();
-                            self.rep_bulk_read(kind, size, src_seg, si, di, n_max, amask, until_equal).map(
-                                |(n, a, b)| {
-                                    if kind == Kind::Lods {
-                                        self.set_gpr(0, size, a);
-                                    } else {
-                                        self.set_lazy(FlagOp::Sub, size, a, b, a.wrapping_sub(b) & size_mask(size));
-                                    }
-                                    (n, cond && (a == b) == until_equal)
-                                },
-                            )
+                            self.rep_bulk_read(kind, run, until_equal).map(|(n, a, b)| {
+                                if kind == Kind::Lods {
+                                    self.set_gpr(0, size, a);
+                                } else {
+                                    self.set_lazy(FlagOp::Sub, size, a, b, a.wrapping_sub(b) & size_mask(size));
+                                }
+                                (n, cond && (a == b) == until_equal)
+                            })
                         }
                     };
                     if let Some((n, stopped)) = bulk {
@@ -200,6 +197,18 @@ impl Ctx<'_> {
     }
 }
 
+/// The REP iterations a bulk path may do: element size, source segment, the offsets
+/// they start at, how many at most, and the address-size mask.
+#[derive(Clone, Copy)]
+struct RepRun {
+    size: u8,
+    src_seg: Seg,
+    si: u64,
+    di: u64,
+    n_max: u64,
+    amask: u64,
+}
+
 impl Ctx<'_> {
     /// Whether REP iterations may run in bulk through host pointers: nothing watches
     /// memory, traces, or checks alignment.
@@ -238,17 +247,8 @@ impl Ctx<'_> {
     /// the last element, no alignment check applies and nothing watches memory. Returns
     /// how many it did; `None` leaves the next iteration to the element-by-element path
     /// (which translates, faults and notes code writes as usual).
-    #[allow(clippy::too_many_arguments)]
-    fn rep_bulk(
-        &mut self,
-        movs: bool,
-        size: u8,
-        src_seg: Seg,
-        si: u64,
-        di: u64,
-        n_max: u64,
-        amask: u64,
-    ) -> Option<u64> {
+    fn rep_bulk(&mut self, movs: bool, run: RepRun) -> Option<u64> {
+        let RepRun { size, src_seg, si, di, n_max, amask } = run;
         if n_max < 2 || !self.bulk_allowed() {
             return None;
         }
@@ -292,18 +292,8 @@ impl Ctx<'_> {
     /// difference). Returns the iterations done and the operands of the last one: the
     /// element loaded (LODS) or the two compared (CMPS, SCAS); the comparing kinds stop
     /// after the iteration that meets their condition.
-    #[allow(clippy::too_many_arguments)]
-    fn rep_bulk_read(
-        &mut self,
-        kind: Kind,
-        size: u8,
-        src_seg: Seg,
-        si: u64,
-        di: u64,
-        n_max: u64,
-        amask: u64,
-        until_equal: bool,
-    ) -> Option<(u64, u64, u64)> {
+    fn rep_bulk_read(&mut self, kind: Kind, run: RepRun, until_equal: bool) -> Option<(u64, u64, u64)> {
+        let RepRun { size, src_seg, si, di, n_max, amask } = run;
         if n_max < 2 || !self.bulk_allowed() {
             return None;
         }
