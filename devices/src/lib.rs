@@ -29,3 +29,4 @@ pub mod rtc;
 pub mod system_port_b;
 pub mod uart;
 pub mod vga;
+pub mod virtio;

@@ -1,13 +1,12 @@
 //! The network as the user asks for it (`--nic`), and the board's side of it: the NIC on the
 //! PCI bus and the user-mode NAT behind it, joined at machine-loop turns.
 //!
-//! `--nic user[,model=e1000][,mac=52:54:00:12:34:56][,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]
-//! [,restrict=on|off][,pcap=FILE]` or `--nic none` (QEMU's spellings). Without `--nic` the PC
-//! has no network card.
+//! `--nic user[,model=e1000|virtio-net-pci][,mac=52:54:00:12:34:56]
+//! [,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT][,restrict=on|off][,pcap=FILE]` or `--nic none`
+//! (QEMU's spellings). Without `--nic` the PC has no network card.
 
 use rx86_core::time::Clock;
-use rx86_devices::e1000::{RxOutcome, E1000};
-use rx86_devices::net::{host, HostForward, UserNet, UserNetConfig, DEFAULT_GUEST_MAC};
+use rx86_devices::net::{host, HostForward, NetworkCard, RxOutcome, UserNet, UserNetConfig, DEFAULT_GUEST_MAC};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +19,19 @@ const MAX_IDLE_WAIT: Duration = Duration::from_millis(10);
 pub enum NicModel {
     /// Intel 82540EM.
     E1000,
+    /// A virtio network card on the PCI bus (legacy interface).
+    VirtioNet,
+}
+
+impl NicModel {
+    /// The model named by QEMU's `model=` spellings.
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "e1000" | "82540em" => Some(NicModel::E1000),
+            "virtio-net-pci" | "virtio-net" | "virtio" => Some(NicModel::VirtioNet),
+            _ => None,
+        }
+    }
 }
 
 /// A NIC with a user-mode NAT behind it.
@@ -56,7 +68,7 @@ pub fn parse_nic(s: &str) -> Result<NicArg, String> {
         Some("tap" | "bridge" | "socket") => return Err(format!("--nic {s}: only the user backend exists yet")),
         _ => {
             return Err(format!(
-                "--nic {s}: expected user[,model=e1000][,hostfwd=...][,restrict=on][,pcap=FILE] or none"
+                "--nic {s}: expected user[,model=e1000|virtio-net-pci][,hostfwd=...][,restrict=on][,pcap=FILE] or none"
             ))
         }
     }
@@ -70,8 +82,10 @@ pub fn parse_nic(s: &str) -> Result<NicArg, String> {
     for part in parts {
         let (key, value) = part.split_once('=').ok_or_else(|| format!("--nic: '{part}' is not KEY=VALUE"))?;
         match key {
-            "model" if value == "e1000" || value == "82540em" => nic.model = NicModel::E1000,
-            "model" => return Err(format!("--nic: model '{value}' is not supported (e1000 is)")),
+            "model" => {
+                nic.model = NicModel::parse(value)
+                    .ok_or_else(|| format!("--nic: model '{value}' is not supported (e1000 and virtio-net-pci are)"))?
+            }
             "mac" => {
                 nic.mac = parse_mac(value).ok_or_else(|| format!("--nic: '{value}' is not a unicast MAC address"))?
             }
@@ -105,7 +119,7 @@ pub fn open_backend(nic: &NicConfig) -> Result<UserNet, String> {
 
 /// The NIC on the board and the NAT behind it.
 pub struct Network {
-    nic: Arc<Mutex<E1000>>,
+    nic: Arc<Mutex<dyn NetworkCard>>,
     nat: UserNet,
     clock: Clock,
 }
@@ -116,7 +130,7 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Network {
     /// Joins `nic` and `nat`; `clock` stamps the frames (TCP timers, the capture).
-    pub fn new(nic: Arc<Mutex<E1000>>, nat: UserNet, clock: Clock) -> Self {
+    pub fn new(nic: Arc<Mutex<dyn NetworkCard>>, nat: UserNet, clock: Clock) -> Self {
         Network { nic, nat, clock }
     }
 
@@ -195,9 +209,10 @@ mod tests {
             parse_nic("user,mac=52:54:00:aa:bb:cc").map(|n| n.0.map(|n| n.mac)),
             Ok(Some([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc]))
         );
+        assert_eq!(parse_nic("user,model=virtio-net-pci").map(|n| n.0.map(|n| n.model)), Ok(Some(NicModel::VirtioNet)));
         for bad in [
             "tap,ifname=tap0",
-            "user,model=virtio-net",
+            "user,model=rtl8139",
             "user,restrict=maybe",
             "user,x",
             "user,mac=01:00:00:00:00:00",

@@ -25,19 +25,19 @@
 //! | IDE bus master (BAR4)   | 0xC000-0xC00F  |     |
 //! | VGA / Bochs VBE         | 0x3B0-0x3DF / 0x1CE-0x1D0 | |
 //! | built-in BIOS services  | 0x440 (write)  |     |
-//! | e1000 I/O window (BAR1) | 0xC040-0xC07F  | 11 (INTA#) |
+//! | NIC I/O window          | 0xC040-0xC07F  | 11 (INTA#) |
 //!
 //! PCI bus 0: 00.0 i440FX, 01.0 PIIX3 ISA, 01.1 PIIX3 IDE, 02.0 VGA (1234:1111; LFB
-//! BAR0 at 0xFD000000, registers BAR2 at 0xFEBF0000), and with `--nic` 03.0 e1000
-//! (8086:100E; registers BAR0 at 0xFEBC0000). The VGA window 0xA0000-0xBFFFF is MMIO.
-//! The e1000's INTA# is PIRQD (slot 3, pin A, as the PIIX3 swizzles it), which the board
+//! BAR0 at 0xFD000000, registers BAR2 at 0xFEBF0000), and with `--nic` 03.0 the NIC: an e1000
+//! (8086:100E; registers BAR0 at 0xFEBC0000, I/O BAR1) or a virtio-net (1AF4:1000; legacy I/O
+//! BAR0). The VGA window 0xA0000-0xBFFFF is MMIO. The NIC's INTA# is PIRQD (slot 3, pin A, as the PIIX3 swizzles it), which the board
 //! wires to ISA IRQ 11, the IRQ SeaBIOS routes PIRQD to; its interrupt line register says 11.
 
 use crate::config::{Accel, MachineConfig};
 use crate::drives::{DriveMedia, OpenDrive, OpenDrives};
 use crate::error::RunError;
 use crate::interrupts::{Interrupts, IoapicMmio, LapicMmio};
-use crate::network::{self, Network};
+use crate::network::{self, Network, NicModel};
 use crate::serial;
 use rx86_core::bus::{Bus, BusDevice};
 use rx86_core::entry::EntryState;
@@ -59,7 +59,7 @@ use rx86_devices::ide::{
 };
 use rx86_devices::ioapic::IoApic;
 use rx86_devices::lapic::{LocalApic, LocalApicConfig};
-use rx86_devices::net::UserNet;
+use rx86_devices::net::{NetworkCard, UserNet};
 use rx86_devices::pci::{
     config_mechanism_1, AddressSpace, ExpansionRom, I440fxHostBridge, PciBus, PciWindow, PciWindowDevice,
     Piix3IsaBridge,
@@ -74,6 +74,8 @@ use rx86_devices::vga::{
     PciVga, SharedVga, VbePorts, Vga, VgaLfb, VgaMemory, VgaMmio, VgaPorts, DEFAULT_VRAM_SIZE, VGA_LFB_BAR,
     VGA_MMIO_BAR, VGA_MMIO_BAR_SIZE,
 };
+use rx86_devices::virtio::net::VirtioNet;
+use rx86_devices::virtio::pci::{VirtioPci, VIRTIO_LEGACY_BAR};
 use rx86_firmware::bios::{Bios, BiosConfig, BootDevice};
 use rx86_firmware::layout::{MemoryLayout, IOAPIC_BASE, LAPIC_BASE};
 use std::collections::VecDeque;
@@ -99,8 +101,9 @@ const PCI_IO_BASE: u64 = 0x1000;
 const PCI_IO_LEN: u64 = 0x1_0000 - PCI_IO_BASE;
 /// Where firmware puts the e1000's registers (BAR0), as SeaBIOS does on QEMU.
 const E1000_MMIO_BASE: u32 = 0xfebc_0000;
-/// Where firmware puts the e1000's I/O window (BAR1), after the IDE bus master block.
-const E1000_IO_BASE: u16 = 0xc040;
+/// Where firmware puts the NIC's I/O window (the e1000's BAR1, virtio-net's BAR0), after the
+/// IDE bus master block.
+const NIC_IO_BASE: u16 = 0xc040;
 /// PCI device number of the NIC (QEMU's first free slot).
 const NIC_SLOT: u8 = 3;
 /// The ISA IRQ the NIC's INTA# (PIRQD) is wired to.
@@ -397,21 +400,8 @@ impl Pc {
         }
         let network = match (&config.nic, net) {
             (Some(nic), Some(nat)) => {
-                let mut e1000 = E1000::new(nic.mac, interrupts.isa_line(NIC_IRQ), Some(dma_memory.clone()))
-                    .map_err(|e| RunError::Board(format!("e1000: {e}")))?;
-                e1000.firmware_setup(E1000_MMIO_BASE, E1000_IO_BASE, NIC_IRQ);
-                let e1000 = Arc::new(Mutex::new(e1000));
-                pci.insert(NIC_SLOT, 0, e1000.clone()).map_err(|e| RunError::Board(e.to_string()))?;
-                lock(&pci_window).add_bar(
-                    "e1000 registers",
-                    e1000.clone(),
-                    E1000_MMIO_BAR,
-                    E1000_MMIO_SIZE,
-                    e1000.clone(),
-                );
-                let io = shared(E1000::io_ports(&e1000));
-                lock(&pci_io_window).add_bar("e1000 I/O", e1000.clone(), E1000_IO_BAR, E1000_IO_SIZE, io);
-                Some(Network::new(e1000, nat, clock.clone()))
+                let card = attach_nic(nic, &interrupts, &dma_memory, &mut pci, &pci_window, &pci_io_window)?;
+                Some(Network::new(card, nat, clock.clone()))
             }
             _ => None,
         };
@@ -655,6 +645,43 @@ impl Pc {
         }
         self.poll_input();
     }
+}
+
+/// Puts the NIC `nic` asks for in its PCI slot, its BARs where firmware would place them and
+/// its INTA# on [`NIC_IRQ`]; returns it for the network glue.
+fn attach_nic(
+    nic: &network::NicConfig,
+    interrupts: &Arc<Interrupts>,
+    memory: &rx86_devices::ide::SharedDmaMemory,
+    pci: &mut PciBus,
+    mmio_window: &rx86_devices::pci::SharedPciWindow,
+    io_window: &rx86_devices::pci::SharedPciWindow,
+) -> Result<Arc<Mutex<dyn NetworkCard>>, RunError> {
+    let irq = interrupts.isa_line(NIC_IRQ);
+    let card: Arc<Mutex<dyn NetworkCard>> = match nic.model {
+        NicModel::E1000 => {
+            let mut e1000 =
+                E1000::new(nic.mac, irq, Some(memory.clone())).map_err(|e| RunError::Board(format!("e1000: {e}")))?;
+            e1000.firmware_setup(E1000_MMIO_BASE, NIC_IO_BASE, NIC_IRQ);
+            let e1000 = Arc::new(Mutex::new(e1000));
+            pci.insert(NIC_SLOT, 0, e1000.clone()).map_err(|e| RunError::Board(e.to_string()))?;
+            lock(mmio_window).add_bar("e1000 registers", e1000.clone(), E1000_MMIO_BAR, E1000_MMIO_SIZE, e1000.clone());
+            let io = shared(E1000::io_ports(&e1000));
+            lock(io_window).add_bar("e1000 I/O", e1000.clone(), E1000_IO_BAR, E1000_IO_SIZE, io);
+            e1000
+        }
+        NicModel::VirtioNet => {
+            let mut card = VirtioPci::new(VirtioNet::new(nic.mac), irq, Some(memory.clone()))
+                .map_err(|e| RunError::Board(format!("virtio-net: {e}")))?;
+            card.firmware_setup(NIC_IO_BASE, NIC_IRQ);
+            let size = card.io_size();
+            let card = Arc::new(Mutex::new(card));
+            pci.insert(NIC_SLOT, 0, card.clone()).map_err(|e| RunError::Board(e.to_string()))?;
+            lock(io_window).add_bar("virtio-net I/O", card.clone(), VIRTIO_LEGACY_BAR, size, card.clone());
+            card
+        }
+    };
+    Ok(card)
 }
 
 fn shared_pci<T: rx86_devices::pci::PciFunction + 'static>(f: T) -> rx86_devices::pci::SharedPciFunction {

@@ -1,5 +1,6 @@
-//! Debian's kernel on rx86's e1000 and user-mode NAT: the kernel's own `e1000` driver (from the
-//! kernel package, appended to the initramfs) finds the NIC, busybox `udhcpc` gets 10.0.2.15
+//! Debian's kernel on rx86's NICs and user-mode NAT, once per NIC model (e1000, virtio-net-pci):
+//! the kernel's own driver (`e1000`, or `virtio_pci` and `virtio_net`, from the kernel package,
+//! appended to the initramfs) finds the NIC, busybox `udhcpc` gets 10.0.2.15
 //! from the NAT's DHCP server, `wget` fetches a file from an HTTP server this test runs on the
 //! host's 127.0.0.1 (through the gateway 10.0.2.2) and the guest's checksum of it matches; then
 //! the guest serves a file with busybox `httpd` and the test fetches it through a `hostfwd`
@@ -31,6 +32,7 @@ const NET_INIT: &str = r#"#!/bin/sh
 for m in $(cat /lib/modules/net/order); do insmod /lib/modules/net/$m.ko || echo RX86-NET-INSMOD-FAILED $m; done
 n=0
 while [ ! -e /sys/class/net/eth0 ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+echo "RX86-NET-DRIVER $(basename $(readlink /sys/class/net/eth0/device/driver)) $(cat /sys/class/net/eth0/address)"
 ip link set lo up
 ip link set eth0 up
 udhcpc -i eth0 -f -q -n -t 10 -T 3 -s /udhcpc.sh
@@ -60,8 +62,8 @@ esac
 exit 0
 "#;
 
-fn scratch_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rx86-network-{}", std::process::id()));
+fn scratch_dir(model: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rx86-network-{model}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -121,15 +123,29 @@ fn http_get(port: u16) -> std::io::Result<String> {
 }
 
 #[test]
-fn linux_gets_a_lease_downloads_through_the_nat_and_serves_through_hostfwd() {
+fn linux_e1000_gets_a_lease_downloads_through_the_nat_and_serves_through_hostfwd() {
+    let console = lease_download_and_serve("e1000", "e1000");
+    assert!(console.contains("eth0: (PCI:33MHz:32-bit) 52:54:00:12:34:56"), "the driver finds the NIC\n{console}");
+    assert!(console.contains("e1000: eth0 NIC Link is Up 1000 Mbps Full Duplex"), "link up\n{console}");
+}
+
+#[test]
+fn linux_virtio_net_gets_a_lease_downloads_through_the_nat_and_serves_through_hostfwd() {
+    lease_download_and_serve("virtio-net-pci", "virtio_net");
+}
+
+/// Boots Debian's kernel with a `model` NIC, checks that Linux's `driver` drives it, that the
+/// lease, the download and the host forward work and that the capture holds the DHCP
+/// exchange; returns the console.
+fn lease_download_and_serve(model: &str, driver: &str) -> String {
     let fixture = match rx86_tests::fixtures::linux_amd64() {
         Ok(f) => f,
         Err(why) => {
             println!("SKIP: Linux fixture unavailable: {why}");
-            return;
+            return String::new();
         }
     };
-    let dir = scratch_dir();
+    let dir = scratch_dir(model);
     let file = test_file();
     std::fs::write(dir.join("file.bin"), &file).unwrap();
     let expected = sha256_hex(&dir.join("file.bin"));
@@ -145,7 +161,7 @@ fn linux_gets_a_lease_downloads_through_the_nat_and_serves_through_hostfwd() {
     let initrd_path = dir.join("initrd.cpio");
     std::fs::write(&initrd_path, initrd).unwrap();
     let pcap = dir.join("net.pcap");
-    let nic = format!("user,model=e1000,hostfwd=tcp:127.0.0.1:{fwd_port}-:8080,pcap={}", pcap.display());
+    let nic = format!("user,model={model},hostfwd=tcp:127.0.0.1:{fwd_port}-:8080,pcap={}", pcap.display());
 
     let mut child = Command::new(rx86_binary())
         .args(["run", "--accel", "interp", "-m", "256M", "--no-reboot"])
@@ -197,9 +213,11 @@ fn linux_gets_a_lease_downloads_through_the_nat_and_serves_through_hostfwd() {
     let console = console.join("\n");
     let context = format!("console:\n{console}\nstderr:\n{stderr}");
     assert!(status.success(), "rx86 exited {status:?}\n{context}");
-    assert!(!console.contains("RX86-NET-INSMOD-FAILED"), "e1000.ko loads\n{context}");
-    assert!(console.contains("eth0: (PCI:33MHz:32-bit) 52:54:00:12:34:56"), "the driver finds the NIC\n{context}");
-    assert!(console.contains("e1000: eth0 NIC Link is Up 1000 Mbps Full Duplex"), "link up\n{context}");
+    assert!(!console.contains("RX86-NET-INSMOD-FAILED"), "the modules load\n{context}");
+    assert!(
+        console.contains(&format!("RX86-NET-DRIVER {driver} 52:54:00:12:34:56")),
+        "{driver} drives eth0\n{context}"
+    );
     assert!(console.contains("RX86-NET-LEASE 10.0.2.15 router 10.0.2.2 dns 10.0.2.3"), "DHCP lease\n{context}");
     assert!(console.contains("inet 10.0.2.15/24"), "eth0 configured\n{context}");
     assert!(console.contains("RX86-NET-WGET-OK"), "wget succeeded\n{context}");
@@ -211,10 +229,11 @@ fn linux_gets_a_lease_downloads_through_the_nat_and_serves_through_hostfwd() {
     let dhcp = |f: &Vec<u8>| f.len() > 42 && f[23] == 17 && (f[36..38] == [0, 67] || f[34..36] == [0, 67]);
     assert!(frames.iter().filter(|(_, f)| dhcp(f)).count() >= 4, "DISCOVER, OFFER, REQUEST, ACK captured");
     println!(
-        "network: {} frames captured; 1 MiB download took {:.1} s of host time; whole run {:.1} s",
+        "network ({model}): {} frames captured; 1 MiB download took {:.1} s of host time; whole run {:.1} s",
         frames.len(),
         download_s.map_or(0.0, |d| d.as_secs_f64()),
         start.elapsed().as_secs_f64()
     );
     std::fs::remove_dir_all(&dir).ok();
+    console
 }

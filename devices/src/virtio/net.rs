@@ -1,0 +1,212 @@
+//! The virtio network card (Virtual I/O Device 1.1, section 5.1): queue 0 receives, queue 1
+//! transmits, every frame preceded by a `virtio_net_hdr`. Offered: VIRTIO_NET_F_MAC (the
+//! address is in the configuration) and VIRTIO_NET_F_STATUS (link up). No checksum or
+//! segmentation offload is offered, so the header carries nothing and the driver computes
+//! its own checksums; no control queue, so every frame is accepted (as QEMU's default
+//! promiscuous mode does).
+//!
+//! A transmitted chain is the header and the frame in readable buffers; a receive chain is
+//! writable buffers for the header and the frame. A frame that does not fit the next
+//! receive chain is dropped and the chain left for the next frame.
+
+use super::pci::VirtioPci;
+use super::queue::Virtqueue;
+use super::{VirtioDevice, DEVICE_TYPE_NET};
+use crate::ide::DmaMemory;
+use crate::net::{NetworkCard, RxOutcome};
+use std::collections::VecDeque;
+
+/// Feature: the configuration holds the MAC address.
+pub const VIRTIO_NET_F_MAC: u64 = 1 << 5;
+/// Feature: the configuration holds the link status.
+pub const VIRTIO_NET_F_STATUS: u64 = 1 << 16;
+/// Configuration status: the link is up.
+const VIRTIO_NET_S_LINK_UP: u16 = 1;
+/// The receive queue.
+pub const RX_QUEUE: usize = 0;
+/// The transmit queue.
+pub const TX_QUEUE: usize = 1;
+/// Entries in each queue (QEMU's default).
+const QUEUE_SIZE: u16 = 256;
+/// Bytes of the legacy `virtio_net_hdr` (flags, gso_type, hdr_len, gso_size, csum_start,
+/// csum_offset).
+const HEADER_LEN: usize = 10;
+/// Longest transmitted chain accepted: a 64 KiB frame and its header.
+const MAX_TX_CHAIN: u64 = 65536 + HEADER_LEN as u64;
+/// Frames the transmit side holds for the board before it drops new ones.
+const TX_QUEUE_MAX: usize = 1024;
+/// Shortest frame passed on: an Ethernet header.
+const ETHERNET_HEADER: usize = 14;
+/// PCI class 02 (network), sub-class 00 (Ethernet).
+const CLASS_ETHERNET: u32 = 0x02_00_00;
+/// Configuration bytes: MAC address, then status.
+const CONFIG_LEN: usize = 8;
+
+/// The virtio network card.
+pub struct VirtioNet {
+    mac: [u8; 6],
+    tx_out: VecDeque<Vec<u8>>,
+    /// Frames dropped because the board did not take them in time.
+    tx_overflow: u64,
+}
+
+impl VirtioNet {
+    /// A card with MAC address `mac`.
+    pub fn new(mac: [u8; 6]) -> Self {
+        VirtioNet { mac, tx_out: VecDeque::new(), tx_overflow: 0 }
+    }
+
+    /// Walks the transmit queue: every available chain becomes a frame. At most one queue's
+    /// worth of chains per notify, whatever the rings hold.
+    fn transmit(&mut self, queue: &mut Virtqueue, memory: &dyn DmaMemory) {
+        for _ in 0..queue.size() {
+            let Ok(Some(chain)) = queue.pop(memory) else { return };
+            match chain.read_all(memory, MAX_TX_CHAIN) {
+                Ok(bytes) if bytes.len() >= HEADER_LEN + ETHERNET_HEADER => {
+                    if self.tx_out.len() < TX_QUEUE_MAX {
+                        self.tx_out.push_back(bytes[HEADER_LEN..].to_vec());
+                    } else {
+                        self.tx_overflow += 1;
+                    }
+                }
+                Ok(bytes) => log::debug!("virtio-net: {}-byte transmit chain dropped", bytes.len()),
+                Err(e) => {
+                    queue.stop(e);
+                    return;
+                }
+            }
+            if queue.push_used(memory, chain.head, 0).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Stores `frame` in the next receive chain.
+    fn receive(&mut self, frame: &[u8], queue: &mut Virtqueue, memory: &dyn DmaMemory) -> RxOutcome {
+        if !queue.is_live() {
+            return RxOutcome::Dropped;
+        }
+        let chain = match queue.pop(memory) {
+            Ok(Some(chain)) => chain,
+            Ok(None) => return RxOutcome::NoRoom,
+            Err(_) => return RxOutcome::Dropped,
+        };
+        let mut data = vec![0u8; HEADER_LEN];
+        data.extend_from_slice(frame);
+        if chain.writable_len() < data.len() as u64 {
+            log::debug!("virtio-net: {}-byte frame does not fit a {}-byte buffer", data.len(), chain.writable_len());
+            queue.unpop();
+            return RxOutcome::Dropped;
+        }
+        if let Err(e) = chain.write_all(memory, &data) {
+            queue.stop(e);
+            return RxOutcome::Dropped;
+        }
+        match queue.push_used(memory, chain.head, data.len() as u32) {
+            Ok(()) => RxOutcome::Delivered,
+            Err(_) => RxOutcome::Dropped,
+        }
+    }
+
+    /// Frames dropped because the transmit queue was full when the guest sent them.
+    pub fn tx_overflow(&self) -> u64 {
+        self.tx_overflow
+    }
+}
+
+impl VirtioDevice for VirtioNet {
+    fn device_type(&self) -> u16 {
+        DEVICE_TYPE_NET
+    }
+
+    fn pci_class(&self) -> u32 {
+        CLASS_ETHERNET
+    }
+
+    fn features(&self) -> u64 {
+        VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS
+    }
+
+    fn set_driver_features(&mut self, _features: u64) {
+        // Nothing offered changes what the card does.
+    }
+
+    fn queue_sizes(&self) -> &[u16] {
+        &[QUEUE_SIZE, QUEUE_SIZE]
+    }
+
+    fn config_len(&self) -> usize {
+        CONFIG_LEN
+    }
+
+    fn read_config(&self, offset: usize) -> u8 {
+        match offset {
+            0..6 => self.mac[offset],
+            6..8 => VIRTIO_NET_S_LINK_UP.to_le_bytes()[offset - 6],
+            _ => 0,
+        }
+    }
+
+    fn write_config(&mut self, offset: usize, value: u8) {
+        // Legacy drivers may write the MAC address.
+        if let Some(b) = self.mac.get_mut(offset) {
+            *b = value;
+        }
+    }
+
+    fn notify(&mut self, queue: usize, queues: &mut [Virtqueue], memory: &dyn DmaMemory) {
+        // A receive notify means new buffers: frames waiting on the board take them at its
+        // next turn.
+        if queue == TX_QUEUE {
+            if let Some(q) = queues.get_mut(TX_QUEUE) {
+                self.transmit(q, memory);
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.tx_out.clear();
+    }
+}
+
+impl NetworkCard for VirtioPci<VirtioNet> {
+    fn take_tx_frames(&mut self) -> Vec<Vec<u8>> {
+        self.device_mut().tx_out.drain(..).collect()
+    }
+
+    fn has_tx_frames(&self) -> bool {
+        !self.device().tx_out.is_empty()
+    }
+
+    fn receive(&mut self, frame: &[u8]) -> RxOutcome {
+        if frame.len() < ETHERNET_HEADER || !self.driver_ok() {
+            return RxOutcome::Dropped;
+        }
+        self.with_queues(|net, queues, memory| match queues.get_mut(RX_QUEUE) {
+            Some(q) => net.receive(frame, q, memory),
+            None => RxOutcome::Dropped,
+        })
+        .unwrap_or(RxOutcome::Dropped)
+    }
+
+    fn describe(&self) -> String {
+        let m = self.device().mac;
+        let [rx, tx] = [RX_QUEUE, TX_QUEUE].map(|i| {
+            self.queues().get(i).map_or_else(String::new, |q| {
+                let (avail, used) = q.positions();
+                let state = if q.is_broken() { " stopped" } else { "" };
+                format!("{avail}/{used} (next avail/used of {}){state}", q.size())
+            })
+        });
+        format!(
+            "virtio-net {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} link up, status {:#04x}, RX {rx}, TX {tx}",
+            m[0],
+            m[1],
+            m[2],
+            m[3],
+            m[4],
+            m[5],
+            self.status()
+        )
+    }
+}
