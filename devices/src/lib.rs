@@ -20,6 +20,7 @@ pub mod i8042;
 pub mod ide;
 pub mod ioapic;
 pub mod lapic;
+pub mod ne2000;
 pub mod net;
 pub mod pci;
 pub mod pic;

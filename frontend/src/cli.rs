@@ -205,8 +205,8 @@ pub struct RunArgs {
     /// (as coreutils' timeout).
     #[arg(long, value_name = "DURATION", value_parser = parse_wall_time)]
     pub timeout: Option<Duration>,
-    /// Network: user[,model=e1000|virtio-net-pci][,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT][,restrict=on][,pcap=FILE]
-    /// (an Intel 82540EM or a virtio-net behind a user-mode NAT: guest 10.0.2.15, host 10.0.2.2, DNS 10.0.2.3), or
+    /// Network: user[,model=e1000|virtio-net-pci|ne2k_pci][,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT][,restrict=on][,pcap=FILE]
+    /// (an Intel 82540EM, a virtio-net or an NE2000 behind a user-mode NAT: guest 10.0.2.15, host 10.0.2.2, DNS 10.0.2.3), or
     /// none (the default).
     #[arg(long, value_name = "SPEC", value_parser = crate::network::parse_nic)]
     pub nic: Option<crate::network::NicArg>,

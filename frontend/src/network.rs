@@ -1,7 +1,7 @@
 //! The network as the user asks for it (`--nic`), and the board's side of it: the NIC on the
 //! PCI bus and the user-mode NAT behind it, joined at machine-loop turns.
 //!
-//! `--nic user[,model=e1000|virtio-net-pci][,mac=52:54:00:12:34:56]
+//! `--nic user[,model=e1000|virtio-net-pci|ne2k_pci][,mac=52:54:00:12:34:56]
 //! [,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT][,restrict=on|off][,pcap=FILE]` or `--nic none`
 //! (QEMU's spellings). Without `--nic` the PC has no network card.
 
@@ -21,6 +21,8 @@ pub enum NicModel {
     E1000,
     /// A virtio network card on the PCI bus (legacy interface).
     VirtioNet,
+    /// A Realtek RTL8029AS, the NE2000 on PCI.
+    Ne2kPci,
 }
 
 impl NicModel {
@@ -29,6 +31,7 @@ impl NicModel {
         match name {
             "e1000" | "82540em" => Some(NicModel::E1000),
             "virtio-net-pci" | "virtio-net" | "virtio" => Some(NicModel::VirtioNet),
+            "ne2k_pci" | "ne2k-pci" | "rtl8029" => Some(NicModel::Ne2kPci),
             _ => None,
         }
     }
@@ -68,7 +71,7 @@ pub fn parse_nic(s: &str) -> Result<NicArg, String> {
         Some("tap" | "bridge" | "socket") => return Err(format!("--nic {s}: only the user backend exists yet")),
         _ => {
             return Err(format!(
-                "--nic {s}: expected user[,model=e1000|virtio-net-pci][,hostfwd=...][,restrict=on][,pcap=FILE] or none"
+                "--nic {s}: expected user[,model=e1000|virtio-net-pci|ne2k_pci][,hostfwd=...][,restrict=on][,pcap=FILE] or none"
             ))
         }
     }
@@ -83,8 +86,9 @@ pub fn parse_nic(s: &str) -> Result<NicArg, String> {
         let (key, value) = part.split_once('=').ok_or_else(|| format!("--nic: '{part}' is not KEY=VALUE"))?;
         match key {
             "model" => {
-                nic.model = NicModel::parse(value)
-                    .ok_or_else(|| format!("--nic: model '{value}' is not supported (e1000 and virtio-net-pci are)"))?
+                nic.model = NicModel::parse(value).ok_or_else(|| {
+                    format!("--nic: model '{value}' is not supported (e1000, virtio-net-pci and ne2k_pci are)")
+                })?
             }
             "mac" => {
                 nic.mac = parse_mac(value).ok_or_else(|| format!("--nic: '{value}' is not a unicast MAC address"))?

@@ -29,8 +29,8 @@
 //!
 //! PCI bus 0: 00.0 i440FX, 01.0 PIIX3 ISA, 01.1 PIIX3 IDE, 02.0 VGA (1234:1111; LFB
 //! BAR0 at 0xFD000000, registers BAR2 at 0xFEBF0000), and with `--nic` 03.0 the NIC: an e1000
-//! (8086:100E; registers BAR0 at 0xFEBC0000, I/O BAR1) or a virtio-net (1AF4:1000; legacy I/O
-//! BAR0). The VGA window 0xA0000-0xBFFFF is MMIO. The NIC's INTA# is PIRQD (slot 3, pin A, as the PIIX3 swizzles it), which the board
+//! (8086:100E; registers BAR0 at 0xFEBC0000, I/O BAR1), a virtio-net (1AF4:1000; legacy I/O
+//! BAR0) or an NE2000 (RTL8029AS, 10EC:8029; I/O BAR0). The VGA window 0xA0000-0xBFFFF is MMIO. The NIC's INTA# is PIRQD (slot 3, pin A, as the PIIX3 swizzles it), which the board
 //! wires to ISA IRQ 11, the IRQ SeaBIOS routes PIRQD to; its interrupt line register says 11.
 
 use crate::config::{Accel, MachineConfig};
@@ -59,6 +59,7 @@ use rx86_devices::ide::{
 };
 use rx86_devices::ioapic::IoApic;
 use rx86_devices::lapic::{LocalApic, LocalApicConfig};
+use rx86_devices::ne2000::{Ne2000, NE2000_IO_BAR, NE2000_IO_SIZE};
 use rx86_devices::net::{NetworkCard, UserNet};
 use rx86_devices::pci::{
     config_mechanism_1, AddressSpace, ExpansionRom, I440fxHostBridge, PciBus, PciWindow, PciWindowDevice,
@@ -678,6 +679,14 @@ fn attach_nic(
             let card = Arc::new(Mutex::new(card));
             pci.insert(NIC_SLOT, 0, card.clone()).map_err(|e| RunError::Board(e.to_string()))?;
             lock(io_window).add_bar("virtio-net I/O", card.clone(), VIRTIO_LEGACY_BAR, size, card.clone());
+            card
+        }
+        NicModel::Ne2kPci => {
+            let mut card = Ne2000::new(nic.mac, irq).map_err(|e| RunError::Board(format!("ne2k_pci: {e}")))?;
+            card.firmware_setup(NIC_IO_BASE, NIC_IRQ);
+            let card = Arc::new(Mutex::new(card));
+            pci.insert(NIC_SLOT, 0, card.clone()).map_err(|e| RunError::Board(e.to_string()))?;
+            lock(io_window).add_bar("ne2k_pci I/O", card.clone(), NE2000_IO_BAR, NE2000_IO_SIZE, card.clone());
             card
         }
     };

@@ -1,6 +1,6 @@
-//! Debian's kernel on rx86's NICs and user-mode NAT, once per NIC model (e1000, virtio-net-pci):
-//! the kernel's own driver (`e1000`, or `virtio_pci` and `virtio_net`, from the kernel package,
-//! appended to the initramfs) finds the NIC, busybox `udhcpc` gets 10.0.2.15
+//! Debian's kernel on rx86's NICs and user-mode NAT, once per NIC model (e1000, virtio-net-pci,
+//! ne2k_pci): the kernel's own driver (`e1000`, `virtio_pci` and `virtio_net`, or `8390` and
+//! `ne2k-pci`, from the kernel package, appended to the initramfs) finds the NIC, busybox `udhcpc` gets 10.0.2.15
 //! from the NAT's DHCP server, `wget` fetches a file from an HTTP server this test runs on the
 //! host's 127.0.0.1 (through the gateway 10.0.2.2) and the guest's checksum of it matches; then
 //! the guest serves a file with busybox `httpd` and the test fetches it through a `hostfwd`
@@ -132,6 +132,11 @@ fn linux_e1000_gets_a_lease_downloads_through_the_nat_and_serves_through_hostfwd
 #[test]
 fn linux_virtio_net_gets_a_lease_downloads_through_the_nat_and_serves_through_hostfwd() {
     lease_download_and_serve("virtio-net-pci", "virtio_net");
+}
+
+#[test]
+fn linux_ne2k_pci_gets_a_lease_downloads_through_the_nat_and_serves_through_hostfwd() {
+    lease_download_and_serve("ne2k_pci", "ne2k-pci");
 }
 
 /// Boots Debian's kernel with a `model` NIC, checks that Linux's `driver` drives it, that the
