@@ -1,9 +1,11 @@
 //! The virtio network card (Virtual I/O Device 1.1, section 5.1): queue 0 receives, queue 1
 //! transmits, every frame preceded by a `virtio_net_hdr`. Offered: VIRTIO_NET_F_MAC (the
-//! address is in the configuration) and VIRTIO_NET_F_STATUS (link up). No checksum or
-//! segmentation offload is offered, so the header carries nothing and the driver computes
-//! its own checksums; no control queue, so every frame is accepted (as QEMU's default
-//! promiscuous mode does).
+//! address is in the configuration), VIRTIO_NET_F_STATUS (link up), VIRTIO_NET_F_CSUM (the
+//! driver may leave a TCP/UDP checksum to the card: NEEDS_CSUM with its start and offset, done
+//! here in software) and VIRTIO_NET_F_GUEST_CSUM (received TCP/UDP frames whose checksums are
+//! right are marked DATA_VALID, so the driver does not sum them again; on an interpreter that
+//! summing is a large share of a download's cost). No segmentation offload; no control queue,
+//! so every frame is accepted (as QEMU's default promiscuous mode does).
 //!
 //! A transmitted chain is the header and the frame in readable buffers; a receive chain is
 //! writable buffers for the header and the frame. A frame that does not fit the next
@@ -13,9 +15,18 @@ use super::pci::VirtioPci;
 use super::queue::Virtqueue;
 use super::{VirtioDevice, DEVICE_TYPE_NET};
 use crate::ide::DmaMemory;
+use crate::net::wire::{checksum_add, checksum_finish, l4_checksums_valid};
 use crate::net::{NetworkCard, RxOutcome};
 use std::collections::VecDeque;
 
+/// Feature: the device completes checksums the driver leaves partial.
+pub const VIRTIO_NET_F_CSUM: u64 = 1 << 0;
+/// Feature: the driver accepts frames whose checksums the device verified.
+pub const VIRTIO_NET_F_GUEST_CSUM: u64 = 1 << 1;
+/// Header flag: the checksum from csum_start is to be completed (transmit).
+const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
+/// Header flag: the frame's checksums were verified (receive).
+const VIRTIO_NET_HDR_F_DATA_VALID: u8 = 2;
 /// Feature: the configuration holds the MAC address.
 pub const VIRTIO_NET_F_MAC: u64 = 1 << 5;
 /// Feature: the configuration holds the link status.
@@ -45,6 +56,8 @@ const CONFIG_LEN: usize = 8;
 /// The virtio network card.
 pub struct VirtioNet {
     mac: [u8; 6],
+    /// The features the driver accepted.
+    driver_features: u64,
     tx_out: VecDeque<Vec<u8>>,
     /// Frames dropped because the board did not take them in time.
     tx_overflow: u64,
@@ -53,7 +66,7 @@ pub struct VirtioNet {
 impl VirtioNet {
     /// A card with MAC address `mac`.
     pub fn new(mac: [u8; 6]) -> Self {
-        VirtioNet { mac, tx_out: VecDeque::new(), tx_overflow: 0 }
+        VirtioNet { mac, driver_features: 0, tx_out: VecDeque::new(), tx_overflow: 0 }
     }
 
     /// Walks the transmit queue: every available chain becomes a frame. At most one queue's
@@ -64,7 +77,7 @@ impl VirtioNet {
             match chain.read_all(memory, MAX_TX_CHAIN) {
                 Ok(bytes) if bytes.len() >= HEADER_LEN + ETHERNET_HEADER => {
                     if self.tx_out.len() < TX_QUEUE_MAX {
-                        self.tx_out.push_back(bytes[HEADER_LEN..].to_vec());
+                        self.tx_out.push_back(self.complete_checksum(&bytes));
                     } else {
                         self.tx_overflow += 1;
                     }
@@ -81,6 +94,25 @@ impl VirtioNet {
         }
     }
 
+    /// The frame of a transmitted chain (header stripped), its checksum completed when the
+    /// driver asked for it: the ones-complement sum from csum_start to the end, stored at
+    /// csum_start + csum_offset (the driver seeded that field with the pseudo-header sum).
+    fn complete_checksum(&self, chain: &[u8]) -> Vec<u8> {
+        let mut frame = chain[HEADER_LEN..].to_vec();
+        if chain[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM == 0 || self.driver_features & VIRTIO_NET_F_CSUM == 0 {
+            return frame;
+        }
+        let start = usize::from(u16::from_le_bytes([chain[6], chain[7]]));
+        let field = start + usize::from(u16::from_le_bytes([chain[8], chain[9]]));
+        if field + 2 > frame.len() {
+            log::debug!("virtio-net: checksum field at {field} past a {}-byte frame", frame.len());
+            return frame;
+        }
+        let sum = checksum_finish(checksum_add(0, &frame[start..]));
+        frame[field..field + 2].copy_from_slice(&sum.to_be_bytes());
+        frame
+    }
+
     /// Stores `frame` in the next receive chain.
     fn receive(&mut self, frame: &[u8], queue: &mut Virtqueue, memory: &dyn DmaMemory) -> RxOutcome {
         if !queue.is_live() {
@@ -92,6 +124,9 @@ impl VirtioNet {
             Err(_) => return RxOutcome::Dropped,
         };
         let mut data = vec![0u8; HEADER_LEN];
+        if self.driver_features & VIRTIO_NET_F_GUEST_CSUM != 0 && l4_checksums_valid(frame) {
+            data[0] = VIRTIO_NET_HDR_F_DATA_VALID;
+        }
         data.extend_from_slice(frame);
         if chain.writable_len() < data.len() as u64 {
             log::debug!("virtio-net: {}-byte frame does not fit a {}-byte buffer", data.len(), chain.writable_len());
@@ -124,11 +159,11 @@ impl VirtioDevice for VirtioNet {
     }
 
     fn features(&self) -> u64 {
-        VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS
+        VIRTIO_NET_F_CSUM | VIRTIO_NET_F_GUEST_CSUM | VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS
     }
 
-    fn set_driver_features(&mut self, _features: u64) {
-        // Nothing offered changes what the card does.
+    fn set_driver_features(&mut self, features: u64) {
+        self.driver_features = features;
     }
 
     fn queue_sizes(&self) -> &[u16] {
@@ -165,6 +200,7 @@ impl VirtioDevice for VirtioNet {
     }
 
     fn reset(&mut self) {
+        self.driver_features = 0;
         self.tx_out.clear();
     }
 }

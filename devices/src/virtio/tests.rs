@@ -133,7 +133,7 @@ fn pci_identity_and_legacy_header() {
     assert_eq!(nic.read_config(0x2c, 4), 0x0001_1af4, "subsystem: virtio device type 1");
     assert_eq!(nic.read_config(0x08, 4) >> 8, 0x02_00_00, "Ethernet controller");
     assert_eq!(nic.read_config(0x3d, 1), 1, "INTA#");
-    assert_eq!(nic.read(0x00, 4), (1 << 5) | (1 << 16), "MAC and STATUS offered");
+    assert_eq!(nic.read(0x00, 4), 0b11 | (1 << 5) | (1 << 16), "CSUM, GUEST_CSUM, MAC and STATUS offered");
     let mac: Vec<u8> = (0..6).map(|i| nic.read(0x14 + i, 1) as u8).collect();
     assert_eq!(mac, MAC);
     assert_eq!(nic.read(0x1a, 2), 1, "link up");
@@ -307,4 +307,47 @@ fn a_full_queue_of_chains_goes_out_in_one_notify() {
     }
     d.notify(TX_QUEUE);
     assert_eq!(d.nic.take_tx_frames().len(), 256);
+}
+
+/// A UDP frame from 10.0.2.15 to 10.0.2.2 with a right checksum (the NAT's own builder).
+fn udp_frame(payload: &[u8]) -> Vec<u8> {
+    use crate::net::wire;
+    let (guest, gateway) = (crate::net::GUEST_IP, crate::net::GATEWAY_IP);
+    let udp = wire::udp(guest, 5000, gateway, 53, payload);
+    wire::ethernet(MAC, [0x52, 0x55, 10, 0, 2, 2], wire::ETHERTYPE_IPV4, &wire::ipv4(guest, gateway, 17, 1, &udp))
+}
+
+#[test]
+fn received_frames_with_right_checksums_are_marked_data_valid() {
+    let mut d = Driver::new();
+    d.add_chain(RX_QUEUE, &[(BUFFERS, 1600, true)]);
+    d.add_chain(RX_QUEUE, &[(BUFFERS + 0x1000, 1600, true)]);
+    let good = udp_frame(b"checked by the card");
+    let mut bad = good.clone();
+    *bad.last_mut().unwrap() ^= 1;
+    assert_eq!(d.nic.receive(&good), RxOutcome::Delivered);
+    assert_eq!(d.nic.receive(&bad), RxOutcome::Delivered);
+    assert_eq!(d.read(BUFFERS, 1)[0], 2, "VIRTIO_NET_HDR_F_DATA_VALID");
+    assert_eq!(d.read(BUFFERS + 0x1000, 1)[0], 0, "a corrupted frame is left to the driver to check");
+}
+
+#[test]
+fn a_partial_checksum_left_by_the_driver_is_completed() {
+    use crate::net::wire::{checksum_finish, pseudo_header_sum};
+    let mut d = Driver::new();
+    let right = udp_frame(b"summed by the card");
+    // What Linux hands over with CHECKSUM_PARTIAL: the field seeded with the folded
+    // pseudo-header sum, csum_start at the UDP header, csum_offset at its checksum.
+    let mut partial = right.clone();
+    let udp_len = right.len() - 34;
+    let seed = !checksum_finish(pseudo_header_sum(crate::net::GUEST_IP, crate::net::GATEWAY_IP, 17, udp_len));
+    partial[40..42].copy_from_slice(&seed.to_be_bytes());
+    let mut chain = vec![1u8, 0, 0, 0, 0, 0];
+    chain.extend_from_slice(&34u16.to_le_bytes());
+    chain.extend_from_slice(&6u16.to_le_bytes());
+    chain.extend_from_slice(&partial);
+    d.memory.dma_write(BUFFERS, &chain).unwrap();
+    d.add_chain(TX_QUEUE, &[(BUFFERS, chain.len() as u32, false)]);
+    d.notify(TX_QUEUE);
+    assert_eq!(d.nic.take_tx_frames(), vec![right]);
 }
