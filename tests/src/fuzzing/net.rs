@@ -1,5 +1,5 @@
-//! Fuzz targets for the network: the e1000's and virtio-net's register files and descriptor
-//! rings, and the NAT's packet parsing. Rings and buffers may point anywhere (outside RAM, across its end, at the
+//! Fuzz targets for the network: the e1000's, virtio-net's and NE2000's register files,
+//! descriptor rings and receive ring, and the NAT's packet parsing. Rings and buffers may point anywhere (outside RAM, across its end, at the
 //! ring itself), lengths may be anything; the NIC must neither panic nor hang, and DMA stays
 //! inside guest RAM because it only goes through `PhysMemory`'s checked path. The NAT runs with
 //! `restrict=on`, so no fuzz input ever reaches a host socket.
@@ -10,6 +10,7 @@ use rx86_core::irq::NoIrq;
 use rx86_core::memory::GuestRam;
 use rx86_core::phys::{PhysMemory, Region, RegionKind};
 use rx86_devices::e1000::{regs, E1000};
+use rx86_devices::ne2000::{regs as ne, Ne2000};
 use rx86_devices::net::tcp::TcpConnection;
 use rx86_devices::net::wire::{self, TcpHeader};
 use rx86_devices::net::NetworkCard;
@@ -266,6 +267,96 @@ pub fn virtio_net(data: &[u8]) {
         }
     }
     nic.describe();
+}
+
+/// A program against an NE2000 (RTL8029AS): register reads and writes on every page, remote
+/// DMA streams through the data port of every width, resets, transmits, frames offered to the
+/// receive ring (wherever the program put it), configuration writes, and transmitted frames
+/// handed to a restricted NAT whose answers go back to the card. Everything the card touches
+/// is its own memory; the target checks that nothing panics or hangs.
+pub fn ne2000(data: &[u8]) {
+    let mac = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+    let Ok(mut card) = Ne2000::new(mac, Arc::new(NoIrq)) else { return };
+    let Ok(mut nat) = UserNet::new(UserNetConfig { restrict: true, ..Default::default() }) else { return };
+    card.firmware_setup(0xc040, 11);
+    // Start from Linux's setup (ring 0x4C-0x80, started, broadcast and own address accepted),
+    // so short programs reach the rings; the program then breaks it as it likes.
+    let setup = [
+        (ne::CR, 0x21),
+        (ne::DCR, 0x49),
+        (ne::PSTART, 0x4c),
+        (ne::PSTOP, 0x80),
+        (ne::BNRY, 0x7f),
+        (ne::TPSR, 0x40),
+        (ne::CR, 0x61),
+        (ne::CURR, 0x4c),
+        (ne::CR, 0x22),
+        (ne::RCR, ne::RCR_AB),
+        (ne::TCR, 0),
+        (ne::IMR, 0x3f),
+    ];
+    for (reg, v) in setup {
+        card.write(u64::from(reg), 1, u64::from(v));
+    }
+    let mut input = Input::new(data);
+    let mut now = 0u64;
+    while !input.is_empty() {
+        match input.u8() % 9 {
+            0 | 1 => {
+                let (reg, v) = (input.u8() % 0x10, input.u8());
+                card.write(u64::from(reg), 1, u64::from(v));
+            }
+            2 => {
+                let reg = input.u8() % 0x20;
+                card.read(u64::from(reg), 1);
+            }
+            3 => {
+                // A burst on the data port.
+                let size = [1, 2, 4][usize::from(input.u8() % 3)];
+                let count = input.u16() % 2048;
+                let write = input.u8() & 1 == 0;
+                for _ in 0..count {
+                    if write {
+                        card.write(ne::NE_DATAPORT, size, u64::from(input.u32()));
+                    } else {
+                        card.read(ne::NE_DATAPORT, size);
+                    }
+                }
+            }
+            4 => {
+                let len = usize::from(input.u16() % 1600);
+                let mut frame = input.take(len).to_vec();
+                if input.u8() & 1 == 0 && frame.len() >= 6 {
+                    frame[..6].copy_from_slice(&mac);
+                }
+                card.receive(&frame);
+            }
+            5 => {
+                let offset = input.u8() & 0xfc;
+                let v = input.u32();
+                card.write_config(offset, 4, v);
+            }
+            6 => {
+                let (offset, size) = (u64::from(input.u8() % 0x24), [1, 2, 4, 8][usize::from(input.u8() % 4)]);
+                card.write(offset, size, input.u64());
+            }
+            _ => {
+                now += 1_000_000;
+                for f in &card.take_tx_frames() {
+                    nat.from_guest(f, now);
+                }
+                nat.poll(now);
+                while let Some(f) = nat.peek_for_guest() {
+                    let f = f.to_vec();
+                    if card.receive(&f) == rx86_devices::net::RxOutcome::NoRoom {
+                        break;
+                    }
+                    nat.pop_for_guest(now);
+                }
+            }
+        }
+    }
+    card.describe();
 }
 
 /// Frames for the NAT: raw bytes, or random payloads inside valid Ethernet/IPv4/UDP/TCP/ICMP
