@@ -6,6 +6,9 @@
 //! right are marked DATA_VALID, so the driver does not sum them again; on an interpreter that
 //! summing is a large share of a download's cost). No segmentation offload; no control queue,
 //! so every frame is accepted (as QEMU's default promiscuous mode does).
+//! VIRTIO_NET_F_MRG_RXBUF is offered too: the header then has a buffer count, and each frame
+//! still goes into a single receive buffer (the driver's are at least a frame long), which
+//! lets the driver post smaller buffers than a whole chain per frame.
 //!
 //! A transmitted chain is the header and the frame in readable buffers; a receive chain is
 //! writable buffers for the header and the frame. A frame that does not fit the next
@@ -27,6 +30,8 @@ pub const VIRTIO_NET_F_GUEST_CSUM: u64 = 1 << 1;
 const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
 /// Header flag: the frame's checksums were verified (receive).
 const VIRTIO_NET_HDR_F_DATA_VALID: u8 = 2;
+/// Feature: receive buffers may be merged; every header grows a buffer count.
+pub const VIRTIO_NET_F_MRG_RXBUF: u64 = 1 << 15;
 /// Feature: the configuration holds the MAC address.
 pub const VIRTIO_NET_F_MAC: u64 = 1 << 5;
 /// Feature: the configuration holds the link status.
@@ -42,8 +47,11 @@ const QUEUE_SIZE: u16 = 256;
 /// Bytes of the legacy `virtio_net_hdr` (flags, gso_type, hdr_len, gso_size, csum_start,
 /// csum_offset).
 const HEADER_LEN: usize = 10;
+/// Bytes of the header with its buffer count (`virtio_net_hdr_mrg_rxbuf`), in both directions
+/// once VIRTIO_NET_F_MRG_RXBUF is negotiated.
+const HEADER_LEN_MRG: usize = 12;
 /// Longest transmitted chain accepted: a 64 KiB frame and its header.
-const MAX_TX_CHAIN: u64 = 65536 + HEADER_LEN as u64;
+const MAX_TX_CHAIN: u64 = 65536 + HEADER_LEN_MRG as u64;
 /// Frames the transmit side holds for the board before it drops new ones.
 const TX_QUEUE_MAX: usize = 1024;
 /// Shortest frame passed on: an Ethernet header.
@@ -75,7 +83,7 @@ impl VirtioNet {
         for _ in 0..queue.size() {
             let Ok(Some(chain)) = queue.pop(memory) else { return };
             match chain.read_all(memory, MAX_TX_CHAIN) {
-                Ok(bytes) if bytes.len() >= HEADER_LEN + ETHERNET_HEADER => {
+                Ok(bytes) if bytes.len() >= self.header_len() + ETHERNET_HEADER => {
                     if self.tx_out.len() < TX_QUEUE_MAX {
                         self.tx_out.push_back(self.complete_checksum(&bytes));
                     } else {
@@ -94,11 +102,20 @@ impl VirtioNet {
         }
     }
 
+    /// Bytes of the header in front of every frame, as negotiated.
+    fn header_len(&self) -> usize {
+        if self.driver_features & VIRTIO_NET_F_MRG_RXBUF != 0 {
+            HEADER_LEN_MRG
+        } else {
+            HEADER_LEN
+        }
+    }
+
     /// The frame of a transmitted chain (header stripped), its checksum completed when the
     /// driver asked for it: the ones-complement sum from csum_start to the end, stored at
     /// csum_start + csum_offset (the driver seeded that field with the pseudo-header sum).
     fn complete_checksum(&self, chain: &[u8]) -> Vec<u8> {
-        let mut frame = chain[HEADER_LEN..].to_vec();
+        let mut frame = chain[self.header_len()..].to_vec();
         if chain[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM == 0 || self.driver_features & VIRTIO_NET_F_CSUM == 0 {
             return frame;
         }
@@ -123,7 +140,12 @@ impl VirtioNet {
             Ok(None) => return RxOutcome::NoRoom,
             Err(_) => return RxOutcome::Dropped,
         };
-        let mut data = vec![0u8; HEADER_LEN];
+        let mut data = vec![0u8; self.header_len()];
+        if self.header_len() == HEADER_LEN_MRG {
+            // num_buffers: each frame goes into one buffer (the driver's mergeable buffers
+            // hold at least a full frame).
+            data[10] = 1;
+        }
         if self.driver_features & VIRTIO_NET_F_GUEST_CSUM != 0 && l4_checksums_valid(frame) {
             data[0] = VIRTIO_NET_HDR_F_DATA_VALID;
         }
@@ -159,7 +181,7 @@ impl VirtioDevice for VirtioNet {
     }
 
     fn features(&self) -> u64 {
-        VIRTIO_NET_F_CSUM | VIRTIO_NET_F_GUEST_CSUM | VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS
+        VIRTIO_NET_F_CSUM | VIRTIO_NET_F_GUEST_CSUM | VIRTIO_NET_F_MAC | VIRTIO_NET_F_MRG_RXBUF | VIRTIO_NET_F_STATUS
     }
 
     fn set_driver_features(&mut self, features: u64) {

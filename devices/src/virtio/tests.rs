@@ -34,8 +34,9 @@ fn layout(pfn: u32) -> QueueLayout {
 }
 
 impl Driver {
-    /// A card brought up as Linux's legacy driver does: reset, ACKNOWLEDGE, DRIVER, features,
-    /// both queues placed, DRIVER_OK.
+    /// A card brought up as Linux's legacy driver does: reset, ACKNOWLEDGE, DRIVER, features
+    /// (all offered but mergeable receive buffers, so headers are the plain 10 bytes), both
+    /// queues placed, DRIVER_OK.
     fn new() -> Self {
         let memory = ram();
         let irq = RecordingIrqLine::new();
@@ -44,7 +45,7 @@ impl Driver {
         nic.write(0x12, 1, 0);
         nic.write(0x12, 1, u64::from(STATUS_ACKNOWLEDGE | STATUS_DRIVER));
         let offered = nic.read(0x00, 4);
-        nic.write(0x04, 4, offered);
+        nic.write(0x04, 4, offered & !(1 << 15));
         for (q, pfn) in [(RX_QUEUE, RX_PFN), (TX_QUEUE, TX_PFN)] {
             nic.write(0x0e, 2, q as u64);
             assert_eq!(nic.read(0x0c, 2), 256, "queue size");
@@ -133,7 +134,7 @@ fn pci_identity_and_legacy_header() {
     assert_eq!(nic.read_config(0x2c, 4), 0x0001_1af4, "subsystem: virtio device type 1");
     assert_eq!(nic.read_config(0x08, 4) >> 8, 0x02_00_00, "Ethernet controller");
     assert_eq!(nic.read_config(0x3d, 1), 1, "INTA#");
-    assert_eq!(nic.read(0x00, 4), 0b11 | (1 << 5) | (1 << 16), "CSUM, GUEST_CSUM, MAC and STATUS offered");
+    assert_eq!(nic.read(0x00, 4), 0b11 | (1 << 5) | (1 << 15) | (1 << 16), "CSUM, GUEST_CSUM, MAC, MRG_RXBUF, STATUS");
     let mac: Vec<u8> = (0..6).map(|i| nic.read(0x14 + i, 1) as u8).collect();
     assert_eq!(mac, MAC);
     assert_eq!(nic.read(0x1a, 2), 1, "link up");
@@ -350,4 +351,22 @@ fn a_partial_checksum_left_by_the_driver_is_completed() {
     d.add_chain(TX_QUEUE, &[(BUFFERS, chain.len() as u32, false)]);
     d.notify(TX_QUEUE);
     assert_eq!(d.nic.take_tx_frames(), vec![right]);
+}
+
+#[test]
+fn mergeable_buffers_give_both_headers_a_buffer_count() {
+    let mut d = Driver::new();
+    d.nic.write(0x04, 4, (1 << 5) | (1 << 15));
+    let f = frame(200, 4);
+    let mut chain = vec![0u8; 12];
+    chain.extend_from_slice(&f);
+    d.memory.dma_write(BUFFERS, &chain).unwrap();
+    d.add_chain(TX_QUEUE, &[(BUFFERS, chain.len() as u32, false)]);
+    d.notify(TX_QUEUE);
+    assert_eq!(d.nic.take_tx_frames(), vec![f.clone()], "a 12-byte header stripped");
+    d.add_chain(RX_QUEUE, &[(BUFFERS + 0x1000, 1600, true)]);
+    assert_eq!(d.nic.receive(&f), RxOutcome::Delivered);
+    assert_eq!(d.read(BUFFERS + 0x1000, 12), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0], "num_buffers 1");
+    assert_eq!(d.read(BUFFERS + 0x1000 + 12, 200), f);
+    assert_eq!(d.used(RX_QUEUE).1, vec![(0, 212)]);
 }
