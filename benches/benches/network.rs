@@ -67,6 +67,8 @@ struct Measured {
     transfer: Option<(Duration, Duration)>,
     whole: Duration,
     ok: bool,
+    /// The guest console's last lines, shown when the guest's wget failed.
+    tail: Vec<String>,
 }
 
 /// User + system CPU time of process `pid` so far (from `/proc/PID/stat`).
@@ -193,9 +195,16 @@ fn measure(
             }
         }
     });
-    let (mut rtt, mut ok) = (None, false);
+    let (mut rtt, mut ok, mut tail) = (None, false, Vec::new());
     loop {
-        match lines.recv_timeout(LIMIT.saturating_sub(start.elapsed())) {
+        let line = lines.recv_timeout(LIMIT.saturating_sub(start.elapsed()));
+        if let Ok(line) = &line {
+            tail.push(line.clone());
+            if tail.len() > 20 {
+                tail.remove(0);
+            }
+        }
+        match line {
             Ok(line) if line.contains("RX86-BENCH-ECHO") => rtt = echo_rtt(fwd_port),
             Ok(line) if line.contains("RX86-BENCH-WGET-OK") => ok = true,
             Ok(_) => {}
@@ -207,7 +216,7 @@ fn measure(
         }
     }
     let _ = child.wait();
-    Measured { rtt, transfer: done_rx.try_recv().ok(), whole: start.elapsed(), ok }
+    Measured { rtt, transfer: done_rx.try_recv().ok(), whole: start.elapsed(), ok, tail }
 }
 
 fn report(name: &str, m: &Measured) {
@@ -223,6 +232,9 @@ fn report(name: &str, m: &Measured) {
         if m.ok { "" } else { " [guest wget failed]" },
         m.whole.as_secs_f64()
     );
+    if !m.ok {
+        println!("  guest console, last lines:\n  {}", m.tail.join("\n  "));
+    }
 }
 
 fn main() {
@@ -242,7 +254,7 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("rx86-network-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch directory");
     let kernel = fixture.bzimage.display().to_string();
-    let append = "console=ttyS0 panic=-1 quiet";
+    let append = "console=ttyS0 panic=-1";
     for model in models.split(',') {
         let rx = measure(&fixture, &dir, |initrd, fwd| {
             let mut c = Command::new(rx86_binary());

@@ -381,22 +381,20 @@ impl Ne2000 {
         dest == self.par
     }
 
-    /// Free bytes in the receive ring between CURR and BNRY.
+    /// Free bytes in the receive ring from CURR up to BNRY. A BNRY outside the ring counts as
+    /// its last page: Linux's 8390 driver writes PSTART - 1 there when the next frame is at
+    /// PSTART.
     fn ring_free(&self) -> usize {
-        let (start, stop) = (usize::from(self.pstart) * PAGE, usize::from(self.pstop) * PAGE);
-        let (curr, bnry) = (usize::from(self.curr) * PAGE, usize::from(self.bnry) * PAGE);
-        if curr < bnry {
-            bnry - curr
-        } else {
-            (stop - start) - (curr - bnry)
-        }
+        let bnry = if (self.pstart..self.pstop).contains(&self.bnry) { self.bnry } else { self.pstop - 1 };
+        let (curr, bnry) = (usize::from(self.curr), usize::from(bnry));
+        let pages = if curr < bnry { bnry - curr } else { usize::from(self.pstop - self.pstart) - (curr - bnry) };
+        pages * PAGE
     }
 
-    /// True when the ring registers describe a ring inside the buffer RAM.
+    /// True when the ring registers describe a ring inside the buffer RAM with CURR in it.
     fn ring_valid(&self) -> bool {
         let (start, stop) = (usize::from(self.pstart) * PAGE, usize::from(self.pstop) * PAGE);
-        let inside = |page: u8| (self.pstart..self.pstop).contains(&page);
-        start >= RAM_START && stop <= MEMORY_LEN && start < stop && inside(self.curr) && inside(self.bnry)
+        start >= RAM_START && stop <= MEMORY_LEN && start < stop && (self.pstart..self.pstop).contains(&self.curr)
     }
 
     /// Stores `frame` at CURR with its header, wrapping at PSTOP.

@@ -166,7 +166,9 @@ impl Driver {
             };
             frame.truncate(usize::from(len));
             frames.push(frame);
-            self.out(BNRY, if next == RX_START { RX_STOP - 1 } else { next - 1 });
+            // As ei_receive does: next - 1 even when next is PSTART (BNRY then lies just
+            // below the ring).
+            self.out(BNRY, next - 1);
         }
     }
 }
@@ -235,6 +237,18 @@ fn frames_read_back_are_byte_exact_across_the_wrap() {
         got.extend(d.receive_all());
     }
     assert_eq!(got, expected);
+}
+
+#[test]
+fn one_page_frames_walk_the_ring_past_its_start_twice() {
+    // Every page in turn, so CURR comes back to PSTART exactly and the driver leaves BNRY one
+    // below the ring, as Linux does.
+    let (mut d, _) = Driver::new();
+    for i in 0..(2 * usize::from(RX_STOP - RX_START) + 5) {
+        let f = frame(60, i as u8);
+        assert_eq!(d.card.receive(&f), RxOutcome::Delivered, "frame {i}");
+        assert_eq!(d.receive_all(), vec![f], "frame {i}");
+    }
 }
 
 #[test]
