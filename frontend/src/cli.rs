@@ -210,11 +210,11 @@ pub struct RunArgs {
     /// (as coreutils' timeout).
     #[arg(long, value_name = "DURATION", value_parser = parse_wall_time)]
     pub timeout: Option<Duration>,
-    /// Network: user[,model=e1000][,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT][,restrict=on][,pcap=FILE]
-    /// (an Intel 82540EM behind a user-mode NAT: guest 10.0.2.15, host 10.0.2.2, DNS 10.0.2.3), or
+    /// Network: user[,model=e1000|virtio-net-pci|ne2k_pci][,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT][,restrict=on][,pcap=FILE]
+    /// (an Intel 82540EM, a virtio-net or an NE2000 behind a user-mode NAT: guest 10.0.2.15, host 10.0.2.2, DNS 10.0.2.3), or
     /// none (the default).
     #[arg(long, value_name = "SPEC", value_parser = crate::network::parse_nic)]
-    pub nic: Option<crate::network::NicArg>,
+    pub nic: Vec<crate::network::NicArg>,
 }
 
 impl RunArgs {
@@ -257,7 +257,7 @@ impl RunArgs {
             cpu: self.cpu.unwrap_or_default(),
             timeout: self.timeout,
             rtc: self.rtc.unwrap_or_default(),
-            nic: self.nic.clone().and_then(|n| n.0),
+            nics: self.nic.iter().filter_map(|n| n.0.clone()).collect(),
         }
     }
 

@@ -79,8 +79,8 @@ pub struct MachineConfig {
     pub timeout: Option<std::time::Duration>,
     /// Where the RTC starts (`--rtc base=...`).
     pub rtc: crate::rtc_option::RtcBase,
-    /// The network card and its backend (`--nic`); `None`: no network.
-    pub nic: Option<crate::network::NicConfig>,
+    /// The network cards and their backends (`--nic`, repeatable); empty: no network.
+    pub nics: Vec<crate::network::NicConfig>,
 }
 
 /// The CPU model a guest sees (`--cpu NAME`).
@@ -134,7 +134,7 @@ impl Default for MachineConfig {
             cpu: CpuChoice::Default,
             timeout: None,
             rtc: crate::rtc_option::RtcBase::default(),
-            nic: None,
+            nics: Vec::new(),
         }
     }
 }

@@ -35,7 +35,7 @@ info tlb            the software TLB's cached translations (interpreter)
 xp ADDR [LEN]       physical memory (RAM/ROM) in hex, LEN bytes (default 64, at most 4096)
 x ADDR [LEN]        virtual memory through the guest's page tables
 info devices        the port and memory-mapped devices, and the physical memory map
-info network        the NIC (MAC, link, ring positions) and the NAT's connections
+info network        each NIC (model, MAC, link, ring positions) and its NAT's connections
 info pic | info ioapic | info lapic   the interrupt controllers' registers
 screendump FILE     write the screen as a PNG
 quit                end rx86";

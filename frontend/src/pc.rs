@@ -25,19 +25,22 @@
 //! | IDE bus master (BAR4)   | 0xC000-0xC00F  |     |
 //! | VGA / Bochs VBE         | 0x3B0-0x3DF / 0x1CE-0x1D0 | |
 //! | built-in BIOS services  | 0x440 (write)  |     |
-//! | e1000 I/O window (BAR1) | 0xC040-0xC07F  | 11 (INTA#) |
+//! | NIC I/O windows         | 0xC040, 0xC080, 0xC0C0, 0xC100 | 11, 10, 10, 11 (INTA#) |
 //!
 //! PCI bus 0: 00.0 i440FX, 01.0 PIIX3 ISA, 01.1 PIIX3 IDE, 02.0 VGA (1234:1111; LFB
-//! BAR0 at 0xFD000000, registers BAR2 at 0xFEBF0000), and with `--nic` 03.0 e1000
-//! (8086:100E; registers BAR0 at 0xFEBC0000). The VGA window 0xA0000-0xBFFFF is MMIO.
-//! The e1000's INTA# is PIRQD (slot 3, pin A, as the PIIX3 swizzles it), which the board
-//! wires to ISA IRQ 11, the IRQ SeaBIOS routes PIRQD to; its interrupt line register says 11.
+//! BAR0 at 0xFD000000, registers BAR2 at 0xFEBF0000), and with each `--nic` a NIC from 03.0 on
+//! (up to 06.0): an e1000 (8086:100E; registers BAR0 at 0xFEBC0000, the next 128 KiB lower for
+//! each further one, I/O BAR1), a virtio-net (1AF4:1000; legacy I/O BAR0) or an NE2000
+//! (RTL8029AS, 10EC:8029; I/O BAR0). The VGA window 0xA0000-0xBFFFF is MMIO. A NIC's INTA# is
+//! PIRQ[slot mod 4] (as the PIIX3 swizzles it: slot 3 is PIRQD), which the board wires to the
+//! ISA IRQ SeaBIOS routes that PIRQ to (PIRQA/B to 10, PIRQC/D to 11); its interrupt line
+//! register says the same.
 
 use crate::config::{Accel, MachineConfig};
 use crate::drives::{DriveMedia, OpenDrive, OpenDrives};
 use crate::error::RunError;
 use crate::interrupts::{Interrupts, IoapicMmio, LapicMmio};
-use crate::network::{self, Network};
+use crate::network::{self, Network, NicModel};
 use crate::serial;
 use rx86_core::bus::{Bus, BusDevice};
 use rx86_core::entry::EntryState;
@@ -59,7 +62,8 @@ use rx86_devices::ide::{
 };
 use rx86_devices::ioapic::IoApic;
 use rx86_devices::lapic::{LocalApic, LocalApicConfig};
-use rx86_devices::net::UserNet;
+use rx86_devices::ne2000::{Ne2000, NE2000_IO_BAR, NE2000_IO_SIZE};
+use rx86_devices::net::{NetworkCard, UserNet};
 use rx86_devices::pci::{
     config_mechanism_1, AddressSpace, ExpansionRom, I440fxHostBridge, PciBus, PciWindow, PciWindowDevice,
     Piix3IsaBridge,
@@ -74,6 +78,8 @@ use rx86_devices::vga::{
     PciVga, SharedVga, VbePorts, Vga, VgaLfb, VgaMemory, VgaMmio, VgaPorts, DEFAULT_VRAM_SIZE, VGA_LFB_BAR,
     VGA_MMIO_BAR, VGA_MMIO_BAR_SIZE,
 };
+use rx86_devices::virtio::net::VirtioNet;
+use rx86_devices::virtio::pci::{VirtioPci, VIRTIO_LEGACY_BAR};
 use rx86_firmware::bios::{Bios, BiosConfig, BootDevice};
 use rx86_firmware::layout::{MemoryLayout, IOAPIC_BASE, LAPIC_BASE};
 use std::collections::VecDeque;
@@ -97,14 +103,20 @@ const IDE_BUS_MASTER_BASE: u16 = 0xc000;
 const PCI_IO_BASE: u64 = 0x1000;
 /// Its length, to the top of the port space.
 const PCI_IO_LEN: u64 = 0x1_0000 - PCI_IO_BASE;
-/// Where firmware puts the e1000's registers (BAR0), as SeaBIOS does on QEMU.
+/// Where firmware puts the first e1000's registers (BAR0), as SeaBIOS does on QEMU; further
+/// e1000s go below it.
 const E1000_MMIO_BASE: u32 = 0xfebc_0000;
-/// Where firmware puts the e1000's I/O window (BAR1), after the IDE bus master block.
-const E1000_IO_BASE: u16 = 0xc040;
-/// PCI device number of the NIC (QEMU's first free slot).
+/// Where firmware puts the first NIC's I/O window (the e1000's BAR1, virtio-net's and the
+/// NE2000's BAR0), after the IDE bus master block; further NICs follow.
+const NIC_IO_BASE: u16 = 0xc040;
+/// PCI device number of the first NIC (QEMU's first free slot); the others follow.
 const NIC_SLOT: u8 = 3;
-/// The ISA IRQ the NIC's INTA# (PIRQD) is wired to.
-const NIC_IRQ: u8 = 11;
+/// NICs the board takes (slots 3 to 6).
+const MAX_NICS: usize = 4;
+/// Bytes between the NICs' I/O windows (the e1000's is the largest).
+const NIC_IO_STRIDE: u16 = 0x40;
+/// The ISA IRQs PIRQA-PIRQD are wired to, as SeaBIOS routes them on QEMU's PIIX3.
+const PIRQ_IRQS: [u8; 4] = [10, 10, 11, 11];
 /// QEMU's default boot order: hard disk, floppy, CD-ROM.
 const DEFAULT_BOOT_ORDER: [BootDevice; 3] = [BootDevice::HardDisk, BootDevice::Floppy, BootDevice::Cdrom];
 
@@ -128,8 +140,9 @@ pub struct HostAttachments {
     /// The RTC's date and time at power-on (guest time 0), in Unix seconds: read from the
     /// host once, so the RTC carries on across a reset as a battery-backed one does.
     pub rtc_start: i64,
-    /// The user-mode NAT (its host forwards and capture file outlive a reset).
-    pub net: Option<UserNet>,
+    /// The user-mode NATs, one per NIC (their host forwards and capture files outlive a
+    /// reset).
+    pub net: Vec<UserNet>,
 }
 
 impl HostAttachments {
@@ -140,7 +153,7 @@ impl HostAttachments {
             serial_input: serial::open_input(&config.serial),
             input_backlog: VecDeque::new(),
             rtc_start: config.rtc.start_seconds(),
-            net: config.nic.as_ref().map(network::open_backend).transpose().map_err(RunError::Network)?,
+            net: config.nics.iter().map(network::open_backend).collect::<Result<_, _>>().map_err(RunError::Network)?,
         })
     }
 }
@@ -395,26 +408,12 @@ impl Pc {
         for (dev, func, f) in functions {
             pci.insert(dev, func, f).map_err(|e| RunError::Board(e.to_string()))?;
         }
-        let network = match (&config.nic, net) {
-            (Some(nic), Some(nat)) => {
-                let mut e1000 = E1000::new(nic.mac, interrupts.isa_line(NIC_IRQ), Some(dma_memory.clone()))
-                    .map_err(|e| RunError::Board(format!("e1000: {e}")))?;
-                e1000.firmware_setup(E1000_MMIO_BASE, E1000_IO_BASE, NIC_IRQ);
-                let e1000 = Arc::new(Mutex::new(e1000));
-                pci.insert(NIC_SLOT, 0, e1000.clone()).map_err(|e| RunError::Board(e.to_string()))?;
-                lock(&pci_window).add_bar(
-                    "e1000 registers",
-                    e1000.clone(),
-                    E1000_MMIO_BAR,
-                    E1000_MMIO_SIZE,
-                    e1000.clone(),
-                );
-                let io = shared(E1000::io_ports(&e1000));
-                lock(&pci_io_window).add_bar("e1000 I/O", e1000.clone(), E1000_IO_BAR, E1000_IO_SIZE, io);
-                Some(Network::new(e1000, nat, clock.clone()))
-            }
-            _ => None,
-        };
+        let mut links = Vec::new();
+        for (i, (nic, nat)) in config.nics.iter().zip(net).enumerate() {
+            let card = attach_nic(i, nic, &interrupts, &dma_memory, &mut pci, &pci_window, &pci_io_window)?;
+            links.push((card, nat));
+        }
+        let network = (!links.is_empty()).then(|| Network::new(links, clock.clone()));
         {
             let mut window = lock(&pci_window);
             let lfb = shared(VgaLfb::new(vga.clone()));
@@ -489,7 +488,7 @@ impl Pc {
             serial_input: self.serial_input.take(),
             input_backlog: std::mem::take(&mut self.input_backlog),
             rtc_start: self.rtc_start,
-            net: self.network.take().map(Network::into_backend),
+            net: self.network.take().map(Network::into_backends).unwrap_or_default(),
         }
     }
 
@@ -655,6 +654,61 @@ impl Pc {
         }
         self.poll_input();
     }
+}
+
+/// Puts NIC number `index` (from 0) as `nic` asks for in its PCI slot, its BARs where firmware
+/// would place them and its INTA# on the IRQ SeaBIOS routes its PIRQ to; returns it for the
+/// network glue.
+fn attach_nic(
+    index: usize,
+    nic: &network::NicConfig,
+    interrupts: &Arc<Interrupts>,
+    memory: &rx86_devices::ide::SharedDmaMemory,
+    pci: &mut PciBus,
+    mmio_window: &rx86_devices::pci::SharedPciWindow,
+    io_window: &rx86_devices::pci::SharedPciWindow,
+) -> Result<Arc<Mutex<dyn NetworkCard>>, RunError> {
+    if index >= MAX_NICS {
+        return Err(RunError::Board(format!("at most {MAX_NICS} network cards (--nic) fit the board")));
+    }
+    let slot = NIC_SLOT + index as u8;
+    // PIIX3 swizzling: INTA# of slot S is PIRQ[S mod 4].
+    let irq_number = PIRQ_IRQS[usize::from(slot) % 4];
+    let io_base = NIC_IO_BASE + NIC_IO_STRIDE * index as u16;
+    let irq = interrupts.isa_line(irq_number);
+    let card: Arc<Mutex<dyn NetworkCard>> = match nic.model {
+        NicModel::E1000 => {
+            let mut e1000 =
+                E1000::new(nic.mac, irq, Some(memory.clone())).map_err(|e| RunError::Board(format!("e1000: {e}")))?;
+            let mmio_base = E1000_MMIO_BASE - E1000_MMIO_SIZE as u32 * index as u32;
+            e1000.firmware_setup(mmio_base, io_base, irq_number);
+            let e1000 = Arc::new(Mutex::new(e1000));
+            pci.insert(slot, 0, e1000.clone()).map_err(|e| RunError::Board(e.to_string()))?;
+            lock(mmio_window).add_bar("e1000 registers", e1000.clone(), E1000_MMIO_BAR, E1000_MMIO_SIZE, e1000.clone());
+            let io = shared(E1000::io_ports(&e1000));
+            lock(io_window).add_bar("e1000 I/O", e1000.clone(), E1000_IO_BAR, E1000_IO_SIZE, io);
+            e1000
+        }
+        NicModel::VirtioNet => {
+            let mut card = VirtioPci::new(VirtioNet::new(nic.mac), irq, Some(memory.clone()))
+                .map_err(|e| RunError::Board(format!("virtio-net: {e}")))?;
+            card.firmware_setup(io_base, irq_number);
+            let size = card.io_size();
+            let card = Arc::new(Mutex::new(card));
+            pci.insert(slot, 0, card.clone()).map_err(|e| RunError::Board(e.to_string()))?;
+            lock(io_window).add_bar("virtio-net I/O", card.clone(), VIRTIO_LEGACY_BAR, size, card.clone());
+            card
+        }
+        NicModel::Ne2kPci => {
+            let mut card = Ne2000::new(nic.mac, irq).map_err(|e| RunError::Board(format!("ne2k_pci: {e}")))?;
+            card.firmware_setup(io_base, irq_number);
+            let card = Arc::new(Mutex::new(card));
+            pci.insert(slot, 0, card.clone()).map_err(|e| RunError::Board(e.to_string()))?;
+            lock(io_window).add_bar("ne2k_pci I/O", card.clone(), NE2000_IO_BAR, NE2000_IO_SIZE, card.clone());
+            card
+        }
+    };
+    Ok(card)
 }
 
 fn shared_pci<T: rx86_devices::pci::PciFunction + 'static>(f: T) -> rx86_devices::pci::SharedPciFunction {

@@ -51,8 +51,9 @@ pub struct LinuxFixture {
     /// load order in `/lib/modules/kvm/order` (`kvm-modules-<arch>.cpio.gz`), for a nested KVM
     /// host ([`crate::nested`]).
     pub kvm_modules: PathBuf,
-    /// A cpio to append to the initramfs: the `e1000` NIC driver in `/lib/modules/net/`, load
-    /// order in `/lib/modules/net/order` (`net-modules-<arch>.cpio.gz`).
+    /// A cpio to append to the initramfs: the NIC drivers (`e1000`, `virtio_pci` and
+    /// `virtio_net`, `ne2k-pci`) and their dependencies in `/lib/modules/net/`, load order in
+    /// `/lib/modules/net/order` (`net-modules-<arch>.cpio.gz`).
     pub net_modules: PathBuf,
 }
 

@@ -182,4 +182,15 @@ fn network_options() {
         &["run", "--kernel", kernel.to_str().unwrap(), "--nic", &nic],
         &format!("cannot set up the network: hostfwd: cannot listen on 127.0.0.1:{port}"),
     );
+    // The board has four slots for network cards; four fit, a fifth is refused.
+    let nics: Vec<String> = ["e1000", "virtio-net-pci", "ne2k_pci", "e1000", "virtio-net-pci"]
+        .iter()
+        .map(|model| format!("user,model={model},restrict=on"))
+        .collect();
+    let mut args = vec!["run", "--kernel", kernel.to_str().unwrap()];
+    for nic in &nics {
+        args.extend(["--nic", nic.as_str()]);
+    }
+    assert_clean_error(&args, "at most 4 network cards (--nic) fit the board");
+    assert_clean_error(&args[..11], "cannot load kernel");
 }

@@ -100,6 +100,24 @@ fn network_card_and_nat() {
         net::e1000,
     );
     run(
+        "virtio_net",
+        1..400,
+        |r| {
+            let n = 64 + (r.next_u64() % 4096) as usize;
+            r.bytes(n)
+        },
+        net::virtio_net,
+    );
+    run(
+        "ne2000",
+        1..400,
+        |r| {
+            let n = 64 + (r.next_u64() % 4096) as usize;
+            r.bytes(n)
+        },
+        net::ne2000,
+    );
+    run(
         "nat_packets",
         1..400,
         |r| {

@@ -34,6 +34,8 @@ pub use tx::{TxContext, TxDescriptor};
 
 use crate::ide::SharedDmaMemory;
 use crate::net::wire::ethernet_crc32;
+use crate::net::NetworkCard;
+pub use crate::net::RxOutcome;
 use crate::pci::config_space::{COMMAND, COMMAND_BUS_MASTER, INTERRUPT_LINE, INTERRUPT_PIN};
 use crate::pci::{BarKind, ConfigSpace, PciError, PciFunction, PciId};
 use phy::{Phy, PHY_ADDRESS};
@@ -98,17 +100,6 @@ const RXD_ERR_IPE: u8 = 1 << 6;
 const RXD_ERR_RXE: u8 = 1 << 7;
 /// Registers in the window.
 const REGISTER_COUNT: usize = (E1000_MMIO_SIZE / 4) as usize;
-
-/// What became of a frame offered to the receiver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RxOutcome {
-    /// Stored in the guest's buffers.
-    Delivered,
-    /// Not for this NIC (address filter), the receiver is off, or the ring is broken: gone.
-    Dropped,
-    /// No free descriptor yet: offer it again later.
-    NoRoom,
-}
 
 /// A descriptor ring as the registers describe it.
 #[derive(Debug, Clone, Copy)]
@@ -629,6 +620,24 @@ impl E1000 {
             ((old & !mask) | ((value << shift) & mask)) as u32
         };
         self.write_register(aligned, value);
+    }
+}
+
+impl NetworkCard for E1000 {
+    fn take_tx_frames(&mut self) -> Vec<Vec<u8>> {
+        E1000::take_tx_frames(self)
+    }
+
+    fn has_tx_frames(&self) -> bool {
+        E1000::has_tx_frames(self)
+    }
+
+    fn receive(&mut self, frame: &[u8]) -> RxOutcome {
+        E1000::receive(self, frame)
+    }
+
+    fn describe(&self) -> String {
+        E1000::describe(self)
     }
 }
 

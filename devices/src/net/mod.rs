@@ -14,11 +14,13 @@
 
 mod dhcp;
 pub mod host;
+mod nic;
 pub mod pcap;
 pub mod tcp;
 pub mod wire;
 
 pub use dhcp::{client_message, parse_reply, DhcpConfig, DHCPACK, DHCPDISCOVER, DHCPNAK, DHCPOFFER, DHCPREQUEST};
+pub use nic::{NetworkCard, RxOutcome};
 
 use host::{Connecting, Listener, UdpFlow, WakeReceiver, Waker};
 use pcap::PcapWriter;

@@ -60,6 +60,32 @@ pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: usize)
     sum + u32::from(protocol) + len as u32
 }
 
+/// True when `frame` is an unfragmented IPv4 TCP or UDP frame (UDP with a checksum) whose IP
+/// header checksum and TCP/UDP checksum are right: what a NIC's receive checksum offload
+/// reports as verified.
+pub fn l4_checksums_valid(frame: &[u8]) -> bool {
+    if frame.len() < 14 + 20 || u16::from_be_bytes([frame[12], frame[13]]) != ETHERTYPE_IPV4 {
+        return false;
+    }
+    let ip = &frame[14..];
+    let ihl = usize::from(ip[0] & 0xf) * 4;
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
+    let protocol = ip[9];
+    if ip[0] >> 4 != 4 || ihl < 20 || total < ihl + 8 || total > ip.len() || fragment {
+        return false;
+    }
+    let l4 = &ip[ihl..total];
+    let no_udp_checksum = protocol == PROTO_UDP && l4[6..8] == [0, 0];
+    if !(protocol == PROTO_TCP || protocol == PROTO_UDP) || no_udp_checksum {
+        return false;
+    }
+    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    checksum_finish(checksum_add(0, &ip[..ihl])) == 0
+        && checksum_finish(checksum_add(pseudo_header_sum(src, dst, protocol, l4.len()), l4)) == 0
+}
+
 /// CRC-32 of IEEE 802.3 (the Ethernet frame check sequence), sent least significant byte
 /// first.
 pub fn ethernet_crc32(data: &[u8]) -> u32 {

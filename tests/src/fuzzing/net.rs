@@ -1,5 +1,5 @@
-//! Fuzz targets for the network: the e1000's register file and descriptor rings, and the NAT's
-//! packet parsing. Rings and buffers may point anywhere (outside RAM, across its end, at the
+//! Fuzz targets for the network: the e1000's, virtio-net's and NE2000's register files,
+//! descriptor rings and receive ring, and the NAT's packet parsing. Rings and buffers may point anywhere (outside RAM, across its end, at the
 //! ring itself), lengths may be anything; the NIC must neither panic nor hang, and DMA stays
 //! inside guest RAM because it only goes through `PhysMemory`'s checked path. The NAT runs with
 //! `restrict=on`, so no fuzz input ever reaches a host socket.
@@ -10,10 +10,15 @@ use rx86_core::irq::NoIrq;
 use rx86_core::memory::GuestRam;
 use rx86_core::phys::{PhysMemory, Region, RegionKind};
 use rx86_devices::e1000::{regs, E1000};
+use rx86_devices::ne2000::{regs as ne, Ne2000};
 use rx86_devices::net::tcp::TcpConnection;
 use rx86_devices::net::wire::{self, TcpHeader};
+use rx86_devices::net::NetworkCard;
 use rx86_devices::net::{UserNet, UserNetConfig, GATEWAY_IP, GATEWAY_MAC, GUEST_IP};
 use rx86_devices::pci::PciFunction;
+use rx86_devices::virtio::net::VirtioNet;
+use rx86_devices::virtio::pci::VirtioPci;
+use rx86_devices::virtio::queue::QueueLayout;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -158,6 +163,200 @@ pub fn e1000(data: &[u8]) {
             }
         }
     }
+}
+
+/// A program against a virtio-net (legacy virtio-pci) on 1 MiB of RAM: header and
+/// configuration reads and writes of any width, queue placements (sometimes past RAM),
+/// notifies, descriptor-table and ring bytes written where the queues are (or anywhere),
+/// frames offered to the receiver, resets and PCI configuration writes. Transmitted frames go
+/// to a restricted NAT whose answers go back to the card.
+pub fn virtio_net(data: &[u8]) {
+    /// Page numbers the program places queues at (the last ones past the 1 MiB of RAM).
+    const PFNS: [u32; 6] = [0x10, 0x20, 0x30, 0xff, 0x100, 0xffff_ffff];
+    let memory = ram();
+    let mac = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+    let Ok(mut nic) = VirtioPci::new(VirtioNet::new(mac), Arc::new(NoIrq), Some(memory.clone())) else { return };
+    let Ok(mut nat) = UserNet::new(UserNetConfig { restrict: true, ..Default::default() }) else { return };
+    nic.firmware_setup(0xc040, 11);
+    // Start from a driver's setup (queues at pages 0x10 and 0x20, DRIVER_OK), so short programs
+    // reach the ring walks; the program then breaks it as it likes.
+    let setup = [(0x12, 1, 3), (0x04, 4, 0x1_0020), (0x0e, 2, 0), (0x08, 4, 0x10), (0x0e, 2, 1), (0x08, 4, 0x20)];
+    for (offset, size, v) in setup.into_iter().chain([(0x12, 1, 7)]) {
+        nic.write(offset, size, v);
+    }
+    let mut input = Input::new(data);
+    let mut now = 0u64;
+    let mut avail_idx = [0u16; 2];
+    while !input.is_empty() {
+        match input.u8() % 11 {
+            0 => {
+                let offset = u64::from(input.u8() % 0x24);
+                let size = [1, 2, 4, 8][usize::from(input.u8() % 4)];
+                let v = input.u64();
+                nic.write(offset, size, v);
+            }
+            1 => {
+                let offset = u64::from(input.u8() % 0x24);
+                let size = [1, 2, 4, 8][usize::from(input.u8() % 4)];
+                nic.read(offset, size);
+            }
+            2 => {
+                let queue = u64::from(input.u8() % 3);
+                let pfn = PFNS[usize::from(input.u8()) % PFNS.len()];
+                nic.write(0x0e, 2, queue);
+                nic.write(0x08, 4, u64::from(pfn));
+            }
+            3 => {
+                let queue = u64::from(input.u8() % 3);
+                nic.write(0x10, 2, queue);
+            }
+            4 | 5 => {
+                // Descriptors, available-ring entries and indices of the two queues, or anywhere.
+                let layout = QueueLayout::legacy(if input.u8() & 1 == 0 { 0x10 } else { 0x20 }, 256);
+                let at = match input.u8() % 4 {
+                    0 => layout.desc + u64::from(input.u16() % 4096),
+                    1 => layout.avail + u64::from(input.u16() % 520),
+                    2 => layout.used + u64::from(input.u16() % 2056),
+                    _ => u64::from(input.u32()) % (RAM_BYTES + 64),
+                };
+                let len = usize::from(input.u8() % 32);
+                let bytes = input.take(len).to_vec();
+                let _ = memory.dma_write(at, &bytes);
+            }
+            6 => {
+                let len = usize::from(input.u16() % 2048);
+                let frame = input.take(len).to_vec();
+                nic.receive(&frame);
+            }
+            7 => {
+                let offset = input.u8() & 0xfc;
+                let v = input.u32();
+                nic.write_config(offset, 4, v);
+            }
+            8 => {
+                // A descriptor (index, buffer near the data area, length, flags, next) made
+                // available as a chain head, as a driver would (or not quite).
+                let q = usize::from(input.u8() & 1);
+                let layout = QueueLayout::legacy([0x10, 0x20][q], 256);
+                let index = input.u16() % 260;
+                let mut d = [0u8; 16];
+                d[..8].copy_from_slice(&(0x4_0000 + u64::from(input.u16()) * 16).to_le_bytes());
+                d[8..12].copy_from_slice(&u32::from(input.u16() % 2048).to_le_bytes());
+                d[12..14].copy_from_slice(&u16::from(input.u8() % 8).to_le_bytes());
+                d[14..16].copy_from_slice(&(input.u16() % 260).to_le_bytes());
+                let _ = memory.dma_write(layout.desc + 16 * u64::from(index % 256), &d);
+                let slot = layout.avail + 4 + 2 * u64::from(avail_idx[q] % 256);
+                let _ = memory.dma_write(slot, &index.to_le_bytes());
+                avail_idx[q] = avail_idx[q].wrapping_add(1);
+                let _ = memory.dma_write(layout.avail + 2, &avail_idx[q].to_le_bytes());
+            }
+            _ => {
+                now += 1_000_000;
+                for f in &nic.take_tx_frames() {
+                    nat.from_guest(f, now);
+                }
+                nat.poll(now);
+                while let Some(f) = nat.peek_for_guest() {
+                    let f = f.to_vec();
+                    if nic.receive(&f) == rx86_devices::net::RxOutcome::NoRoom {
+                        break;
+                    }
+                    nat.pop_for_guest(now);
+                }
+            }
+        }
+    }
+    nic.describe();
+}
+
+/// A program against an NE2000 (RTL8029AS): register reads and writes on every page, remote
+/// DMA streams through the data port of every width, resets, transmits, frames offered to the
+/// receive ring (wherever the program put it), configuration writes, and transmitted frames
+/// handed to a restricted NAT whose answers go back to the card. Everything the card touches
+/// is its own memory; the target checks that nothing panics or hangs.
+pub fn ne2000(data: &[u8]) {
+    let mac = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+    let Ok(mut card) = Ne2000::new(mac, Arc::new(NoIrq)) else { return };
+    let Ok(mut nat) = UserNet::new(UserNetConfig { restrict: true, ..Default::default() }) else { return };
+    card.firmware_setup(0xc040, 11);
+    // Start from Linux's setup (ring 0x4C-0x80, started, broadcast and own address accepted),
+    // so short programs reach the rings; the program then breaks it as it likes.
+    let setup = [
+        (ne::CR, 0x21),
+        (ne::DCR, 0x49),
+        (ne::PSTART, 0x4c),
+        (ne::PSTOP, 0x80),
+        (ne::BNRY, 0x7f),
+        (ne::TPSR, 0x40),
+        (ne::CR, 0x61),
+        (ne::CURR, 0x4c),
+        (ne::CR, 0x22),
+        (ne::RCR, ne::RCR_AB),
+        (ne::TCR, 0),
+        (ne::IMR, 0x3f),
+    ];
+    for (reg, v) in setup {
+        card.write(u64::from(reg), 1, u64::from(v));
+    }
+    let mut input = Input::new(data);
+    let mut now = 0u64;
+    while !input.is_empty() {
+        match input.u8() % 9 {
+            0 | 1 => {
+                let (reg, v) = (input.u8() % 0x10, input.u8());
+                card.write(u64::from(reg), 1, u64::from(v));
+            }
+            2 => {
+                let reg = input.u8() % 0x20;
+                card.read(u64::from(reg), 1);
+            }
+            3 => {
+                // A burst on the data port.
+                let size = [1, 2, 4][usize::from(input.u8() % 3)];
+                let count = input.u16() % 2048;
+                let write = input.u8() & 1 == 0;
+                for _ in 0..count {
+                    if write {
+                        card.write(ne::NE_DATAPORT, size, u64::from(input.u32()));
+                    } else {
+                        card.read(ne::NE_DATAPORT, size);
+                    }
+                }
+            }
+            4 => {
+                let len = usize::from(input.u16() % 1600);
+                let mut frame = input.take(len).to_vec();
+                if input.u8() & 1 == 0 && frame.len() >= 6 {
+                    frame[..6].copy_from_slice(&mac);
+                }
+                card.receive(&frame);
+            }
+            5 => {
+                let offset = input.u8() & 0xfc;
+                let v = input.u32();
+                card.write_config(offset, 4, v);
+            }
+            6 => {
+                let (offset, size) = (u64::from(input.u8() % 0x24), [1, 2, 4, 8][usize::from(input.u8() % 4)]);
+                card.write(offset, size, input.u64());
+            }
+            _ => {
+                now += 1_000_000;
+                for f in &card.take_tx_frames() {
+                    nat.from_guest(f, now);
+                }
+                nat.poll(now);
+                while let Some(f) = nat.peek_for_guest() {
+                    let f = f.to_vec();
+                    if card.receive(&f) == rx86_devices::net::RxOutcome::NoRoom {
+                        break;
+                    }
+                    nat.pop_for_guest(now);
+                }
+            }
+        }
+    }
+    card.describe();
 }
 
 /// Frames for the NAT: raw bytes, or random payloads inside valid Ethernet/IPv4/UDP/TCP/ICMP
