@@ -1,7 +1,7 @@
 //! CPUID (SDM Vol. 2A "CPUID"): the selected CPU model's data (`model.rs`), never more
 //! than this interpreter implements. The default model reports x87, MMX, FXSAVE/FXRSTOR,
-//! SSE and SSE2 (plus CMPXCHG16B, POPCNT, LZCNT, FSGSBASE); SSE3 and later, and XSAVE
-//! (leaf 0xD), are not reported by any model.
+//! SSE through SSE4.2, CMPXCHG16B, POPCNT, LZCNT, BMI1, BMI2, MOVBE, ADX and FSGSBASE;
+//! AVX, AVX2, FMA, F16C and XSAVE (leaf 0xD) are not reported by any model.
 
 use super::cpu::Ctx;
 use super::fault::R;
@@ -59,6 +59,7 @@ mod tests {
         let edx = cpuid(1, 0)[3];
         let fp = 1 | 1 << 23 | 1 << 24 | 1 << 25 | 1 << 26;
         assert_eq!(edx & fp, fp, "FPU MMX FXSR SSE SSE2");
-        assert_eq!(cpuid(1, 0)[2] & (1 << 26 | 1), 0, "no XSAVE, no SSE3");
+        assert_eq!(cpuid(1, 0)[2] & (1 << 26 | 1 << 28), 0, "no XSAVE, no AVX");
+        assert_eq!(cpuid(1, 0)[2] & (1 | 1 << 20), 1 | 1 << 20, "SSE3 and SSE4.2");
     }
 }

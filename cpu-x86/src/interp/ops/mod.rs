@@ -3,20 +3,26 @@
 
 mod arith;
 mod bits;
+mod bmi;
 mod control;
 pub(crate) use control::FarKind;
 mod data;
 mod flagops;
 mod io;
+mod movbe_adx;
 mod muldiv;
 pub(crate) mod operand;
 mod shift;
 mod sse;
+mod sse3;
+mod sse41;
+mod sse42;
 mod sse_convert;
 mod sse_float;
 mod sse_int;
 mod sse_mmx;
 mod sse_move;
+mod ssse3;
 pub(crate) mod stack;
 mod string;
 mod system;
@@ -181,9 +187,11 @@ impl Ctx<'_> {
             return Err(Fault::ud());
         }
         if ins.encoding() != iced_x86::EncodingKind::Legacy {
-            // VEX/EVEX/XOP encodings: AVX and friends are not reported by CPUID (and
-            // C4/C5/62 with a register operand are LES/LDS/BOUND #UD in real mode).
-            return Err(Fault::ud());
+            // Of the VEX encodings only BMI1/BMI2 exist (AVX, FMA and F16C are not
+            // reported by CPUID), and VEX is #UD in real and virtual-8086 mode; EVEX and
+            // XOP encodings are #UD everywhere.
+            let vex_ok = ins.encoding() == iced_x86::EncodingKind::VEX && self.c.st.protected();
+            return if vex_ok && bmi::is_bmi(ins.mnemonic()) { self.bmi(ins) } else { Err(Fault::ud()) };
         }
         match ins.mnemonic() {
             M::Add | M::Adc | M::Sub | M::Sbb | M::Cmp | M::And | M::Or | M::Xor | M::Test => self.alu2(ins),
@@ -201,6 +209,8 @@ impl Ctx<'_> {
             M::Xchg => self.xchg(ins),
             M::Xlatb => self.xlat(ins),
             M::Bswap => self.bswap(ins),
+            M::Movbe => self.movbe(ins),
+            M::Adcx | M::Adox => self.adx(ins),
             m if is_cmov(m) => self.cmov(ins),
             m if is_setcc(m) => self.setcc(ins),
             M::Cbw | M::Cwde | M::Cdqe | M::Cwd | M::Cdq | M::Cqo => self.sign_extend_acc(ins),
