@@ -128,10 +128,36 @@ fn x86_64_v2_has_popcnt_and_no_avx() {
             ("nopl-runs", 1),
             ("popcnt-runs", 1),
             ("avx-runs", 0),
+            // SSE3, SSSE3, CX16, SSE4.1, SSE4.2, POPCNT.
+            ("leaf1-ecx", 0x0098_2201),
+            ("pshufb-runs", 1),
+            ("pcmpistri-runs", 1),
+            ("pext-runs", 0),
+            ("movbe-runs", 0),
         ],
     );
-    assert_facts(Some("x86-64"), &[("family", 15), ("long-mode", 1), ("popcnt-runs", 0)]);
+    assert_facts(
+        Some("x86-64"),
+        &[("family", 15), ("long-mode", 1), ("popcnt-runs", 0), ("pshufb-runs", 0), ("leaf1-ecx", 0)],
+    );
     assert_facts(Some("pentium"), &[("family", 5), ("rdtsc-runs", 1), ("cmov-runs", 0), ("long-mode", 0)]);
+}
+
+#[test]
+fn x86_64_v3_has_bmi_and_movbe_and_says_it_has_no_avx() {
+    assert_facts(
+        Some("x86-64-v3"),
+        &[
+            // v2's features and MOVBE; no FMA, XSAVE, OSXSAVE, AVX or F16C.
+            ("leaf1-ecx", 0x00d8_2201),
+            // FSGSBASE, BMI1, BMI2; no AVX2.
+            ("leaf7-ebx", 0x109),
+            ("pext-runs", 1),
+            ("movbe-runs", 1),
+            ("pshufb-runs", 1),
+            ("avx-runs", 0),
+        ],
+    );
 }
 
 #[test]

@@ -50,7 +50,9 @@ fn unaligned_ok(m: M) -> bool {
             | M::Maskmovdqu
             | M::Lddqu
             | M::Pcmpestri
+            | M::Pcmpestri64
             | M::Pcmpestrm
+            | M::Pcmpestrm64
             | M::Pcmpistri
             | M::Pcmpistrm
     )

@@ -8,11 +8,21 @@ use super::sse_int::{from_u128, map_width, sx, to_u128};
 use crate::interp::cpu::Ctx;
 use crate::interp::fault::R;
 use crate::interp::state::fl;
-use iced_x86::{Instruction, Mnemonic as M, OpKind, Register};
+use iced_x86::{Instruction, Mnemonic as M, Register};
 
 /// True for the SSE4.2 mnemonics handled here.
 pub(super) fn is_sse42(m: M) -> bool {
-    matches!(m, M::Pcmpgtq | M::Crc32 | M::Pcmpestri | M::Pcmpestrm | M::Pcmpistri | M::Pcmpistrm)
+    matches!(
+        m,
+        M::Pcmpgtq
+            | M::Crc32
+            | M::Pcmpestri
+            | M::Pcmpestri64
+            | M::Pcmpestrm
+            | M::Pcmpestrm64
+            | M::Pcmpistri
+            | M::Pcmpistrm
+    )
 }
 
 /// CRC32C (polynomial 0x11EDC6F41, bit-reflected) of the low `bytes` bytes of `data`,
@@ -177,9 +187,9 @@ impl Ctx<'_> {
         }
         let imm = ins.immediate8();
         let words = imm & 1 != 0;
-        let (la, lb) = if matches!(m, M::Pcmpestri | M::Pcmpestrm) {
+        let (la, lb) = if matches!(m, M::Pcmpestri | M::Pcmpestrm | M::Pcmpestri64 | M::Pcmpestrm64) {
             // Explicit lengths in rAX and rDX (64-bit with REX.W), as absolute values.
-            let wide = ins.op_kinds().any(|k| k == OpKind::Register) && self.explicit_lengths_wide(ins);
+            let wide = matches!(m, M::Pcmpestri64 | M::Pcmpestrm64);
             let len = |v: u64| -> usize {
                 let v = if wide { v as i64 } else { v as i32 as i64 };
                 v.unsigned_abs().min(16) as usize
@@ -189,21 +199,13 @@ impl Ctx<'_> {
             (implicit_len(d, words), implicit_len(s, words))
         };
         let res = pcmpstr(d, s, la, lb, imm);
-        if matches!(m, M::Pcmpestri | M::Pcmpistri) {
+        if matches!(m, M::Pcmpestri | M::Pcmpestri64 | M::Pcmpistri) {
             self.set_gpr(1, 4, str_index(&res, imm) as u64);
         } else {
             self.set_xmm(Register::XMM0, str_mask(&res, imm));
         }
         self.set_arith_flags(fl::ARITH, res.flags);
         Ok(())
-    }
-
-    /// True when PCMPESTRx reads RAX/RDX as 64-bit lengths (REX.W in 64-bit mode).
-    fn explicit_lengths_wide(&self, ins: &Instruction) -> bool {
-        matches!(
-            ins.code(),
-            iced_x86::Code::Pcmpestri64_xmm_xmmm128_imm8 | iced_x86::Code::Pcmpestrm64_xmm_xmmm128_imm8
-        )
     }
 }
 
