@@ -134,6 +134,8 @@ fn x86_64_v2_has_popcnt_and_no_avx() {
             ("pcmpistri-runs", 1),
             ("pext-runs", 0),
             ("movbe-runs", 0),
+            ("osxsave", 0),
+            ("xgetbv-runs", 0),
         ],
     );
     assert_facts(
@@ -144,23 +146,25 @@ fn x86_64_v2_has_popcnt_and_no_avx() {
 }
 
 #[test]
-fn x86_64_v3_has_bmi_and_movbe_and_says_it_has_no_avx() {
+fn x86_64_v3_has_bmi_movbe_and_xsave_and_says_it_has_no_avx() {
     assert_facts(
         Some("x86-64-v3"),
         &[
-            // v2's features and MOVBE; no FMA, XSAVE, OSXSAVE, AVX or F16C.
-            ("leaf1-ecx", 0x00d8_2201),
+            // v2's features, MOVBE and XSAVE; no FMA, AVX or F16C (OSXSAVE: CR4's).
+            ("leaf1-ecx", 0x04d8_2201),
             // FSGSBASE, BMI1, BMI2; no AVX2.
             ("leaf7-ebx", 0x109),
             ("pext-runs", 1),
             ("movbe-runs", 1),
             ("pshufb-runs", 1),
             ("avx-runs", 0),
+            ("osxsave", 1),
+            ("xgetbv-runs", 1),
         ],
     );
 }
 
 #[test]
 fn the_default_model_is_max() {
-    assert_facts(None, &[("max-basic-leaf", 7), ("family", 6), ("long-mode", 1), ("popcnt-runs", 1)]);
+    assert_facts(None, &[("max-basic-leaf", 0xd), ("family", 6), ("long-mode", 1), ("popcnt-runs", 1)]);
 }

@@ -4,8 +4,8 @@
 //! vendors differ, e.g. SYSCALL outside 64-bit mode) whose CPUID reports the real part's
 //! signature, cache and TLB descriptors and brand string, and of its features only those
 //! the interpreter implements: the features of each model are the real ones intersected
-//! with [`CpuModel::Max`]'s. So the x86-64-v3 model does not report AVX, AVX2, FMA, F16C
-//! or XSAVE, which the interpreter lacks (its CPUID says what a guest may use, never
+//! with [`CpuModel::Max`]'s. So the x86-64-v3 model does not report AVX, AVX2, FMA or
+//! F16C, which the interpreter lacks, and its XSAVE manages x87 and SSE state only (its CPUID says what a guest may use, never
 //! more): it is x86-64-v3 without the AVX half, and glibc calls it x86-64-v2.
 //!
 //! | model        | part (CPUID signature)              | features beyond the one above     |
@@ -15,7 +15,7 @@
 //! | `pentium3`   | Pentium III Coppermine (0x683)      | CMOV/FCMOV/FCOMI, MMX, SSE, FXSR, SYSENTER, PAE, PGE, PAT, MTRR, NOPL, RDPMC |
 //! | `x86-64`     | Xeon Nocona (0xF41)                 | SSE2, CLFLUSH, long mode, NX, SYSCALL (the v1 level: not the part's SSE3) |
 //! | `x86-64-v2`  | Core i7-920 Nehalem (0x106A5)       | SSE3, SSSE3, SSE4.1, SSE4.2, CMPXCHG16B, POPCNT, LAHF in 64-bit mode |
-//! | `x86-64-v3`  | Core i7-4770 Haswell (0x306C3)      | LZCNT, BMI1, BMI2, MOVBE, FSGSBASE (not AVX, AVX2, FMA, F16C, XSAVE) |
+//! | `x86-64-v3`  | Core i7-4770 Haswell (0x306C3)      | LZCNT, BMI1, BMI2, MOVBE, FSGSBASE, XSAVE/XSAVEOPT (not AVX, AVX2, FMA, F16C) |
 //! | `max`        | rx86 (0x6F1), the default           | everything the interpreter implements (also ADX) |
 //!
 //! `max` is the default: the signature and leaves of the CPUID rx86 reported before
@@ -27,6 +27,7 @@
 //! models without LZCNT or BMI1, as on hardware.
 
 use super::cpu::Interpreter;
+use super::ops::xsave::{XCR0_SUPPORTED, XSAVE_AREA_SIZE};
 use iced_x86::{CodeSize, CpuidFeature as F, Instruction, Mnemonic};
 
 /// A CPU model: what CPUID reports and which instructions exist.
@@ -43,8 +44,8 @@ pub enum CpuModel {
     X86_64,
     /// x86-64-v2: SSE3, SSSE3, SSE4.1, SSE4.2, CMPXCHG16B, POPCNT, LAHF/SAHF in 64-bit mode.
     X86_64V2,
-    /// x86-64-v3 as far as implemented: v2 plus LZCNT, BMI1, BMI2 and MOVBE (and FSGSBASE,
-    /// which the part has); not AVX, AVX2, FMA, F16C or XSAVE.
+    /// x86-64-v3 as far as implemented: v2 plus LZCNT, BMI1, BMI2, MOVBE and XSAVE (and
+    /// FSGSBASE, which the part has); not AVX, AVX2, FMA or F16C.
     X86_64V3,
     /// Everything the interpreter implements; the default.
     #[default]
@@ -97,6 +98,11 @@ impl CpuModel {
         self.data().leaf7_ebx & LEAF7_BMI1 != 0
     }
 
+    /// True when the model has XSAVE (CPUID.1:ECX.XSAVE), so CR4.OSXSAVE can be set.
+    pub fn has_xsave(self) -> bool {
+        self.data().leaf1_ecx & ECX_XSAVE != 0
+    }
+
     /// True when the model has long mode (CPUID.80000001H:EDX.LM), so EFER.LME can be set.
     pub fn long_mode(self) -> bool {
         self.data().ext1_edx & EXT_LM != 0
@@ -125,6 +131,12 @@ impl CpuModel {
             2 => d.leaf2,
             4 => d.leaf4.get(subleaf as usize).copied().unwrap_or([0; 4]),
             7 if subleaf == 0 => [0, d.leaf7_ebx, 0, 0],
+            // XSAVE: x87 and SSE state in a 576-byte area; XSAVEOPT.
+            0xd if d.leaf1_ecx & ECX_XSAVE != 0 => match subleaf {
+                0 => [XCR0_SUPPORTED as u32, XSAVE_AREA_SIZE, XSAVE_AREA_SIZE, 0],
+                1 => [1, 0, 0, 0],
+                _ => [0; 4],
+            },
             0x8000_0000 => [d.max_ext, 0, 0, 0],
             0x8000_0001 => [0, 0, d.ext1_ecx, d.ext1_edx],
             0x8000_0002..=0x8000_0004 => {
@@ -172,7 +184,7 @@ pub(crate) fn lacks(model: &CpuModel, ins: &Instruction) -> bool {
 }
 
 /// The instruction-set features that tell the models apart.
-const GRADED: [F; 24] = [
+const GRADED: [F; 26] = [
     F::TSC,
     F::MSR,
     F::CX8,
@@ -197,6 +209,8 @@ const GRADED: [F; 24] = [
     F::BMI1,
     F::BMI2,
     F::ADX,
+    F::XSAVE,
+    F::XSAVEOPT,
 ];
 
 /// CPUID.1:EDX bits (SDM Vol. 2A Table 3-11).
@@ -235,6 +249,8 @@ const ECX_SSE42: u32 = 1 << 20;
 const ECX_MOVBE: u32 = 1 << 22;
 /// CPUID.1:ECX.POPCNT.
 const ECX_POPCNT: u32 = 1 << 23;
+/// CPUID.1:ECX.XSAVE.
+const ECX_XSAVE: u32 = 1 << 26;
 /// The x86-64-v2 ECX features.
 const V2_ECX: u32 = ECX_SSE3 | ECX_SSSE3 | ECX_CX16 | ECX_SSE41 | ECX_SSE42 | ECX_POPCNT;
 /// CPUID.(EAX=7,ECX=0):EBX.FSGSBASE.
@@ -445,11 +461,11 @@ static NEHALEM: ModelData = ModelData {
 };
 
 static HASWELL: ModelData = ModelData {
-    max_basic: 7,
+    max_basic: 0xd,
     max_ext: 0x8000_0008,
     signature: 0x306c3,
     leaf1_ebx: 0x0001_0800,
-    leaf1_ecx: V2_ECX | ECX_MOVBE,
+    leaf1_ecx: V2_ECX | ECX_MOVBE | ECX_XSAVE,
     leaf1_edx: X64_EDX,
     // FF in AL's register: leaf 4 describes the caches; the TLB descriptors remain.
     leaf2: [0x7603_6301, 0x00f0_b5ff, 0, 0x00c3_0000],
@@ -488,17 +504,19 @@ static HASWELL: ModelData = ModelData {
         F::MOVBE,
         F::BMI1,
         F::BMI2,
+        F::XSAVE,
+        F::XSAVEOPT,
     ],
 };
 
 /// rx86's own model: family 6, model 0x0F, stepping 1, with every implemented feature.
 static MAX: ModelData = ModelData {
-    max_basic: 7,
+    max_basic: 0xd,
     max_ext: 0x8000_0008,
     signature: 0x6f1,
     // CLFLUSH line 8*8 bytes; one logical CPU.
     leaf1_ebx: 0x0001_0800,
-    leaf1_ecx: V2_ECX | ECX_MOVBE,
+    leaf1_ecx: V2_ECX | ECX_MOVBE | ECX_XSAVE,
     leaf1_edx: X64_EDX,
     leaf2: [0; 4],
     leaf4: &[],
@@ -528,8 +546,8 @@ mod tests {
     fn max_reports_every_implemented_feature() {
         let m = CpuModel::default();
         assert_eq!(m, CpuModel::Max);
-        assert_eq!(m.cpuid(0, 0), [7, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]);
-        let ecx = 1 | 1 << 9 | 1 << 13 | 1 << 19 | 1 << 20 | 1 << 22 | 1 << 23;
+        assert_eq!(m.cpuid(0, 0), [0xd, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]);
+        let ecx = 1 | 1 << 9 | 1 << 13 | 1 << 19 | 1 << 20 | 1 << 22 | 1 << 23 | 1 << 26;
         assert_eq!(m.cpuid(1, 0), [0x6f1, 0x0001_0800, ecx, 0x0789_bb7d]);
         assert_eq!(m.cpuid(7, 0), [0, 1 | 1 << 3 | 1 << 8 | 1 << 19, 0, 0]);
         assert_eq!(m.cpuid(0x8000_0001, 0), [0, 0, 1 | (1 << 5), (1 << 11) | (1 << 20) | (1 << 29)]);
@@ -566,10 +584,13 @@ mod tests {
             LEAF7_FSGSBASE | LEAF7_BMI1 | LEAF7_BMI2,
             "no AVX2 (not emulated)"
         );
-        // No AVX, FMA, F16C, XSAVE/OSXSAVE on any model (not emulated).
+        // No AVX, FMA, F16C on any model (not emulated); OSXSAVE is CR4's, never static.
         for (_, m) in CpuModel::ALL {
-            assert_eq!(m.cpuid(1, 0)[2] & (1 << 12 | 1 << 26 | 1 << 27 | 1 << 28 | 1 << 29), 0, "{m:?}");
+            assert_eq!(m.cpuid(1, 0)[2] & (1 << 12 | 1 << 27 | 1 << 28 | 1 << 29), 0, "{m:?}");
         }
+        assert!(CpuModel::X86_64V3.has_xsave() && !CpuModel::X86_64V2.has_xsave());
+        assert_eq!(CpuModel::X86_64V3.cpuid(0xd, 0), [3, 576, 576, 0]);
+        assert_eq!(CpuModel::X86_64V2.cpuid(0xd, 0), [0; 4]);
         let b: Vec<u8> = (0x8000_0002..=0x8000_0004u32)
             .flat_map(|l| CpuModel::X86_64V3.cpuid(l, 0))
             .flat_map(u32::to_le_bytes)

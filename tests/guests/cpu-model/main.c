@@ -58,5 +58,14 @@ void main(void) {
     }
     fact("pshufb-runs", RUNS("pshufb %%xmm1, %%xmm0"));
     fact("pcmpistri-runs", RUNS("pcmpistri $0x0c, %%xmm1, %%xmm0"));
+    cpuid(1, &a, &b, &c, &d);
+    if ((c >> 26) & 1) { /* XSAVE: enable it (CR4.OSXSAVE) */
+        u32 cr4;
+        __asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+        __asm__ volatile("mov %0, %%cr4" : : "r"(cr4 | (1u << 18)));
+    }
+    cpuid(1, &a, &b, &c, &d);
+    fact("osxsave", (c >> 27) & 1);
+    fact("xgetbv-runs", RUNS("xor %%ecx, %%ecx\n\txgetbv"));
     done();
 }

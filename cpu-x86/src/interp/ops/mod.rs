@@ -32,6 +32,7 @@ mod x87_compare;
 mod x87_state;
 mod x87_transcendental;
 mod x87_transfer;
+pub(crate) mod xsave;
 
 use super::cpu::Ctx;
 use super::fault::{Fault, R};
@@ -283,6 +284,7 @@ impl Ctx<'_> {
                 self.fast_syscall(ins)
             }
             M::Rdfsbase | M::Rdgsbase | M::Wrfsbase | M::Wrgsbase => self.fs_gs_base(ins),
+            m if xsave::is_xsave(m) => self.xsave_op(ins),
             m if x87::is_x87(m) => self.x87(ins),
             m => self.exec_sse(ins, m),
         }
