@@ -2,10 +2,10 @@
 //! hardware KVM vCPU (real and 32-bit protected mode): 20,000 random instruction sequences
 //! per mode and reference from fixed seeds must run identically (GPRs, RIP, defined flags,
 //! data area, exception), x87 units included (their results and status words land in the
-//! data area), SIMD units (SSE3 to SSE4.2, against the host) and the BMI1/BMI2, MOVBE,
-//! ADX and CRC32 instructions included. The KVM comparisons skip, saying why, where the host's KVM is not
-//! hardware virtualization; `nested_kvm.rs` runs their KVM side in a nested KVM host.
-//! `cargo run --bin differential -- --count N` runs millions.
+//! data area), SIMD units (SSE3 to SSE4.2, AES-NI, PCLMULQDQ, SHA, against the host) and
+//! the BMI1/BMI2, MOVBE, ADX and CRC32 instructions included. The KVM comparisons skip,
+//! saying why, where the host's KVM is not hardware virtualization; `nested_kvm.rs` runs
+//! their KVM side in a nested KVM host. `cargo run --bin differential -- --count N` runs millions.
 
 use rx86_tests::differential::{run, Mode, ReferenceCpu, SetupError};
 

@@ -15,8 +15,8 @@
 //! | `pentium3`   | Pentium III Coppermine (0x683)      | CMOV/FCMOV/FCOMI, MMX, SSE, FXSR, SYSENTER, PAE, PGE, PAT, MTRR, NOPL, RDPMC |
 //! | `x86-64`     | Xeon Nocona (0xF41)                 | SSE2, CLFLUSH, long mode, NX, SYSCALL (the v1 level: not the part's SSE3) |
 //! | `x86-64-v2`  | Core i7-920 Nehalem (0x106A5)       | SSE3, SSSE3, SSE4.1, SSE4.2, CMPXCHG16B, POPCNT, LAHF in 64-bit mode |
-//! | `x86-64-v3`  | Core i7-4770 Haswell (0x306C3)      | LZCNT, BMI1, BMI2, MOVBE, FSGSBASE, XSAVE/XSAVEOPT (not AVX, AVX2, FMA, F16C) |
-//! | `max`        | rx86 (0x6F1), the default           | everything the interpreter implements (also ADX) |
+//! | `x86-64-v3`  | Core i7-4770 Haswell (0x306C3)      | LZCNT, BMI1, BMI2, MOVBE, FSGSBASE, XSAVE/XSAVEOPT, AES-NI, PCLMULQDQ (not AVX, AVX2, FMA, F16C) |
+//! | `max`        | rx86 (0x6F1), the default           | everything the interpreter implements (also ADX, SHA) |
 //!
 //! `max` is the default: the signature and leaves of the CPUID rx86 reported before
 //! models existed (no cache leaves), with the features the interpreter has gained since.
@@ -184,7 +184,7 @@ pub(crate) fn lacks(model: &CpuModel, ins: &Instruction) -> bool {
 }
 
 /// The instruction-set features that tell the models apart.
-const GRADED: [F; 26] = [
+const GRADED: [F; 29] = [
     F::TSC,
     F::MSR,
     F::CX8,
@@ -211,6 +211,9 @@ const GRADED: [F; 26] = [
     F::ADX,
     F::XSAVE,
     F::XSAVEOPT,
+    F::AES,
+    F::PCLMULQDQ,
+    F::SHA,
 ];
 
 /// CPUID.1:EDX bits (SDM Vol. 2A Table 3-11).
@@ -237,6 +240,10 @@ mod edx {
 
 /// CPUID.1:ECX.SSE3.
 const ECX_SSE3: u32 = 1 << 0;
+/// CPUID.1:ECX.PCLMULQDQ.
+const ECX_PCLMULQDQ: u32 = 1 << 1;
+/// CPUID.1:ECX.AES.
+const ECX_AES: u32 = 1 << 25;
 /// CPUID.1:ECX.SSSE3.
 const ECX_SSSE3: u32 = 1 << 9;
 /// CPUID.1:ECX.CMPXCHG16B.
@@ -261,6 +268,8 @@ const LEAF7_BMI1: u32 = 1 << 3;
 const LEAF7_BMI2: u32 = 1 << 8;
 /// CPUID.(EAX=7,ECX=0):EBX.ADX.
 const LEAF7_ADX: u32 = 1 << 19;
+/// CPUID.(EAX=7,ECX=0):EBX.SHA.
+const LEAF7_SHA: u32 = 1 << 29;
 /// CPUID.80000001H:ECX.LAHF-SAHF (in 64-bit mode).
 const EXT_LAHF: u32 = 1;
 /// CPUID.80000001H:ECX.LZCNT (ABM).
@@ -465,7 +474,7 @@ static HASWELL: ModelData = ModelData {
     max_ext: 0x8000_0008,
     signature: 0x306c3,
     leaf1_ebx: 0x0001_0800,
-    leaf1_ecx: V2_ECX | ECX_MOVBE | ECX_XSAVE,
+    leaf1_ecx: V2_ECX | ECX_MOVBE | ECX_XSAVE | ECX_AES | ECX_PCLMULQDQ,
     leaf1_edx: X64_EDX,
     // FF in AL's register: leaf 4 describes the caches; the TLB descriptors remain.
     leaf2: [0x7603_6301, 0x00f0_b5ff, 0, 0x00c3_0000],
@@ -506,6 +515,8 @@ static HASWELL: ModelData = ModelData {
         F::BMI2,
         F::XSAVE,
         F::XSAVEOPT,
+        F::AES,
+        F::PCLMULQDQ,
     ],
 };
 
@@ -516,11 +527,11 @@ static MAX: ModelData = ModelData {
     signature: 0x6f1,
     // CLFLUSH line 8*8 bytes; one logical CPU.
     leaf1_ebx: 0x0001_0800,
-    leaf1_ecx: V2_ECX | ECX_MOVBE | ECX_XSAVE,
+    leaf1_ecx: V2_ECX | ECX_MOVBE | ECX_XSAVE | ECX_AES | ECX_PCLMULQDQ,
     leaf1_edx: X64_EDX,
     leaf2: [0; 4],
     leaf4: &[],
-    leaf7_ebx: LEAF7_FSGSBASE | LEAF7_BMI1 | LEAF7_BMI2 | LEAF7_ADX,
+    leaf7_ebx: LEAF7_FSGSBASE | LEAF7_BMI1 | LEAF7_BMI2 | LEAF7_ADX | LEAF7_SHA,
     ext1_ecx: EXT_LAHF | EXT_LZCNT,
     ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM,
     ext6_ecx: 0,
@@ -547,9 +558,9 @@ mod tests {
         let m = CpuModel::default();
         assert_eq!(m, CpuModel::Max);
         assert_eq!(m.cpuid(0, 0), [0xd, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]);
-        let ecx = 1 | 1 << 9 | 1 << 13 | 1 << 19 | 1 << 20 | 1 << 22 | 1 << 23 | 1 << 26;
+        let ecx = 1 | 1 << 1 | 1 << 9 | 1 << 13 | 1 << 19 | 1 << 20 | 1 << 22 | 1 << 23 | 1 << 25 | 1 << 26;
         assert_eq!(m.cpuid(1, 0), [0x6f1, 0x0001_0800, ecx, 0x0789_bb7d]);
-        assert_eq!(m.cpuid(7, 0), [0, 1 | 1 << 3 | 1 << 8 | 1 << 19, 0, 0]);
+        assert_eq!(m.cpuid(7, 0), [0, 1 | 1 << 3 | 1 << 8 | 1 << 19 | 1 << 29, 0, 0]);
         assert_eq!(m.cpuid(0x8000_0001, 0), [0, 0, 1 | (1 << 5), (1 << 11) | (1 << 20) | (1 << 29)]);
         assert_eq!(m.cpuid(2, 0), [0; 4]);
         assert_eq!(m.cpuid(0x8000_0008, 0), [0x3024, 0, 0, 0]);

@@ -3,8 +3,8 @@
 //! table and encoded with its encoder, plus x87 units (transcendental and exact x87
 //! operations on operands in their domains, in every rounding mode and precision, results
 //! and status word stored to the data area) and SIMD units (SSE3 to SSE4.2 in their XMM
-//! and MMX forms on registers loaded from the data area, in a random MXCSR, with the
-//! registers and MXCSR stored back to it).
+//! and MMX forms, AES-NI, PCLMULQDQ and SHA, on registers loaded from the data area, in a
+//! random MXCSR, with the registers and MXCSR stored back to it).
 //!
 //! Every memory operand is an absolute address inside [`layout::DATA`]; string
 //! instructions come with their own `mov esi/edi/ecx` setup so that they stay inside
@@ -361,14 +361,38 @@ fn is_bmi(m: M) -> bool {
     )
 }
 
-/// True for the SIMD instruction forms of SSE3, SSSE3, SSE4.1 and SSE4.2 (legacy
-/// encoding; not FISTTP, an x87 store, nor CRC32, a general-purpose instruction).
+/// The SIMD extensions the SIMD units test.
+const SIMD_FEATURES: [CpuidFeature; 7] = [
+    CpuidFeature::SSE3,
+    CpuidFeature::SSSE3,
+    CpuidFeature::SSE4_1,
+    CpuidFeature::SSE4_2,
+    CpuidFeature::AES,
+    CpuidFeature::PCLMULQDQ,
+    CpuidFeature::SHA,
+];
+
+/// True for the SIMD instruction forms of SSE3, SSSE3, SSE4.1, SSE4.2, AES-NI, PCLMULQDQ
+/// and SHA (legacy encoding; not FISTTP, an x87 store, nor CRC32, a general-purpose
+/// instruction).
 fn is_simd_extension(c: Code) -> bool {
     c.op_code().encoding() == iced_x86::EncodingKind::Legacy
         && !matches!(c.mnemonic(), M::Fisttp | M::Crc32)
-        && c.cpuid_features().iter().any(|f| {
-            matches!(f, CpuidFeature::SSE3 | CpuidFeature::SSSE3 | CpuidFeature::SSE4_1 | CpuidFeature::SSE4_2)
-        })
+        && c.cpuid_features().iter().any(|f| SIMD_FEATURES.contains(f))
+}
+
+/// True when the host CPU has every feature `c` needs of [`SIMD_FEATURES`].
+fn host_runs_simd(c: Code) -> bool {
+    c.cpuid_features().iter().all(|f| match f {
+        CpuidFeature::SSE3 => std::arch::is_x86_feature_detected!("sse3"),
+        CpuidFeature::SSSE3 => std::arch::is_x86_feature_detected!("ssse3"),
+        CpuidFeature::SSE4_1 => std::arch::is_x86_feature_detected!("sse4.1"),
+        CpuidFeature::SSE4_2 => std::arch::is_x86_feature_detected!("sse4.2"),
+        CpuidFeature::AES => std::arch::is_x86_feature_detected!("aes"),
+        CpuidFeature::PCLMULQDQ => std::arch::is_x86_feature_detected!("pclmulqdq"),
+        CpuidFeature::SHA => std::arch::is_x86_feature_detected!("sha"),
+        _ => true,
+    })
 }
 
 /// Forms left out: BSWAP r16 (result undefined, SDM Vol. 2A "BSWAP") and the early
@@ -584,6 +608,7 @@ impl Generator {
         let simd = Code::values()
             .filter(|&c| {
                 is_simd_extension(c)
+                    && host_runs_simd(c)
                     && supported_in(c.op_code(), mode)
                     && c.op_code().op_kinds().iter().all(simd_operand_supported)
             })
@@ -1552,6 +1577,10 @@ mod tests {
         if host_has_simd() {
             for m in [M::Pshufb, M::Palignr, M::Haddps, M::Pcmpistri, M::Pcmpestrm, M::Dpps, M::Roundsd, M::Ptest] {
                 assert!(seen.contains(&m), "{m:?} never generated");
+            }
+            for m in [M::Aesenc, M::Aeskeygenassist, M::Pclmulqdq, M::Sha256rnds2, M::Sha1rnds4] {
+                let runs = Code::values().filter(|c| c.mnemonic() == m).all(host_runs_simd);
+                assert!(seen.contains(&m) || !runs, "{m:?} never generated");
             }
         }
         assert!(based > 1000 && locked > 100 && rep > 100, "based {based}, locked {locked}, rep {rep}");

@@ -168,7 +168,7 @@ pub struct Report {
     pub faulted: u64,
     /// Sequences with an x87 unit (transcendental or exact x87 operation).
     pub x87_sequences: u64,
-    /// Sequences with a SIMD unit (SSE3 to SSE4.2).
+    /// Sequences with a SIMD unit (SSE3 to SSE4.2, AES-NI, PCLMULQDQ, SHA).
     pub simd_sequences: u64,
     /// x87 transcendental operands redrawn because the host may round them differently
     /// (within 1/8 ULP of a rounding boundary; README, "x87 transcendentals").

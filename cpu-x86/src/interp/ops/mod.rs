@@ -1,6 +1,7 @@
 //! Instruction dispatch: one `match` on the iced mnemonic (no allocation, no handler
 //! objects) into one file per instruction group.
 
+mod aes_clmul;
 mod arith;
 mod bits;
 mod bmi;
@@ -12,6 +13,7 @@ mod io;
 mod movbe_adx;
 mod muldiv;
 pub(crate) mod operand;
+mod sha;
 mod shift;
 mod sse;
 mod sse3;

@@ -201,7 +201,7 @@ impl Ctx<'_> {
 }
 
 impl Ctx<'_> {
-    /// The MMX/SSE/SSE2-SSE4.2 part of the instruction dispatch (after the integer and x87
+    /// The MMX, SSE-SSE4.2, AES-NI, PCLMULQDQ and SHA part of the instruction dispatch (after the integer and x87
     /// groups).
     pub(super) fn exec_sse(&mut self, ins: &Instruction, m: M) -> R<()> {
         match m {
@@ -351,6 +351,8 @@ impl Ctx<'_> {
             m if super::ssse3::is_ssse3(m) => self.ssse3(ins),
             m if super::sse41::is_sse41(m) => self.sse41(ins),
             m if super::sse42::is_sse42(m) => self.sse42(ins),
+            m if super::aes_clmul::is_aes_clmul(m) => self.aes_clmul(ins),
+            m if super::sha::is_sha(m) => self.sha(ins),
             M::Rdpmc => self.rdpmc(),
             m if super::system::absent_from_model(m) => Err(Fault::ud()),
             m => Err(self.unsupported(format!("instruction {m:?}"))),
