@@ -150,9 +150,9 @@ fn x86_64_v3_has_bmi_movbe_and_xsave_and_says_it_has_no_avx() {
     assert_facts(
         Some("x86-64-v3"),
         &[
-            // v2's features, PCLMULQDQ, MOVBE, AES and XSAVE; no FMA, AVX or F16C
-            // (OSXSAVE: CR4's).
-            ("leaf1-ecx", 0x06d8_2203),
+            // v2's features, PCLMULQDQ, MOVBE, AES, XSAVE and RDRAND; no FMA, AVX or
+            // F16C (OSXSAVE: CR4's).
+            ("leaf1-ecx", 0x46d8_2203),
             // FSGSBASE, BMI1, BMI2; no AVX2.
             ("leaf7-ebx", 0x109),
             ("pext-runs", 1),

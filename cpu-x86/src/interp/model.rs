@@ -14,9 +14,9 @@
 //! | `pentium`    | Pentium P54C (0x52C)                | TSC, MSRs, CMPXCHG8B, PSE, APIC   |
 //! | `pentium3`   | Pentium III Coppermine (0x683)      | CMOV/FCMOV/FCOMI, MMX, SSE, FXSR, SYSENTER, PAE, PGE, PAT, MTRR, NOPL, RDPMC |
 //! | `x86-64`     | Xeon Nocona (0xF41)                 | SSE2, CLFLUSH, long mode, NX, SYSCALL (the v1 level: not the part's SSE3) |
-//! | `x86-64-v2`  | Core i7-920 Nehalem (0x106A5)       | SSE3, SSSE3, SSE4.1, SSE4.2, CMPXCHG16B, POPCNT, LAHF in 64-bit mode |
-//! | `x86-64-v3`  | Core i7-4770 Haswell (0x306C3)      | LZCNT, BMI1, BMI2, MOVBE, FSGSBASE, XSAVE/XSAVEOPT, AES-NI, PCLMULQDQ (not AVX, AVX2, FMA, F16C) |
-//! | `max`        | rx86 (0x6F1), the default           | everything the interpreter implements (also ADX, SHA) |
+//! | `x86-64-v2`  | Core i7-920 Nehalem (0x106A5)       | SSE3, SSSE3, SSE4.1, SSE4.2, CMPXCHG16B, POPCNT, LAHF in 64-bit mode, RDTSCP |
+//! | `x86-64-v3`  | Core i7-4770 Haswell (0x306C3)      | LZCNT, BMI1, BMI2, MOVBE, FSGSBASE, XSAVE/XSAVEOPT, AES-NI, PCLMULQDQ, RDRAND (not AVX, AVX2, FMA, F16C) |
+//! | `max`        | rx86 (0x6F1), the default           | everything the interpreter implements (also ADX, SHA, RDSEED, RDPID) |
 //!
 //! `max` is the default: the signature and leaves of the CPUID rx86 reported before
 //! models existed (no cache leaves), with the features the interpreter has gained since.
@@ -130,7 +130,7 @@ impl CpuModel {
             1 => [d.signature, d.leaf1_ebx, d.leaf1_ecx, d.leaf1_edx],
             2 => d.leaf2,
             4 => d.leaf4.get(subleaf as usize).copied().unwrap_or([0; 4]),
-            7 if subleaf == 0 => [0, d.leaf7_ebx, 0, 0],
+            7 if subleaf == 0 => [0, d.leaf7_ebx, d.leaf7_ecx, 0],
             // XSAVE: x87 and SSE state in a 576-byte area; XSAVEOPT.
             0xd if d.leaf1_ecx & ECX_XSAVE != 0 => match subleaf {
                 0 => [XCR0_SUPPORTED as u32, XSAVE_AREA_SIZE, XSAVE_AREA_SIZE, 0],
@@ -184,7 +184,7 @@ pub(crate) fn lacks(model: &CpuModel, ins: &Instruction) -> bool {
 }
 
 /// The instruction-set features that tell the models apart.
-const GRADED: [F; 29] = [
+const GRADED: [F; 33] = [
     F::TSC,
     F::MSR,
     F::CX8,
@@ -214,6 +214,10 @@ const GRADED: [F; 29] = [
     F::AES,
     F::PCLMULQDQ,
     F::SHA,
+    F::RDRAND,
+    F::RDSEED,
+    F::RDPID,
+    F::RDTSCP,
 ];
 
 /// CPUID.1:EDX bits (SDM Vol. 2A Table 3-11).
@@ -258,6 +262,8 @@ const ECX_MOVBE: u32 = 1 << 22;
 const ECX_POPCNT: u32 = 1 << 23;
 /// CPUID.1:ECX.XSAVE.
 const ECX_XSAVE: u32 = 1 << 26;
+/// CPUID.1:ECX.RDRAND.
+const ECX_RDRAND: u32 = 1 << 30;
 /// The x86-64-v2 ECX features.
 const V2_ECX: u32 = ECX_SSE3 | ECX_SSSE3 | ECX_CX16 | ECX_SSE41 | ECX_SSE42 | ECX_POPCNT;
 /// CPUID.(EAX=7,ECX=0):EBX.FSGSBASE.
@@ -270,6 +276,12 @@ const LEAF7_BMI2: u32 = 1 << 8;
 const LEAF7_ADX: u32 = 1 << 19;
 /// CPUID.(EAX=7,ECX=0):EBX.SHA.
 const LEAF7_SHA: u32 = 1 << 29;
+/// CPUID.(EAX=7,ECX=0):EBX.RDSEED.
+const LEAF7_RDSEED: u32 = 1 << 18;
+/// CPUID.(EAX=7,ECX=0):ECX.RDPID.
+const LEAF7_ECX_RDPID: u32 = 1 << 22;
+/// CPUID.80000001H:EDX.RDTSCP.
+const EXT_RDTSCP: u32 = 1 << 27;
 /// CPUID.80000001H:ECX.LAHF-SAHF (in 64-bit mode).
 const EXT_LAHF: u32 = 1;
 /// CPUID.80000001H:ECX.LZCNT (ABM).
@@ -327,6 +339,7 @@ const V2_INSNS: &[F] = &[
     F::SSSE3,
     F::SSE4_1,
     F::SSE4_2,
+    F::RDTSCP,
 ];
 
 /// One model's CPUID data.
@@ -345,6 +358,7 @@ struct ModelData {
     /// Leaf 4 subleaves: deterministic cache parameters.
     leaf4: &'static [[u32; 4]],
     leaf7_ebx: u32,
+    leaf7_ecx: u32,
     ext1_ecx: u32,
     ext1_edx: u32,
     /// Leaf 0x80000006 ECX: L2 size in KiB (31:16), associativity code (15:12), line.
@@ -384,6 +398,7 @@ static I486: ModelData = ModelData {
     leaf2: [0; 4],
     leaf4: &[],
     leaf7_ebx: 0,
+    leaf7_ecx: 0,
     ext1_ecx: 0,
     ext1_edx: 0,
     ext6_ecx: 0,
@@ -401,6 +416,7 @@ static PENTIUM: ModelData = ModelData {
     leaf2: [0; 4],
     leaf4: &[],
     leaf7_ebx: 0,
+    leaf7_ecx: 0,
     ext1_ecx: 0,
     ext1_edx: 0,
     ext6_ecx: 0,
@@ -421,6 +437,7 @@ static PENTIUM3: ModelData = ModelData {
     leaf2: [0x0302_0101, 0, 0, 0x0c04_0882],
     leaf4: &[],
     leaf7_ebx: 0,
+    leaf7_ecx: 0,
     ext1_ecx: 0,
     ext1_edx: 0,
     ext6_ecx: 0,
@@ -440,6 +457,7 @@ static NOCONA: ModelData = ModelData {
     leaf2: [0x605b_5001, 0, 0, 0x007c_7040],
     leaf4: &[cache(1, 1, 8, 32, false, false), cache(3, 2, 8, 2048, false, false)],
     leaf7_ebx: 0,
+    leaf7_ecx: 0,
     ext1_ecx: 0,
     ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM,
     ext6_ecx: 1024 << 16 | 6 << 12 | 64,
@@ -462,8 +480,9 @@ static NEHALEM: ModelData = ModelData {
         cache(3, 3, 16, 8192, true, false),
     ],
     leaf7_ebx: 0,
+    leaf7_ecx: 0,
     ext1_ecx: EXT_LAHF,
-    ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM,
+    ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM | EXT_RDTSCP,
     ext6_ecx: 256 << 16 | 6 << 12 | 64,
     brand: brand("Intel(R) Core(TM) i7 CPU 920 @ 2.67GHz"),
     instructions: V2_INSNS,
@@ -474,7 +493,7 @@ static HASWELL: ModelData = ModelData {
     max_ext: 0x8000_0008,
     signature: 0x306c3,
     leaf1_ebx: 0x0001_0800,
-    leaf1_ecx: V2_ECX | ECX_MOVBE | ECX_XSAVE | ECX_AES | ECX_PCLMULQDQ,
+    leaf1_ecx: V2_ECX | ECX_MOVBE | ECX_XSAVE | ECX_AES | ECX_PCLMULQDQ | ECX_RDRAND,
     leaf1_edx: X64_EDX,
     // FF in AL's register: leaf 4 describes the caches; the TLB descriptors remain.
     leaf2: [0x7603_6301, 0x00f0_b5ff, 0, 0x00c3_0000],
@@ -485,8 +504,9 @@ static HASWELL: ModelData = ModelData {
         cache(3, 3, 16, 8192, true, true),
     ],
     leaf7_ebx: LEAF7_FSGSBASE | LEAF7_BMI1 | LEAF7_BMI2,
+    leaf7_ecx: 0,
     ext1_ecx: EXT_LAHF | EXT_LZCNT,
-    ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM,
+    ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM | EXT_RDTSCP,
     ext6_ecx: 256 << 16 | 6 << 12 | 64,
     brand: brand("Intel(R) Core(TM) i7-4770 CPU @ 3.40GHz"),
     instructions: &[
@@ -517,6 +537,8 @@ static HASWELL: ModelData = ModelData {
         F::XSAVEOPT,
         F::AES,
         F::PCLMULQDQ,
+        F::RDRAND,
+        F::RDTSCP,
     ],
 };
 
@@ -527,13 +549,14 @@ static MAX: ModelData = ModelData {
     signature: 0x6f1,
     // CLFLUSH line 8*8 bytes; one logical CPU.
     leaf1_ebx: 0x0001_0800,
-    leaf1_ecx: V2_ECX | ECX_MOVBE | ECX_XSAVE | ECX_AES | ECX_PCLMULQDQ,
+    leaf1_ecx: V2_ECX | ECX_MOVBE | ECX_XSAVE | ECX_AES | ECX_PCLMULQDQ | ECX_RDRAND,
     leaf1_edx: X64_EDX,
     leaf2: [0; 4],
     leaf4: &[],
-    leaf7_ebx: LEAF7_FSGSBASE | LEAF7_BMI1 | LEAF7_BMI2 | LEAF7_ADX | LEAF7_SHA,
+    leaf7_ebx: LEAF7_FSGSBASE | LEAF7_BMI1 | LEAF7_BMI2 | LEAF7_ADX | LEAF7_SHA | LEAF7_RDSEED,
+    leaf7_ecx: LEAF7_ECX_RDPID,
     ext1_ecx: EXT_LAHF | EXT_LZCNT,
-    ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM,
+    ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM | EXT_RDTSCP,
     ext6_ecx: 0,
     brand: brand("rx86 software x86 interpreter"),
     instructions: &GRADED,
@@ -558,10 +581,10 @@ mod tests {
         let m = CpuModel::default();
         assert_eq!(m, CpuModel::Max);
         assert_eq!(m.cpuid(0, 0), [0xd, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]);
-        let ecx = 1 | 1 << 1 | 1 << 9 | 1 << 13 | 1 << 19 | 1 << 20 | 1 << 22 | 1 << 23 | 1 << 25 | 1 << 26;
+        let ecx = 1 | 1 << 1 | 1 << 9 | 1 << 13 | 1 << 19 | 1 << 20 | 1 << 22 | 1 << 23 | 1 << 25 | 1 << 26 | 1 << 30;
         assert_eq!(m.cpuid(1, 0), [0x6f1, 0x0001_0800, ecx, 0x0789_bb7d]);
-        assert_eq!(m.cpuid(7, 0), [0, 1 | 1 << 3 | 1 << 8 | 1 << 19 | 1 << 29, 0, 0]);
-        assert_eq!(m.cpuid(0x8000_0001, 0), [0, 0, 1 | (1 << 5), (1 << 11) | (1 << 20) | (1 << 29)]);
+        assert_eq!(m.cpuid(7, 0), [0, 1 | 1 << 3 | 1 << 8 | 1 << 18 | 1 << 19 | 1 << 29, 1 << 22, 0]);
+        assert_eq!(m.cpuid(0x8000_0001, 0), [0, 0, 1 | (1 << 5), (1 << 11) | (1 << 20) | (1 << 27) | (1 << 29)]);
         assert_eq!(m.cpuid(2, 0), [0; 4]);
         assert_eq!(m.cpuid(0x8000_0008, 0), [0x3024, 0, 0, 0]);
     }

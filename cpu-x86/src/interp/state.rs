@@ -362,6 +362,8 @@ pub struct CpuState {
     pub sse: SseState,
     /// XCR0, the state components XSAVE manages (bit 0, x87, always set).
     pub xcr0: u64,
+    /// State of the RDRAND/RDSEED generator (`ops/random.rs`).
+    pub rng: u64,
     /// Current privilege level.
     pub cpl: u8,
     /// Operating mode (derived; kept in step by [`CpuState::update_mode`]).
@@ -402,6 +404,7 @@ impl Default for CpuState {
             x87: X87State::default(),
             sse: SseState::default(),
             xcr0: 1,
+            rng: super::ops::random::RNG_SEED,
             cpl: 0,
             mode: Mode::Real,
             halted: false,

@@ -13,6 +13,7 @@ mod io;
 mod movbe_adx;
 mod muldiv;
 pub(crate) mod operand;
+pub(crate) mod random;
 mod sha;
 mod shift;
 mod sse;
@@ -287,6 +288,7 @@ impl Ctx<'_> {
             }
             M::Rdfsbase | M::Rdgsbase | M::Wrfsbase | M::Wrgsbase => self.fs_gs_base(ins),
             m if xsave::is_xsave(m) => self.xsave_op(ins),
+            m if random::is_random(m) => self.random(ins),
             m if x87::is_x87(m) => self.x87(ins),
             m => self.exec_sse(ins, m),
         }

@@ -78,9 +78,6 @@ pub(super) fn absent_from_model(m: M) -> bool {
             | M::Xrstors
             | M::Xrstors64
             | M::Invpcid
-            | M::Rdpid
-            | M::Rdrand
-            | M::Rdseed
             | M::Monitor
             | M::Mwait
             | M::Rdpru
