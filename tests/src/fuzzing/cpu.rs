@@ -44,9 +44,9 @@ fn entry_state(mode: u8, offset: u64) -> EntryState {
         1 => EntryState::protected32((CODE + offset) as u32, 0x08, 0x10, gdt),
         _ => EntryState::long64(CODE + offset, 0x18, 0x10, gdt, PML4),
     };
-    if mode % 3 != 0 {
+    if !mode.is_multiple_of(3) {
         s.gpr[gpr::RSP] = STACK_TOP;
-        if (mode / 3) % 2 == 1 {
+        if !(mode / 3).is_multiple_of(2) {
             s.cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE;
         }
     }

@@ -366,6 +366,9 @@ mod tests {
         }};
     }
 
+    /// The host's XMM0, MXCSR and status flags after an instruction.
+    type HostResult = (Xmm, u32, u64);
+
     struct Rng(u64);
     impl Rng {
         fn next(&mut self) -> u64 {
@@ -457,7 +460,7 @@ mod tests {
                 let v = f(&mut flags);
                 (v, csr | flags)
             };
-            let cases: [(&str, (Xmm, u32, u64), (Xmm, u32)); 10] = [
+            let cases: [(&str, HostResult, (Xmm, u32)); 10] = [
                 (
                     "roundps 0",
                     host!("roundps xmm0, xmm1, 0", s, s, csr),
