@@ -16,7 +16,7 @@
 //! | `x86-64`     | Xeon Nocona (0xF41)                 | SSE2, CLFLUSH, long mode, NX, SYSCALL (the v1 level: not the part's SSE3) |
 //! | `x86-64-v2`  | Core i7-920 Nehalem (0x106A5)       | SSE3, SSSE3, SSE4.1, SSE4.2, CMPXCHG16B, POPCNT, LAHF in 64-bit mode, RDTSCP |
 //! | `x86-64-v3`  | Core i7-4770 Haswell (0x306C3)      | LZCNT, BMI1, BMI2, MOVBE, FSGSBASE, XSAVE/XSAVEOPT, AES-NI, PCLMULQDQ, RDRAND (not AVX, AVX2, FMA, F16C) |
-//! | `max`        | rx86 (0x6F1), the default           | everything the interpreter implements (also ADX, SHA, RDSEED, RDPID) |
+//! | `max`        | rx86 (0x6F1), the default           | everything the interpreter implements (also ADX, SHA, RDSEED, RDPID, CLFLUSHOPT, CLWB, PREFETCHW) |
 //!
 //! `max` is the default: the signature and leaves of the CPUID rx86 reported before
 //! models existed (no cache leaves), with the features the interpreter has gained since.
@@ -184,7 +184,7 @@ pub(crate) fn lacks(model: &CpuModel, ins: &Instruction) -> bool {
 }
 
 /// The instruction-set features that tell the models apart.
-const GRADED: [F; 33] = [
+const GRADED: [F; 34] = [
     F::TSC,
     F::MSR,
     F::CX8,
@@ -218,6 +218,7 @@ const GRADED: [F; 33] = [
     F::RDSEED,
     F::RDPID,
     F::RDTSCP,
+    F::CLWB,
 ];
 
 /// CPUID.1:EDX bits (SDM Vol. 2A Table 3-11).
@@ -278,6 +279,12 @@ const LEAF7_ADX: u32 = 1 << 19;
 const LEAF7_SHA: u32 = 1 << 29;
 /// CPUID.(EAX=7,ECX=0):EBX.RDSEED.
 const LEAF7_RDSEED: u32 = 1 << 18;
+/// CPUID.(EAX=7,ECX=0):EBX.CLFLUSHOPT.
+const LEAF7_CLFLUSHOPT: u32 = 1 << 23;
+/// CPUID.(EAX=7,ECX=0):EBX.CLWB.
+const LEAF7_CLWB: u32 = 1 << 24;
+/// CPUID.80000001H:ECX.PREFETCHW.
+const EXT_PREFETCHW: u32 = 1 << 8;
 /// CPUID.(EAX=7,ECX=0):ECX.RDPID.
 const LEAF7_ECX_RDPID: u32 = 1 << 22;
 /// CPUID.80000001H:EDX.RDTSCP.
@@ -553,9 +560,16 @@ static MAX: ModelData = ModelData {
     leaf1_edx: X64_EDX,
     leaf2: [0; 4],
     leaf4: &[],
-    leaf7_ebx: LEAF7_FSGSBASE | LEAF7_BMI1 | LEAF7_BMI2 | LEAF7_ADX | LEAF7_SHA | LEAF7_RDSEED,
+    leaf7_ebx: LEAF7_FSGSBASE
+        | LEAF7_BMI1
+        | LEAF7_BMI2
+        | LEAF7_ADX
+        | LEAF7_SHA
+        | LEAF7_RDSEED
+        | LEAF7_CLFLUSHOPT
+        | LEAF7_CLWB,
     leaf7_ecx: LEAF7_ECX_RDPID,
-    ext1_ecx: EXT_LAHF | EXT_LZCNT,
+    ext1_ecx: EXT_LAHF | EXT_LZCNT | EXT_PREFETCHW,
     ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM | EXT_RDTSCP,
     ext6_ecx: 0,
     brand: brand("rx86 software x86 interpreter"),
@@ -583,8 +597,10 @@ mod tests {
         assert_eq!(m.cpuid(0, 0), [0xd, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]);
         let ecx = 1 | 1 << 1 | 1 << 9 | 1 << 13 | 1 << 19 | 1 << 20 | 1 << 22 | 1 << 23 | 1 << 25 | 1 << 26 | 1 << 30;
         assert_eq!(m.cpuid(1, 0), [0x6f1, 0x0001_0800, ecx, 0x0789_bb7d]);
-        assert_eq!(m.cpuid(7, 0), [0, 1 | 1 << 3 | 1 << 8 | 1 << 18 | 1 << 19 | 1 << 29, 1 << 22, 0]);
-        assert_eq!(m.cpuid(0x8000_0001, 0), [0, 0, 1 | (1 << 5), (1 << 11) | (1 << 20) | (1 << 27) | (1 << 29)]);
+        let ebx = 1 | 1 << 3 | 1 << 8 | 1 << 18 | 1 << 19 | 1 << 23 | 1 << 24 | 1 << 29;
+        assert_eq!(m.cpuid(7, 0), [0, ebx, 1 << 22, 0]);
+        let ext_edx = 1 << 11 | 1 << 20 | 1 << 27 | 1 << 29;
+        assert_eq!(m.cpuid(0x8000_0001, 0), [0, 0, 1 | 1 << 5 | 1 << 8, ext_edx]);
         assert_eq!(m.cpuid(2, 0), [0; 4]);
         assert_eq!(m.cpuid(0x8000_0008, 0), [0x3024, 0, 0, 0]);
     }

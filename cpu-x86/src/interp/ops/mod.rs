@@ -219,7 +219,8 @@ impl Ctx<'_> {
             m if is_setcc(m) => self.setcc(ins),
             M::Cbw | M::Cwde | M::Cdqe | M::Cwd | M::Cdq | M::Cqo => self.sign_extend_acc(ins),
             M::Lds | M::Les | M::Lfs | M::Lgs | M::Lss => self.load_far_pointer(ins),
-            // ENDBR32/64 are NOPs on a CPU without CET (CPUID does not report it).
+            // ENDBR32/64 are NOPs on a CPU without CET (CPUID does not report it); the cache
+            // write-backs and prefetches have nothing to act on (no cache is modelled).
             M::Nop
             | M::Endbr32
             | M::Endbr64
@@ -229,6 +230,7 @@ impl Ctx<'_> {
             | M::Mfence
             | M::Clflush
             | M::Clflushopt
+            | M::Clwb
             | M::Prefetchnta
             | M::Prefetcht0
             | M::Prefetcht1
