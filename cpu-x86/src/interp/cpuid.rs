@@ -1,8 +1,8 @@
 //! CPUID (SDM Vol. 2A "CPUID"): the selected CPU model's data (`model.rs`), never more
 //! than this interpreter implements. The default model reports x87, MMX, FXSAVE/FXRSTOR,
 //! SSE through SSE4.2, AES-NI, PCLMULQDQ, SHA, CMPXCHG16B, POPCNT, LZCNT, BMI1, BMI2,
-//! MOVBE, ADX, FSGSBASE and XSAVE/XSAVEOPT of the x87 and SSE state (leaf 0xD); AVX, AVX2,
-//! FMA and F16C are not reported by any model.
+//! MOVBE, ADX, FSGSBASE and XSAVE/XSAVEOPT/XSAVEC of the x87 and SSE state (leaf 0xD);
+//! AVX, AVX2, FMA and F16C are not reported by any model.
 
 use super::cpu::Ctx;
 use super::fault::R;

@@ -16,7 +16,7 @@
 //! | `x86-64`     | Xeon Nocona (0xF41)                 | SSE2, CLFLUSH, long mode, NX, SYSCALL (the v1 level: not the part's SSE3) |
 //! | `x86-64-v2`  | Core i7-920 Nehalem (0x106A5)       | SSE3, SSSE3, SSE4.1, SSE4.2, CMPXCHG16B, POPCNT, LAHF in 64-bit mode, RDTSCP |
 //! | `x86-64-v3`  | Core i7-4770 Haswell (0x306C3)      | LZCNT, BMI1, BMI2, MOVBE, FSGSBASE, XSAVE/XSAVEOPT, AES-NI, PCLMULQDQ, RDRAND (not AVX, AVX2, FMA, F16C) |
-//! | `max`        | rx86 (0x6F1), the default           | everything the interpreter implements (also ADX, SHA, RDSEED, RDPID, CLFLUSHOPT, CLWB, PREFETCHW) |
+//! | `max`        | rx86 (0x6F1), the default           | everything the interpreter implements (also ADX, SHA, RDSEED, RDPID, CLFLUSHOPT, CLWB, PREFETCHW, XSAVEC, XGETBV1) |
 //!
 //! `max` is the default: the signature and leaves of the CPUID rx86 reported before
 //! models existed (no cache leaves), with the features the interpreter has gained since.
@@ -103,6 +103,17 @@ impl CpuModel {
         self.data().leaf1_ecx & ECX_XSAVE != 0
     }
 
+    /// True when the model has XSAVEC and the compacted XRSTOR
+    /// (CPUID.(EAX=0DH,ECX=1):EAX.XSAVEC).
+    pub fn has_xsavec(self) -> bool {
+        self.data().xsave_ext & XSAVE_EXT_XSAVEC != 0
+    }
+
+    /// True when the model has XGETBV with ECX = 1 (CPUID.(EAX=0DH,ECX=1):EAX.XGETBV1).
+    pub fn has_xgetbv1(self) -> bool {
+        self.data().xsave_ext & XSAVE_EXT_XGETBV1 != 0
+    }
+
     /// True when the model has long mode (CPUID.80000001H:EDX.LM), so EFER.LME can be set.
     pub fn long_mode(self) -> bool {
         self.data().ext1_edx & EXT_LM != 0
@@ -134,7 +145,7 @@ impl CpuModel {
             // XSAVE: x87 and SSE state in a 576-byte area; XSAVEOPT.
             0xd if d.leaf1_ecx & ECX_XSAVE != 0 => match subleaf {
                 0 => [XCR0_SUPPORTED as u32, XSAVE_AREA_SIZE, XSAVE_AREA_SIZE, 0],
-                1 => [1, 0, 0, 0],
+                1 => [d.xsave_ext, 0, 0, 0],
                 _ => [0; 4],
             },
             0x8000_0000 => [d.max_ext, 0, 0, 0],
@@ -184,7 +195,7 @@ pub(crate) fn lacks(model: &CpuModel, ins: &Instruction) -> bool {
 }
 
 /// The instruction-set features that tell the models apart.
-const GRADED: [F; 34] = [
+const GRADED: [F; 35] = [
     F::TSC,
     F::MSR,
     F::CX8,
@@ -219,6 +230,7 @@ const GRADED: [F; 34] = [
     F::RDPID,
     F::RDTSCP,
     F::CLWB,
+    F::XSAVEC,
 ];
 
 /// CPUID.1:EDX bits (SDM Vol. 2A Table 3-11).
@@ -265,6 +277,12 @@ const ECX_POPCNT: u32 = 1 << 23;
 const ECX_XSAVE: u32 = 1 << 26;
 /// CPUID.1:ECX.RDRAND.
 const ECX_RDRAND: u32 = 1 << 30;
+/// CPUID.(EAX=0DH,ECX=1):EAX.XSAVEOPT.
+const XSAVE_EXT_XSAVEOPT: u32 = 1 << 0;
+/// CPUID.(EAX=0DH,ECX=1):EAX.XSAVEC.
+const XSAVE_EXT_XSAVEC: u32 = 1 << 1;
+/// CPUID.(EAX=0DH,ECX=1):EAX.XGETBV1.
+const XSAVE_EXT_XGETBV1: u32 = 1 << 2;
 /// The x86-64-v2 ECX features.
 const V2_ECX: u32 = ECX_SSE3 | ECX_SSSE3 | ECX_CX16 | ECX_SSE41 | ECX_SSE42 | ECX_POPCNT;
 /// CPUID.(EAX=7,ECX=0):EBX.FSGSBASE.
@@ -366,6 +384,8 @@ struct ModelData {
     leaf4: &'static [[u32; 4]],
     leaf7_ebx: u32,
     leaf7_ecx: u32,
+    /// Leaf 0xD subleaf 1 EAX: XSAVEOPT, XSAVEC, XGETBV1.
+    xsave_ext: u32,
     ext1_ecx: u32,
     ext1_edx: u32,
     /// Leaf 0x80000006 ECX: L2 size in KiB (31:16), associativity code (15:12), line.
@@ -406,6 +426,7 @@ static I486: ModelData = ModelData {
     leaf4: &[],
     leaf7_ebx: 0,
     leaf7_ecx: 0,
+    xsave_ext: 0,
     ext1_ecx: 0,
     ext1_edx: 0,
     ext6_ecx: 0,
@@ -424,6 +445,7 @@ static PENTIUM: ModelData = ModelData {
     leaf4: &[],
     leaf7_ebx: 0,
     leaf7_ecx: 0,
+    xsave_ext: 0,
     ext1_ecx: 0,
     ext1_edx: 0,
     ext6_ecx: 0,
@@ -445,6 +467,7 @@ static PENTIUM3: ModelData = ModelData {
     leaf4: &[],
     leaf7_ebx: 0,
     leaf7_ecx: 0,
+    xsave_ext: 0,
     ext1_ecx: 0,
     ext1_edx: 0,
     ext6_ecx: 0,
@@ -465,6 +488,7 @@ static NOCONA: ModelData = ModelData {
     leaf4: &[cache(1, 1, 8, 32, false, false), cache(3, 2, 8, 2048, false, false)],
     leaf7_ebx: 0,
     leaf7_ecx: 0,
+    xsave_ext: 0,
     ext1_ecx: 0,
     ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM,
     ext6_ecx: 1024 << 16 | 6 << 12 | 64,
@@ -488,6 +512,7 @@ static NEHALEM: ModelData = ModelData {
     ],
     leaf7_ebx: 0,
     leaf7_ecx: 0,
+    xsave_ext: 0,
     ext1_ecx: EXT_LAHF,
     ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM | EXT_RDTSCP,
     ext6_ecx: 256 << 16 | 6 << 12 | 64,
@@ -512,6 +537,7 @@ static HASWELL: ModelData = ModelData {
     ],
     leaf7_ebx: LEAF7_FSGSBASE | LEAF7_BMI1 | LEAF7_BMI2,
     leaf7_ecx: 0,
+    xsave_ext: XSAVE_EXT_XSAVEOPT,
     ext1_ecx: EXT_LAHF | EXT_LZCNT,
     ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM | EXT_RDTSCP,
     ext6_ecx: 256 << 16 | 6 << 12 | 64,
@@ -569,6 +595,7 @@ static MAX: ModelData = ModelData {
         | LEAF7_CLFLUSHOPT
         | LEAF7_CLWB,
     leaf7_ecx: LEAF7_ECX_RDPID,
+    xsave_ext: XSAVE_EXT_XSAVEOPT | XSAVE_EXT_XSAVEC | XSAVE_EXT_XGETBV1,
     ext1_ecx: EXT_LAHF | EXT_LZCNT | EXT_PREFETCHW,
     ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM | EXT_RDTSCP,
     ext6_ecx: 0,
@@ -640,6 +667,9 @@ mod tests {
         }
         assert!(CpuModel::X86_64V3.has_xsave() && !CpuModel::X86_64V2.has_xsave());
         assert_eq!(CpuModel::X86_64V3.cpuid(0xd, 0), [3, 576, 576, 0]);
+        assert_eq!(CpuModel::X86_64V3.cpuid(0xd, 1)[0], 1, "Haswell: XSAVEOPT only");
+        assert_eq!(CpuModel::Max.cpuid(0xd, 1)[0], 7, "max: XSAVEOPT, XSAVEC, XGETBV1");
+        assert!(CpuModel::Max.has_xsavec() && !CpuModel::X86_64V3.has_xsavec());
         assert_eq!(CpuModel::X86_64V2.cpuid(0xd, 0), [0; 4]);
         let b: Vec<u8> = (0x8000_0002..=0x8000_0004u32)
             .flat_map(|l| CpuModel::X86_64V3.cpuid(l, 0))

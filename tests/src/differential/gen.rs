@@ -502,6 +502,9 @@ pub struct Avoid {
     /// The instructions beyond SSE2: SIMD units and the VEX-encoded BMI forms (the KVM
     /// runners do not enable SSE for their guests).
     pub extensions: bool,
+    /// MOVBE, CRC32, ADCX and ADOX: the nested KVM host showed QEMU's TCG taking the
+    /// operand size of MOVBE and CRC32 in 16-bit code the wrong way round.
+    pub integer_extensions: bool,
 }
 
 impl Avoid {
@@ -514,6 +517,7 @@ impl Avoid {
         cmpxchg8b: false,
         x87_units: false,
         extensions: false,
+        integer_extensions: false,
     };
     /// A hardware KVM vCPU: a CPU, but its runners do not enable SSE.
     pub const KVM: Avoid = Avoid { extensions: true, ..Avoid::NOTHING };
@@ -530,6 +534,7 @@ impl Avoid {
         cmpxchg8b: true,
         x87_units: true,
         extensions: true,
+        integer_extensions: true,
     };
 }
 
@@ -585,6 +590,7 @@ impl Generator {
                     && !UNWANTED.contains(&c)
                     && !(avoid.test_aliases && TEST_ALIASES.contains(&c))
                     && !(avoid.cmpxchg8b && c == Code::Cmpxchg8b_m64)
+                    && !(avoid.integer_extensions && matches!(c.mnemonic(), M::Movbe | M::Crc32 | M::Adcx | M::Adox))
                     && operands_supported(op.op_kinds())
                     && host_has(c.mnemonic())
             })
@@ -1490,13 +1496,19 @@ mod tests {
     }
 
     #[test]
-    fn no_simd_units_nor_bmi_against_kvm() {
+    fn no_simd_units_nor_bmi_against_kvm_and_no_movbe_or_crc32_against_tcg() {
         for avoid in [Avoid::KVM, Avoid::QEMU_TCG] {
-            let mut g = Generator::avoiding(Mode::Protected32, 9, avoid);
-            for _ in 0..2000 {
-                let case = g.case();
-                assert!(!case.has_simd());
-                assert!(!case.instructions().any(|i| is_bmi(i.mnemonic())));
+            for mode in [Mode::Protected32, Mode::Real16] {
+                let mut g = Generator::avoiding(mode, 9, avoid);
+                let mut integer_extensions = false;
+                for _ in 0..2000 {
+                    let case = g.case();
+                    assert!(!case.has_simd());
+                    assert!(!case.instructions().any(|i| is_bmi(i.mnemonic())));
+                    integer_extensions |=
+                        case.instructions().any(|i| matches!(i.mnemonic(), M::Movbe | M::Crc32 | M::Adcx | M::Adox));
+                }
+                assert_eq!(integer_extensions, !avoid.integer_extensions && host_has(M::Movbe), "{avoid:?} {mode}");
             }
         }
     }

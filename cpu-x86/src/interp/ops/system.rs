@@ -71,8 +71,6 @@ pub(super) fn absent_from_model(m: M) -> bool {
             | M::Clgi
             | M::Skinit
             | M::Invlpga
-            | M::Xsavec
-            | M::Xsavec64
             | M::Xsaves
             | M::Xsaves64
             | M::Xrstors

@@ -1,15 +1,17 @@
 //! XSAVE-managed state (SDM Vol. 1 Chapter 13; Vol. 2 "XGETBV", "XSETBV", "XSAVE",
-//! "XSAVEOPT", "XRSTOR"): XCR0, XGETBV and XSETBV, and the standard-form XSAVE, XSAVEOPT
-//! and XRSTOR of the two components rx86 has, x87 (0) and SSE (1). The area is the
-//! FXSAVE legacy region (512 bytes) and the 64-byte XSAVE header; CPUID leaf 0xD reports
-//! those 576 bytes. Every component counts as in use (XINUSE = 1, which the SDM allows),
-//! so XSAVEOPT saves what XSAVE saves. The compacted and supervisor forms (XSAVEC,
-//! XSAVES, XRSTORS) and XGETBV with ECX = 1 are not reported and raise #UD or #GP.
+//! "XSAVEOPT", "XSAVEC", "XRSTOR"): XCR0, XGETBV (ECX = 0 and, where the model has
+//! XGETBV1, ECX = 1) and XSETBV, XSAVE and XSAVEOPT (standard format), XSAVEC (compacted
+//! format) and XRSTOR of both formats, for the two components rx86 has, x87 (0) and SSE
+//! (1). Both live in the FXSAVE legacy region (512 bytes), so both formats are that region
+//! and the 64-byte XSAVE header; CPUID leaf 0xD reports those 576 bytes. Every component
+//! counts as in use (XINUSE = 1, which the SDM allows), so XSAVEOPT saves what XSAVE saves
+//! and XGETBV(1) reads XCR0. The supervisor forms (XSAVES, XRSTORS) are not reported
+//! (#UD).
 
 use crate::interp::cpu::Ctx;
 use crate::interp::fault::{vec, Fault, R};
 use crate::interp::mmu::Acc;
-use crate::interp::state::{cr0, cr4, Seg, X87State};
+use crate::interp::state::{cr0, cr4, Seg, SseState, X87State};
 use iced_x86::{Instruction, Mnemonic as M, OpKind};
 
 /// XCR0 bit 0: x87 state.
@@ -25,9 +27,24 @@ pub const XSAVE_AREA_SIZE: u32 = 576;
 /// Offset of the XSAVE header (XSTATE_BV, then XCOMP_BV).
 const HEADER: u64 = 512;
 
+/// XCOMP_BV bit 63: the area is in the compacted format.
+const COMPACTED: u64 = 1 << 63;
+
 /// True for the instructions of this group.
 pub(super) fn is_xsave(m: M) -> bool {
-    matches!(m, M::Xgetbv | M::Xsetbv | M::Xsave | M::Xsave64 | M::Xsaveopt | M::Xsaveopt64 | M::Xrstor | M::Xrstor64)
+    matches!(
+        m,
+        M::Xgetbv
+            | M::Xsetbv
+            | M::Xsave
+            | M::Xsave64
+            | M::Xsaveopt
+            | M::Xsaveopt64
+            | M::Xsavec
+            | M::Xsavec64
+            | M::Xrstor
+            | M::Xrstor64
+    )
 }
 
 impl Ctx<'_> {
@@ -40,7 +57,8 @@ impl Ctx<'_> {
         let edx_eax = (self.c.st.gpr[2] & 0xffff_ffff) << 32 | (self.c.st.gpr[0] & 0xffff_ffff);
         match ins.mnemonic() {
             M::Xgetbv => {
-                if ecx != 0 {
+                // ECX = 1 reads XCR0 & XINUSE, which is XCR0 here.
+                if ecx > 1 || (ecx == 1 && !self.c.st.model.has_xgetbv1()) {
                     return Err(Fault::gp(0));
                 }
                 let v = self.c.st.xcr0;
@@ -70,13 +88,13 @@ impl Ctx<'_> {
                     return Err(Fault::exc(vec::NM));
                 }
                 let rfbm = self.c.st.xcr0 & edx_eax;
-                let wide = matches!(m, M::Xsave64 | M::Xsaveopt64 | M::Xrstor64);
+                let wide = matches!(m, M::Xsave64 | M::Xsaveopt64 | M::Xsavec64 | M::Xrstor64);
                 if matches!(m, M::Xrstor | M::Xrstor64) {
                     let (seg, off) = self.xsave_area(ins, Acc::Read)?;
                     self.xrstor(seg, off, rfbm, wide)
                 } else {
                     let (seg, off) = self.xsave_area(ins, Acc::Write)?;
-                    self.xsave(seg, off, rfbm, wide)
+                    self.xsave(seg, off, rfbm, wide, matches!(m, M::Xsavec | M::Xsavec64))
                 }
             }
         }
@@ -99,33 +117,62 @@ impl Ctx<'_> {
     }
 
     /// XSAVE/XSAVEOPT: the components in `rfbm`, then XSTATE_BV's bits for them set
-    /// (its other bits, and the rest of the header, unchanged).
-    fn xsave(&mut self, seg: Seg, off: u64, rfbm: u64, wide: bool) -> R<()> {
+    /// (its other bits, and the rest of the header, unchanged). XSAVEC (`compacted`):
+    /// XSTATE_BV = `rfbm` and XCOMP_BV = bit 63 | `rfbm` (the rest of the header
+    /// unchanged); MXCSR goes with SSE only.
+    fn xsave(&mut self, seg: Seg, off: u64, rfbm: u64, wide: bool, compacted: bool) -> R<()> {
         if rfbm & XCR0_X87 != 0 {
             self.save_x87_image(seg, off, wide)?;
         }
-        if rfbm & (XCR0_SSE | XCR0_AVX) != 0 {
+        let mxcsr_with = if compacted { XCR0_SSE } else { XCR0_SSE | XCR0_AVX };
+        if rfbm & mxcsr_with != 0 {
             self.save_mxcsr_image(seg, off)?;
         }
         if rfbm & XCR0_SSE != 0 {
             self.save_xmm_image(seg, off)?;
         }
+        if compacted {
+            self.write(seg, off.wrapping_add(HEADER), 8, rfbm)?;
+            return self.write(seg, off.wrapping_add(HEADER + 8), 8, COMPACTED | rfbm);
+        }
         let bv = self.read(seg, off.wrapping_add(HEADER), 8)?;
         self.write(seg, off.wrapping_add(HEADER), 8, bv | rfbm)
     }
 
-    /// XRSTOR (standard form): #GP(0) for XSTATE_BV bits outside XCR0, non-zero header
-    /// bytes 8-23 (XCOMP_BV: the compacted form is not supported) or reserved MXCSR bits,
-    /// before anything changes. Each component in `rfbm` is loaded when its XSTATE_BV
-    /// bit is set and put in its initial state otherwise; MXCSR is loaded with SSE.
+    /// XRSTOR, before anything changes: #GP(0) for XSTATE_BV bits outside XCR0 or
+    /// reserved MXCSR bits, and, in the standard form (XCOMP_BV bit 63 clear), for
+    /// non-zero header bytes 8-23; in the compacted form (on models with XSAVEC) for
+    /// XCOMP_BV bits outside XCR0, XSTATE_BV bits outside XCOMP_BV or non-zero header
+    /// bytes 16-63. Each component in `rfbm` is loaded when its XSTATE_BV bit is set and
+    /// put in its initial state otherwise. The standard form loads MXCSR whenever SSE (or
+    /// AVX) is requested; the compacted form only with the SSE component, which it
+    /// otherwise initialises to 1F80H.
     fn xrstor(&mut self, seg: Seg, off: u64, rfbm: u64, wide: bool) -> R<()> {
-        let bv = self.read(seg, off.wrapping_add(HEADER), 8)?;
-        let reserved =
-            self.read(seg, off.wrapping_add(HEADER + 8), 8)? | self.read(seg, off.wrapping_add(HEADER + 16), 8)?;
-        if bv & !self.c.st.xcr0 != 0 || reserved != 0 {
+        let at = |o: u64| off.wrapping_add(HEADER + o);
+        let bv = self.read(seg, at(0), 8)?;
+        let comp = self.read(seg, at(8), 8)?;
+        let compacted = comp & COMPACTED != 0;
+        let xcr0 = self.c.st.xcr0;
+        let bad = if compacted {
+            let mut rest = 0;
+            for o in (16..64).step_by(8) {
+                rest |= self.read(seg, at(o), 8)?;
+            }
+            !self.c.st.model.has_xsavec() || comp & !COMPACTED & !xcr0 != 0 || bv & !comp != 0 || rest != 0
+        } else {
+            comp != 0 || self.read(seg, at(16), 8)? != 0
+        };
+        if bad || bv & !xcr0 != 0 {
             return Err(Fault::gp(0));
         }
-        let csr = if rfbm & (XCR0_SSE | XCR0_AVX) != 0 { Some(self.read_mxcsr_image(seg, off)?) } else { None };
+        let mxcsr_from_memory = if compacted { rfbm & bv & XCR0_SSE != 0 } else { rfbm & (XCR0_SSE | XCR0_AVX) != 0 };
+        let csr = if mxcsr_from_memory {
+            Some(self.read_mxcsr_image(seg, off)?)
+        } else if compacted && rfbm & XCR0_SSE != 0 {
+            Some(SseState::default().mxcsr)
+        } else {
+            None
+        };
         let load = rfbm & bv;
         let x87 = if load & XCR0_X87 != 0 { Some(self.read_x87_image(seg, off)?) } else { None };
         let xmm = if load & XCR0_SSE != 0 { Some(self.read_xmm_image(seg, off)?) } else { None };
@@ -153,6 +200,7 @@ impl Ctx<'_> {
 mod tests {
     use super::*;
     use crate::interp::fault::vec;
+    use crate::interp::model::CpuModel;
     use crate::interp::test_util::Machine;
     use iced_x86::code_asm::*;
 
@@ -265,6 +313,78 @@ mod tests {
         assert_eq!(st.x87.fcw, 0x37f);
         assert_eq!(st.sse.xmm[9], [0, 0], "XMM registers zeroed");
         assert_eq!(st.sse.mxcsr, 0x7f80, "MXCSR loaded from memory");
+        assert_eq!(m.cpu.last_exception, Some((vec::GP, Some(0))));
+    }
+
+    /// A machine (with `model`) that has run `XSETBV(3)` and then `body`, stopped at the
+    /// first HLT or exception; instructions run: `steps`.
+    fn after_xsetbv(model: CpuModel, steps: usize, body: impl Fn(&mut CodeAssembler)) -> Machine {
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(eax, 3).unwrap();
+        a.xor(edx, edx).unwrap();
+        a.xor(ecx, ecx).unwrap();
+        a.xsetbv().unwrap();
+        body(&mut a);
+        a.hlt().unwrap();
+        let mut m = machine(&mut a);
+        m.cpu.set_cpu_model(model);
+        for _ in 0..4 + steps {
+            let _ = m.cpu.step(&m.p);
+        }
+        m
+    }
+
+    #[test]
+    fn xsavec_writes_the_compacted_header_and_xrstor_takes_it_back() {
+        let m = after_xsetbv(CpuModel::Max, 11, |a| {
+            a.fld1().unwrap();
+            a.fxsave64(ptr(0x20000)).unwrap();
+            // Header bytes 16-63 are not XSAVEC's: they stay as they are.
+            a.mov(qword_ptr(0x21210), 0x55).unwrap();
+            a.mov(eax, 3).unwrap();
+            a.xsavec64(ptr(0x21000)).unwrap();
+            a.mov(qword_ptr(0x21210), 0).unwrap();
+            // Restore with SSE in its initial state: XMM zeroed, MXCSR 1F80H.
+            a.mov(qword_ptr(0x21200), 1).unwrap();
+            a.mov(dword_ptr(0x21018), 0x7f80).unwrap();
+            a.xrstor64(ptr(0x21000)).unwrap();
+            a.xor(ecx, ecx).unwrap();
+            a.inc(ecx).unwrap();
+            a.xgetbv().unwrap();
+        });
+        let fx: [u8; 416] = m.peek(0x20000);
+        let xs: [u8; 416] = m.peek(0x21000);
+        assert_ne!(fx[24..28], 0x7f80u32.to_le_bytes());
+        assert_eq!(fx[..24], xs[..24]);
+        assert_eq!(fx[32..], xs[32..], "x87 registers and XMM as FXSAVE writes them");
+        assert_eq!(u64::from_le_bytes(m.peek(0x21208)), 1 << 63 | 3, "XCOMP_BV");
+        let st = m.cpu.state();
+        assert_eq!(st.sse.xmm[3], [0, 0]);
+        assert_eq!(st.sse.mxcsr, 0x1f80, "the compacted form initialises MXCSR with SSE");
+        assert_eq!(st.x87.fsw >> 11 & 7, 7, "x87 loaded: one value pushed (TOP = 7)");
+        assert_eq!((m.gpr(0), m.gpr(2)), (3, 0), "XGETBV(1): XCR0 & XINUSE");
+        assert_eq!(m.cpu.last_exception, None);
+    }
+
+    #[test]
+    fn compacted_xrstor_checks_the_header_and_needs_xsavec() {
+        for (model, rest, fault) in
+            [(CpuModel::Max, 0u64, false), (CpuModel::Max, 1, true), (CpuModel::X86_64V3, 0, true)]
+        {
+            let m = after_xsetbv(model, 4, |a| {
+                a.mov(rax, 1u64 << 63 | 3).unwrap();
+                a.mov(qword_ptr(0x21208), rax).unwrap();
+                a.mov(qword_ptr(0x21238), rest as i32).unwrap();
+                a.xrstor64(ptr(0x21000)).unwrap();
+            });
+            let gp = m.cpu.last_exception == Some((vec::GP, Some(0)));
+            assert_eq!(gp, fault, "{model:?} with header bytes {rest:#x}");
+        }
+        // XGETBV(1) needs XGETBV1.
+        let m = after_xsetbv(CpuModel::X86_64V3, 3, |a| {
+            a.mov(ecx, 1).unwrap();
+            a.xgetbv().unwrap();
+        });
         assert_eq!(m.cpu.last_exception, Some((vec::GP, Some(0))));
     }
 
