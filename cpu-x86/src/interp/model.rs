@@ -145,7 +145,8 @@ impl CpuModel {
             // XSAVE: x87 and SSE state in a 576-byte area; XSAVEOPT.
             0xd if d.leaf1_ecx & ECX_XSAVE != 0 => match subleaf {
                 0 => [XCR0_SUPPORTED as u32, XSAVE_AREA_SIZE, XSAVE_AREA_SIZE, 0],
-                1 => [d.xsave_ext, 0, 0, 0],
+                // EBX: the compacted size for XCR0 | IA32_XSS (Linux checks it with XSAVEC).
+                1 => [d.xsave_ext, XSAVE_AREA_SIZE, 0, 0],
                 _ => [0; 4],
             },
             0x8000_0000 => [d.max_ext, 0, 0, 0],
@@ -668,7 +669,7 @@ mod tests {
         assert!(CpuModel::X86_64V3.has_xsave() && !CpuModel::X86_64V2.has_xsave());
         assert_eq!(CpuModel::X86_64V3.cpuid(0xd, 0), [3, 576, 576, 0]);
         assert_eq!(CpuModel::X86_64V3.cpuid(0xd, 1)[0], 1, "Haswell: XSAVEOPT only");
-        assert_eq!(CpuModel::Max.cpuid(0xd, 1)[0], 7, "max: XSAVEOPT, XSAVEC, XGETBV1");
+        assert_eq!(CpuModel::Max.cpuid(0xd, 1), [7, 576, 0, 0], "max: XSAVEOPT, XSAVEC, XGETBV1; compacted size");
         assert!(CpuModel::Max.has_xsavec() && !CpuModel::X86_64V3.has_xsavec());
         assert_eq!(CpuModel::X86_64V2.cpuid(0xd, 0), [0; 4]);
         let b: Vec<u8> = (0x8000_0002..=0x8000_0004u32)
