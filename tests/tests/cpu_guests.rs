@@ -128,13 +128,44 @@ fn x86_64_v2_has_popcnt_and_no_avx() {
             ("nopl-runs", 1),
             ("popcnt-runs", 1),
             ("avx-runs", 0),
+            // SSE3, SSSE3, CX16, SSE4.1, SSE4.2, POPCNT.
+            ("leaf1-ecx", 0x0098_2201),
+            ("pshufb-runs", 1),
+            ("pcmpistri-runs", 1),
+            ("pext-runs", 0),
+            ("movbe-runs", 0),
+            ("osxsave", 0),
+            ("xgetbv-runs", 0),
         ],
     );
-    assert_facts(Some("x86-64"), &[("family", 15), ("long-mode", 1), ("popcnt-runs", 0)]);
+    assert_facts(
+        Some("x86-64"),
+        &[("family", 15), ("long-mode", 1), ("popcnt-runs", 0), ("pshufb-runs", 0), ("leaf1-ecx", 0)],
+    );
     assert_facts(Some("pentium"), &[("family", 5), ("rdtsc-runs", 1), ("cmov-runs", 0), ("long-mode", 0)]);
 }
 
 #[test]
+fn x86_64_v3_has_bmi_movbe_and_xsave_and_says_it_has_no_avx() {
+    assert_facts(
+        Some("x86-64-v3"),
+        &[
+            // v2's features, PCLMULQDQ, MOVBE, AES, XSAVE and RDRAND; no FMA, AVX or
+            // F16C (OSXSAVE: CR4's).
+            ("leaf1-ecx", 0x46d8_2203),
+            // FSGSBASE, BMI1, BMI2; no AVX2.
+            ("leaf7-ebx", 0x109),
+            ("pext-runs", 1),
+            ("movbe-runs", 1),
+            ("pshufb-runs", 1),
+            ("avx-runs", 0),
+            ("osxsave", 1),
+            ("xgetbv-runs", 1),
+        ],
+    );
+}
+
+#[test]
 fn the_default_model_is_max() {
-    assert_facts(None, &[("max-basic-leaf", 7), ("family", 6), ("long-mode", 1), ("popcnt-runs", 1)]);
+    assert_facts(None, &[("max-basic-leaf", 0xd), ("family", 6), ("long-mode", 1), ("popcnt-runs", 1)]);
 }

@@ -2,9 +2,10 @@
 //! hardware KVM vCPU (real and 32-bit protected mode): 20,000 random instruction sequences
 //! per mode and reference from fixed seeds must run identically (GPRs, RIP, defined flags,
 //! data area, exception), x87 units included (their results and status words land in the
-//! data area). The KVM comparisons skip, saying why, where the host's KVM is not
-//! hardware virtualization; `nested_kvm.rs` runs their KVM side in a nested KVM host.
-//! `cargo run --bin differential -- --count N` runs millions.
+//! data area), SIMD units (SSE3 to SSE4.2, AES-NI, PCLMULQDQ, SHA, against the host) and
+//! the BMI1/BMI2, MOVBE, ADX and CRC32 instructions included. The KVM comparisons skip,
+//! saying why, where the host's KVM is not hardware virtualization; `nested_kvm.rs` runs
+//! their KVM side in a nested KVM host. `cargo run --bin differential -- --count N` runs millions.
 
 use rx86_tests::differential::{run, Mode, ReferenceCpu, SetupError};
 
@@ -31,6 +32,11 @@ fn check(mode: Mode, reference: ReferenceCpu, seed: u64) {
     assert!(report.faulted > 0, "no sequence raised an exception");
     // About a quarter of the sequences carry an x87 unit.
     assert!(report.x87_sequences > SEQUENCES / 8, "{} sequences with x87 units", report.x87_sequences);
+    // About a quarter carry a SIMD unit when the host CPU is the reference (the KVM
+    // runners do not enable SSE).
+    if reference == ReferenceCpu::Host && std::arch::is_x86_feature_detected!("sse4.2") {
+        assert!(report.simd_sequences > SEQUENCES / 8, "{} sequences with SIMD units", report.simd_sequences);
+    }
 }
 
 #[test]

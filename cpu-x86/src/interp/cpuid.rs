@@ -1,7 +1,8 @@
 //! CPUID (SDM Vol. 2A "CPUID"): the selected CPU model's data (`model.rs`), never more
 //! than this interpreter implements. The default model reports x87, MMX, FXSAVE/FXRSTOR,
-//! SSE and SSE2 (plus CMPXCHG16B, POPCNT, LZCNT, FSGSBASE); SSE3 and later, and XSAVE
-//! (leaf 0xD), are not reported by any model.
+//! SSE through SSE4.2, AES-NI, PCLMULQDQ, SHA, CMPXCHG16B, POPCNT, LZCNT, BMI1, BMI2,
+//! MOVBE, ADX, FSGSBASE and XSAVE/XSAVEOPT/XSAVEC of the x87 and SSE state (leaf 0xD);
+//! AVX, AVX2, FMA and F16C are not reported by any model.
 
 use super::cpu::Ctx;
 use super::fault::R;
@@ -19,16 +20,22 @@ const IA32_APIC_BASE: u32 = 0x1b;
 const APIC_BASE_EN: u64 = 1 << 11;
 /// Leaf 1 EDX bit 9: an on-chip APIC.
 const LEAF1_EDX_APIC: u32 = 1 << 9;
+/// Leaf 1 ECX bit 27: CR4.OSXSAVE is set.
+const LEAF1_ECX_OSXSAVE: u32 = 1 << 27;
 
 impl Ctx<'_> {
     /// CPUID for the running CPU: [`cpuid`] with what the machine state changes.
     /// CPUID.1:EDX.APIC follows IA32_APIC_BASE.EN: with the local APIC globally
-    /// disabled the processor reports none (SDM Vol. 3A §11.4.3).
+    /// disabled the processor reports none (SDM Vol. 3A §11.4.3); CPUID.1:ECX.OSXSAVE
+    /// mirrors CR4.OSXSAVE.
     pub(crate) fn cpuid(&mut self) -> R<()> {
         let g = &self.c.st.gpr;
         let (leaf, subleaf) = (g[0] as u32, g[1] as u32);
-        let [a, b, c, mut d] = self.c.st.model.cpuid(leaf, subleaf);
+        let [a, b, mut c, mut d] = self.c.st.model.cpuid(leaf, subleaf);
         if leaf == 1 {
+            if self.c.st.cr4 & super::state::cr4::OSXSAVE != 0 {
+                c |= LEAF1_ECX_OSXSAVE;
+            }
             let apic_base = self.p.msr_read(IA32_APIC_BASE).unwrap_or(self.c.st.msr.apic_base);
             if apic_base & APIC_BASE_EN == 0 {
                 d &= !LEAF1_EDX_APIC;
@@ -59,6 +66,9 @@ mod tests {
         let edx = cpuid(1, 0)[3];
         let fp = 1 | 1 << 23 | 1 << 24 | 1 << 25 | 1 << 26;
         assert_eq!(edx & fp, fp, "FPU MMX FXSR SSE SSE2");
-        assert_eq!(cpuid(1, 0)[2] & (1 << 26 | 1), 0, "no XSAVE, no SSE3");
+        assert_eq!(cpuid(1, 0)[2] & (1 << 28 | 1 << 12 | 1 << 29), 0, "no AVX, FMA, F16C");
+        assert_eq!(cpuid(1, 0)[2] & (1 << 26 | 1 << 27), 1 << 26, "XSAVE; OSXSAVE follows CR4");
+        assert_eq!(cpuid(0xd, 0), [3, 576, 576, 0], "x87 and SSE state");
+        assert_eq!(cpuid(1, 0)[2] & (1 | 1 << 20), 1 | 1 << 20, "SSE3 and SSE4.2");
     }
 }

@@ -4,31 +4,30 @@
 //! vendors differ, e.g. SYSCALL outside 64-bit mode) whose CPUID reports the real part's
 //! signature, cache and TLB descriptors and brand string, and of its features only those
 //! the interpreter implements: the features of each model are the real ones intersected
-//! with [`CpuModel::Max`]'s. So the x86-64-v2 and -v3 models do not report SSE3, SSSE3,
-//! SSE4.1/4.2, AVX, AVX2, BMI, FMA, MOVBE or XSAVE until those instructions exist (their
-//! CPUID says what a guest may use, never more).
+//! with [`CpuModel::Max`]'s. So the x86-64-v3 model does not report AVX, AVX2, FMA or
+//! F16C, which the interpreter lacks, and its XSAVE manages x87 and SSE state only (its CPUID says what a guest may use, never
+//! more): it is x86-64-v3 without the AVX half, and glibc calls it x86-64-v2.
 //!
 //! | model        | part (CPUID signature)              | features beyond the one above     |
 //! |--------------|-------------------------------------|-----------------------------------|
 //! | `486`        | i486DX4 (0x480), a stepping with CPUID | FPU                            |
 //! | `pentium`    | Pentium P54C (0x52C)                | TSC, MSRs, CMPXCHG8B, PSE, APIC   |
 //! | `pentium3`   | Pentium III Coppermine (0x683)      | CMOV/FCMOV/FCOMI, MMX, SSE, FXSR, SYSENTER, PAE, PGE, PAT, MTRR, NOPL, RDPMC |
-//! | `x86-64`     | Xeon Nocona (0xF41)                 | SSE2, CLFLUSH, long mode, NX, SYSCALL |
-//! | `x86-64-v2`  | Core i7-920 Nehalem (0x106A5)       | CMPXCHG16B, POPCNT, LAHF in 64-bit mode |
-//! | `x86-64-v3`  | Core i7-4770 Haswell (0x306C3)      | LZCNT, FSGSBASE                   |
-//! | `max`        | rx86 (0x6F1), the default           | everything the interpreter implements |
+//! | `x86-64`     | Xeon Nocona (0xF41)                 | SSE2, CLFLUSH, long mode, NX, SYSCALL (the v1 level: not the part's SSE3) |
+//! | `x86-64-v2`  | Core i7-920 Nehalem (0x106A5)       | SSE3, SSSE3, SSE4.1, SSE4.2, CMPXCHG16B, POPCNT, LAHF in 64-bit mode, RDTSCP |
+//! | `x86-64-v3`  | Core i7-4770 Haswell (0x306C3)      | LZCNT, BMI1, BMI2, MOVBE, FSGSBASE, XSAVE/XSAVEOPT, AES-NI, PCLMULQDQ, RDRAND (not AVX, AVX2, FMA, F16C) |
+//! | `max`        | rx86 (0x6F1), the default           | everything the interpreter implements (also ADX, SHA, RDSEED, RDPID, CLFLUSHOPT, CLWB, PREFETCHW, XSAVEC, XGETBV1) |
 //!
-//! `max` is the default and reports exactly the CPUID rx86 reported before models
-//! existed (no cache leaves), so existing guests see no change.
+//! `max` is the default: the signature and leaves of the CPUID rx86 reported before
+//! models existed (no cache leaves), with the features the interpreter has gained since.
 //!
 //! An instruction raises #UD when it needs a feature ([`iced_x86::CpuidFeature`]) that
-//! some model has and the selected one lacks (`lacks`). Features no model reports
-//! (SSE3 and later) keep their behaviour on every model: VEX encodings raise #UD,
-//! FISTTP runs, other SSE3+ instructions stop the machine as unsupported. LZCNT runs
-//! as BSR on models without it, as on hardware; TZCNT (BMI1, which no model reports)
-//! runs as TZCNT on every model, where hardware without BMI1 runs BSF.
+//! some model has and the selected one lacks (`lacks`). VEX encodings other than
+//! BMI1/BMI2 raise #UD on every model (no AVX). LZCNT runs as BSR and TZCNT as BSF on
+//! models without LZCNT or BMI1, as on hardware.
 
 use super::cpu::Interpreter;
+use super::ops::xsave::{XCR0_SUPPORTED, XSAVE_AREA_SIZE};
 use iced_x86::{CodeSize, CpuidFeature as F, Instruction, Mnemonic};
 
 /// A CPU model: what CPUID reports and which instructions exist.
@@ -43,9 +42,10 @@ pub enum CpuModel {
     Pentium3,
     /// The x86-64 baseline (x86-64-v1): SSE2, long mode.
     X86_64,
-    /// x86-64-v2 as far as implemented: CMPXCHG16B, POPCNT, LAHF/SAHF in 64-bit mode.
+    /// x86-64-v2: SSE3, SSSE3, SSE4.1, SSE4.2, CMPXCHG16B, POPCNT, LAHF/SAHF in 64-bit mode.
     X86_64V2,
-    /// x86-64-v3 as far as implemented: v2 plus LZCNT (and FSGSBASE, which the part has).
+    /// x86-64-v3 as far as implemented: v2 plus LZCNT, BMI1, BMI2, MOVBE and XSAVE (and
+    /// FSGSBASE, which the part has); not AVX, AVX2, FMA or F16C.
     X86_64V3,
     /// Everything the interpreter implements; the default.
     #[default]
@@ -92,6 +92,28 @@ impl CpuModel {
         self.data().ext1_ecx & EXT_LZCNT != 0
     }
 
+    /// True when the model has BMI1 (CPUID.(EAX=7,ECX=0):EBX.BMI1); without it the TZCNT
+    /// encoding runs as BSF.
+    pub fn has_bmi1(self) -> bool {
+        self.data().leaf7_ebx & LEAF7_BMI1 != 0
+    }
+
+    /// True when the model has XSAVE (CPUID.1:ECX.XSAVE), so CR4.OSXSAVE can be set.
+    pub fn has_xsave(self) -> bool {
+        self.data().leaf1_ecx & ECX_XSAVE != 0
+    }
+
+    /// True when the model has XSAVEC and the compacted XRSTOR
+    /// (CPUID.(EAX=0DH,ECX=1):EAX.XSAVEC).
+    pub fn has_xsavec(self) -> bool {
+        self.data().xsave_ext & XSAVE_EXT_XSAVEC != 0
+    }
+
+    /// True when the model has XGETBV with ECX = 1 (CPUID.(EAX=0DH,ECX=1):EAX.XGETBV1).
+    pub fn has_xgetbv1(self) -> bool {
+        self.data().xsave_ext & XSAVE_EXT_XGETBV1 != 0
+    }
+
     /// True when the model has long mode (CPUID.80000001H:EDX.LM), so EFER.LME can be set.
     pub fn long_mode(self) -> bool {
         self.data().ext1_edx & EXT_LM != 0
@@ -119,7 +141,14 @@ impl CpuModel {
             1 => [d.signature, d.leaf1_ebx, d.leaf1_ecx, d.leaf1_edx],
             2 => d.leaf2,
             4 => d.leaf4.get(subleaf as usize).copied().unwrap_or([0; 4]),
-            7 if subleaf == 0 => [0, d.leaf7_ebx, 0, 0],
+            7 if subleaf == 0 => [0, d.leaf7_ebx, d.leaf7_ecx, 0],
+            // XSAVE: x87 and SSE state in a 576-byte area; XSAVEOPT.
+            0xd if d.leaf1_ecx & ECX_XSAVE != 0 => match subleaf {
+                0 => [XCR0_SUPPORTED as u32, XSAVE_AREA_SIZE, XSAVE_AREA_SIZE, 0],
+                // EBX: the compacted size for XCR0 | IA32_XSS (Linux checks it with XSAVEC).
+                1 => [d.xsave_ext, XSAVE_AREA_SIZE, 0, 0],
+                _ => [0; 4],
+            },
             0x8000_0000 => [d.max_ext, 0, 0, 0],
             0x8000_0001 => [0, 0, d.ext1_ecx, d.ext1_edx],
             0x8000_0002..=0x8000_0004 => {
@@ -152,20 +181,22 @@ impl Interpreter {
 /// True when `ins` needs an instruction-set feature `model` does not have: it raises #UD
 /// (SDM Vol. 2A §2.2, each instruction's "CPUID Feature Flag"). Only features some model
 /// has are told apart (see the module documentation); LAHF/SAHF in 64-bit mode need
-/// CPUID.80000001H:ECX.LAHF-SAHF.
+/// CPUID.80000001H:ECX.LAHF-SAHF; TZCNT runs as BSF without BMI1 (`bit_scan`).
 pub(crate) fn lacks(model: &CpuModel, ins: &Instruction) -> bool {
     if *model == CpuModel::Max {
         return false;
     }
     let d = model.data();
-    if matches!(ins.mnemonic(), Mnemonic::Lahf | Mnemonic::Sahf) && ins.code_size() == CodeSize::Code64 {
-        return d.ext1_ecx & EXT_LAHF == 0;
+    match ins.mnemonic() {
+        Mnemonic::Lahf | Mnemonic::Sahf if ins.code_size() == CodeSize::Code64 => return d.ext1_ecx & EXT_LAHF == 0,
+        Mnemonic::Tzcnt => return false,
+        _ => {}
     }
     ins.cpuid_features().iter().any(|f| GRADED.contains(f) && !d.instructions.contains(f))
 }
 
 /// The instruction-set features that tell the models apart.
-const GRADED: [F; 16] = [
+const GRADED: [F; 35] = [
     F::TSC,
     F::MSR,
     F::CX8,
@@ -182,6 +213,25 @@ const GRADED: [F; 16] = [
     F::CMPXCHG16B,
     F::POPCNT,
     F::FSGSBASE,
+    F::SSE3,
+    F::SSSE3,
+    F::SSE4_1,
+    F::SSE4_2,
+    F::MOVBE,
+    F::BMI1,
+    F::BMI2,
+    F::ADX,
+    F::XSAVE,
+    F::XSAVEOPT,
+    F::AES,
+    F::PCLMULQDQ,
+    F::SHA,
+    F::RDRAND,
+    F::RDSEED,
+    F::RDPID,
+    F::RDTSCP,
+    F::CLWB,
+    F::XSAVEC,
 ];
 
 /// CPUID.1:EDX bits (SDM Vol. 2A Table 3-11).
@@ -206,12 +256,58 @@ mod edx {
     pub const SSE2: u32 = 1 << 26;
 }
 
+/// CPUID.1:ECX.SSE3.
+const ECX_SSE3: u32 = 1 << 0;
+/// CPUID.1:ECX.PCLMULQDQ.
+const ECX_PCLMULQDQ: u32 = 1 << 1;
+/// CPUID.1:ECX.AES.
+const ECX_AES: u32 = 1 << 25;
+/// CPUID.1:ECX.SSSE3.
+const ECX_SSSE3: u32 = 1 << 9;
 /// CPUID.1:ECX.CMPXCHG16B.
 const ECX_CX16: u32 = 1 << 13;
+/// CPUID.1:ECX.SSE4_1.
+const ECX_SSE41: u32 = 1 << 19;
+/// CPUID.1:ECX.SSE4_2.
+const ECX_SSE42: u32 = 1 << 20;
+/// CPUID.1:ECX.MOVBE.
+const ECX_MOVBE: u32 = 1 << 22;
 /// CPUID.1:ECX.POPCNT.
 const ECX_POPCNT: u32 = 1 << 23;
+/// CPUID.1:ECX.XSAVE.
+const ECX_XSAVE: u32 = 1 << 26;
+/// CPUID.1:ECX.RDRAND.
+const ECX_RDRAND: u32 = 1 << 30;
+/// CPUID.(EAX=0DH,ECX=1):EAX.XSAVEOPT.
+const XSAVE_EXT_XSAVEOPT: u32 = 1 << 0;
+/// CPUID.(EAX=0DH,ECX=1):EAX.XSAVEC.
+const XSAVE_EXT_XSAVEC: u32 = 1 << 1;
+/// CPUID.(EAX=0DH,ECX=1):EAX.XGETBV1.
+const XSAVE_EXT_XGETBV1: u32 = 1 << 2;
+/// The x86-64-v2 ECX features.
+const V2_ECX: u32 = ECX_SSE3 | ECX_SSSE3 | ECX_CX16 | ECX_SSE41 | ECX_SSE42 | ECX_POPCNT;
 /// CPUID.(EAX=7,ECX=0):EBX.FSGSBASE.
 const LEAF7_FSGSBASE: u32 = 1;
+/// CPUID.(EAX=7,ECX=0):EBX.BMI1.
+const LEAF7_BMI1: u32 = 1 << 3;
+/// CPUID.(EAX=7,ECX=0):EBX.BMI2.
+const LEAF7_BMI2: u32 = 1 << 8;
+/// CPUID.(EAX=7,ECX=0):EBX.ADX.
+const LEAF7_ADX: u32 = 1 << 19;
+/// CPUID.(EAX=7,ECX=0):EBX.SHA.
+const LEAF7_SHA: u32 = 1 << 29;
+/// CPUID.(EAX=7,ECX=0):EBX.RDSEED.
+const LEAF7_RDSEED: u32 = 1 << 18;
+/// CPUID.(EAX=7,ECX=0):EBX.CLFLUSHOPT.
+const LEAF7_CLFLUSHOPT: u32 = 1 << 23;
+/// CPUID.(EAX=7,ECX=0):EBX.CLWB.
+const LEAF7_CLWB: u32 = 1 << 24;
+/// CPUID.80000001H:ECX.PREFETCHW.
+const EXT_PREFETCHW: u32 = 1 << 8;
+/// CPUID.(EAX=7,ECX=0):ECX.RDPID.
+const LEAF7_ECX_RDPID: u32 = 1 << 22;
+/// CPUID.80000001H:EDX.RDTSCP.
+const EXT_RDTSCP: u32 = 1 << 27;
 /// CPUID.80000001H:ECX.LAHF-SAHF (in 64-bit mode).
 const EXT_LAHF: u32 = 1;
 /// CPUID.80000001H:ECX.LZCNT (ABM).
@@ -265,6 +361,11 @@ const V2_INSNS: &[F] = &[
     F::SYSCALL,
     F::CMPXCHG16B,
     F::POPCNT,
+    F::SSE3,
+    F::SSSE3,
+    F::SSE4_1,
+    F::SSE4_2,
+    F::RDTSCP,
 ];
 
 /// One model's CPUID data.
@@ -283,6 +384,9 @@ struct ModelData {
     /// Leaf 4 subleaves: deterministic cache parameters.
     leaf4: &'static [[u32; 4]],
     leaf7_ebx: u32,
+    leaf7_ecx: u32,
+    /// Leaf 0xD subleaf 1 EAX: XSAVEOPT, XSAVEC, XGETBV1.
+    xsave_ext: u32,
     ext1_ecx: u32,
     ext1_edx: u32,
     /// Leaf 0x80000006 ECX: L2 size in KiB (31:16), associativity code (15:12), line.
@@ -322,6 +426,8 @@ static I486: ModelData = ModelData {
     leaf2: [0; 4],
     leaf4: &[],
     leaf7_ebx: 0,
+    leaf7_ecx: 0,
+    xsave_ext: 0,
     ext1_ecx: 0,
     ext1_edx: 0,
     ext6_ecx: 0,
@@ -339,6 +445,8 @@ static PENTIUM: ModelData = ModelData {
     leaf2: [0; 4],
     leaf4: &[],
     leaf7_ebx: 0,
+    leaf7_ecx: 0,
+    xsave_ext: 0,
     ext1_ecx: 0,
     ext1_edx: 0,
     ext6_ecx: 0,
@@ -359,6 +467,8 @@ static PENTIUM3: ModelData = ModelData {
     leaf2: [0x0302_0101, 0, 0, 0x0c04_0882],
     leaf4: &[],
     leaf7_ebx: 0,
+    leaf7_ecx: 0,
+    xsave_ext: 0,
     ext1_ecx: 0,
     ext1_edx: 0,
     ext6_ecx: 0,
@@ -378,6 +488,8 @@ static NOCONA: ModelData = ModelData {
     leaf2: [0x605b_5001, 0, 0, 0x007c_7040],
     leaf4: &[cache(1, 1, 8, 32, false, false), cache(3, 2, 8, 2048, false, false)],
     leaf7_ebx: 0,
+    leaf7_ecx: 0,
+    xsave_ext: 0,
     ext1_ecx: 0,
     ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM,
     ext6_ecx: 1024 << 16 | 6 << 12 | 64,
@@ -390,7 +502,7 @@ static NEHALEM: ModelData = ModelData {
     max_ext: 0x8000_0008,
     signature: 0x106a5,
     leaf1_ebx: 0x0001_0800,
-    leaf1_ecx: ECX_CX16 | ECX_POPCNT,
+    leaf1_ecx: V2_ECX,
     leaf1_edx: X64_EDX,
     leaf2: [0x5503_5a01, 0x00f0_b2e4, 0, 0x09ca_212c],
     leaf4: &[
@@ -400,19 +512,21 @@ static NEHALEM: ModelData = ModelData {
         cache(3, 3, 16, 8192, true, false),
     ],
     leaf7_ebx: 0,
+    leaf7_ecx: 0,
+    xsave_ext: 0,
     ext1_ecx: EXT_LAHF,
-    ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM,
+    ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM | EXT_RDTSCP,
     ext6_ecx: 256 << 16 | 6 << 12 | 64,
     brand: brand("Intel(R) Core(TM) i7 CPU 920 @ 2.67GHz"),
     instructions: V2_INSNS,
 };
 
 static HASWELL: ModelData = ModelData {
-    max_basic: 7,
+    max_basic: 0xd,
     max_ext: 0x8000_0008,
     signature: 0x306c3,
     leaf1_ebx: 0x0001_0800,
-    leaf1_ecx: ECX_CX16 | ECX_POPCNT,
+    leaf1_ecx: V2_ECX | ECX_MOVBE | ECX_XSAVE | ECX_AES | ECX_PCLMULQDQ | ECX_RDRAND,
     leaf1_edx: X64_EDX,
     // FF in AL's register: leaf 4 describes the caches; the TLB descriptors remain.
     leaf2: [0x7603_6301, 0x00f0_b5ff, 0, 0x00c3_0000],
@@ -422,9 +536,11 @@ static HASWELL: ModelData = ModelData {
         cache(3, 2, 8, 512, false, false),
         cache(3, 3, 16, 8192, true, true),
     ],
-    leaf7_ebx: LEAF7_FSGSBASE,
+    leaf7_ebx: LEAF7_FSGSBASE | LEAF7_BMI1 | LEAF7_BMI2,
+    leaf7_ecx: 0,
+    xsave_ext: XSAVE_EXT_XSAVEOPT,
     ext1_ecx: EXT_LAHF | EXT_LZCNT,
-    ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM,
+    ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM | EXT_RDTSCP,
     ext6_ecx: 256 << 16 | 6 << 12 | 64,
     brand: brand("Intel(R) Core(TM) i7-4770 CPU @ 3.40GHz"),
     instructions: &[
@@ -444,23 +560,45 @@ static HASWELL: ModelData = ModelData {
         F::CMPXCHG16B,
         F::POPCNT,
         F::FSGSBASE,
+        F::SSE3,
+        F::SSSE3,
+        F::SSE4_1,
+        F::SSE4_2,
+        F::MOVBE,
+        F::BMI1,
+        F::BMI2,
+        F::XSAVE,
+        F::XSAVEOPT,
+        F::AES,
+        F::PCLMULQDQ,
+        F::RDRAND,
+        F::RDTSCP,
     ],
 };
 
-/// What rx86 reported before models existed: family 6, model 0x0F, stepping 1.
+/// rx86's own model: family 6, model 0x0F, stepping 1, with every implemented feature.
 static MAX: ModelData = ModelData {
-    max_basic: 7,
+    max_basic: 0xd,
     max_ext: 0x8000_0008,
     signature: 0x6f1,
     // CLFLUSH line 8*8 bytes; one logical CPU.
     leaf1_ebx: 0x0001_0800,
-    leaf1_ecx: ECX_CX16 | ECX_POPCNT,
+    leaf1_ecx: V2_ECX | ECX_MOVBE | ECX_XSAVE | ECX_AES | ECX_PCLMULQDQ | ECX_RDRAND,
     leaf1_edx: X64_EDX,
     leaf2: [0; 4],
     leaf4: &[],
-    leaf7_ebx: LEAF7_FSGSBASE,
-    ext1_ecx: EXT_LAHF | EXT_LZCNT,
-    ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM,
+    leaf7_ebx: LEAF7_FSGSBASE
+        | LEAF7_BMI1
+        | LEAF7_BMI2
+        | LEAF7_ADX
+        | LEAF7_SHA
+        | LEAF7_RDSEED
+        | LEAF7_CLFLUSHOPT
+        | LEAF7_CLWB,
+    leaf7_ecx: LEAF7_ECX_RDPID,
+    xsave_ext: XSAVE_EXT_XSAVEOPT | XSAVE_EXT_XSAVEC | XSAVE_EXT_XGETBV1,
+    ext1_ecx: EXT_LAHF | EXT_LZCNT | EXT_PREFETCHW,
+    ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM | EXT_RDTSCP,
     ext6_ecx: 0,
     brand: brand("rx86 software x86 interpreter"),
     instructions: &GRADED,
@@ -481,13 +619,16 @@ mod tests {
     }
 
     #[test]
-    fn max_is_what_rx86_reported_before_models() {
+    fn max_reports_every_implemented_feature() {
         let m = CpuModel::default();
         assert_eq!(m, CpuModel::Max);
-        assert_eq!(m.cpuid(0, 0), [7, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]);
-        assert_eq!(m.cpuid(1, 0), [0x6f1, 0x0001_0800, (1 << 13) | (1 << 23), 0x0789_bb7d]);
-        assert_eq!(m.cpuid(7, 0), [0, 1, 0, 0]);
-        assert_eq!(m.cpuid(0x8000_0001, 0), [0, 0, 1 | (1 << 5), (1 << 11) | (1 << 20) | (1 << 29)]);
+        assert_eq!(m.cpuid(0, 0), [0xd, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]);
+        let ecx = 1 | 1 << 1 | 1 << 9 | 1 << 13 | 1 << 19 | 1 << 20 | 1 << 22 | 1 << 23 | 1 << 25 | 1 << 26 | 1 << 30;
+        assert_eq!(m.cpuid(1, 0), [0x6f1, 0x0001_0800, ecx, 0x0789_bb7d]);
+        let ebx = 1 | 1 << 3 | 1 << 8 | 1 << 18 | 1 << 19 | 1 << 23 | 1 << 24 | 1 << 29;
+        assert_eq!(m.cpuid(7, 0), [0, ebx, 1 << 22, 0]);
+        let ext_edx = 1 << 11 | 1 << 20 | 1 << 27 | 1 << 29;
+        assert_eq!(m.cpuid(0x8000_0001, 0), [0, 0, 1 | 1 << 5 | 1 << 8, ext_edx]);
         assert_eq!(m.cpuid(2, 0), [0; 4]);
         assert_eq!(m.cpuid(0x8000_0008, 0), [0x3024, 0, 0, 0]);
     }
@@ -514,9 +655,23 @@ mod tests {
         assert!(lm(CpuModel::X86_64));
         assert_eq!(CpuModel::X86_64.cpuid(1, 0)[2] & ECX_CX16, 0);
         assert_eq!(family_model(CpuModel::X86_64V2.cpuid(1, 0)[0]), (6, 0x1a));
-        assert_eq!(CpuModel::X86_64V2.cpuid(1, 0)[2], ECX_CX16 | ECX_POPCNT, "no SSE3/SSSE3/SSE4 (not emulated)");
+        assert_eq!(CpuModel::X86_64V2.cpuid(1, 0)[2], V2_ECX, "SSE3 to SSE4.2, CX16, POPCNT");
         assert_eq!(family_model(CpuModel::X86_64V3.cpuid(1, 0)[0]), (6, 0x3c));
-        assert_eq!(CpuModel::X86_64V3.cpuid(7, 0)[1], LEAF7_FSGSBASE, "no AVX2/BMI (not emulated)");
+        assert_eq!(
+            CpuModel::X86_64V3.cpuid(7, 0)[1],
+            LEAF7_FSGSBASE | LEAF7_BMI1 | LEAF7_BMI2,
+            "no AVX2 (not emulated)"
+        );
+        // No AVX, FMA, F16C on any model (not emulated); OSXSAVE is CR4's, never static.
+        for (_, m) in CpuModel::ALL {
+            assert_eq!(m.cpuid(1, 0)[2] & (1 << 12 | 1 << 27 | 1 << 28 | 1 << 29), 0, "{m:?}");
+        }
+        assert!(CpuModel::X86_64V3.has_xsave() && !CpuModel::X86_64V2.has_xsave());
+        assert_eq!(CpuModel::X86_64V3.cpuid(0xd, 0), [3, 576, 576, 0]);
+        assert_eq!(CpuModel::X86_64V3.cpuid(0xd, 1)[0], 1, "Haswell: XSAVEOPT only");
+        assert_eq!(CpuModel::Max.cpuid(0xd, 1), [7, 576, 0, 0], "max: XSAVEOPT, XSAVEC, XGETBV1; compacted size");
+        assert!(CpuModel::Max.has_xsavec() && !CpuModel::X86_64V3.has_xsavec());
+        assert_eq!(CpuModel::X86_64V2.cpuid(0xd, 0), [0; 4]);
         let b: Vec<u8> = (0x8000_0002..=0x8000_0004u32)
             .flat_map(|l| CpuModel::X86_64V3.cpuid(l, 0))
             .flat_map(u32::to_le_bytes)
@@ -571,6 +726,21 @@ mod tests {
         assert!(lacks(&CpuModel::X86_64, &cx16) && !lacks(&CpuModel::X86_64V2, &cx16));
         assert!(lacks(&CpuModel::X86_64, &lahf) && !lacks(&CpuModel::X86_64V2, &lahf));
         assert!(lacks(&CpuModel::X86_64V2, &rdfsbase) && !lacks(&CpuModel::X86_64V3, &rdfsbase));
+        let pshufb = decode64(&[0x66, 0x0f, 0x38, 0x00, 0xc1]);
+        let pcmpistri = decode64(&[0x66, 0x0f, 0x3a, 0x63, 0xc1, 0x0c]);
+        let haddps = decode64(&[0xf2, 0x0f, 0x7c, 0xc1]);
+        let pext = decode64(&[0xc4, 0xe2, 0x72, 0xf5, 0xc2]);
+        let movbe = decode64(&[0x0f, 0x38, 0xf0, 0x06]);
+        let adcx = decode64(&[0x66, 0x0f, 0x38, 0xf6, 0xc1]);
+        let tzcnt = decode64(&[0xf3, 0x0f, 0xbc, 0xc1]);
+        for i in [&pshufb, &pcmpistri, &haddps] {
+            assert!(lacks(&CpuModel::X86_64, i) && !lacks(&CpuModel::X86_64V2, i), "{i}");
+        }
+        for i in [&pext, &movbe] {
+            assert!(lacks(&CpuModel::X86_64V2, i) && !lacks(&CpuModel::X86_64V3, i), "{i}");
+        }
+        assert!(lacks(&CpuModel::X86_64V3, &adcx) && !lacks(&CpuModel::Max, &adcx));
+        assert!(!lacks(&CpuModel::Pentium, &tzcnt), "TZCNT is BSF before BMI1");
         assert!(!lacks(&CpuModel::I486, &iced_x86::Decoder::new(32, &[0x9f], 0).decode()), "LAHF outside 64-bit");
         assert!(!lacks(&CpuModel::I486, &pause), "PAUSE is a NOP before SSE2");
         for (_, m) in CpuModel::ALL {

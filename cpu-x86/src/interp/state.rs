@@ -102,8 +102,11 @@ pub mod cr4 {
     pub const OSXMMEXCPT: u64 = 1 << 10;
     /// RDFSBASE and friends enabled.
     pub const FSGSBASE: u64 = 1 << 16;
-    /// Bits this CPU model accepts.
-    pub const SUPPORTED: u64 = VME | PVI | TSD | DE | PSE | PAE | MCE | PGE | PCE | OSFXSR | OSXMMEXCPT | FSGSBASE;
+    /// XSAVE, XRSTOR, XGETBV and XSETBV enabled (accepted only on models with XSAVE).
+    pub const OSXSAVE: u64 = 1 << 18;
+    /// Bits this CPU accepts.
+    pub const SUPPORTED: u64 =
+        VME | PVI | TSD | DE | PSE | PAE | MCE | PGE | PCE | OSFXSR | OSXMMEXCPT | FSGSBASE | OSXSAVE;
 }
 
 /// EFER bits (SDM Vol. 3A §2.2.1).
@@ -357,6 +360,10 @@ pub struct CpuState {
     pub x87: X87State,
     /// SSE state.
     pub sse: SseState,
+    /// XCR0, the state components XSAVE manages (bit 0, x87, always set).
+    pub xcr0: u64,
+    /// State of the RDRAND/RDSEED generator (`ops/random.rs`).
+    pub rng: u64,
     /// Current privilege level.
     pub cpl: u8,
     /// Operating mode (derived; kept in step by [`CpuState::update_mode`]).
@@ -396,6 +403,8 @@ impl Default for CpuState {
             msr: Msrs { pat: 0x0007_0406_0007_0406, apic_base: 0xfee0_0900, misc_enable: 1, ..Msrs::default() },
             x87: X87State::default(),
             sse: SseState::default(),
+            xcr0: 1,
+            rng: super::ops::random::RNG_SEED,
             cpl: 0,
             mode: Mode::Real,
             halted: false,

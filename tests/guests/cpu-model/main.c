@@ -40,5 +40,32 @@ void main(void) {
     fact("nopl-runs", RUNS(".byte 0x0f, 0x1f, 0x00"));
     fact("popcnt-runs", RUNS("popcnt %%ecx, %%eax"));
     fact("avx-runs", RUNS("vxorps %%ymm0, %%ymm0, %%ymm0"));
+    cpuid(1, &a, &b, &c, &d);
+    fact("leaf1-ecx", c);
+    u32 leaf7_ebx = 0;
+    cpuid(0, &a, &b, &c, &d);
+    if (a >= 7) {
+        cpuid(7, &a, &leaf7_ebx, &c, &d);
+    }
+    fact("leaf7-ebx", leaf7_ebx);
+    fact("movbe-runs", RUNS("movbe (%%esp), %%eax"));
+    fact("pext-runs", RUNS("pext %%ecx, %%ecx, %%eax"));
+    cpuid(1, &a, &b, &c, &d);
+    if ((d >> 24) & 1) { /* FXSR: SSE can be enabled (CR4.OSFXSR) */
+        u32 cr4;
+        __asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+        __asm__ volatile("mov %0, %%cr4" : : "r"(cr4 | 0x600));
+    }
+    fact("pshufb-runs", RUNS("pshufb %%xmm1, %%xmm0"));
+    fact("pcmpistri-runs", RUNS("pcmpistri $0x0c, %%xmm1, %%xmm0"));
+    cpuid(1, &a, &b, &c, &d);
+    if ((c >> 26) & 1) { /* XSAVE: enable it (CR4.OSXSAVE) */
+        u32 cr4;
+        __asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+        __asm__ volatile("mov %0, %%cr4" : : "r"(cr4 | (1u << 18)));
+    }
+    cpuid(1, &a, &b, &c, &d);
+    fact("osxsave", (c >> 27) & 1);
+    fact("xgetbv-runs", RUNS("xor %%ecx, %%ecx\n\txgetbv"));
     done();
 }

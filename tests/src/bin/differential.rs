@@ -86,11 +86,12 @@ fn main() {
              differently: within 1/8 ULP of a rounding boundary)",
             report.x87_sequences, report.x87_left_out
         );
+        println!(
+            "{mode}: {} sequences with SIMD units (SSE3 to SSE4.2, AES-NI, PCLMULQDQ, SHA)",
+            report.simd_sequences
+        );
         if report.avoided != Avoid::NOTHING {
-            println!(
-                "{mode}: the reference runs on QEMU's TCG; cases left out what it gets wrong: {:?}",
-                report.avoided
-            );
+            println!("{mode}: cases left out what the reference gets wrong or cannot run: {:?}", report.avoided);
         }
         failed |= !report.divergences.is_empty();
     }

@@ -69,13 +69,15 @@ impl EmulatedCpu {
                 mem.write(PML4 + 0x2008, &(0x20_0000u64 | 0x87).to_le_bytes());
                 st.cr0 = cr0::ET | cr0::PE | cr0::PG;
                 st.cr3 = PML4;
-                st.cr4 = cr4::PAE;
+                st.cr4 = cr4::PAE | cr4::OSFXSR | cr4::OSXMMEXCPT;
                 st.efer = efer::LME | efer::LMA;
                 st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: 0x33, attrs: 0xa0fb };
                 st.cpl = 3;
             }
             Mode::Protected32 => {
                 st.cr0 = cr0::ET | cr0::PE;
+                // SSE enabled, as Linux runs its processes.
+                st.cr4 = cr4::OSFXSR | cr4::OSXMMEXCPT;
                 st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: 0x23, attrs: 0xc0fb };
                 st.cpl = 3;
             }

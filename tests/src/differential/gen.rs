@@ -1,7 +1,10 @@
 //! Random test cases: registers, flags, data and a sequence of general-purpose integer
-//! instructions built from `iced-x86`'s `Code` table and encoded with its encoder, plus
-//! x87 units (transcendental and exact x87 operations on operands in their domains, in
-//! every rounding mode and precision, results and status word stored to the data area).
+//! instructions (BMI1/BMI2, MOVBE, ADX and CRC32 included) built from `iced-x86`'s `Code`
+//! table and encoded with its encoder, plus x87 units (transcendental and exact x87
+//! operations on operands in their domains, in every rounding mode and precision, results
+//! and status word stored to the data area) and SIMD units (SSE3 to SSE4.2 in their XMM
+//! and MMX forms, AES-NI, PCLMULQDQ and SHA, on registers loaded from the data area, in a
+//! random MXCSR, with the registers and MXCSR stored back to it).
 //!
 //! Every memory operand is an absolute address inside [`layout::DATA`]; string
 //! instructions come with their own `mov esi/edi/ecx` setup so that they stay inside
@@ -12,8 +15,8 @@
 use super::layout::DATA_LEN;
 use super::Mode;
 use iced_x86::{
-    Code, Encoder, FlowControl, Instruction, Mnemonic as M, OpCodeOperandKind as K, OpKind, Register, RepPrefixKind,
-    RflagsBits,
+    Code, CpuidFeature, Encoder, FlowControl, Instruction, MemoryOperand, Mnemonic as M, OpCodeOperandKind as K,
+    OpKind, Register, RepPrefixKind, RflagsBits,
 };
 use rx86_cpu::interp::fpu::transcendental::may_differ_from_hardware;
 
@@ -117,6 +120,11 @@ impl Case {
     /// True when the sequence has an x87 unit.
     pub fn has_x87(&self) -> bool {
         self.instructions().any(|i| X87_OPS.contains(&i.code()))
+    }
+
+    /// True when the sequence has a SIMD unit.
+    pub fn has_simd(&self) -> bool {
+        self.instructions().any(|i| is_simd_extension(i.code()))
     }
 
     /// Encodes the sequence at [`CODE`].
@@ -320,12 +328,71 @@ fn wanted(m: M, mode: Mode) -> bool {
             | M::Pushf
             | M::Pushfd
             | M::Pushfq
+            | M::Movbe
+            | M::Crc32
+            | M::Adcx
+            | M::Adox
     );
     let legacy_only = matches!(
         m,
         M::Daa | M::Das | M::Aaa | M::Aas | M::Aam | M::Aad | M::Pusha | M::Pushad | M::Popa | M::Popad | M::Bound
     );
-    common || (legacy_only && mode != Mode::Long64)
+    // VEX encodings are #UD in real mode.
+    common || (legacy_only && mode != Mode::Long64) || (is_bmi(m) && mode != Mode::Real16)
+}
+
+/// The VEX-encoded BMI1/BMI2 general-purpose instructions.
+fn is_bmi(m: M) -> bool {
+    matches!(
+        m,
+        M::Andn
+            | M::Bextr
+            | M::Blsi
+            | M::Blsmsk
+            | M::Blsr
+            | M::Bzhi
+            | M::Mulx
+            | M::Pdep
+            | M::Pext
+            | M::Rorx
+            | M::Sarx
+            | M::Shlx
+            | M::Shrx
+    )
+}
+
+/// The SIMD extensions the SIMD units test.
+const SIMD_FEATURES: [CpuidFeature; 7] = [
+    CpuidFeature::SSE3,
+    CpuidFeature::SSSE3,
+    CpuidFeature::SSE4_1,
+    CpuidFeature::SSE4_2,
+    CpuidFeature::AES,
+    CpuidFeature::PCLMULQDQ,
+    CpuidFeature::SHA,
+];
+
+/// True for the SIMD instruction forms of SSE3, SSSE3, SSE4.1, SSE4.2, AES-NI, PCLMULQDQ
+/// and SHA (legacy encoding; not FISTTP, an x87 store, nor CRC32, a general-purpose
+/// instruction).
+fn is_simd_extension(c: Code) -> bool {
+    c.op_code().encoding() == iced_x86::EncodingKind::Legacy
+        && !matches!(c.mnemonic(), M::Fisttp | M::Crc32)
+        && c.cpuid_features().iter().any(|f| SIMD_FEATURES.contains(f))
+}
+
+/// True when the host CPU has every feature `c` needs of [`SIMD_FEATURES`].
+fn host_runs_simd(c: Code) -> bool {
+    c.cpuid_features().iter().all(|f| match f {
+        CpuidFeature::SSE3 => std::arch::is_x86_feature_detected!("sse3"),
+        CpuidFeature::SSSE3 => std::arch::is_x86_feature_detected!("ssse3"),
+        CpuidFeature::SSE4_1 => std::arch::is_x86_feature_detected!("sse4.1"),
+        CpuidFeature::SSE4_2 => std::arch::is_x86_feature_detected!("sse4.2"),
+        CpuidFeature::AES => std::arch::is_x86_feature_detected!("aes"),
+        CpuidFeature::PCLMULQDQ => std::arch::is_x86_feature_detected!("pclmulqdq"),
+        CpuidFeature::SHA => std::arch::is_x86_feature_detected!("sha"),
+        _ => true,
+    })
 }
 
 /// Forms left out: BSWAP r16 (result undefined, SDM Vol. 2A "BSWAP") and the early
@@ -344,6 +411,11 @@ fn host_has(m: M) -> bool {
         M::Tzcnt => std::arch::is_x86_feature_detected!("bmi1"),
         M::Popcnt => std::arch::is_x86_feature_detected!("popcnt"),
         M::Cmpxchg16b => std::arch::is_x86_feature_detected!("cmpxchg16b"),
+        M::Movbe => std::arch::is_x86_feature_detected!("movbe"),
+        M::Crc32 => std::arch::is_x86_feature_detected!("sse4.2"),
+        M::Adcx | M::Adox => std::arch::is_x86_feature_detected!("adx"),
+        M::Andn | M::Bextr | M::Blsi | M::Blsmsk | M::Blsr => std::arch::is_x86_feature_detected!("bmi1"),
+        m if is_bmi(m) => std::arch::is_x86_feature_detected!("bmi2"),
         _ => true,
     }
 }
@@ -354,12 +426,19 @@ fn host_is_amd() -> bool {
     (id.ebx, id.edx, id.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163)
 }
 
+/// True when the host runs the SIMD units (SSE4.2 implies the rest).
+fn host_has_simd() -> bool {
+    std::arch::is_x86_feature_detected!("sse4.2") && std::arch::is_x86_feature_detected!("ssse3")
+}
+
 /// True when the generator can fill every operand of `code`.
 fn operands_supported(kinds: &[K]) -> bool {
     kinds.iter().all(|k| {
         matches!(
             k,
-            K::r8_or_mem
+            K::r32_vvvv
+                | K::r64_vvvv
+                | K::r8_or_mem
                 | K::r16_or_mem
                 | K::r32_or_mem
                 | K::r64_or_mem
@@ -420,6 +499,12 @@ pub struct Avoid {
     /// double-precision libm (`target/i386/tcg/fpu_helper.c`), and the nested KVM host showed
     /// its FPREM1 of a denormal divisor differing from hardware in the result and the DE flag.
     pub x87_units: bool,
+    /// The instructions beyond SSE2: SIMD units and the VEX-encoded BMI forms (the KVM
+    /// runners do not enable SSE for their guests).
+    pub extensions: bool,
+    /// MOVBE, CRC32, ADCX and ADOX: the nested KVM host showed QEMU's TCG taking the
+    /// operand size of MOVBE and CRC32 in 16-bit code the wrong way round.
+    pub integer_extensions: bool,
 }
 
 impl Avoid {
@@ -431,7 +516,11 @@ impl Avoid {
         faulting_data_segments: false,
         cmpxchg8b: false,
         x87_units: false,
+        extensions: false,
+        integer_extensions: false,
     };
+    /// A hardware KVM vCPU: a CPU, but its runners do not enable SSE.
+    pub const KVM: Avoid = Avoid { extensions: true, ..Avoid::NOTHING };
     /// What QEMU's TCG (10.0) gets wrong, as the nested KVM host showed: it runs misplaced
     /// LOCKs, writes through code segments and accesses through null ones without a fault, raises
     /// #UD for F6 /1 and F7 /1, and leaves other flags than ZF garbled after CMPXCHG8B; its
@@ -444,6 +533,8 @@ impl Avoid {
         faulting_data_segments: true,
         cmpxchg8b: true,
         x87_units: true,
+        extensions: true,
+        integer_extensions: true,
     };
 }
 
@@ -475,6 +566,7 @@ pub struct Generator {
     mode: Mode,
     rng: Rng,
     codes: Vec<Code>,
+    simd: Vec<Code>,
     branches: Vec<Code>,
     avoid: Avoid,
     x87_left_out: u64,
@@ -491,12 +583,14 @@ impl Generator {
         let codes = Code::values()
             .filter(|&c| {
                 let op = c.op_code();
-                op.encoding() == iced_x86::EncodingKind::Legacy
+                let vex = op.encoding() == iced_x86::EncodingKind::VEX && is_bmi(c.mnemonic());
+                (op.encoding() == iced_x86::EncodingKind::Legacy || (vex && !avoid.extensions))
                     && supported_in(op, mode)
                     && wanted(c.mnemonic(), mode)
                     && !UNWANTED.contains(&c)
                     && !(avoid.test_aliases && TEST_ALIASES.contains(&c))
                     && !(avoid.cmpxchg8b && c == Code::Cmpxchg8b_m64)
+                    && !(avoid.integer_extensions && matches!(c.mnemonic(), M::Movbe | M::Crc32 | M::Adcx | M::Adox))
                     && operands_supported(op.op_kinds())
                     && host_has(c.mnemonic())
             })
@@ -517,12 +611,21 @@ impl Generator {
                     )
             })
             .collect();
-        Generator { mode, rng: Rng::new(seed), codes, branches, avoid, x87_left_out: 0 }
+        let simd = Code::values()
+            .filter(|&c| {
+                is_simd_extension(c)
+                    && host_runs_simd(c)
+                    && supported_in(c.op_code(), mode)
+                    && c.op_code().op_kinds().iter().all(simd_operand_supported)
+            })
+            .filter(|_| mode != Mode::Real16 && !avoid.extensions && host_has_simd())
+            .collect();
+        Generator { mode, rng: Rng::new(seed), codes, simd, branches, avoid, x87_left_out: 0 }
     }
 
     /// How many instruction forms the generator draws from.
     pub fn forms(&self) -> usize {
-        self.codes.len()
+        self.codes.len() + self.simd.len()
     }
 
     /// x87 transcendental operands drawn and left out so far because the host CPU may
@@ -555,7 +658,7 @@ impl Generator {
         let mut case = Case { mode: self.mode, gpr, rflags, data, units: Vec::new() };
         let len = 1 + self.rng.below(8);
         while (case.units.len() as u64) < len {
-            let unit = match self.rng.below(15) {
+            let unit = match self.rng.below(16) {
                 0 => self.string_unit(),
                 1..=3 => self.addressed_unit(),
                 4 | 5 => self.branch_unit(),
@@ -563,6 +666,7 @@ impl Generator {
                 7 if self.mode != Mode::Real16 && self.rng.below(4) == 0 => self.privileged_unit(),
                 8 if self.mode != Mode::Real16 && self.rng.below(4) == 0 => self.segment_unit(),
                 9 => self.x87_unit(),
+                15 => self.simd_unit(),
                 _ => self.unit(),
             };
             let Some(unit) = unit else { continue };
@@ -726,8 +830,8 @@ impl Generator {
         let size = match k {
             K::r8_or_mem | K::r8_reg | K::r8_opcode => 1,
             K::r16_or_mem | K::r16_reg | K::r16_opcode => 2,
-            K::r32_or_mem | K::r32_reg | K::r32_opcode => 4,
-            K::r64_or_mem | K::r64_reg | K::r64_opcode => 8,
+            K::r32_or_mem | K::r32_reg | K::r32_opcode | K::r32_vvvv => 4,
+            K::r64_or_mem | K::r64_reg | K::r64_opcode | K::r64_vvvv => 8,
             _ => 0,
         };
         match k {
@@ -739,6 +843,8 @@ impl Generator {
             | K::r16_or_mem
             | K::r32_or_mem
             | K::r64_or_mem
+            | K::r32_vvvv
+            | K::r64_vvvv
             | K::r8_reg
             | K::r8_opcode
             | K::r16_reg
@@ -991,6 +1097,116 @@ impl Generator {
         ins
     }
 
+    /// A SIMD unit: LDMXCSR of a random rounding mode (with FZ and DAZ now and then, every
+    /// exception masked), the unit's XMM registers (and MMX registers, when an
+    /// instruction uses them) loaded from the data area, one to three SSE3-SSE4.2
+    /// instructions on them, the registers and MXCSR stored back to the data area, the
+    /// default MXCSR (and EMMS after MMX). Memory operands are 16-byte aligned, so the
+    /// unit does not fault.
+    fn simd_unit(&mut self) -> Option<Vec<Instruction>> {
+        if self.simd.is_empty() {
+            return None;
+        }
+        let mut body = Vec::new();
+        for _ in 0..1 + self.rng.below(3) {
+            let code = self.simd[self.rng.below(self.simd.len() as u64) as usize];
+            body.push(self.simd_instruction(code)?);
+        }
+        let mmx = body
+            .iter()
+            .any(|i| (0..i.op_count()).any(|k| i.op_kind(k) == OpKind::Register && i.op_register(k).is_mm()));
+        let xmm = self.simd_registers();
+        let base = self.rng.below(DATA_LEN as u64 / 16 - 12) * 16;
+        let mxcsr = 0x1f80 | (self.rng.below(4) as u32) << 13 | if self.rng.below(8) == 0 { 0x8040 } else { 0 };
+        let mut unit = vec![
+            self.x87_store(Code::Mov_rm32_imm32, base + 0xa0, mxcsr),
+            self.x87_memory(Code::Ldmxcsr_m32, base + 0xa0),
+        ];
+        for (k, &r) in xmm.iter().enumerate() {
+            unit.push(Instruction::with2(Code::Movdqu_xmm_xmmm128, r, self.data_memory(base + 16 * k as u64)).ok()?);
+        }
+        let mm = [Register::MM0, Register::MM1, Register::MM2, Register::MM3];
+        if mmx {
+            for (k, &r) in mm.iter().enumerate() {
+                unit.push(
+                    Instruction::with2(Code::Movq_mm_mmm64, r, self.data_memory(base + 0x80 + 8 * k as u64)).ok()?,
+                );
+            }
+        }
+        unit.extend(body);
+        for (k, &r) in xmm.iter().enumerate() {
+            unit.push(
+                Instruction::with2(Code::Movdqu_xmmm128_xmm, self.data_memory(base + 0x40 + 16 * k as u64), r).ok()?,
+            );
+        }
+        if mmx {
+            for (k, &r) in mm.iter().enumerate() {
+                unit.push(
+                    Instruction::with2(Code::Movq_mmm64_mm, self.data_memory(base + 0x80 + 8 * k as u64), r).ok()?,
+                );
+            }
+            unit.push(Instruction::with(Code::Emms));
+        }
+        unit.push(self.x87_memory(Code::Stmxcsr_m32, base + 0xa4));
+        unit.push(self.x87_store(Code::Mov_rm32_imm32, base + 0xa8, 0x1f80));
+        unit.push(self.x87_memory(Code::Ldmxcsr_m32, base + 0xa8));
+        Some(unit)
+    }
+
+    /// The XMM registers SIMD units use: XMM0 (the blends' implicit operand) to XMM2 and,
+    /// in 64-bit mode, XMM9 (a REX register).
+    fn simd_registers(&self) -> [Register; 4] {
+        let last = if self.mode == Mode::Long64 { Register::XMM9 } else { Register::XMM3 };
+        [Register::XMM0, Register::XMM1, Register::XMM2, last]
+    }
+
+    /// A SIMD instruction of `code` with random operands from [`Generator::simd_registers`],
+    /// MM0-MM3, general registers and 16-byte aligned memory in the data area.
+    fn simd_instruction(&mut self, code: Code) -> Option<Instruction> {
+        let mut ins = Instruction::default();
+        ins.set_code(code);
+        let xmm = self.simd_registers();
+        let mm = [Register::MM0, Register::MM1, Register::MM2, Register::MM3];
+        for (i, &k) in code.op_code().op_kinds().iter().enumerate() {
+            let i = i as u32;
+            let memory = match k {
+                K::mem => true,
+                K::xmm_or_mem | K::mm_or_mem | K::r32_or_mem | K::r64_or_mem => self.rng.below(3) == 0,
+                _ => false,
+            };
+            if memory {
+                let offset = self.rng.below(DATA_LEN as u64 / 16 - 1) * 16;
+                ins.set_op_kind(i, OpKind::Memory);
+                ins.set_memory_base(Register::None);
+                ins.set_memory_index(Register::None);
+                ins.set_memory_index_scale(1);
+                ins.set_memory_displacement64(self.mode.data() + offset);
+                ins.set_memory_displ_size(4);
+                continue;
+            }
+            let reg = match k {
+                K::xmm_reg | K::xmm_rm | K::xmm_or_mem => xmm[self.rng.below(4) as usize],
+                K::mm_reg | K::mm_rm | K::mm_or_mem => mm[self.rng.below(4) as usize],
+                K::r32_reg | K::r32_or_mem => self.register(4),
+                K::r64_reg | K::r64_or_mem => self.register(8),
+                K::imm8 => {
+                    ins.set_op_kind(i, OpKind::Immediate8);
+                    ins.set_immediate8(self.rng.next_u64() as u8);
+                    continue;
+                }
+                _ => return None,
+            };
+            ins.set_op_kind(i, OpKind::Register);
+            ins.set_op_register(i, reg);
+        }
+        Some(ins)
+    }
+
+    /// An absolute memory operand at `offset` in the data area (no segment override).
+    fn data_memory(&self, offset: u64) -> MemoryOperand {
+        MemoryOperand::with_displ(self.mode.data() + offset, 4)
+    }
+
     /// A random address expression for LEA (which never touches memory).
     fn lea_operand(&mut self, ins: &mut Instruction, i: u32) {
         let long = self.mode == Mode::Long64;
@@ -1172,6 +1388,25 @@ impl Generator {
     }
 }
 
+/// True for the operand kinds [`Generator::simd_instruction`] fills.
+fn simd_operand_supported(k: &K) -> bool {
+    matches!(
+        k,
+        K::mem
+            | K::xmm_reg
+            | K::xmm_rm
+            | K::xmm_or_mem
+            | K::mm_reg
+            | K::mm_rm
+            | K::mm_or_mem
+            | K::r32_reg
+            | K::r32_or_mem
+            | K::r64_reg
+            | K::r64_or_mem
+            | K::imm8
+    )
+}
+
 /// True for the near branches of [`Generator::branch_unit`].
 fn is_forward_branch(ins: &Instruction) -> bool {
     matches!(ins.op0_kind(), OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64)
@@ -1261,6 +1496,24 @@ mod tests {
     }
 
     #[test]
+    fn no_simd_units_nor_bmi_against_kvm_and_no_movbe_or_crc32_against_tcg() {
+        for avoid in [Avoid::KVM, Avoid::QEMU_TCG] {
+            for mode in [Mode::Protected32, Mode::Real16] {
+                let mut g = Generator::avoiding(mode, 9, avoid);
+                let mut integer_extensions = false;
+                for _ in 0..2000 {
+                    let case = g.case();
+                    assert!(!case.has_simd());
+                    assert!(!case.instructions().any(|i| is_bmi(i.mnemonic())));
+                    integer_extensions |=
+                        case.instructions().any(|i| matches!(i.mnemonic(), M::Movbe | M::Crc32 | M::Adcx | M::Adox));
+                }
+                assert_eq!(integer_extensions, !avoid.integer_extensions && host_has(M::Movbe), "{avoid:?} {mode}");
+            }
+        }
+    }
+
+    #[test]
     fn cases_cover_the_instruction_groups_and_addressing_forms() {
         let mut seen = std::collections::HashSet::new();
         let (mut based, mut locked, mut rep) = (0, 0, 0);
@@ -1321,8 +1574,26 @@ mod tests {
             M::Fprem1,
             M::Fscale,
             M::Fxtract,
+            M::Movbe,
+            M::Crc32,
+            M::Adox,
+            M::Pdep,
+            M::Pext,
+            M::Bextr,
+            M::Mulx,
+            M::Sarx,
+            M::Blsmsk,
         ] {
             assert!(seen.contains(&m) || !host_has(m), "{m:?} never generated");
+        }
+        if host_has_simd() {
+            for m in [M::Pshufb, M::Palignr, M::Haddps, M::Pcmpistri, M::Pcmpestrm, M::Dpps, M::Roundsd, M::Ptest] {
+                assert!(seen.contains(&m), "{m:?} never generated");
+            }
+            for m in [M::Aesenc, M::Aeskeygenassist, M::Pclmulqdq, M::Sha256rnds2, M::Sha1rnds4] {
+                let runs = Code::values().filter(|c| c.mnemonic() == m).all(host_runs_simd);
+                assert!(seen.contains(&m) || !runs, "{m:?} never generated");
+            }
         }
         assert!(based > 1000 && locked > 100 && rep > 100, "based {based}, locked {locked}, rep {rep}");
     }

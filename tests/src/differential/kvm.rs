@@ -104,7 +104,7 @@ impl Reference for KvmCpu {
         if self.on_tcg {
             Avoid::QEMU_TCG
         } else {
-            Avoid::NOTHING
+            Avoid::KVM
         }
     }
 }

@@ -37,6 +37,8 @@ const FAULT_RIP: u64 = IO + 0x198;
 /// m16:32 far pointer to the 32-bit trampoline.
 const FAR_PTR: u64 = IO + 0x1a0;
 const SAVED_ESP32: u64 = IO + 0x1a8;
+/// The host's MXCSR, restored on the way back (a sequence's SIMD unit sets its own).
+const SAVED_MXCSR: u64 = IO + 0x1b0;
 
 /// Where the 32-bit half of the trampolines starts.
 const TRAMPOLINE32: u64 = TRAMPOLINE + 0x800;
@@ -256,6 +258,7 @@ fn assemble() -> Result<(Vec<u8>, Vec<u8>, Trampolines), IcedError> {
         a.push(r)?;
     }
     a.mov(qword_ptr(SAVED_RSP), rsp)?;
+    a.stmxcsr(dword_ptr(SAVED_MXCSR))?;
     // Null DS and ES, as Linux starts 64-bit code (an earlier sequence may have
     // loaded others).
     a.xor(eax, eax)?;
@@ -281,6 +284,10 @@ fn assemble() -> Result<(Vec<u8>, Vec<u8>, Trampolines), IcedError> {
     a.pop(qword_ptr(OUT_FLAGS))?;
     a.set_label(&mut recover)?;
     a.mov(rsp, qword_ptr(SAVED_RSP))?;
+    // The C ABI's floating-point state: the host's MXCSR, an empty x87 stack with the
+    // default control word (a sequence that faulted may have left MMX registers in use).
+    a.ldmxcsr(dword_ptr(SAVED_MXCSR))?;
+    a.fninit()?;
     // Host code expects DF and AC clear (and IF stays as it is at CPL 3).
     a.push(0)?;
     a.popfq()?;
@@ -295,6 +302,7 @@ fn assemble() -> Result<(Vec<u8>, Vec<u8>, Trampolines), IcedError> {
         a.push(r)?;
     }
     a.mov(qword_ptr(SAVED_RSP), rsp)?;
+    a.stmxcsr(dword_ptr(SAVED_MXCSR))?;
     a.mov(rsp, STACK_TOP)?;
     a.add_instruction(Instruction::with1(Code::Call_m1632, MemoryOperand::with_displ(FAR_PTR, 4))?)?;
     a.jmp(recover)?;

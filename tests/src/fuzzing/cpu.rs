@@ -3,7 +3,8 @@
 //! encodings, faults, port and MMIO accesses, self-modifying code, descriptor and paging
 //! changes), the interpreter must end each run with an exit, never a panic or a hang.
 //!
-//! Input: the first byte picks the mode, the next up to 4 KiB are the code, placed at
+//! Input: the first byte picks the mode (and, in every other group of three, enables SSE and
+//! XSAVE through CR4, so the SIMD instructions run), the next up to 4 KiB are the code, placed at
 //! 0x10000 and followed by HLTs, with a flat GDT (and, in long mode, the first GiB identity-mapped). There is no
 //! IDT: a fault shuts the CPU down (a triple fault), and the run restarts a few bytes further
 //! into the code, so one input explores all of it.
@@ -30,6 +31,27 @@ const GDT_ENTRIES: [u64; 4] = [0, 0x00cf_9b00_0000_ffff, 0x00cf_9300_0000_ffff, 
 const PML4: u64 = 0x7_0000;
 /// Initial stack pointer.
 const STACK_TOP: u64 = 0x9_f000;
+/// CR4 bits that enable SSE (OSFXSR, OSXMMEXCPT) and XSAVE (OSXSAVE).
+const CR4_OSFXSR: u64 = 1 << 9;
+const CR4_OSXMMEXCPT: u64 = 1 << 10;
+const CR4_OSXSAVE: u64 = 1 << 18;
+
+/// The state a run starts in: the mode byte's mode, at `offset` into the code.
+fn entry_state(mode: u8, offset: u64) -> EntryState {
+    let gdt = TableInit { base: GDT, limit: (GDT_ENTRIES.len() * 8 - 1) as u16 };
+    let mut s = match mode % 3 {
+        0 => EntryState::real_mode((CODE >> 4) as u16, offset as u16, 0, 0, STACK_TOP as u16),
+        1 => EntryState::protected32((CODE + offset) as u32, 0x08, 0x10, gdt),
+        _ => EntryState::long64(CODE + offset, 0x18, 0x10, gdt, PML4),
+    };
+    if !mode.is_multiple_of(3) {
+        s.gpr[gpr::RSP] = STACK_TOP;
+        if !(mode / 3).is_multiple_of(2) {
+            s.cr4 |= CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE;
+        }
+    }
+    s
+}
 
 /// Runs the code in `data` on a fresh board (see the module documentation).
 pub fn cpu_code(data: &[u8]) {
@@ -53,18 +75,7 @@ pub fn run_code(pc: &Pc, clock: &Clock, data: &[u8]) -> u64 {
     for i in 0..512u64 {
         mem.write(PML4 + 0x2000 + 8 * i, &((i << 21) | 0x83).to_le_bytes());
     }
-    let gdt = TableInit { base: GDT, limit: (GDT_ENTRIES.len() * 8 - 1) as u16 };
-    let entry = |offset: u64| {
-        let mut s = match mode % 3 {
-            0 => EntryState::real_mode((CODE >> 4) as u16, offset as u16, 0, 0, STACK_TOP as u16),
-            1 => EntryState::protected32((CODE + offset) as u32, 0x08, 0x10, gdt),
-            _ => EntryState::long64(CODE + offset, 0x18, 0x10, gdt, PML4),
-        };
-        if mode % 3 != 0 {
-            s.gpr[gpr::RSP] = STACK_TOP;
-        }
-        s
-    };
+    let entry = |offset: u64| entry_state(mode, offset);
 
     let mut cpu = Interpreter::new(DEFAULT_NS_PER_INSN);
     let end = clock.now_ns() + MAX_INSNS * DEFAULT_NS_PER_INSN;
@@ -115,5 +126,15 @@ mod tests {
             pc.memory().read(0x8000, &mut b);
             assert_eq!(b[0], 0x5a, "mode {}", program[0]);
         }
+    }
+
+    #[test]
+    fn every_other_group_of_mode_bytes_enables_sse_and_xsave() {
+        let sse = CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE;
+        for (mode, on) in [(0u8, false), (1, false), (2, false), (4, true), (5, true), (7, false), (11, true)] {
+            assert_eq!(entry_state(mode, 0).cr4 & sse == sse, on, "mode byte {mode}");
+        }
+        // The first group (and real mode) keeps its earlier state.
+        assert_eq!(entry_state(3, 0).cr4 & sse, 0, "real mode");
     }
 }

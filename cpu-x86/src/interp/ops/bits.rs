@@ -64,8 +64,10 @@ impl Ctx<'_> {
         let dst = ins.op_register(0);
         // Without LZCNT (CPUID.80000001H:ECX.ABM) its encoding, F3 0F BD, is BSR with an
         // ignored REP prefix.
+        // Likewise TZCNT (F3 0F BC) is BSF without BMI1.
         let m = match ins.mnemonic() {
             M::Lzcnt if !self.c.st.model.has_lzcnt() => M::Bsr,
+            M::Tzcnt if !self.c.st.model.has_bmi1() => M::Bsf,
             m => m,
         };
         match m {
@@ -80,7 +82,7 @@ impl Ctx<'_> {
                 }
             }
             M::Tzcnt | M::Lzcnt => {
-                let r = if ins.mnemonic() == M::Tzcnt {
+                let r = if m == M::Tzcnt {
                     if s == 0 {
                         bits
                     } else {

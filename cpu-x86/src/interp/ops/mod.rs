@@ -1,22 +1,31 @@
 //! Instruction dispatch: one `match` on the iced mnemonic (no allocation, no handler
 //! objects) into one file per instruction group.
 
+mod aes_clmul;
 mod arith;
 mod bits;
+mod bmi;
 mod control;
 pub(crate) use control::FarKind;
 mod data;
 mod flagops;
 mod io;
+mod movbe_adx;
 pub(crate) mod muldiv;
 pub(crate) mod operand;
+pub(crate) mod random;
+mod sha;
 mod shift;
 mod sse;
+mod sse3;
+mod sse41;
+mod sse42;
 mod sse_convert;
 mod sse_float;
 mod sse_int;
 mod sse_mmx;
 mod sse_move;
+mod ssse3;
 pub(crate) mod stack;
 mod string;
 mod system;
@@ -26,6 +35,7 @@ mod x87_compare;
 mod x87_state;
 mod x87_transcendental;
 mod x87_transfer;
+pub(crate) mod xsave;
 
 use super::cpu::Ctx;
 use super::fault::{Fault, R};
@@ -181,9 +191,11 @@ impl Ctx<'_> {
             return Err(Fault::ud());
         }
         if ins.encoding() != iced_x86::EncodingKind::Legacy {
-            // VEX/EVEX/XOP encodings: AVX and friends are not reported by CPUID (and
-            // C4/C5/62 with a register operand are LES/LDS/BOUND #UD in real mode).
-            return Err(Fault::ud());
+            // Of the VEX encodings only BMI1/BMI2 exist (AVX, FMA and F16C are not
+            // reported by CPUID), and VEX is #UD in real and virtual-8086 mode; EVEX and
+            // XOP encodings are #UD everywhere.
+            let vex_ok = ins.encoding() == iced_x86::EncodingKind::VEX && self.c.st.protected();
+            return if vex_ok && bmi::is_bmi(ins.mnemonic()) { self.bmi(ins) } else { Err(Fault::ud()) };
         }
         match ins.mnemonic() {
             M::Add | M::Adc | M::Sub | M::Sbb | M::Cmp | M::And | M::Or | M::Xor | M::Test => self.alu2(ins),
@@ -201,11 +213,14 @@ impl Ctx<'_> {
             M::Xchg => self.xchg(ins),
             M::Xlatb => self.xlat(ins),
             M::Bswap => self.bswap(ins),
+            M::Movbe => self.movbe(ins),
+            M::Adcx | M::Adox => self.adx(ins),
             m if is_cmov(m) => self.cmov(ins),
             m if is_setcc(m) => self.setcc(ins),
             M::Cbw | M::Cwde | M::Cdqe | M::Cwd | M::Cdq | M::Cqo => self.sign_extend_acc(ins),
             M::Lds | M::Les | M::Lfs | M::Lgs | M::Lss => self.load_far_pointer(ins),
-            // ENDBR32/64 are NOPs on a CPU without CET (CPUID does not report it).
+            // ENDBR32/64 are NOPs on a CPU without CET (CPUID does not report it); the cache
+            // write-backs and prefetches have nothing to act on (no cache is modelled).
             M::Nop
             | M::Endbr32
             | M::Endbr64
@@ -215,6 +230,7 @@ impl Ctx<'_> {
             | M::Mfence
             | M::Clflush
             | M::Clflushopt
+            | M::Clwb
             | M::Prefetchnta
             | M::Prefetcht0
             | M::Prefetcht1
@@ -273,6 +289,8 @@ impl Ctx<'_> {
                 self.fast_syscall(ins)
             }
             M::Rdfsbase | M::Rdgsbase | M::Wrfsbase | M::Wrgsbase => self.fs_gs_base(ins),
+            m if xsave::is_xsave(m) => self.xsave_op(ins),
+            m if random::is_random(m) => self.random(ins),
             m if x87::is_x87(m) => self.x87(ins),
             m => self.exec_sse(ins, m),
         }

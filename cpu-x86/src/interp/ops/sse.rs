@@ -42,7 +42,20 @@ pub type Xmm = [u64; 2];
 
 /// True for the SSE moves that accept any alignment on a 128-bit memory operand.
 fn unaligned_ok(m: M) -> bool {
-    matches!(m, M::Movups | M::Movupd | M::Movdqu | M::Maskmovdqu)
+    matches!(
+        m,
+        M::Movups
+            | M::Movupd
+            | M::Movdqu
+            | M::Maskmovdqu
+            | M::Lddqu
+            | M::Pcmpestri
+            | M::Pcmpestri64
+            | M::Pcmpestrm
+            | M::Pcmpestrm64
+            | M::Pcmpistri
+            | M::Pcmpistrm
+    )
 }
 
 impl Ctx<'_> {
@@ -188,7 +201,7 @@ impl Ctx<'_> {
 }
 
 impl Ctx<'_> {
-    /// The MMX/SSE/SSE2 part of the instruction dispatch (after the integer and x87
+    /// The MMX, SSE-SSE4.2, AES-NI, PCLMULQDQ and SHA part of the instruction dispatch (after the integer and x87
     /// groups).
     pub(super) fn exec_sse(&mut self, ins: &Instruction, m: M) -> R<()> {
         match m {
@@ -334,6 +347,12 @@ impl Ctx<'_> {
             | M::Cvttps2pi
             | M::Cvtpd2pi
             | M::Cvttpd2pi => self.sse_convert(ins),
+            m if super::sse3::is_sse3(m) => self.sse3(ins),
+            m if super::ssse3::is_ssse3(m) => self.ssse3(ins),
+            m if super::sse41::is_sse41(m) => self.sse41(ins),
+            m if super::sse42::is_sse42(m) => self.sse42(ins),
+            m if super::aes_clmul::is_aes_clmul(m) => self.aes_clmul(ins),
+            m if super::sha::is_sha(m) => self.sha(ins),
             M::Rdpmc => self.rdpmc(),
             m if super::system::absent_from_model(m) => Err(Fault::ud()),
             m => Err(self.unsupported(format!("instruction {m:?}"))),

@@ -293,7 +293,7 @@ pub fn compare<F: SseFloat>(imm: u8, a: u64, b: u64, csr: u32, flags: &mut u32) 
 }
 
 /// Splits an XMM value into lanes of `F`.
-fn lanes<F: SseFloat>(v: Xmm) -> ([u64; 4], usize) {
+pub(super) fn lanes<F: SseFloat>(v: Xmm) -> ([u64; 4], usize) {
     if F::WIDTH == 32 {
         ([v[0] & 0xffff_ffff, v[0] >> 32, v[1] & 0xffff_ffff, v[1] >> 32], 4)
     } else {
@@ -302,7 +302,7 @@ fn lanes<F: SseFloat>(v: Xmm) -> ([u64; 4], usize) {
 }
 
 /// Joins lanes of `F` into an XMM value.
-fn join<F: SseFloat>(l: [u64; 4]) -> Xmm {
+pub(super) fn join<F: SseFloat>(l: [u64; 4]) -> Xmm {
     if F::WIDTH == 32 {
         [l[0] | l[1] << 32, l[2] | l[3] << 32]
     } else {

@@ -9,16 +9,16 @@ use crate::interp::cpu::Ctx;
 use crate::interp::fault::R;
 use iced_x86::{Instruction, Mnemonic as M, OpKind};
 
-fn to_u128(v: Xmm) -> u128 {
+pub(super) fn to_u128(v: Xmm) -> u128 {
     v[0] as u128 | (v[1] as u128) << 64
 }
 
-fn from_u128(v: u128) -> Xmm {
+pub(super) fn from_u128(v: u128) -> Xmm {
     [v as u64, (v >> 64) as u64]
 }
 
 /// Splits `v` into `N` lanes of `BITS` bits each (as u64, zero-extended).
-fn lanes<const N: usize>(v: Xmm) -> [u64; N] {
+pub(super) fn lanes<const N: usize>(v: Xmm) -> [u64; N] {
     let bits = 128 / N;
     let x = to_u128(v);
     let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
@@ -26,14 +26,14 @@ fn lanes<const N: usize>(v: Xmm) -> [u64; N] {
 }
 
 /// Joins `N` lanes (low bits of each) into an XMM value.
-fn join<const N: usize>(l: [u64; N]) -> Xmm {
+pub(super) fn join<const N: usize>(l: [u64; N]) -> Xmm {
     let bits = 128 / N;
     let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
     from_u128(l.iter().enumerate().fold(0u128, |acc, (i, &x)| acc | ((x & mask) as u128) << (i * bits)))
 }
 
 /// Sign-extends a `bits`-wide lane.
-fn sx(x: u64, bits: usize) -> i64 {
+pub(super) fn sx(x: u64, bits: usize) -> i64 {
     ((x << (64 - bits)) as i64) >> (64 - bits)
 }
 
@@ -44,7 +44,7 @@ fn map2<const N: usize>(a: Xmm, b: Xmm, f: impl Fn(u64, u64) -> u64) -> Xmm {
 }
 
 /// Applies `f` lane-wise with the lane width selected by `bits`.
-fn map_width(bits: usize, a: Xmm, b: Xmm, f: impl Fn(u64, u64) -> u64) -> Xmm {
+pub(super) fn map_width(bits: usize, a: Xmm, b: Xmm, f: impl Fn(u64, u64) -> u64) -> Xmm {
     match bits {
         8 => map2::<16>(a, b, f),
         16 => map2::<8>(a, b, f),
@@ -54,13 +54,13 @@ fn map_width(bits: usize, a: Xmm, b: Xmm, f: impl Fn(u64, u64) -> u64) -> Xmm {
 }
 
 /// Saturates `v` to a signed `bits`-wide lane.
-fn sat_s(v: i64, bits: usize) -> u64 {
+pub(super) fn sat_s(v: i64, bits: usize) -> u64 {
     let max = (1i64 << (bits - 1)) - 1;
     v.clamp(-max - 1, max) as u64
 }
 
 /// Saturates `v` to an unsigned `bits`-wide lane.
-fn sat_u(v: i64, bits: usize) -> u64 {
+pub(super) fn sat_u(v: i64, bits: usize) -> u64 {
     v.clamp(0, (1i64 << bits) - 1) as u64
 }
 
@@ -192,8 +192,6 @@ pub fn shift(m: M, d: Xmm, count: u64) -> Xmm {
 impl Ctx<'_> {
     /// Two-operand lane-wise integer and logic ops (`dst = dst op src`); MMX forms go to
     /// `sse_mmx`.
-    /// Two-operand lane-wise integer and logic ops (`dst = dst op src`); MMX forms go to
-    /// `sse_mmx`.
     pub(super) fn sse_int_binop(&mut self, ins: &Instruction) -> R<()> {
         if ins.op0_register().is_mm() {
             return self.mmx_binop(ins);
@@ -257,7 +255,8 @@ impl Ctx<'_> {
         let imm = (ins.immediate8() & 7) as usize;
         if ins.mnemonic() == M::Pextrw {
             if ins.op0_kind() != OpKind::Register {
-                return Err(self.unsupported("PEXTRW to memory (SSE4.1, not reported by CPUID)".into()));
+                // PEXTRW m16, xmm, imm8 is the SSE4.1 form.
+                return self.sse41(ins);
             }
             let w = lanes::<8>(self.xmm(ins.op1_register()))[imm];
             let size = (ins.op0_register().size() as u8).max(4);

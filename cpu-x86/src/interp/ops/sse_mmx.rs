@@ -36,7 +36,7 @@ fn mmx_op(m: M, d: u64, s: u64) -> Option<u64> {
 impl Ctx<'_> {
     /// The checks of an MMX instruction (#UD with CR0.EM, #NM with CR0.TS, #MF for a
     /// pending x87 exception) and its x87 side effect: TOP=0, every tag valid.
-    fn mmx_enter(&mut self) -> R<()> {
+    pub(super) fn mmx_enter(&mut self) -> R<()> {
         let c0 = self.c.st.cr0;
         if c0 & cr0::EM != 0 {
             return Err(Fault::ud());
@@ -53,13 +53,13 @@ impl Ctx<'_> {
     }
 
     /// MMX register `r`.
-    fn mm(&self, r: Register) -> u64 {
+    pub(super) fn mm(&self, r: Register) -> u64 {
         let b = &self.c.st.x87.regs[(r as usize).wrapping_sub(Register::MM0 as usize) & 7];
         u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
     }
 
     /// Writes MMX register `r` (the register's sign/exponent bits become all ones).
-    fn set_mm(&mut self, r: Register, v: u64) {
+    pub(super) fn set_mm(&mut self, r: Register, v: u64) {
         let b = &mut self.c.st.x87.regs[(r as usize).wrapping_sub(Register::MM0 as usize) & 7];
         b[..8].copy_from_slice(&v.to_le_bytes());
         b[8] = 0xff;
@@ -68,7 +68,7 @@ impl Ctx<'_> {
 
     /// Operand `i` as 64 bits: an MMX register, the low quadword of an XMM register, a
     /// GPR, or memory of the instruction's memory size.
-    fn mm_op(&mut self, ins: &Instruction, i: u32) -> R<u64> {
+    pub(super) fn mm_op(&mut self, ins: &Instruction, i: u32) -> R<u64> {
         match ins.op_kind(i) {
             OpKind::Register => {
                 let r = ins.op_register(i);

@@ -71,24 +71,11 @@ pub(super) fn absent_from_model(m: M) -> bool {
             | M::Clgi
             | M::Skinit
             | M::Invlpga
-            | M::Xgetbv
-            | M::Xsetbv
-            | M::Xsave
-            | M::Xsave64
-            | M::Xrstor
-            | M::Xrstor64
-            | M::Xsaveopt
-            | M::Xsaveopt64
-            | M::Xsavec
-            | M::Xsavec64
             | M::Xsaves
             | M::Xsaves64
             | M::Xrstors
             | M::Xrstors64
             | M::Invpcid
-            | M::Rdpid
-            | M::Rdrand
-            | M::Rdseed
             | M::Monitor
             | M::Mwait
             | M::Rdpru
@@ -211,6 +198,9 @@ impl Ctx<'_> {
     /// Writes CR4 (reserved bits #GP; paging-relevant changes flush the TLB).
     pub fn write_cr4(&mut self, v: u64) -> R<()> {
         if v & !cr4::SUPPORTED != 0 || (self.c.st.efer & efer::LMA != 0 && v & cr4::PAE == 0) {
+            return Err(Fault::gp(0));
+        }
+        if v & cr4::OSXSAVE != 0 && !self.c.st.model.has_xsave() {
             return Err(Fault::gp(0));
         }
         if (self.c.st.cr4 ^ v) & (cr4::PAE | cr4::PGE | cr4::PSE) != 0 {

@@ -166,30 +166,47 @@ impl Ctx<'_> {
         let (seg, off) = self.fxsave_area(ins, Acc::Write)?;
         self.probe_write(seg, off, 8)?;
         self.probe_write(seg, off.wrapping_add(FXSAVE_SIZE - 8), 8)?;
+        self.save_x87_image(seg, off, ins.mnemonic() == M::Fxsave64)?;
+        self.save_mxcsr_image(seg, off)?;
+        self.save_xmm_image(seg, off)
+    }
+
+    /// Writes the x87 part of the FXSAVE/XSAVE legacy area at `seg:off` (bytes 0-23 and
+    /// the registers at 32-159); `wide` is the 64-bit FIP/FDP format (REX.W).
+    pub(super) fn save_x87_image(&mut self, seg: Seg, off: u64, wide: bool) -> R<()> {
         let x = self.c.st.x87;
         let abridged = (0..8).fold(0u64, |a, p| a | ((self.phys_tag(p) != tag::EMPTY) as u64) << p);
         let at = |o: u64| off.wrapping_add(o);
         self.write(seg, at(0), 8, x.fcw as u64 | (x.fsw as u64) << 16 | abridged << 32 | (x.fop as u64) << 48)?;
         let cs = self.c.st.seg[Seg::Cs as usize].selector as u64;
         let ds = self.c.st.seg[Seg::Ds as usize].selector as u64;
-        if ins.mnemonic() == M::Fxsave64 {
+        if wide {
             self.write(seg, at(8), 8, x.fip)?;
             self.write(seg, at(16), 8, x.fdp)?;
         } else {
             self.write(seg, at(8), 8, (x.fip & 0xffff_ffff) | cs << 32)?;
             self.write(seg, at(16), 8, (x.fdp & 0xffff_ffff) | ds << 32)?;
         }
-        self.write(seg, at(24), 8, self.c.st.sse.mxcsr as u64 | (mxcsr::WRITABLE as u64) << 32)?;
         for i in 0..8 {
             let mut b = [0u8; 16];
             b[..10].copy_from_slice(&x.regs[self.phys(i)]);
             self.write_bytes(seg, at(FXSAVE_ST + 16 * i as u64), &b)?;
         }
+        Ok(())
+    }
+
+    /// Writes MXCSR and MXCSR_MASK (bytes 24-31 of the legacy area).
+    pub(super) fn save_mxcsr_image(&mut self, seg: Seg, off: u64) -> R<()> {
+        self.write(seg, off.wrapping_add(24), 8, self.c.st.sse.mxcsr as u64 | (mxcsr::WRITABLE as u64) << 32)
+    }
+
+    /// Writes XMM0-XMM15 (XMM0-XMM7 outside 64-bit mode) at bytes 160-415.
+    pub(super) fn save_xmm_image(&mut self, seg: Seg, off: u64) -> R<()> {
         let n = if self.c.st.long64() { 16 } else { 8 };
         for i in 0..n {
             let v = self.c.st.sse.xmm[i];
-            self.write(seg, at(FXSAVE_XMM + 16 * i as u64), 8, v[0])?;
-            self.write(seg, at(FXSAVE_XMM + 16 * i as u64 + 8), 8, v[1])?;
+            self.write(seg, off.wrapping_add(FXSAVE_XMM + 16 * i as u64), 8, v[0])?;
+            self.write(seg, off.wrapping_add(FXSAVE_XMM + 16 * i as u64 + 8), 8, v[1])?;
         }
         Ok(())
     }
@@ -198,27 +215,55 @@ impl Ctx<'_> {
     /// anything changes); full tags are rebuilt from the abridged tag and the values.
     fn fxrstor(&mut self, ins: &Instruction) -> R<()> {
         let (seg, off) = self.fxsave_area(ins, Acc::Read)?;
-        let at = |o: u64| off.wrapping_add(o);
-        let w0 = self.read(seg, at(0), 8)?;
-        let ip = self.read(seg, at(8), 8)?;
-        let dp = self.read(seg, at(16), 8)?;
-        let csr = self.read(seg, at(24), 4)? as u32;
+        let csr = self.read_mxcsr_image(seg, off)?;
+        let x87 = self.read_x87_image(seg, off)?;
+        let xmm = self.read_xmm_image(seg, off)?;
+        self.load_x87_image(&x87, ins.mnemonic() == M::Fxrstor64);
+        self.c.st.sse.mxcsr = csr;
+        self.c.st.sse.xmm = xmm;
+        Ok(())
+    }
+
+    /// Reads MXCSR from the legacy area (#GP(0) for reserved bits).
+    pub(super) fn read_mxcsr_image(&mut self, seg: Seg, off: u64) -> R<u32> {
+        let csr = self.read(seg, off.wrapping_add(24), 4)? as u32;
         if csr & !mxcsr::WRITABLE != 0 {
             return Err(Fault::gp(0));
         }
-        let mut st_regs = [[0u8; 10]; 8];
-        for (i, r) in st_regs.iter_mut().enumerate() {
+        Ok(csr)
+    }
+
+    /// Reads the x87 part of the legacy area, changing nothing.
+    pub(super) fn read_x87_image(&mut self, seg: Seg, off: u64) -> R<X87Image> {
+        let at = |o: u64| off.wrapping_add(o);
+        let mut img = X87Image {
+            w0: self.read(seg, at(0), 8)?,
+            ip: self.read(seg, at(8), 8)?,
+            dp: self.read(seg, at(16), 8)?,
+            regs: [[0u8; 10]; 8],
+        };
+        for (i, r) in img.regs.iter_mut().enumerate() {
             self.read_bytes(seg, at(FXSAVE_ST + 16 * i as u64), r)?;
         }
+        Ok(img)
+    }
+
+    /// The XMM registers with XMM0-XMM15 (XMM0-XMM7 outside 64-bit mode) read from the
+    /// legacy area.
+    pub(super) fn read_xmm_image(&mut self, seg: Seg, off: u64) -> R<[[u64; 2]; 16]> {
         let n = if self.c.st.long64() { 16 } else { 8 };
         let mut xmm = self.c.st.sse.xmm;
         for (i, v) in xmm.iter_mut().enumerate().take(n) {
-            *v = [
-                self.read(seg, at(FXSAVE_XMM + 16 * i as u64), 8)?,
-                self.read(seg, at(FXSAVE_XMM + 16 * i as u64 + 8), 8)?,
-            ];
+            let at = off.wrapping_add(FXSAVE_XMM + 16 * i as u64);
+            *v = [self.read(seg, at, 8)?, self.read(seg, at.wrapping_add(8), 8)?];
         }
-        let wide = ins.mnemonic() == M::Fxrstor64;
+        Ok(xmm)
+    }
+
+    /// Loads an x87 image: full tags are rebuilt from the abridged tag and the values;
+    /// `wide` keeps 64-bit FIP/FDP.
+    pub(super) fn load_x87_image(&mut self, img: &X87Image, wide: bool) {
+        let (w0, ip, dp, st_regs) = (img.w0, img.ip, img.dp, img.regs);
         let x = &mut self.c.st.x87;
         x.fcw = w0 as u16 | 0x40;
         x.fsw = (w0 >> 16) as u16;
@@ -235,11 +280,20 @@ impl Ctx<'_> {
             let t = if abridged >> p & 1 == 0 { tag::EMPTY } else { tag_of(bits_of(&self.c.st.x87.regs[p])) };
             self.set_phys_tag(p, t);
         }
-        self.c.st.sse.mxcsr = csr;
-        self.c.st.sse.xmm = xmm;
         self.refresh_es();
-        Ok(())
     }
+}
+
+/// The x87 part of an FXSAVE/XSAVE legacy area as read from memory.
+pub(super) struct X87Image {
+    /// FCW, FSW, abridged FTW, FOP.
+    w0: u64,
+    /// FIP (and FCS in the 32-bit format).
+    ip: u64,
+    /// FDP (and FDS in the 32-bit format).
+    dp: u64,
+    /// ST(0)-ST(7).
+    regs: [[u8; 10]; 8],
 }
 
 /// The 80-bit encoding held in a register image.
