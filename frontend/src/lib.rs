@@ -5,6 +5,7 @@
 //! loop ([`machine::Machine`]). The `rx86` binary is a thin CLI over it; tests and
 //! benchmarks drive the same API.
 
+pub mod chardev;
 pub mod cli;
 pub mod config;
 pub mod drives;

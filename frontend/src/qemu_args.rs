@@ -40,6 +40,8 @@ const SAME_NAME: &[&str] = &[
     "cpu",
     "nographic",
     "rtc",
+    "chardev",
+    "mon",
     "help",
 ];
 

@@ -67,7 +67,8 @@ pub fn qcow2(data: &[u8]) {
     let _ = std::fs::remove_file(&path);
 }
 
-/// The option languages: `--keys`, `--stop-at`, `--drive`, `--boot`, `--serial`, `--trace`,
+/// The option languages: `--keys`, `--stop-at`, `--drive`, `--boot`, `--serial` (with `--chardev`
+/// and `--mon`), `--trace`,
 /// `--rtc`, `--timeout`, `--nic` and QEMU's spellings of a whole command line, each given the input
 /// as text.
 pub fn cli_specs(data: &[u8]) {
@@ -88,7 +89,10 @@ pub fn cli_specs(data: &[u8]) {
             let _ = rx86::drives::parse_boot_order(&text);
         }
         4 => {
-            let _ = rx86::serial::parse_backend(&text);
+            // The character-device languages: -serial/-monitor, -chardev, -mon.
+            let _ = rx86::chardev::parse::parse_char_arg(&text);
+            let _ = rx86::chardev::parse::parse_chardev(&text);
+            let _ = rx86::chardev::parse::parse_mon(&text);
         }
         5 => {
             let _ = rx86::trace::parse_trace_spec(&text);
