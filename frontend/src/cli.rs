@@ -23,7 +23,10 @@ pub struct Cli {
 pub enum Command {
     /// Build a PC and run a guest on it.
     #[command(after_help = RUN_EXAMPLES)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Create, inspect, check and convert disk images (raw, qcow2), as qemu-img does.
+    #[command(subcommand)]
+    Img(crate::img::ImgCommand),
 }
 
 /// The examples at the end of `rx86 run --help`.
@@ -424,8 +427,10 @@ mod tests {
 
     fn run_args(args: &[&str]) -> Result<RunArgs, String> {
         let args = normalize(["rx86", "run"].iter().chain(args).map(|s| s.to_string()))?;
-        let Command::Run(r) = Cli::try_parse_from(args).map_err(|e| e.to_string())?.command;
-        Ok(r)
+        match Cli::try_parse_from(args).map_err(|e| e.to_string())?.command {
+            Command::Run(r) => Ok(*r),
+            Command::Img(_) => Err("not a run".into()),
+        }
     }
 
     #[test]
@@ -475,7 +480,7 @@ mod tests {
         let a = normalize(["rx86", "run", "-kernel", "k", "-m", "64", "-no-reboot"].map(String::from)).unwrap();
         assert_eq!(a, ["rx86", "run", "--kernel", "k", "-m", "64", "--no-reboot"]);
         let cli = Cli::try_parse_from(a).unwrap();
-        let Command::Run(r) = cli.command;
+        let Command::Run(r) = cli.command else { panic!("not a run") };
         assert_eq!(r.memory, 64 << 20);
         assert!(r.no_reboot);
         assert_eq!(r.display, DisplayArg::None);
@@ -484,27 +489,42 @@ mod tests {
     #[test]
     fn display_screenshot_and_keys_options() {
         let args = ["rx86", "run", "-display", "none", "--screenshot", "s.png", "--text-dump", "t.txt"];
-        let Command::Run(r) = Cli::try_parse_from(normalize(args.map(String::from)).unwrap()).unwrap().command;
+        let Command::Run(r) = Cli::try_parse_from(normalize(args.map(String::from)).unwrap()).unwrap().command else {
+            panic!("not a run")
+        };
         assert_eq!(r.display, DisplayArg::None);
         let capture = r.screen_capture();
         assert_eq!(capture.screenshot, Some(PathBuf::from("s.png")));
         assert_eq!(capture.text_dump, Some(PathBuf::from("t.txt")));
-        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--keys", "1s:enter"]).unwrap().command;
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--keys", "1s:enter"]).unwrap().command else {
+            panic!("not a run")
+        };
         assert_eq!(r.to_config().unwrap().keys.map(|k| k.events.len()), Some(1));
         let err = Cli::try_parse_from(["rx86", "run", "--keys", "1s:ctrl+nope"]).unwrap_err().to_string();
         assert!(err.contains("'nope' is not a key name"), "{err}");
         assert!(Cli::try_parse_from(["rx86", "run", "--display", "sdl"]).is_err());
-        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--display", "window"]).unwrap().command;
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--display", "window"]).unwrap().command else {
+            panic!("not a run")
+        };
         assert_eq!(r.to_config().unwrap().clock, Some(ClockMode::Host), "a window runs on wall-clock time");
         let Command::Run(r) =
-            Cli::try_parse_from(["rx86", "run", "--display", "window", "--clock", "virtual"]).unwrap().command;
+            Cli::try_parse_from(["rx86", "run", "--display", "window", "--clock", "virtual"]).unwrap().command
+        else {
+            panic!("not a run")
+        };
         assert_eq!(r.to_config().unwrap().clock, Some(ClockMode::Virtual));
-        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--boot", "dc"]).unwrap().command;
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--boot", "dc"]).unwrap().command else {
+            panic!("not a run")
+        };
         assert_eq!(r.boot.map(|b| b.len()), Some(2));
-        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--stop-at", "2.5s"]).unwrap().command;
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--stop-at", "2.5s"]).unwrap().command else {
+            panic!("not a run")
+        };
         assert_eq!(r.to_config().unwrap().stop_at, Some(StopAt(Trigger::At(2_500_000_000))));
         assert!(Cli::try_parse_from(["rx86", "run", "--stop-at", "soon"]).is_err());
-        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--timeout", "2m"]).unwrap().command;
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--timeout", "2m"]).unwrap().command else {
+            panic!("not a run")
+        };
         assert_eq!(r.to_config().unwrap().timeout, Some(Duration::from_secs(120)));
     }
 

@@ -12,6 +12,7 @@ pub mod drives;
 pub mod error;
 pub mod external_bios;
 pub mod gdb;
+pub mod img;
 pub mod interrupts;
 pub mod keys;
 pub mod machine;

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run(args) => run(&args),
+        Command::Img(command) => ExitCode::from(rx86::img::run(&command)),
     }
 }
 

@@ -53,10 +53,40 @@ const MAX_BACKING_DEPTH: u32 = 16;
 const L2_CACHE_TABLES: usize = 64;
 
 /// True when the file at `path` starts with the qcow2 magic.
-pub(super) fn has_magic(path: &Path) -> Result<bool, BlockError> {
+pub fn has_magic(path: &Path) -> Result<bool, BlockError> {
     let file = File::open(path).map_err(|source| BlockError::Open { path: path.to_path_buf(), source })?;
     let mut magic = [0u8; 4];
     Ok(file.read_exact_at(&mut magic, 0).is_ok() && u32::from_be_bytes(magic) == QCOW2_MAGIC)
+}
+
+/// What `rx86 img info` shows of an image's header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// 2 or 3.
+    pub version: u32,
+    /// log2 of the cluster size.
+    pub cluster_bits: u32,
+    /// The backing file's name as stored.
+    pub backing: Option<String>,
+}
+
+impl Header {
+    /// Reads the header of the valid qcow2 image at `path`.
+    pub fn read(path: &Path) -> Result<Header, BlockError> {
+        let image = Qcow2Image::open(path)?;
+        let mut h = [0u8; V2_HEADER_LEN];
+        image.file.read_exact_at(&mut h, 0)?;
+        let (offset, len) = (be64(&h, 8), be32(&h, 16) as usize);
+        let backing = if offset == 0 || len == 0 {
+            None
+        } else {
+            // Bounds were checked when the image was opened.
+            let mut name = vec![0u8; len];
+            image.file.read_exact_at(&mut name, offset)?;
+            Some(String::from_utf8_lossy(&name).into_owned())
+        };
+        Ok(Header { version: be32(&h, 4), cluster_bits: image.cluster_bits, backing })
+    }
 }
 
 /// A qcow2 image, opened for reading or (see [`Qcow2Image::open_writable`]) for writing.

@@ -325,6 +325,56 @@ mod tests {
         }
     }
 
+    /// Damaged tables are refused (the file untouched) or found by the check, never a panic.
+    #[test]
+    fn corrupt_tables_are_refused_or_reported() {
+        let t = new_image("corrupt.qcow2", 1 << 20, 9);
+        let mut img = Qcow2Image::open_writable(&t.0).unwrap();
+        img.write_at(0, &[7; 512]).unwrap();
+        drop(img);
+        let good = std::fs::read(&t.0).unwrap();
+        let patch = |at: usize, value: u64| {
+            let mut bytes = good.clone();
+            bytes[at..at + 8].copy_from_slice(&value.to_be_bytes());
+            std::fs::write(&t.0, &bytes).unwrap();
+        };
+        // The refcount table pointing past the end of the file: refused, nothing written.
+        let table_at = be64(&good, 48) as usize;
+        patch(table_at, 1 << 40);
+        let e = Qcow2Image::open_writable(&t.0).err().unwrap();
+        assert!(e.to_string().contains("refcount block"), "{e}");
+        assert_eq!(std::fs::read(&t.0).unwrap()[table_at..table_at + 8], (1u64 << 40).to_be_bytes());
+        assert_eq!(std::fs::read(&t.0).unwrap().len(), good.len(), "the image is not modified");
+        // An L2 entry pointing outside the file: the check reports it; writing there fails.
+        let l1_at = be64(&good, 40) as usize;
+        let l2_at = (be64(&good, l1_at) & OFFSET_MASK) as usize;
+        patch(l2_at, (1 << 40) | COPIED);
+        let report = super::super::check::check(&t.0).unwrap();
+        assert!(report.errors > 0 && report.messages.iter().any(|m| m.contains("outside the file")), "{report:?}");
+        let mut img = Qcow2Image::open_writable(&t.0).unwrap();
+        assert!(img.write_at(0, &[1; 512]).is_err());
+        drop(img);
+        // A data cluster whose refcount is 0: an error (writing it again would corrupt).
+        std::fs::write(&t.0, &good).unwrap();
+        let data = be64(&good, l2_at) & OFFSET_MASK;
+        let block = be64(&good, table_at) & OFFSET_MASK;
+        let mut bytes = good.clone();
+        let at = (block + (data >> 9) * 2) as usize;
+        bytes[at..at + 2].copy_from_slice(&0u16.to_be_bytes());
+        std::fs::write(&t.0, &bytes).unwrap();
+        let report = super::super::check::check(&t.0).unwrap();
+        assert_eq!(report.errors, 2, "refcount below its reference, and the copied flag: {report:?}");
+        // A leaked cluster (a refcount nothing references) is a leak, not an error.
+        let mut bytes = good.clone();
+        let past = (block + ((good.len() as u64 >> 9) - 1) * 2) as usize;
+        let free = past + 2;
+        bytes[free..free + 2].copy_from_slice(&1u16.to_be_bytes());
+        bytes.resize(good.len() + 512, 0);
+        std::fs::write(&t.0, &bytes).unwrap();
+        let report = super::super::check::check(&t.0).unwrap();
+        assert_eq!((report.errors, report.leaks), (0, 1), "{report:?}");
+    }
+
     #[test]
     fn a_full_refcount_table_is_a_clear_error_and_reads_stay_right() {
         // 512-byte clusters: one refcount table cluster covers 64 blocks of 256 clusters,
