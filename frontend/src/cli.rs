@@ -119,6 +119,10 @@ pub struct RunArgs {
     /// At exit, print instructions retired, host time and guest time on stderr.
     #[arg(long)]
     pub stats: bool,
+    /// No progress line: by default, when standard error is a terminal, a line there shows
+    /// guest time, speed, disk and serial traffic during the run.
+    #[arg(long)]
+    pub quiet: bool,
     /// Hard disk image on the primary IDE master (raw or qcow2).
     #[arg(long)]
     pub hda: Option<PathBuf>,

@@ -19,6 +19,7 @@ pub mod machine;
 pub mod monitor;
 pub mod network;
 pub mod pc;
+pub mod progress;
 pub mod qemu_args;
 pub mod rtc_option;
 pub mod screenshot;

@@ -3,6 +3,7 @@
 use clap::Parser;
 use rx86::cli::{Cli, Command, DisplayArg, RunArgs};
 use rx86::machine::{Machine, Outcome};
+use rx86::progress::StatusLine;
 use rx86::screenshot::CaptureOnSignal;
 use rx86::stop::{signal_name, ExternalStop, StopSignals};
 use std::process::ExitCode;
@@ -95,13 +96,21 @@ fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
-/// Runs the machine without a display, saving the screen whenever SIGUSR1 asks.
-fn run_headless(machine: &mut Machine, on_signal: &CaptureOnSignal) -> Result<Outcome, rx86::error::RunError> {
+/// Runs the machine without a display, saving the screen whenever SIGUSR1 asks and keeping
+/// the progress line (if any) up to date.
+fn run_headless(
+    machine: &mut Machine,
+    on_signal: &CaptureOnSignal,
+    status: &mut Option<StatusLine>,
+) -> Result<Outcome, rx86::error::RunError> {
     loop {
         if let Some(outcome) = machine.step()? {
             return Ok(outcome);
         }
         on_signal.poll(machine.pc().vga());
+        if let Some(status) = status {
+            status.poll(machine);
+        }
     }
 }
 
@@ -117,7 +126,14 @@ fn run_with_stats(machine: &mut Machine, args: &RunArgs) -> Result<Outcome, Stri
     machine.stop_on_signals(StopSignals::install().map_err(|e| format!("cannot install the signal handlers: {e}"))?);
     let outcome = match (args.gdb_options(), args.display) {
         (Some(gdb), _) => rx86::gdb::serve(machine, &gdb).map_err(|e| e.to_string()),
-        (None, DisplayArg::None) => run_headless(machine, &on_signal).map_err(|e| e.to_string()),
+        (None, DisplayArg::None) => {
+            let mut status = StatusLine::for_terminal(machine, args.quiet);
+            let outcome = run_headless(machine, &on_signal, &mut status).map_err(|e| e.to_string());
+            if let Some(status) = &status {
+                status.clear();
+            }
+            outcome
+        }
         #[cfg(feature = "window")]
         (None, DisplayArg::Window) => {
             rx86::window::run(machine, &mut |m: &Machine| on_signal.poll(m.pc().vga())).map_err(|e| e.to_string())

@@ -602,6 +602,17 @@ impl Pc {
         self.network.as_ref().is_some_and(|n| n.wait(virtual_gap))
     }
 
+    /// Bytes read from and written to the disks, and sent on the serial ports, so far (for the
+    /// progress line).
+    pub fn activity(&self) -> (u64, u64, u64) {
+        let drives = self.drives.ide.iter().chain(&self.drives.floppy).flatten();
+        let (read, written) = drives.fold((0, 0), |(r, w), d| {
+            let (dr, dw) = d.backend.traffic();
+            (r + dr, w + dw)
+        });
+        (read, written, self.serial.iter().map(SerialHost::sent).sum())
+    }
+
     /// The NIC's state and the NAT's connections, for the monitor.
     pub fn network_info(&self) -> Vec<String> {
         self.network.as_ref().map_or_else(|| vec!["no network card (see --nic)".into()], Network::describe)

@@ -5,24 +5,50 @@ use crate::chardev::{self, CharBackend, Chardev, ChardevError, InputSignal};
 use rx86_devices::uart::Uart16550;
 use std::collections::VecDeque;
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::TryRecvError;
+use std::sync::Arc;
 
 /// One serial port's host end: it outlives guest resets.
 pub struct SerialHost {
     device: Chardev,
     /// Typed bytes the UART had no room for yet.
     backlog: VecDeque<u8>,
+    /// Bytes the guest sent (for the progress line).
+    sent: Arc<AtomicU64>,
+}
+
+/// A writer that counts what passes.
+struct Counted {
+    inner: Box<dyn Write + Send>,
+    count: Arc<AtomicU64>,
+}
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 impl SerialHost {
     /// A port on `device`.
     pub fn new(device: Chardev) -> Self {
-        SerialHost { device, backlog: VecDeque::new() }
+        SerialHost { device, backlog: VecDeque::new(), sent: Arc::default() }
     }
 
     /// A writer for the UART's transmitted bytes.
     pub fn output(&self) -> Box<dyn Write + Send> {
-        Box::new(self.device.output.clone())
+        Box::new(Counted { inner: Box::new(self.device.output.clone()), count: self.sent.clone() })
+    }
+
+    /// Bytes the guest has sent on this port.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// True while input may still arrive.

@@ -20,7 +20,7 @@ mod terminal;
 pub use input::{InputSignal, InputSink};
 pub use output::SharedOutput;
 pub use parse::{parse_backend, CharBackend, SocketAddress, SocketSpec};
-pub use terminal::restore as restore_terminal;
+pub use terminal::{output_at_line_start, restore as restore_terminal, set_status_shown};
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::mpsc::Receiver;

@@ -5,16 +5,40 @@
 
 use super::InputSink;
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Standard output, flushed at every write.
 pub struct Stdout;
 
+/// A status line is on standard error's last line (see `crate::progress`).
+static STATUS_SHOWN: AtomicBool = AtomicBool::new(false);
+/// What went to standard output last ended a line (or nothing went yet).
+static AT_LINE_START: AtomicBool = AtomicBool::new(true);
+
+/// Notes whether a status line is now on the terminal's last line.
+pub fn set_status_shown(shown: bool) {
+    STATUS_SHOWN.store(shown, Ordering::SeqCst);
+}
+
+/// True when standard output's last line is complete, so a status line drawn below it
+/// hides nothing.
+pub fn output_at_line_start() -> bool {
+    AT_LINE_START.load(Ordering::SeqCst)
+}
+
 impl Write for Stdout {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if STATUS_SHOWN.swap(false, Ordering::SeqCst) {
+            // Output takes the status line's place; the status comes back below it.
+            let _ = std::io::stderr().write_all(b"\r\x1b[K");
+        }
         let mut out = std::io::stdout().lock();
         out.write_all(buf)?;
         out.flush()?;
+        if let Some(&last) = buf.last() {
+            AT_LINE_START.store(last == b'\n', Ordering::SeqCst);
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
