@@ -226,10 +226,9 @@ fn human(bytes: u64) -> String {
     }
     if unit == 0 {
         format!("{bytes} B")
-    } else if value.fract() == 0.0 {
-        format!("{value:.0} {}", units[unit])
     } else {
-        format!("{value:.3} {}", units[unit]).replace(".000", "")
+        let digits = format!("{value:.3}");
+        format!("{} {}", digits.trim_end_matches('0').trim_end_matches('.'), units[unit])
     }
 }
 
