@@ -22,6 +22,8 @@ need cpio || missing+=(cpio)
 need gdb || missing+=(gdb)
 # The reference emulator, and the nested KVM host of tests/tests/nested_kvm.rs.
 need qemu-system-x86_64 || missing+=(qemu-system-x86)
+# qemu-img checks the qcow2 images rx86 writes (tests/tests/qcow2_rw.rs, block::qcow2).
+need qemu-img || missing+=(qemu-utils)
 # An X server for the window test of tests/tests/display.rs.
 need xvfb-run || missing+=(xvfb)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -118,7 +118,7 @@ fn main() {
         accel: if accel == "kvm" { rx86::config::Accel::Kvm } else { rx86::config::Accel::Interp },
         kernel: Some(kernel.clone()),
         append: "bench".into(),
-        serial: rx86::config::SerialBackend::None,
+        serial: vec![rx86::config::CharBackend::Null],
         ..Default::default()
     };
     let t = Instant::now();

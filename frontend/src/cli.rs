@@ -1,9 +1,10 @@
 //! The `rx86` command line: QEMU-like options users already know.
 
+use crate::chardev::parse::{parse_char_arg, resolve, CharArg, ChardevDef, Resolved};
+use crate::chardev::CharBackend;
 use crate::config::{Accel, ClockMode, DriveConfig, DriveInterface, DriveMedia, MachineConfig};
 use crate::keys::{KeyScript, StopAt};
 use crate::screenshot::ScreenCapture;
-use crate::serial::parse_backend;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,7 +23,10 @@ pub struct Cli {
 pub enum Command {
     /// Build a PC and run a guest on it.
     #[command(after_help = RUN_EXAMPLES)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Create, inspect, check and convert disk images (raw, qcow2), as qemu-img does.
+    #[command(subcommand)]
+    Img(crate::img::ImgCommand),
 }
 
 /// The examples at the end of `rx86 run --help`.
@@ -95,9 +99,12 @@ pub struct RunArgs {
     /// Guest RAM: a number of MiB, or with a K/M/G/T suffix (e.g. 512M, 2G).
     #[arg(short = 'm', long = "memory", default_value = "128M", value_parser = parse_ram_size)]
     pub memory: u64,
-    /// COM1 backend: stdio, file:PATH or none.
-    #[arg(long, default_value = "stdio", value_parser = parse_backend)]
-    pub serial: crate::config::SerialBackend,
+    /// A serial port's backend, COM1 first; repeat for COM2-COM4 (default: COM1 on stdio).
+    /// stdio, file:PATH, pty, tcp:HOST:PORT[,server][,nowait], unix:PATH[,server][,nowait],
+    /// mon:BACKEND (shared with the monitor: Ctrl-A c switches, Ctrl-A x quits), chardev:ID,
+    /// null or none.
+    #[arg(long, value_name = "BACKEND", value_parser = parse_char_arg)]
+    pub serial: Vec<CharArg>,
     /// Exit instead of rebooting when the guest resets or triple-faults.
     #[arg(long)]
     pub no_reboot: bool,
@@ -117,6 +124,10 @@ pub struct RunArgs {
     /// At exit, print instructions retired, host time and guest time on stderr.
     #[arg(long)]
     pub stats: bool,
+    /// No progress line: by default, when standard error is a terminal, a line there shows
+    /// guest time, speed, disk and serial traffic during the run.
+    #[arg(long)]
+    pub quiet: bool,
     /// Hard disk image on the primary IDE master (raw or qcow2).
     #[arg(long)]
     pub hda: Option<PathBuf>,
@@ -166,15 +177,23 @@ pub struct RunArgs {
     /// all; range=START-END filters instructions; file=PATH. E.g. --trace insn,int,file=t.txt
     #[arg(long, value_name = "SPEC", value_parser = crate::trace::parse_trace_spec)]
     pub trace: Option<crate::trace::TraceSpec>,
-    /// Monitor console: 'stdio' reads monitor commands (help, info registers, quit...) from
-    /// standard input.
-    #[arg(long, value_name = "stdio", value_parser = ["stdio"])]
-    pub monitor: Option<String>,
+    /// The monitor (help, info registers, quit...) on a backend, as for --serial: stdio, pty,
+    /// tcp:HOST:PORT,server[,nowait], unix:PATH,server[,nowait], chardev:ID ...
+    #[arg(long, value_name = "BACKEND", value_parser = parse_char_arg)]
+    pub monitor: Option<CharArg>,
+    /// A character device for --serial chardev:ID and --mon: null, stdio, pty, file,path=P,
+    /// socket,host=H,port=N|path=P[,server=on][,wait=off], each with id=ID and optionally
+    /// mux=on (one serial port and the monitor share it). May be repeated.
+    #[arg(long, value_name = "BACKEND,id=ID,...", value_parser = crate::chardev::parse::parse_chardev)]
+    pub chardev: Vec<ChardevDef>,
+    /// The monitor on a --chardev: [chardev=]ID[,mode=readline].
+    #[arg(long, value_name = "chardev=ID", conflicts_with = "monitor", value_parser = crate::chardev::parse::parse_mon)]
+    pub mon: Option<String>,
     /// Display: none (headless, the default) or window.
     #[arg(long, value_enum, default_value = "none")]
     pub display: DisplayArg,
-    /// QEMU's -nographic: no display, the serial port on standard input and output (rx86's
-    /// defaults, so this only rules out --display window).
+    /// QEMU's -nographic: no display; without --serial and --monitor, COM1 and the monitor
+    /// share standard input and output (mon:stdio: Ctrl-A c switches, Ctrl-A x quits).
     #[arg(long, conflicts_with = "display")]
     pub nographic: bool,
     /// Number of CPUs, as QEMU's -smp ([cpus=]N[,sockets=..,cores=..,threads=..]): rx86
@@ -223,9 +242,33 @@ impl RunArgs {
         crate::gdb::options(self.gdb.as_deref(), self.gdb_default_port, self.gdb_wait)
     }
 
+    /// The serial ports' and the monitor's backends, references to --chardev resolved.
+    pub fn char_devices(&self) -> Result<Resolved, String> {
+        let monitor = match (&self.monitor, &self.mon) {
+            (Some(m), _) => Some(m.clone()),
+            (None, Some(id)) => Some(CharArg::Chardev(id.clone())),
+            (None, None) => None,
+        };
+        let mut serial = self.serial.clone();
+        if serial.is_empty() {
+            // QEMU's defaults: -nographic shares stdio between COM1 and the monitor; a monitor
+            // on stdio leaves COM1 unheard; otherwise COM1 has stdio.
+            let monitor_on_stdio = resolve(&[], monitor.as_ref(), &self.chardev)?.monitor.is_some_and(|m| m.is_stdio());
+            serial.push(CharArg::Backend(if monitor.is_none() && self.nographic {
+                CharBackend::Mux(Box::new(CharBackend::Stdio))
+            } else if monitor_on_stdio {
+                CharBackend::Null
+            } else {
+                CharBackend::Stdio
+            }));
+        }
+        resolve(&serial, monitor.as_ref(), &self.chardev)
+    }
+
     /// The machine configuration these options describe.
-    pub fn to_config(&self) -> MachineConfig {
-        MachineConfig {
+    pub fn to_config(&self) -> Result<MachineConfig, String> {
+        let chardevs = self.char_devices()?;
+        Ok(MachineConfig {
             ram_bytes: self.memory,
             accel: match self.accel {
                 AccelArg::Kvm => Accel::Kvm,
@@ -234,7 +277,8 @@ impl RunArgs {
             kernel: self.kernel.clone(),
             initrd: self.initrd.clone(),
             append: self.append.clone(),
-            serial: self.serial.clone(),
+            serial: chardevs.serial,
+            monitor: chardevs.monitor,
             no_reboot: self.no_reboot,
             debug_exit_port: self.debug_exit,
             // A window is watched by a person: its guest runs on wall-clock time unless
@@ -258,7 +302,7 @@ impl RunArgs {
             timeout: self.timeout,
             rtc: self.rtc.unwrap_or_default(),
             nics: self.nic.iter().filter_map(|n| n.0.clone()).collect(),
-        }
+        })
     }
 
     /// What to save of the screen at the end of the run.
@@ -403,8 +447,10 @@ mod tests {
 
     fn run_args(args: &[&str]) -> Result<RunArgs, String> {
         let args = normalize(["rx86", "run"].iter().chain(args).map(|s| s.to_string()))?;
-        let Command::Run(r) = Cli::try_parse_from(args).map_err(|e| e.to_string())?.command;
-        Ok(r)
+        match Cli::try_parse_from(args).map_err(|e| e.to_string())?.command {
+            Command::Run(r) => Ok(*r),
+            Command::Img(_) => Err("not a run".into()),
+        }
     }
 
     #[test]
@@ -416,7 +462,8 @@ mod tests {
         assert!(run_args(&["-smp", "1,cores=2"]).unwrap_err().contains("cores=2"));
         assert!(run_args(&["-smp", "x"]).is_err());
         let r = run_args(&["-nographic"]).unwrap();
-        assert!(r.nographic && r.display == DisplayArg::None && r.serial == crate::config::SerialBackend::Stdio);
+        assert!(r.nographic && r.display == DisplayArg::None);
+        assert_eq!(r.to_config().unwrap().serial, [CharBackend::Mux(Box::new(CharBackend::Stdio))]);
         assert!(run_args(&["-nographic", "-display", "window"]).is_err(), "-nographic rules out a window");
         assert_eq!(
             run_args(&["-cpu", "max"]).unwrap().cpu,
@@ -453,7 +500,7 @@ mod tests {
         let a = normalize(["rx86", "run", "-kernel", "k", "-m", "64", "-no-reboot"].map(String::from)).unwrap();
         assert_eq!(a, ["rx86", "run", "--kernel", "k", "-m", "64", "--no-reboot"]);
         let cli = Cli::try_parse_from(a).unwrap();
-        let Command::Run(r) = cli.command;
+        let Command::Run(r) = cli.command else { panic!("not a run") };
         assert_eq!(r.memory, 64 << 20);
         assert!(r.no_reboot);
         assert_eq!(r.display, DisplayArg::None);
@@ -462,28 +509,43 @@ mod tests {
     #[test]
     fn display_screenshot_and_keys_options() {
         let args = ["rx86", "run", "-display", "none", "--screenshot", "s.png", "--text-dump", "t.txt"];
-        let Command::Run(r) = Cli::try_parse_from(normalize(args.map(String::from)).unwrap()).unwrap().command;
+        let Command::Run(r) = Cli::try_parse_from(normalize(args.map(String::from)).unwrap()).unwrap().command else {
+            panic!("not a run")
+        };
         assert_eq!(r.display, DisplayArg::None);
         let capture = r.screen_capture();
         assert_eq!(capture.screenshot, Some(PathBuf::from("s.png")));
         assert_eq!(capture.text_dump, Some(PathBuf::from("t.txt")));
-        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--keys", "1s:enter"]).unwrap().command;
-        assert_eq!(r.to_config().keys.map(|k| k.events.len()), Some(1));
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--keys", "1s:enter"]).unwrap().command else {
+            panic!("not a run")
+        };
+        assert_eq!(r.to_config().unwrap().keys.map(|k| k.events.len()), Some(1));
         let err = Cli::try_parse_from(["rx86", "run", "--keys", "1s:ctrl+nope"]).unwrap_err().to_string();
         assert!(err.contains("'nope' is not a key name"), "{err}");
         assert!(Cli::try_parse_from(["rx86", "run", "--display", "sdl"]).is_err());
-        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--display", "window"]).unwrap().command;
-        assert_eq!(r.to_config().clock, Some(ClockMode::Host), "a window runs on wall-clock time");
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--display", "window"]).unwrap().command else {
+            panic!("not a run")
+        };
+        assert_eq!(r.to_config().unwrap().clock, Some(ClockMode::Host), "a window runs on wall-clock time");
         let Command::Run(r) =
-            Cli::try_parse_from(["rx86", "run", "--display", "window", "--clock", "virtual"]).unwrap().command;
-        assert_eq!(r.to_config().clock, Some(ClockMode::Virtual));
-        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--boot", "dc"]).unwrap().command;
+            Cli::try_parse_from(["rx86", "run", "--display", "window", "--clock", "virtual"]).unwrap().command
+        else {
+            panic!("not a run")
+        };
+        assert_eq!(r.to_config().unwrap().clock, Some(ClockMode::Virtual));
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--boot", "dc"]).unwrap().command else {
+            panic!("not a run")
+        };
         assert_eq!(r.boot.map(|b| b.len()), Some(2));
-        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--stop-at", "2.5s"]).unwrap().command;
-        assert_eq!(r.to_config().stop_at, Some(StopAt(Trigger::At(2_500_000_000))));
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--stop-at", "2.5s"]).unwrap().command else {
+            panic!("not a run")
+        };
+        assert_eq!(r.to_config().unwrap().stop_at, Some(StopAt(Trigger::At(2_500_000_000))));
         assert!(Cli::try_parse_from(["rx86", "run", "--stop-at", "soon"]).is_err());
-        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--timeout", "2m"]).unwrap().command;
-        assert_eq!(r.to_config().timeout, Some(Duration::from_secs(120)));
+        let Command::Run(r) = Cli::try_parse_from(["rx86", "run", "--timeout", "2m"]).unwrap().command else {
+            panic!("not a run")
+        };
+        assert_eq!(r.to_config().unwrap().timeout, Some(Duration::from_secs(120)));
     }
 
     #[test]

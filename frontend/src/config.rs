@@ -1,5 +1,6 @@
 //! What the user asked for: the machine configuration the CLI (or a test) builds.
 
+pub use crate::chardev::CharBackend;
 pub use crate::drives::{DriveConfig, DriveInterface, DriveMedia};
 pub use rx86_firmware::bios::BootDevice;
 use std::path::PathBuf;
@@ -11,17 +12,6 @@ pub enum Accel {
     Interp,
     /// KVM on an x86-64 Linux host.
     Kvm,
-}
-
-/// Where a serial port's output goes (and input comes from).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SerialBackend {
-    /// The process's stdout (and stdin for input).
-    Stdio,
-    /// Appended to a file.
-    File(PathBuf),
-    /// Discarded.
-    None,
 }
 
 /// How machine time runs.
@@ -46,8 +36,10 @@ pub struct MachineConfig {
     pub initrd: Option<PathBuf>,
     /// Kernel command line.
     pub append: String,
-    /// COM1 backend.
-    pub serial: SerialBackend,
+    /// The serial ports' backends, COM1 first (at most four; ports not given discard output).
+    pub serial: Vec<CharBackend>,
+    /// The monitor's own backend (a monitor sharing a serial port's is a `mon:` port).
+    pub monitor: Option<CharBackend>,
     /// Stop instead of resetting when the guest resets or triple-faults.
     pub no_reboot: bool,
     /// Port of the `isa-debug-exit` device, if any.
@@ -119,7 +111,8 @@ impl Default for MachineConfig {
             kernel: None,
             initrd: None,
             append: String::new(),
-            serial: SerialBackend::Stdio,
+            serial: vec![CharBackend::Stdio],
+            monitor: None,
             no_reboot: false,
             debug_exit_port: None,
             clock: None,

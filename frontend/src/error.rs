@@ -33,9 +33,9 @@ pub enum RunError {
         /// Why it is unavailable.
         reason: String,
     },
-    /// A serial backend could not be opened.
-    #[error("cannot open serial backend: {0}")]
-    Serial(String),
+    /// A serial port's or the monitor's character device could not be opened.
+    #[error(transparent)]
+    Chardev(#[from] crate::chardev::ChardevError),
     /// The engine failed on the host side.
     #[error("engine failure: {0}")]
     Engine(String),

@@ -5,18 +5,21 @@
 //! loop ([`machine::Machine`]). The `rx86` binary is a thin CLI over it; tests and
 //! benchmarks drive the same API.
 
+pub mod chardev;
 pub mod cli;
 pub mod config;
 pub mod drives;
 pub mod error;
 pub mod external_bios;
 pub mod gdb;
+pub mod img;
 pub mod interrupts;
 pub mod keys;
 pub mod machine;
 pub mod monitor;
 pub mod network;
 pub mod pc;
+pub mod progress;
 pub mod qemu_args;
 pub mod rtc_option;
 pub mod screenshot;

@@ -4,6 +4,7 @@
 use crate::config::{Accel, ClockMode, CpuChoice, MachineConfig};
 use crate::error::RunError;
 use crate::keys::KeyFeeder;
+use crate::monitor::MonitorConsole;
 use crate::pc::{HostAttachments, Pc};
 use crate::stop::{ExternalStop, StopConditions, StopSignals};
 use rx86_core::platform::PowerEvent;
@@ -30,7 +31,7 @@ pub enum Outcome {
     TripleFault(String),
     /// The guest halted with interrupts disabled and nothing can wake it.
     Hung(String),
-    /// gdb's `kill` command ended the run.
+    /// gdb's `kill` command, or the monitor's `quit`, ended the run.
     Killed,
     /// The `--stop-at` time came, or the screen showed its text.
     Stopped,
@@ -76,6 +77,8 @@ pub struct Machine {
     triple_faults: u64,
     /// What ends the run from outside the guest.
     stop: StopConditions,
+    /// The monitor on its character device (`--monitor`, `mon:`), run between turns.
+    monitor: Option<MonitorConsole>,
 }
 
 /// Refuses a `--cpu` the engine cannot honour: `host` on the interpreter, a named model
@@ -153,11 +156,12 @@ impl Machine {
         if config.accel == Accel::Kvm && clock.is_virtual() {
             return Err(RunError::Accel { accel: "kvm", reason: "KVM runs on host time; drop --clock virtual".into() });
         }
-        let host = HostAttachments::open(&config)?;
+        let mut host = HostAttachments::open(&config)?;
+        let monitor = host.monitor.take().map(MonitorConsole::new);
         let (pc, engine) = Self::build(&config, &clock, host)?;
         let keys = config.keys.as_ref().map(|script| KeyFeeder::new(script, pc.timers()));
         let stop = StopConditions::with_timeout(config.timeout);
-        Ok(Machine { config, clock, engine, pc, debug_stop: None, keys, triple_faults: 0, stop })
+        Ok(Machine { config, clock, engine, pc, debug_stop: None, keys, triple_faults: 0, stop, monitor })
     }
 
     /// The board on `host`'s drives and input, and an engine at its entry state.
@@ -248,6 +252,13 @@ impl Machine {
         if let Some(stop) = self.stop.check() {
             return Ok(Some(Outcome::External(stop)));
         }
+        if let Some(mut monitor) = self.monitor.take() {
+            let quit = monitor.poll(self);
+            self.monitor = Some(monitor);
+            if quit {
+                return Ok(Some(Outcome::Killed));
+            }
+        }
         let now = self.clock.now_ns();
         let next_event = self.pc.timers().next_deadline();
         let deadline = next_event.unwrap_or(u64::MAX).min(now + SLICE_NS);
@@ -324,7 +335,9 @@ impl Machine {
             }
             match next {
                 Some(deadline) => self.clock.advance_to(deadline),
-                None if self.pc.has_input_source() => self.pc.wait_for_input_timeout(INPUT_POLL),
+                None if self.pc.has_input_source() || self.monitor.as_ref().is_some_and(MonitorConsole::has_input) => {
+                    self.pc.wait_for_input_timeout(INPUT_POLL)
+                }
                 None => {
                     let regs = self.engine.registers();
                     return Ok(Some(Outcome::Hung(format!(

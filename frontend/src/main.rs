@@ -3,6 +3,7 @@
 use clap::Parser;
 use rx86::cli::{Cli, Command, DisplayArg, RunArgs};
 use rx86::machine::{Machine, Outcome};
+use rx86::progress::StatusLine;
 use rx86::screenshot::CaptureOnSignal;
 use rx86::stop::{signal_name, ExternalStop, StopSignals};
 use std::process::ExitCode;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run(args) => run(&args),
+        Command::Img(command) => ExitCode::from(rx86::img::run(&command)),
     }
 }
 
@@ -46,14 +48,23 @@ fn run(args: &RunArgs) -> ExitCode {
         eprintln!("rx86: {e}");
         return ExitCode::from(OPTION_ERROR);
     }
-    let mut machine = match Machine::new(args.to_config()) {
+    let config = match args.to_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("rx86: {e}");
+            return ExitCode::from(OPTION_ERROR);
+        }
+    };
+    let mut machine = match Machine::new(config) {
         Ok(machine) => machine,
         Err(e) => {
+            rx86::chardev::restore_terminal();
             eprintln!("rx86: {e}");
             return ExitCode::FAILURE;
         }
     };
     let outcome = run_with_stats(&mut machine, args);
+    rx86::chardev::restore_terminal();
     let saved = args.screen_capture().save(machine.pc().vga());
     let status = match outcome {
         Ok(outcome) => {
@@ -85,13 +96,21 @@ fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
-/// Runs the machine without a display, saving the screen whenever SIGUSR1 asks.
-fn run_headless(machine: &mut Machine, on_signal: &CaptureOnSignal) -> Result<Outcome, rx86::error::RunError> {
+/// Runs the machine without a display, saving the screen whenever SIGUSR1 asks and keeping
+/// the progress line (if any) up to date.
+fn run_headless(
+    machine: &mut Machine,
+    on_signal: &CaptureOnSignal,
+    status: &mut Option<StatusLine>,
+) -> Result<Outcome, rx86::error::RunError> {
     loop {
         if let Some(outcome) = machine.step()? {
             return Ok(outcome);
         }
         on_signal.poll(machine.pc().vga());
+        if let Some(status) = status {
+            status.poll(machine);
+        }
     }
 }
 
@@ -99,25 +118,28 @@ fn run_headless(machine: &mut Machine, on_signal: &CaptureOnSignal) -> Result<Ou
 /// reports its speed on stderr at the end.
 fn run_with_stats(machine: &mut Machine, args: &RunArgs) -> Result<Outcome, String> {
     let start = std::time::Instant::now();
-    if args.monitor.is_some() && args.serial == rx86::config::SerialBackend::Stdio {
-        return Err("--monitor stdio reads standard input: give --serial file:PATH or --serial none".into());
-    }
     if let Some(spec) = &args.trace {
         rx86::trace::install(machine, spec.clone())?;
     }
     let on_signal = CaptureOnSignal::register(args.screen_capture())
         .map_err(|e| format!("cannot install the SIGUSR1 handler: {e}"))?;
     machine.stop_on_signals(StopSignals::install().map_err(|e| format!("cannot install the signal handlers: {e}"))?);
-    let outcome = match (args.gdb_options(), &args.monitor, args.display) {
-        (Some(gdb), _, _) => rx86::gdb::serve(machine, &gdb).map_err(|e| e.to_string()),
-        (None, Some(_), _) => rx86::monitor::run_with_monitor(machine).map_err(|e| e.to_string()),
-        (None, None, DisplayArg::None) => run_headless(machine, &on_signal).map_err(|e| e.to_string()),
+    let outcome = match (args.gdb_options(), args.display) {
+        (Some(gdb), _) => rx86::gdb::serve(machine, &gdb).map_err(|e| e.to_string()),
+        (None, DisplayArg::None) => {
+            let mut status = StatusLine::for_terminal(machine, args.quiet);
+            let outcome = run_headless(machine, &on_signal, &mut status).map_err(|e| e.to_string());
+            if let Some(status) = &status {
+                status.clear();
+            }
+            outcome
+        }
         #[cfg(feature = "window")]
-        (None, None, DisplayArg::Window) => {
+        (None, DisplayArg::Window) => {
             rx86::window::run(machine, &mut |m: &Machine| on_signal.poll(m.pc().vga())).map_err(|e| e.to_string())
         }
         #[cfg(not(feature = "window"))]
-        (None, None, DisplayArg::Window) => {
+        (None, DisplayArg::Window) => {
             Err("this rx86 was built without the `window` feature; use --display none".into())
         }
     };

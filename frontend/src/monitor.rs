@@ -1,15 +1,17 @@
-//! Monitor commands, served through gdb's `monitor` (qRcmd) and `--monitor stdio`:
+//! Monitor commands, served through gdb's `monitor` (qRcmd) and `--monitor BACKEND`:
 //! registers with the hidden segment state, the GDT/IDT/LDT decoded, a page walk, physical
 //! memory, the device list, `quit`.
 
-use crate::error::RunError;
-use crate::machine::{Machine, Outcome};
+use crate::chardev::{Chardev, Peer};
+use crate::machine::Machine;
 use rx86_core::phys::PhysMemory;
 use rx86_cpu::debug::describe::{describe_gate, describe_segment_descriptor};
 use rx86_cpu::debug::walk::walk;
 use rx86_cpu::debug::{memory, seg, CpuMode, DebugRegs, SegmentReg, TlbView};
 use std::fmt::Write;
-use std::sync::mpsc;
+use std::io::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::TryRecvError;
 
 /// What a command printed, and whether it asked to end rx86.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,31 +42,117 @@ info pic | info ioapic | info lapic   the interrupt controllers' registers
 screendump FILE     write the screen as a PNG
 quit                end rx86";
 
-/// Runs `machine` with monitor commands read from standard input (`--monitor stdio`),
-/// one per line, answered on standard output between two turns of the machine loop.
-pub fn run_with_monitor(machine: &mut Machine) -> Result<Outcome, RunError> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
+/// The monitor's prompt.
+pub const PROMPT: &str = "(rx86) ";
+
+/// The line that opens a monitor session.
+pub const BANNER: &str = "rx86 monitor - type 'help' for more information";
+
+/// The monitor on a character device (`--monitor BACKEND`, or a `mon:` serial port): it greets
+/// each new connection, reads command lines (echoing and editing them for a terminal that
+/// does not), and runs each between two turns of the machine loop.
+pub struct MonitorConsole {
+    device: Chardev,
+    /// The line typed so far.
+    line: Vec<u8>,
+    /// Connections greeted so far.
+    greeted: u64,
+    /// Where in an escape sequence (arrow keys) the input is: 0 outside, 1 after ESC, 2 in
+    /// a CSI sequence.
+    escape: u8,
+    /// The last byte ended a line with CR (a following LF belongs to it).
+    after_cr: bool,
+}
+
+impl MonitorConsole {
+    /// A monitor on `device`.
+    pub fn new(device: Chardev) -> Self {
+        MonitorConsole { device, line: Vec::new(), greeted: 0, escape: 0, after_cr: false }
+    }
+
+    /// True while commands may still arrive.
+    pub fn has_input(&self) -> bool {
+        self.device.input.is_some()
+    }
+
+    fn say(&mut self, text: &str) {
+        let text = if self.device.peer == Peer::Raw { text.replace('\n', "\r\n") } else { text.to_string() };
+        // The backend drops what it cannot deliver (no client connected).
+        let _ = self.device.output.write_all(text.as_bytes());
+    }
+
+    /// Greets new connections and runs the command lines that arrived; true when the user
+    /// asked to end rx86 (`quit`, or `Ctrl-A x` under `mon:`).
+    pub fn poll(&mut self, machine: &mut Machine) -> bool {
+        let connects = self.device.connects.load(Ordering::SeqCst);
+        if connects != self.greeted {
+            self.greeted = connects;
+            self.line.clear();
+            self.say(&format!("{BANNER}\n{PROMPT}"));
+        }
+        let mut typed = Vec::new();
+        while let Some(rx) = &self.device.input {
+            match rx.try_recv() {
+                Ok(bytes) => typed.extend(bytes),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => self.device.input = None,
             }
         }
-    });
-    println!("rx86 monitor: type 'help' for commands");
-    loop {
-        while let Ok(line) = rx.try_recv() {
-            let reply = execute(machine, line.trim());
-            println!("{}", reply.text.trim_end());
-            if reply.quit {
-                return Ok(Outcome::Killed);
+        for b in typed {
+            if let Some(line) = self.edit(b) {
+                if line.trim().is_empty() {
+                    self.say(PROMPT);
+                    continue;
+                }
+                let reply = execute(machine, line.trim());
+                self.say(&format!("{}\n", reply.text.trim_end()));
+                if reply.quit {
+                    return true;
+                }
+                self.say(PROMPT);
             }
         }
-        if let Some(outcome) = machine.step()? {
-            return Ok(outcome);
+        if self.device.quit.load(Ordering::SeqCst) {
+            self.say("\nrx86: C-a x: the run ends\n");
+            return true;
         }
-        // No debugger stops without a debugger; nothing to report.
-        machine.take_debug_stop();
+        false
+    }
+
+    /// Takes one typed byte; a whole line when it ends one.
+    fn edit(&mut self, b: u8) -> Option<String> {
+        let echo = self.device.peer != Peer::Plain;
+        let after_cr = std::mem::take(&mut self.after_cr);
+        match (self.escape, b) {
+            (1, b'[') => self.escape = 2,
+            (1, _) => self.escape = 0,
+            (2, 0x40..=0x7e) => self.escape = 0,
+            (2, _) => {}
+            (_, 0x1b) => self.escape = 1,
+            (_, b'\n') if after_cr => {}
+            (_, b'\r' | b'\n') => {
+                self.after_cr = b == b'\r';
+                if echo {
+                    self.say("\n");
+                }
+                return Some(String::from_utf8_lossy(&std::mem::take(&mut self.line)).into_owned());
+            }
+            (_, 0x08 | 0x7f) => {
+                let erased = self.line.pop().is_some();
+                if erased && echo {
+                    self.say("\x08 \x08");
+                }
+            }
+            (_, 0x20..=0x7e) => {
+                self.line.push(b);
+                if echo {
+                    let _ = self.device.output.write_all(&[b]);
+                }
+            }
+            // Other control keys mean nothing here.
+            _ => {}
+        }
+        None
     }
 }
 

@@ -36,12 +36,13 @@
 //! ISA IRQ SeaBIOS routes that PIRQ to (PIRQA/B to 10, PIRQC/D to 11); its interrupt line
 //! register says the same.
 
+use crate::chardev::InputSignal;
 use crate::config::{Accel, MachineConfig};
 use crate::drives::{DriveMedia, OpenDrive, OpenDrives};
 use crate::error::RunError;
 use crate::interrupts::{Interrupts, IoapicMmio, LapicMmio};
 use crate::network::{self, Network, NicModel};
-use crate::serial;
+use crate::serial::{self, SerialHost};
 use rx86_core::bus::{Bus, BusDevice};
 use rx86_core::entry::EntryState;
 use rx86_core::memory::GuestRam;
@@ -82,8 +83,6 @@ use rx86_devices::virtio::net::VirtioNet;
 use rx86_devices::virtio::pci::{VirtioPci, VIRTIO_LEGACY_BAR};
 use rx86_firmware::bios::{Bios, BiosConfig, BootDevice};
 use rx86_firmware::layout::{MemoryLayout, IOAPIC_BASE, LAPIC_BASE};
-use std::collections::VecDeque;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -133,10 +132,12 @@ fn shared<T: BusDevice + 'static>(dev: T) -> Arc<Mutex<T>> {
 pub struct HostAttachments {
     /// The opened drive images.
     pub drives: OpenDrives,
-    /// Bytes typed for COM1, read on a helper thread.
-    pub serial_input: Option<Receiver<Vec<u8>>>,
-    /// Typed bytes COM1 had no room for yet.
-    pub input_backlog: VecDeque<u8>,
+    /// The serial ports' character devices, COM1 first.
+    pub serial: Vec<SerialHost>,
+    /// The monitor's character device (taken by the machine loop, which runs the monitor).
+    pub monitor: Option<crate::chardev::Chardev>,
+    /// Raised when any character device receives input.
+    pub input_signal: InputSignal,
     /// The RTC's date and time at power-on (guest time 0), in Unix seconds: read from the
     /// host once, so the RTC carries on across a reset as a battery-backed one does.
     pub rtc_start: i64,
@@ -146,12 +147,20 @@ pub struct HostAttachments {
 }
 
 impl HostAttachments {
-    /// Opens the drives and the serial input `config` names.
+    /// Opens the drives and the character devices `config` names.
     pub fn open(config: &MachineConfig) -> Result<Self, RunError> {
+        let input_signal = InputSignal::default();
+        let drives = crate::drives::open_drives(&config.drives, config.snapshot)?;
+        let opened = serial::open_ports(&config.serial, &input_signal)?;
+        let monitor = match &config.monitor {
+            Some(backend) => Some(crate::chardev::open(backend, "monitor", &input_signal)?.device),
+            None => opened.monitor,
+        };
         Ok(HostAttachments {
-            drives: crate::drives::open_drives(&config.drives, config.snapshot)?,
-            serial_input: serial::open_input(&config.serial),
-            input_backlog: VecDeque::new(),
+            drives,
+            serial: opened.ports,
+            monitor,
+            input_signal,
             rtc_start: config.rtc.start_seconds(),
             net: config.nics.iter().map(network::open_backend).collect::<Result<_, _>>().map_err(RunError::Network)?,
         })
@@ -167,9 +176,11 @@ pub struct Pc {
     power: PowerControl,
     interrupts: Arc<Interrupts>,
     entry: EntryState,
-    com1: Arc<Mutex<Uart16550>>,
-    serial_input: Option<Receiver<Vec<u8>>>,
-    input_backlog: VecDeque<u8>,
+    /// COM1-COM4.
+    uarts: Vec<Arc<Mutex<Uart16550>>>,
+    /// The configured ports' host ends, COM1 first.
+    serial: Vec<SerialHost>,
+    input_signal: InputSignal,
     post_code: Arc<Mutex<PostCode>>,
     kbc: Arc<Mutex<I8042>>,
     vga: SharedVga,
@@ -211,7 +222,7 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Pc {
     /// Builds the PC `config` describes and loads its guest.
     pub fn new(config: &MachineConfig, clock: &Clock, host: HostAttachments) -> Result<Self, RunError> {
-        let HostAttachments { drives, serial_input, input_backlog, rtc_start, net } = host;
+        let HostAttachments { drives, serial, monitor: _, input_signal, rtc_start, net } = host;
         let layout = MemoryLayout::new(config.ram_bytes).map_err(|e| RunError::Memory(e.to_string()))?;
         let ram = Arc::new(GuestRam::new(config.ram_bytes).map_err(|e| RunError::Memory(e.to_string()))?);
         let mut memory = PhysMemory::new(ram);
@@ -341,11 +352,10 @@ impl Pc {
         b.map("i8042-cmd", 0x64, 1, shared(I8042CommandPort(kbc.clone())))?;
         b.map("fast-a20", 0x92, 1, shared(FastA20::new(a20, power.clone())))?;
 
-        // Serial ports: COM1 gets the configured backend, the others discard output.
-        let mut com1_output = Some(serial::open_output(&config.serial)?);
-        let mut com1 = None;
+        // Serial ports: each configured one on its character device, the others discard output.
+        let mut uarts = Vec::new();
         for (i, &(base, irq)) in COM_PORTS.iter().enumerate() {
-            let out = com1_output.take().unwrap_or_else(|| Box::new(std::io::sink()));
+            let out = serial.get(i).map_or_else(|| Box::new(std::io::sink()), SerialHost::output);
             let name = format!("com{}", i + 1);
             let uart = late_bound(
                 &mut b,
@@ -354,9 +364,8 @@ impl Pc {
                 |u| u.on_timer(),
             );
             b.map(&name, base, 8, uart.clone())?;
-            com1.get_or_insert(uart);
+            uarts.push(uart);
         }
-        let com1 = com1.ok_or_else(|| RunError::Board("no COM1".into()))?;
 
         // Storage: IDE disks and CDs, floppies behind the ISA DMA controller.
         let dma_memory: rx86_devices::ide::SharedDmaMemory = memory.clone();
@@ -465,9 +474,9 @@ impl Pc {
             power,
             interrupts,
             entry,
-            com1,
-            serial_input,
-            input_backlog,
+            uarts,
+            serial,
+            input_signal,
             post_code,
             kbc,
             vga,
@@ -485,8 +494,9 @@ impl Pc {
         self.flush_disks();
         HostAttachments {
             drives: std::mem::take(&mut self.drives),
-            serial_input: self.serial_input.take(),
-            input_backlog: std::mem::take(&mut self.input_backlog),
+            serial: std::mem::take(&mut self.serial),
+            monitor: None,
+            input_signal: self.input_signal.clone(),
             rtc_start: self.rtc_start,
             net: self.network.take().map(Network::into_backends).unwrap_or_default(),
         }
@@ -568,9 +578,11 @@ impl Pc {
 
     /// True while serial input or host network traffic may still arrive.
     pub fn has_input_source(&self) -> bool {
-        self.serial_input.is_some()
-            || !self.input_backlog.is_empty()
-            || self.network.as_ref().is_some_and(Network::host_active)
+        self.has_serial_input() || self.network.as_ref().is_some_and(Network::host_active)
+    }
+
+    fn has_serial_input(&self) -> bool {
+        self.serial.iter().any(SerialHost::has_input)
     }
 
     /// Lets frames move between the NIC and the NAT (once per machine-loop turn, so host
@@ -589,68 +601,42 @@ impl Pc {
         self.network.as_ref().is_some_and(|n| n.wait(virtual_gap))
     }
 
+    /// Bytes read from and written to the disks, and sent on the serial ports, so far (for the
+    /// progress line).
+    pub fn activity(&self) -> (u64, u64, u64) {
+        let drives = self.drives.ide.iter().chain(&self.drives.floppy).flatten();
+        let (read, written) = drives.fold((0, 0), |(r, w), d| {
+            let (dr, dw) = d.backend.traffic();
+            (r + dr, w + dw)
+        });
+        (read, written, self.serial.iter().map(SerialHost::sent).sum())
+    }
+
     /// The NIC's state and the NAT's connections, for the monitor.
     pub fn network_info(&self) -> Vec<String> {
         self.network.as_ref().map_or_else(|| vec!["no network card (see --nic)".into()], Network::describe)
     }
 
-    fn take_input(&mut self, chunk: Result<Vec<u8>, bool>) {
-        match chunk {
-            Ok(bytes) => self.input_backlog.extend(bytes),
-            Err(closed) if closed => self.serial_input = None,
-            Err(_) => {}
-        }
-    }
-
-    /// Moves typed bytes into COM1 as far as its FIFO has room, and network frames between
-    /// the NIC and the NAT.
+    /// Moves typed bytes into the serial ports as far as their FIFOs have room, and network
+    /// frames between the NIC and the NAT.
     pub fn poll_input(&mut self) {
         self.poll_network();
-        while let Some(rx) = &self.serial_input {
-            let next = match rx.try_recv() {
-                Ok(bytes) => Ok(bytes),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => Err(true),
-            };
-            self.take_input(next);
+        for (host, uart) in self.serial.iter_mut().zip(&self.uarts) {
+            host.pump(&mut lock(uart));
         }
-        if self.input_backlog.is_empty() {
-            return;
-        }
-        let mut uart = lock(&self.com1);
-        let n = uart.rx_space().min(self.input_backlog.len());
-        let bytes: Vec<u8> = self.input_backlog.drain(..n).collect();
-        uart.receive(&bytes);
     }
 
-    /// Waits at most `timeout` for serial input.
-    /// Blocks until serial input arrives or its source closes.
-    pub fn wait_for_input(&mut self) {
-        if let Some(rx) = &self.serial_input {
-            let next = rx.recv().map_err(|_| true);
-            self.take_input(next);
-        }
-        self.poll_input();
-    }
-
-    /// Waits at most `timeout` for serial input (or, with no serial input, for host network
-    /// traffic while connections are open, which ends the wait early).
+    /// Waits at most `timeout` for input on a character device (a serial port or the
+    /// monitor), or, with no serial input possible, for host network traffic while
+    /// connections are open; either ends the wait early.
     pub fn wait_for_input_timeout(&mut self, timeout: Duration) {
-        match &self.serial_input {
-            Some(rx) => {
-                let next = match rx.recv_timeout(timeout) {
-                    Ok(b) => Ok(b),
-                    Err(RecvTimeoutError::Timeout) => Err(false),
-                    Err(RecvTimeoutError::Disconnected) => Err(true),
-                };
-                self.take_input(next);
+        match &self.network {
+            Some(net) if !self.has_serial_input() && (net.host_active() || net.tx_pending()) => {
+                net.wait(Some(timeout.as_nanos().try_into().unwrap_or(u64::MAX)));
             }
-            None => match &self.network {
-                Some(net) if net.host_active() || net.tx_pending() => {
-                    net.wait(Some(timeout.as_nanos().try_into().unwrap_or(u64::MAX)));
-                }
-                _ => std::thread::sleep(timeout),
-            },
+            _ => {
+                self.input_signal.wait(timeout);
+            }
         }
         self.poll_input();
     }
@@ -920,7 +906,7 @@ mod tests {
         let floppy =
             crate::drives::DriveConfig::at(image.clone(), crate::drives::DriveInterface::Floppy, DriveMedia::Disk, 0);
         let config = MachineConfig {
-            serial: crate::config::SerialBackend::None,
+            serial: vec![crate::config::CharBackend::Null],
             snapshot: true,
             drives: vec![floppy],
             ..MachineConfig::default()

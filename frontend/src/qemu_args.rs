@@ -41,6 +41,8 @@ const SAME_NAME: &[&str] = &[
     "nographic",
     "rtc",
     "icount",
+    "chardev",
+    "mon",
     "help",
 ];
 

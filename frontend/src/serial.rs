@@ -1,85 +1,94 @@
-//! Serial backends: where a UART's bytes go and where its input comes from.
+//! The host side of the serial ports: each COM port's character device, and the input
+//! typed for it on its way into the UART's receive FIFO.
 
-use crate::config::SerialBackend;
-use crate::error::RunError;
-use std::io::{Read, Write};
-use std::sync::mpsc::{self, Receiver};
+use crate::chardev::{self, CharBackend, Chardev, ChardevError, InputSignal};
+use rx86_devices::uart::Uart16550;
+use std::collections::VecDeque;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::TryRecvError;
+use std::sync::Arc;
 
-struct StdoutSink;
+/// One serial port's host end: it outlives guest resets.
+pub struct SerialHost {
+    device: Chardev,
+    /// Typed bytes the UART had no room for yet.
+    backlog: VecDeque<u8>,
+    /// Bytes the guest sent (for the progress line).
+    sent: Arc<AtomicU64>,
+}
 
-impl Write for StdoutSink {
+/// A writer that counts what passes.
+struct Counted {
+    inner: Box<dyn Write + Send>,
+    count: Arc<AtomicU64>,
+}
+
+impl Write for Counted {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut out = std::io::stdout().lock();
-        out.write_all(buf)?;
-        out.flush()?;
-        Ok(buf.len())
+        let n = self.inner.write(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stdout().flush()
+        self.inner.flush()
     }
 }
 
-fn stdin_reader() -> Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    let spawned = std::thread::Builder::new().name("rx86-stdin".into()).spawn(move || {
-        let mut buf = [0u8; 256];
-        let mut stdin = std::io::stdin();
-        while let Ok(n) = stdin.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
+impl SerialHost {
+    /// A port on `device`.
+    pub fn new(device: Chardev) -> Self {
+        SerialHost { device, backlog: VecDeque::new(), sent: Arc::default() }
+    }
+
+    /// A writer for the UART's transmitted bytes.
+    pub fn output(&self) -> Box<dyn Write + Send> {
+        Box::new(Counted { inner: Box::new(self.device.output.clone()), count: self.sent.clone() })
+    }
+
+    /// Bytes the guest has sent on this port.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// True while input may still arrive.
+    pub fn has_input(&self) -> bool {
+        self.device.input.is_some() || !self.backlog.is_empty()
+    }
+
+    /// Takes what arrived and moves into `uart` as much as its FIFO has room for.
+    pub fn pump(&mut self, uart: &mut Uart16550) {
+        while let Some(rx) = &self.device.input {
+            match rx.try_recv() {
+                Ok(bytes) => self.backlog.extend(bytes),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => self.device.input = None,
             }
         }
-    });
-    if let Err(e) = spawned {
-        log::warn!("no serial input: cannot start the stdin thread: {e}");
-    }
-    rx
-}
-
-/// Opens `backend`'s output: bytes the guest transmits are written there unbuffered, so
-/// output appears as the guest produces it.
-pub fn open_output(backend: &SerialBackend) -> Result<Box<dyn Write + Send>, RunError> {
-    Ok(match backend {
-        SerialBackend::Stdio => Box::new(StdoutSink),
-        SerialBackend::File(path) => Box::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| RunError::Serial(format!("{}: {e}", path.display())))?,
-        ),
-        SerialBackend::None => Box::new(std::io::sink()),
-    })
-}
-
-/// Starts reading `backend`'s input (bytes typed by the user, read on a helper thread);
-/// `None` for backends without input. Called once per run: the source outlives resets.
-pub fn open_input(backend: &SerialBackend) -> Option<Receiver<Vec<u8>>> {
-    matches!(backend, SerialBackend::Stdio).then(stdin_reader)
-}
-
-/// Parses a `--serial` value: `stdio`, `file:PATH` or `none` (also `null`).
-pub fn parse_backend(s: &str) -> Result<SerialBackend, String> {
-    match s {
-        "stdio" | "mon:stdio" => Ok(SerialBackend::Stdio),
-        "none" | "null" => Ok(SerialBackend::None),
-        _ => match s.strip_prefix("file:") {
-            Some(p) if !p.is_empty() => Ok(SerialBackend::File(p.into())),
-            _ => Err(format!("unknown serial backend '{s}' (expected stdio, file:PATH or none)")),
-        },
+        let n = uart.rx_space().min(self.backlog.len());
+        if n > 0 {
+            let bytes: Vec<u8> = self.backlog.drain(..n).collect();
+            uart.receive(&bytes);
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The opened serial ports (COM1 first) and, when one of them is shared through `mon:`, the
+/// monitor's side of it.
+pub struct OpenedPorts {
+    /// One host end per configured port.
+    pub ports: Vec<SerialHost>,
+    /// The monitor's device from a `mon:` port.
+    pub monitor: Option<Chardev>,
+}
 
-    #[test]
-    fn parses_backends() {
-        assert_eq!(parse_backend("stdio"), Ok(SerialBackend::Stdio));
-        assert_eq!(parse_backend("none"), Ok(SerialBackend::None));
-        assert_eq!(parse_backend("file:/tmp/x"), Ok(SerialBackend::File("/tmp/x".into())));
-        assert!(parse_backend("file:").is_err());
-        assert!(parse_backend("tcp:1234").is_err());
+/// Opens the backends of COM1, COM2, ... in order.
+pub fn open_ports(backends: &[CharBackend], signal: &InputSignal) -> Result<OpenedPorts, ChardevError> {
+    let mut opened = OpenedPorts { ports: Vec::new(), monitor: None };
+    for (i, backend) in backends.iter().enumerate() {
+        let o = chardev::open(backend, &format!("serial{i}"), signal)?;
+        opened.ports.push(SerialHost::new(o.device));
+        opened.monitor = opened.monitor.or(o.monitor);
     }
+    Ok(opened)
 }

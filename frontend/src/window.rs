@@ -241,6 +241,8 @@ pub fn run(machine: &mut Machine, after_step: &mut dyn FnMut(&Machine)) -> Resul
     let redraw = Duration::from_nanos(1_000_000_000 / REDRAW_HZ);
     let mut frame = Frame::default();
     let mut screen: Option<Screen> = None;
+    // The window's title carries the progress line.
+    let mut progress = crate::progress::Progress::new(machine);
     let mut last_redraw: Option<Instant> = None;
     let mut mouse = MouseState::default();
     loop {
@@ -265,6 +267,9 @@ pub fn run(machine: &mut Machine, after_step: &mut dyn FnMut(&Machine)) -> Resul
             screen = Some(Screen::open(width, height)?);
         }
         let Some(screen) = screen.as_mut() else { continue };
+        if let Some(status) = progress.update(machine) {
+            screen.window.set_title(&format!("rx86 - {status}"));
+        }
         screen
             .window
             .update_with_buffer(&frame.pixels, width, height)

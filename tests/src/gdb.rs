@@ -97,13 +97,20 @@ impl StubProcess {
     }
 }
 
-/// Runs `gdb -batch -nx` with `symbols` loaded by `symbol-file` (so the register layout
-/// follows the stub's description, see the README), connected to `address`, then `commands`;
-/// returns everything gdb printed.
-pub fn run_gdb(symbols: &Path, address: &str, commands: &[&str], limit: Duration) -> Output {
+/// Runs `gdb -batch -nx` with `program` loaded by `file` (which also sets gdb's architecture
+/// to the ELF's), connected to `address`, then `commands`; returns everything gdb printed.
+pub fn run_gdb(program: &Path, address: &str, commands: &[&str], limit: Duration) -> Output {
+    run_gdb_with(&[&format!("file {}", program.display())], address, commands, limit)
+}
+
+/// Runs `gdb -batch -nx`: `setup` (before connecting), `target remote address`, then
+/// `commands`; returns everything gdb printed.
+pub fn run_gdb_with(setup: &[&str], address: &str, commands: &[&str], limit: Duration) -> Output {
     let mut cmd = Command::new(GDB);
     cmd.args(["-batch", "-nx", "-ex", "set confirm off", "-ex", "set pagination off"]);
-    cmd.args(["-ex", &format!("symbol-file {}", symbols.display())]);
+    for c in setup {
+        cmd.args(["-ex", c]);
+    }
     cmd.args(["-ex", &format!("target remote {address}")]);
     for c in commands {
         cmd.args(["-ex", c]);

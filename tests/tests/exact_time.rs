@@ -2,7 +2,7 @@
 //! where the interpreter's blocks end, and firmware that waits for timer interrupts while
 //! polling a flag beside its own code (Debian's iPXE) gets them on the virtual clock.
 
-use rx86::config::{MachineConfig, SerialBackend};
+use rx86::config::{CharBackend, MachineConfig};
 use rx86::machine::{Machine, Outcome};
 use rx86::rtc_option::parse_rtc;
 use rx86_tests::fixtures::ipxe_iso;
@@ -25,7 +25,7 @@ fn run_kernel_with(kernel: &Path, append: &str, max_block: Option<usize>, icount
         ram_bytes: 256 << 20,
         kernel: Some(kernel.to_path_buf()),
         append: append.into(),
-        serial: SerialBackend::File(serial.clone()),
+        serial: vec![CharBackend::File(serial.clone())],
         no_reboot: true,
         max_block,
         icount_shift,

@@ -2,7 +2,9 @@
 //! the `gdb-modes` kernel (protected -> real -> protected -> long mode), plus a raw
 //! remote-protocol client for Ctrl-C, hostile packets and dropped connections.
 
-use rx86_tests::gdb::{assert_in_order, gdb_modes_kernel, gdb_unavailable, run_gdb, RawClient, StubProcess};
+use rx86_tests::gdb::{
+    assert_in_order, gdb_modes_kernel, gdb_unavailable, run_gdb, run_gdb_with, RawClient, StubProcess,
+};
 use rx86_tests::rx86_bin::{run_rx86_with_limit, rx86_binary, stderr_of};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -59,15 +61,19 @@ fn gdb_follows_the_guest_through_every_mode() {
             "p/x $ax",
             "p/x $bx",
             "delete",
-            // Single-step across protected -> long mode, then the 64-bit layout.
+            // Single-step across protected -> long mode: the registers are right on both
+            // sides with nothing typed (gdb keeps the ELF's i386 view, whose description
+            // also holds the 64-bit registers); then gdb's own switch to the 64-bit view.
             "break *to_long",
             "continue",
+            "info registers eip cs",
             "stepi",
             "info symbol $pc",
-            "unset tdesc filename",
             "info registers rip cs efer",
             "stepi",
             "p/x $rax",
+            "set architecture i386:x86-64",
+            "x/i $pc",
             "break long_inner",
             "continue",
             "backtrace",
@@ -106,12 +112,15 @@ fn gdb_follows_the_guest_through_every_mode() {
             "= 0x1234",
             "= 0x5678",
             "Breakpoint 6, to_long",
+            "eip            0x1000a",
+            "cs             0x8",
             "long_entry in section .text",
             "rip            0x1000",
-            "<long_entry>",
             "cs             0x18",
             "[ LME LMA ]",
             "= 0x1122334455667788",
+            "The target architecture is set to \"i386:x86-64\"",
+            "mov    $0x10,%ecx",
             "Breakpoint 7, long_inner",
             "#0  long_inner",
             "in long_outer",
@@ -123,6 +132,158 @@ fn gdb_follows_the_guest_through_every_mode() {
         ],
     );
     assert_eq!(status, Some(1), "guest ran to its debug-exit; rx86 stderr:\n{stderr}");
+}
+
+/// QEMU users' habit for 64-bit kernels: `set architecture i386:x86-64` before `target
+/// remote` while the guest still runs 32-bit code (the Multiboot entry under `-S`); the
+/// registers are the 64-bit ones from the start and a hardware breakpoint in 64-bit code is hit.
+#[test]
+fn set_architecture_x86_64_before_connecting_to_a_32_bit_guest() {
+    if let Some(why) = gdb_unavailable() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let kernel = gdb_modes_kernel();
+    let stub = StubProcess::start(&args(kernel.to_str().unwrap()));
+    // symbol-file gives names without changing the architecture.
+    let symbols = format!("symbol-file {}", kernel.display());
+    let out = run_gdb_with(
+        &["set architecture i386:x86-64", &symbols],
+        &stub.address,
+        &[
+            "info registers rip rax cs",
+            "hbreak *long_inner",
+            "continue",
+            "info registers rip rsp cs",
+            "x/i $pc",
+            "backtrace 3",
+            "delete",
+            "continue",
+        ],
+        LIMIT,
+    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (status, _, stderr) = stub.finish(LIMIT);
+    assert!(!text.contains("rejected"), "{text}");
+    assert_in_order(
+        &text,
+        &[
+            "The target architecture is set to \"i386:x86-64\"",
+            // Multiboot entry: EIP at the kernel's start, EAX the bootloader magic.
+            "rip            0x100000",
+            "rax            0x2badb002",
+            "cs             0x10",
+            "Hardware assisted breakpoint 1 at 0x100105",
+            "Breakpoint 1, long_inner ()",
+            "rip            0x100105",
+            "rsp            0x",
+            "cs             0x18",
+            "push   %rbp",
+            "#1  0x0000000000100103 in long_outer ()",
+            "#2  0x00000000001000f3 in long_main ()",
+            "exited with code 01",
+        ],
+    );
+    assert_eq!(status, Some(1), "stderr:\n{stderr}");
+}
+
+/// `file` of a 64-bit ELF before connecting (gdb takes the architecture from the file) while
+/// the guest runs 32-bit code: breakpoints, registers and backtraces in 64-bit code.
+#[test]
+fn file_of_a_64_bit_elf_before_connecting() {
+    if let Some(why) = gdb_unavailable() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let kernel = gdb_modes_kernel();
+    // The same kernel as an ELF64 file, as a 64-bit kernel's vmlinux would be.
+    let elf64 = std::env::temp_dir().join(format!("rx86-gdb-modes-elf64-{}.elf", std::process::id()));
+    let status = Command::new("objcopy").args(["-O", "elf64-x86-64"]).arg(&kernel).arg(&elf64).status();
+    assert!(status.is_ok_and(|s| s.success()), "objcopy to ELF64");
+    let stub = StubProcess::start(&args(kernel.to_str().unwrap()));
+    let out = run_gdb(
+        &elf64,
+        &stub.address,
+        &[
+            "show architecture",
+            "info registers rip",
+            "hbreak long_inner",
+            "continue",
+            "info registers rip rax",
+            "backtrace 3",
+            "delete",
+            "continue",
+        ],
+        LIMIT,
+    );
+    std::fs::remove_file(&elf64).unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (status, _, stderr) = stub.finish(LIMIT);
+    assert!(!text.contains("rejected"), "{text}");
+    assert_in_order(
+        &text,
+        &[
+            "(currently \"i386:x86-64\")",
+            "rip            0x100000",
+            "Breakpoint 1, long_inner ()",
+            "rip            0x100105",
+            "rax            0x11223344556677",
+            "#1  0x0000000000100103 in long_outer ()",
+            "#2  0x00000000001000f3 in long_main ()",
+            "exited with code 01",
+        ],
+    );
+    assert_eq!(status, Some(1), "stderr:\n{stderr}");
+}
+
+/// Boot-sector debugging: `set architecture i8086`, a breakpoint at 0x7C00 where the BIOS
+/// hands over, 16-bit disassembly and a step.
+#[test]
+fn boot_sector_at_0x7c00_with_set_architecture_i8086() {
+    if let Some(why) = gdb_unavailable() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let floppy = rx86_tests::boot_media::boot_sector_floppy("serial-echo", "gdb").expect("build the boot sector");
+    let f = floppy.to_str().unwrap();
+    let stub = StubProcess::start(&["--fda", f, "--boot", "a", "--snapshot", "--serial", "none"]);
+    let out = run_gdb_with(
+        &["set architecture i8086"],
+        &stub.address,
+        &[
+            "info registers eip cs",
+            "break *0x7c00",
+            "continue",
+            "info registers eip cs",
+            "x/3i $pc",
+            "stepi",
+            "p/x $pc",
+            "kill",
+        ],
+        LIMIT,
+    );
+    std::fs::remove_file(&floppy).unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (status, _, stderr) = stub.finish(LIMIT);
+    assert!(!text.contains("rejected") && !text.contains("too long"), "{text}");
+    assert_in_order(
+        &text,
+        &[
+            // -S: the reset vector, F000:FFF0.
+            "eip            0xfff0",
+            "cs             0xf000",
+            "Breakpoint 1 at 0x7c00",
+            "Breakpoint 1, 0x00007c00 in ?? ()",
+            "eip            0x7c00",
+            "cs             0x0",
+            "=> 0x7c00:\tcli",
+            // 16-bit code: AX, not EAX.
+            "0x7c01:\txor    %ax,%ax",
+            "0x7c03:\tmov    %ax,%ds",
+            "= 0x7c01",
+        ],
+    );
+    assert_eq!(status, Some(0), "gdb's kill ends rx86; stderr:\n{stderr}");
 }
 
 #[test]

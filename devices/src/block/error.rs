@@ -67,10 +67,4 @@ pub enum BlockError {
         /// The lock that could not be had, as QEMU names it (`"write"`, `shared "write"`).
         lock: String,
     },
-    /// A qcow2 image was opened writable without a snapshot overlay.
-    #[error("qcow2 image {path} can only be used read-only or with --snapshot")]
-    Qcow2ReadOnly {
-        /// The image.
-        path: PathBuf,
-    },
 }

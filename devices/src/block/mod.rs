@@ -9,8 +9,9 @@
 //!   calls `fsync`) or read-only (CD images).
 //! - [`SnapshotOverlay`]: copy-on-write in memory at sector granularity over any backend;
 //!   the backend below is never written (`--snapshot`).
-//! - [`Qcow2Image`]: a read-only qcow2 (v2/v3) image as `qemu-img create -f qcow2` makes it;
-//!   wrap it in a [`SnapshotOverlay`] to give the guest a writable disk.
+//! - [`Qcow2Image`]: a qcow2 (v2/v3) image, read-write (clusters allocated with refcounts,
+//!   `qcow2/write.rs`) or read-only, with its backing files; [`qcow2::create`] makes new
+//!   images and [`qcow2::check`] verifies their refcounts as `qemu-img check` does.
 //!
 //! [`open_image`] opens a path with the format detected from its first bytes. Every image
 //! file is locked as QEMU locks it (`lock.rs`): a writer excludes all other users, readers
@@ -18,7 +19,7 @@
 
 mod error;
 mod lock;
-mod qcow2;
+pub mod qcow2;
 mod raw;
 mod shared;
 mod snapshot;
@@ -82,9 +83,8 @@ pub struct ImageOptions {
     pub snapshot: bool,
 }
 
-/// Opens the image at `path`. A qcow2 image is read-only unless `snapshot` is set, in
-/// which case writes go to the in-memory overlay; ask for `snapshot` (or `read_only`)
-/// with qcow2, otherwise this is an [`BlockError::Qcow2ReadOnly`] error.
+/// Opens the image at `path`: writable unless `read_only` or `snapshot` (whose writes go to
+/// an in-memory overlay over the read-only image).
 pub fn open_image(path: &Path, options: ImageOptions) -> Result<Box<dyn BlockBackend>, BlockError> {
     let format = match options.format {
         ImageFormat::Auto if qcow2::has_magic(path)? => ImageFormat::Qcow2,
@@ -92,12 +92,8 @@ pub fn open_image(path: &Path, options: ImageOptions) -> Result<Box<dyn BlockBac
         other => other,
     };
     let base: Box<dyn BlockBackend> = match format {
-        ImageFormat::Qcow2 => {
-            if !options.snapshot && !options.read_only {
-                return Err(BlockError::Qcow2ReadOnly { path: path.to_path_buf() });
-            }
-            Box::new(Qcow2Image::open(path)?)
-        }
+        ImageFormat::Qcow2 if options.snapshot || options.read_only => Box::new(Qcow2Image::open(path)?),
+        ImageFormat::Qcow2 => Box::new(Qcow2Image::open_writable(path)?),
         _ => Box::new(RawImage::open(path, options.read_only || options.snapshot)?),
     };
     if options.snapshot && !options.read_only {

@@ -2,20 +2,33 @@
 //! and the firmware's disk services (INT 13h), which read and write the same bytes.
 
 use super::{BlockBackend, BlockError};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A cloneable handle to one backend; every clone sees the same image.
 #[derive(Clone)]
-pub struct SharedBackend(Arc<Mutex<Box<dyn BlockBackend>>>);
+pub struct SharedBackend {
+    backend: Arc<Mutex<Box<dyn BlockBackend>>>,
+    /// Bytes read and written through any clone (for the progress line).
+    traffic: Arc<[AtomicU64; 2]>,
+}
 
 impl SharedBackend {
     /// Shares `backend`.
     pub fn new(backend: Box<dyn BlockBackend>) -> Self {
-        SharedBackend(Arc::new(Mutex::new(backend)))
+        SharedBackend {
+            backend: Arc::new(Mutex::new(backend)),
+            traffic: Arc::new([AtomicU64::new(0), AtomicU64::new(0)]),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Box<dyn BlockBackend>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.backend.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bytes read and bytes written so far, through every clone.
+    pub fn traffic(&self) -> (u64, u64) {
+        (self.traffic[0].load(Ordering::Relaxed), self.traffic[1].load(Ordering::Relaxed))
     }
 }
 
@@ -29,10 +42,12 @@ impl BlockBackend for SharedBackend {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), BlockError> {
+        self.traffic[0].fetch_add(buf.len() as u64, Ordering::Relaxed);
         self.lock().read_at(offset, buf)
     }
 
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), BlockError> {
+        self.traffic[1].fetch_add(buf.len() as u64, Ordering::Relaxed);
         self.lock().write_at(offset, buf)
     }
 

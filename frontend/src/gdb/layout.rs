@@ -3,6 +3,12 @@
 //! `org.gnu.gdb.i386.core`, `.sse`, `.segments`) and the `g`/`G`/`p`/`P` packet encoding
 //! are derived, so the two can never disagree.
 //!
+//! - [`Layout::Any`] (the default): no architecture named, so gdb keeps the one it has, from
+//!   `set architecture` or the ELF given to `file` (else its default, x86-64), whatever mode
+//!   the guest is in; the registers are the x86-64 set in gdb's amd64 order followed by the
+//!   32-bit names (`eax`..`edi`, `eip`), so the description validates under i8086, i386 and
+//!   x86-64 alike. One layout for the whole session: nothing to re-read when the guest
+//!   switches mode, and `set architecture` later switches gdb's view on the same registers.
 //! - [`Layout::I8086`]: real and virtual-8086 mode. gdb's i8086 architecture takes the
 //!   i386 register set; values are the full 32-bit registers.
 //! - [`Layout::I386`]: 16/32-bit protected mode and compatibility mode.
@@ -18,6 +24,8 @@ use std::fmt::Write;
 /// Which register set gdb is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
+    /// Any architecture gdb has chosen: x86-64 registers plus the 32-bit names.
+    Any,
     /// Real mode: the i386 set under gdb's `i8086` architecture.
     I8086,
     /// Protected and compatibility mode: the i386 set.
@@ -127,30 +135,40 @@ impl Layout {
         }
     }
 
-    /// gdb's architecture name.
-    pub fn architecture(self) -> &'static str {
+    /// gdb's architecture name; `None` for [`Layout::Any`], which names none.
+    pub fn architecture(self) -> Option<&'static str> {
         match self {
-            Layout::I8086 => "i8086",
-            Layout::I386 => "i386",
-            Layout::X86_64 => "i386:x86-64",
+            Layout::Any => None,
+            Layout::I8086 => Some("i8086"),
+            Layout::I386 => Some("i386"),
+            Layout::X86_64 => Some("i386:x86-64"),
         }
+    }
+
+    /// The name `monitor layout` takes and shows.
+    pub fn name(self) -> &'static str {
+        self.architecture().unwrap_or("any")
     }
 
     /// The registers in packet order (the gdb register numbers are the indices).
     pub fn registers(self) -> Vec<RegDef> {
         use Feature::*;
-        let wide = self == Layout::X86_64;
+        let wide = matches!(self, Layout::X86_64 | Layout::Any);
+        // gdb sizes a pointer-typed register by its architecture's pointers, which under Any
+        // may be 4 or 8 bytes: there every register gets a sized integer type.
+        let any = self == Layout::Any;
+        let (code_ptr, data_ptr) = if any { ("int64", "int64") } else { ("code_ptr", "data_ptr") };
         let word = if wide { 64 } else { 32 };
         let mut r = Vec::new();
         if wide {
             for (name, n) in GPR64 {
                 let ty = match name {
-                    "rsp" | "rbp" => "data_ptr",
+                    "rsp" | "rbp" => data_ptr,
                     _ => "int64",
                 };
                 r.push(def(name, 64, ty, Core, Val::Gpr(n)));
             }
-            r.push(def("rip", 64, "code_ptr", Core, Val::Rip));
+            r.push(def("rip", 64, code_ptr, Core, Val::Rip));
         } else {
             for (n, name) in GPR32.iter().enumerate() {
                 let ty = if matches!(*name, "esp" | "ebp") { "data_ptr" } else { "int32" };
@@ -201,6 +219,14 @@ impl Layout {
         if wide {
             r.push(def("k_gs_base", 64, "int", System, Val::KernelGsBase));
         }
+        if any {
+            // The i386 names gdb's i8086 and i386 architectures look for; under x86-64 they
+            // are extra registers holding the low halves.
+            for (n, name) in GPR32.iter().enumerate() {
+                r.push(def(name, 32, "int32", Core, Val::Gpr(n)));
+            }
+            r.push(def("eip", 32, "int32", Core, Val::Rip));
+        }
         r
     }
 
@@ -208,7 +234,10 @@ impl Layout {
     pub fn target_xml(self) -> String {
         let regs = self.registers();
         let mut x = String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n");
-        let _ = writeln!(x, "<target version=\"1.0\">\n  <architecture>{}</architecture>", self.architecture());
+        x.push_str("<target version=\"1.0\">\n");
+        if let Some(arch) = self.architecture() {
+            let _ = writeln!(x, "  <architecture>{arch}</architecture>");
+        }
         // A bare-metal guest: without this, gdb applies its GNU/Linux i386 ABI, which
         // rejects the segment-base registers of a 32-bit description.
         x.push_str("  <osabi>none</osabi>\n");
@@ -254,14 +283,18 @@ impl Layout {
         out
     }
 
-    /// Applies a `G` packet's bytes; registers the packet does not reach keep their value.
-    /// False when the packet holds not even the first register.
+    /// Applies a `G` packet's bytes: the registers whose value it changes (so of two names
+    /// for one register, `rax` and `eax`, the one gdb changed wins); registers the packet does
+    /// not reach keep their value. False when the packet holds not even the first register.
     pub fn deserialize(self, bytes: &[u8], regs: &mut DebugRegs) -> bool {
+        let before = self.serialize(regs);
         let mut at = 0;
         for r in self.registers() {
             let n = r.bits as usize / 8;
             let Some(chunk) = bytes.get(at..at + n) else { break };
-            set(regs, r.val, r.bits, chunk);
+            if before.get(at..at + n) != Some(chunk) {
+                set(regs, r.val, r.bits, chunk);
+            }
             at += n;
         }
         at > 0 || bytes.is_empty()
@@ -525,7 +558,7 @@ mod tests {
     #[test]
     fn every_register_is_as_wide_as_its_type() {
         // gdb sizes a register by its type: a flags type must match the bitsize.
-        for layout in [Layout::I8086, Layout::I386, Layout::X86_64] {
+        for layout in [Layout::Any, Layout::I8086, Layout::I386, Layout::X86_64] {
             for r in layout.registers() {
                 let want = match r.ty {
                     "i386_eflags" | "i386_mxcsr" | "int32" => Some(32),
@@ -551,5 +584,45 @@ mod tests {
         assert_eq!(x.matches("<reg ").count(), Layout::X86_64.registers().len());
         assert!(x.contains("name=\"cr3\""));
         assert_eq!(Layout::for_mode(CpuMode::Compat), Layout::I386);
+    }
+
+    #[test]
+    fn any_names_no_architecture_and_starts_as_gdbs_amd64_set() {
+        let x = Layout::Any.target_xml();
+        assert!(!x.contains("<architecture>"), "gdb keeps the architecture it has");
+        // gdb's amd64 default set (with fs_base and gs_base), in order: a gdb that falls back
+        // to it reads the same bytes.
+        let amd64: Vec<String> = Layout::X86_64.registers().into_iter().take(59).map(|r| r.name).collect();
+        let any: Vec<String> = Layout::Any.registers().into_iter().take(59).map(|r| r.name).collect();
+        assert_eq!(any, amd64);
+        assert_eq!(any[58], "gs_base");
+        assert!(!x.contains("_ptr\""), "pointer types take the size of gdb's architecture's pointers");
+        // Every name gdb's i386 architecture requires is there too.
+        for name in GPR32.iter().chain(&["eip", "eflags", "cs", "gs", "st7", "fop", "xmm7", "mxcsr", "fs_base"]) {
+            assert!(x.contains(&format!("<reg name=\"{name}\" ")), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_g_packet_applies_the_name_gdb_changed() {
+        let mut r = sample();
+        let regs = Layout::Any.registers();
+        let at = |name: &str| -> usize {
+            let i = regs.iter().position(|d| d.name == name).unwrap();
+            regs[..i].iter().map(|d| d.bits as usize / 8).sum()
+        };
+        let g = Layout::Any.serialize(&r);
+        assert_eq!(u32::from_le_bytes(g[at("eax")..at("eax") + 4].try_into().unwrap()), r.gpr[0] as u32);
+        // gdb under i386 changed eax and sent its stale copy of rax: eax wins.
+        let mut changed = g.clone();
+        changed[at("eax")..at("eax") + 4].copy_from_slice(&0xdead_beefu32.to_le_bytes());
+        let old = r.gpr[0];
+        assert!(Layout::Any.deserialize(&changed, &mut r));
+        assert_eq!(r.gpr[0], (old & !0xffff_ffff) | 0xdead_beef);
+        // Under x86-64 it changed rax and sent a stale eax: rax wins.
+        let mut changed = Layout::Any.serialize(&r);
+        changed[at("rax")..at("rax") + 8].copy_from_slice(&0x1122_3344_5566_7788u64.to_le_bytes());
+        assert!(Layout::Any.deserialize(&changed, &mut r));
+        assert_eq!(r.gpr[0], 0x1122_3344_5566_7788);
     }
 }

@@ -5,14 +5,14 @@
 //! connection stops the guest; gdb's `detach`, or a dropped connection, lets it run on
 //! and the stub waits for the next one.
 //!
-//! Registers follow the CPU mode (see [`layout`]): the layout is picked when gdb reads the
-//! target description, i.e. at `target remote`. After the guest changes mode, make gdb
-//! read it again with `unset tdesc filename` (or reconnect); until then the registers keep
-//! the layout gdb knows, with truthful (possibly truncated) values. `monitor layout
-//! i386:x86-64` (or `i386`, `i8086`, `auto`) picks the layout for gdb's next read instead,
-//! e.g. to set a breakpoint at a 64-bit address while a kernel still runs 32-bit entry code.
-//! Load symbols with `symbol-file`, not `file`: with an exec file gdb pins the architecture
-//! to the file's and rejects a description of the other word size.
+//! Registers (see [`layout`]): the target description names no architecture, so gdb keeps
+//! the one it has: from `set architecture` (i8086 for a boot sector, i386:x86-64 for a
+//! 64-bit kernel) or from the ELF given to `file`, else its default (x86-64). It holds the
+//! x86-64 registers and the i386 names, so it fits any of them in any CPU mode, and it stays
+//! the same for the whole session: stepping across a mode switch needs nothing re-read, and
+//! `set architecture` switches gdb's view at any time. `monitor layout auto` brings back
+//! descriptions that name the CPU mode's architecture (re-read with `unset tdesc
+//! filename`); `monitor layout i8086|i386|i386:x86-64` fixes one.
 //!
 //! Addresses are linear (virtual) addresses translated through the guest's page tables;
 //! breakpoints never write to guest memory.

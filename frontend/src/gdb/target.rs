@@ -1,5 +1,5 @@
-//! The `gdbstub` target: one x86 CPU whose register layout is chosen when gdb reads the
-//! target description, plus breakpoints, watchpoints, stepping and memory on the engine's
+//! The `gdbstub` target: one x86 CPU whose register layout is the one gdb last read in the
+//! target description ([`Layout::Any`] unless `monitor layout` chose another), plus breakpoints, watchpoints, stepping and memory on the engine's
 //! [`EngineDebug`] interface.
 
 use super::layout::Layout;
@@ -84,8 +84,17 @@ pub struct GdbTarget<'m> {
     pub outcome: Option<Outcome>,
     /// The monitor's `quit` was given.
     pub quit: bool,
-    /// A layout the user chose with `monitor layout` instead of the CPU mode's.
-    forced: Option<Layout>,
+    /// The layout gdb gets: [`Layout::Any`] unless `monitor layout` chose another.
+    choice: LayoutChoice,
+}
+
+/// What gdb is told about registers (`monitor layout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LayoutChoice {
+    /// One fixed layout.
+    Fixed(Layout),
+    /// The layout of the CPU's mode at each stop (`auto`), named as gdb's architecture.
+    FollowMode,
 }
 
 impl<'m> GdbTarget<'m> {
@@ -97,16 +106,19 @@ impl<'m> GdbTarget<'m> {
             next: (Layout::I386, String::new()),
             outcome: None,
             quit: false,
-            forced: None,
+            choice: LayoutChoice::Fixed(Layout::Any),
         };
         t.note_stop();
         t
     }
 
-    /// Prepares the description of the CPU's current mode, for gdb's next read of
-    /// `target.xml`: called whenever the guest stops.
+    /// Prepares the description gdb gets at its next read of `target.xml` (under `monitor
+    /// layout auto`, the CPU's current mode's): called whenever the guest stops.
     pub fn note_stop(&mut self) {
-        let layout = self.forced.unwrap_or_else(|| Layout::for_mode(self.regs().mode));
+        let layout = match self.choice {
+            LayoutChoice::Fixed(layout) => layout,
+            LayoutChoice::FollowMode => Layout::for_mode(self.regs().mode),
+        };
         if self.next.0 != layout || self.next.1.is_empty() {
             self.next = (layout, layout.target_xml());
         }
@@ -333,7 +345,7 @@ impl TargetDescriptionXmlOverride for GdbTarget<'_> {
         // gdb (re)reads the description from offset 0: from then on the registers follow it.
         if offset == 0 {
             if self.layout.get() != Some(self.next.0) {
-                log::info!("gdb: register layout {}", self.next.0.architecture());
+                log::info!("gdb: register layout {}", self.next.0.name());
             }
             self.layout.set(Some(self.next.0));
         }
@@ -346,25 +358,29 @@ impl TargetDescriptionXmlOverride for GdbTarget<'_> {
 }
 
 impl GdbTarget<'_> {
-    /// `monitor layout [auto|i8086|i386|i386:x86-64]`: the register layout gdb gets at its
-    /// next read of the description (`unset tdesc filename`), e.g. the 64-bit one while a
-    /// 64-bit kernel still runs its 32-bit entry code.
+    /// `monitor layout [any|auto|i8086|i386|i386:x86-64]`: the register layout gdb gets at its
+    /// next read of the description (`unset tdesc filename`): `any` (the default) leaves the
+    /// architecture to gdb, `auto` names the CPU mode's at each stop, the others fix one.
     fn choose_layout(&mut self, arg: &str) -> String {
-        let forced = match arg {
+        let choice = match arg {
             "" => {
-                let now = self.forced.map_or("auto", Layout::architecture);
-                return format!("layout: {now} (next description: {})", self.next.0.architecture());
+                let now = match self.choice {
+                    LayoutChoice::Fixed(layout) => layout.name(),
+                    LayoutChoice::FollowMode => "auto",
+                };
+                return format!("layout: {now} (next description: {})", self.next.0.name());
             }
-            "auto" => None,
-            "i8086" => Some(Layout::I8086),
-            "i386" => Some(Layout::I386),
-            "i386:x86-64" | "x86-64" | "x86_64" => Some(Layout::X86_64),
-            other => return format!("unknown layout '{other}': auto, i8086, i386 or i386:x86-64"),
+            "any" => LayoutChoice::Fixed(Layout::Any),
+            "auto" => LayoutChoice::FollowMode,
+            "i8086" => LayoutChoice::Fixed(Layout::I8086),
+            "i386" => LayoutChoice::Fixed(Layout::I386),
+            "i386:x86-64" | "x86-64" | "x86_64" => LayoutChoice::Fixed(Layout::X86_64),
+            other => return format!("unknown layout '{other}': any, auto, i8086, i386 or i386:x86-64"),
         };
-        self.forced = forced;
+        self.choice = choice;
         self.next.1.clear();
         self.note_stop();
-        format!("layout {}: now run 'unset tdesc filename' so gdb reads it", self.next.0.architecture())
+        format!("layout {}: now run 'unset tdesc filename' so gdb reads it", self.next.0.name())
     }
 }
 

@@ -7,7 +7,7 @@
 //! and `isa-debug-exit`. Power events the program causes are taken and ignored.
 
 use super::Input;
-use rx86::config::{MachineConfig, SerialBackend};
+use rx86::config::{CharBackend, MachineConfig};
 use rx86::drives::{DriveConfig, DriveInterface, DriveMedia};
 use rx86::pc::{HostAttachments, Pc};
 use rx86_core::platform::Platform;
@@ -113,7 +113,7 @@ pub fn board() -> (Pc, Clock) {
     let [floppy, disk, cd] = images().clone();
     let config = MachineConfig {
         ram_bytes: RAM_BYTES,
-        serial: SerialBackend::None,
+        serial: vec![CharBackend::Null],
         debug_exit_port: Some(0x501),
         snapshot: true,
         drives: vec![

@@ -47,7 +47,9 @@ pub fn el_torito(data: &[u8]) {
 }
 
 /// A qcow2 image: opened (with the header checks), then every sector of its first
-/// clusters and a few far ones read through its tables.
+/// clusters and a few far ones read through its tables; then checked as `rx86 img check`
+/// does, and opened writable and written at a few places (allocating clusters, L2 tables and
+/// refcount blocks over whatever the tables say).
 pub fn qcow2(data: &[u8]) {
     let dir = std::env::temp_dir();
     let path = dir.join(format!("rx86-fuzz-qcow2-{}-{:?}.img", std::process::id(), std::thread::current().id()));
@@ -64,10 +66,20 @@ pub fn qcow2(data: &[u8]) {
             let _ = image.read_at(offset, &mut buf);
         }
     }
+    let _ = rx86_devices::block::qcow2::check::check(&path);
+    if let Ok(mut image) = rx86_devices::block::Qcow2Image::open_writable(&path) {
+        use rx86_devices::block::BlockBackend;
+        let len = image.len();
+        // Each write that allocates syncs the file: a few places, near and far.
+        for offset in [0, 512, 4096, 65_536, len / 2, len.saturating_sub(512), u64::MAX - 511] {
+            let _ = image.write_at(offset, &[0x5a; 512]);
+        }
+    }
     let _ = std::fs::remove_file(&path);
 }
 
-/// The option languages: `--keys`, `--stop-at`, `--drive`, `--boot`, `--serial`, `--trace`,
+/// The option languages: `--keys`, `--stop-at`, `--drive`, `--boot`, `--serial` (with `--chardev`
+/// and `--mon`), `--trace`,
 /// `--rtc`, `--timeout`, `--nic` and QEMU's spellings of a whole command line, each given the input
 /// as text.
 pub fn cli_specs(data: &[u8]) {
@@ -88,7 +100,10 @@ pub fn cli_specs(data: &[u8]) {
             let _ = rx86::drives::parse_boot_order(&text);
         }
         4 => {
-            let _ = rx86::serial::parse_backend(&text);
+            // The character-device languages: -serial/-monitor, -chardev, -mon.
+            let _ = rx86::chardev::parse::parse_char_arg(&text);
+            let _ = rx86::chardev::parse::parse_chardev(&text);
+            let _ = rx86::chardev::parse::parse_mon(&text);
         }
         5 => {
             let _ = rx86::trace::parse_trace_spec(&text);

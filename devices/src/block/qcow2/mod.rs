@@ -1,4 +1,6 @@
-//! Read-only qcow2 images (versions 2 and 3), after QEMU's `docs/interop/qcow2.txt`.
+//! qcow2 images (versions 2 and 3), after QEMU's `docs/interop/qcow2.txt`: read here,
+//! written by [`write`] (cluster allocation with refcounts), made by [`create`] and
+//! verified by [`check`].
 //!
 //! A guest offset splits into an L1 index, an L2 index and an offset in a cluster; the
 //! L1 table (one cluster-aligned array of big-endian u64) points at L2 tables, whose
@@ -7,6 +9,10 @@
 //! Compressed clusters, encryption, external data files and extended L2 entries are
 //! refused with a [`BlockError::Qcow2Unsupported`] naming the feature. Every table and
 //! cluster offset is checked against the file size before it is read.
+
+pub mod check;
+pub mod create;
+mod write;
 
 use super::lock::lock_image;
 use super::{check_range, BlockBackend, BlockError, RawImage, SECTOR_SIZE};
@@ -47,22 +53,56 @@ const MAX_BACKING_DEPTH: u32 = 16;
 const L2_CACHE_TABLES: usize = 64;
 
 /// True when the file at `path` starts with the qcow2 magic.
-pub(super) fn has_magic(path: &Path) -> Result<bool, BlockError> {
+pub fn has_magic(path: &Path) -> Result<bool, BlockError> {
     let file = File::open(path).map_err(|source| BlockError::Open { path: path.to_path_buf(), source })?;
     let mut magic = [0u8; 4];
     Ok(file.read_exact_at(&mut magic, 0).is_ok() && u32::from_be_bytes(magic) == QCOW2_MAGIC)
 }
 
-/// A qcow2 image opened for reading.
+/// What `rx86 img info` shows of an image's header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// 2 or 3.
+    pub version: u32,
+    /// log2 of the cluster size.
+    pub cluster_bits: u32,
+    /// The backing file's name as stored.
+    pub backing: Option<String>,
+}
+
+impl Header {
+    /// Reads the header of the valid qcow2 image at `path`.
+    pub fn read(path: &Path) -> Result<Header, BlockError> {
+        let image = Qcow2Image::open(path)?;
+        let mut h = [0u8; V2_HEADER_LEN];
+        image.file.read_exact_at(&mut h, 0)?;
+        let (offset, len) = (be64(&h, 8), be32(&h, 16) as usize);
+        let backing = if offset == 0 || len == 0 {
+            None
+        } else {
+            // Bounds were checked when the image was opened.
+            let mut name = vec![0u8; len];
+            image.file.read_exact_at(&mut name, offset)?;
+            Some(String::from_utf8_lossy(&name).into_owned())
+        };
+        Ok(Header { version: be32(&h, 4), cluster_bits: image.cluster_bits, backing })
+    }
+}
+
+/// A qcow2 image, opened for reading or (see [`Qcow2Image::open_writable`]) for writing.
 pub struct Qcow2Image {
     path: PathBuf,
     file: File,
     file_size: u64,
     size: u64,
     cluster_bits: u32,
+    /// Where the L1 table is in the file.
+    l1_offset: u64,
     l1: Vec<u64>,
     l2_cache: HashMap<u64, Vec<u64>>,
     backing: Option<Box<dyn BlockBackend>>,
+    /// What writing needs; `None` when opened read-only.
+    writer: Option<write::Writer>,
 }
 
 fn be32(b: &[u8], at: usize) -> u32 {
@@ -74,18 +114,25 @@ fn be64(b: &[u8], at: usize) -> u64 {
 }
 
 impl Qcow2Image {
-    /// Opens and validates the image at `path` (and its backing file, if any).
+    /// Opens and validates the image at `path` (and its backing file, if any) for reading.
     pub fn open(path: &Path) -> Result<Self, BlockError> {
-        Self::open_at_depth(path, 0)
+        Self::open_at_depth(path, 0, false)
+    }
+
+    /// Opens the image at `path` for reading and writing (its backing files read-only),
+    /// taking QEMU's write lock. Images with internal snapshots, refcounts other than
+    /// 16-bit, or the dirty or corrupt bit set are refused for writing.
+    pub fn open_writable(path: &Path) -> Result<Self, BlockError> {
+        Self::open_at_depth(path, 0, true)
     }
 
     /// Opens `path` as the `depth`-th backing file of the image the user named.
-    fn open_at_depth(path: &Path, depth: u32) -> Result<Self, BlockError> {
+    fn open_at_depth(path: &Path, depth: u32, writable: bool) -> Result<Self, BlockError> {
         let open_err = |source| BlockError::Open { path: path.to_path_buf(), source };
         let corrupt = |reason: String| BlockError::Qcow2Corrupt { path: path.to_path_buf(), reason };
         let unsupported = |feature: String| BlockError::Qcow2Unsupported { path: path.to_path_buf(), feature };
-        let file = File::open(path).map_err(open_err)?;
-        lock_image(&file, path, false)?;
+        let file = File::options().read(true).write(writable).open(path).map_err(open_err)?;
+        lock_image(&file, path, writable)?;
         let file_size = file.metadata().map_err(open_err)?.len();
         let mut h = [0u8; V3_HEADER_LEN as usize];
         let avail = (file_size.min(h.len() as u64)) as usize;
@@ -152,16 +199,22 @@ impl Qcow2Image {
         file.read_exact_at(&mut raw, l1_offset).map_err(open_err)?;
         let l1 = raw.chunks_exact(8).map(|c| be64(c, 0)).collect();
         let backing = Self::open_backing(path, &file, file_size, &h, depth)?;
-        Ok(Qcow2Image {
+        let mut image = Qcow2Image {
             path: path.to_path_buf(),
             file,
             file_size,
             size,
             cluster_bits,
+            l1_offset,
             l1,
             l2_cache: HashMap::new(),
             backing,
-        })
+            writer: None,
+        };
+        if writable {
+            image.writer = Some(write::Writer::open(&mut image, &h, version)?);
+        }
+        Ok(image)
     }
 
     /// Opens the backing file the header names, relative to the image's directory.
@@ -192,7 +245,7 @@ impl Qcow2Image {
             return Err(corrupt(format!("backing file chain is longer than {MAX_BACKING_DEPTH} (a loop?)")));
         }
         if has_magic(&target)? {
-            Ok(Some(Box::new(Self::open_at_depth(&target, depth + 1)?)))
+            Ok(Some(Box::new(Self::open_at_depth(&target, depth + 1, false)?)))
         } else {
             Ok(Some(Box::new(RawImage::open(&target, true)?)))
         }
@@ -264,7 +317,7 @@ impl BlockBackend for Qcow2Image {
     }
 
     fn read_only(&self) -> bool {
-        true
+        self.writer.is_none()
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), BlockError> {
@@ -280,11 +333,34 @@ impl BlockBackend for Qcow2Image {
         Ok(())
     }
 
-    fn write_at(&mut self, _offset: u64, _buf: &[u8]) -> Result<(), BlockError> {
-        Err(BlockError::ReadOnly)
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), BlockError> {
+        if self.writer.is_none() {
+            return Err(BlockError::ReadOnly);
+        }
+        check_range(offset, buf.len(), self.size)?;
+        let cluster_size = 1u64 << self.cluster_bits;
+        let mut done = 0;
+        let mut pending = Vec::new();
+        while done < buf.len() {
+            let at = offset + done as u64;
+            let take = ((cluster_size - (at & (cluster_size - 1))) as usize).min(buf.len() - done);
+            match self.write_in_cluster(at, &buf[done..done + take]) {
+                Ok(entry) => pending.extend(entry),
+                Err(e) => {
+                    // What was written so far is still pointed at.
+                    self.commit(&pending)?;
+                    return Err(e);
+                }
+            }
+            done += take;
+        }
+        self.commit(&pending)
     }
 
     fn flush(&mut self) -> Result<(), BlockError> {
+        if self.writer.is_some() {
+            self.file.sync_data()?;
+        }
         Ok(())
     }
 }
