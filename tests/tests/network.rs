@@ -142,9 +142,11 @@ fn http_get_once(port: u16) -> std::io::Result<String> {
 
 /// GET through the host forward on `port`. The guest starts httpd in the background just
 /// before it says so, so the first tries may find nothing listening yet (the guest resets the
-/// forwarded connection and the host end closes empty): try again for up to 20 s.
+/// forwarded connection and the host end closes empty): try again for up to 120 s of host
+/// time (the guest keeps httpd up until it has served the page, and an interpreted guest on
+/// a loaded machine can take tens of seconds to start it).
 fn http_get(port: u16) -> std::io::Result<String> {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let reply = http_get_once(port);
         if matches!(&reply, Ok(r) if !r.is_empty()) || Instant::now() > deadline {
