@@ -273,20 +273,33 @@ fn library_of_ldd_line(line: &str) -> Option<&str> {
     path.starts_with('/').then_some(path)
 }
 
-/// Splits the results port's text into jobs.
+/// Splits the results port's text into jobs. A marker may follow other text on its line:
+/// a job's last output without a newline, or the erase sequence of rx86's progress line
+/// (the results port is a terminal); that text stays the job's output.
 fn parse_results(results: &str) -> Vec<JobResult> {
     let mut jobs: Vec<JobResult> = Vec::new();
     for line in results.lines() {
-        if let Some(name) = line.strip_prefix(BEGIN) {
-            jobs.push(JobResult { name: name.to_string(), status: None, output: String::new() });
-        } else if let Some(rest) = line.strip_prefix(EXIT) {
-            let status = rest.rsplit_once(' ').and_then(|(_, s)| s.parse().ok());
-            if let Some(job) = jobs.last_mut() {
-                job.status = status;
+        let marker = |m: &str| line.find(m).map(|i| (&line[..i], &line[i + m.len()..]));
+        let (text, event) = match (marker(BEGIN), marker(EXIT)) {
+            (Some((before, name)), _) => (before, Some((true, name))),
+            (None, Some((before, rest))) => (before, Some((false, rest))),
+            (None, None) => (line, None),
+        };
+        if let Some(job) = jobs.last_mut().filter(|j| j.status.is_none()) {
+            if event.is_none() || !text.is_empty() {
+                job.output.push_str(text);
+                job.output.push('\n');
             }
-        } else if let Some(job) = jobs.last_mut().filter(|j| j.status.is_none()) {
-            job.output.push_str(line);
-            job.output.push('\n');
+        }
+        match event {
+            Some((true, name)) => jobs.push(JobResult { name: name.to_string(), status: None, output: String::new() }),
+            Some((false, rest)) => {
+                let status = rest.rsplit_once(' ').and_then(|(_, s)| s.parse().ok());
+                if let Some(job) = jobs.last_mut() {
+                    job.status = status;
+                }
+            }
+            None => {}
         }
     }
     jobs
@@ -321,7 +334,7 @@ mod tests {
     #[test]
     fn results_split_into_jobs_with_their_status() {
         let text = format!(
-            "noise\n{BEGIN}one\nline 1\nline 2\n{EXIT}one 0\n{BEGIN}two\nout\n{EXIT}two 3\n{BEGIN}three\npartial\n"
+            "noise\n{BEGIN}one\nline 1\nline 2\n{EXIT}one 0\n{BEGIN}two\nout\n\x1b[K{EXIT}two 3\n{BEGIN}three\npartial\n"
         );
         let jobs = parse_results(&text);
         assert_eq!(jobs.len(), 3);
@@ -329,7 +342,11 @@ mod tests {
             (jobs[0].name.as_str(), jobs[0].status, jobs[0].output.as_str()),
             ("one", Some(0), "line 1\nline 2\n")
         );
-        assert_eq!((jobs[1].name.as_str(), jobs[1].status, jobs[1].output.as_str()), ("two", Some(3), "out\n"));
+        assert_eq!(
+            (jobs[1].name.as_str(), jobs[1].status, jobs[1].output.as_str()),
+            ("two", Some(3), "out\n\x1b[K\n"),
+            "a marker after a progress line's erase sequence"
+        );
         assert_eq!((jobs[2].name.as_str(), jobs[2].status, jobs[2].output.as_str()), ("three", None, "partial\n"));
     }
 
