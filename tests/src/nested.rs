@@ -147,12 +147,15 @@ impl NestedHost {
         Ok(format!("/{path}"))
     }
 
-    /// Adds a job: `argv` runs in the nested host with no input.
+    /// Adds a job: `argv` runs in the nested host with no input. Its output goes to a file
+    /// and then to the results port, so the job sees no terminal (rx86 draws no progress
+    /// line into the output the tests read).
     pub fn add_job(&mut self, name: &str, argv: &[String]) {
         let command: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
         self.jobs.push_str(&format!("echo {} >&3\n", shell_quote(&format!("{BEGIN}{name}"))));
-        self.jobs.push_str(&format!("{} </dev/null >&3 2>&1\n", command.join(" ")));
-        self.jobs.push_str(&format!("echo {}\"$?\" >&3\n", shell_quote(&format!("{EXIT}{name} "))));
+        self.jobs.push_str(&format!("{} </dev/null >/tmp/job.out 2>&1\n", command.join(" ")));
+        self.jobs.push_str("status=$?\ncat /tmp/job.out >&3\n");
+        self.jobs.push_str(&format!("echo {}\"$status\" >&3\n", shell_quote(&format!("{EXIT}{name} "))));
     }
 
     /// Boots the nested host, runs the jobs and collects their results; the host is killed after
