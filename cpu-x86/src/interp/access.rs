@@ -109,21 +109,31 @@ impl Ctx<'_> {
         (usable && off + size as u64 - 1 <= s.limit as u64).then(|| s.base.wrapping_add(off) & 0xffff_ffff)
     }
 
+    /// In the lean loop, the host address of the `size` bytes at `seg:off` when the
+    /// segment passes [`Self::linear_fast`], the bytes lie in one page and the TLB maps that
+    /// page for the access directly (for a write: writable RAM without decoded code).
+    #[inline(always)]
+    fn lean_host<const WRITE: bool>(&self, seg: Seg, off: u64, size: u8) -> Option<usize> {
+        if !self.c.lean {
+            return None;
+        }
+        let lin = self.linear_fast::<WRITE>(seg, off, size)?;
+        let page_off = lin & 0xfff;
+        if page_off + size as u64 > 0x1000 {
+            return None;
+        }
+        let user = self.c.st.cpl == 3;
+        let page = if WRITE { self.c.tlb.write_host(lin, user)? } else { self.c.tlb.read_host(lin, user)? };
+        Some(page + page_off as usize)
+    }
+
     /// Reads `size` bytes at `seg:off`: straight from the TLB's host page in the lean
     /// loop, else with every check.
     #[inline(always)]
     pub fn read(&mut self, seg: Seg, off: u64, size: u8) -> R<u64> {
-        if self.c.lean {
-            if let Some(lin) = self.linear_fast::<false>(seg, off, size) {
-                let page_off = lin & 0xfff;
-                if page_off + size as u64 <= 0x1000 {
-                    if let Some(host) = self.c.tlb.read_host(lin, self.c.st.cpl == 3) {
-                        // SAFETY: `host` is the host address of a whole guest RAM page (see
-                        // `mmu::translate`) and page_off+size stays inside that page.
-                        return Ok(unsafe { load(host + page_off as usize, size) });
-                    }
-                }
-            }
+        if let Some(at) = self.lean_host::<false>(seg, off, size) {
+            // SAFETY: `lean_host` gives the address of `size` bytes inside a guest RAM page.
+            return Ok(unsafe { load(at, size) });
         }
         self.read_checked(seg, off, size)
     }
@@ -146,18 +156,11 @@ impl Ctx<'_> {
     /// loop when the page may be written directly, else with every check.
     #[inline(always)]
     pub fn write(&mut self, seg: Seg, off: u64, size: u8, value: u64) -> R<()> {
-        if self.c.lean {
-            if let Some(lin) = self.linear_fast::<true>(seg, off, size) {
-                let page_off = lin & 0xfff;
-                if page_off + size as u64 <= 0x1000 {
-                    if let Some(host) = self.c.tlb.write_host(lin, self.c.st.cpl == 3) {
-                        // SAFETY: `host` is the host address of a whole writable guest RAM
-                        // page holding no decoded code, and the range stays inside it.
-                        unsafe { store(host + page_off as usize, size, value) };
-                        return Ok(());
-                    }
-                }
-            }
+        if let Some(at) = self.lean_host::<true>(seg, off, size) {
+            // SAFETY: `lean_host` gives the address of `size` bytes inside a writable guest
+            // RAM page holding no decoded code.
+            unsafe { store(at, size, value) };
+            return Ok(());
         }
         self.write_checked(seg, off, size, value)
     }
@@ -331,21 +334,14 @@ impl Ctx<'_> {
     /// the page is plain RAM and no data breakpoint or watchpoint is armed.
     #[inline(always)]
     pub fn read_modify_write(&mut self, seg: Seg, off: u64, size: u8, f: impl FnOnce(&mut Self, u64) -> u64) -> R<()> {
-        if self.c.lean {
-            if let Some(lin) = self.linear_fast::<true>(seg, off, size) {
-                if lin & 0xfff <= 0x1000 - size as u64 {
-                    if let Some(host) = self.c.tlb.write_host(lin, self.c.st.cpl == 3) {
-                        let at = host + (lin & 0xfff) as usize;
-                        // SAFETY: as in `write`: a writable RAM page without decoded code,
-                        // and the range stays inside it.
-                        let d = unsafe { load(at, size) };
-                        let r = f(self, d);
-                        // SAFETY: the same bytes.
-                        unsafe { store(at, size, r) };
-                        return Ok(());
-                    }
-                }
-            }
+        if let Some(at) = self.lean_host::<true>(seg, off, size) {
+            // SAFETY: as in `write`: `size` bytes inside a writable RAM page without
+            // decoded code.
+            let d = unsafe { load(at, size) };
+            let r = f(self, d);
+            // SAFETY: the same bytes.
+            unsafe { store(at, size, r) };
+            return Ok(());
         }
         self.probe_write(seg, off, size)?;
         let d = self.read(seg, off, size)?;
