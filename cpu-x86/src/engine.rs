@@ -99,6 +99,11 @@ pub trait Engine {
         None
     }
 
+    /// How a compiled tier was used, when the engine has one.
+    fn tier_report(&self) -> Option<crate::interp::TierReport> {
+        None
+    }
+
     /// The debugging interface (registers, breakpoints, watchpoints, single-step), when
     /// the engine has one.
     fn debug(&mut self) -> Option<&mut dyn EngineDebug> {

@@ -9,3 +9,4 @@ pub mod debug;
 pub mod engine;
 pub mod interp;
 pub mod kvm;
+pub mod tier;

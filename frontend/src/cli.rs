@@ -53,6 +53,8 @@ text dump, trace and stats written; exit status 128 + signal); a second one exit
 pub enum AccelArg {
     /// The software interpreter.
     Interp,
+    /// The interpreter plus the Cranelift JIT tier for hot code.
+    Jit,
     /// KVM (x86-64 Linux hosts).
     Kvm,
     /// QEMU's name for the software CPU.
@@ -121,6 +123,13 @@ pub struct RunArgs {
     /// A slower virtual CPU spends fewer instructions in the guest's timed waits.
     #[arg(long, value_name = "shift=N", value_parser = parse_icount)]
     pub icount: Option<u32>,
+    /// With --accel jit: how many times a block runs before it is compiled (default 64).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jit_threshold: Option<u32>,
+    /// With --accel jit: check every run of compiled code against the interpreter and stop
+    /// at the first divergence, printing both states and the guest code (slow).
+    #[arg(long)]
+    pub jit_check: bool,
     /// At exit, print instructions retired, host time and guest time on stderr.
     #[arg(long)]
     pub stats: bool,
@@ -273,6 +282,7 @@ impl RunArgs {
             accel: match self.accel {
                 AccelArg::Kvm => Accel::Kvm,
                 AccelArg::Interp | AccelArg::Tcg => Accel::Interp,
+                AccelArg::Jit => Accel::Jit,
             },
             kernel: self.kernel.clone(),
             initrd: self.initrd.clone(),
@@ -298,6 +308,7 @@ impl RunArgs {
             stop_at: self.stop_at.clone(),
             max_block: None,
             icount_shift: self.icount,
+            jit: crate::config::JitConfig { threshold: self.jit_threshold, check: self.jit_check },
             cpu: self.cpu.unwrap_or_default(),
             timeout: self.timeout,
             rtc: self.rtc.unwrap_or_default(),
@@ -359,6 +370,9 @@ impl RunArgs {
     pub fn check(&self) -> Result<(), String> {
         if self.cpu == Some(crate::config::CpuChoice::Host) && !matches!(self.accel, AccelArg::Kvm) {
             return Err("--cpu host needs --accel kvm (the software CPU offers the models 486 ... max)".into());
+        }
+        if (self.jit_check || self.jit_threshold.is_some()) && !matches!(self.accel, AccelArg::Jit) {
+            return Err("--jit-check and --jit-threshold need --accel jit".into());
         }
         Ok(())
     }

@@ -12,6 +12,18 @@ pub enum Accel {
     Interp,
     /// KVM on an x86-64 Linux host.
     Kvm,
+    /// The interpreter with the Cranelift tier compiling its hot blocks (x86-64 hosts;
+    /// the same deterministic virtual time and guest behaviour as the interpreter).
+    Jit,
+}
+
+/// Settings of the compiled tier (`--accel jit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JitConfig {
+    /// Executions of a block before it is compiled (`None`: the default).
+    pub threshold: Option<u32>,
+    /// Check every run of compiled code against the interpreter's handlers.
+    pub check: bool,
 }
 
 /// How machine time runs.
@@ -65,6 +77,8 @@ pub struct MachineConfig {
     /// Guest time per instruction on the virtual clock, as 2^shift ns (`--icount`, QEMU's
     /// `-icount shift=N`); `None`: the interpreter's default of 1 ns.
     pub icount_shift: Option<u32>,
+    /// Settings of the compiled tier, used with [`Accel::Jit`].
+    pub jit: JitConfig,
     /// The CPU the guest sees (`--cpu`).
     pub cpu: CpuChoice,
     /// End the run after this much host (wall-clock) time (`--timeout`).
@@ -124,6 +138,7 @@ impl Default for MachineConfig {
             stop_at: None,
             max_block: None,
             icount_shift: None,
+            jit: JitConfig::default(),
             cpu: CpuChoice::Default,
             timeout: None,
             rtc: crate::rtc_option::RtcBase::default(),
@@ -136,7 +151,7 @@ impl MachineConfig {
     /// The clock mode in effect.
     pub fn clock_mode(&self) -> ClockMode {
         self.clock.unwrap_or(match self.accel {
-            Accel::Interp => ClockMode::Virtual,
+            Accel::Interp | Accel::Jit => ClockMode::Virtual,
             Accel::Kvm => ClockMode::Host,
         })
     }

@@ -24,6 +24,7 @@ pub mod qemu_args;
 pub mod rtc_option;
 pub mod screenshot;
 pub mod serial;
+pub mod stats;
 pub mod stop;
 pub mod trace;
 #[cfg(feature = "window")]

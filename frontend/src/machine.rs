@@ -87,7 +87,7 @@ pub struct Machine {
 fn check_cpu_choice(config: &MachineConfig) -> Result<(), RunError> {
     match (config.accel, config.cpu) {
         (Accel::Kvm, CpuChoice::Model(rx86_cpu::interp::model::CpuModel::Max)) => Ok(()),
-        (Accel::Interp, CpuChoice::Host) => {
+        (Accel::Interp | Accel::Jit, CpuChoice::Host) => {
             Err(RunError::Accel { accel: "interp", reason: "--cpu host needs --accel kvm".into() })
         }
         (Accel::Kvm, CpuChoice::Model(model)) => Err(RunError::Accel {
@@ -126,13 +126,19 @@ fn make_engine(config: &MachineConfig, pc: &Pc, clock: &Clock) -> Result<Box<dyn
             }
         }
         // Virtual time advances a fixed amount per instruction retired: runs repeat exactly.
-        Accel::Interp => {
+        Accel::Interp | Accel::Jit => {
             let mut cpu = Interpreter::new(config.icount_shift.map_or(DEFAULT_NS_PER_INSN, |shift| 1 << shift));
             if let Some(n) = config.max_block {
                 cpu.set_max_block(n);
             }
             if let CpuChoice::Model(model) = config.cpu {
                 cpu.set_cpu_model(model);
+            }
+            if config.accel == Accel::Jit {
+                let tier = rx86_jit::JitTier::new(rx86_jit::DEFAULT_CODE_BYTES)
+                    .map_err(|reason| RunError::Accel { accel: "jit", reason })?;
+                let threshold = config.jit.threshold.unwrap_or(rx86_cpu::interp::DEFAULT_HOT_THRESHOLD);
+                cpu.set_tier(Box::new(tier), threshold, config.jit.check);
             }
             Ok(Box::new(cpu))
         }
@@ -149,7 +155,11 @@ impl Machine {
         check_cpu_choice(&config)?;
         if config.icount_shift.is_some() && (config.accel == Accel::Kvm || !clock.is_virtual()) {
             return Err(RunError::Accel {
-                accel: if config.accel == Accel::Kvm { "kvm" } else { "interp" },
+                accel: match config.accel {
+                    Accel::Kvm => "kvm",
+                    Accel::Jit => "jit",
+                    Accel::Interp => "interp",
+                },
                 reason: "--icount sets the virtual clock's rate: it needs the interpreter on --clock virtual".into(),
             });
         }
@@ -197,6 +207,11 @@ impl Machine {
     /// Instructions the engine has retired, where it counts them.
     pub fn instructions_retired(&self) -> Option<u64> {
         self.engine.instructions_retired()
+    }
+
+    /// How the compiled tier was used, under `--accel jit`.
+    pub fn tier_report(&self) -> Option<rx86_cpu::interp::TierReport> {
+        self.engine.tier_report()
     }
 
     /// The engine's debugging interface (if it has one) and the board, for the gdb stub

@@ -155,6 +155,9 @@ fn run_with_stats(machine: &mut Machine, args: &RunArgs) -> Result<Outcome, Stri
             ),
             None => eprintln!("rx86 stats: {host:.3} s host time, {guest:.3} s guest time, RTC started at {rtc}"),
         }
+        if let Some(r) = machine.tier_report() {
+            eprintln!("{}", rx86::stats::tier_line(&r, host));
+        }
     }
     outcome
 }

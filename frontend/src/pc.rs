@@ -891,7 +891,7 @@ const CPUID1_ECX_X2APIC: u32 = 1 << 21;
 /// KVM's CPUID drops x2APIC (rx86's APIC is reached through MMIO exits); the
 /// interpreter's CPUID decides for itself.
 fn cpuid_reports_x2apic(accel: Accel) -> bool {
-    accel == Accel::Interp && rx86_cpu::interp::cpuid::cpuid(1, 0)[2] & CPUID1_ECX_X2APIC != 0
+    accel != Accel::Kvm && rx86_cpu::interp::cpuid::cpuid(1, 0)[2] & CPUID1_ECX_X2APIC != 0
 }
 
 #[cfg(test)]

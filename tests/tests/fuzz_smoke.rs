@@ -4,7 +4,7 @@
 //! panic anywhere fails the test and names the input's seed; reproduce with that seed.
 //! `RX86_FUZZ_SCALE=N` runs N times as many inputs (a longer sweep by hand).
 
-use rx86_tests::fuzzing::{board, cpu, net, parsers, Xorshift};
+use rx86_tests::fuzzing::{board, cpu, net, parsers, tiers, Xorshift};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Runs `target` on each input `make(seed)` builds, and reports the seeds that panicked.
@@ -43,6 +43,19 @@ fn cpu_code() {
             r.bytes(n)
         },
         cpu::cpu_code,
+    );
+}
+
+#[test]
+fn code_on_both_tiers() {
+    run(
+        "tiers",
+        1..120,
+        |r| {
+            let n = 1 + (r.next_u64() % 1024) as usize;
+            r.bytes(n)
+        },
+        tiers::tiers_code,
     );
 }
 

@@ -14,6 +14,8 @@
 use super::debug::{dr6, Armed};
 use super::debugger::DebugHooks;
 use super::decode_cache::{Block, DecodeCache, FrontKey, Key};
+use super::tiering::{TierCounters, DEFAULT_HOT_THRESHOLD};
+use crate::tier::{CodeTier, TierStats};
 use super::fault::{vec, Exception, Fault, R};
 use super::mmu::{translate, Acc, Tlb};
 use super::op::Op;
@@ -79,7 +81,7 @@ pub struct Interpreter {
     pub retired: u64,
     /// Clock ticks that retired no instruction: deliveries of faults, and turns that made
     /// no progress.
-    event_ticks: u64,
+    pub(crate) event_ticks: u64,
     /// The clock's reading when the tick count was `time_base_ticks`.
     time_base_ns: u64,
     time_base_ticks: u64,
@@ -89,6 +91,29 @@ pub struct Interpreter {
     unsupported: Option<String>,
     /// The last exception delivered (vector, error code), for debuggers and harnesses.
     pub last_exception: Option<(u8, Option<u32>)>,
+    /// The compiled tier, when one is attached.
+    pub(crate) tier: Option<Box<dyn CodeTier>>,
+    /// Executions of a block before it is compiled.
+    pub(crate) hot_threshold: u32,
+    /// How the tier was used.
+    pub(crate) tier_counters: TierCounters,
+    /// An exit a helper called from compiled code asked for.
+    pub(crate) pending_exit: Option<Exit>,
+    /// The lock-step checker, when on: compiled units are checked against the handlers.
+    pub(crate) lockstep: Option<Box<super::lockstep::Lockstep>>,
+}
+
+/// How the compiled tier was used, for `--stats`.
+#[derive(Debug, Clone)]
+pub struct TierReport {
+    /// The tier's own counters (units compiled, compile time, code memory).
+    pub tier: TierStats,
+    /// Units entered and blocks interpreted.
+    pub counters: TierCounters,
+    /// Compiled blocks dropped because their code was written (or the cache cleared).
+    pub invalidated_units: u64,
+    /// Unit runs the lock-step checker compared, when it is on.
+    pub checked_units: Option<u64>,
 }
 
 /// The interpreter borrowed together with the board (and the clock, during a run).
@@ -128,7 +153,33 @@ impl Interpreter {
             deadline_ticks: u64::MAX,
             unsupported: None,
             last_exception: None,
+            tier: None,
+            hot_threshold: DEFAULT_HOT_THRESHOLD,
+            tier_counters: TierCounters::default(),
+            pending_exit: None,
+            lockstep: None,
         }
+    }
+
+    /// Attaches a compiled tier: blocks executed `hot_threshold` times (at least 1) are
+    /// compiled by it. With `lockstep`, every run of compiled code is checked against
+    /// the handlers, and the first divergence stops the machine with a diagnosis.
+    pub fn set_tier(&mut self, tier: Box<dyn CodeTier>, hot_threshold: u32, lockstep: bool) {
+        self.tier = Some(tier);
+        self.hot_threshold = hot_threshold.max(1);
+        self.lockstep = lockstep.then(Box::default);
+        self.cache.clear();
+    }
+
+    /// The tier's counters and the interpreter's, when a tier is attached.
+    pub fn tier_report(&self) -> Option<TierReport> {
+        let tier = self.tier.as_ref()?;
+        Some(TierReport {
+            tier: tier.stats(),
+            counters: self.tier_counters,
+            invalidated_units: self.cache.dropped_units,
+            checked_units: self.lockstep.as_ref().map(|l| l.checked),
+        })
     }
 
     /// Sets the longest block the decoder builds (1 or more; drops decoded blocks). What
@@ -386,7 +437,14 @@ impl Ctx<'_> {
                 break;
             }
             self.c.lean = true;
-            let done = self.exec_ops(ops);
+            let done = match self.unit_for(&block, ops.len() == block.ops.len()) {
+                Some(code) if self.c.lockstep.is_some() => self.run_unit_checked(&block, code, end, chain),
+                Some(code) => self.run_unit(&block, code, end, chain),
+                None => {
+                    self.c.tier_counters.interpreted_blocks += 1;
+                    self.exec_ops(ops)
+                }
+            };
             self.c.lean = false;
             done?;
             if !chain || self.c.brk || self.c.irq_check || self.c.ticks() >= end {
@@ -480,7 +538,7 @@ impl Ctx<'_> {
     /// An instruction faulted: restore RIP and RSP and deliver the exception (one tick),
     /// or stop the machine for something not emulated.
     #[cold]
-    fn instruction_fault(&mut self, fault: Fault, op: &Op, start_rip: u64, start_rsp: u64) -> Result<(), Exit> {
+    pub(super) fn instruction_fault(&mut self, fault: Fault, op: &Op, start_rip: u64, start_rsp: u64) -> Result<(), Exit> {
         self.c.st.rip = start_rip;
         self.c.st.gpr[4] = start_rsp;
         match fault {

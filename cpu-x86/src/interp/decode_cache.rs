@@ -19,7 +19,7 @@
 
 use super::op::Op;
 use rx86_core::phys::CodeWrite;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::{Rc, Weak};
@@ -37,12 +37,39 @@ pub struct Block {
     /// Dropped from the cache (its bytes were written, or the cache was cleared): the
     /// front table and links no longer lead here.
     dead: Cell<bool>,
+    /// Executions counted towards compiling the block (`u32::MAX`: the tier declined it).
+    pub heat: Cell<u32>,
+    /// The block's compiled code, once the tier compiled it.
+    pub unit: Cell<Option<crate::tier::UnitCode>>,
+    /// How each instruction was offered to the tier (set when the block is compiled).
+    pub lowered: OnceCell<Box<[crate::tier::Lowering]>>,
 }
 
 impl Block {
     /// A block of `ops` lying at `span` of RAM page `ram_page`.
     pub fn new(ops: Box<[Op]>, ram_page: Option<u64>, span: (u64, u64)) -> Self {
-        Block { ops, ram_page, span, links: RefCell::new([None, None]), dead: Cell::new(false) }
+        Block {
+            ops,
+            ram_page,
+            span,
+            links: RefCell::new([None, None]),
+            dead: Cell::new(false),
+            heat: Cell::new(0),
+            unit: Cell::new(None),
+            lowered: OnceCell::new(),
+        }
+    }
+
+    /// The address of the dead flag (one byte, nonzero once dropped), which compiled
+    /// code reads before going round its loop again.
+    pub fn dead_flag(&self) -> *const u8 {
+        self.dead.as_ptr().cast()
+    }
+
+    /// Marks the block dropped; true when it had compiled code.
+    fn kill(&self) -> bool {
+        self.dead.set(true);
+        self.unit.get().is_some()
     }
 
     /// The link slot for a successor starting at `rip`.
@@ -127,6 +154,8 @@ pub struct DecodeCache {
     /// The blocks on each RAM page, with their spans.
     by_page: HashMap<u64, Vec<PageEntry>, BuildHasherDefault<KeyHasher>>,
     front: Box<[FrontSlot]>,
+    /// Blocks with compiled code dropped so far.
+    pub dropped_units: u64,
 }
 
 impl Default for DecodeCache {
@@ -135,6 +164,7 @@ impl Default for DecodeCache {
             blocks: HashMap::default(),
             by_page: HashMap::default(),
             front: (0..FRONT_SLOTS).map(|_| FrontSlot::default()).collect(),
+            dropped_units: 0,
         }
     }
 }
@@ -191,7 +221,7 @@ impl DecodeCache {
         if let Some(old) = self.blocks.insert(key, block) {
             // Links and front slots may still name the block replaced, and the page
             // lists its span.
-            old.dead.set(true);
+            self.dropped_units += u64::from(old.kill());
             if let Some(entries) = old.ram_page.and_then(|p| self.by_page.get_mut(&p)) {
                 entries.retain(|&(k, _)| k != key);
             }
@@ -221,7 +251,7 @@ impl DecodeCache {
                     return true;
                 }
                 if let Some(b) = self.blocks.remove(&key) {
-                    b.dead.set(true);
+                    self.dropped_units += u64::from(b.kill());
                 }
                 false
             });
@@ -236,7 +266,7 @@ impl DecodeCache {
     /// Drops everything.
     pub fn clear(&mut self) {
         for b in self.blocks.values() {
-            b.dead.set(true);
+            self.dropped_units += u64::from(b.kill());
         }
         self.blocks.clear();
         self.by_page.clear();

@@ -41,11 +41,19 @@ impl Interpreter {
 
 impl Engine for Interpreter {
     fn name(&self) -> &'static str {
-        "interp"
+        if self.tier.is_some() {
+            "jit"
+        } else {
+            "interp"
+        }
     }
 
     fn instructions_retired(&self) -> Option<u64> {
         Some(self.retired)
+    }
+
+    fn tier_report(&self) -> Option<super::TierReport> {
+        Interpreter::tier_report(self)
     }
 
     fn load_entry_state(&mut self, s: &EntryState) -> Result<(), EngineError> {

@@ -16,6 +16,9 @@
 //! - `debug`: debug-register breakpoints (DR0-DR3, DR6, DR7) and the RF flag.
 //! - `debugger`: the hooks behind [`crate::debug::EngineDebug`] (gdb breakpoints,
 //!   watchpoints, single-step).
+//! - `tiering`: hot blocks described to a compiled tier ([`crate::tier`]) and the
+//!   helpers its code calls; `lockstep`: the checker that compares compiled units with
+//!   the handlers.
 //! - [`Interpreter`]: the engine the board drives ([`crate::engine::Engine`]).
 
 mod access;
@@ -30,6 +33,7 @@ pub mod flags;
 mod forms;
 pub mod fpu;
 mod interrupt;
+mod lockstep;
 mod mmu;
 pub mod model;
 mod msr;
@@ -38,11 +42,13 @@ mod ops;
 mod segment;
 pub mod state;
 mod task_switch;
+mod tiering;
 #[cfg(test)]
 mod test_util;
 #[cfg(test)]
 mod time_tests;
 
-pub use cpu::{Interpreter, Step, DEFAULT_MAX_BLOCK, DEFAULT_NS_PER_INSN};
+pub use cpu::{Interpreter, Step, TierReport, DEFAULT_MAX_BLOCK, DEFAULT_NS_PER_INSN};
+pub use tiering::{TierCounters, DEFAULT_HOT_THRESHOLD};
 pub use ops::lock_allowed;
 pub use state::CpuState;

@@ -13,7 +13,7 @@ use super::board::board;
 use rx86::pc::Pc;
 use rx86_core::entry::{gpr, EntryState, TableInit};
 use rx86_core::time::Clock;
-use rx86_cpu::engine::{Engine, Exit};
+use rx86_cpu::engine::{Engine, Exit, RegisterSummary};
 use rx86_cpu::interp::{Interpreter, DEFAULT_NS_PER_INSN};
 
 /// Where the code goes.
@@ -61,7 +61,28 @@ pub fn cpu_code(data: &[u8]) {
 
 /// Runs the code in `data` on `pc`; returns the instructions retired.
 pub fn run_code(pc: &Pc, clock: &Clock, data: &[u8]) -> u64 {
-    let Some((&mode, code)) = data.split_first() else { return 0 };
+    run_code_on(pc, clock, data, Interpreter::new(DEFAULT_NS_PER_INSN)).retired
+}
+
+/// How a run of [`run_code_on`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunEnd {
+    /// Instructions retired.
+    pub retired: u64,
+    /// The registers at the end.
+    pub registers: RegisterSummary,
+    /// The last exit other than a deadline, halt or restarted shutdown.
+    pub exit: Option<String>,
+}
+
+/// Runs the code in `data` on `pc` with the CPU `cpu` (see the module documentation).
+pub fn run_code_on(pc: &Pc, clock: &Clock, data: &[u8], mut cpu: Interpreter) -> RunEnd {
+    let end_of = |cpu: &Interpreter, exit: Option<String>| RunEnd {
+        retired: cpu.instructions_retired().unwrap_or(0),
+        registers: cpu.registers(),
+        exit,
+    };
+    let Some((&mode, code)) = data.split_first() else { return end_of(&cpu, None) };
     let code = &code[..code.len().min(MAX_CODE)];
     let mem = pc.memory();
     mem.write(CODE, code);
@@ -77,12 +98,12 @@ pub fn run_code(pc: &Pc, clock: &Clock, data: &[u8]) -> u64 {
     }
     let entry = |offset: u64| entry_state(mode, offset);
 
-    let mut cpu = Interpreter::new(DEFAULT_NS_PER_INSN);
     let end = clock.now_ns() + MAX_INSNS * DEFAULT_NS_PER_INSN;
     let mut restarts = 0;
     if cpu.load_entry_state(&entry(0)).is_err() {
-        return 0;
+        return end_of(&cpu, None);
     }
+    let mut last = None;
     while clock.now_ns() < end {
         let deadline = pc.timers().next_deadline().unwrap_or(u64::MAX).min(end);
         match cpu.run(pc, clock, deadline) {
@@ -99,12 +120,19 @@ pub fn run_code(pc: &Pc, clock: &Clock, data: &[u8]) -> u64 {
                     break;
                 }
             }
-            Ok(_) | Err(_) => break,
+            Ok(exit) => {
+                last = Some(format!("{exit:?}"));
+                break;
+            }
+            Err(e) => {
+                last = Some(e.to_string());
+                break;
+            }
         }
         pc.fire_due_timers(clock.now_ns());
         pc.power().take();
     }
-    cpu.instructions_retired().unwrap_or(0)
+    end_of(&cpu, last)
 }
 
 #[cfg(test)]

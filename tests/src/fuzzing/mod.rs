@@ -11,6 +11,8 @@
 //!   devices' timers, run against a fresh board with a floppy, a hard disk and a CD.
 //! - [`cpu`]: arbitrary code on the interpreter, on that board, in real, protected and long
 //!   mode.
+//! - [`tiers`]: the same code on the interpreter and on the JIT tier (lock-step checked):
+//!   the same instructions retired, registers and exit.
 //! - [`parsers`]: the file formats a user hands rx86: bzImage, Multiboot/ELF kernels,
 //!   El Torito boot catalogs, qcow2 images; and the command-line mini-languages.
 //! - [`net`]: the e1000's register file and descriptor rings (rings and buffers anywhere,
@@ -20,6 +22,7 @@ pub mod board;
 pub mod cpu;
 pub mod net;
 pub mod parsers;
+pub mod tiers;
 
 /// Reads fuzz input as a stream of little-endian numbers; past the end everything is 0.
 #[derive(Debug, Clone)]

@@ -1,0 +1,261 @@
+//! The interpreter's side of the compiled tier ([`crate::tier`]): when a block is hot
+//! it is described to the tier as a [`UnitPlan`] and its code hangs off the block; the
+//! helpers compiled code calls run the interpreter's own handlers.
+//!
+//! A lowering is offered only for forms whose inline meaning the tier can give exactly
+//! (register-only moves and arithmetic, LEA, direct branches); everything else runs its
+//! handler through [`exec_op`], so no instruction has a second definition it could get
+//! wrong without the lock-step checker noticing.
+
+use super::cpu::Ctx;
+use super::decode_cache::Block;
+use super::flags::size_mask;
+use super::op::{Op, NO_REG};
+use super::state::{CpuState, Mode};
+use crate::engine::Exit;
+use crate::tier::{Address, AluOp, Lowering, PlanInsn, Src, TargetCheck, UnitAbi, UnitCode, UnitFrame, UnitPlan};
+use iced_x86::{Code, Mnemonic as M, OpKind};
+use std::ffi::c_void;
+
+/// Executions of a block before it is compiled: enough that code run only at start-up
+/// (firmware, decompressors) stays interpreted, few enough that loops compile early.
+pub const DEFAULT_HOT_THRESHOLD: u32 = 64;
+
+/// Counters of the tier's use, for `--stats`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TierCounters {
+    /// Compiled units entered.
+    pub unit_runs: u64,
+    /// Blocks run by the interpreter's loops.
+    pub interpreted_blocks: u64,
+    /// Compiled blocks dropped because their code was written.
+    pub invalidated_units: u64,
+}
+
+/// The helpers and offsets compiled code uses.
+pub fn unit_abi() -> UnitAbi {
+    UnitAbi { exec_op, condition, fold_carry }
+}
+
+/// Runs one instruction through its handler as the lean loop does.
+///
+/// # Safety
+/// `ctx` is the `Ctx` the running unit was entered with, `op` an [`Op`] of the block it
+/// was compiled from (alive while the unit runs).
+unsafe extern "C" fn exec_op(ctx: *mut c_void, op: *const c_void) -> u32 {
+    // SAFETY: the unit passes back the context pointer `run_unit` gave it, which is a
+    // live, exclusive `Ctx` for the duration of the call, and a pointer to one of the
+    // block's ops, which the block (held by `run_unit`) keeps alive.
+    let (ctx, op) = unsafe { (&mut *ctx.cast::<Ctx<'_>>(), &*op.cast::<Op>()) };
+    ctx.exec_one(op) as u32
+}
+
+/// Condition `cc` on the lazy flags.
+///
+/// # Safety
+/// `st` points to the live CPU state.
+unsafe extern "C" fn condition(st: *const CpuState, cc: u32) -> u32 {
+    // SAFETY: the unit passes the state pointer of its frame, live while it runs.
+    let st = unsafe { &*st };
+    st.lazy.condition(cc as u8, st.rflags) as u32
+}
+
+/// Folds the pending CF into RFLAGS (INC and DEC keep CF).
+///
+/// # Safety
+/// `st` points to the live CPU state.
+unsafe extern "C" fn fold_carry(st: *mut CpuState) {
+    // SAFETY: as for `condition`; nothing else accesses the state during the call.
+    let st = unsafe { &mut *st };
+    st.rflags = (st.rflags & !super::state::fl::CF) | st.lazy.carry(st.rflags) as u64;
+}
+
+impl Ctx<'_> {
+    /// One instruction of a compiled unit through its handler: the body of the lean
+    /// loop. True when the unit must stop after it (a fault was delivered, the board
+    /// was asked for, or control left the straight line).
+    #[inline]
+    fn exec_one(&mut self, op: &Op) -> bool {
+        if self.c.lockstep.is_some() {
+            return self.exec_one_recorded(op);
+        }
+        self.exec_one_plain(op)
+    }
+
+    /// [`Self::exec_one`] without the checker.
+    #[inline]
+    pub(super) fn exec_one_plain(&mut self, op: &Op) -> bool {
+        let start_rip = op.ins.ip();
+        let start_rsp = self.c.st.gpr[4];
+        self.c.st.rip = op.next_ip;
+        match (op.run)(self, op) {
+            Ok(()) => {
+                self.c.retired += 1;
+                self.c.brk || self.c.st.rip != op.next_ip
+            }
+            Err(fault) => {
+                if let Err(exit) = self.instruction_fault(fault, op, start_rip, start_rsp) {
+                    self.c.pending_exit = Some(exit);
+                }
+                true
+            }
+        }
+    }
+
+    /// The compiled code of `block` when it may run now, compiling it once it is hot.
+    /// `whole` says the budget covers the whole block.
+    pub(super) fn unit_for(&mut self, block: &Block, whole: bool) -> Option<UnitCode> {
+        let tier = self.c.tier.as_mut()?;
+        if !whole {
+            return None;
+        }
+        if let Some(code) = block.unit.get() {
+            if code.generation == tier.generation() {
+                return Some(code);
+            }
+        }
+        let heat = block.heat.get();
+        if heat == u32::MAX {
+            return None;
+        }
+        block.heat.set(heat + 1);
+        if heat + 1 < self.c.hot_threshold {
+            return None;
+        }
+        block.heat.set(0);
+        let plan = plan(block, self.c.st.mode);
+        let code = tier.compile(&plan);
+        if code.is_some() {
+            // The same block is never compiled twice in one mode: its key includes it.
+            let _ = block.lowered.set(plan.insns.iter().map(|i| i.lowering).collect());
+        }
+        if code.is_none() {
+            block.heat.set(u32::MAX);
+        }
+        block.unit.set(code);
+        code
+    }
+
+    /// Runs compiled `code` of `block`; `end` is the tick count the budget ends at, and
+    /// `chain` whether the unit may go round its loop.
+    pub(super) fn run_unit(&mut self, block: &Block, code: UnitCode, end: u64, chain: bool) -> Result<(), Exit> {
+        self.c.tier_counters.unit_runs += 1;
+        self.c.st.rflags &= !super::state::fl::RF;
+        let retired_end = if chain { end - self.c.event_ticks } else { self.c.retired };
+        let c: *mut super::cpu::Interpreter = &mut *self.c;
+        // SAFETY: `c` is the interpreter this context borrows exclusively; the pointers
+        // stay valid for the call, and the unit touches the fields only through them and
+        // through the helpers (which get this context back).
+        let mut frame = unsafe {
+            UnitFrame {
+                ctx: (self as *mut Self).cast(),
+                st: std::ptr::addr_of_mut!((*c).st),
+                retired: std::ptr::addr_of_mut!((*c).retired),
+                retired_end,
+                brk: std::ptr::addr_of!((*c).brk).cast(),
+                irq_check: std::ptr::addr_of!((*c).irq_check).cast(),
+                dead: block.dead_flag(),
+                tlb_generation: std::ptr::addr_of!((*c).tlb.generation),
+                entry_generation: (*c).tlb.generation,
+            }
+        };
+        // SAFETY: the code was compiled from this block's plan by the tier, whose
+        // generation it still matches, so its memory holds it; the frame is live.
+        unsafe { (code.entry)(&mut frame) };
+        match self.c.pending_exit.take() {
+            Some(exit) => Err(exit),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The plan of `block` decoded in `mode`.
+pub(super) fn plan(block: &Block, mode: Mode) -> UnitPlan {
+    let long = mode == Mode::Long64;
+    let last = block.ops.len() - 1;
+    let insns: Vec<PlanInsn> = block
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| PlanInsn {
+            lowering: lowering(op, i == last, long),
+            op: (op as *const Op).cast(),
+            ip: op.ins.ip(),
+            next_ip: op.next_ip,
+        })
+        .collect();
+    let first_ip = block.ops[0].ins.ip();
+    let loops = matches!(insns[last].lowering, Lowering::Jcc { target, .. } | Lowering::Jmp { target } if target == first_ip);
+    UnitPlan {
+        insns,
+        loops,
+        target_check: if long { TargetCheck::None } else { TargetCheck::CsLimit },
+        abi: unit_abi(),
+    }
+}
+
+/// A GPR operand of `size` bytes the tier can address (no AH..BH).
+fn gpr(r: u8) -> Option<u8> {
+    (r < 16).then_some(r)
+}
+
+/// How `op` may be compiled (`last`: it ends the block; `long`: 64-bit mode).
+fn lowering(op: &Op, last: bool, long: bool) -> Lowering {
+    let ins = &op.ins;
+    if ins.has_lock_prefix() || ins.encoding() != iced_x86::EncodingKind::Legacy {
+        return Lowering::Helper;
+    }
+    let count = ins.op_count();
+    let kind = |i: u32| (i < count).then(|| ins.op_kind(i));
+    let reg0 = kind(0) == Some(OpKind::Register) && op.r0 != NO_REG;
+    let size = if reg0 { ins.op0_register().size() as u8 } else { 0 };
+    let src = || match kind(1) {
+        Some(OpKind::Register) if op.r1 != NO_REG => gpr(op.r1).map(Src::Reg),
+        Some(k) if super::ops::operand::is_immediate(k) => {
+            Some(Src::Imm(ins.try_immediate(1).unwrap_or(0) & size_mask(size)))
+        }
+        _ => None,
+    };
+    let lowered = match ins.mnemonic() {
+        M::Mov if reg0 && count == 2 => {
+            gpr(op.r0).zip(src()).map(|(dst, src)| Lowering::Mov { dst, src, size })
+        }
+        m @ (M::Add | M::Or | M::And | M::Sub | M::Xor | M::Cmp | M::Test) if reg0 && count == 2 => {
+            let alu = match m {
+                M::Add => AluOp::Add,
+                M::Or => AluOp::Or,
+                M::And => AluOp::And,
+                M::Sub => AluOp::Sub,
+                M::Xor => AluOp::Xor,
+                M::Cmp => AluOp::Cmp,
+                _ => AluOp::Test,
+            };
+            gpr(op.r0).zip(src()).map(|(dst, src)| Lowering::Alu { op: alu, dst, src, size })
+        }
+        M::Inc | M::Dec if reg0 => gpr(op.r0).map(|dst| Lowering::IncDec { inc: ins.mnemonic() == M::Inc, dst, size }),
+        M::Lea if reg0 && kind(1) == Some(OpKind::Memory) && size >= 2 => {
+            let m = &op.mem;
+            let reg = |r: u8| (r != NO_REG).then_some(r & 15);
+            let addr = Address { disp: m.disp, base: reg(m.base), index: reg(m.index), scale: m.scale, amask: m.amask };
+            gpr(op.r0).map(|dst| Lowering::Lea { dst, addr, size })
+        }
+        m if last && super::ops::is_jcc(m) && is_near_branch(ins.op0_kind()) => {
+            direct_target(ins.near_branch_target(), long).map(|target| Lowering::Jcc { cc: op.cc, target })
+        }
+        M::Jmp if last && matches!(ins.code(), Code::Jmp_rel8_16 | Code::Jmp_rel8_32 | Code::Jmp_rel8_64 | Code::Jmp_rel16 | Code::Jmp_rel32_32 | Code::Jmp_rel32_64) => {
+            direct_target(ins.near_branch_target(), long).map(|target| Lowering::Jmp { target })
+        }
+        _ => None,
+    };
+    lowered.filter(|_| matches!(size, 0 | 1 | 2 | 4 | 8)).unwrap_or(Lowering::Helper)
+}
+
+fn is_near_branch(k: OpKind) -> bool {
+    matches!(k, OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64)
+}
+
+/// A direct branch target the unit may jump to without a check at run time beyond the
+/// CS limit: in 64-bit mode it must be canonical (else the handler raises #GP).
+fn direct_target(target: u64, long: bool) -> Option<u64> {
+    (!long || ((target as i64) << 16 >> 16) as u64 == target).then_some(target)
+}

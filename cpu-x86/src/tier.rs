@@ -1,0 +1,287 @@
+//! The interface of a compiled tier (the `jit` crate implements it; this crate never
+//! depends on it).
+//!
+//! The interpreter decodes each basic block once into handlers (`interp::op`). When a
+//! block gets hot, the interpreter describes it to the tier as a [`UnitPlan`]: per
+//! instruction, either a [`Lowering`] the tier may translate inline, or
+//! [`Lowering::Helper`], for which the compiled code calls [`UnitAbi::exec_op`] with the
+//! instruction's decoded form, so every instruction keeps the one definition of its
+//! semantics the interpreter has. The compiled [`UnitFn`] hangs off the decoded block,
+//! so dropping the block (a write to its code, a cache flush) drops the code too.
+//!
+//! A unit behaves exactly as the interpreter's lean loop over the same block: the same
+//! instructions retire, in the same order, with the same effects, and it stops where
+//! the loop stops (an instruction that asks for the board, a taken branch out). A unit
+//! whose last instruction branches back to its start may run its body again without
+//! returning, while the budget allows another whole pass and nothing asked to stop:
+//! exactly as the interpreter chains a block to itself.
+
+use crate::interp::state::CpuState;
+use std::ffi::c_void;
+use std::mem::offset_of;
+
+/// A general-purpose register operand: 0-15 (byte forms mean AL..R15B, never AH..BH).
+pub type Gpr = u8;
+
+/// The binary operations a tier may translate inline (ADC, SBB and shifts go through
+/// their handlers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AluOp {
+    /// ADD.
+    Add,
+    /// OR.
+    Or,
+    /// AND.
+    And,
+    /// SUB.
+    Sub,
+    /// XOR.
+    Xor,
+    /// CMP (SUB without the write).
+    Cmp,
+    /// TEST (AND without the write).
+    Test,
+}
+
+/// The second operand of an inline ALU operation or MOV.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Src {
+    /// A register of the operation's size.
+    Reg(Gpr),
+    /// An immediate, already masked to the operation's size.
+    Imm(u64),
+}
+
+/// The address of a LEA: `(disp + base + (index << scale)) & amask`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Address {
+    /// Displacement.
+    pub disp: u64,
+    /// Base register.
+    pub base: Option<Gpr>,
+    /// Index register.
+    pub index: Option<Gpr>,
+    /// log2 of the scale.
+    pub scale: u8,
+    /// Address-size mask.
+    pub amask: u64,
+}
+
+/// How one instruction of a unit may be compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lowering {
+    /// Call [`UnitAbi::exec_op`] with the instruction's decoded form.
+    Helper,
+    /// `dst = src` on `size` bytes (1, 2, 4 or 8; 4 clears bits 63:32, 1 and 2 merge).
+    Mov {
+        /// Destination.
+        dst: Gpr,
+        /// Source.
+        src: Src,
+        /// Operand size in bytes.
+        size: u8,
+    },
+    /// `dst = dst OP src` on `size` bytes, setting the lazy flags as the interpreter does.
+    Alu {
+        /// Operation.
+        op: AluOp,
+        /// Destination (and first source).
+        dst: Gpr,
+        /// Second source.
+        src: Src,
+        /// Operand size in bytes.
+        size: u8,
+    },
+    /// INC (`inc`) or DEC of a register; CF is kept.
+    IncDec {
+        /// INC rather than DEC.
+        inc: bool,
+        /// The register.
+        dst: Gpr,
+        /// Operand size in bytes.
+        size: u8,
+    },
+    /// `dst = address` truncated to `size` bytes.
+    Lea {
+        /// Destination.
+        dst: Gpr,
+        /// The address computed.
+        addr: Address,
+        /// Operand size in bytes (2, 4 or 8).
+        size: u8,
+    },
+    /// Jcc to `target` on condition `cc` (the low nibble of the opcode); the unit's last
+    /// instruction.
+    Jcc {
+        /// Condition code.
+        cc: u8,
+        /// Branch target (an offset in CS).
+        target: u64,
+    },
+    /// JMP to `target`; the unit's last instruction.
+    Jmp {
+        /// Branch target (an offset in CS).
+        target: u64,
+    },
+}
+
+/// One instruction of a unit.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInsn {
+    /// How to compile it.
+    pub lowering: Lowering,
+    /// Its decoded form, passed to [`UnitAbi::exec_op`] (valid while the block lives).
+    pub op: *const c_void,
+    /// RIP of the instruction.
+    pub ip: u64,
+    /// RIP of the next instruction.
+    pub next_ip: u64,
+}
+
+/// What a unit must check before a branch to a target (never in 64-bit mode, where
+/// targets are checked for canonical form at translation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetCheck {
+    /// 64-bit mode: the target was checked when the plan was made.
+    None,
+    /// Compare the target with CS.limit (at [`UnitAbi::cs_limit`]).
+    CsLimit,
+}
+
+/// A unit to compile: one decoded block.
+#[derive(Debug, Clone)]
+pub struct UnitPlan {
+    /// The instructions, in order.
+    pub insns: Vec<PlanInsn>,
+    /// The last instruction may branch back to the first.
+    pub loops: bool,
+    /// How branch targets are checked.
+    pub target_check: TargetCheck,
+    /// The pointers and offsets the code uses.
+    pub abi: UnitAbi,
+}
+
+/// The run-time data a unit is called with.
+#[repr(C)]
+#[derive(Debug)]
+pub struct UnitFrame {
+    /// The interpreter context, for helpers.
+    pub ctx: *mut c_void,
+    /// The architectural state.
+    pub st: *mut CpuState,
+    /// The retired-instruction counter.
+    pub retired: *mut u64,
+    /// A loop pass may start only while `retired + insns <= retired_end`.
+    pub retired_end: u64,
+    /// Nonzero when an instruction asked the run loop to look at the board.
+    pub brk: *const u8,
+    /// Nonzero when the interrupt lines must be checked.
+    pub irq_check: *const u8,
+    /// Nonzero once the block was dropped (its code was written).
+    pub dead: *const u8,
+    /// The TLB's generation counter ...
+    pub tlb_generation: *const u64,
+    /// ... and its value when the unit was entered: a loop pass may start only while
+    /// they are equal.
+    pub entry_generation: u64,
+}
+
+/// Offsets into [`CpuState`] and helper entry points a compiled unit uses.
+#[derive(Debug, Clone, Copy)]
+pub struct UnitAbi {
+    /// Executes one instruction through its interpreter handler, exactly as the lean
+    /// loop does (RIP set, handler run, retired counted, a fault delivered); returns
+    /// nonzero when the unit must stop after it.
+    pub exec_op: unsafe extern "C" fn(ctx: *mut c_void, op: *const c_void) -> u32,
+    /// Evaluates condition `cc` on the lazy flags and RFLAGS of the state.
+    pub condition: unsafe extern "C" fn(st: *const CpuState, cc: u32) -> u32,
+    /// Folds the pending carry into RFLAGS.CF (before INC/DEC replaces the lazy flags).
+    pub fold_carry: unsafe extern "C" fn(st: *mut CpuState),
+}
+
+/// The offsets of the [`CpuState`] fields a compiled unit reads and writes.
+pub mod offsets {
+    use super::*;
+    use crate::interp::flags::LazyFlags;
+    use crate::interp::state::Segment;
+
+    /// `gpr[0]`.
+    pub const GPR: i32 = offset_of!(CpuState, gpr) as i32;
+    /// `rip`.
+    pub const RIP: i32 = offset_of!(CpuState, rip) as i32;
+    /// `rflags`.
+    pub const RFLAGS: i32 = offset_of!(CpuState, rflags) as i32;
+    /// `lazy.dst`.
+    pub const LAZY_DST: i32 = (offset_of!(CpuState, lazy) + offset_of!(LazyFlags, dst)) as i32;
+    /// `lazy.src`.
+    pub const LAZY_SRC: i32 = (offset_of!(CpuState, lazy) + offset_of!(LazyFlags, src)) as i32;
+    /// `lazy.res`.
+    pub const LAZY_RES: i32 = (offset_of!(CpuState, lazy) + offset_of!(LazyFlags, res)) as i32;
+    /// `lazy.op` (one byte, [`crate::interp::flags::FlagOp`]).
+    pub const LAZY_OP: i32 = (offset_of!(CpuState, lazy) + offset_of!(LazyFlags, op)) as i32;
+    /// `lazy.size` (one byte).
+    pub const LAZY_SIZE: i32 = (offset_of!(CpuState, lazy) + offset_of!(LazyFlags, size)) as i32;
+    /// `seg[CS].limit` (four bytes).
+    pub const CS_LIMIT: i32 = (offset_of!(CpuState, seg) + std::mem::size_of::<Segment>() + offset_of!(Segment, limit)) as i32;
+
+    /// `UnitFrame::ctx`.
+    pub const FRAME_CTX: i32 = offset_of!(UnitFrame, ctx) as i32;
+    /// `UnitFrame::st`.
+    pub const FRAME_ST: i32 = offset_of!(UnitFrame, st) as i32;
+    /// `UnitFrame::retired`.
+    pub const FRAME_RETIRED: i32 = offset_of!(UnitFrame, retired) as i32;
+    /// `UnitFrame::retired_end`.
+    pub const FRAME_RETIRED_END: i32 = offset_of!(UnitFrame, retired_end) as i32;
+    /// `UnitFrame::brk`.
+    pub const FRAME_BRK: i32 = offset_of!(UnitFrame, brk) as i32;
+    /// `UnitFrame::irq_check`.
+    pub const FRAME_IRQ_CHECK: i32 = offset_of!(UnitFrame, irq_check) as i32;
+    /// `UnitFrame::dead`.
+    pub const FRAME_DEAD: i32 = offset_of!(UnitFrame, dead) as i32;
+    /// `UnitFrame::tlb_generation`.
+    pub const FRAME_TLB_GENERATION: i32 = offset_of!(UnitFrame, tlb_generation) as i32;
+    /// `UnitFrame::entry_generation`.
+    pub const FRAME_ENTRY_GENERATION: i32 = offset_of!(UnitFrame, entry_generation) as i32;
+}
+
+/// A compiled unit: `unit(frame)` runs it.
+pub type UnitFn = unsafe extern "C" fn(frame: *mut UnitFrame);
+
+/// Compiled code for a block, valid while the tier's code generation is `generation`.
+#[derive(Debug, Clone, Copy)]
+pub struct UnitCode {
+    /// The entry point.
+    pub entry: UnitFn,
+    /// The tier's code generation when it was compiled (see [`CodeTier::generation`]).
+    pub generation: u64,
+}
+
+/// What a tier reports for `--stats`.
+#[derive(Debug, Clone, Default)]
+pub struct TierStats {
+    /// Units compiled.
+    pub units: u64,
+    /// Host time spent compiling, in nanoseconds.
+    pub compile_ns: u64,
+    /// Bytes of code memory in use.
+    pub code_bytes: u64,
+    /// Bytes of code memory reserved.
+    pub code_capacity: u64,
+    /// Times the code memory was emptied to make room.
+    pub flushes: u64,
+    /// Units that could not be compiled.
+    pub failures: u64,
+}
+
+/// A compiled tier.
+pub trait CodeTier {
+    /// Compiles `plan`; `None` when the tier declines (the block stays interpreted).
+    fn compile(&mut self, plan: &UnitPlan) -> Option<UnitCode>;
+
+    /// The current code generation: code of an older generation may no longer be run
+    /// (its memory was reused).
+    fn generation(&self) -> u64;
+
+    /// Counters for `--stats`.
+    fn stats(&self) -> TierStats;
+}

@@ -1,0 +1,107 @@
+//! rx86's compiled tier: hot decoded blocks of the software CPU compiled by Cranelift.
+//!
+//! [`JitTier`] implements [`rx86_cpu::tier::CodeTier`]: the interpreter hands it a
+//! [`rx86_cpu::tier::UnitPlan`] for each hot block, `translate` turns the plan into
+//! Cranelift IR, Cranelift compiles it for the host, and the machine code is copied into
+//! the [`arena::CodeArena`]. Compiled code has no relocations: the helpers it calls are
+//! absolute addresses in the plan.
+
+pub mod arena;
+mod translate;
+
+use arena::CodeArena;
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::Function;
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::Context;
+use cranelift_frontend::FunctionBuilderContext;
+use rx86_cpu::tier::{CodeTier, TierStats, UnitCode, UnitFn, UnitPlan};
+use std::time::Instant;
+
+/// Code memory reserved by default (the arena starts over when it is full).
+pub const DEFAULT_CODE_BYTES: usize = 32 << 20;
+
+/// The Cranelift tier.
+pub struct JitTier {
+    isa: OwnedTargetIsa,
+    ctx: Context,
+    fctx: FunctionBuilderContext,
+    arena: CodeArena,
+    stats: TierStats,
+}
+
+impl JitTier {
+    /// A tier for this host with `code_bytes` of code memory.
+    pub fn new(code_bytes: usize) -> Result<Self, String> {
+        if !cfg!(target_arch = "x86_64") {
+            // Other hosts need an instruction-cache flush after code is written, which
+            // the arena does not do yet.
+            return Err("the JIT tier runs on x86-64 hosts only; use --accel interp".into());
+        }
+        let mut flags = settings::builder();
+        flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
+        let isa = cranelift_native::builder()
+            .map_err(|e| format!("no Cranelift backend for this host: {e}"))?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| e.to_string())?;
+        let arena = CodeArena::new(code_bytes).map_err(|e| format!("cannot map code memory: {e}"))?;
+        Ok(JitTier { isa, ctx: Context::new(), fctx: FunctionBuilderContext::new(), arena, stats: TierStats::default() })
+    }
+
+    fn compile_plan(&mut self, plan: &UnitPlan) -> Result<Option<UnitCode>, String> {
+        let mut func = Function::new();
+        translate::translate(plan, &mut func, &mut self.fctx, &*self.isa);
+        self.ctx.clear();
+        self.ctx.func = func;
+        let code = self.ctx.compile(&*self.isa, &mut ControlPlane::default()).map_err(|e| format!("{:?}", e.inner))?;
+        if !code.buffer.relocs().is_empty() {
+            return Err("compiled code needs relocations".into());
+        }
+        let bytes = code.code_buffer().to_vec();
+        let Some((addr, generation)) = self.arena.insert(&bytes).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        // SAFETY: `addr` is the start of the function Cranelift just compiled for this
+        // host's default calling convention with one pointer argument and no result,
+        // copied whole into executable memory, which is what `UnitFn` calls.
+        let entry = unsafe { std::mem::transmute::<*const u8, UnitFn>(addr) };
+        Ok(Some(UnitCode { entry, generation }))
+    }
+}
+
+impl CodeTier for JitTier {
+    fn compile(&mut self, plan: &UnitPlan) -> Option<UnitCode> {
+        let start = Instant::now();
+        let result = self.compile_plan(plan);
+        self.stats.compile_ns += start.elapsed().as_nanos() as u64;
+        match result {
+            Ok(Some(code)) => {
+                self.stats.units += 1;
+                Some(code)
+            }
+            Ok(None) => {
+                self.stats.failures += 1;
+                None
+            }
+            Err(e) => {
+                log::warn!("JIT: the block at {:#x} stays interpreted: {e}", plan.insns[0].ip);
+                self.stats.failures += 1;
+                None
+            }
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        self.arena.generation()
+    }
+
+    fn stats(&self) -> TierStats {
+        TierStats {
+            code_bytes: self.arena.used() as u64,
+            code_capacity: self.arena.capacity() as u64,
+            flushes: self.arena.flushes(),
+            ..self.stats.clone()
+        }
+    }
+}

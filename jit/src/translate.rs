@@ -1,0 +1,462 @@
+//! Translation of a [`UnitPlan`] into Cranelift IR.
+//!
+//! Inside a unit the guest registers it touches live in SSA variables; they are
+//! written back before every helper call and exit, and read again after a helper
+//! (which may change any of them). The flags of the last inline flag-setting
+//! instruction stay in SSA values too: a Jcc after a CMP tests the operands directly,
+//! and a flag result that a later instruction replaces before anything reads it is
+//! never stored. What is stored is exactly the interpreter's lazy-flag record, so the
+//! state at every exit is the interpreter's.
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{types, AbiParam, Function, InstBuilder, MemFlagsData, SigRef, Signature, UserFuncName, Value};
+use cranelift_codegen::isa::TargetIsa;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use rx86_cpu::interp::flags::FlagOp;
+use rx86_cpu::tier::{offsets as off, AluOp, Lowering, PlanInsn, Src, TargetCheck, UnitPlan};
+
+const I64: types::Type = types::I64;
+
+/// Mask of an operand of `size` bytes.
+fn mask(size: u8) -> u64 {
+    if size >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (size * 8)) - 1
+    }
+}
+
+/// Flags produced by an inline instruction of this unit, still in SSA values.
+#[derive(Clone, Copy)]
+struct Known {
+    op: FlagOp,
+    size: u8,
+    dst: Value,
+    src: Value,
+    res: Value,
+    /// Not yet written to the state's lazy-flag record.
+    unstored: bool,
+}
+
+/// The translator of one unit.
+struct Tx<'a, 'b> {
+    b: &'b mut FunctionBuilder<'a>,
+    plan: &'b UnitPlan,
+    frame: Value,
+    st: Value,
+    regs: [Variable; 16],
+    /// Registers the unit's inline instructions use (loaded at entry).
+    used: u16,
+    /// Registers written since they were last stored.
+    dirty: u16,
+    /// Inline instructions retired since the counter was last updated.
+    pending: u64,
+    flags: Option<Known>,
+    exec_sig: SigRef,
+    cond_sig: SigRef,
+    fold_sig: SigRef,
+}
+
+/// Builds the IR of `plan` into `func`.
+pub fn translate(plan: &UnitPlan, func: &mut Function, fctx: &mut FunctionBuilderContext, isa: &dyn TargetIsa) {
+    let call_conv = isa.default_call_conv();
+    let mut sig = Signature::new(call_conv);
+    sig.params.push(AbiParam::new(I64));
+    func.signature = sig;
+    func.name = UserFuncName::default();
+    let mut b = FunctionBuilder::new(func, fctx);
+    let sig_of = |params: &[types::Type], ret: Option<types::Type>| {
+        let mut s = Signature::new(call_conv);
+        s.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+        s.returns.extend(ret.map(AbiParam::new));
+        s
+    };
+    let exec_sig = b.import_signature(sig_of(&[I64, I64], Some(types::I32)));
+    let cond_sig = b.import_signature(sig_of(&[I64, types::I32], Some(types::I32)));
+    let fold_sig = b.import_signature(sig_of(&[I64], None));
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let frame = b.block_params(entry)[0];
+    let st = b.ins().load(I64, MemFlagsData::trusted(), frame, off::FRAME_ST);
+    let regs = std::array::from_fn(|_| b.declare_var(I64));
+    let used = plan.insns.iter().map(|i| regs_of(&i.lowering)).fold(0, |a, m| a | m);
+    let mut tx = Tx {
+        b: &mut b,
+        plan,
+        frame,
+        st,
+        regs,
+        used,
+        dirty: 0,
+        pending: 0,
+        flags: None,
+        exec_sig,
+        cond_sig,
+        fold_sig,
+    };
+    tx.load_regs();
+    let head = tx.b.create_block();
+    tx.b.ins().jump(head, &[]);
+    tx.b.switch_to_block(head);
+    let last = plan.insns.len() - 1;
+    for (i, insn) in plan.insns.iter().enumerate() {
+        tx.insn(insn, i == last, head);
+    }
+    b.seal_all_blocks();
+    b.finalize(isa.frontend_config());
+}
+
+/// The registers a lowering reads or writes, as a bit mask.
+fn regs_of(l: &Lowering) -> u16 {
+    let bit = |r: u8| 1u16 << r;
+    let src = |s: &Src| if let Src::Reg(r) = s { bit(*r) } else { 0 };
+    match l {
+        Lowering::Mov { dst, src: s, .. } | Lowering::Alu { dst, src: s, .. } => bit(*dst) | src(s),
+        Lowering::IncDec { dst, .. } => bit(*dst),
+        Lowering::Lea { dst, addr, .. } => bit(*dst) | addr.base.map_or(0, bit) | addr.index.map_or(0, bit),
+        Lowering::Helper | Lowering::Jcc { .. } | Lowering::Jmp { .. } => 0,
+    }
+}
+
+impl Tx<'_, '_> {
+    fn iconst(&mut self, v: u64) -> Value {
+        self.b.ins().iconst(I64, v as i64)
+    }
+
+    fn load_regs(&mut self) {
+        for r in 0..16 {
+            if self.used & (1 << r) != 0 {
+                let v = self.b.ins().load(I64, MemFlagsData::trusted(), self.st, off::GPR + 8 * r as i32);
+                self.b.def_var(self.regs[r], v);
+            }
+        }
+        self.dirty = 0;
+    }
+
+    /// Register `r` masked to `size` bytes.
+    fn get(&mut self, r: u8, size: u8) -> Value {
+        let v = self.b.use_var(self.regs[r as usize]);
+        if size >= 8 {
+            v
+        } else {
+            self.b.ins().band_imm_u(v, mask(size) as i64)
+        }
+    }
+
+    /// Writes `v` (masked to `size`) to register `r` with the merge rules of its size.
+    fn put(&mut self, r: u8, v: Value, size: u8) {
+        let new = match size {
+            8 => v,
+            4 => self.b.ins().band_imm_u(v, 0xffff_ffff),
+            _ => {
+                let old = self.b.use_var(self.regs[r as usize]);
+                let keep = self.b.ins().band_imm_u(old, !mask(size) as i64);
+                let low = self.b.ins().band_imm_u(v, mask(size) as i64);
+                self.b.ins().bor(keep, low)
+            }
+        };
+        self.b.def_var(self.regs[r as usize], new);
+        self.dirty |= 1 << r;
+    }
+
+    fn src(&mut self, s: Src, size: u8) -> Value {
+        match s {
+            Src::Reg(r) => self.get(r, size),
+            Src::Imm(v) => self.iconst(v & mask(size)),
+        }
+    }
+
+    /// Stores the dirty registers, the unstored flags and the retired count: the state
+    /// in memory is then the interpreter's.
+    fn flush(&mut self) {
+        for r in 0..16 {
+            if self.dirty & (1 << r) != 0 {
+                let v = self.b.use_var(self.regs[r]);
+                self.b.ins().store(MemFlagsData::trusted(), v, self.st, off::GPR + 8 * r as i32);
+            }
+        }
+        self.dirty = 0;
+        if let Some(k) = self.flags.as_mut().filter(|k| k.unstored) {
+            k.unstored = false;
+            let k = *k;
+            let t = MemFlagsData::trusted();
+            self.b.ins().store(t, k.dst, self.st, off::LAZY_DST);
+            self.b.ins().store(t, k.src, self.st, off::LAZY_SRC);
+            self.b.ins().store(t, k.res, self.st, off::LAZY_RES);
+            let op = self.b.ins().iconst(types::I8, k.op as i64);
+            self.b.ins().store(t, op, self.st, off::LAZY_OP);
+            let size = self.b.ins().iconst(types::I8, k.size as i64);
+            self.b.ins().store(t, size, self.st, off::LAZY_SIZE);
+        }
+        if self.pending != 0 {
+            let p = self.b.ins().load(I64, MemFlagsData::trusted(), self.frame, off::FRAME_RETIRED);
+            let n = self.b.ins().load(I64, MemFlagsData::trusted(), p, 0);
+            let n = self.b.ins().iadd_imm_s(n, self.pending as i64);
+            self.b.ins().store(MemFlagsData::trusted(), n, p, 0);
+            self.pending = 0;
+        }
+    }
+
+    /// Flushes, sets RIP and returns (in a block of its own; the current block goes on
+    /// unchanged in the translator's state).
+    fn exit_to(&mut self, rip: u64) {
+        self.flush();
+        let v = self.iconst(rip);
+        self.b.ins().store(MemFlagsData::trusted(), v, self.st, off::RIP);
+        self.b.ins().return_(&[]);
+    }
+
+    /// Calls the instruction's handler; leaves the unit if it says to stop.
+    fn helper(&mut self, insn: &PlanInsn) {
+        self.flush();
+        let f = self.iconst(self.plan.abi.exec_op as usize as u64);
+        let ctx = self.b.ins().load(I64, MemFlagsData::trusted(), self.frame, off::FRAME_CTX);
+        let op = self.iconst(insn.op as u64);
+        let call = self.b.ins().call_indirect(self.exec_sig, f, &[ctx, op]);
+        let stop = self.b.inst_results(call)[0];
+        let out = self.b.create_block();
+        let on = self.b.create_block();
+        self.b.ins().brif(stop, out, &[], on, &[]);
+        self.b.switch_to_block(out);
+        self.b.ins().return_(&[]);
+        self.b.switch_to_block(on);
+        self.load_regs();
+        self.flags = None;
+    }
+
+    fn insn(&mut self, insn: &PlanInsn, last: bool, head: cranelift_codegen::ir::Block) {
+        match insn.lowering {
+            Lowering::Helper => {
+                self.helper(insn);
+                if last {
+                    // The handler set RIP; the state is flushed.
+                    self.b.ins().return_(&[]);
+                }
+                return;
+            }
+            Lowering::Mov { dst, src, size } => {
+                let v = self.src(src, size);
+                self.put(dst, v, size);
+            }
+            Lowering::Alu { op, dst, src, size } => self.alu(op, dst, src, size),
+            Lowering::IncDec { inc, dst, size } => self.inc_dec(inc, dst, size),
+            Lowering::Lea { dst, addr, size } => {
+                let mut a = self.iconst(addr.disp);
+                if let Some(base) = addr.base {
+                    let v = self.get(base, 8);
+                    a = self.b.ins().iadd(a, v);
+                }
+                if let Some(index) = addr.index {
+                    let v = self.get(index, 8);
+                    let v = self.b.ins().ishl_imm_u(v, addr.scale as i64);
+                    a = self.b.ins().iadd(a, v);
+                }
+                let a = self.b.ins().band_imm_u(a, (addr.amask & mask(size)) as i64);
+                self.put(dst, a, size);
+            }
+            Lowering::Jcc { cc, target } => {
+                let c = self.condition(cc);
+                self.pending += 1;
+                let taken = self.b.create_block();
+                let fall = self.b.create_block();
+                self.b.ins().brif(c, taken, &[], fall, &[]);
+                let saved = (self.dirty, self.flags, self.pending);
+                self.b.switch_to_block(fall);
+                self.exit_to(insn.next_ip);
+                self.b.switch_to_block(taken);
+                (self.dirty, self.flags, self.pending) = saved;
+                self.branch(insn, target, head);
+                return;
+            }
+            Lowering::Jmp { target } => {
+                self.pending += 1;
+                self.branch(insn, target, head);
+                return;
+            }
+        }
+        self.pending += 1;
+        if last {
+            self.exit_to(insn.next_ip);
+        }
+    }
+
+    /// A taken branch to `target` (counted already): the CS-limit check, then back to
+    /// the head when the unit loops and may go round again, else out.
+    fn branch(&mut self, insn: &PlanInsn, target: u64, head: cranelift_codegen::ir::Block) {
+        if self.plan.target_check == TargetCheck::CsLimit {
+            let limit = self.b.ins().uload32(MemFlagsData::trusted(), self.st, off::CS_LIMIT);
+            let t = self.iconst(target);
+            let over = self.b.ins().icmp(IntCC::UnsignedLessThan, limit, t);
+            let bad = self.b.create_block();
+            let good = self.b.create_block();
+            self.b.ins().brif(over, bad, &[], good, &[]);
+            let saved = (self.dirty, self.flags, self.pending);
+            self.b.switch_to_block(bad);
+            // Let the handler raise the #GP, exactly as the interpreter would.
+            self.pending -= 1;
+            self.helper(insn);
+            self.b.ins().return_(&[]);
+            self.b.switch_to_block(good);
+            (self.dirty, self.flags, self.pending) = saved;
+        }
+        let first_ip = self.plan.insns[0].ip;
+        if !(self.plan.loops && target == first_ip) {
+            self.exit_to(target);
+            return;
+        }
+        self.flush();
+        let t = MemFlagsData::trusted();
+        let p = self.b.ins().load(I64, t, self.frame, off::FRAME_RETIRED);
+        let retired = self.b.ins().load(I64, t, p, 0);
+        let end = self.b.ins().load(I64, t, self.frame, off::FRAME_RETIRED_END);
+        let next = self.b.ins().iadd_imm_s(retired, self.plan.insns.len() as i64);
+        let mut ok = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, next, end);
+        for field in [off::FRAME_BRK, off::FRAME_IRQ_CHECK, off::FRAME_DEAD] {
+            let p = self.b.ins().load(I64, t, self.frame, field);
+            let v = self.b.ins().load(types::I8, t, p, 0);
+            let clear = self.b.ins().icmp_imm_s(IntCC::Equal, v, 0);
+            ok = self.b.ins().band(ok, clear);
+        }
+        let p = self.b.ins().load(I64, t, self.frame, off::FRAME_TLB_GENERATION);
+        let now = self.b.ins().load(I64, t, p, 0);
+        let then = self.b.ins().load(I64, t, self.frame, off::FRAME_ENTRY_GENERATION);
+        let same = self.b.ins().icmp(IntCC::Equal, now, then);
+        ok = self.b.ins().band(ok, same);
+        let out = self.b.create_block();
+        self.b.ins().brif(ok, head, &[], out, &[]);
+        self.b.switch_to_block(out);
+        self.exit_to(target);
+        self.flags = None;
+    }
+
+    fn alu(&mut self, op: AluOp, dst: u8, src: Src, size: u8) {
+        let d = self.get(dst, size);
+        let s = self.src(src, size);
+        let (fop, r) = match op {
+            AluOp::Add => (FlagOp::Add, self.b.ins().iadd(d, s)),
+            AluOp::Sub | AluOp::Cmp => (FlagOp::Sub, self.b.ins().isub(d, s)),
+            AluOp::And | AluOp::Test => (FlagOp::Logic, self.b.ins().band(d, s)),
+            AluOp::Or => (FlagOp::Logic, self.b.ins().bor(d, s)),
+            AluOp::Xor => (FlagOp::Logic, self.b.ins().bxor(d, s)),
+        };
+        let r = if size >= 8 { r } else { self.b.ins().band_imm_u(r, mask(size) as i64) };
+        self.flags = Some(Known { op: fop, size, dst: d, src: s, res: r, unstored: true });
+        if !matches!(op, AluOp::Cmp | AluOp::Test) {
+            self.put(dst, r, size);
+        }
+    }
+
+    fn inc_dec(&mut self, inc: bool, dst: u8, size: u8) {
+        // INC and DEC keep CF: fold the pending one into RFLAGS first.
+        match self.flags {
+            Some(k) if matches!(k.op, FlagOp::Inc | FlagOp::Dec) => {}
+            Some(k) => {
+                let cf = self.carry_of(&k);
+                let t = MemFlagsData::trusted();
+                let old = self.b.ins().load(I64, t, self.st, off::RFLAGS);
+                let old = self.b.ins().band_imm_u(old, !1i64);
+                let new = self.b.ins().bor(old, cf);
+                self.b.ins().store(t, new, self.st, off::RFLAGS);
+            }
+            None => {
+                let f = self.iconst(self.plan.abi.fold_carry as usize as u64);
+                self.b.ins().call_indirect(self.fold_sig, f, &[self.st]);
+            }
+        }
+        let d = self.get(dst, size);
+        let one = self.iconst(1);
+        let r = if inc { self.b.ins().iadd(d, one) } else { self.b.ins().isub(d, one) };
+        let r = if size >= 8 { r } else { self.b.ins().band_imm_u(r, mask(size) as i64) };
+        let op = if inc { FlagOp::Inc } else { FlagOp::Dec };
+        self.flags = Some(Known { op, size, dst: d, src: one, res: r, unstored: true });
+        self.put(dst, r, size);
+    }
+
+    /// CF (0 or 1, 64-bit) of known flags other than INC/DEC's.
+    fn carry_of(&mut self, k: &Known) -> Value {
+        let c = match k.op {
+            FlagOp::Add => self.b.ins().icmp(IntCC::UnsignedLessThan, k.res, k.dst),
+            FlagOp::Sub => self.b.ins().icmp(IntCC::UnsignedLessThan, k.dst, k.src),
+            _ => return self.iconst(0),
+        };
+        self.b.ins().uextend(I64, c)
+    }
+
+    /// Condition `cc` as an I8 truth value.
+    fn condition(&mut self, cc: u8) -> Value {
+        let Some(k) = self.flags else {
+            let f = self.iconst(self.plan.abi.condition as usize as u64);
+            let cc = self.b.ins().iconst(types::I32, cc as i64);
+            let call = self.b.ins().call_indirect(self.cond_sig, f, &[self.st, cc]);
+            let r = self.b.inst_results(call)[0];
+            return self.b.ins().icmp_imm_s(IntCC::NotEqual, r, 0);
+        };
+        let sign = 1i64 << (k.size as u32 * 8 - 1);
+        let zf = |tx: &mut Self| tx.b.ins().icmp_imm_s(IntCC::Equal, k.res, 0);
+        let sf = |tx: &mut Self| {
+            let s = tx.b.ins().band_imm_u(k.res, sign);
+            tx.b.ins().icmp_imm_s(IntCC::NotEqual, s, 0)
+        };
+        let of = |tx: &mut Self| -> Value {
+            let x = match k.op {
+                FlagOp::Add | FlagOp::Inc => {
+                    let a = tx.b.ins().bxor(k.dst, k.res);
+                    let b = tx.b.ins().bxor(k.src, k.res);
+                    tx.b.ins().band(a, b)
+                }
+                FlagOp::Sub | FlagOp::Dec => {
+                    let a = tx.b.ins().bxor(k.dst, k.src);
+                    let b = tx.b.ins().bxor(k.dst, k.res);
+                    tx.b.ins().band(a, b)
+                }
+                _ => return tx.b.ins().iconst(types::I8, 0),
+            };
+            let x = tx.b.ins().band_imm_u(x, sign);
+            tx.b.ins().icmp_imm_s(IntCC::NotEqual, x, 0)
+        };
+        let cf = |tx: &mut Self| -> Value {
+            match k.op {
+                FlagOp::Inc | FlagOp::Dec => {
+                    let f = tx.b.ins().load(I64, MemFlagsData::trusted(), tx.st, off::RFLAGS);
+                    let c = tx.b.ins().band_imm_u(f, 1);
+                    tx.b.ins().icmp_imm_s(IntCC::NotEqual, c, 0)
+                }
+                _ => {
+                    let c = tx.carry_of(&k);
+                    tx.b.ins().icmp_imm_s(IntCC::NotEqual, c, 0)
+                }
+            }
+        };
+        let r = match cc >> 1 {
+            0 => of(self),
+            1 => cf(self),
+            2 => zf(self),
+            3 => {
+                let (c, z) = (cf(self), zf(self));
+                self.b.ins().bor(c, z)
+            }
+            4 => sf(self),
+            5 => {
+                let low = self.b.ins().band_imm_u(k.res, 0xff);
+                let n = self.b.ins().popcnt(low);
+                let odd = self.b.ins().band_imm_u(n, 1);
+                self.b.ins().icmp_imm_s(IntCC::Equal, odd, 0)
+            }
+            6 => {
+                let (s, o) = (sf(self), of(self));
+                self.b.ins().bxor(s, o)
+            }
+            _ => {
+                let (z, s, o) = (zf(self), sf(self), of(self));
+                let lt = self.b.ins().bxor(s, o);
+                self.b.ins().bor(z, lt)
+            }
+        };
+        if cc & 1 != 0 {
+            self.b.ins().bxor_imm_u(r, 1)
+        } else {
+            r
+        }
+    }
+}
