@@ -10,10 +10,12 @@
 //! itself) and keeps DHCP, ARP, ICMP to the gateway and host forwards. Host I/O runs on helper
 //! threads ([`host`]); the NAT takes its results only when the board calls [`UserNet::poll`]
 //! from the machine loop, so host traffic enters the guest at instruction boundaries.
-//! Not modelled yet: ICMP beyond the gateway, IP fragments, IPv6.
+//! IPv6 is not carried: the NAT answers router solicitations ([`ndp`]) to say it offers no
+//! IPv6 route, and drops the rest. Not modelled yet: ICMP beyond the gateway, IP fragments.
 
 mod dhcp;
 pub mod host;
+pub mod ndp;
 mod nic;
 pub mod pcap;
 pub mod tcp;
@@ -215,6 +217,11 @@ impl UserNet {
                     PROTO_TCP => self.tcp_from_guest(&ip, now_ns),
                     PROTO_ICMP => self.icmp(&ip),
                     _ => {}
+                }
+            }
+            ndp::ETHERTYPE_IPV6 => {
+                if let Some(advertisement) = ndp::answer(&eth, GATEWAY_MAC) {
+                    self.push_frame(advertisement);
                 }
             }
             _ => {}
