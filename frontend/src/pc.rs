@@ -774,7 +774,8 @@ fn seed_bios_rom_side(memory: &PhysMemory) -> Result<(), RunError> {
 }
 
 /// Loads what the machine runs first: a kernel directly (with the VGA left as its BIOS
-/// would leave it), or the built-in BIOS, which boots from the drives.
+/// would leave it), or the built-in BIOS, which boots from the drives or enters a kernel
+/// that has no 32-bit entry through its real-mode setup.
 fn load_guest(
     config: &MachineConfig,
     external_rom: Option<&[u8]>,
@@ -797,37 +798,50 @@ fn load_guest(
     // The external firmware gets its ACPI tables over fw_cfg; everything else finds them here.
     let rsdp = rx86_firmware::acpi::build_acpi_tables(memory, layout, 1)
         .map_err(|e| RunError::Board(format!("ACPI tables: {e}")))?;
+    let bios_config = |linux_setup| BiosConfig {
+        layout: *layout,
+        floppies: drives.floppy.each_ref().map(|d| d.as_ref().map(|d| d.backend.clone())),
+        hard_disks: drives
+            .ide
+            .iter()
+            .flatten()
+            .filter(|d| d.media == DriveMedia::Disk)
+            .map(|d| d.backend.clone())
+            .collect(),
+        cdrom: drives.ide.iter().flatten().find(|d| d.media == DriveMedia::Cdrom).map(|d| d.backend.clone()),
+        boot_order: config.boot_order.clone().unwrap_or(DEFAULT_BOOT_ORDER.to_vec()),
+        vga: Some(vga.clone()),
+        lfb_address: Some(VGA_LFB_BASE),
+        linux_setup,
+    };
+    let start_bios = |linux_setup| -> Result<(EntryState, Option<Bios>), RunError> {
+        let bios = Bios::new(bios_config(linux_setup)).map_err(|e| RunError::Firmware(e.to_string()))?;
+        let entry = bios.install(memory);
+        Ok((entry, Some(bios)))
+    };
     let Some(kernel_path) = &config.kernel else {
         let any_drive = drives.ide.iter().chain(drives.floppy.iter()).any(Option::is_some);
         if !any_drive {
             return Err(RunError::NothingToBoot);
         }
-        let bios = Bios::new(BiosConfig {
-            layout: *layout,
-            floppies: drives.floppy.each_ref().map(|d| d.as_ref().map(|d| d.backend.clone())),
-            hard_disks: drives
-                .ide
-                .iter()
-                .flatten()
-                .filter(|d| d.media == DriveMedia::Disk)
-                .map(|d| d.backend.clone())
-                .collect(),
-            cdrom: drives.ide.iter().flatten().find(|d| d.media == DriveMedia::Cdrom).map(|d| d.backend.clone()),
-            boot_order: config.boot_order.clone().unwrap_or(DEFAULT_BOOT_ORDER.to_vec()),
-            vga: Some(vga.clone()),
-            lfb_address: Some(VGA_LFB_BASE),
-        })
-        .map_err(|e| RunError::Firmware(e.to_string()))?;
-        let entry = bios.install(memory);
-        return Ok((entry, Some(bios)));
+        return start_bios(None);
     };
-    lock(vga).init_text_console();
     let kernel = read_file("kernel", kernel_path)?;
     let initrd = config.initrd.as_deref().map(|p| read_file("initrd", p)).transpose()?;
+    let load_error = |e: rx86_firmware::LoadError| RunError::Load(format!("{}: {e}", kernel_path.display()));
+    if rx86_firmware::linux_setup::needs_real_mode_setup(&kernel) {
+        // No 32-bit entry: the image's own setup code starts it, under the BIOS.
+        let (setup, summary) =
+            rx86_firmware::linux_setup::load(memory, layout, &kernel, initrd.as_deref(), &config.append)
+                .map_err(load_error)?;
+        log::info!("{summary}");
+        return start_bios(Some(setup));
+    }
+    lock(vga).init_text_console();
     let options = rx86_firmware::LoadOptions { vga_text_console: true, ..Default::default() };
     let loaded =
         rx86_firmware::load_kernel(memory, layout, &kernel, initrd.as_deref(), &config.append, Some(rsdp), &options)
-            .map_err(|e| RunError::Load(format!("{}: {e}", kernel_path.display())))?;
+            .map_err(load_error)?;
     Ok((loaded.entry, None))
 }
 

@@ -1,11 +1,13 @@
 //! Debian's iPXE on rx86's e1000 and user-mode network: it finds the card, configures it by
-//! DHCP and shows the lease, as on QEMU's `-nic user,model=e1000`.
+//! DHCP and shows the lease, as on QEMU's `-nic user,model=e1000`; booted from its ISO through
+//! the BIOS, and as `ipxe.lkrn` under `--kernel`, which has no 32-bit entry and so starts
+//! through its real-mode setup code under the BIOS.
 //!
 //! iPXE polls its timers in busy loops, so its DHCP and IPv6 waits cost instructions. The runs
 //! use `--icount shift=4` (16 ns per instruction, a 62.5 MIPS virtual CPU): the same guest
 //! seconds in a sixteenth of the instructions, still on the deterministic virtual clock.
 
-use rx86_tests::fixtures::ipxe_iso;
+use rx86_tests::fixtures::{ipxe_iso, ipxe_lkrn};
 use rx86_tests::rx86_bin::{run_rx86_with_limit, stderr_of};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -75,4 +77,19 @@ fn ipxe_iso_gets_a_dhcp_lease_on_the_e1000() {
     };
     let iso = iso.to_string_lossy().into_owned();
     assert_lease(&run_to_lease("iso", &["--cdrom", &iso]));
+}
+
+#[test]
+fn ipxe_lkrn_boots_through_its_real_mode_setup_and_gets_a_lease() {
+    let lkrn = match ipxe_lkrn() {
+        Ok(lkrn) => lkrn,
+        Err(e) => {
+            eprintln!("SKIP: no iPXE image: {e}");
+            return;
+        }
+    };
+    let lkrn = lkrn.to_string_lossy().into_owned();
+    let text = run_to_lease("lkrn", &["--kernel", &lkrn]);
+    assert!(text.contains("Booting the kernel's real-mode setup..."), "{text}");
+    assert_lease(&text);
 }
