@@ -64,7 +64,7 @@ use rx86_devices::ide::{
 use rx86_devices::ioapic::IoApic;
 use rx86_devices::lapic::{LocalApic, LocalApicConfig};
 use rx86_devices::ne2000::{Ne2000, NE2000_IO_BAR, NE2000_IO_SIZE};
-use rx86_devices::net::{NetworkCard, UserNet};
+use rx86_devices::net::{NetBackend, NetworkCard};
 use rx86_devices::pci::{
     config_mechanism_1, AddressSpace, ExpansionRom, I440fxHostBridge, PciBus, PciWindow, PciWindowDevice,
     Piix3IsaBridge,
@@ -141,9 +141,9 @@ pub struct HostAttachments {
     /// The RTC's date and time at power-on (guest time 0), in Unix seconds: read from the
     /// host once, so the RTC carries on across a reset as a battery-backed one does.
     pub rtc_start: i64,
-    /// The user-mode NATs, one per NIC (their host forwards and capture files outlive a
-    /// reset).
-    pub net: Vec<UserNet>,
+    /// The network backends (NATs, TAP interfaces), one per NIC (their host forwards, open
+    /// interfaces and capture files outlive a reset).
+    pub net: Vec<Box<dyn NetBackend>>,
 }
 
 impl HostAttachments {
@@ -191,7 +191,7 @@ pub struct Pc {
     drives: OpenDrives,
     /// The RTC's date and time at guest time 0, in Unix seconds.
     rtc_start: i64,
-    /// The NIC and its NAT, with `--nic`.
+    /// The NICs and their backends, with `--nic`.
     network: Option<Network>,
 }
 
@@ -418,8 +418,10 @@ impl Pc {
             pci.insert(dev, func, f).map_err(|e| RunError::Board(e.to_string()))?;
         }
         let mut links = Vec::new();
-        for (i, (nic, nat)) in config.nics.iter().zip(net).enumerate() {
-            let card = attach_nic(i, nic, &interrupts, &dma_memory, &mut pci, &pci_window, &pci_io_window)?;
+        let macs = network::nic_macs(&config.nics);
+        for (i, ((nic, mac), nat)) in config.nics.iter().zip(macs).zip(net).enumerate() {
+            let card =
+                attach_nic(i, (nic.model, mac), &interrupts, &dma_memory, &mut pci, &pci_window, &pci_io_window)?;
             links.push((card, nat));
         }
         let network = (!links.is_empty()).then(|| Network::new(links, clock.clone()));
@@ -585,7 +587,7 @@ impl Pc {
         self.serial.iter().any(SerialHost::has_input)
     }
 
-    /// Lets frames move between the NIC and the NAT (once per machine-loop turn, so host
+    /// Lets frames move between the NICs and their backends (once per machine-loop turn, so host
     /// traffic reaches the guest at instruction boundaries).
     pub fn poll_network(&mut self) {
         if let Some(net) = &mut self.network {
@@ -595,7 +597,7 @@ impl Pc {
 
     /// For an idle machine on the virtual clock: waits in host time, at most `virtual_gap`
     /// nanoseconds (the time to the next device event; capped at a few milliseconds), for host
-    /// network traffic while connections are open. True when some arrived: the turn should end
+    /// network traffic while a backend expects some. True when some arrived: the turn should end
     /// without moving the clock, so the traffic enters at the current instruction.
     pub fn wait_for_network(&mut self, virtual_gap: Option<u64>) -> bool {
         self.network.as_ref().is_some_and(|n| n.wait(virtual_gap))
@@ -612,13 +614,13 @@ impl Pc {
         (read, written, self.serial.iter().map(SerialHost::sent).sum())
     }
 
-    /// The NIC's state and the NAT's connections, for the monitor.
+    /// The NICs' state and their backends' (the NATs' connections), for the monitor.
     pub fn network_info(&self) -> Vec<String> {
         self.network.as_ref().map_or_else(|| vec!["no network card (see --nic)".into()], Network::describe)
     }
 
     /// Moves typed bytes into the serial ports as far as their FIFOs have room, and network
-    /// frames between the NIC and the NAT.
+    /// frames between the NICs and their backends.
     pub fn poll_input(&mut self) {
         self.poll_network();
         for (host, uart) in self.serial.iter_mut().zip(&self.uarts) {
@@ -642,12 +644,12 @@ impl Pc {
     }
 }
 
-/// Puts NIC number `index` (from 0) as `nic` asks for in its PCI slot, its BARs where firmware
-/// would place them and its INTA# on the IRQ SeaBIOS routes its PIRQ to; returns it for the
-/// network glue.
+/// Puts NIC number `index` (from 0), a `model` with address `mac`, in its PCI slot, its BARs
+/// where firmware would place them and its INTA# on the IRQ SeaBIOS routes its PIRQ to;
+/// returns it for the network glue.
 fn attach_nic(
     index: usize,
-    nic: &network::NicConfig,
+    (model, mac): (NicModel, [u8; 6]),
     interrupts: &Arc<Interrupts>,
     memory: &rx86_devices::ide::SharedDmaMemory,
     pci: &mut PciBus,
@@ -662,10 +664,10 @@ fn attach_nic(
     let irq_number = PIRQ_IRQS[usize::from(slot) % 4];
     let io_base = NIC_IO_BASE + NIC_IO_STRIDE * index as u16;
     let irq = interrupts.isa_line(irq_number);
-    let card: Arc<Mutex<dyn NetworkCard>> = match nic.model {
+    let card: Arc<Mutex<dyn NetworkCard>> = match model {
         NicModel::E1000 => {
             let mut e1000 =
-                E1000::new(nic.mac, irq, Some(memory.clone())).map_err(|e| RunError::Board(format!("e1000: {e}")))?;
+                E1000::new(mac, irq, Some(memory.clone())).map_err(|e| RunError::Board(format!("e1000: {e}")))?;
             let mmio_base = E1000_MMIO_BASE - E1000_MMIO_SIZE as u32 * index as u32;
             e1000.firmware_setup(mmio_base, io_base, irq_number);
             let e1000 = Arc::new(Mutex::new(e1000));
@@ -676,7 +678,7 @@ fn attach_nic(
             e1000
         }
         NicModel::VirtioNet => {
-            let mut card = VirtioPci::new(VirtioNet::new(nic.mac), irq, Some(memory.clone()))
+            let mut card = VirtioPci::new(VirtioNet::new(mac), irq, Some(memory.clone()))
                 .map_err(|e| RunError::Board(format!("virtio-net: {e}")))?;
             card.firmware_setup(io_base, irq_number);
             let size = card.io_size();
@@ -686,7 +688,7 @@ fn attach_nic(
             card
         }
         NicModel::Ne2kPci => {
-            let mut card = Ne2000::new(nic.mac, irq).map_err(|e| RunError::Board(format!("ne2k_pci: {e}")))?;
+            let mut card = Ne2000::new(mac, irq).map_err(|e| RunError::Board(format!("ne2k_pci: {e}")))?;
             card.firmware_setup(io_base, irq_number);
             let card = Arc::new(Mutex::new(card));
             pci.insert(slot, 0, card.clone()).map_err(|e| RunError::Board(e.to_string()))?;

@@ -13,16 +13,20 @@
 //! IPv6 is not carried: the NAT answers router solicitations ([`ndp`]) to say it offers no
 //! IPv6 route, and drops the rest. Not modelled yet: ICMP beyond the gateway, IP fragments.
 
+pub mod backend;
 mod dhcp;
 pub mod host;
 pub mod ndp;
 mod nic;
 pub mod pcap;
+pub mod tap;
 pub mod tcp;
 pub mod wire;
 
+pub use backend::NetBackend;
 pub use dhcp::{client_message, parse_reply, DhcpConfig, DHCPACK, DHCPDISCOVER, DHCPNAK, DHCPOFFER, DHCPREQUEST};
 pub use nic::{NetworkCard, RxOutcome};
+pub use tap::{TapError, TapNet};
 
 use host::{Connecting, Listener, UdpFlow, WakeReceiver, Waker};
 use pcap::PcapWriter;
@@ -429,6 +433,30 @@ impl UserNet {
             lines.push(format!("hostfwd tcp {} -> {GUEST_IP}:{port}", l.local_addr()));
         }
         lines
+    }
+}
+
+impl NetBackend for UserNet {
+    fn transmit(&mut self, frame: &[u8], now_ns: u64) {
+        UserNet::from_guest(self, frame, now_ns);
+    }
+    fn poll(&mut self, now_ns: u64) {
+        UserNet::poll(self, now_ns);
+    }
+    fn peek_for_guest(&self) -> Option<&[u8]> {
+        UserNet::peek_for_guest(self)
+    }
+    fn pop_for_guest(&mut self, now_ns: u64) {
+        UserNet::pop_for_guest(self, now_ns);
+    }
+    fn host_active(&self) -> bool {
+        UserNet::host_active(self)
+    }
+    fn wait(&self, timeout: Duration) -> bool {
+        UserNet::wait(self, timeout)
+    }
+    fn describe(&self) -> Vec<String> {
+        UserNet::describe(self)
     }
 }
 

@@ -116,7 +116,9 @@ pub fn cli_specs(data: &[u8]) {
             let _ = rx86::cli::parse_wall_time(&text);
         }
         8 => {
-            let _ = rx86::network::parse_nic(&text);
+            if let Ok(rx86::network::NicArg(Some(nic))) = rx86::network::parse_nic(&text) {
+                let _ = rx86::network::nic_macs(&[nic.clone(), nic]);
+            }
         }
         _ => {
             // A command line: words split at spaces, rewritten as QEMU spellings are.
