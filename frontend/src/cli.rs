@@ -87,7 +87,8 @@ pub struct RunArgs {
     /// interpreter's default: all it implements); host under KVM (its default).
     #[arg(long, value_name = "NAME")]
     pub cpu: Option<crate::config::CpuChoice>,
-    /// Kernel to boot directly: a Linux bzImage or a Multiboot ELF.
+    /// Kernel to boot: a Linux bzImage (entered directly; one without a 32-bit entry, such as
+    /// ipxe.lkrn, through its real-mode setup under the built-in BIOS) or a Multiboot ELF.
     #[arg(long)]
     pub kernel: Option<PathBuf>,
     /// Initial ramdisk for a Linux kernel.
