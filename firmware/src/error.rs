@@ -28,6 +28,12 @@ pub enum LoadError {
     /// A zImage (loaded below 1 MiB) instead of a bzImage.
     #[error("kernel is a zImage (LOADED_HIGH clear); only bzImage kernels are supported")]
     ZImage,
+    /// The direct loader was given an image without a 32-bit entry (code32_start 0).
+    #[error("kernel has no 32-bit entry point (code32_start is 0): it boots only through its real-mode setup code under the BIOS")]
+    No32BitEntry,
+    /// The real-mode setup code leaves no room for its heap and stack in its 64 KiB segment.
+    #[error("kernel's real-mode setup of {0} bytes leaves no room for its heap and stack (at most {max} bytes)", max = crate::linux_setup::MAX_SETUP_BYTES)]
+    SetupTooBig(u64),
     /// A 64-bit entry was requested but the kernel has none.
     #[error("kernel has no 64-bit entry point (boot protocol {}.{:02}, XLF_KERNEL_64 clear); use the 32-bit entry", .0 >> 8, .0 & 0xFF)]
     No64BitEntry(u16),

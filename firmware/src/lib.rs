@@ -13,6 +13,7 @@ pub mod elf;
 pub mod error;
 pub mod layout;
 pub mod linux;
+pub mod linux_setup;
 pub mod lowmem;
 pub mod multiboot;
 

@@ -47,7 +47,7 @@ const PAGE: u64 = 4096;
 
 // Setup header field offsets (boot.rst, "The Real-Mode Kernel Header").
 /// setup_sects: size of the real-mode setup in 512-byte sectors.
-const SETUP_SECTS: usize = 0x1F1;
+pub(crate) const SETUP_SECTS: usize = 0x1F1;
 /// syssize: size of the protected-mode code in 16-byte paragraphs.
 const SYSSIZE: usize = 0x1F4;
 /// The jump instruction whose displacement byte gives the header's end.
@@ -57,19 +57,19 @@ const HEADER: usize = 0x202;
 /// version: protocol version (major.minor in the high and low byte).
 const VERSION: usize = 0x206;
 /// type_of_loader.
-const TYPE_OF_LOADER: usize = 0x210;
+pub(crate) const TYPE_OF_LOADER: usize = 0x210;
 /// loadflags.
-const LOADFLAGS: usize = 0x211;
+pub(crate) const LOADFLAGS: usize = 0x211;
 /// code32_start: the 32-bit entry point.
-const CODE32_START: usize = 0x214;
+pub(crate) const CODE32_START: usize = 0x214;
 /// ramdisk_image: initrd address.
-const RAMDISK_IMAGE: usize = 0x218;
+pub(crate) const RAMDISK_IMAGE: usize = 0x218;
 /// ramdisk_size: initrd size.
-const RAMDISK_SIZE: usize = 0x21C;
+pub(crate) const RAMDISK_SIZE: usize = 0x21C;
 /// heap_end_ptr: end of the setup heap relative to the setup start, minus 0x200.
-const HEAP_END_PTR: usize = 0x224;
+pub(crate) const HEAP_END_PTR: usize = 0x224;
 /// cmd_line_ptr: command line address.
-const CMD_LINE_PTR: usize = 0x228;
+pub(crate) const CMD_LINE_PTR: usize = 0x228;
 /// initrd_addr_max: highest address the initrd may occupy.
 const INITRD_ADDR_MAX: usize = 0x22C;
 /// kernel_alignment: alignment a relocatable kernel needs.
@@ -110,11 +110,11 @@ const E820_MAX_ENTRIES: usize = 128;
 /// loadflags bit 0, LOADED_HIGH: the protected-mode code is loaded at 0x100000.
 const LOADED_HIGH: u8 = 1 << 0;
 /// loadflags bit 7, CAN_USE_HEAP: heap_end_ptr is valid.
-const CAN_USE_HEAP: u8 = 1 << 7;
+pub(crate) const CAN_USE_HEAP: u8 = 1 << 7;
 /// xloadflags bit 0, XLF_KERNEL_64: the kernel has the legacy 64-bit entry at 0x200.
 const XLF_KERNEL_64: u16 = 1 << 0;
 /// type_of_loader 0xFF: a boot loader without an assigned ID.
-const LOADER_TYPE_UNDEFINED: u8 = 0xFF;
+pub(crate) const LOADER_TYPE_UNDEFINED: u8 = 0xFF;
 /// heap_end_ptr value from boot.rst's sample loader (heap end 0xE000 - 0x200).
 const HEAP_END: u16 = 0xDE00;
 /// Text mode 3: 80x25 colour.
@@ -164,11 +164,11 @@ pub struct SetupHeader {
     pub header_end: usize,
 }
 
-fn u16_at(b: &[u8], o: usize) -> u16 {
+pub(crate) fn u16_at(b: &[u8], o: usize) -> u16 {
     u16::from_le_bytes([b[o], b[o + 1]])
 }
 
-fn u32_at(b: &[u8], o: usize) -> u64 {
+pub(crate) fn u32_at(b: &[u8], o: usize) -> u64 {
     u64::from(u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]))
 }
 
@@ -251,18 +251,19 @@ impl SetupHeader {
         })
     }
 
-    fn version_string(&self) -> String {
+    /// The version as "major.minor".
+    pub(crate) fn version_string(&self) -> String {
         format!("{}.{:02}", self.version >> 8, self.version & 0xFF)
     }
 }
 
 /// Where the kernel is loaded and where it will run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Placement {
-    load: u64,
-    image_end: u64,
-    run_start: u64,
-    run_end: u64,
+pub(crate) struct Placement {
+    pub(crate) load: u64,
+    pub(crate) image_end: u64,
+    pub(crate) run_start: u64,
+    pub(crate) run_end: u64,
 }
 
 /// Chooses the load address (see the module documentation) and checks RAM holds it.
@@ -302,7 +303,7 @@ fn place_kernel(hdr: &SetupHeader, image_len: u64, limit: u64) -> Result<Placeme
 }
 
 /// Places the initrd as high as allowed, page-aligned, above the kernel.
-fn place_initrd(hdr: &SetupHeader, size: u64, kernel: &Placement, limit: u64) -> Result<u64, LoadError> {
+pub(crate) fn place_initrd(hdr: &SetupHeader, size: u64, kernel: &Placement, limit: u64) -> Result<u64, LoadError> {
     let top = (hdr.initrd_addr_max + 1).min(limit);
     let floor = kernel.image_end.max(kernel.run_end).next_multiple_of(PAGE);
     match top.checked_sub(size).map(|a| a / PAGE * PAGE) {
@@ -312,7 +313,7 @@ fn place_initrd(hdr: &SetupHeader, size: u64, kernel: &Placement, limit: u64) ->
 }
 
 /// Stores the low 32 bits of `v` at `at` (boot_params fields are little-endian).
-fn put32(zp: &mut [u8], at: usize, v: u64) {
+pub(crate) fn put32(zp: &mut [u8], at: usize, v: u64) {
     zp[at..at + 4].copy_from_slice(&(v as u32).to_le_bytes());
 }
 
@@ -329,6 +330,9 @@ pub fn load_bzimage(
 ) -> Result<LoadedKernel, LoadError> {
     let entry = options.linux_entry;
     let hdr = SetupHeader::parse(bytes)?;
+    if crate::linux_setup::needs_real_mode_setup(bytes) {
+        return Err(LoadError::No32BitEntry);
+    }
     if entry == LinuxEntry::Long64 && hdr.xloadflags & XLF_KERNEL_64 == 0 {
         return Err(LoadError::No64BitEntry(hdr.version));
     }

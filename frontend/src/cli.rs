@@ -89,7 +89,8 @@ pub struct RunArgs {
     /// interpreter's default: all it implements); host under KVM (its default).
     #[arg(long, value_name = "NAME")]
     pub cpu: Option<crate::config::CpuChoice>,
-    /// Kernel to boot directly: a Linux bzImage or a Multiboot ELF.
+    /// Kernel to boot: a Linux bzImage (entered directly; one without a 32-bit entry, such as
+    /// ipxe.lkrn, through its real-mode setup under the built-in BIOS) or a Multiboot ELF.
     #[arg(long)]
     pub kernel: Option<PathBuf>,
     /// Initial ramdisk for a Linux kernel.
@@ -239,8 +240,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_wall_time)]
     pub timeout: Option<Duration>,
     /// Network: user[,model=e1000|virtio-net-pci|ne2k_pci][,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT][,restrict=on][,pcap=FILE]
-    /// (an Intel 82540EM, a virtio-net or an NE2000 behind a user-mode NAT: guest 10.0.2.15, host 10.0.2.2, DNS 10.0.2.3), or
-    /// none (the default).
+    /// (an Intel 82540EM, a virtio-net or an NE2000 behind a user-mode NAT: guest 10.0.2.15, host 10.0.2.2, DNS 10.0.2.3),
+    /// tap,ifname=NAME[,model=...][,pcap=FILE] (a Linux host's TAP interface), or none (the default). Repeatable; cards
+    /// without mac= get 52:54:00:12:34:56, :57, ... as in QEMU.
     #[arg(long, value_name = "SPEC", value_parser = crate::network::parse_nic)]
     pub nic: Vec<crate::network::NicArg>,
 }

@@ -1,13 +1,18 @@
 //! The network as the user asks for it (`--nic`), and the board's side of it: the NIC on the
-//! PCI bus and the user-mode NAT behind it, joined at machine-loop turns.
+//! PCI bus and the backend behind it (user-mode NAT or TAP), joined at machine-loop turns.
 //!
 //! `--nic user[,model=e1000|virtio-net-pci|ne2k_pci][,mac=52:54:00:12:34:56]
-//! [,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT][,restrict=on|off][,pcap=FILE]` or `--nic none`
-//! (QEMU's spellings). Without `--nic` the PC has no network card; each `--nic` adds one, with
-//! a NAT of its own (up to four).
+//! [,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT][,restrict=on|off][,pcap=FILE]`,
+//! `--nic tap,ifname=NAME[,model=...][,mac=...][,pcap=FILE]` or `--nic none` (QEMU's
+//! spellings). Without `--nic` the PC has no network card; each `--nic` adds one, with a
+//! backend of its own (up to four). Cards without `mac=` are numbered as QEMU numbers them:
+//! 52:54:00:12:34:56, then :57, ..., skipping addresses other cards were given.
 
 use rx86_core::time::Clock;
-use rx86_devices::net::{host, HostForward, NetworkCard, RxOutcome, UserNet, UserNetConfig, DEFAULT_GUEST_MAC};
+use rx86_devices::net::tap::{valid_ifname, TapNet};
+use rx86_devices::net::{
+    host, HostForward, NetBackend, NetworkCard, RxOutcome, UserNet, UserNetConfig, DEFAULT_GUEST_MAC,
+};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,17 +43,32 @@ impl NicModel {
     }
 }
 
-/// A NIC with a user-mode NAT behind it.
+/// What is at the far end of a NIC's cable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendKind {
+    /// The user-mode NAT (`user`).
+    User {
+        /// Cut outbound traffic (`restrict=on`).
+        restrict: bool,
+        /// Host forwards.
+        host_forwards: Vec<HostForward>,
+    },
+    /// A host TAP interface (`tap,ifname=NAME`).
+    Tap {
+        /// The interface's name.
+        ifname: String,
+    },
+}
+
+/// A NIC and its backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NicConfig {
     /// The card.
     pub model: NicModel,
-    /// Its MAC address.
-    pub mac: [u8; 6],
-    /// Cut outbound traffic (`restrict=on`).
-    pub restrict: bool,
-    /// Host forwards.
-    pub host_forwards: Vec<HostForward>,
+    /// Its MAC address (`None`: the next of QEMU's defaults, see [`nic_macs`]).
+    pub mac: Option<[u8; 6]>,
+    /// The backend.
+    pub backend: BackendKind,
     /// Capture file.
     pub pcap: Option<PathBuf>,
 }
@@ -63,73 +83,129 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
     (mac[0] & 1 == 0).then_some(mac)
 }
 
+/// Parses an on/off switch.
+fn parse_switch(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "on" | "yes" | "y" => Ok(true),
+        "off" | "no" | "n" => Ok(false),
+        _ => Err(format!("--nic: {key}={value}: expected on or off")),
+    }
+}
+
 /// Parses a `--nic` value.
 pub fn parse_nic(s: &str) -> Result<NicArg, String> {
     let mut parts = s.split(',');
-    match parts.next() {
+    let tap = match parts.next() {
         Some("none") if s == "none" => return Ok(NicArg(None)),
-        Some("user") => {}
-        Some("tap" | "bridge" | "socket") => return Err(format!("--nic {s}: only the user backend exists yet")),
+        Some("user") => false,
+        Some("tap") => true,
+        Some("bridge" | "socket") => return Err(format!("--nic {s}: only the user and tap backends exist yet")),
         _ => {
             return Err(format!(
-                "--nic {s}: expected user[,model=e1000|virtio-net-pci|ne2k_pci][,hostfwd=...][,restrict=on][,pcap=FILE] or none"
-            ))
+            "--nic {s}: expected user[,model=e1000|virtio-net-pci|ne2k_pci][,hostfwd=...][,restrict=on][,pcap=FILE], \
+                 tap,ifname=NAME[,model=...] or none"
+        ))
         }
-    }
-    let mut nic = NicConfig {
-        model: NicModel::E1000,
-        mac: DEFAULT_GUEST_MAC,
-        restrict: false,
-        host_forwards: vec![],
-        pcap: None,
     };
+    let (mut model, mut mac, mut pcap) = (NicModel::E1000, None, None);
+    let (mut restrict, mut host_forwards, mut ifname) = (false, vec![], None);
     for part in parts {
         let (key, value) = part.split_once('=').ok_or_else(|| format!("--nic: '{part}' is not KEY=VALUE"))?;
-        match key {
-            "model" => {
-                nic.model = NicModel::parse(value).ok_or_else(|| {
+        match (key, tap) {
+            ("model", _) => {
+                model = NicModel::parse(value).ok_or_else(|| {
                     format!("--nic: model '{value}' is not supported (e1000, virtio-net-pci and ne2k_pci are)")
                 })?
             }
-            "mac" => {
-                nic.mac = parse_mac(value).ok_or_else(|| format!("--nic: '{value}' is not a unicast MAC address"))?
+            ("mac", _) => {
+                mac = Some(parse_mac(value).ok_or_else(|| format!("--nic: '{value}' is not a unicast MAC address"))?)
             }
-            "hostfwd" => nic.host_forwards.push(HostForward::parse(value)?),
-            "restrict" => {
-                nic.restrict = match value {
-                    "on" | "yes" | "y" => true,
-                    "off" | "no" | "n" => false,
-                    _ => return Err(format!("--nic: restrict={value}: expected on or off")),
-                }
+            ("pcap", _) if !value.is_empty() => pcap = Some(PathBuf::from(value)),
+            ("hostfwd", false) => host_forwards.push(HostForward::parse(value)?),
+            ("restrict", false) => restrict = parse_switch(key, value)?,
+            ("ifname", true) if valid_ifname(value) => ifname = Some(value.to_string()),
+            ("ifname", true) => {
+                return Err(format!(
+                    "--nic: ifname={value}: not an interface name (1 to 15 characters, none of '/', ':' or white space)"
+                ))
             }
-            "pcap" if !value.is_empty() => nic.pcap = Some(PathBuf::from(value)),
+            // rx86 never runs interface scripts; QEMU's way of saying so is accepted.
+            ("script" | "downscript", true) if value == "no" => {}
+            ("script" | "downscript", true) => {
+                return Err(format!(
+                    "--nic: {key}={value}: rx86 runs no scripts; configure the interface with ip (or say {key}=no)"
+                ))
+            }
+            ("hostfwd" | "restrict", true) => {
+                return Err(format!(
+                    "--nic: {key}= belongs to the user backend; a tap interface is configured on the host"
+                ))
+            }
             _ => return Err(format!("--nic: unknown option '{part}'")),
         }
     }
-    Ok(NicArg(Some(nic)))
-}
-
-/// Opens the NAT for `nic`: its host forwards listen, its capture file is created, DNS goes to
-/// the host's resolver.
-pub fn open_backend(nic: &NicConfig) -> Result<UserNet, String> {
-    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let config = UserNetConfig {
-        restrict: nic.restrict,
-        host_forwards: nic.host_forwards.clone(),
-        dns_resolver: host::resolver_from(&resolv),
-        pcap: nic.pcap.clone(),
+    let backend = if tap {
+        BackendKind::Tap { ifname: ifname.ok_or("--nic tap: ifname=NAME is required (the host's TAP interface)")? }
+    } else {
+        BackendKind::User { restrict, host_forwards }
     };
-    UserNet::new(config).map_err(|e| e.to_string())
+    Ok(NicArg(Some(NicConfig { model, mac, backend, pcap })))
 }
 
-/// One NIC and the NAT behind it.
+/// Each card's MAC address: the one it was given, or the lowest of QEMU's defaults
+/// (52:54:00:12:34:56 + n) that no other card has.
+pub fn nic_macs(nics: &[NicConfig]) -> Vec<[u8; 6]> {
+    let mut taken: Vec<[u8; 6]> = nics.iter().filter_map(|n| n.mac).collect();
+    let mut macs = Vec::with_capacity(nics.len());
+    for nic in nics {
+        let mac = nic.mac.unwrap_or_else(|| {
+            let free = (0..=u8::MAX - DEFAULT_GUEST_MAC[5])
+                .map(|n| {
+                    let mut mac = DEFAULT_GUEST_MAC;
+                    mac[5] += n;
+                    mac
+                })
+                .find(|mac| !taken.contains(mac))
+                .unwrap_or(DEFAULT_GUEST_MAC);
+            taken.push(free);
+            free
+        });
+        macs.push(mac);
+    }
+    macs
+}
+
+/// Opens the backend for `nic`: the NAT (its host forwards listen, DNS goes to the host's
+/// resolver) or the TAP interface, with its capture file created.
+pub fn open_backend(nic: &NicConfig) -> Result<Box<dyn NetBackend>, String> {
+    match &nic.backend {
+        BackendKind::User { restrict, host_forwards } => {
+            let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            let config = UserNetConfig {
+                restrict: *restrict,
+                host_forwards: host_forwards.clone(),
+                dns_resolver: host::resolver_from(&resolv),
+                pcap: nic.pcap.clone(),
+            };
+            Ok(Box::new(UserNet::new(config).map_err(|e| e.to_string())?))
+        }
+        BackendKind::Tap { ifname } => {
+            Ok(Box::new(TapNet::open(ifname, nic.pcap.as_deref()).map_err(|e| e.to_string())?))
+        }
+    }
+}
+
+/// A NIC as the board shares it between the PCI bus and the network glue.
+pub type SharedCard = Arc<Mutex<dyn NetworkCard>>;
+
+/// One NIC and the backend behind it.
 struct Link {
-    nic: Arc<Mutex<dyn NetworkCard>>,
-    nat: UserNet,
+    nic: SharedCard,
+    backend: Box<dyn NetBackend>,
 }
 
-/// The NICs on the board, each with its own NAT (as each of QEMU's `-nic user` has its own
-/// slirp network).
+/// The NICs on the board, each with its own backend (as each of QEMU's `-nic user` has its
+/// own slirp network).
 pub struct Network {
     links: Vec<Link>,
     clock: Clock,
@@ -143,15 +219,15 @@ impl Link {
     fn poll(&mut self, now_ns: u64) {
         let sent = lock(&self.nic).take_tx_frames();
         for frame in &sent {
-            self.nat.from_guest(frame, now_ns);
+            self.backend.transmit(frame, now_ns);
         }
-        self.nat.poll(now_ns);
+        self.backend.poll(now_ns);
         let mut nic = lock(&self.nic);
-        while let Some(frame) = self.nat.peek_for_guest() {
+        while let Some(frame) = self.backend.peek_for_guest() {
             if nic.receive(frame) == RxOutcome::NoRoom {
                 break;
             }
-            self.nat.pop_for_guest(now_ns);
+            self.backend.pop_for_guest(now_ns);
         }
     }
 
@@ -161,12 +237,12 @@ impl Link {
 }
 
 impl Network {
-    /// Joins each NIC to its NAT; `clock` stamps the frames (TCP timers, the capture).
-    pub fn new(links: Vec<(Arc<Mutex<dyn NetworkCard>>, UserNet)>, clock: Clock) -> Self {
-        Network { links: links.into_iter().map(|(nic, nat)| Link { nic, nat }).collect(), clock }
+    /// Joins each NIC to its backend; `clock` stamps the frames (TCP timers, the capture).
+    pub fn new(links: Vec<(SharedCard, Box<dyn NetBackend>)>, clock: Clock) -> Self {
+        Network { links: links.into_iter().map(|(nic, backend)| Link { nic, backend }).collect(), clock }
     }
 
-    /// One turn: frames the guest sent go to the NATs, the NATs take host traffic, and frames
+    /// One turn: frames the guest sent go to the backends, they take host traffic, and frames
     /// for the guest go into its receive rings as far as they have room (the rest wait).
     pub fn poll(&mut self) {
         let now_ns = self.clock.now_ns();
@@ -175,26 +251,27 @@ impl Network {
 
     /// True while host traffic may still come.
     pub fn host_active(&self) -> bool {
-        self.links.iter().any(|l| l.nat.host_active())
+        self.links.iter().any(|l| l.backend.host_active())
     }
 
-    /// True when the guest sent frames the next turn hands to a NAT.
+    /// True when the guest sent frames the next turn hands to a backend.
     pub fn tx_pending(&self) -> bool {
         self.links.iter().any(Link::tx_pending)
     }
 
     /// Waits (host time) up to `virtual_gap` nanoseconds (capped at 10 ms) for host traffic
-    /// while a NAT has something open; true when traffic arrived, or at once when the guest
-    /// has sent frames the next turn will hand to a NAT (an ACK that reopens a window: the
-    /// host's data may already be waiting in the NAT). With several NATs open, the wait
-    /// watches the first one; the others' traffic is taken at the next turn.
+    /// while a backend expects it (a NAT with something open, a TAP interface); true when
+    /// traffic arrived, or at once when the guest has sent frames the next turn will hand to
+    /// a backend (an ACK that reopens a window: the host's data may already be waiting in the
+    /// NAT). With several backends active, the wait watches the first one; the others'
+    /// traffic is taken at the next turn.
     pub fn wait(&self, virtual_gap: Option<u64>) -> bool {
         if self.tx_pending() {
             return true;
         }
-        let Some(active) = self.links.iter().find(|l| l.nat.host_active()) else { return false };
+        let Some(active) = self.links.iter().find(|l| l.backend.host_active()) else { return false };
         let gap = virtual_gap.map_or(MAX_IDLE_WAIT, Duration::from_nanos).min(MAX_IDLE_WAIT);
-        active.nat.wait(gap)
+        active.backend.wait(gap)
     }
 
     /// Lines for the monitor's `info network`.
@@ -202,14 +279,15 @@ impl Network {
         let mut lines = Vec::new();
         for link in &self.links {
             lines.push(lock(&link.nic).describe());
-            lines.extend(link.nat.describe().into_iter().map(|l| format!("  {l}")));
+            lines.extend(link.backend.describe().into_iter().map(|l| format!("  {l}")));
         }
         lines
     }
 
-    /// Gives the NATs back (a reset keeps them: their listeners and captures stay open).
-    pub fn into_backends(self) -> Vec<UserNet> {
-        self.links.into_iter().map(|l| l.nat).collect()
+    /// Gives the backends back (a reset keeps them: listeners, TAP interfaces and captures
+    /// stay open).
+    pub fn into_backends(self) -> Vec<Box<dyn NetBackend>> {
+        self.links.into_iter().map(|l| l.backend).collect()
     }
 }
 
@@ -217,31 +295,66 @@ impl Network {
 mod tests {
     use super::*;
 
+    fn nic(spec: &str) -> NicConfig {
+        match parse_nic(spec) {
+            Ok(NicArg(Some(n))) => n,
+            other => panic!("{spec}: {other:?}"),
+        }
+    }
+
     #[test]
     fn nic_options() {
         assert_eq!(parse_nic("none"), Ok(NicArg(None)));
-        let Ok(NicArg(Some(n))) = parse_nic("user,model=e1000,hostfwd=tcp:127.0.0.1:2222-:22,restrict=on,pcap=x.pcap")
-        else {
-            panic!("a NIC")
-        };
+        let n = nic("user,model=e1000,hostfwd=tcp:127.0.0.1:2222-:22,restrict=on,pcap=x.pcap");
         assert_eq!(n.model, NicModel::E1000);
-        assert!(n.restrict);
-        assert_eq!(n.host_forwards[0].guest_port, 22);
+        let BackendKind::User { restrict, host_forwards } = &n.backend else { panic!("user") };
+        assert!(restrict);
+        assert_eq!(host_forwards[0].guest_port, 22);
         assert_eq!(n.pcap, Some(PathBuf::from("x.pcap")));
-        assert_eq!(
-            parse_nic("user,mac=52:54:00:aa:bb:cc").map(|n| n.0.map(|n| n.mac)),
-            Ok(Some([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc]))
-        );
-        assert_eq!(parse_nic("user,model=virtio-net-pci").map(|n| n.0.map(|n| n.model)), Ok(Some(NicModel::VirtioNet)));
-        for bad in [
-            "tap,ifname=tap0",
-            "user,model=rtl8139",
-            "user,restrict=maybe",
-            "user,x",
-            "user,mac=01:00:00:00:00:00",
-            "none,x",
-        ] {
+        assert_eq!(nic("user,mac=52:54:00:aa:bb:cc").mac, Some([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc]));
+        assert_eq!(nic("user").mac, None);
+        assert_eq!(nic("user,model=virtio-net-pci").model, NicModel::VirtioNet);
+        for bad in ["user,model=rtl8139", "user,restrict=maybe", "user,x", "user,mac=01:00:00:00:00:00", "none,x"] {
             assert!(parse_nic(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tap_options() {
+        let n = nic("tap,ifname=tap0,model=virtio-net-pci,mac=52:54:00:00:00:01,script=no,downscript=no,pcap=t.pcap");
+        assert_eq!(n.backend, BackendKind::Tap { ifname: "tap0".into() });
+        assert_eq!((n.model, n.mac), (NicModel::VirtioNet, Some([0x52, 0x54, 0, 0, 0, 1])));
+        assert_eq!(n.pcap, Some(PathBuf::from("t.pcap")));
+        for (bad, why) in [
+            ("tap", "ifname=NAME is required"),
+            ("tap,ifname=", "not an interface name"),
+            ("tap,ifname=much-too-long-name", "not an interface name"),
+            ("tap,ifname=a/b", "not an interface name"),
+            ("tap,ifname=tap0,hostfwd=tcp::2222-:22", "belongs to the user backend"),
+            ("tap,ifname=tap0,restrict=on", "belongs to the user backend"),
+            ("tap,ifname=tap0,script=/etc/qemu-ifup", "runs no scripts"),
+            ("user,ifname=tap0", "unknown option"),
+            ("bridge,br=br0", "only the user and tap backends"),
+        ] {
+            let e = parse_nic(bad).expect_err(bad);
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn default_macs_are_numbered_as_qemu_numbers_them() {
+        let mac = |last: u8| [0x52, 0x54, 0x00, 0x12, 0x34, last];
+        let nics: Vec<NicConfig> = ["user", "user,model=ne2k_pci", "tap,ifname=t0"].map(nic).into();
+        assert_eq!(nic_macs(&nics), [mac(0x56), mac(0x57), mac(0x58)]);
+        // A given address is kept, and the defaults skip it.
+        let nics: Vec<NicConfig> =
+            ["user", "user,mac=52:54:00:12:34:56", "user", "user,mac=52:54:00:aa:bb:cc"].map(nic).into();
+        assert_eq!(nic_macs(&nics), [mac(0x57), mac(0x56), mac(0x58), [0x52, 0x54, 0, 0xaa, 0xbb, 0xcc]]);
+    }
+
+    #[test]
+    fn a_tap_that_cannot_be_opened_is_a_clear_error() {
+        let e = open_backend(&nic("tap,ifname=bad%d%d%d%d%d%d")).err().expect("no such interface");
+        assert!(e.starts_with("tap: "), "{e}");
     }
 }

@@ -64,7 +64,7 @@ use rx86_devices::ide::{
 use rx86_devices::ioapic::IoApic;
 use rx86_devices::lapic::{LocalApic, LocalApicConfig};
 use rx86_devices::ne2000::{Ne2000, NE2000_IO_BAR, NE2000_IO_SIZE};
-use rx86_devices::net::{NetworkCard, UserNet};
+use rx86_devices::net::{NetBackend, NetworkCard};
 use rx86_devices::pci::{
     config_mechanism_1, AddressSpace, ExpansionRom, I440fxHostBridge, PciBus, PciWindow, PciWindowDevice,
     Piix3IsaBridge,
@@ -141,9 +141,9 @@ pub struct HostAttachments {
     /// The RTC's date and time at power-on (guest time 0), in Unix seconds: read from the
     /// host once, so the RTC carries on across a reset as a battery-backed one does.
     pub rtc_start: i64,
-    /// The user-mode NATs, one per NIC (their host forwards and capture files outlive a
-    /// reset).
-    pub net: Vec<UserNet>,
+    /// The network backends (NATs, TAP interfaces), one per NIC (their host forwards, open
+    /// interfaces and capture files outlive a reset).
+    pub net: Vec<Box<dyn NetBackend>>,
 }
 
 impl HostAttachments {
@@ -191,7 +191,7 @@ pub struct Pc {
     drives: OpenDrives,
     /// The RTC's date and time at guest time 0, in Unix seconds.
     rtc_start: i64,
-    /// The NIC and its NAT, with `--nic`.
+    /// The NICs and their backends, with `--nic`.
     network: Option<Network>,
 }
 
@@ -418,8 +418,10 @@ impl Pc {
             pci.insert(dev, func, f).map_err(|e| RunError::Board(e.to_string()))?;
         }
         let mut links = Vec::new();
-        for (i, (nic, nat)) in config.nics.iter().zip(net).enumerate() {
-            let card = attach_nic(i, nic, &interrupts, &dma_memory, &mut pci, &pci_window, &pci_io_window)?;
+        let macs = network::nic_macs(&config.nics);
+        for (i, ((nic, mac), nat)) in config.nics.iter().zip(macs).zip(net).enumerate() {
+            let card =
+                attach_nic(i, (nic.model, mac), &interrupts, &dma_memory, &mut pci, &pci_window, &pci_io_window)?;
             links.push((card, nat));
         }
         let network = (!links.is_empty()).then(|| Network::new(links, clock.clone()));
@@ -585,7 +587,7 @@ impl Pc {
         self.serial.iter().any(SerialHost::has_input)
     }
 
-    /// Lets frames move between the NIC and the NAT (once per machine-loop turn, so host
+    /// Lets frames move between the NICs and their backends (once per machine-loop turn, so host
     /// traffic reaches the guest at instruction boundaries).
     pub fn poll_network(&mut self) {
         if let Some(net) = &mut self.network {
@@ -595,7 +597,7 @@ impl Pc {
 
     /// For an idle machine on the virtual clock: waits in host time, at most `virtual_gap`
     /// nanoseconds (the time to the next device event; capped at a few milliseconds), for host
-    /// network traffic while connections are open. True when some arrived: the turn should end
+    /// network traffic while a backend expects some. True when some arrived: the turn should end
     /// without moving the clock, so the traffic enters at the current instruction.
     pub fn wait_for_network(&mut self, virtual_gap: Option<u64>) -> bool {
         self.network.as_ref().is_some_and(|n| n.wait(virtual_gap))
@@ -612,13 +614,13 @@ impl Pc {
         (read, written, self.serial.iter().map(SerialHost::sent).sum())
     }
 
-    /// The NIC's state and the NAT's connections, for the monitor.
+    /// The NICs' state and their backends' (the NATs' connections), for the monitor.
     pub fn network_info(&self) -> Vec<String> {
         self.network.as_ref().map_or_else(|| vec!["no network card (see --nic)".into()], Network::describe)
     }
 
     /// Moves typed bytes into the serial ports as far as their FIFOs have room, and network
-    /// frames between the NIC and the NAT.
+    /// frames between the NICs and their backends.
     pub fn poll_input(&mut self) {
         self.poll_network();
         for (host, uart) in self.serial.iter_mut().zip(&self.uarts) {
@@ -642,12 +644,12 @@ impl Pc {
     }
 }
 
-/// Puts NIC number `index` (from 0) as `nic` asks for in its PCI slot, its BARs where firmware
-/// would place them and its INTA# on the IRQ SeaBIOS routes its PIRQ to; returns it for the
-/// network glue.
+/// Puts NIC number `index` (from 0), a `model` with address `mac`, in its PCI slot, its BARs
+/// where firmware would place them and its INTA# on the IRQ SeaBIOS routes its PIRQ to;
+/// returns it for the network glue.
 fn attach_nic(
     index: usize,
-    nic: &network::NicConfig,
+    (model, mac): (NicModel, [u8; 6]),
     interrupts: &Arc<Interrupts>,
     memory: &rx86_devices::ide::SharedDmaMemory,
     pci: &mut PciBus,
@@ -662,10 +664,10 @@ fn attach_nic(
     let irq_number = PIRQ_IRQS[usize::from(slot) % 4];
     let io_base = NIC_IO_BASE + NIC_IO_STRIDE * index as u16;
     let irq = interrupts.isa_line(irq_number);
-    let card: Arc<Mutex<dyn NetworkCard>> = match nic.model {
+    let card: Arc<Mutex<dyn NetworkCard>> = match model {
         NicModel::E1000 => {
             let mut e1000 =
-                E1000::new(nic.mac, irq, Some(memory.clone())).map_err(|e| RunError::Board(format!("e1000: {e}")))?;
+                E1000::new(mac, irq, Some(memory.clone())).map_err(|e| RunError::Board(format!("e1000: {e}")))?;
             let mmio_base = E1000_MMIO_BASE - E1000_MMIO_SIZE as u32 * index as u32;
             e1000.firmware_setup(mmio_base, io_base, irq_number);
             let e1000 = Arc::new(Mutex::new(e1000));
@@ -676,7 +678,7 @@ fn attach_nic(
             e1000
         }
         NicModel::VirtioNet => {
-            let mut card = VirtioPci::new(VirtioNet::new(nic.mac), irq, Some(memory.clone()))
+            let mut card = VirtioPci::new(VirtioNet::new(mac), irq, Some(memory.clone()))
                 .map_err(|e| RunError::Board(format!("virtio-net: {e}")))?;
             card.firmware_setup(io_base, irq_number);
             let size = card.io_size();
@@ -686,7 +688,7 @@ fn attach_nic(
             card
         }
         NicModel::Ne2kPci => {
-            let mut card = Ne2000::new(nic.mac, irq).map_err(|e| RunError::Board(format!("ne2k_pci: {e}")))?;
+            let mut card = Ne2000::new(mac, irq).map_err(|e| RunError::Board(format!("ne2k_pci: {e}")))?;
             card.firmware_setup(io_base, irq_number);
             let card = Arc::new(Mutex::new(card));
             pci.insert(slot, 0, card.clone()).map_err(|e| RunError::Board(e.to_string()))?;
@@ -774,7 +776,8 @@ fn seed_bios_rom_side(memory: &PhysMemory) -> Result<(), RunError> {
 }
 
 /// Loads what the machine runs first: a kernel directly (with the VGA left as its BIOS
-/// would leave it), or the built-in BIOS, which boots from the drives.
+/// would leave it), or the built-in BIOS, which boots from the drives or enters a kernel
+/// that has no 32-bit entry through its real-mode setup.
 fn load_guest(
     config: &MachineConfig,
     external_rom: Option<&[u8]>,
@@ -797,37 +800,50 @@ fn load_guest(
     // The external firmware gets its ACPI tables over fw_cfg; everything else finds them here.
     let rsdp = rx86_firmware::acpi::build_acpi_tables(memory, layout, 1)
         .map_err(|e| RunError::Board(format!("ACPI tables: {e}")))?;
+    let bios_config = |linux_setup| BiosConfig {
+        layout: *layout,
+        floppies: drives.floppy.each_ref().map(|d| d.as_ref().map(|d| d.backend.clone())),
+        hard_disks: drives
+            .ide
+            .iter()
+            .flatten()
+            .filter(|d| d.media == DriveMedia::Disk)
+            .map(|d| d.backend.clone())
+            .collect(),
+        cdrom: drives.ide.iter().flatten().find(|d| d.media == DriveMedia::Cdrom).map(|d| d.backend.clone()),
+        boot_order: config.boot_order.clone().unwrap_or(DEFAULT_BOOT_ORDER.to_vec()),
+        vga: Some(vga.clone()),
+        lfb_address: Some(VGA_LFB_BASE),
+        linux_setup,
+    };
+    let start_bios = |linux_setup| -> Result<(EntryState, Option<Bios>), RunError> {
+        let bios = Bios::new(bios_config(linux_setup)).map_err(|e| RunError::Firmware(e.to_string()))?;
+        let entry = bios.install(memory);
+        Ok((entry, Some(bios)))
+    };
     let Some(kernel_path) = &config.kernel else {
         let any_drive = drives.ide.iter().chain(drives.floppy.iter()).any(Option::is_some);
         if !any_drive {
             return Err(RunError::NothingToBoot);
         }
-        let bios = Bios::new(BiosConfig {
-            layout: *layout,
-            floppies: drives.floppy.each_ref().map(|d| d.as_ref().map(|d| d.backend.clone())),
-            hard_disks: drives
-                .ide
-                .iter()
-                .flatten()
-                .filter(|d| d.media == DriveMedia::Disk)
-                .map(|d| d.backend.clone())
-                .collect(),
-            cdrom: drives.ide.iter().flatten().find(|d| d.media == DriveMedia::Cdrom).map(|d| d.backend.clone()),
-            boot_order: config.boot_order.clone().unwrap_or(DEFAULT_BOOT_ORDER.to_vec()),
-            vga: Some(vga.clone()),
-            lfb_address: Some(VGA_LFB_BASE),
-        })
-        .map_err(|e| RunError::Firmware(e.to_string()))?;
-        let entry = bios.install(memory);
-        return Ok((entry, Some(bios)));
+        return start_bios(None);
     };
-    lock(vga).init_text_console();
     let kernel = read_file("kernel", kernel_path)?;
     let initrd = config.initrd.as_deref().map(|p| read_file("initrd", p)).transpose()?;
+    let load_error = |e: rx86_firmware::LoadError| RunError::Load(format!("{}: {e}", kernel_path.display()));
+    if rx86_firmware::linux_setup::needs_real_mode_setup(&kernel) {
+        // No 32-bit entry: the image's own setup code starts it, under the BIOS.
+        let (setup, summary) =
+            rx86_firmware::linux_setup::load(memory, layout, &kernel, initrd.as_deref(), &config.append)
+                .map_err(load_error)?;
+        log::info!("{summary}");
+        return start_bios(Some(setup));
+    }
+    lock(vga).init_text_console();
     let options = rx86_firmware::LoadOptions { vga_text_console: true, ..Default::default() };
     let loaded =
         rx86_firmware::load_kernel(memory, layout, &kernel, initrd.as_deref(), &config.append, Some(rsdp), &options)
-            .map_err(|e| RunError::Load(format!("{}: {e}", kernel_path.display())))?;
+            .map_err(load_error)?;
     Ok((loaded.entry, None))
 }
 

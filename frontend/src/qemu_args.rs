@@ -47,9 +47,8 @@ const SAME_NAME: &[&str] = &[
 ];
 
 /// What the network options rx86 does not take get.
-const NIC_ONLY: &str =
-    "rx86 sets up its network with -nic user[,model=e1000|virtio-net-pci|ne2k_pci][,hostfwd=...] (or -nic none), \
-                        not with -netdev/-device pairs";
+const NIC_ONLY: &str = "rx86 sets up its network with -nic user[,model=e1000|virtio-net-pci|ne2k_pci][,hostfwd=...], \
+                        -nic tap,ifname=NAME[,model=...] or -nic none, not with -netdev/-device pairs";
 
 /// Rewrites QEMU spellings in `args` (program name first) into rx86's; `Err` is the one-line
 /// message for an option rx86 cannot take.

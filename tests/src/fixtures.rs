@@ -163,11 +163,22 @@ pub fn check_linux_console(console: &str, machine: &str) -> Result<(), String> {
 
 /// Debian's `ipxe.iso` (fetched by `tests/fixtures/fetch-ipxe.sh` into the cache).
 pub fn ipxe_iso() -> Result<PathBuf, String> {
+    ipxe_image("ipxe.iso")
+}
+
+/// Debian's `ipxe.lkrn`, a Linux boot-protocol image without a 32-bit entry (fetched with
+/// the ISO).
+pub fn ipxe_lkrn() -> Result<PathBuf, String> {
+    ipxe_image("ipxe.lkrn")
+}
+
+fn ipxe_image(name: &str) -> Result<PathBuf, String> {
     run_fixture_script("fetch-ipxe.sh", &[])?;
-    let iso = cache_dir().join("ipxe.iso");
-    iso.is_file()
-        .then_some(iso.clone())
-        .ok_or_else(|| format!("fetch-ipxe.sh succeeded but {} is missing", iso.display()))
+    let image = cache_dir().join(name);
+    image
+        .is_file()
+        .then_some(image.clone())
+        .ok_or_else(|| format!("fetch-ipxe.sh succeeded but {} is missing", image.display()))
 }
 
 #[cfg(test)]

@@ -127,7 +127,7 @@ fn qemu_spellings_without_an_rx86_feature_are_named_not_misparsed() {
     assert_clean_error(&["run", "-cpu", "qemu64"], "unknown CPU model 'qemu64'");
     assert_clean_error(&["run", "-cpu", "host", "--hda", "x"], "--cpu host needs --accel kvm");
     assert_clean_error(&["run", "-netdev", "user,id=n0"], "-netdev: rx86 sets up its network with -nic user");
-    assert_clean_error(&["run", "-nic", "tap"], "only the user backend exists yet");
+    assert_clean_error(&["run", "-nic", "tap"], "ifname=NAME is required");
     assert_clean_error(&["run", "-device", "e1000"], "-device e1000: rx86's board is a fixed PC");
     assert_clean_error(&["run", "-machine", "q35"], "-machine q35: rx86's board is the i440FX PC");
     assert_clean_error(&["run", "-usb"], "unknown option '-usb'");
@@ -170,7 +170,8 @@ fn help_and_version_succeed_and_help_has_examples() {
 
 #[test]
 fn network_options() {
-    assert_clean_error(&["run", "--nic", "tap,ifname=tap0"], "only the user backend exists yet");
+    assert_clean_error(&["run", "--nic", "bridge,br=br0"], "only the user and tap backends exist yet");
+    assert_clean_error(&["run", "--nic", "tap,ifname=tap0,hostfwd=tcp::2222-:22"], "belongs to the user backend");
     assert_clean_error(&["run", "--nic", "user,model=rtl8139"], "model 'rtl8139' is not supported");
     assert_clean_error(&["run", "--nic", "user,hostfwd=tcp::22"], "hostfwd 'tcp::22'");
     // A host forward on a port already taken is refused before the guest starts.
@@ -181,6 +182,12 @@ fn network_options() {
     assert_clean_error(
         &["run", "--kernel", kernel.to_str().unwrap(), "--nic", &nic],
         &format!("cannot set up the network: hostfwd: cannot listen on 127.0.0.1:{port}"),
+    );
+    // A TAP interface that cannot be had (here a name pattern the kernel refuses, or, without
+    // privileges, no access to /dev/net/tun) is refused before the guest starts.
+    assert_clean_error(
+        &["run", "--kernel", kernel.to_str().unwrap(), "--nic", "tap,ifname=bad%d%d%d%d%d%d"],
+        "cannot set up the network: tap: cannot",
     );
     // The board has four slots for network cards; four fit, a fifth is refused.
     let nics: Vec<String> = ["e1000", "virtio-net-pci", "ne2k_pci", "e1000", "virtio-net-pci"]

@@ -10,17 +10,23 @@
 //! itself) and keeps DHCP, ARP, ICMP to the gateway and host forwards. Host I/O runs on helper
 //! threads ([`host`]); the NAT takes its results only when the board calls [`UserNet::poll`]
 //! from the machine loop, so host traffic enters the guest at instruction boundaries.
-//! Not modelled yet: ICMP beyond the gateway, IP fragments, IPv6.
+//! IPv6 is not carried: the NAT answers router solicitations ([`ndp`]) to say it offers no
+//! IPv6 route, and drops the rest. Not modelled yet: ICMP beyond the gateway, IP fragments.
 
+pub mod backend;
 mod dhcp;
 pub mod host;
+pub mod ndp;
 mod nic;
 pub mod pcap;
+pub mod tap;
 pub mod tcp;
 pub mod wire;
 
+pub use backend::NetBackend;
 pub use dhcp::{client_message, parse_reply, DhcpConfig, DHCPACK, DHCPDISCOVER, DHCPNAK, DHCPOFFER, DHCPREQUEST};
 pub use nic::{NetworkCard, RxOutcome};
+pub use tap::{TapError, TapNet};
 
 use host::{Connecting, Listener, UdpFlow, WakeReceiver, Waker};
 use pcap::PcapWriter;
@@ -215,6 +221,11 @@ impl UserNet {
                     PROTO_TCP => self.tcp_from_guest(&ip, now_ns),
                     PROTO_ICMP => self.icmp(&ip),
                     _ => {}
+                }
+            }
+            ndp::ETHERTYPE_IPV6 => {
+                if let Some(advertisement) = ndp::answer(&eth, GATEWAY_MAC) {
+                    self.push_frame(advertisement);
                 }
             }
             _ => {}
@@ -422,6 +433,30 @@ impl UserNet {
             lines.push(format!("hostfwd tcp {} -> {GUEST_IP}:{port}", l.local_addr()));
         }
         lines
+    }
+}
+
+impl NetBackend for UserNet {
+    fn transmit(&mut self, frame: &[u8], now_ns: u64) {
+        UserNet::from_guest(self, frame, now_ns);
+    }
+    fn poll(&mut self, now_ns: u64) {
+        UserNet::poll(self, now_ns);
+    }
+    fn peek_for_guest(&self) -> Option<&[u8]> {
+        UserNet::peek_for_guest(self)
+    }
+    fn pop_for_guest(&mut self, now_ns: u64) {
+        UserNet::pop_for_guest(self, now_ns);
+    }
+    fn host_active(&self) -> bool {
+        UserNet::host_active(self)
+    }
+    fn wait(&self, timeout: Duration) -> bool {
+        UserNet::wait(self, timeout)
+    }
+    fn describe(&self) -> Vec<String> {
+        UserNet::describe(self)
     }
 }
 

@@ -301,3 +301,23 @@ fn malformed_frames_are_ignored() {
     net.from_guest(&bad_sum, 0);
     assert!(drain(&mut net).is_empty());
 }
+
+#[test]
+fn router_solicitations_are_answered_and_other_ipv6_is_dropped() {
+    let mut net = nat(UserNetConfig::default());
+    // iPXE's solicitation from its link-local address, as captured on the wire.
+    let rs = "333300000002525400123456 86dd 6000000000103aff fe80000000000000505400fffe123456 \
+              ff020000000000000000000000000002 850071b500000000 0101525400123456"
+        .replace([' ', '\n'], "");
+    let frame: Vec<u8> = (0..rs.len()).step_by(2).map(|i| u8::from_str_radix(&rs[i..i + 2], 16).unwrap()).collect();
+    net.from_guest(&frame, 0);
+    let frames = drain(&mut net);
+    assert_eq!(frames.len(), 1);
+    let eth = Ethernet::parse(&frames[0]).unwrap();
+    assert_eq!((eth.dst, eth.src, eth.ethertype), (GUEST_MAC, GATEWAY_MAC, ndp::ETHERTYPE_IPV6));
+    assert_eq!(eth.payload[40], 134, "a router advertisement");
+    let mut echo = frame.clone();
+    echo[54] = 128; // an echo request to the all-routers group
+    net.from_guest(&echo, 0);
+    assert!(drain(&mut net).is_empty());
+}

@@ -22,5 +22,6 @@ fuzz_target!(|data: &[u8]| {
     let initrd = &data[..data.len().min(4096)];
     MACHINE.with(|(mem, layout)| {
         let _ = rx86_firmware::load_kernel(mem, layout, data, Some(initrd), "console=ttyS0", Some(0xE_0000), &options);
+        let _ = rx86_firmware::linux_setup::load(mem, layout, data, Some(initrd), "console=ttyS0");
     });
 });

@@ -42,8 +42,20 @@ fn name(device: BootDevice) -> &'static str {
     }
 }
 
-/// INT 19h: load the first bootable device's boot code and return into it.
+/// INT 19h: enter the kernel loaded for its real-mode setup, if any; else load the first
+/// bootable device's boot code and return into it.
 pub fn int19(bios: &mut Bios, hw: &dyn Platform, f: &mut Frame) -> Action {
+    if let Some(setup) = bios.linux_setup {
+        print(hw, "Booting the kernel's real-mode setup...\r\n");
+        log::info!("BIOS: entering the kernel's real-mode setup at {:04x}:0000", setup.entry_segment);
+        (f.ds, f.es, f.fs, f.gs) = (setup.data_segment, setup.data_segment, setup.data_segment, setup.data_segment);
+        f.eax = u32::from(setup.data_segment);
+        f.ebx = u32::from(setup.stack_pointer);
+        f.ecx = u32::from(setup.entry_segment);
+        f.cs = super::rom::ROM_SEGMENT;
+        f.ip = bios.rom.linux_setup_entry;
+        return Action::Return;
+    }
     let order = bios.boot_order.clone();
     let mut tried = Vec::new();
     for device in order {

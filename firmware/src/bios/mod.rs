@@ -26,6 +26,7 @@ pub mod system;
 pub mod video;
 
 use crate::layout::MemoryLayout;
+use crate::linux_setup::RealModeSetup;
 use disk::Drives;
 pub use frame::Frame;
 use rom::{Rom, RomError};
@@ -62,6 +63,9 @@ pub struct BiosConfig {
     pub vga: Option<SharedVga>,
     /// Where the VGA's linear framebuffer decodes (VBE mode info).
     pub lfb_address: Option<u64>,
+    /// A kernel loaded for its real-mode setup (`crate::linux_setup`): INT 19h enters it
+    /// instead of trying the boot order.
+    pub linux_setup: Option<RealModeSetup>,
 }
 
 /// What the stub does after a service returns.
@@ -83,6 +87,7 @@ pub struct Bios {
     lfb_address: Option<u64>,
     /// The BDA tick count when the INT 15h AH=86h wait in progress began.
     wait_start: Option<u32>,
+    linux_setup: Option<RealModeSetup>,
 }
 
 impl Bios {
@@ -96,6 +101,7 @@ impl Bios {
             vga: config.vga,
             lfb_address: config.lfb_address,
             wait_start: None,
+            linux_setup: config.linux_setup,
         })
     }
 

@@ -62,6 +62,10 @@ pub struct Rom {
     pub image: Vec<u8>,
     /// The IVT: handler offset (in segment [`ROM_SEGMENT`]) for every vector.
     pub vectors: [u16; 256],
+    /// Offset of the Linux setup entry: INT 19h returns there with AX = the stack segment,
+    /// BX = the stack pointer and CX = the code segment to enter at offset 0 (see
+    /// `crate::linux_setup`); it loads SS:SP with interrupts off and jumps.
+    pub linux_setup_entry: u16,
 }
 
 /// What went wrong assembling the ROM (a bug in this file, never guest input).
@@ -186,6 +190,16 @@ pub fn build_rom() -> Result<Rom, RomError> {
     a.hlt()?;
     a.jmp(dead)?;
 
+    // The Linux setup entry: SS:SP from AX:BX, then a far return to CX:0000.
+    let mut linux_setup = a.create_label();
+    a.set_label(&mut linux_setup)?;
+    a.cli()?;
+    a.mov(ss, ax)?;
+    a.mov(sp, bx)?;
+    a.push(cx)?;
+    a.push(0u32)?;
+    a.retf()?;
+
     let result = a.assemble_options(u64::from(CODE_OFFSET), BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
     let code = &result.inner.code_buffer;
     let ip = |l: &CodeLabel| -> Result<u16, RomError> { Ok(result.label_ip(l)? as u16) };
@@ -219,7 +233,7 @@ pub fn build_rom() -> Result<Rom, RomError> {
     for (v, l) in &trapped {
         vectors[usize::from(*v)] = ip(l)?;
     }
-    Ok(Rom { image, vectors })
+    Ok(Rom { image, vectors, linux_setup_entry: ip(&linux_setup)? })
 }
 
 /// PUSH DS, ES, FS, GS; PUSHAD; PUSH `vector`.
@@ -317,6 +331,16 @@ mod tests {
             .map(|i| i.op0_kind())
             .collect();
         assert!(outs.contains(&iced_x86::OpKind::Register), "OUT DX, AL to the service port");
+    }
+
+    #[test]
+    fn linux_setup_entry_loads_the_stack_and_jumps() {
+        let rom = build_rom().unwrap();
+        let m = decode_at(&rom.image, rom.linux_setup_entry);
+        assert_eq!(
+            &m[..6],
+            &[Mnemonic::Cli, Mnemonic::Mov, Mnemonic::Mov, Mnemonic::Push, Mnemonic::Push, Mnemonic::Retf]
+        );
     }
 
     #[test]

@@ -14,12 +14,12 @@ use rx86_devices::ne2000::{regs as ne, Ne2000};
 use rx86_devices::net::tcp::TcpConnection;
 use rx86_devices::net::wire::{self, TcpHeader};
 use rx86_devices::net::NetworkCard;
-use rx86_devices::net::{UserNet, UserNetConfig, GATEWAY_IP, GATEWAY_MAC, GUEST_IP};
+use rx86_devices::net::{ndp, UserNet, UserNetConfig, GATEWAY_IP, GATEWAY_MAC, GUEST_IP};
 use rx86_devices::pci::PciFunction;
 use rx86_devices::virtio::net::VirtioNet;
 use rx86_devices::virtio::pci::VirtioPci;
 use rx86_devices::virtio::queue::QueueLayout;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 /// Guest RAM of the NIC target.
@@ -360,14 +360,15 @@ pub fn ne2000(data: &[u8]) {
 }
 
 /// Frames for the NAT: raw bytes, or random payloads inside valid Ethernet/IPv4/UDP/TCP/ICMP
-/// headers (checksums right), so the DHCP, TCP and ICMP parsers behind them see the bytes.
+/// or IPv6/ICMPv6 headers (checksums right), so the DHCP, TCP, ICMP and NDP parsers behind them
+/// see the bytes.
 pub fn nat_packets(data: &[u8]) {
     let Ok(mut nat) = UserNet::new(UserNetConfig { restrict: true, ..Default::default() }) else { return };
     let mut input = Input::new(data);
     let guest_mac = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
     let mut now = 0;
     while !input.is_empty() {
-        let kind = input.u8() % 6;
+        let kind = input.u8() % 7;
         let len = usize::from(input.u16() % 1600);
         let payload = input.take(len).to_vec();
         let dst = if input.u8() & 1 == 0 { GATEWAY_IP } else { Ipv4Addr::from(input.u32()) };
@@ -392,6 +393,20 @@ pub fn nat_packets(data: &[u8]) {
             }
             3 => ip(wire::PROTO_ICMP, &payload),
             4 => wire::ethernet(wire::BROADCAST_MAC, guest_mac, wire::ETHERTYPE_ARP, &payload),
+            5 => {
+                let mut address = || Ipv6Addr::from(u128::from(input.u64()) << 64 | u128::from(input.u64()));
+                let (src, dst) = (address(), address());
+                let src = if src.segments()[7] & 1 == 0 { Ipv6Addr::UNSPECIFIED } else { src };
+                let mut message = payload;
+                if let [kind, code, ..] = message.as_mut_slice() {
+                    // Mostly router solicitations (type 133, code 0), so NDP's checks see them.
+                    if *kind & 3 != 0 {
+                        (*kind, *code) = (133, 0);
+                    }
+                }
+                let packet = ndp::icmpv6_packet(src, dst, message);
+                wire::ethernet(GATEWAY_MAC, guest_mac, ndp::ETHERTYPE_IPV6, &packet)
+            }
             _ => ip(wire::PROTO_UDP, &wire::udp(GUEST_IP, input.u16(), dst, input.u16(), &payload)),
         };
         now += 1_000_000;

@@ -17,8 +17,8 @@ fn machine() -> (BasicPlatform, MemoryLayout) {
     (platform, MemoryLayout::new(RAM_BYTES).expect("layout"))
 }
 
-/// A bzImage (the whole input) loaded at both entries, with a small initrd and a command
-/// line taken from its last bytes.
+/// A bzImage (the whole input) loaded at both entries and for its real-mode setup, with a
+/// small initrd and a command line taken from its last bytes.
 pub fn bzimage(data: &[u8]) {
     let (platform, layout) = machine();
     let split = data.len().saturating_sub(64);
@@ -28,6 +28,7 @@ pub fn bzimage(data: &[u8]) {
         let options = LoadOptions { linux_entry: entry, ..LoadOptions::default() };
         let _ = load_bzimage(&platform.memory, &layout, data, Some(initrd), &cmdline, Some(0xe0000), &options);
     }
+    let _ = rx86_firmware::linux_setup::load(&platform.memory, &layout, data, Some(initrd), &cmdline);
 }
 
 /// A Multiboot kernel (ELF32 or a.out kludge) with a module made of its own first bytes.
@@ -115,7 +116,9 @@ pub fn cli_specs(data: &[u8]) {
             let _ = rx86::cli::parse_wall_time(&text);
         }
         8 => {
-            let _ = rx86::network::parse_nic(&text);
+            if let Ok(rx86::network::NicArg(Some(nic))) = rx86::network::parse_nic(&text) {
+                let _ = rx86::network::nic_macs(&[nic.clone(), nic]);
+            }
         }
         _ => {
             // A command line: words split at spaces, rewritten as QEMU spellings are.

@@ -1,0 +1,198 @@
+//! Debian's iPXE on rx86's e1000 and user-mode network: it finds the card, configures it by
+//! DHCP and shows the lease, as on QEMU's `-nic user,model=e1000`; booted from its ISO through
+//! the BIOS, and as `ipxe.lkrn` under `--kernel`, which has no 32-bit entry and so starts
+//! through its real-mode setup code under the BIOS. On a TAP interface (in a network namespace
+//! of its own, so nothing leaves it), iPXE fetches and runs a script from an HTTP server on
+//! the interface's host side.
+//!
+//! iPXE polls its timers in busy loops, so its DHCP and IPv6 waits cost instructions. The runs
+//! use `--icount shift=4` (16 ns per instruction, a 62.5 MIPS virtual CPU): the same guest
+//! seconds in a sixteenth of the instructions, still on the deterministic virtual clock.
+
+use rx86_tests::fixtures::{ipxe_iso, ipxe_lkrn};
+use rx86_tests::rx86_bin::rx86_binary;
+use rx86_tests::rx86_bin::{run_rx86_with_limit, stderr_of};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rx86-ipxe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create a temporary directory");
+    dir
+}
+
+/// Runs rx86 with `boot` (the boot media's options) and an e1000 on the NAT until the screen
+/// shows iPXE's lease line; returns the text screen.
+fn run_to_lease(name: &str, boot: &[&str]) -> String {
+    let screen = tempfile_dir().join(format!("{name}-screen.txt"));
+    let screen_arg = screen.to_string_lossy().into_owned();
+    let mut args = vec!["run"];
+    args.extend_from_slice(boot);
+    args.extend_from_slice(&[
+        "-m",
+        "128M",
+        "--serial",
+        "none",
+        "--nic",
+        "user,model=e1000",
+        "--icount",
+        "shift=4",
+        "--rtc",
+        "base=2024-01-01T00:00:00",
+        "--stop-at",
+        "@gw 10.0.2.2",
+        "--text-dump",
+        &screen_arg,
+        "--stats",
+        "--quiet",
+    ]);
+    let out = run_rx86_with_limit(&args, Duration::from_secs(600)).expect("iPXE did not show its lease in 600 s");
+    let text = std::fs::read_to_string(&screen).unwrap_or_default();
+    assert!(out.status.success(), "{}\n{text}", stderr_of(&out));
+    eprintln!("{}", stderr_of(&out).lines().filter(|l| l.starts_with("rx86 stats")).collect::<String>());
+    text
+}
+
+/// Checks that iPXE found the e1000 at its default MAC and shows a completed configuration
+/// with the NAT's lease.
+fn assert_lease(text: &str) {
+    assert!(text.contains("net0: 52:54:00:12:34:56 using 82540em on 0000:00:03.0"), "{text}");
+    let configuring = text
+        .lines()
+        .find(|l| l.starts_with("Configuring (net0 52:54:00:12:34:56)"))
+        .unwrap_or_else(|| panic!("no Configuring line:\n{text}"));
+    assert!(configuring.ends_with(" ok"), "{configuring}\n{text}");
+    // iPXE prints a dot per second of configuration. The NAT answers its IPv6 router
+    // solicitation, so it does not wait the ~16 s for router discovery to time out.
+    let seconds = configuring.matches('.').count();
+    assert!(seconds < 10, "configuration took {seconds} s:\n{text}");
+    assert!(text.contains("net0: 10.0.2.15/255.255.255.0 gw 10.0.2.2"), "{text}");
+}
+
+#[test]
+fn ipxe_iso_gets_a_dhcp_lease_on_the_e1000() {
+    let iso = match ipxe_iso() {
+        Ok(iso) => iso,
+        Err(e) => {
+            eprintln!("SKIP: no iPXE image: {e}");
+            return;
+        }
+    };
+    let iso = iso.to_string_lossy().into_owned();
+    assert_lease(&run_to_lease("iso", &["--cdrom", &iso]));
+}
+
+#[test]
+fn ipxe_lkrn_boots_through_its_real_mode_setup_and_gets_a_lease() {
+    let lkrn = match ipxe_lkrn() {
+        Ok(lkrn) => lkrn,
+        Err(e) => {
+            eprintln!("SKIP: no iPXE image: {e}");
+            return;
+        }
+    };
+    let lkrn = lkrn.to_string_lossy().into_owned();
+    let text = run_to_lease("lkrn", &["--kernel", &lkrn]);
+    assert!(text.contains("Booting the kernel's real-mode setup..."), "{text}");
+    assert_lease(&text);
+}
+
+/// The network namespace's set-up, run by `unshare --net sh -c`: a TAP interface with the
+/// host side at 192.168.77.1, an HTTP server there serving the script directory, then rx86
+/// (its arguments after the first three positional parameters). Prints rx86's status.
+const TAP_NAMESPACE_SCRIPT: &str = r#"
+set -e
+ip link set lo up
+ip tuntap add dev rx86tap0 mode tap
+ip link set rx86tap0 up
+ip addr add 192.168.77.1/24 dev rx86tap0
+python3 -m http.server 8080 --bind 192.168.77.1 --directory "$1" >/dev/null 2>&1 &
+server=$!
+shift
+set +e
+"$@"
+status=$?
+kill $server
+exit $status
+"#;
+
+/// Why the TAP test cannot run here, if it cannot: it needs to make a network namespace
+/// with a TAP interface in it (root, `unshare`, `ip`) and python3 for the HTTP server.
+fn tap_unavailable() -> Option<String> {
+    let probe = Command::new("unshare")
+        .args(["--net", "sh", "-c", "ip tuntap add dev rx86probe mode tap && python3 -c ''"])
+        .output();
+    match probe {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        Err(e) => Some(format!("unshare: {e}")),
+    }
+}
+
+/// Frames in a classic pcap file.
+fn pcap_frames(pcap: &Path) -> Vec<Vec<u8>> {
+    let data = std::fs::read(pcap).unwrap_or_default();
+    let mut frames = Vec::new();
+    let mut at = 24;
+    while at + 16 <= data.len() {
+        let len = u32::from_le_bytes(data[at + 8..at + 12].try_into().unwrap()) as usize;
+        let Some(frame) = data.get(at + 16..at + 16 + len) else { break };
+        frames.push(frame.to_vec());
+        at += 16 + len;
+    }
+    frames
+}
+
+#[test]
+fn ipxe_fetches_a_script_over_a_tap_interface() {
+    if let Some(why) = tap_unavailable() {
+        eprintln!("SKIP: cannot make a network namespace with a TAP interface: {why}");
+        return;
+    }
+    let lkrn = match ipxe_lkrn() {
+        Ok(lkrn) => lkrn,
+        Err(e) => {
+            eprintln!("SKIP: no iPXE image: {e}");
+            return;
+        }
+    };
+    let dir = tempfile_dir().join("tap");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tap.ipxe"), "#!ipxe\necho TAP-SCRIPT-RAN\n").unwrap();
+    let (screen, pcap) = (dir.join("screen.txt"), dir.join("tap.pcap"));
+    // The kernel command line is iPXE's script: a static address on the TAP's network.
+    let script = "ifopen net0 && set net0/ip 192.168.77.2 && set net0/netmask 255.255.255.0 && \
+                  chain http://192.168.77.1:8080/tap.ipxe";
+    let out = Command::new("unshare")
+        .args(["--net", "sh", "-c", TAP_NAMESPACE_SCRIPT, "sh"])
+        .arg(&dir)
+        .arg(rx86_binary())
+        .args(["run", "--kernel"])
+        .arg(&lkrn)
+        .args(["--append", script, "-m", "128M", "--serial", "none", "--icount", "shift=4", "--quiet", "--stats"])
+        .arg("--nic")
+        .arg(format!("tap,ifname=rx86tap0,script=no,pcap={}", pcap.display()))
+        .args(["--stop-at", "@TAP-SCRIPT-RAN", "--timeout", "300s", "--text-dump"])
+        .arg(&screen)
+        .output()
+        .expect("run unshare");
+    let text = std::fs::read_to_string(&screen).unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}\n{text}");
+    eprintln!("{}", stderr.lines().filter(|l| l.starts_with("rx86 stats")).collect::<String>());
+    assert!(text.contains("http://192.168.77.1:8080/tap.ipxe... ok"), "{text}");
+    assert!(text.lines().any(|l| l == "TAP-SCRIPT-RAN"), "{text}");
+    // The capture holds both directions: the guest's SYN to port 8080, the host's answers.
+    let guest_mac = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+    let frames = pcap_frames(&pcap);
+    let syn_to_server = |f: &Vec<u8>| {
+        f.len() >= 54
+            && f[6..12] == guest_mac
+            && f[12..14] == [8, 0]
+            && f[23] == 6
+            && f[36..38] == 8080u16.to_be_bytes()
+    };
+    assert!(frames.iter().any(syn_to_server), "no TCP from the guest to 192.168.77.1:8080 in {} frames", frames.len());
+    assert!(frames.iter().any(|f| f.len() >= 14 && f[..6] == guest_mac), "nothing from the host to the guest");
+}
