@@ -118,6 +118,33 @@ pub enum Lowering {
         /// Branch target (an offset in CS).
         target: u64,
     },
+    /// `dst = [addr]` of `size` bytes, zero- or sign-extended to `dst_size` bytes (MOV,
+    /// MOVZX, MOVSX, MOVSXD).
+    Load {
+        /// Destination.
+        dst: Gpr,
+        /// The offset.
+        addr: Address,
+        /// The segment (ES, CS, SS, DS, FS, GS as 0-5).
+        seg: u8,
+        /// Bytes read.
+        size: u8,
+        /// Bytes written to `dst`.
+        dst_size: u8,
+        /// Sign-extend rather than zero-extend.
+        signed: bool,
+    },
+    /// `[addr] = src` of `size` bytes (MOV).
+    Store {
+        /// The value.
+        src: Src,
+        /// The offset.
+        addr: Address,
+        /// The segment (0-5).
+        seg: u8,
+        /// Bytes written.
+        size: u8,
+    },
     /// JMP to `target`; the unit's last instruction.
     Jmp {
         /// Branch target (an offset in CS).
@@ -157,6 +184,9 @@ pub struct UnitPlan {
     pub loops: bool,
     /// How branch targets are checked.
     pub target_check: TargetCheck,
+    /// The block is 64-bit code (segments other than FS and GS have base 0 and no
+    /// limit).
+    pub long_mode: bool,
     /// The pointers and offsets the code uses.
     pub abi: UnitAbi,
 }
@@ -184,6 +214,11 @@ pub struct UnitFrame {
     /// ... and its value when the unit was entered: a loop pass may start only while
     /// they are equal.
     pub entry_generation: u64,
+    /// The TLB's entries ([`offsets::TLB_ENTRY_SIZE`] bytes each, [`offsets::TLB_ENTRIES`]
+    /// of them, indexed by linear page number).
+    pub tlb_entries: *const u8,
+    /// The TLB's code epoch: a direct write needs the entry's epoch equal to it.
+    pub code_epoch: *const u64,
 }
 
 /// Offsets into [`CpuState`] and helper entry points a compiled unit uses.
@@ -203,6 +238,7 @@ pub struct UnitAbi {
 pub mod offsets {
     use super::*;
     use crate::interp::flags::LazyFlags;
+    use crate::interp::mmu::TlbEntry;
     use crate::interp::state::Segment;
 
     /// `gpr[0]`.
@@ -222,7 +258,42 @@ pub mod offsets {
     /// `lazy.size` (one byte).
     pub const LAZY_SIZE: i32 = (offset_of!(CpuState, lazy) + offset_of!(LazyFlags, size)) as i32;
     /// `seg[CS].limit` (four bytes).
-    pub const CS_LIMIT: i32 = (offset_of!(CpuState, seg) + std::mem::size_of::<Segment>() + offset_of!(Segment, limit)) as i32;
+    pub const CS_LIMIT: i32 =
+        (offset_of!(CpuState, seg) + std::mem::size_of::<Segment>() + offset_of!(Segment, limit)) as i32;
+
+    /// `seg[n].base` (eight bytes).
+    pub const fn seg_base(n: u8) -> i32 {
+        (offset_of!(CpuState, seg) + n as usize * std::mem::size_of::<Segment>() + offset_of!(Segment, base)) as i32
+    }
+    /// `seg[n].limit` (four bytes).
+    pub const fn seg_limit(n: u8) -> i32 {
+        (offset_of!(CpuState, seg) + n as usize * std::mem::size_of::<Segment>() + offset_of!(Segment, limit)) as i32
+    }
+    /// `seg[n].attrs` (two bytes).
+    pub const fn seg_attrs(n: u8) -> i32 {
+        (offset_of!(CpuState, seg) + n as usize * std::mem::size_of::<Segment>() + offset_of!(Segment, attrs)) as i32
+    }
+    /// `cpl` (one byte).
+    pub const CPL: i32 = offset_of!(CpuState, cpl) as i32;
+
+    /// Entries in the TLB (a power of two).
+    pub const TLB_ENTRIES: usize = crate::interp::mmu::TLB_SIZE;
+    /// Bytes per TLB entry.
+    pub const TLB_ENTRY_SIZE: usize = std::mem::size_of::<TlbEntry>();
+    /// `TlbEntry::tag`: linear page number + 1 (eight bytes).
+    pub const TLB_TAG: i32 = offset_of!(TlbEntry, tag) as i32;
+    /// `TlbEntry::host`: host address of the page for reads, or 0.
+    pub const TLB_HOST: i32 = offset_of!(TlbEntry, host) as i32;
+    /// `TlbEntry::write_host`: host address of the page for direct writes, or 0.
+    pub const TLB_WRITE_HOST: i32 = offset_of!(TlbEntry, write_host) as i32;
+    /// `TlbEntry::epoch` (eight bytes).
+    pub const TLB_EPOCH: i32 = offset_of!(TlbEntry, epoch) as i32;
+    /// `TlbEntry::perm` (one byte).
+    pub const TLB_PERM: i32 = offset_of!(TlbEntry, perm) as i32;
+    /// Permission bit: user access allowed.
+    pub const PERM_USER: u8 = crate::interp::mmu::perm::USER;
+    /// Permission bits a write needs (writable, dirty).
+    pub const PERM_WRITE: u8 = crate::interp::mmu::perm::WRITE | crate::interp::mmu::perm::DIRTY;
 
     /// `UnitFrame::ctx`.
     pub const FRAME_CTX: i32 = offset_of!(UnitFrame, ctx) as i32;
@@ -242,6 +313,10 @@ pub mod offsets {
     pub const FRAME_TLB_GENERATION: i32 = offset_of!(UnitFrame, tlb_generation) as i32;
     /// `UnitFrame::entry_generation`.
     pub const FRAME_ENTRY_GENERATION: i32 = offset_of!(UnitFrame, entry_generation) as i32;
+    /// `UnitFrame::tlb_entries`.
+    pub const FRAME_TLB_ENTRIES: i32 = offset_of!(UnitFrame, tlb_entries) as i32;
+    /// `UnitFrame::code_epoch`.
+    pub const FRAME_CODE_EPOCH: i32 = offset_of!(UnitFrame, code_epoch) as i32;
 }
 
 /// A compiled unit: `unit(frame)` runs it.

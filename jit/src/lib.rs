@@ -46,7 +46,13 @@ impl JitTier {
             .finish(settings::Flags::new(flags))
             .map_err(|e| e.to_string())?;
         let arena = CodeArena::new(code_bytes).map_err(|e| format!("cannot map code memory: {e}"))?;
-        Ok(JitTier { isa, ctx: Context::new(), fctx: FunctionBuilderContext::new(), arena, stats: TierStats::default() })
+        Ok(JitTier {
+            isa,
+            ctx: Context::new(),
+            fctx: FunctionBuilderContext::new(),
+            arena,
+            stats: TierStats::default(),
+        })
     }
 
     fn compile_plan(&mut self, plan: &UnitPlan) -> Result<Option<UnitCode>, String> {

@@ -9,11 +9,14 @@
 //! state at every exit is the interpreter's.
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{types, AbiParam, Function, InstBuilder, MemFlagsData, SigRef, Signature, UserFuncName, Value};
+use cranelift_codegen::ir::{
+    types, AbiParam, Function, InstBuilder, MemFlagsData, SigRef, Signature, UserFuncName, Value,
+};
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use rx86_cpu::interp::flags::FlagOp;
-use rx86_cpu::tier::{offsets as off, AluOp, Lowering, PlanInsn, Src, TargetCheck, UnitPlan};
+use rx86_cpu::interp::state::attr;
+use rx86_cpu::tier::{offsets as off, Address, AluOp, Lowering, PlanInsn, Src, TargetCheck, UnitPlan};
 
 const I64: types::Type = types::I64;
 
@@ -49,8 +52,11 @@ struct Tx<'a, 'b> {
     used: u16,
     /// Registers written since they were last stored.
     dirty: u16,
-    /// Inline instructions retired since the counter was last updated.
-    pending: u64,
+    /// Inline instructions retired since the counter was last updated (a variable, as
+    /// paths with and without a helper call meet).
+    pending: Variable,
+    /// `pending` may be nonzero.
+    pending_live: bool,
     flags: Option<Known>,
     exec_sig: SigRef,
     cond_sig: SigRef,
@@ -81,6 +87,9 @@ pub fn translate(plan: &UnitPlan, func: &mut Function, fctx: &mut FunctionBuilde
     let st = b.ins().load(I64, MemFlagsData::trusted(), frame, off::FRAME_ST);
     let regs = std::array::from_fn(|_| b.declare_var(I64));
     let used = plan.insns.iter().map(|i| regs_of(&i.lowering)).fold(0, |a, m| a | m);
+    let pending = b.declare_var(I64);
+    let zero = b.ins().iconst(I64, 0);
+    b.def_var(pending, zero);
     let mut tx = Tx {
         b: &mut b,
         plan,
@@ -89,7 +98,8 @@ pub fn translate(plan: &UnitPlan, func: &mut Function, fctx: &mut FunctionBuilde
         regs,
         used,
         dirty: 0,
-        pending: 0,
+        pending,
+        pending_live: false,
         flags: None,
         exec_sig,
         cond_sig,
@@ -114,12 +124,42 @@ fn regs_of(l: &Lowering) -> u16 {
     match l {
         Lowering::Mov { dst, src: s, .. } | Lowering::Alu { dst, src: s, .. } => bit(*dst) | src(s),
         Lowering::IncDec { dst, .. } => bit(*dst),
-        Lowering::Lea { dst, addr, .. } => bit(*dst) | addr.base.map_or(0, bit) | addr.index.map_or(0, bit),
+        Lowering::Lea { dst, addr, .. } | Lowering::Load { dst, addr, .. } => bit(*dst) | address_regs(addr),
+        Lowering::Store { src: s, addr, .. } => src(s) | address_regs(addr),
         Lowering::Helper | Lowering::Jcc { .. } | Lowering::Jmp { .. } => 0,
     }
 }
 
+/// The registers of an address.
+fn address_regs(a: &Address) -> u16 {
+    a.base.map_or(0, |r| 1 << r) | a.index.map_or(0, |r| 1 << r)
+}
+
+/// What the translator knows at a point of the unit, to be restored on another path.
+#[derive(Clone, Copy)]
+struct Point {
+    dirty: u16,
+    flags: Option<Known>,
+    pending_live: bool,
+}
+
 impl Tx<'_, '_> {
+    fn point(&self) -> Point {
+        Point { dirty: self.dirty, flags: self.flags, pending_live: self.pending_live }
+    }
+
+    fn restore(&mut self, p: Point) {
+        (self.dirty, self.flags, self.pending_live) = (p.dirty, p.flags, p.pending_live);
+    }
+
+    /// Counts one inline instruction retired.
+    fn count(&mut self, n: i64) {
+        let v = self.b.use_var(self.pending);
+        let v = self.b.ins().iadd_imm_s(v, n);
+        self.b.def_var(self.pending, v);
+        self.pending_live = true;
+    }
+
     fn iconst(&mut self, v: u64) -> Value {
         self.b.ins().iconst(I64, v as i64)
     }
@@ -189,12 +229,15 @@ impl Tx<'_, '_> {
             let size = self.b.ins().iconst(types::I8, k.size as i64);
             self.b.ins().store(t, size, self.st, off::LAZY_SIZE);
         }
-        if self.pending != 0 {
+        if self.pending_live {
             let p = self.b.ins().load(I64, MemFlagsData::trusted(), self.frame, off::FRAME_RETIRED);
             let n = self.b.ins().load(I64, MemFlagsData::trusted(), p, 0);
-            let n = self.b.ins().iadd_imm_s(n, self.pending as i64);
+            let k = self.b.use_var(self.pending);
+            let n = self.b.ins().iadd(n, k);
             self.b.ins().store(MemFlagsData::trusted(), n, p, 0);
-            self.pending = 0;
+            let zero = self.iconst(0);
+            self.b.def_var(self.pending, zero);
+            self.pending_live = false;
         }
     }
 
@@ -209,6 +252,13 @@ impl Tx<'_, '_> {
 
     /// Calls the instruction's handler; leaves the unit if it says to stop.
     fn helper(&mut self, insn: &PlanInsn) {
+        self.call_handler(insn);
+        self.flags = None;
+    }
+
+    /// [`Self::helper`] without forgetting the flags (for instructions that do not
+    /// change them).
+    fn call_handler(&mut self, insn: &PlanInsn) {
         self.flush();
         let f = self.iconst(self.plan.abi.exec_op as usize as u64);
         let ctx = self.b.ins().load(I64, MemFlagsData::trusted(), self.frame, off::FRAME_CTX);
@@ -222,7 +272,122 @@ impl Tx<'_, '_> {
         self.b.ins().return_(&[]);
         self.b.switch_to_block(on);
         self.load_regs();
-        self.flags = None;
+    }
+
+    /// The offset of an address.
+    fn effective(&mut self, addr: &Address) -> Value {
+        let mut a = self.iconst(addr.disp);
+        if let Some(base) = addr.base {
+            let v = self.get(base, 8);
+            a = self.b.ins().iadd(a, v);
+        }
+        if let Some(index) = addr.index {
+            let v = self.get(index, 8);
+            let v = self.b.ins().ishl_imm_u(v, addr.scale as i64);
+            a = self.b.ins().iadd(a, v);
+        }
+        if addr.amask == u64::MAX {
+            a
+        } else {
+            self.b.ins().band_imm_u(a, addr.amask as i64)
+        }
+    }
+
+    /// The interpreter's lean access path inline: the segment test, the page test and the
+    /// TLB probe. Leaves the builder in the block where they all passed, with the host
+    /// address of the bytes; returns it and the block taken when any failed.
+    fn host_address(
+        &mut self,
+        addr: &Address,
+        seg: u8,
+        size: u8,
+        write: bool,
+    ) -> (Value, cranelift_codegen::ir::Block) {
+        let t = MemFlagsData::trusted();
+        let ea = self.effective(addr);
+        let mut ok = self.b.ins().iconst(types::I8, 1);
+        let lin = if self.plan.long_mode {
+            if seg >= 4 {
+                let base = self.b.ins().load(I64, t, self.st, off::seg_base(seg));
+                self.b.ins().iadd(ea, base)
+            } else {
+                ea
+            }
+        } else {
+            let attrs = self.b.ins().uload16(I64, t, self.st, off::seg_attrs(seg));
+            let limit = self.b.ins().uload32(t, self.st, off::seg_limit(seg));
+            let base = self.b.ins().load(I64, t, self.st, off::seg_base(seg));
+            let (p, s, code, dc, rw) =
+                (attr::P as i64, attr::S as i64, attr::CODE as i64, attr::DC as i64, attr::RW as i64);
+            let usable = if write {
+                let m = self.b.ins().band_imm_s(attrs, p | s | code | dc | rw);
+                self.b.ins().icmp_imm_s(IntCC::Equal, m, p | s | rw)
+            } else {
+                let m = self.b.ins().band_imm_s(attrs, p | s | code | dc);
+                let data = self.b.ins().icmp_imm_s(IntCC::Equal, m, p | s);
+                let m = self.b.ins().band_imm_s(attrs, p | s | code | rw);
+                let readable_code = self.b.ins().icmp_imm_s(IntCC::Equal, m, p | s | code | rw);
+                self.b.ins().bor(data, readable_code)
+            };
+            let last = self.b.ins().iadd_imm_s(ea, size as i64 - 1);
+            let within = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, last, limit);
+            let seg_ok = self.b.ins().band(usable, within);
+            ok = self.b.ins().band(ok, seg_ok);
+            let lin = self.b.ins().iadd(base, ea);
+            self.b.ins().band_imm_u(lin, 0xffff_ffff)
+        };
+        let page_off = self.b.ins().band_imm_u(lin, 0xfff);
+        let fits = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThanOrEqual, page_off, 0x1000 - size as i64);
+        ok = self.b.ins().band(ok, fits);
+        let page = self.b.ins().ushr_imm_u(lin, 12);
+        let index = self.b.ins().band_imm_u(page, (off::TLB_ENTRIES - 1) as i64);
+        let index = self.b.ins().imul_imm_u(index, off::TLB_ENTRY_SIZE as i64);
+        let entries = self.b.ins().load(I64, t, self.frame, off::FRAME_TLB_ENTRIES);
+        let e = self.b.ins().iadd(entries, index);
+        let tag = self.b.ins().load(I64, t, e, off::TLB_TAG);
+        let want = self.b.ins().iadd_imm_s(page, 1);
+        let hit = self.b.ins().icmp(IntCC::Equal, tag, want);
+        ok = self.b.ins().band(ok, hit);
+        let perm = self.b.ins().uload8(I64, t, e, off::TLB_PERM);
+        let cpl = self.b.ins().uload8(I64, t, self.st, off::CPL);
+        let user = self.b.ins().icmp_imm_s(IntCC::Equal, cpl, 3);
+        let user_bit = self.b.ins().uextend(I64, user);
+        let user_bit = self.b.ins().imul_imm_u(user_bit, off::PERM_USER as i64);
+        let need = if write { self.b.ins().bor_imm_u(user_bit, off::PERM_WRITE as i64) } else { user_bit };
+        let have = self.b.ins().band(perm, need);
+        let allowed = self.b.ins().icmp(IntCC::Equal, have, need);
+        ok = self.b.ins().band(ok, allowed);
+        let host = self.b.ins().load(I64, t, e, if write { off::TLB_WRITE_HOST } else { off::TLB_HOST });
+        let mapped = self.b.ins().icmp_imm_s(IntCC::NotEqual, host, 0);
+        ok = self.b.ins().band(ok, mapped);
+        if write {
+            let epoch = self.b.ins().load(I64, t, e, off::TLB_EPOCH);
+            let p = self.b.ins().load(I64, t, self.frame, off::FRAME_CODE_EPOCH);
+            let now = self.b.ins().load(I64, t, p, 0);
+            let current = self.b.ins().icmp(IntCC::Equal, epoch, now);
+            ok = self.b.ins().band(ok, current);
+        }
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        (self.b.ins().iadd(host, page_off), slow)
+    }
+
+    /// Ends an inline memory access: the fast path (current block, in the state it
+    /// left) and the slow path `slow` (entered in state `before`, running the
+    /// instruction's handler) meet in a new block, where the fast path's state holds.
+    fn join_slow_path(&mut self, insn: &PlanInsn, slow: cranelift_codegen::ir::Block, before: Point) {
+        let join = self.b.create_block();
+        self.b.ins().jump(join, &[]);
+        let fast = self.point();
+        self.b.switch_to_block(slow);
+        self.restore(before);
+        // The handler does not change the flags of a move.
+        self.call_handler(insn);
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(join);
+        self.restore(fast);
     }
 
     fn insn(&mut self, insn: &PlanInsn, last: bool, head: cranelift_codegen::ir::Block) {
@@ -242,40 +407,69 @@ impl Tx<'_, '_> {
             Lowering::Alu { op, dst, src, size } => self.alu(op, dst, src, size),
             Lowering::IncDec { inc, dst, size } => self.inc_dec(inc, dst, size),
             Lowering::Lea { dst, addr, size } => {
-                let mut a = self.iconst(addr.disp);
-                if let Some(base) = addr.base {
-                    let v = self.get(base, 8);
-                    a = self.b.ins().iadd(a, v);
-                }
-                if let Some(index) = addr.index {
-                    let v = self.get(index, 8);
-                    let v = self.b.ins().ishl_imm_u(v, addr.scale as i64);
-                    a = self.b.ins().iadd(a, v);
-                }
-                let a = self.b.ins().band_imm_u(a, (addr.amask & mask(size)) as i64);
+                let a = self.effective(&addr);
                 self.put(dst, a, size);
+            }
+            Lowering::Load { dst, addr, seg, size, dst_size, signed } => {
+                let before = self.point();
+                let (host, slow) = self.host_address(&addr, seg, size, false);
+                let g = MemFlagsData::new();
+                let v = match (size, signed) {
+                    (1, false) => self.b.ins().uload8(I64, g, host, 0),
+                    (1, true) => self.b.ins().sload8(I64, g, host, 0),
+                    (2, false) => self.b.ins().uload16(I64, g, host, 0),
+                    (2, true) => self.b.ins().sload16(I64, g, host, 0),
+                    (4, false) => self.b.ins().uload32(g, host, 0),
+                    (4, true) => self.b.ins().sload32(g, host, 0),
+                    _ => self.b.ins().load(I64, g, host, 0),
+                };
+                self.put(dst, v, dst_size);
+                self.count(1);
+                self.join_slow_path(insn, slow, before);
+                if last {
+                    self.exit_to(insn.next_ip);
+                }
+                return;
+            }
+            Lowering::Store { src, addr, seg, size } => {
+                let before = self.point();
+                let (host, slow) = self.host_address(&addr, seg, size, true);
+                let v = self.src(src, size);
+                let g = MemFlagsData::new();
+                match size {
+                    1 => self.b.ins().istore8(g, v, host, 0),
+                    2 => self.b.ins().istore16(g, v, host, 0),
+                    4 => self.b.ins().istore32(g, v, host, 0),
+                    _ => self.b.ins().store(g, v, host, 0),
+                };
+                self.count(1);
+                self.join_slow_path(insn, slow, before);
+                if last {
+                    self.exit_to(insn.next_ip);
+                }
+                return;
             }
             Lowering::Jcc { cc, target } => {
                 let c = self.condition(cc);
-                self.pending += 1;
+                self.count(1);
                 let taken = self.b.create_block();
                 let fall = self.b.create_block();
                 self.b.ins().brif(c, taken, &[], fall, &[]);
-                let saved = (self.dirty, self.flags, self.pending);
+                let saved = self.point();
                 self.b.switch_to_block(fall);
                 self.exit_to(insn.next_ip);
                 self.b.switch_to_block(taken);
-                (self.dirty, self.flags, self.pending) = saved;
+                self.restore(saved);
                 self.branch(insn, target, head);
                 return;
             }
             Lowering::Jmp { target } => {
-                self.pending += 1;
+                self.count(1);
                 self.branch(insn, target, head);
                 return;
             }
         }
-        self.pending += 1;
+        self.count(1);
         if last {
             self.exit_to(insn.next_ip);
         }
@@ -291,14 +485,14 @@ impl Tx<'_, '_> {
             let bad = self.b.create_block();
             let good = self.b.create_block();
             self.b.ins().brif(over, bad, &[], good, &[]);
-            let saved = (self.dirty, self.flags, self.pending);
+            let saved = self.point();
             self.b.switch_to_block(bad);
             // Let the handler raise the #GP, exactly as the interpreter would.
-            self.pending -= 1;
+            self.count(-1);
             self.helper(insn);
             self.b.ins().return_(&[]);
             self.b.switch_to_block(good);
-            (self.dirty, self.flags, self.pending) = saved;
+            self.restore(saved);
         }
         let first_ip = self.plan.insns[0].ip;
         if !(self.plan.loops && target == first_ip) {

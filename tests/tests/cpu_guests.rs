@@ -2,6 +2,9 @@
 //! the software CPU: every result line they print on COM1 must be `ok`, the last one
 //! `done: ok`, and they must leave through isa-debug-exit with 0 (process status 1).
 //!
+//! Each guest also runs on the JIT tier (every block compiled, the lock-step checker on)
+//! and must behave exactly the same there.
+//!
 //! Each guest covers one area of the architecture: mode switches, paging formats, exceptions,
 //! hardware task switches, virtual-8086 mode, fast system calls; `cpu-model` reports what it
 //! sees of the CPU model chosen with `--cpu`.
@@ -15,22 +18,39 @@ const GUEST_SUCCESS_STATUS: i32 = 1;
 /// Far more than any guest needs on the interpreter; a hang fails the test instead of CI.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
-/// Builds `tests/guests/cpu-<name>`, runs it under `--accel interp` and checks its report.
+/// Builds `tests/guests/cpu-<name>`, runs it under `--accel interp` and checks its report;
+/// then runs it under `--accel jit`, compiling every block at its first run with the
+/// lock-step checker on, which must print the same and retire the same instructions.
 fn run_guest(name: &str) {
     let dir = guest_sources_root().join(format!("cpu-{name}"));
     let elf = build_elf32_guest(&format!("cpu-{name}"), &dir).expect("build the guest");
     let elf = elf.to_str().expect("UTF-8 guest path");
-    let args = ["run", "--accel", "interp", "--kernel", elf, "--debug-exit", "-m", "64M"];
-    let out = run_rx86_with_limit(&args, RUN_LIMIT).unwrap_or_else(|| panic!("cpu-{name} did not finish"));
-    let stdout = stdout_of(&out).replace('\r', "");
-    let context = format!("cpu-{name} output:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    let args = ["run", "--kernel", elf, "--debug-exit", "-m", "64M", "--stats"];
+    let run = |tier: &[&str]| {
+        let args = [&args[..], tier].concat();
+        let out = run_rx86_with_limit(&args, RUN_LIMIT).unwrap_or_else(|| panic!("cpu-{name} did not finish"));
+        let stdout = stdout_of(&out).replace('\r', "");
+        let stderr = stderr_of(&out);
+        let context = format!("cpu-{name} {tier:?} output:\n{stdout}\nstderr:\n{stderr}");
+        let retired = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("rx86 stats: "))
+            .map(|l| l.split(' ').next().map(str::to_string));
+        (out.status.code(), stdout, retired, context)
+    };
+    let (status, stdout, retired, context) = run(&["--accel", "interp"]);
     let lines: Vec<&str> = stdout.lines().filter(|l| l.contains(": ")).collect();
     assert!(lines.len() > 1, "no result lines; {context}");
     for line in &lines {
         assert!(line.ends_with(": ok"), "failed check `{line}`; {context}");
     }
     assert_eq!(lines.last().copied(), Some("done: ok"), "{context}");
-    assert_eq!(out.status.code(), Some(GUEST_SUCCESS_STATUS), "{context}");
+    assert_eq!(status, Some(GUEST_SUCCESS_STATUS), "{context}");
+    let (jit_status, jit_stdout, jit_retired, jit_context) =
+        run(&["--accel", "jit", "--jit-threshold", "1", "--jit-check"]);
+    assert_eq!((jit_status, &jit_stdout), (status, &stdout), "{jit_context}");
+    assert!(retired.is_some(), "{context}");
+    assert_eq!(jit_retired, retired, "instructions retired; {jit_context}");
 }
 
 #[test]

@@ -50,9 +50,9 @@ fn cpu_code() {
 fn code_on_both_tiers() {
     run(
         "tiers",
-        1..120,
+        1..25,
         |r| {
-            let n = 1 + (r.next_u64() % 1024) as usize;
+            let n = 1 + (r.next_u64() % 512) as usize;
             r.bytes(n)
         },
         tiers::tiers_code,

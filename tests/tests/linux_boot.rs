@@ -2,6 +2,12 @@
 //! and powers off; the output proves the timer and serial interrupts went through
 //! rx86's interrupt controllers and that the kernel used rx86's ACPI tables. The amd64
 //! boot also writes to an IDE disk with the kernel's own drivers.
+//!
+//! Each kernel boots twice at once, on the interpreter and on the JIT tier: both runs
+//! must print the same console, byte for byte (the kernel's timestamps come from the
+//! virtual clock, so any instruction retired differently shows), and retire the same
+//! number of instructions. A third amd64 run checks every compiled unit against the
+//! interpreter's handlers in lock-step for the first second of guest time.
 
 use rx86_tests::fixtures::{check_linux_console, linux_amd64, linux_i386, LinuxFixture};
 use rx86_tests::gdb::{start_kernel_cache, start_kernel_from_console};
@@ -9,7 +15,8 @@ use rx86_tests::rx86_bin::{hardware_kvm, kvm_unavailable, run_rx86_with_limit, s
 use std::time::Duration;
 
 /// Boots the fixture with `console=ttyS0 panic=-1` plus `append`, and `extra` options;
-/// returns the console after checking the common evidence (`None` when skipped).
+/// returns the console and instruction count after checking the common evidence (`None`
+/// when skipped).
 fn boot(
     accel: &str,
     fixture: Result<LinuxFixture, String>,
@@ -17,7 +24,7 @@ fn boot(
     limit: Duration,
     append: &str,
     extra: &[&str],
-) -> Option<String> {
+) -> Option<Boot> {
     let fixture = match fixture {
         Ok(f) => f,
         Err(why) => {
@@ -27,8 +34,24 @@ fn boot(
     };
     let (k, i) = (fixture.bzimage.to_str().unwrap(), fixture.initrd.to_str().unwrap());
     let append = format!("console=ttyS0 panic=-1 {append}");
-    let args =
-        ["run", "--accel", accel, "-m", "512M", "--kernel", k, "--initrd", i, "--append", &append, "--no-reboot"];
+    let args = [
+        "run",
+        "--accel",
+        accel,
+        "-m",
+        "512M",
+        "--kernel",
+        k,
+        "--initrd",
+        i,
+        "--append",
+        &append,
+        "--no-reboot",
+        "--stats",
+        // A fixed RTC start: the default is the host's time, which the guest sees.
+        "--rtc",
+        "base=2024-01-01T00:00:00",
+    ];
     let args = [&args[..], extra].concat();
     let out =
         run_rx86_with_limit(&args, limit).unwrap_or_else(|| panic!("rx86 --accel {accel} did not finish in {limit:?}"));
@@ -37,7 +60,50 @@ fn boot(
     if let Err(what) = check_linux_console(&console, machine) {
         panic!("{what}:\n{console}");
     }
-    Some(console)
+    let retired = retired_of(&stderr_of(&out));
+    Some(Boot { console, retired })
+}
+
+/// What a boot printed and how many instructions it retired (where the engine counts).
+struct Boot {
+    console: String,
+    retired: Option<u64>,
+}
+
+/// The instruction count of `rx86 run --stats`.
+fn retired_of(stderr: &str) -> Option<u64> {
+    let line = stderr.lines().find(|l| l.starts_with("rx86 stats:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Boots on the interpreter and on the JIT tier at once (each with `extra(tier)`), and
+/// checks that both runs are the same; returns the interpreter's console.
+fn boot_both_tiers(
+    fixture: Result<LinuxFixture, String>,
+    machine: &str,
+    append: &str,
+    extra: impl Fn(&str) -> Vec<String> + Sync,
+) -> Option<String> {
+    let run = |accel: &str| {
+        let extra = extra(accel);
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        boot(accel, fixture.clone(), machine, INTERP_LIMIT, append, &extra)
+    };
+    let (interp, jit) = std::thread::scope(|s| {
+        let jit = s.spawn(|| run("jit"));
+        (run("interp"), jit.join().expect("the JIT boot"))
+    });
+    let (interp, jit) = (interp?, jit?);
+    if interp.console != jit.console {
+        let line = interp.console.lines().zip(jit.console.lines()).position(|(a, b)| a != b);
+        panic!(
+            "the tiers' consoles differ (first at line {line:?}):\n--- interpreter\n{}\n--- jit\n{}",
+            interp.console, jit.console
+        );
+    }
+    assert!(interp.retired.is_some(), "--stats reports the instructions retired");
+    assert_eq!(interp.retired, jit.retired, "instructions retired: interpreter, JIT");
+    Some(interp.console)
 }
 
 /// What the init's `rx86.disktest` writes to sector 1 of the first disk.
@@ -89,17 +155,21 @@ const INTERP_LIMIT: Duration = Duration::from_secs(1200);
 /// sd_mod, writes a marker to the disk through rx86's PIIX3 IDE controller, syncs and
 /// reads it back; the bytes must then be in the image file.
 #[test]
-fn debian_amd64_boots_on_the_interpreter_and_writes_its_ide_disk() {
+fn debian_amd64_boots_the_same_on_both_tiers_and_writes_its_ide_disk() {
     let dir = std::env::temp_dir().join(format!("rx86-linux-disk-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let image = dir.join("disk.img");
-    std::fs::write(&image, vec![0u8; 8 << 20]).unwrap();
-    let hda = ["--hda", image.to_str().unwrap()];
+    let image = |tier: &str| dir.join(format!("disk-{tier}.img"));
+    for tier in ["interp", "jit"] {
+        std::fs::write(image(tier), vec![0u8; 8 << 20]).unwrap();
+    }
     let fixture = linux_amd64();
     let kernel = fixture.as_ref().ok().map(|f| f.bzimage.clone());
-    if let Some(console) = boot("interp", fixture, "x86_64", INTERP_LIMIT, "rx86.disktest nokaslr", &hda) {
-        if let Err(what) = check_disk_write(&console, &image) {
-            panic!("{what}:\n{console}");
+    let hda = |tier: &str| vec!["--hda".to_string(), image(tier).to_str().unwrap().to_string()];
+    if let Some(console) = boot_both_tiers(fixture, "x86_64", "rx86.disktest nokaslr", hda) {
+        for tier in ["interp", "jit"] {
+            if let Err(what) = check_disk_write(&console, &image(tier)) {
+                panic!("{tier}: {what}:\n{console}");
+            }
         }
         // Leave start_kernel's address for the gdb test on this kernel (linux_gdb.rs).
         if let (Some(address), Some(kernel)) = (start_kernel_from_console(&console), kernel) {
@@ -112,8 +182,51 @@ fn debian_amd64_boots_on_the_interpreter_and_writes_its_ide_disk() {
 }
 
 #[test]
-fn debian_i386_boots_on_the_interpreter() {
-    boot("interp", linux_i386(), "i686", INTERP_LIMIT, "", &[]);
+fn debian_i386_boots_the_same_on_both_tiers() {
+    boot_both_tiers(linux_i386(), "i686", "", |_| Vec::new());
+}
+
+/// The lock-step checker compares every unit the JIT runs with the interpreter's
+/// handlers through the kernel's decompression and early start-up.
+#[test]
+fn jit_lockstep_checker_finds_no_divergence_in_a_linux_boot() {
+    let fixture = match linux_amd64() {
+        Ok(f) => f,
+        Err(why) => {
+            println!("SKIP: Debian Linux fixture unavailable: {why}");
+            return;
+        }
+    };
+    let (k, i) = (fixture.bzimage.to_str().unwrap(), fixture.initrd.to_str().unwrap());
+    let args = [
+        "run",
+        "--accel",
+        "jit",
+        "--jit-check",
+        "-m",
+        "512M",
+        "--kernel",
+        k,
+        "--initrd",
+        i,
+        "--append",
+        "console=ttyS0 panic=-1",
+        "--no-reboot",
+        "--stats",
+        "--stop-at",
+        "1s",
+    ];
+    let out = run_rx86_with_limit(&args, INTERP_LIMIT).expect("the checked boot finishes");
+    let stderr = stderr_of(&out);
+    assert!(!stderr.contains("divergence"), "{stderr}");
+    assert!(out.status.success(), "rx86 exited {:?}: {stderr}", out.status);
+    let checked = stderr
+        .lines()
+        .find_map(|l| l.split("lock-step checker: ").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(checked.is_some_and(|n| n > 1_000_000), "too few unit runs checked: {stderr}");
+    assert!(stdout_of(&out).contains("Linux version"), "the kernel did not start");
 }
 
 #[test]

@@ -14,14 +14,14 @@
 use super::debug::{dr6, Armed};
 use super::debugger::DebugHooks;
 use super::decode_cache::{Block, DecodeCache, FrontKey, Key};
-use super::tiering::{TierCounters, DEFAULT_HOT_THRESHOLD};
-use crate::tier::{CodeTier, TierStats};
 use super::fault::{vec, Exception, Fault, R};
 use super::mmu::{translate, Acc, Tlb};
 use super::op::Op;
 use super::state::{cr0, fl, CpuState, Mode, Seg};
+use super::tiering::{TierCounters, DEFAULT_HOT_THRESHOLD};
 use crate::debug::DebugStop;
 use crate::engine::Exit;
+use crate::tier::{CodeTier, TierStats};
 use iced_x86::{Decoder, DecoderError, DecoderOptions, FlowControl, Instruction, Mnemonic, OpKind, Register};
 use rx86_core::platform::Platform;
 use rx86_core::time::Clock;
@@ -538,7 +538,13 @@ impl Ctx<'_> {
     /// An instruction faulted: restore RIP and RSP and deliver the exception (one tick),
     /// or stop the machine for something not emulated.
     #[cold]
-    pub(super) fn instruction_fault(&mut self, fault: Fault, op: &Op, start_rip: u64, start_rsp: u64) -> Result<(), Exit> {
+    pub(super) fn instruction_fault(
+        &mut self,
+        fault: Fault,
+        op: &Op,
+        start_rip: u64,
+        start_rsp: u64,
+    ) -> Result<(), Exit> {
         self.c.st.rip = start_rip;
         self.c.st.gpr[4] = start_rsp;
         match fault {

@@ -15,8 +15,8 @@
 
 use super::cpu::{Ctx, Interpreter};
 use super::decode_cache::Block;
-use super::op::Op;
 use super::flags::LazyFlags;
+use super::op::Op;
 use crate::engine::Exit;
 use crate::tier::{Lowering, UnitCode};
 use std::fmt::Write;
@@ -126,7 +126,15 @@ impl Ctx<'_> {
     }
 
     /// Runs compiled `code` of `block` and checks it against the handlers.
-    pub(super) fn run_unit_checked(&mut self, block: &Block, code: UnitCode, end: u64, chain: bool) -> Result<(), Exit> {
+    pub(super) fn run_unit_checked(
+        &mut self,
+        block: &Block,
+        code: UnitCode,
+        end: u64,
+        chain: bool,
+    ) -> Result<(), Exit> {
+        // As the lean loop does before its first instruction (`run_unit` does it too).
+        self.c.st.rflags &= !super::state::fl::RF;
         let start = Snap::of(self.c);
         if let Some(l) = self.c.lockstep.as_mut() {
             l.records.clear();

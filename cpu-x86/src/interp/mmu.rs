@@ -67,7 +67,7 @@ mod pfec {
 }
 
 /// Permission bits of a TLB entry.
-mod perm {
+pub(crate) mod perm {
     /// User accessible at every level.
     pub const USER: u8 = 1 << 0;
     /// Writable at every level.
@@ -82,9 +82,10 @@ mod perm {
 
 /// One cached translation.
 #[derive(Debug, Clone, Copy, Default)]
+#[repr(C)]
 pub struct TlbEntry {
     /// Linear page number + 1 (0 = empty).
-    tag: u64,
+    pub(crate) tag: u64,
     /// Physical page base.
     pub phys: u64,
     /// Host address of the page when reads reach guest RAM, else 0.
@@ -97,23 +98,23 @@ pub struct TlbEntry {
     /// Host address of the page when writes reach guest RAM (code pages included), else 0.
     pub ram_write_host: usize,
     /// The TLB's code epoch when `write_host` was decided; direct writes need it current.
-    epoch: u64,
+    pub(crate) epoch: u64,
     /// RAM offset of the page when it is RAM.
     pub ram_off: u64,
-    perm: u8,
+    pub(crate) perm: u8,
 }
 
-const TLB_SIZE: usize = 1024;
+pub(crate) const TLB_SIZE: usize = 1024;
 
 /// The software TLB (direct-mapped).
 pub struct Tlb {
-    entries: Box<[TlbEntry]>,
+    pub(crate) entries: Box<[TlbEntry]>,
     /// Bumped by every flush, so caches keyed by linear address (the decode cache's
     /// direct-mapped front) know when translations may have changed.
     pub generation: u64,
     /// Bumped whenever a page starts holding decoded code: entries stamped with an older
     /// epoch take the slow path for writes, which looks at the page again.
-    code_epoch: u64,
+    pub(crate) code_epoch: u64,
 }
 
 impl Default for Tlb {

@@ -34,7 +34,7 @@ mod forms;
 pub mod fpu;
 mod interrupt;
 mod lockstep;
-mod mmu;
+pub(crate) mod mmu;
 pub mod model;
 mod msr;
 mod op;
@@ -42,13 +42,13 @@ mod ops;
 mod segment;
 pub mod state;
 mod task_switch;
-mod tiering;
 #[cfg(test)]
 mod test_util;
+mod tiering;
 #[cfg(test)]
 mod time_tests;
 
 pub use cpu::{Interpreter, Step, TierReport, DEFAULT_MAX_BLOCK, DEFAULT_NS_PER_INSN};
-pub use tiering::{TierCounters, DEFAULT_HOT_THRESHOLD};
 pub use ops::lock_allowed;
 pub use state::CpuState;
+pub use tiering::{TierCounters, DEFAULT_HOT_THRESHOLD};

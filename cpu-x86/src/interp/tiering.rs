@@ -123,7 +123,7 @@ impl Ctx<'_> {
             return None;
         }
         block.heat.set(0);
-        let plan = plan(block, self.c.st.mode);
+        let plan = plan(block, self.c.st.mode, self.c.lockstep.is_some());
         let code = tier.compile(&plan);
         if code.is_some() {
             // The same block is never compiled twice in one mode: its key includes it.
@@ -157,6 +157,8 @@ impl Ctx<'_> {
                 dead: block.dead_flag(),
                 tlb_generation: std::ptr::addr_of!((*c).tlb.generation),
                 entry_generation: (*c).tlb.generation,
+                tlb_entries: (*c).tlb.entries.as_ptr().cast(),
+                code_epoch: std::ptr::addr_of!((*c).tlb.code_epoch),
             }
         };
         // SAFETY: the code was compiled from this block's plan by the tier, whose
@@ -169,8 +171,12 @@ impl Ctx<'_> {
     }
 }
 
-/// The plan of `block` decoded in `mode`.
-pub(super) fn plan(block: &Block, mode: Mode) -> UnitPlan {
+/// The plan of `block` decoded in `mode`. Under the lock-step checker (`checked`),
+/// memory accesses go through their handlers: the checker replays translated
+/// instructions, and a replayed access would see memory the unit's later instructions
+/// already changed. Inline memory accesses are compared with the interpreter by whole
+/// runs instead (the tier fuzz target, the same guest output on both tiers).
+fn plan(block: &Block, mode: Mode, checked: bool) -> UnitPlan {
     let long = mode == Mode::Long64;
     let last = block.ops.len() - 1;
     let insns: Vec<PlanInsn> = block
@@ -178,18 +184,23 @@ pub(super) fn plan(block: &Block, mode: Mode) -> UnitPlan {
         .iter()
         .enumerate()
         .map(|(i, op)| PlanInsn {
-            lowering: lowering(op, i == last, long),
+            lowering: match lowering(op, i == last, long) {
+                Lowering::Load { .. } | Lowering::Store { .. } if checked => Lowering::Helper,
+                l => l,
+            },
             op: (op as *const Op).cast(),
             ip: op.ins.ip(),
             next_ip: op.next_ip,
         })
         .collect();
     let first_ip = block.ops[0].ins.ip();
-    let loops = matches!(insns[last].lowering, Lowering::Jcc { target, .. } | Lowering::Jmp { target } if target == first_ip);
+    let loops =
+        matches!(insns[last].lowering, Lowering::Jcc { target, .. } | Lowering::Jmp { target } if target == first_ip);
     UnitPlan {
         insns,
         loops,
         target_check: if long { TargetCheck::None } else { TargetCheck::CsLimit },
+        long_mode: long,
         abi: unit_abi(),
     }
 }
@@ -217,7 +228,7 @@ fn lowering(op: &Op, last: bool, long: bool) -> Lowering {
         _ => None,
     };
     let lowered = match ins.mnemonic() {
-        M::Mov if reg0 && count == 2 => {
+        M::Mov if reg0 && count == 2 && kind(1) != Some(OpKind::Memory) => {
             gpr(op.r0).zip(src()).map(|(dst, src)| Lowering::Mov { dst, src, size })
         }
         m @ (M::Add | M::Or | M::And | M::Sub | M::Xor | M::Cmp | M::Test) if reg0 && count == 2 => {
@@ -232,22 +243,73 @@ fn lowering(op: &Op, last: bool, long: bool) -> Lowering {
             };
             gpr(op.r0).zip(src()).map(|(dst, src)| Lowering::Alu { op: alu, dst, src, size })
         }
+        M::Mov if reg0 && count == 2 && kind(1) == Some(OpKind::Memory) => gpr(op.r0).map(|dst| Lowering::Load {
+            dst,
+            addr: address(op),
+            seg: op.mem.seg as u8,
+            size,
+            dst_size: size,
+            signed: false,
+        }),
+        M::Movzx | M::Movsx | M::Movsxd if reg0 && kind(1) == Some(OpKind::Memory) => {
+            let from = ins.memory_size().size() as u8;
+            let signed = ins.mnemonic() != M::Movzx;
+            gpr(op.r0).filter(|_| from < size).map(|dst| Lowering::Load {
+                dst,
+                addr: address(op),
+                seg: op.mem.seg as u8,
+                size: from,
+                dst_size: size,
+                signed,
+            })
+        }
+        M::Mov if count == 2 && kind(0) == Some(OpKind::Memory) => {
+            let size = ins.memory_size().size() as u8;
+            let src = match kind(1) {
+                Some(OpKind::Register) if op.r1 != NO_REG => gpr(op.r1).map(Src::Reg),
+                Some(k) if super::ops::operand::is_immediate(k) => {
+                    Some(Src::Imm(ins.try_immediate(1).unwrap_or(0) & size_mask(size)))
+                }
+                _ => None,
+            };
+            src.filter(|_| matches!(size, 1 | 2 | 4 | 8)).map(|src| Lowering::Store {
+                src,
+                addr: address(op),
+                seg: op.mem.seg as u8,
+                size,
+            })
+        }
         M::Inc | M::Dec if reg0 => gpr(op.r0).map(|dst| Lowering::IncDec { inc: ins.mnemonic() == M::Inc, dst, size }),
         M::Lea if reg0 && kind(1) == Some(OpKind::Memory) && size >= 2 => {
-            let m = &op.mem;
-            let reg = |r: u8| (r != NO_REG).then_some(r & 15);
-            let addr = Address { disp: m.disp, base: reg(m.base), index: reg(m.index), scale: m.scale, amask: m.amask };
-            gpr(op.r0).map(|dst| Lowering::Lea { dst, addr, size })
+            gpr(op.r0).map(|dst| Lowering::Lea { dst, addr: address(op), size })
         }
         m if last && super::ops::is_jcc(m) && is_near_branch(ins.op0_kind()) => {
             direct_target(ins.near_branch_target(), long).map(|target| Lowering::Jcc { cc: op.cc, target })
         }
-        M::Jmp if last && matches!(ins.code(), Code::Jmp_rel8_16 | Code::Jmp_rel8_32 | Code::Jmp_rel8_64 | Code::Jmp_rel16 | Code::Jmp_rel32_32 | Code::Jmp_rel32_64) => {
+        M::Jmp
+            if last
+                && matches!(
+                    ins.code(),
+                    Code::Jmp_rel8_16
+                        | Code::Jmp_rel8_32
+                        | Code::Jmp_rel8_64
+                        | Code::Jmp_rel16
+                        | Code::Jmp_rel32_32
+                        | Code::Jmp_rel32_64
+                ) =>
+        {
             direct_target(ins.near_branch_target(), long).map(|target| Lowering::Jmp { target })
         }
         _ => None,
     };
     lowered.filter(|_| matches!(size, 0 | 1 | 2 | 4 | 8)).unwrap_or(Lowering::Helper)
+}
+
+/// The pre-extracted effective address of `op`'s memory operand.
+fn address(op: &Op) -> Address {
+    let m = &op.mem;
+    let reg = |r: u8| (r != NO_REG).then_some(r & 15);
+    Address { disp: m.disp, base: reg(m.base), index: reg(m.index), scale: m.scale, amask: m.amask }
 }
 
 fn is_near_branch(k: OpKind) -> bool {
