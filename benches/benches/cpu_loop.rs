@@ -1,5 +1,5 @@
 //! CPU-bound guest loop (the fast-interpreter issue): `tests/guests/cpu-loop` (rounds of
-//! xorshift integer mixing) on rx86's interpreter beside QEMU TCG, in the same run. Each
+//! xorshift integer mixing) on rx86's interpreter and JIT tier beside QEMU TCG, in the same run. Each
 //! emulator runs a short build of the guest (start-up and the mixing of 1,000 rounds)
 //! and a long one (200 million rounds); the difference is the steady-state rate, so
 //! neither start-up nor QEMU's translation warm-up hides in it. Times are CPU time of the
@@ -63,9 +63,12 @@ fn retired(stderr: &[u8]) -> Option<u64> {
     line.split_whitespace().nth(2)?.parse().ok()
 }
 
-fn rx86(kernel: &Path) -> Command {
+/// The software tiers measured: the interpreter alone and with the JIT.
+const TIERS: [&str; 2] = ["interp", "jit"];
+
+fn rx86(kernel: &Path, accel: &str) -> Command {
     let mut cmd = Command::new(rx86_tests::rx86_bin::rx86_binary());
-    cmd.args(["run", "--accel", "interp", "-m", "64M", "--debug-exit", "--stats", "--kernel"]).arg(kernel);
+    cmd.args(["run", "--accel", accel, "-m", "64M", "--debug-exit", "--stats", "--kernel"]).arg(kernel);
     cmd
 }
 
@@ -77,14 +80,14 @@ fn qemu(kernel: &Path) -> Command {
     cmd
 }
 
-/// Host instructions callgrind counts for `rx86` on `kernel`.
-fn callgrind(kernel: &Path) -> Option<u64> {
+/// Host instructions callgrind counts for `rx86 --accel accel` on `kernel`.
+fn callgrind(kernel: &Path, accel: &str) -> Option<u64> {
     let out_file = std::env::temp_dir().join(format!("rx86-cpu-loop-{}.callgrind", std::process::id()));
     let out = Command::new("valgrind")
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", out_file.display()))
         .arg(rx86_tests::rx86_bin::rx86_binary())
-        .args(["run", "--accel", "interp", "-m", "64M", "--debug-exit", "--kernel"])
+        .args(["run", "--accel", accel, "-m", "64M", "--debug-exit", "--kernel"])
         .arg(kernel)
         .stdin(Stdio::null())
         .output()
@@ -98,20 +101,29 @@ fn callgrind(kernel: &Path) -> Option<u64> {
 fn main() {
     let with_callgrind = std::env::args().any(|a| a == "--callgrind");
     let (short, long) = (guest(SHORT), guest(LONG));
-    let (rs, rs_cpu) = timed(&mut rx86(&short)).expect("run rx86");
-    let (rl, rl_cpu) = timed(&mut rx86(&long)).expect("run rx86");
-    let (is, il) = (retired(&rs.stderr).unwrap_or(0), retired(&rl.stderr).unwrap_or(0));
-    let steady_insns = il.saturating_sub(is) as f64;
-    let rx_steady = (rl_cpu.saturating_sub(rs_cpu)).as_secs_f64();
     println!("cpu_loop: xorshift mixing, Multiboot guest; {SHORT} and {LONG} rounds; CPU time of each run");
     println!("emulator                    short s    long s   steady-state MIPS   checksum");
-    println!(
-        "rx86 --accel interp        {:>7.2}   {:>7.2}   {:>17.1}   {:?}",
-        rs_cpu.as_secs_f64(),
-        rl_cpu.as_secs_f64(),
-        steady_insns / rx_steady / 1e6,
-        checksum(&rl.stdout)
-    );
+    let mut steady = Vec::new();
+    let (mut short_insns, mut steady_insns, mut rx_checksum) = (0, 0.0, None);
+    for accel in TIERS {
+        let (rs, rs_cpu) = timed(&mut rx86(&short, accel)).expect("run rx86");
+        let (rl, rl_cpu) = timed(&mut rx86(&long, accel)).expect("run rx86");
+        let (is, il) = (retired(&rs.stderr).unwrap_or(0), retired(&rl.stderr).unwrap_or(0));
+        (short_insns, steady_insns) = (is, il.saturating_sub(is) as f64);
+        let rx_steady = (rl_cpu.saturating_sub(rs_cpu)).as_secs_f64();
+        println!(
+            "rx86 --accel {accel:<14} {:>7.2}   {:>7.2}   {:>17.1}   {:?}",
+            rs_cpu.as_secs_f64(),
+            rl_cpu.as_secs_f64(),
+            steady_insns / rx_steady / 1e6,
+            checksum(&rl.stdout)
+        );
+        steady.push((accel, rx_steady, rs_cpu));
+        if rx_checksum.is_some_and(|c| c != checksum(&rl.stdout)) {
+            println!("WARNING: the tiers' checksums differ");
+        }
+        rx_checksum = Some(checksum(&rl.stdout));
+    }
     match (timed(&mut qemu(&short)), timed(&mut qemu(&long))) {
         (Ok((_, qs_cpu)), Ok((ql, ql_cpu))) => {
             let q_steady = (ql_cpu.saturating_sub(qs_cpu)).as_secs_f64();
@@ -122,12 +134,14 @@ fn main() {
                 steady_insns / q_steady / 1e6,
                 checksum(&ql.stdout)
             );
-            println!(
-                "ratio rx86/qemu: steady state {:.1}x, start-up {:.2}x (MIPS of QEMU counted with rx86's instruction count)",
-                rx_steady / q_steady,
-                rs_cpu.as_secs_f64() / qs_cpu.as_secs_f64()
-            );
-            if checksum(&ql.stdout) != checksum(&rl.stdout) {
+            for (accel, rx_steady, rs_cpu) in &steady {
+                println!(
+                    "ratio rx86 {accel}/qemu: steady state {:.2}x, start-up {:.2}x (MIPS of QEMU counted with rx86's instruction count)",
+                    rx_steady / q_steady,
+                    rs_cpu.as_secs_f64() / qs_cpu.as_secs_f64()
+                );
+            }
+            if rx_checksum != Some(checksum(&ql.stdout)) {
                 println!("WARNING: the checksums differ");
             }
         }
@@ -135,14 +149,16 @@ fn main() {
     }
     if with_callgrind {
         let mid = guest(CALLGRIND_LONG);
-        let mid_insns = retired(&timed(&mut rx86(&mid)).expect("run rx86").0.stderr).unwrap_or(0);
-        match (callgrind(&short), callgrind(&mid)) {
-            (Some(hs), Some(hm)) => println!(
-                "callgrind: {:.1} host instructions per guest instruction in the steady state ({} rounds)",
-                hm.saturating_sub(hs) as f64 / mid_insns.saturating_sub(is) as f64,
-                CALLGRIND_LONG
-            ),
-            _ => println!("callgrind: valgrind did not run"),
+        for accel in TIERS {
+            let mid_insns = retired(&timed(&mut rx86(&mid, accel)).expect("run rx86").0.stderr).unwrap_or(0);
+            match (callgrind(&short, accel), callgrind(&mid, accel)) {
+                (Some(hs), Some(hm)) => println!(
+                    "callgrind, {accel}: {:.1} host instructions per guest instruction in the steady state ({} rounds)",
+                    hm.saturating_sub(hs) as f64 / mid_insns.saturating_sub(short_insns) as f64,
+                    CALLGRIND_LONG
+                ),
+                _ => println!("callgrind: valgrind did not run"),
+            }
         }
     }
     println!("bochs: not measured (no Multiboot loader without a bootloader disk)");

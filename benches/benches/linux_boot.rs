@@ -1,5 +1,5 @@
 //! Linux boot benchmark (issue: the software CPU): Debian's stock kernel and the busybox
-//! initramfs on rx86's interpreter, beside QEMU TCG running the same files in the same
+//! initramfs on rx86's interpreter and JIT tier, beside QEMU TCG running the same files in the same
 //! run. Reports time to the kernel's `/init` marker, time to power-off, and the
 //! interpreter's guest instructions per second (from `rx86 run --stats`).
 //!
@@ -135,8 +135,14 @@ fn main() {
     println!("{:<24} {:>10} {:>10} {:>10} {:>8}", "emulator", "/init s", "exit s", "CPU s", "status");
     let rx_args_all: Vec<std::ffi::OsString> = rx86.get_args().map(|a| a.to_os_string()).collect();
     let rx = run(rx86);
+    // The same run with the JIT tier.
+    let mut rx86_jit = Command::new(&rx86_bin);
+    rx86_jit.args(rx_args_all.iter().map(|a| if a == "interp" { "jit".into() } else { a.clone() }));
+    let jit = run(rx86_jit);
     let qm = run(qemu);
-    for (name, r) in [("rx86 --accel interp", &rx), (&format!("{qemu_bin} -accel tcg")[..], &qm)] {
+    for (name, r) in
+        [("rx86 --accel interp", &rx), ("rx86 --accel jit", &jit), (&format!("{qemu_bin} -accel tcg")[..], &qm)]
+    {
         match r {
             Ok(r) => println!(
                 "{name:<24} {:>10} {:>10.1} {:>10.1} {:>8}",
@@ -148,18 +154,20 @@ fn main() {
             Err(e) => println!("{name:<24} cannot run: {e}"),
         }
     }
-    if let Ok(r) = &rx {
-        if let Some(line) = r.stderr.lines().find(|l| l.starts_with("rx86 stats:")) {
+    for r in [&rx, &jit].into_iter().flatten() {
+        for line in r.stderr.lines().filter(|l| l.starts_with("rx86 stats:") || l.starts_with("rx86 jit:")) {
             println!("{line}");
         }
     }
-    if let (Ok(r), Ok(q)) = (&rx, &qm) {
-        if let (Some(a), Some(b)) = (r.to_init, q.to_init) {
-            println!(
-                "ratio rx86/qemu-tcg to /init: {:.1}x; CPU time to exit: {:.1}x",
-                a.as_secs_f64() / b.as_secs_f64(),
-                r.cpu.as_secs_f64() / q.cpu.as_secs_f64()
-            );
+    for (tier, r) in [("interp", &rx), ("jit", &jit)] {
+        if let (Ok(r), Ok(q)) = (r, &qm) {
+            if let (Some(a), Some(b)) = (r.to_init, q.to_init) {
+                println!(
+                    "ratio rx86 {tier}/qemu-tcg to /init: {:.1}x; CPU time to exit: {:.1}x",
+                    a.as_secs_f64() / b.as_secs_f64(),
+                    r.cpu.as_secs_f64() / q.cpu.as_secs_f64()
+                );
+            }
         }
     }
     match (bochs_medium, bochs::unavailable()) {

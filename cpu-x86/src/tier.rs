@@ -17,6 +17,7 @@
 //! exactly as the interpreter chains a block to itself.
 
 use crate::interp::state::CpuState;
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::mem::offset_of;
 
@@ -152,6 +153,31 @@ pub enum Lowering {
     },
 }
 
+/// Where a unit may go straight on to the compiled code of its successor, without
+/// returning to the interpreter's loop. The interpreter fills it in when it sees the
+/// transition (the same one its links remember); compiled code follows it only while it
+/// is still valid: going to the same RIP with the same CS base and CPL (so the same block
+/// as the interpreter would find), the TLB and the chain epoch (bumped whenever a block is
+/// dropped or code memory reused) unchanged, and the budget covering the whole successor.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct ChainSlot {
+    /// The successor's entry (0: none).
+    pub entry: Cell<usize>,
+    /// Instructions in the successor.
+    pub len: Cell<u64>,
+    /// The chain epoch when it was filled in.
+    pub epoch: Cell<u64>,
+    /// The TLB generation when it was filled in.
+    pub tlb_generation: Cell<u64>,
+    /// The successor's RIP.
+    pub rip: Cell<u64>,
+    /// CS.base when it was filled in.
+    pub cs_base: Cell<u64>,
+    /// The CPL when it was filled in.
+    pub cpl: Cell<u64>,
+}
+
 /// One instruction of a unit.
 #[derive(Debug, Clone, Copy)]
 pub struct PlanInsn {
@@ -189,6 +215,9 @@ pub struct UnitPlan {
     pub long_mode: bool,
     /// The pointers and offsets the code uses.
     pub abi: UnitAbi,
+    /// The block's chain slots: `[fall-through, other]` successor (`None`: the unit
+    /// always returns to the interpreter's loop).
+    pub chain: Option<[*const ChainSlot; 2]>,
 }
 
 /// The run-time data a unit is called with.
@@ -219,6 +248,10 @@ pub struct UnitFrame {
     pub tlb_entries: *const u8,
     /// The TLB's code epoch: a direct write needs the entry's epoch equal to it.
     pub code_epoch: *const u64,
+    /// The chain epoch: a [`ChainSlot`] is valid while its epoch equals it.
+    pub chain_epoch: *const u64,
+    /// Units entered through chain slots (counted by compiled code).
+    pub chained: u64,
 }
 
 /// Offsets into [`CpuState`] and helper entry points a compiled unit uses.
@@ -317,16 +350,40 @@ pub mod offsets {
     pub const FRAME_TLB_ENTRIES: i32 = offset_of!(UnitFrame, tlb_entries) as i32;
     /// `UnitFrame::code_epoch`.
     pub const FRAME_CODE_EPOCH: i32 = offset_of!(UnitFrame, code_epoch) as i32;
+    /// `UnitFrame::chain_epoch`.
+    pub const FRAME_CHAIN_EPOCH: i32 = offset_of!(UnitFrame, chain_epoch) as i32;
+    /// `UnitFrame::chained`.
+    pub const FRAME_CHAINED: i32 = offset_of!(UnitFrame, chained) as i32;
+    /// `ChainSlot::entry`.
+    pub const SLOT_ENTRY: i32 = offset_of!(ChainSlot, entry) as i32;
+    /// `ChainSlot::len`.
+    pub const SLOT_LEN: i32 = offset_of!(ChainSlot, len) as i32;
+    /// `ChainSlot::epoch`.
+    pub const SLOT_EPOCH: i32 = offset_of!(ChainSlot, epoch) as i32;
+    /// `ChainSlot::tlb_generation`.
+    pub const SLOT_TLB_GENERATION: i32 = offset_of!(ChainSlot, tlb_generation) as i32;
+    /// `ChainSlot::rip`.
+    pub const SLOT_RIP: i32 = offset_of!(ChainSlot, rip) as i32;
+    /// `ChainSlot::cs_base`.
+    pub const SLOT_CS_BASE: i32 = offset_of!(ChainSlot, cs_base) as i32;
+    /// `ChainSlot::cpl`.
+    pub const SLOT_CPL: i32 = offset_of!(ChainSlot, cpl) as i32;
 }
 
-/// A compiled unit: `unit(frame)` runs it.
-pub type UnitFn = unsafe extern "C" fn(frame: *mut UnitFrame);
+/// A compiled unit's entry, called through [`UnitCode::enter`].
+pub type UnitEntry = *const u8;
+
+/// The tier's way into compiled code: `enter(frame, entry)` runs the unit at `entry`
+/// (units use the tier's own calling convention, which lets them chain by tail calls).
+pub type EnterFn = unsafe extern "C" fn(frame: *mut UnitFrame, entry: UnitEntry);
 
 /// Compiled code for a block, valid while the tier's code generation is `generation`.
 #[derive(Debug, Clone, Copy)]
 pub struct UnitCode {
-    /// The entry point.
-    pub entry: UnitFn,
+    /// The unit's entry.
+    pub entry: UnitEntry,
+    /// How to call it.
+    pub enter: EnterFn,
     /// The tier's code generation when it was compiled (see [`CodeTier::generation`]).
     pub generation: u64,
 }

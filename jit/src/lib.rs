@@ -12,11 +12,13 @@ mod translate;
 use arena::CodeArena;
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::Function;
+use cranelift_codegen::ir::{types, AbiParam, InstBuilder, Signature};
 use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::isa::TargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
 use cranelift_frontend::FunctionBuilderContext;
-use rx86_cpu::tier::{CodeTier, TierStats, UnitCode, UnitFn, UnitPlan};
+use rx86_cpu::tier::{CodeTier, EnterFn, TierStats, UnitCode, UnitPlan};
 use std::time::Instant;
 
 /// Code memory reserved by default (the arena starts over when it is full).
@@ -28,6 +30,9 @@ pub struct JitTier {
     ctx: Context,
     fctx: FunctionBuilderContext,
     arena: CodeArena,
+    /// Holds the entry trampoline, apart from the units' arena (which starts over).
+    _enter_code: CodeArena,
+    enter: EnterFn,
     stats: TierStats,
 }
 
@@ -41,18 +46,18 @@ impl JitTier {
         }
         let mut flags = settings::builder();
         flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
+        // Cranelift's tail calls (units chaining to units) need frame pointers.
+        flags.set("preserve_frame_pointers", "true").map_err(|e| e.to_string())?;
         let isa = cranelift_native::builder()
             .map_err(|e| format!("no Cranelift backend for this host: {e}"))?
             .finish(settings::Flags::new(flags))
             .map_err(|e| e.to_string())?;
         let arena = CodeArena::new(code_bytes).map_err(|e| format!("cannot map code memory: {e}"))?;
-        Ok(JitTier {
-            isa,
-            ctx: Context::new(),
-            fctx: FunctionBuilderContext::new(),
-            arena,
-            stats: TierStats::default(),
-        })
+        let mut ctx = Context::new();
+        let mut fctx = FunctionBuilderContext::new();
+        let mut enter_code = CodeArena::new(4096).map_err(|e| format!("cannot map code memory: {e}"))?;
+        let enter = compile_enter(&*isa, &mut ctx, &mut fctx, &mut enter_code)?;
+        Ok(JitTier { isa, ctx, fctx, arena, _enter_code: enter_code, enter, stats: TierStats::default() })
     }
 
     fn compile_plan(&mut self, plan: &UnitPlan) -> Result<Option<UnitCode>, String> {
@@ -68,11 +73,7 @@ impl JitTier {
         let Some((addr, generation)) = self.arena.insert(&bytes).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        // SAFETY: `addr` is the start of the function Cranelift just compiled for this
-        // host's default calling convention with one pointer argument and no result,
-        // copied whole into executable memory, which is what `UnitFn` calls.
-        let entry = unsafe { std::mem::transmute::<*const u8, UnitFn>(addr) };
-        Ok(Some(UnitCode { entry, generation }))
+        Ok(Some(UnitCode { entry: addr, enter: self.enter, generation }))
     }
 }
 
@@ -110,4 +111,36 @@ impl CodeTier for JitTier {
             ..self.stats.clone()
         }
     }
+}
+
+/// Compiles the way in from Rust: `enter(frame, entry)` calls the unit at `entry` in the
+/// units' calling convention.
+fn compile_enter(
+    isa: &dyn TargetIsa,
+    ctx: &mut Context,
+    fctx: &mut FunctionBuilderContext,
+    arena: &mut CodeArena,
+) -> Result<EnterFn, String> {
+    let mut sig = Signature::new(isa.default_call_conv());
+    sig.params.extend([AbiParam::new(types::I64), AbiParam::new(types::I64)]);
+    let mut func = Function::with_name_signature(Default::default(), sig);
+    let mut b = cranelift_frontend::FunctionBuilder::new(&mut func, fctx);
+    let block = b.create_block();
+    b.append_block_params_for_function_params(block);
+    b.switch_to_block(block);
+    let (frame, entry) = (b.block_params(block)[0], b.block_params(block)[1]);
+    let unit = b.import_signature(translate::unit_signature());
+    b.ins().call_indirect(unit, entry, &[frame]);
+    b.ins().return_(&[]);
+    b.seal_all_blocks();
+    b.finalize(isa.frontend_config());
+    ctx.clear();
+    ctx.func = func;
+    let code = ctx.compile(isa, &mut ControlPlane::default()).map_err(|e| format!("{:?}", e.inner))?;
+    let bytes = code.code_buffer().to_vec();
+    let (addr, _) = arena.insert(&bytes).map_err(|e| e.to_string())?.ok_or("the entry does not fit")?;
+    // SAFETY: `addr` is the start of the function just compiled, in the host's default
+    // (C) calling convention, taking two pointer-sized arguments and returning nothing,
+    // which is `EnterFn`; it stays in `arena`, which the tier keeps.
+    Ok(unsafe { std::mem::transmute::<*const u8, EnterFn>(addr) })
 }

@@ -12,7 +12,7 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     types, AbiParam, Function, InstBuilder, MemFlagsData, SigRef, Signature, UserFuncName, Value,
 };
-use cranelift_codegen::isa::TargetIsa;
+use cranelift_codegen::isa::{CallConv, TargetIsa};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use rx86_cpu::interp::flags::FlagOp;
 use rx86_cpu::interp::state::attr;
@@ -61,14 +61,21 @@ struct Tx<'a, 'b> {
     exec_sig: SigRef,
     cond_sig: SigRef,
     fold_sig: SigRef,
+    unit_sig: SigRef,
+}
+
+/// The signature of a unit: the frame pointer in, nothing out, in the tail-calling
+/// convention so that units can chain without growing the host stack.
+pub fn unit_signature() -> Signature {
+    let mut sig = Signature::new(CallConv::Tail);
+    sig.params.push(AbiParam::new(I64));
+    sig
 }
 
 /// Builds the IR of `plan` into `func`.
 pub fn translate(plan: &UnitPlan, func: &mut Function, fctx: &mut FunctionBuilderContext, isa: &dyn TargetIsa) {
     let call_conv = isa.default_call_conv();
-    let mut sig = Signature::new(call_conv);
-    sig.params.push(AbiParam::new(I64));
-    func.signature = sig;
+    func.signature = unit_signature();
     func.name = UserFuncName::default();
     let mut b = FunctionBuilder::new(func, fctx);
     let sig_of = |params: &[types::Type], ret: Option<types::Type>| {
@@ -80,6 +87,7 @@ pub fn translate(plan: &UnitPlan, func: &mut Function, fctx: &mut FunctionBuilde
     let exec_sig = b.import_signature(sig_of(&[I64, I64], Some(types::I32)));
     let cond_sig = b.import_signature(sig_of(&[I64, types::I32], Some(types::I32)));
     let fold_sig = b.import_signature(sig_of(&[I64], None));
+    let unit_sig = b.import_signature(unit_signature());
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
@@ -104,6 +112,7 @@ pub fn translate(plan: &UnitPlan, func: &mut Function, fctx: &mut FunctionBuilde
         exec_sig,
         cond_sig,
         fold_sig,
+        unit_sig,
     };
     tx.load_regs();
     let head = tx.b.create_block();
@@ -241,13 +250,76 @@ impl Tx<'_, '_> {
         }
     }
 
-    /// Flushes, sets RIP and returns (in a block of its own; the current block goes on
-    /// unchanged in the translator's state).
-    fn exit_to(&mut self, rip: u64) {
+    /// Flushes, sets RIP and leaves the unit: through chain slot `slot` to the
+    /// successor's code when the slot holds, else back to the interpreter. The current
+    /// block ends; the translator's state is left as it was before the flush.
+    fn exit_to(&mut self, rip: u64, slot: Option<usize>) {
+        let before = self.point();
         self.flush();
         let v = self.iconst(rip);
         self.b.ins().store(MemFlagsData::trusted(), v, self.st, off::RIP);
+        if let Some(slot) = slot.and_then(|i| self.plan.chain.map(|c| c[i])) {
+            let t = MemFlagsData::trusted();
+            let s = self.iconst(slot as u64);
+            let entry = self.b.ins().load(I64, t, s, off::SLOT_ENTRY);
+            let len = self.b.ins().load(I64, t, s, off::SLOT_LEN);
+            let tlb = self.b.ins().load(I64, t, s, off::SLOT_TLB_GENERATION);
+            let mut ok = self.may_go_on(len, tlb);
+            let filled = self.b.ins().icmp_imm_s(IntCC::NotEqual, entry, 0);
+            ok = self.b.ins().band(ok, filled);
+            for (field, value) in [
+                (off::SLOT_RIP, self.iconst(rip)),
+                (off::SLOT_CS_BASE, self.b.ins().load(I64, t, self.st, off::seg_base(1))),
+                (off::SLOT_CPL, self.b.ins().uload8(I64, t, self.st, off::CPL)),
+            ] {
+                let want = self.b.ins().load(I64, t, s, field);
+                let same = self.b.ins().icmp(IntCC::Equal, want, value);
+                ok = self.b.ins().band(ok, same);
+            }
+            let epoch = self.b.ins().load(I64, t, s, off::SLOT_EPOCH);
+            let p = self.b.ins().load(I64, t, self.frame, off::FRAME_CHAIN_EPOCH);
+            let now = self.b.ins().load(I64, t, p, 0);
+            let current = self.b.ins().icmp(IntCC::Equal, epoch, now);
+            ok = self.b.ins().band(ok, current);
+            let go = self.b.create_block();
+            let back = self.b.create_block();
+            self.b.ins().brif(ok, go, &[], back, &[]);
+            self.b.switch_to_block(go);
+            let n = self.b.ins().load(I64, t, self.frame, off::FRAME_CHAINED);
+            let n = self.b.ins().iadd_imm_s(n, 1);
+            self.b.ins().store(t, n, self.frame, off::FRAME_CHAINED);
+            self.b.ins().return_call_indirect(self.unit_sig, entry, &[self.frame]);
+            self.b.switch_to_block(back);
+        }
         self.b.ins().return_(&[]);
+        self.restore(before);
+    }
+
+    /// True (I8) when another `len` instructions of compiled code may run now: the budget
+    /// covers them, nothing asked for the interpreter's loop, and the TLB generation is
+    /// still `tlb`. The state must be flushed.
+    fn may_go_on(&mut self, len: Value, tlb: Value) -> Value {
+        let t = MemFlagsData::trusted();
+        let p = self.b.ins().load(I64, t, self.frame, off::FRAME_RETIRED);
+        let retired = self.b.ins().load(I64, t, p, 0);
+        let end = self.b.ins().load(I64, t, self.frame, off::FRAME_RETIRED_END);
+        let next = self.b.ins().iadd(retired, len);
+        let mut ok = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, next, end);
+        for field in [off::FRAME_BRK, off::FRAME_IRQ_CHECK] {
+            let p = self.b.ins().load(I64, t, self.frame, field);
+            let v = self.b.ins().load(types::I8, t, p, 0);
+            let clear = self.b.ins().icmp_imm_s(IntCC::Equal, v, 0);
+            ok = self.b.ins().band(ok, clear);
+        }
+        let p = self.b.ins().load(I64, t, self.frame, off::FRAME_TLB_GENERATION);
+        let now = self.b.ins().load(I64, t, p, 0);
+        let same = self.b.ins().icmp(IntCC::Equal, now, tlb);
+        self.b.ins().band(ok, same)
+    }
+
+    /// The chain slot of a successor at `rip`: 0 for the fall-through, 1 for any other.
+    fn slot_of(&self, rip: u64) -> usize {
+        usize::from(self.plan.insns.last().is_none_or(|i| i.next_ip != rip))
     }
 
     /// Calls the instruction's handler; leaves the unit if it says to stop.
@@ -427,7 +499,7 @@ impl Tx<'_, '_> {
                 self.count(1);
                 self.join_slow_path(insn, slow, before);
                 if last {
-                    self.exit_to(insn.next_ip);
+                    self.exit_to(insn.next_ip, Some(0));
                 }
                 return;
             }
@@ -445,7 +517,7 @@ impl Tx<'_, '_> {
                 self.count(1);
                 self.join_slow_path(insn, slow, before);
                 if last {
-                    self.exit_to(insn.next_ip);
+                    self.exit_to(insn.next_ip, Some(0));
                 }
                 return;
             }
@@ -457,7 +529,7 @@ impl Tx<'_, '_> {
                 self.b.ins().brif(c, taken, &[], fall, &[]);
                 let saved = self.point();
                 self.b.switch_to_block(fall);
-                self.exit_to(insn.next_ip);
+                self.exit_to(insn.next_ip, Some(0));
                 self.b.switch_to_block(taken);
                 self.restore(saved);
                 self.branch(insn, target, head);
@@ -471,7 +543,7 @@ impl Tx<'_, '_> {
         }
         self.count(1);
         if last {
-            self.exit_to(insn.next_ip);
+            self.exit_to(insn.next_ip, Some(0));
         }
     }
 
@@ -496,31 +568,22 @@ impl Tx<'_, '_> {
         }
         let first_ip = self.plan.insns[0].ip;
         if !(self.plan.loops && target == first_ip) {
-            self.exit_to(target);
+            self.exit_to(target, Some(self.slot_of(target)));
             return;
         }
         self.flush();
         let t = MemFlagsData::trusted();
-        let p = self.b.ins().load(I64, t, self.frame, off::FRAME_RETIRED);
-        let retired = self.b.ins().load(I64, t, p, 0);
-        let end = self.b.ins().load(I64, t, self.frame, off::FRAME_RETIRED_END);
-        let next = self.b.ins().iadd_imm_s(retired, self.plan.insns.len() as i64);
-        let mut ok = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, next, end);
-        for field in [off::FRAME_BRK, off::FRAME_IRQ_CHECK, off::FRAME_DEAD] {
-            let p = self.b.ins().load(I64, t, self.frame, field);
-            let v = self.b.ins().load(types::I8, t, p, 0);
-            let clear = self.b.ins().icmp_imm_s(IntCC::Equal, v, 0);
-            ok = self.b.ins().band(ok, clear);
-        }
-        let p = self.b.ins().load(I64, t, self.frame, off::FRAME_TLB_GENERATION);
-        let now = self.b.ins().load(I64, t, p, 0);
+        let len = self.iconst(self.plan.insns.len() as u64);
         let then = self.b.ins().load(I64, t, self.frame, off::FRAME_ENTRY_GENERATION);
-        let same = self.b.ins().icmp(IntCC::Equal, now, then);
-        ok = self.b.ins().band(ok, same);
+        let mut ok = self.may_go_on(len, then);
+        let p = self.b.ins().load(I64, t, self.frame, off::FRAME_DEAD);
+        let dead = self.b.ins().load(types::I8, t, p, 0);
+        let alive = self.b.ins().icmp_imm_s(IntCC::Equal, dead, 0);
+        ok = self.b.ins().band(ok, alive);
         let out = self.b.create_block();
         self.b.ins().brif(ok, head, &[], out, &[]);
         self.b.switch_to_block(out);
-        self.exit_to(target);
+        self.exit_to(target, None);
         self.flags = None;
     }
 

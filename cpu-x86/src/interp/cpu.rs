@@ -439,7 +439,12 @@ impl Ctx<'_> {
             self.c.lean = true;
             let done = match self.unit_for(&block, ops.len() == block.ops.len()) {
                 Some(code) if self.c.lockstep.is_some() => self.run_unit_checked(&block, code, end, chain),
-                Some(code) => self.run_unit(&block, code, end, chain),
+                Some(code) => {
+                    if let Some(prev) = prev.as_deref().filter(|_| chain) {
+                        self.chain(prev, &block, code);
+                    }
+                    self.run_unit(&block, code, end, chain)
+                }
                 None => {
                     self.c.tier_counters.interpreted_blocks += 1;
                     self.exec_ops(ops)

@@ -43,6 +43,8 @@ pub struct Block {
     pub unit: Cell<Option<crate::tier::UnitCode>>,
     /// How each instruction was offered to the tier (set when the block is compiled).
     pub lowered: OnceCell<Box<[crate::tier::Lowering]>>,
+    /// Where its compiled code goes on to its successors' (`[fall-through, other]`).
+    pub chain: [crate::tier::ChainSlot; 2],
 }
 
 impl Block {
@@ -57,6 +59,7 @@ impl Block {
             heat: Cell::new(0),
             unit: Cell::new(None),
             lowered: OnceCell::new(),
+            chain: Default::default(),
         }
     }
 
@@ -73,7 +76,7 @@ impl Block {
     }
 
     /// The link slot for a successor starting at `rip`.
-    fn slot(&self, rip: u64) -> usize {
+    pub fn slot(&self, rip: u64) -> usize {
         usize::from(self.ops.last().is_none_or(|op| op.next_ip != rip))
     }
 }
@@ -156,6 +159,8 @@ pub struct DecodeCache {
     front: Box<[FrontSlot]>,
     /// Blocks with compiled code dropped so far.
     pub dropped_units: u64,
+    /// Bumped whenever a block is dropped: chain slots filled in before no longer hold.
+    pub chain_epoch: u64,
 }
 
 impl Default for DecodeCache {
@@ -165,6 +170,7 @@ impl Default for DecodeCache {
             by_page: HashMap::default(),
             front: (0..FRONT_SLOTS).map(|_| FrontSlot::default()).collect(),
             dropped_units: 0,
+            chain_epoch: 0,
         }
     }
 }
@@ -222,6 +228,7 @@ impl DecodeCache {
             // Links and front slots may still name the block replaced, and the page
             // lists its span.
             self.dropped_units += u64::from(old.kill());
+            self.chain_epoch += 1;
             if let Some(entries) = old.ram_page.and_then(|p| self.by_page.get_mut(&p)) {
                 entries.retain(|&(k, _)| k != key);
             }
@@ -252,6 +259,7 @@ impl DecodeCache {
                 }
                 if let Some(b) = self.blocks.remove(&key) {
                     self.dropped_units += u64::from(b.kill());
+                    self.chain_epoch += 1;
                 }
                 false
             });
@@ -268,6 +276,7 @@ impl DecodeCache {
         for b in self.blocks.values() {
             self.dropped_units += u64::from(b.kill());
         }
+        self.chain_epoch += 1;
         self.blocks.clear();
         self.by_page.clear();
     }

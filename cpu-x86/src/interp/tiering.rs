@@ -13,7 +13,9 @@ use super::flags::size_mask;
 use super::op::{Op, NO_REG};
 use super::state::{CpuState, Mode};
 use crate::engine::Exit;
-use crate::tier::{Address, AluOp, Lowering, PlanInsn, Src, TargetCheck, UnitAbi, UnitCode, UnitFrame, UnitPlan};
+use crate::tier::{
+    Address, AluOp, ChainSlot, Lowering, PlanInsn, Src, TargetCheck, UnitAbi, UnitCode, UnitFrame, UnitPlan,
+};
 use iced_x86::{Code, Mnemonic as M, OpKind};
 use std::ffi::c_void;
 
@@ -28,8 +30,8 @@ pub struct TierCounters {
     pub unit_runs: u64,
     /// Blocks run by the interpreter's loops.
     pub interpreted_blocks: u64,
-    /// Compiled blocks dropped because their code was written.
-    pub invalidated_units: u64,
+    /// Units entered from other units through their chain slots.
+    pub chained_runs: u64,
 }
 
 /// The helpers and offsets compiled code uses.
@@ -124,7 +126,12 @@ impl Ctx<'_> {
         }
         block.heat.set(0);
         let plan = plan(block, self.c.st.mode, self.c.lockstep.is_some());
+        let generation = tier.generation();
         let code = tier.compile(&plan);
+        if tier.generation() != generation {
+            // Code memory was reused: chain slots may name code that is gone.
+            self.c.cache.chain_epoch += 1;
+        }
         if code.is_some() {
             // The same block is never compiled twice in one mode: its key includes it.
             let _ = block.lowered.set(plan.insns.iter().map(|i| i.lowering).collect());
@@ -134,6 +141,25 @@ impl Ctx<'_> {
         }
         block.unit.set(code);
         code
+    }
+
+    /// Lets `prev`'s compiled code go on to `block`'s compiled `code` next time without
+    /// returning here (see [`crate::tier::ChainSlot`]). `prev` is the block the run
+    /// entered, which may have chained on since: the slot names the RIP it leads to, and
+    /// `prev`'s code follows it only for an exit to that RIP.
+    pub(super) fn chain(&mut self, prev: &Block, block: &Block, code: UnitCode) {
+        if self.c.lockstep.is_some() || prev.unit.get().is_none() {
+            return;
+        }
+        let rip = block.ops[0].ins.ip();
+        let slot = &prev.chain[prev.slot(rip)];
+        slot.entry.set(code.entry as usize);
+        slot.rip.set(rip);
+        slot.cs_base.set(self.c.st.seg[super::state::Seg::Cs as usize].base);
+        slot.cpl.set(u64::from(self.c.st.cpl));
+        slot.len.set(block.ops.len() as u64);
+        slot.epoch.set(self.c.cache.chain_epoch);
+        slot.tlb_generation.set(self.c.tlb.generation);
     }
 
     /// Runs compiled `code` of `block`; `end` is the tick count the budget ends at, and
@@ -159,11 +185,16 @@ impl Ctx<'_> {
                 entry_generation: (*c).tlb.generation,
                 tlb_entries: (*c).tlb.entries.as_ptr().cast(),
                 code_epoch: std::ptr::addr_of!((*c).tlb.code_epoch),
+                chain_epoch: std::ptr::addr_of!((*c).cache.chain_epoch),
+                chained: 0,
             }
         };
         // SAFETY: the code was compiled from this block's plan by the tier, whose
-        // generation it still matches, so its memory holds it; the frame is live.
-        unsafe { (code.entry)(&mut frame) };
+        // generation it still matches, so its memory holds it; the frame is live. Units it
+        // chains to are checked by their slots' epochs: their blocks are in the cache,
+        // which no instruction changes while compiled code runs.
+        unsafe { (code.enter)(&mut frame, code.entry) };
+        self.c.tier_counters.chained_runs += frame.chained;
         match self.c.pending_exit.take() {
             Some(exit) => Err(exit),
             None => Ok(()),
@@ -202,6 +233,7 @@ fn plan(block: &Block, mode: Mode, checked: bool) -> UnitPlan {
         target_check: if long { TargetCheck::None } else { TargetCheck::CsLimit },
         long_mode: long,
         abi: unit_abi(),
+        chain: (!checked).then(|| [&block.chain[0] as *const ChainSlot, &block.chain[1]]),
     }
 }
 
