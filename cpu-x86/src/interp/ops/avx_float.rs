@@ -1,0 +1,320 @@
+//! AVX floating-point operations (SDM Vol. 2, each instruction's page): the VEX forms of
+//! the SSE-SSE4.1 float instructions, computed per 128-bit lane by the legacy operation
+//! code (VADDPS .. VSQRTSD, VCMPPS with its 32 predicates, VRCPPS, VRSQRTPS,
+//! VADDSUBPS, VHADDPS, VMOVSLDUP, VROUNDPS, VDPPS, VBLENDPS, VBLENDVPS, VSHUFPS,
+//! VUNPCKLPS, the same-width conversions), AVX's VPERMILPS/VPERMILPD, and the forms that
+//! are not lane-wise: VCOMISS/VUCOMISS, VCVTSI2SS, VCVTSS2SI, the width-changing
+//! conversions (VCVTPS2PD, VCVTPD2PS, VCVTDQ2PD, VCVT(T)PD2DQ) and VTESTPS/VTESTPD/VPTEST.
+
+use super::avx::{VexOps, Ymm};
+use super::sse::Xmm;
+use super::sse3::{arith as addsub_hadd, dup};
+use super::sse41::{blend_imm, blendv, dot, round_lanes};
+use super::sse_convert::convert;
+use super::sse_float::{approx, arith_shape, binop, compare, lanewise};
+use super::sse_int::{join, lanes};
+use super::sse_move::shuffle_fp;
+use crate::interp::cpu::Ctx;
+use crate::interp::fault::R;
+use crate::interp::state::fl;
+use iced_x86::{Instruction, Mnemonic as M, OpKind};
+use rustc_apfloat::ieee::{Double, Single};
+
+/// True for the float instructions that are not lane-wise.
+pub(super) fn is_avx_float_special(m: M) -> bool {
+    matches!(
+        m,
+        M::Vcomiss
+            | M::Vucomiss
+            | M::Vcomisd
+            | M::Vucomisd
+            | M::Vcvtsi2ss
+            | M::Vcvtsi2sd
+            | M::Vcvtss2si
+            | M::Vcvttss2si
+            | M::Vcvtsd2si
+            | M::Vcvttsd2si
+            | M::Vcvtps2pd
+            | M::Vcvtdq2pd
+            | M::Vcvtpd2ps
+            | M::Vcvtpd2dq
+            | M::Vcvttpd2dq
+            | M::Vtestps
+            | M::Vtestpd
+            | M::Vptest
+    )
+}
+
+/// VPERMILPS/VPERMILPD on one lane: the elements of `a` chosen by the control
+/// elements of `b` (bits 1:0 of each dword, bit 1 of each qword) or by `imm`.
+fn permil(m: M, o: &VexOps, lane: usize) -> Xmm {
+    let (a, b) = (o.a[lane], o.b[lane]);
+    if m == M::Vpermilps {
+        let (x, ctl) = (lanes::<4>(a), lanes::<4>(b));
+        join::<4>(std::array::from_fn(|i| x[if o.has_imm { (o.imm >> (2 * i)) & 3 } else { ctl[i] as u8 & 3 } as usize]))
+    } else {
+        let pick = |i: usize| if o.has_imm { (o.imm >> (2 * lane + i)) & 1 } else { (b[i] >> 1) as u8 & 1 };
+        [a[pick(0) as usize], a[pick(1) as usize]]
+    }
+}
+
+/// Lane `lane` of the float instruction with legacy twin `l` (or AVX mnemonic `l`)
+/// under MXCSR `csr`, collecting exception flags in `flags`; `None` when `l` is not a
+/// float lane operation.
+pub(super) fn float_lane(l: M, o: &VexOps, lane: usize, csr: u32, flags: &mut u32) -> Option<Xmm> {
+    let (a, b, imm) = (o.a[lane], o.b[lane], o.imm);
+    if let Some((op, single, scalar)) = arith_shape(l) {
+        return Some(if single {
+            lanewise::<Single>(a, b, scalar, flags, |x, y, f| binop::<Single>(op, x, y, csr, f))
+        } else {
+            lanewise::<Double>(a, b, scalar, flags, |x, y, f| binop::<Double>(op, x, y, csr, f))
+        });
+    }
+    let p = imm & 31;
+    Some(match l {
+        M::Cmpps => lanewise::<Single>(a, b, false, flags, |x, y, f| compare::<Single>(p, x, y, csr, f)),
+        M::Cmpss => lanewise::<Single>(a, b, true, flags, |x, y, f| compare::<Single>(p, x, y, csr, f)),
+        M::Cmppd => lanewise::<Double>(a, b, false, flags, |x, y, f| compare::<Double>(p, x, y, csr, f)),
+        M::Cmpsd => lanewise::<Double>(a, b, true, flags, |x, y, f| compare::<Double>(p, x, y, csr, f)),
+        M::Rcpps | M::Rcpss | M::Rsqrtps | M::Rsqrtss => {
+            let rsqrt = matches!(l, M::Rsqrtps | M::Rsqrtss);
+            let scalar = matches!(l, M::Rcpss | M::Rsqrtss);
+            lanewise::<Single>(a, b, scalar, flags, |_, y, _| approx(rsqrt, y as u32) as u64)
+        }
+        M::Addsubps | M::Haddps | M::Hsubps => addsub_hadd::<Single>(l, a, b, csr, flags),
+        M::Addsubpd | M::Haddpd | M::Hsubpd => addsub_hadd::<Double>(l, a, b, csr, flags),
+        M::Movsldup | M::Movshdup | M::Movddup => dup(l, b),
+        M::Roundps => round_lanes::<Single>(a, b, false, imm, csr, flags),
+        M::Roundss => round_lanes::<Single>(a, b, true, imm, csr, flags),
+        M::Roundpd => round_lanes::<Double>(a, b, false, imm, csr, flags),
+        M::Roundsd => round_lanes::<Double>(a, b, true, imm, csr, flags),
+        M::Dpps => dot::<Single>(a, b, imm, csr, flags),
+        M::Dppd => dot::<Double>(a, b, imm, csr, flags),
+        M::Blendps => blend_imm(l, a, b, imm >> (4 * lane)),
+        M::Blendpd => blend_imm(l, a, b, imm >> (2 * lane)),
+        M::Blendvps | M::Blendvpd => blendv(l, a, b, o.sel[lane]),
+        M::Shufpd => shuffle_fp(l, a, b, imm >> (2 * lane)),
+        M::Shufps | M::Unpcklps | M::Unpckhps | M::Unpcklpd | M::Unpckhpd => shuffle_fp(l, a, b, imm),
+        M::Cvtdq2ps | M::Cvtps2dq | M::Cvttps2dq | M::Cvtss2sd | M::Cvtsd2ss => convert(l, a, b, csr, flags)?,
+        M::Vpermilps | M::Vpermilpd => permil(l, o, lane),
+        _ => return None,
+    })
+}
+
+impl Ctx<'_> {
+    /// The float instructions of [`is_avx_float_special`].
+    pub(super) fn avx_float_special(&mut self, ins: &Instruction) -> R<()> {
+        let m = ins.mnemonic();
+        match m {
+            M::Vcomiss | M::Vucomiss | M::Vcomisd | M::Vucomisd => self.comis_flags(ins),
+            M::Vcvtss2si | M::Vcvttss2si | M::Vcvtsd2si | M::Vcvttsd2si => self.cvt_scalar_to_int(ins),
+            M::Vcvtsi2ss | M::Vcvtsi2sd => {
+                let base = self.vop(ins, 1)?[0];
+                let v = self.cvt_int_into(ins, base, 2)?;
+                self.set_ymm(ins.op0_register(), [v, [0; 2]]);
+                Ok(())
+            }
+            M::Vtestps | M::Vtestpd | M::Vptest => {
+                let (a, b) = (self.vop(ins, 0)?, self.vop(ins, 1)?);
+                let mask = match m {
+                    M::Vtestps => 0x8000_0000_8000_0000,
+                    M::Vtestpd => 1 << 63,
+                    _ => u64::MAX,
+                };
+                let q = |v: Ymm| [v[0][0], v[0][1], v[1][0], v[1][1]];
+                let (x, y) = (q(a), q(b));
+                let zf = (0..4).all(|i| x[i] & y[i] & mask == 0);
+                let cf = (0..4).all(|i| !x[i] & y[i] & mask == 0);
+                self.set_arith_flags(fl::ARITH, if zf { fl::ZF } else { 0 } | if cf { fl::CF } else { 0 });
+                Ok(())
+            }
+            _ => self.avx_convert_width(ins),
+        }
+    }
+
+    /// The conversions between 128 and 256 bits: VCVTPS2PD and VCVTDQ2PD widen the low
+    /// half of the source (XMM or memory) into each destination lane; VCVTPD2PS and
+    /// VCVT(T)PD2DQ narrow each source lane into one half of an XMM destination.
+    fn avx_convert_width(&mut self, ins: &Instruction) -> R<()> {
+        let m = ins.mnemonic();
+        let l = super::avx::legacy_twin(m).ok_or_else(|| self.unsupported(format!("VEX conversion {m:?}")))?;
+        let s = self.vop(ins, 1)?;
+        let csr = self.c.st.sse.mxcsr;
+        let mut f = 0;
+        let conv = |v: Xmm, f: &mut u32| convert(l, [0; 2], v, csr, f).unwrap_or_default();
+        let out = if matches!(m, M::Vcvtps2pd | M::Vcvtdq2pd) {
+            [conv([s[0][0], 0], &mut f), conv([s[0][1], 0], &mut f)]
+        } else {
+            let wide = if ins.op1_kind() == OpKind::Memory {
+                ins.memory_size().size() == 32
+            } else {
+                ins.op1_register().is_ymm()
+            };
+            let lo = conv(s[0], &mut f)[0];
+            let hi = if wide { conv(s[1], &mut f)[0] } else { 0 };
+            [[lo, hi], [0; 2]]
+        };
+        self.simd_exceptions(f)?;
+        self.set_ymm(ins.op0_register(), out);
+        Ok(())
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::super::avx::tests::avx_machine;
+    use super::super::avx::Ymm;
+    use iced_x86::code_asm::*;
+
+    /// Random float bits biased to specials (zeros, infinities, NaNs, denormals, huge),
+    /// in 32-bit (`single`) or 64-bit lanes.
+    fn float_bits(st: &mut u64, single: bool) -> u64 {
+        *st ^= *st << 13;
+        *st ^= *st >> 7;
+        *st ^= *st << 17;
+        let x = *st;
+        let (e, f) = if single { (0x7f80_0000u64, 0x007f_ffffu64) } else { (0x7ff0 << 48, (1 << 52) - 1) };
+        let sign = if single { 1 << 31 } else { 1 << 63 } & x;
+        match x % 8 {
+            0 => sign | e,
+            1 => sign | e | (x >> 20 & f) | 1,
+            2 => sign | (x >> 20 & f),
+            3 => sign | (e - f - 1) | (x & f),
+            4 => sign | (0x3f80_0000 & e) | (x & f),
+            _ => x & if single { 0xffff_ffff } else { u64::MAX },
+        }
+    }
+
+    fn ymm(st: &mut u64, single: bool) -> Ymm {
+        let mut q = || if single { float_bits(st, true) | float_bits(st, true) << 32 } else { float_bits(st, false) };
+        [[q(), q()], [q(), q()]]
+    }
+
+    /// `insn` on the host with YMM1 = a, YMM2 = b, YMM0 = c and MXCSR = csr: (YMM0,
+    /// MXCSR after).
+    macro_rules! host {
+        ($insn:literal, $a:expr, $b:expr, $c:expr, $csr:expr) => {{
+            let mut v: [Ymm; 3] = [$a, $b, $c];
+            let mut csr: u32 = $csr;
+            // SAFETY: the caller checked that the host has AVX. Loads MXCSR and YMM0-YMM2,
+            // runs one instruction with the exceptions masked by `csr`, stores YMM0 and
+            // MXCSR, restores the default MXCSR; the registers are declared clobbered.
+            unsafe {
+                std::arch::asm!(
+                    "ldmxcsr [{c}]", "vmovdqu ymm1, [{v}]", "vmovdqu ymm2, [{v} + 32]", "vmovdqu ymm0, [{v} + 64]",
+                    $insn, "vmovdqu [{v}], ymm0", "stmxcsr [{c}]", "mov dword ptr [{v} + 32], 0x1f80",
+                    "ldmxcsr [{v} + 32]", "vzeroupper",
+                    v = in(reg) v.as_mut_ptr(), c = in(reg) &mut csr, out("xmm0") _, out("xmm1") _, out("xmm2") _,
+                );
+            }
+            (v[0], csr)
+        }};
+    }
+
+    /// Runs `op` in the interpreter with YMM1 = a, YMM2 = b, YMM0 = c, MXCSR = csr.
+    fn ours(op: impl Fn(&mut CodeAssembler), a: Ymm, b: Ymm, c: Ymm, csr: u32) -> (Ymm, u32) {
+        let mut asm = CodeAssembler::new(64).unwrap();
+        op(&mut asm);
+        asm.hlt().unwrap();
+        let mut m = avx_machine(&mut asm);
+        let st = m.cpu.state_mut();
+        st.sse.mxcsr = csr;
+        for (r, v) in [(1, a), (2, b), (0, c)] {
+            st.sse.xmm[r] = v[0];
+            st.ymm_hi[r] = v[1];
+        }
+        m.run();
+        let st = m.cpu.state();
+        ([st.sse.xmm[0], st.ymm_hi[0]], st.sse.mxcsr)
+    }
+
+    macro_rules! check {
+        ($st:expr, $single:expr, $csr:expr; $($insn:literal => $op:expr),* $(,)?) => {
+            $(
+                let (a, b, c) = (ymm($st, $single), ymm($st, $single), ymm($st, $single));
+                assert_eq!(
+                    ours($op, a, b, c, $csr), host!($insn, a, b, c, $csr),
+                    "{} a={a:x?} b={b:x?} csr={:#x}", $insn, $csr
+                );
+            )*
+        };
+    }
+
+    #[test]
+    fn random_avx_float_ops_match_the_host_in_every_rounding_mode() {
+        if !std::arch::is_x86_feature_detected!("avx") {
+            eprintln!("skipped: the host has no AVX");
+            return;
+        }
+        let mut st = 0x2545_f491_4f6c_dd1d;
+        for i in 0..400u32 {
+            // Every rounding mode, with and without DAZ and FTZ; exceptions masked.
+            let csr = 0x1f80 | (i % 4) << 13 | if i % 3 == 0 { 0x8040 } else { 0 };
+            check!(&mut st, true, csr;
+                "vaddps ymm0, ymm1, ymm2" => |c| c.vaddps(ymm0, ymm1, ymm2).unwrap(),
+                "vmulps ymm0, ymm1, ymm2" => |c| c.vmulps(ymm0, ymm1, ymm2).unwrap(),
+                "vdivps ymm0, ymm1, ymm2" => |c| c.vdivps(ymm0, ymm1, ymm2).unwrap(),
+                "vminps ymm0, ymm1, ymm2" => |c| c.vminps(ymm0, ymm1, ymm2).unwrap(),
+                "vsqrtps ymm0, ymm2" => |c| c.vsqrtps(ymm0, ymm2).unwrap(),
+                "vaddss xmm0, xmm1, xmm2" => |c| c.vaddss(xmm0, xmm1, xmm2).unwrap(),
+                "vsqrtss xmm0, xmm1, xmm2" => |c| c.vsqrtss(xmm0, xmm1, xmm2).unwrap(),
+                "vcmpps ymm0, ymm1, ymm2, 0x0d" => |c| c.vcmpps(ymm0, ymm1, ymm2, 0x0d).unwrap(),
+                "vcmpps ymm0, ymm1, ymm2, 0x18" => |c| c.vcmpps(ymm0, ymm1, ymm2, 0x18).unwrap(),
+                "vcmpss xmm0, xmm1, xmm2, 0x1f" => |c| c.vcmpss(xmm0, xmm1, xmm2, 0x1f).unwrap(),
+                "vaddsubps ymm0, ymm1, ymm2" => |c| c.vaddsubps(ymm0, ymm1, ymm2).unwrap(),
+                "vhaddps ymm0, ymm1, ymm2" => |c| c.vhaddps(ymm0, ymm1, ymm2).unwrap(),
+                "vroundps ymm0, ymm2, 0x5" => |c| c.vroundps(ymm0, ymm2, 0x5).unwrap(),
+                "vdpps ymm0, ymm1, ymm2, 0xf3" => |c| c.vdpps(ymm0, ymm1, ymm2, 0xf3).unwrap(),
+                "vblendps ymm0, ymm1, ymm2, 0x5a" => |c| c.vblendps(ymm0, ymm1, ymm2, 0x5a).unwrap(),
+                "vblendvps ymm0, ymm1, ymm2, ymm0" => |c| c.vblendvps(ymm0, ymm1, ymm2, ymm0).unwrap(),
+                "vshufps ymm0, ymm1, ymm2, 0x9c" => |c| c.vshufps(ymm0, ymm1, ymm2, 0x9c).unwrap(),
+                "vunpckhps ymm0, ymm1, ymm2" => |c| c.vunpckhps(ymm0, ymm1, ymm2).unwrap(),
+                "vmovshdup ymm0, ymm2" => |c| c.vmovshdup(ymm0, ymm2).unwrap(),
+                "vcvtdq2ps ymm0, ymm2" => |c| c.vcvtdq2ps(ymm0, ymm2).unwrap(),
+                "vcvtps2dq ymm0, ymm2" => |c| c.vcvtps2dq(ymm0, ymm2).unwrap(),
+                "vcvttps2dq ymm0, ymm2" => |c| c.vcvttps2dq(ymm0, ymm2).unwrap(),
+                "vcvtps2pd ymm0, xmm2" => |c| c.vcvtps2pd(ymm0, xmm2).unwrap(),
+                "vcvtss2sd xmm0, xmm1, xmm2" => |c| c.vcvtss2sd(xmm0, xmm1, xmm2).unwrap(),
+                "vpermilps ymm0, ymm1, ymm2" => |c| c.vpermilps(ymm0, ymm1, ymm2).unwrap(),
+                "vpermilps ymm0, ymm2, 0x6c" => |c| c.vpermilps(ymm0, ymm2, 0x6c).unwrap(),
+            );
+            check!(&mut st, false, csr;
+                "vaddpd ymm0, ymm1, ymm2" => |c| c.vaddpd(ymm0, ymm1, ymm2).unwrap(),
+                "vsubpd ymm0, ymm1, ymm2" => |c| c.vsubpd(ymm0, ymm1, ymm2).unwrap(),
+                "vmaxpd ymm0, ymm1, ymm2" => |c| c.vmaxpd(ymm0, ymm1, ymm2).unwrap(),
+                "vdivsd xmm0, xmm1, xmm2" => |c| c.vdivsd(xmm0, xmm1, xmm2).unwrap(),
+                "vcmppd ymm0, ymm1, ymm2, 0x14" => |c| c.vcmppd(ymm0, ymm1, ymm2, 0x14).unwrap(),
+                "vhsubpd ymm0, ymm1, ymm2" => |c| c.vhsubpd(ymm0, ymm1, ymm2).unwrap(),
+                "vroundsd xmm0, xmm1, xmm2, 0x2" => |c| c.vroundsd(xmm0, xmm1, xmm2, 0x2).unwrap(),
+                "vblendpd ymm0, ymm1, ymm2, 0x6" => |c| c.vblendpd(ymm0, ymm1, ymm2, 0x6).unwrap(),
+                "vshufpd ymm0, ymm1, ymm2, 0x9" => |c| c.vshufpd(ymm0, ymm1, ymm2, 0x9).unwrap(),
+                "vmovddup ymm0, ymm2" => |c| c.vmovddup(ymm0, ymm2).unwrap(),
+                "vcvtpd2ps xmm0, ymm2" => |c| c.vcvtpd2ps(xmm0, ymm2).unwrap(),
+                "vcvttpd2dq xmm0, ymm2" => |c| c.vcvttpd2dq(xmm0, ymm2).unwrap(),
+                "vcvtsd2ss xmm0, xmm1, xmm2" => |c| c.vcvtsd2ss(xmm0, xmm1, xmm2).unwrap(),
+                "vpermilpd ymm0, ymm1, ymm2" => |c| c.vpermilpd(ymm0, ymm1, ymm2).unwrap(),
+                "vpermilpd ymm0, ymm2, 0x9" => |c| c.vpermilpd(ymm0, ymm2, 0x9).unwrap(),
+            );
+        }
+    }
+
+    #[test]
+    fn vtestps_and_vptest_set_zf_and_cf() {
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.vtestps(ymm1, ymm2).unwrap();
+        a.setz(al).unwrap();
+        a.setc(bl).unwrap();
+        a.vptest(ymm1, ymm2).unwrap();
+        a.setz(cl).unwrap();
+        a.setc(dl).unwrap();
+        a.hlt().unwrap();
+        let mut m = avx_machine(&mut a);
+        let st = m.cpu.state_mut();
+        // Sign bits disjoint in the upper lane only; other bits overlap.
+        st.ymm_hi[1] = [0x8000_0000_0000_0001, 0];
+        st.ymm_hi[2] = [0x0000_0000_8000_0001, 0];
+        m.run();
+        assert_eq!((m.gpr(0) & 1, m.gpr(3) & 1), (1, 0), "VTESTPS: no common sign bit, one in ymm2 only");
+        assert_eq!((m.gpr(1) & 1, m.gpr(2) & 1), (0, 0), "VPTEST: bit 0 common");
+    }
+}
