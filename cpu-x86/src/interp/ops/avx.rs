@@ -280,6 +280,59 @@ pub(super) mod tests {
         m.cpu.last_exception.map(|e| e.0)
     }
 
+    /// True when the dispatch has a handler for VEX mnemonic `m`.
+    fn handled(m: iced_x86::Mnemonic) -> bool {
+        use super::super::*;
+        use super::{legacy_twin, VexOps};
+        use iced_x86::Mnemonic as M;
+        if matches!(m, M::Vzeroupper | M::Vzeroall | M::Vcvtph2ps | M::Vcvtps2ph)
+            || fma::is_fma(m)
+            || avx_move::is_avx_move(m)
+            || avx_perm::is_avx_perm(m)
+            || avx_mask::is_avx_mask(m)
+            || avx_float::is_avx_float_special(m)
+        {
+            return true;
+        }
+        let l = legacy_twin(m).unwrap_or(m);
+        let o = VexOps {
+            dst: iced_x86::Register::YMM0,
+            a: [[0; 2]; 2],
+            b: [[0; 2]; 2],
+            sel: [[0; 2]; 2],
+            imm: 0,
+            has_imm: false,
+            wide: true,
+        };
+        avx_int::int_lane(l, &o, 0).is_some() || avx_float::float_lane(l, &o, 0, 0x1f80, &mut 0).is_some()
+    }
+
+    #[test]
+    fn every_avx_avx2_fma_and_f16c_instruction_has_a_handler() {
+        use iced_x86::{Code, CpuidFeature as F, EncodingKind};
+        let mut missing: Vec<String> = Vec::new();
+        let mut checked = 0;
+        for code in Code::values() {
+            let op = code.op_code();
+            if op.encoding() != EncodingKind::VEX {
+                continue;
+            }
+            let features = code.cpuid_features();
+            let ours = features.iter().any(|f| matches!(f, F::AVX | F::AVX2 | F::FMA | F::F16C));
+            let only_ours =
+                features.iter().all(|f| matches!(f, F::AVX | F::AVX2 | F::FMA | F::F16C | F::AES | F::PCLMULQDQ));
+            if ours && only_ours {
+                checked += 1;
+                if !handled(code.mnemonic()) {
+                    missing.push(format!("{:?}", code.mnemonic()));
+                }
+            }
+        }
+        missing.dedup();
+        assert!(checked > 500, "{checked} encodings");
+        assert!(missing.is_empty(), "no handler for {missing:?}");
+    }
+
     #[test]
     fn vex_needs_osxsave_and_avx_state_and_is_nm_with_ts() {
         let mut a = CodeAssembler::new(64).unwrap();

@@ -213,4 +213,30 @@ mod tests {
         assert_eq!(st.sse.xmm[6], [0x2211_bbbb_cccc_dddd, 0x1111_2222_3333_4444]);
         assert_eq!(m.gpr(6), 0xff);
     }
+
+    #[test]
+    fn vex_string_compares_match_the_legacy_forms() {
+        let mut a = CodeAssembler::new(64).unwrap();
+        a.mov(eax, 5).unwrap();
+        a.mov(edx, 12).unwrap();
+        a.pcmpestri(xmm1, xmm2, 0x0c).unwrap();
+        a.mov(esi, ecx).unwrap();
+        a.pushfq().unwrap();
+        a.vpcmpestri(xmm1, xmm2, 0x0c).unwrap();
+        a.mov(edi, ecx).unwrap();
+        a.pushfq().unwrap();
+        a.vpcmpistrm(xmm1, xmm2, 0x44).unwrap();
+        a.hlt().unwrap();
+        let mut m = avx_machine(&mut a);
+        let text = |s: &[u8; 16]| [u64::from_le_bytes(s[..8].try_into().unwrap()), u64::from_le_bytes(s[8..].try_into().unwrap())];
+        let st = m.cpu.state_mut();
+        st.sse.xmm[1] = text(b"hello\0\0\0\0\0\0\0\0\0\0\0");
+        st.sse.xmm[2] = text(b"say hello there\0");
+        st.ymm_hi[0] = [1, 1];
+        m.run();
+        assert_eq!((m.gpr(6), m.gpr(7)), (4, 4), "substring at 4 in both forms");
+        assert_eq!(m.peek::<8>(0x9000 - 8), m.peek::<8>(0x9000 - 16), "same flags");
+        assert_ne!(m.cpu.state().sse.xmm[0], [0, 0], "VPCMPISTRM writes its mask to XMM0");
+        assert_eq!(m.cpu.state().ymm_hi[0], [0, 0], "and zeroes YMM0's upper half");
+    }
 }

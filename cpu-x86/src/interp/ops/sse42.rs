@@ -192,7 +192,7 @@ impl Ctx<'_> {
     /// `s` (the legacy and the VEX.128 forms alike): the index to ECX or the mask to
     /// XMM0, and the flags.
     pub(super) fn string_compare(&mut self, ins: &Instruction, d: Xmm, s: Xmm) -> R<()> {
-        let m = ins.mnemonic();
+        let m = super::avx::legacy_twin(ins.mnemonic()).unwrap_or(ins.mnemonic());
         let imm = ins.immediate8();
         let words = imm & 1 != 0;
         let (la, lb) = if matches!(m, M::Pcmpestri | M::Pcmpestrm | M::Pcmpestri64 | M::Pcmpestrm64) {

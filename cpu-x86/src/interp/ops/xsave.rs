@@ -453,4 +453,49 @@ mod tests {
         let _ = m.cpu.step(&m.p);
         assert_eq!(m.cpu.last_exception, Some((vec::GP, Some(0))));
     }
+
+    #[test]
+    fn the_avx_component_is_saved_at_576_and_restored_or_initialised() {
+        let mut a = CodeAssembler::new(64).unwrap();
+        // CPUID.(0DH,0):EBX before and after enabling AVX state.
+        a.mov(eax, 0xd).unwrap();
+        a.xor(ecx, ecx).unwrap();
+        a.cpuid().unwrap();
+        a.mov(esi, ebx).unwrap();
+        a.mov(eax, 7).unwrap();
+        a.xor(edx, edx).unwrap();
+        a.xor(ecx, ecx).unwrap();
+        a.xsetbv().unwrap();
+        a.mov(eax, 0xd).unwrap();
+        a.cpuid().unwrap();
+        a.mov(edi, ebx).unwrap();
+        a.mov(eax, u32::MAX).unwrap();
+        a.mov(edx, u32::MAX).unwrap();
+        a.xsave64(ptr(0x21000)).unwrap();
+        a.xsavec64(ptr(0x22000)).unwrap();
+        a.vzeroupper().unwrap();
+        a.xrstor64(ptr(0x21000)).unwrap();
+        a.vmovdqu(ptr(0x23000), ymm5).unwrap();
+        // XSTATE_BV without bit 2: the upper halves go to their initial state (zero).
+        a.mov(qword_ptr(0x21200), 3).unwrap();
+        a.xrstor64(ptr(0x21000)).unwrap();
+        a.vmovdqu(ptr(0x23020), ymm5).unwrap();
+        a.hlt().unwrap();
+        let mut m = machine(&mut a);
+        m.cpu.state_mut().sse.xmm[5] = [0x11, 0x22];
+        m.cpu.state_mut().ymm_hi[5] = [0x1234, 0x5678];
+        m.run();
+        assert_eq!((m.gpr(6), m.gpr(7)), (576, 832), "the XSAVE area size follows XCR0");
+        for (area, what) in [(0x21000u64, "XSAVE"), (0x22000, "XSAVEC")] {
+            let hi: [u8; 16] = m.peek(area + 576 + 5 * 16);
+            assert_eq!(hi[..8], 0x1234u64.to_le_bytes(), "{what}: YMM5[191:128]");
+            assert_eq!(hi[8..], 0x5678u64.to_le_bytes(), "{what}: YMM5[255:192]");
+        }
+        assert_eq!(u64::from_le_bytes(m.peek(0x22208)), 1 << 63 | 7, "XCOMP_BV");
+        let restored: [u8; 32] = m.peek(0x23000);
+        assert_eq!(restored[16..24], 0x1234u64.to_le_bytes(), "XRSTOR brought the upper half back");
+        let initialised: [u8; 32] = m.peek(0x23020);
+        assert_eq!(initialised[16..], [0; 16], "XSTATE_BV[2] clear initialises it");
+        assert_eq!(initialised[..8], 0x11u64.to_le_bytes(), "the XMM half is the SSE component's");
+    }
 }
