@@ -136,6 +136,10 @@ fn x86_64_v2_has_popcnt_and_no_avx() {
             ("movbe-runs", 0),
             ("osxsave", 0),
             ("xgetbv-runs", 0),
+            ("avx-state-runs", 0),
+            ("avx2-runs", 0),
+            ("fma-runs", 0),
+            ("f16c-runs", 0),
         ],
     );
     assert_facts(
@@ -146,21 +150,28 @@ fn x86_64_v2_has_popcnt_and_no_avx() {
 }
 
 #[test]
-fn x86_64_v3_has_bmi_movbe_and_xsave_and_says_it_has_no_avx() {
+fn x86_64_v3_has_avx2_fma_f16c_bmi_movbe_and_xsave() {
     assert_facts(
         Some("x86-64-v3"),
         &[
-            // v2's features, PCLMULQDQ, MOVBE, AES, XSAVE and RDRAND; no FMA, AVX or
-            // F16C (OSXSAVE: CR4's).
-            ("leaf1-ecx", 0x46d8_2203),
-            // FSGSBASE, BMI1, BMI2; no AVX2.
-            ("leaf7-ebx", 0x109),
+            // v2's features, PCLMULQDQ, FMA, MOVBE, AES, XSAVE, AVX, F16C and RDRAND
+            // (OSXSAVE: CR4's).
+            ("leaf1-ecx", 0x76d8_3203),
+            // FSGSBASE, AVX2, BMI1, BMI2.
+            ("leaf7-ebx", 0x129),
             ("pext-runs", 1),
             ("movbe-runs", 1),
             ("pshufb-runs", 1),
+            // #UD until the OS enables the AVX state (CR4.OSXSAVE, XCR0).
             ("avx-runs", 0),
             ("osxsave", 1),
             ("xgetbv-runs", 1),
+            ("xcr0", 7),
+            ("xsave-size", 832),
+            ("avx-state-runs", 1),
+            ("avx2-runs", 1),
+            ("fma-runs", 1),
+            ("f16c-runs", 1),
         ],
     );
 }

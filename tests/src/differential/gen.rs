@@ -4,13 +4,16 @@
 //! operations on operands in their domains, in every rounding mode and precision, results
 //! and status word stored to the data area) and SIMD units (SSE3 to SSE4.2 in their XMM
 //! and MMX forms, AES-NI, PCLMULQDQ and SHA, on registers loaded from the data area, in a
-//! random MXCSR, with the registers and MXCSR stored back to it).
+//! random MXCSR, with the registers and MXCSR stored back to it) and AVX units (AVX,
+//! AVX2, FMA and F16C on YMM registers, `gen/avx.rs`).
 //!
 //! Every memory operand is an absolute address inside [`layout::DATA`]; string
 //! instructions come with their own `mov esi/edi/ecx` setup so that they stay inside
 //! it; an instruction that reads a flag a previous one left undefined is not generated
 //! (SDM Vol. 1 Appendix A lists the undefined flags; iced's `rflags_undefined` carries
 //! them per instruction).
+
+mod avx;
 
 use super::layout::DATA_LEN;
 use super::Mode;
@@ -122,9 +125,14 @@ impl Case {
         self.instructions().any(|i| X87_OPS.contains(&i.code()))
     }
 
-    /// True when the sequence has a SIMD unit.
+    /// True when the sequence has a SIMD or an AVX unit.
     pub fn has_simd(&self) -> bool {
-        self.instructions().any(|i| is_simd_extension(i.code()))
+        self.instructions().any(|i| is_simd_extension(i.code()) || avx::is_avx_extension(i.code()))
+    }
+
+    /// True when the sequence has an AVX unit.
+    pub fn has_avx(&self) -> bool {
+        self.instructions().any(|i| avx::is_avx_extension(i.code()))
     }
 
     /// Encodes the sequence at [`CODE`].
@@ -567,6 +575,7 @@ pub struct Generator {
     rng: Rng,
     codes: Vec<Code>,
     simd: Vec<Code>,
+    avx: Vec<Code>,
     branches: Vec<Code>,
     avoid: Avoid,
     x87_left_out: u64,
@@ -620,12 +629,13 @@ impl Generator {
             })
             .filter(|_| mode != Mode::Real16 && !avoid.extensions && host_has_simd())
             .collect();
-        Generator { mode, rng: Rng::new(seed), codes, simd, branches, avoid, x87_left_out: 0 }
+        let avx = if avoid.extensions { Vec::new() } else { avx::codes(mode) };
+        Generator { mode, rng: Rng::new(seed), codes, simd, avx, branches, avoid, x87_left_out: 0 }
     }
 
     /// How many instruction forms the generator draws from.
     pub fn forms(&self) -> usize {
-        self.codes.len() + self.simd.len()
+        self.codes.len() + self.simd.len() + self.avx.len()
     }
 
     /// x87 transcendental operands drawn and left out so far because the host CPU may
@@ -666,6 +676,7 @@ impl Generator {
                 7 if self.mode != Mode::Real16 && self.rng.below(4) == 0 => self.privileged_unit(),
                 8 if self.mode != Mode::Real16 && self.rng.below(4) == 0 => self.segment_unit(),
                 9 => self.x87_unit(),
+                14 => self.avx_unit(),
                 15 => self.simd_unit(),
                 _ => self.unit(),
             };

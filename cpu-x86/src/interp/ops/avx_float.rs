@@ -143,7 +143,8 @@ impl Ctx<'_> {
         let mut f = 0;
         let conv = |v: Xmm, f: &mut u32| convert(l, [0; 2], v, csr, f).unwrap_or_default();
         let out = if matches!(m, M::Vcvtps2pd | M::Vcvtdq2pd) {
-            [conv([s[0][0], 0], &mut f), conv([s[0][1], 0], &mut f)]
+            let hi = if ins.op0_register().is_ymm() { conv([s[0][1], 0], &mut f) } else { [0; 2] };
+            [conv([s[0][0], 0], &mut f), hi]
         } else {
             let wide = if ins.op1_kind() == OpKind::Memory {
                 ins.memory_size().size() == 32
@@ -274,6 +275,9 @@ mod tests {
                 "vcvtps2dq ymm0, ymm2" => |c| c.vcvtps2dq(ymm0, ymm2).unwrap(),
                 "vcvttps2dq ymm0, ymm2" => |c| c.vcvttps2dq(ymm0, ymm2).unwrap(),
                 "vcvtps2pd ymm0, xmm2" => |c| c.vcvtps2pd(ymm0, xmm2).unwrap(),
+                "vcvtps2pd xmm0, xmm2" => |c| c.vcvtps2pd(xmm0, xmm2).unwrap(),
+                "vcvtdq2pd ymm0, xmm2" => |c| c.vcvtdq2pd(ymm0, xmm2).unwrap(),
+                "vcomiss xmm1, xmm2" => |c| c.vcomiss(xmm1, xmm2).unwrap(),
                 "vcvtss2sd xmm0, xmm1, xmm2" => |c| c.vcvtss2sd(xmm0, xmm1, xmm2).unwrap(),
                 "vpermilps ymm0, ymm1, ymm2" => |c| c.vpermilps(ymm0, ymm1, ymm2).unwrap(),
                 "vpermilps ymm0, ymm2, 0x6c" => |c| c.vpermilps(ymm0, ymm2, 0x6c).unwrap(),
