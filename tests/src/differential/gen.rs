@@ -1606,6 +1606,11 @@ mod tests {
                 assert!(seen.contains(&m) || !runs, "{m:?} never generated");
             }
         }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            for m in [M::Vpermd, M::Vpshufb, M::Vfmadd231ps, M::Vcvtps2ph, M::Vbroadcastss, M::Vpmaskmovd, M::Vdpps] {
+                assert!(seen.contains(&m), "{m:?} never generated");
+            }
+        }
         assert!(based > 1000 && locked > 100 && rep > 100, "based {based}, locked {locked}, rep {rep}");
     }
 
