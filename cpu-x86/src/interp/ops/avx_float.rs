@@ -51,7 +51,9 @@ fn permil(m: M, o: &VexOps, lane: usize) -> Xmm {
     let (a, b) = (o.a[lane], o.b[lane]);
     if m == M::Vpermilps {
         let (x, ctl) = (lanes::<4>(a), lanes::<4>(b));
-        join::<4>(std::array::from_fn(|i| x[if o.has_imm { (o.imm >> (2 * i)) & 3 } else { ctl[i] as u8 & 3 } as usize]))
+        join::<4>(std::array::from_fn(|i| {
+            x[if o.has_imm { (o.imm >> (2 * i)) & 3 } else { ctl[i] as u8 & 3 } as usize]
+        }))
     } else {
         let pick = |i: usize| if o.has_imm { (o.imm >> (2 * lane + i)) & 1 } else { (b[i] >> 1) as u8 & 1 };
         [a[pick(0) as usize], a[pick(1) as usize]]

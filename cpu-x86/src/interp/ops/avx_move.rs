@@ -141,7 +141,11 @@ impl Ctx<'_> {
                     let top = (i + 1) * width * 8 - 1;
                     acc | (q[top / 64] >> (top % 64) & 1) << i
                 });
-                self.set_gpr(ins.op0_register().full_register().number(), (ins.op0_register().size() as u8).max(4), bits);
+                self.set_gpr(
+                    ins.op0_register().full_register().number(),
+                    (ins.op0_register().size() as u8).max(4),
+                    bits,
+                );
                 Ok(())
             }
             M::Vmaskmovdqu => self.masked_store(ins),
@@ -228,7 +232,9 @@ mod tests {
         a.vpcmpistrm(xmm1, xmm2, 0x44).unwrap();
         a.hlt().unwrap();
         let mut m = avx_machine(&mut a);
-        let text = |s: &[u8; 16]| [u64::from_le_bytes(s[..8].try_into().unwrap()), u64::from_le_bytes(s[8..].try_into().unwrap())];
+        let text = |s: &[u8; 16]| {
+            [u64::from_le_bytes(s[..8].try_into().unwrap()), u64::from_le_bytes(s[8..].try_into().unwrap())]
+        };
         let st = m.cpu.state_mut();
         st.sse.xmm[1] = text(b"hello\0\0\0\0\0\0\0\0\0\0\0");
         st.sse.xmm[2] = text(b"say hello there\0");

@@ -63,7 +63,12 @@ impl Ctx<'_> {
             return Ok(());
         }
         let out: Ymm = match m {
-            M::Vbroadcastss | M::Vbroadcastsd | M::Vpbroadcastb | M::Vpbroadcastw | M::Vpbroadcastd | M::Vpbroadcastq => {
+            M::Vbroadcastss
+            | M::Vbroadcastsd
+            | M::Vpbroadcastb
+            | M::Vpbroadcastw
+            | M::Vpbroadcastd
+            | M::Vpbroadcastq => {
                 let bits = match m {
                     M::Vpbroadcastb => 8,
                     M::Vpbroadcastw => 16,

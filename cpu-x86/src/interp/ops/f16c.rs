@@ -121,7 +121,7 @@ mod tests {
             let single = |x: u64| -> u64 {
                 let sign = x & 0x8000_0000;
                 match x % 6 {
-                    0 => sign | 0x7f80_0000 | (x >> 8 & 0x7f_ffff) * (x >> 40 & 1),
+                    0 => sign | 0x7f80_0000 | ((x >> 8 & 0x7f_ffff) * (x >> 40 & 1)),
                     1 => sign | (x >> 8 & 0x7f_ffff),
                     _ => sign | ((100 + (x >> 32) % 60) << 23) | (x >> 8 & 0x7f_ffff),
                 }
@@ -130,11 +130,26 @@ mod tests {
             let ph = [[next(), next()], [next(), next()]];
             for imm in [0u32, 1, 2, 3, 4] {
                 let (o, h) = match imm {
-                    0 => (ours(|c| c.vcvtps2ph(xmm0, ymm1, 0).unwrap(), ps, csr), host!("vcvtps2ph xmm0, ymm1, 0", ps, csr)),
-                    1 => (ours(|c| c.vcvtps2ph(xmm0, ymm1, 1).unwrap(), ps, csr), host!("vcvtps2ph xmm0, ymm1, 1", ps, csr)),
-                    2 => (ours(|c| c.vcvtps2ph(xmm0, xmm1, 2).unwrap(), ps, csr), host!("vcvtps2ph xmm0, xmm1, 2", ps, csr)),
-                    3 => (ours(|c| c.vcvtps2ph(xmm0, ymm1, 3).unwrap(), ps, csr), host!("vcvtps2ph xmm0, ymm1, 3", ps, csr)),
-                    _ => (ours(|c| c.vcvtps2ph(xmm0, ymm1, 4).unwrap(), ps, csr), host!("vcvtps2ph xmm0, ymm1, 4", ps, csr)),
+                    0 => (
+                        ours(|c| c.vcvtps2ph(xmm0, ymm1, 0).unwrap(), ps, csr),
+                        host!("vcvtps2ph xmm0, ymm1, 0", ps, csr),
+                    ),
+                    1 => (
+                        ours(|c| c.vcvtps2ph(xmm0, ymm1, 1).unwrap(), ps, csr),
+                        host!("vcvtps2ph xmm0, ymm1, 1", ps, csr),
+                    ),
+                    2 => (
+                        ours(|c| c.vcvtps2ph(xmm0, xmm1, 2).unwrap(), ps, csr),
+                        host!("vcvtps2ph xmm0, xmm1, 2", ps, csr),
+                    ),
+                    3 => (
+                        ours(|c| c.vcvtps2ph(xmm0, ymm1, 3).unwrap(), ps, csr),
+                        host!("vcvtps2ph xmm0, ymm1, 3", ps, csr),
+                    ),
+                    _ => (
+                        ours(|c| c.vcvtps2ph(xmm0, ymm1, 4).unwrap(), ps, csr),
+                        host!("vcvtps2ph xmm0, ymm1, 4", ps, csr),
+                    ),
                 };
                 assert_eq!(o, h, "vcvtps2ph imm {imm} src={ps:x?} csr={csr:#x}");
             }

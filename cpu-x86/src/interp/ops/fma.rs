@@ -133,7 +133,16 @@ where
 /// The elements of one 128-bit lane: `d` the destination's (kept for scalar forms),
 /// `a * b + c` computed per element.
 #[allow(clippy::too_many_arguments)]
-fn fma_lanes<F>(kind: Kind, scalar: bool, d: [u64; 2], a: [u64; 2], b: [u64; 2], c: [u64; 2], csr: u32, flags: &mut u32) -> [u64; 2]
+fn fma_lanes<F>(
+    kind: Kind,
+    scalar: bool,
+    d: [u64; 2],
+    a: [u64; 2],
+    b: [u64; 2],
+    c: [u64; 2],
+    csr: u32,
+    flags: &mut u32,
+) -> [u64; 2]
 where
     F: SseFloat + FloatConvert<Quad>,
     Quad: FloatConvert<F80>,

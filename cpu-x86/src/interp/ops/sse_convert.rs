@@ -91,7 +91,10 @@ pub fn convert(m: M, d: Xmm, s: Xmm, csr: u32, f: &mut u32) -> Option<Xmm> {
             convert_lane::<Single, Double>(hi(s[0]), round, csr, f),
         ],
         M::Cvtpd2ps => [
-            pack(convert_lane::<Double, Single>(s[0], round, csr, f), convert_lane::<Double, Single>(s[1], round, csr, f)),
+            pack(
+                convert_lane::<Double, Single>(s[0], round, csr, f),
+                convert_lane::<Double, Single>(s[1], round, csr, f),
+            ),
             0,
         ],
         M::Cvtdq2ps => {

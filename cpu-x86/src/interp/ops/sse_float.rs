@@ -286,11 +286,8 @@ pub fn compare<F: SseFloat>(imm: u8, a: u64, b: u64, csr: u32, flags: &mut u32) 
     };
     // Predicates 4-7 negate 0-3 (UNORD's ordered answer is false); bit 3 flips the
     // answer for unordered operands alone.
-    let t = if unordered {
-        ((imm & 3 == 3) != (imm & 4 != 0)) != (imm & 8 != 0)
-    } else {
-        ordered_answer != (imm & 4 != 0)
-    };
+    let t =
+        if unordered { ((imm & 3 == 3) != (imm & 4 != 0)) != (imm & 8 != 0) } else { ordered_answer != (imm & 4 != 0) };
     if t {
         u64::MAX >> (64 - F::WIDTH)
     } else {
@@ -337,7 +334,13 @@ pub fn approx(rsqrt: bool, x: u32) -> u32 {
 
 /// Applies `f` to the lanes of `d` and `s` (lane 0 only, the rest from `d`, for scalar
 /// forms), collecting exception flags in `flags`.
-pub fn lanewise<F: SseFloat>(d: Xmm, s: Xmm, scalar: bool, flags: &mut u32, f: impl Fn(u64, u64, &mut u32) -> u64) -> Xmm {
+pub fn lanewise<F: SseFloat>(
+    d: Xmm,
+    s: Xmm,
+    scalar: bool,
+    flags: &mut u32,
+    f: impl Fn(u64, u64, &mut u32) -> u64,
+) -> Xmm {
     let (mut dl, n) = lanes::<F>(d);
     let (sl, _) = lanes::<F>(s);
     for i in 0..if scalar { 1 } else { n } {
@@ -351,35 +354,35 @@ pub fn lanewise<F: SseFloat>(d: Xmm, s: Xmm, scalar: bool, flags: &mut u32, f: i
 pub fn arith_shape(m: M) -> Option<(FpOp, bool, bool)> {
     use FpOp::*;
     Some(match m {
-            M::Addps => (Add, true, false),
-            M::Addss => (Add, true, true),
-            M::Addpd => (Add, false, false),
-            M::Addsd => (Add, false, true),
-            M::Subps => (Sub, true, false),
-            M::Subss => (Sub, true, true),
-            M::Subpd => (Sub, false, false),
-            M::Subsd => (Sub, false, true),
-            M::Mulps => (Mul, true, false),
-            M::Mulss => (Mul, true, true),
-            M::Mulpd => (Mul, false, false),
-            M::Mulsd => (Mul, false, true),
-            M::Divps => (Div, true, false),
-            M::Divss => (Div, true, true),
-            M::Divpd => (Div, false, false),
-            M::Divsd => (Div, false, true),
-            M::Minps => (Min, true, false),
-            M::Minss => (Min, true, true),
-            M::Minpd => (Min, false, false),
-            M::Minsd => (Min, false, true),
-            M::Maxps => (Max, true, false),
-            M::Maxss => (Max, true, true),
-            M::Maxpd => (Max, false, false),
-            M::Maxsd => (Max, false, true),
-            M::Sqrtps => (Sqrt, true, false),
-            M::Sqrtss => (Sqrt, true, true),
-            M::Sqrtpd => (Sqrt, false, false),
-            M::Sqrtsd => (Sqrt, false, true),
-            _ => return None,
+        M::Addps => (Add, true, false),
+        M::Addss => (Add, true, true),
+        M::Addpd => (Add, false, false),
+        M::Addsd => (Add, false, true),
+        M::Subps => (Sub, true, false),
+        M::Subss => (Sub, true, true),
+        M::Subpd => (Sub, false, false),
+        M::Subsd => (Sub, false, true),
+        M::Mulps => (Mul, true, false),
+        M::Mulss => (Mul, true, true),
+        M::Mulpd => (Mul, false, false),
+        M::Mulsd => (Mul, false, true),
+        M::Divps => (Div, true, false),
+        M::Divss => (Div, true, true),
+        M::Divpd => (Div, false, false),
+        M::Divsd => (Div, false, true),
+        M::Minps => (Min, true, false),
+        M::Minss => (Min, true, true),
+        M::Minpd => (Min, false, false),
+        M::Minsd => (Min, false, true),
+        M::Maxps => (Max, true, false),
+        M::Maxss => (Max, true, true),
+        M::Maxpd => (Max, false, false),
+        M::Maxsd => (Max, false, true),
+        M::Sqrtps => (Sqrt, true, false),
+        M::Sqrtss => (Sqrt, true, true),
+        M::Sqrtpd => (Sqrt, false, false),
+        M::Sqrtsd => (Sqrt, false, true),
+        _ => return None,
     })
 }
 

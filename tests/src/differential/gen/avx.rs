@@ -8,7 +8,9 @@
 
 use super::{supported_in, Generator, DATA_LEN};
 use crate::differential::Mode;
-use iced_x86::{Code, CpuidFeature as F, EncodingKind, Instruction, Mnemonic as M, OpCodeOperandKind as K, OpKind, Register};
+use iced_x86::{
+    Code, CpuidFeature as F, EncodingKind, Instruction, Mnemonic as M, OpCodeOperandKind as K, OpKind, Register,
+};
 
 /// True for the VEX instruction forms the AVX units test.
 pub(super) fn is_avx_extension(c: Code) -> bool {
@@ -96,7 +98,9 @@ impl Generator {
             self.x87_memory(Code::Ldmxcsr_m32, base + 0x100),
         ];
         for (k, &r) in ymm.iter().enumerate() {
-            unit.push(Instruction::with2(Code::VEX_Vmovdqu_ymm_ymmm256, r, self.data_memory(base + 32 * k as u64)).ok()?);
+            unit.push(
+                Instruction::with2(Code::VEX_Vmovdqu_ymm_ymmm256, r, self.data_memory(base + 32 * k as u64)).ok()?,
+            );
         }
         unit.extend(body);
         for (k, &r) in ymm.iter().enumerate() {
