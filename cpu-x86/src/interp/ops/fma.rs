@@ -3,9 +3,10 @@
 //! PD, SS and SD, 128 and 256 bits. The product and the sum are rounded once, under
 //! MXCSR's rounding control, by `rustc_apfloat`'s fused multiply-add, with the flag and
 //! NaN rules of the other SSE arithmetic (`sse_float`): DAZ on the sources, DE for a
-//! denormal source, the first NaN of the multiplication order quieted, the indefinite
-//! NaN for 0 * inf, FTZ on the result. The scalar forms keep the destination's other
-//! elements.
+//! denormal source, FTZ on the result. A NaN source gives the first NaN of the
+//! multiplication order (multiplicand, multiplier, addend) quieted and not negated, and
+//! 0 * inf the indefinite NaN with IE unless the addend is a NaN (SDM Vol. 1 Table 14-17).
+//! The scalar forms keep the destination's other elements.
 
 use super::avx::Ymm;
 use super::sse::mxcsr;
