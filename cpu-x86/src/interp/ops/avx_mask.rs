@@ -205,4 +205,99 @@ mod tests {
             b
         });
     }
+
+    /// A 64-entry table of random dwords, random indices into it (as dwords and as
+    /// qwords) and a random mask: the host's and the interpreter's gathers must agree on
+    /// the destination and the mask.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn random_gathers_and_masked_moves_match_the_host() {
+        use super::super::avx::Ymm;
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            eprintln!("skipped: the host has no AVX2");
+            return;
+        }
+        const TABLE: u64 = 0x20000;
+        let mut st = 0x9e37_79b9u64;
+        let mut next = || {
+            st ^= st << 13;
+            st ^= st >> 7;
+            st ^= st << 17;
+            st
+        };
+        /// `insn` on the host with RAX = the table, YMM0/YMM1/YMM2 = dst/index/mask: the
+        /// host's YMM0 and YMM2.
+        macro_rules! host {
+            ($insn:literal, $table:expr, $d:expr, $i:expr, $k:expr) => {{
+                let mut v: [Ymm; 3] = [$d, $i, $k];
+                // SAFETY: the caller checked that the host has AVX2. Loads YMM0-YMM2 from
+                // `v`, gathers (or masked-loads) from `table` with in-range indices, stores
+                // YMM0 and YMM2 back; the registers are declared clobbered.
+                unsafe {
+                    std::arch::asm!(
+                        "vmovdqu ymm0, [{v}]", "vmovdqu ymm1, [{v} + 32]", "vmovdqu ymm2, [{v} + 64]", $insn,
+                        "vmovdqu [{v}], ymm0", "vmovdqu [{v} + 64], ymm2", "vzeroupper",
+                        v = in(reg) v.as_mut_ptr(), in("rax") $table.as_ptr(),
+                        out("xmm0") _, out("xmm1") _, out("xmm2") _,
+                    );
+                }
+                (v[0], v[2])
+            }};
+        }
+        for _ in 0..300 {
+            let table: Vec<u32> = (0..64).map(|_| next() as u32).collect();
+            let d: Ymm = [[next(), next()], [next(), next()]];
+            let k: Ymm = [[next(), next()], [next(), next()]];
+            // Dword indices 0-31 (and qword indices 0-31) so that every scale stays inside.
+            let dw = |x: u64| (x & 0x1f) | (x >> 32 & 0x1f) << 32;
+            let i: Ymm = [[dw(next()), dw(next())], [dw(next()), dw(next())]];
+            let iq: Ymm = [[next() & 0x1f, next() & 0x1f], [next() & 0x1f, next() & 0x1f]];
+            let ours = |op: &dyn Fn(&mut CodeAssembler), idx: Ymm| {
+                let mut a = CodeAssembler::new(64).unwrap();
+                op(&mut a);
+                a.hlt().unwrap();
+                let mut m = avx_machine(&mut a);
+                poke_dwords(&m, TABLE, &table);
+                let st = m.cpu.state_mut();
+                st.gpr[0] = TABLE;
+                for (r, v) in [(0, d), (1, idx), (2, k)] {
+                    st.sse.xmm[r] = v[0];
+                    st.ymm_hi[r] = v[1];
+                }
+                m.run();
+                let st = m.cpu.state();
+                ([st.sse.xmm[0], st.ymm_hi[0]], [st.sse.xmm[2], st.ymm_hi[2]])
+            };
+            assert_eq!(
+                ours(&|a| a.vpgatherdd_3(ymm0, dword_ptr(rax + ymm1 * 4), ymm2).unwrap(), i),
+                host!("vpgatherdd ymm0, [rax + ymm1*4], ymm2", table, d, i, k),
+                "vpgatherdd"
+            );
+            assert_eq!(
+                ours(&|a| a.vgatherdpd_3(ymm0, qword_ptr(rax + xmm1 * 2), ymm2).unwrap(), i),
+                host!("vgatherdpd ymm0, [rax + xmm1*2], ymm2", table, d, i, k),
+                "vgatherdpd"
+            );
+            assert_eq!(
+                ours(&|a| a.vpgatherqd_3(xmm0, dword_ptr(rax + ymm1 * 4), xmm2).unwrap(), iq),
+                host!("vpgatherqd xmm0, [rax + ymm1*4], xmm2", table, d, iq, k),
+                "vpgatherqd"
+            );
+            assert_eq!(
+                ours(&|a| a.vgatherqps_3(xmm0, dword_ptr(rax + xmm1 * 8 + 4), xmm2).unwrap(), iq),
+                host!("vgatherqps xmm0, [rax + xmm1*8 + 4], xmm2", table, d, iq, k),
+                "vgatherqps"
+            );
+            assert_eq!(
+                ours(&|a| a.vpmaskmovq(ymm0, ymm2, ptr(rax + 8)).unwrap(), i),
+                host!("vpmaskmovq ymm0, ymm2, [rax + 8]", table, d, i, k),
+                "vpmaskmovq"
+            );
+            assert_eq!(
+                ours(&|a| a.vmaskmovps(xmm0, xmm2, ptr(rax + 4)).unwrap(), i),
+                host!("vmaskmovps xmm0, xmm2, [rax + 4]", table, d, i, k),
+                "vmaskmovps"
+            );
+        }
+    }
 }
