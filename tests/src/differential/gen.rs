@@ -1174,41 +1174,53 @@ impl Generator {
     /// A SIMD instruction of `code` with random operands from [`Generator::simd_registers`],
     /// MM0-MM3, general registers and 16-byte aligned memory in the data area.
     fn simd_instruction(&mut self, code: Code) -> Option<Instruction> {
-        let mut ins = Instruction::default();
-        ins.set_code(code);
         let xmm = self.simd_registers();
         let mm = [Register::MM0, Register::MM1, Register::MM2, Register::MM3];
+        self.vector_instruction(code, 16, |g, k| {
+            Some(match k {
+                K::xmm_reg | K::xmm_rm | K::xmm_or_mem => xmm[g.rng.below(4) as usize],
+                K::mm_reg | K::mm_rm | K::mm_or_mem => mm[g.rng.below(4) as usize],
+                K::r32_reg | K::r32_or_mem => g.register(4),
+                K::r64_reg | K::r64_or_mem => g.register(8),
+                _ => return None,
+            })
+        })
+    }
+
+    /// An instruction of `code` whose memory operands (every `mem`, a third of the
+    /// `*_or_mem` kinds) are `align`-byte aligned absolute addresses in the data area,
+    /// whose imm8 is random, and whose registers come from `register` (`None`: an operand
+    /// kind the caller does not fill).
+    fn vector_instruction(
+        &mut self,
+        code: Code,
+        align: u64,
+        register: impl Fn(&mut Self, K) -> Option<Register>,
+    ) -> Option<Instruction> {
+        let mut ins = Instruction::default();
+        ins.set_code(code);
         for (i, &k) in code.op_code().op_kinds().iter().enumerate() {
             let i = i as u32;
             let memory = match k {
                 K::mem => true,
-                K::xmm_or_mem | K::mm_or_mem | K::r32_or_mem | K::r64_or_mem => self.rng.below(3) == 0,
+                K::xmm_or_mem | K::ymm_or_mem | K::mm_or_mem | K::r32_or_mem | K::r64_or_mem => self.rng.below(3) == 0,
                 _ => false,
             };
             if memory {
-                let offset = self.rng.below(DATA_LEN as u64 / 16 - 1) * 16;
+                let offset = self.rng.below(DATA_LEN as u64 / align - 1) * align;
                 ins.set_op_kind(i, OpKind::Memory);
                 ins.set_memory_base(Register::None);
                 ins.set_memory_index(Register::None);
                 ins.set_memory_index_scale(1);
                 ins.set_memory_displacement64(self.mode.data() + offset);
                 ins.set_memory_displ_size(4);
-                continue;
+            } else if k == K::imm8 {
+                ins.set_op_kind(i, OpKind::Immediate8);
+                ins.set_immediate8(self.rng.next_u64() as u8);
+            } else {
+                ins.set_op_kind(i, OpKind::Register);
+                ins.set_op_register(i, register(self, k)?);
             }
-            let reg = match k {
-                K::xmm_reg | K::xmm_rm | K::xmm_or_mem => xmm[self.rng.below(4) as usize],
-                K::mm_reg | K::mm_rm | K::mm_or_mem => mm[self.rng.below(4) as usize],
-                K::r32_reg | K::r32_or_mem => self.register(4),
-                K::r64_reg | K::r64_or_mem => self.register(8),
-                K::imm8 => {
-                    ins.set_op_kind(i, OpKind::Immediate8);
-                    ins.set_immediate8(self.rng.next_u64() as u8);
-                    continue;
-                }
-                _ => return None,
-            };
-            ins.set_op_kind(i, OpKind::Register);
-            ins.set_op_register(i, reg);
         }
         Some(ins)
     }

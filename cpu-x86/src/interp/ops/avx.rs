@@ -257,11 +257,12 @@ impl Ctx<'_> {
 
 #[cfg(test)]
 pub(super) mod tests {
+    use super::Ymm;
     use crate::interp::fault::vec;
     use crate::interp::model::CpuModel;
     use crate::interp::ops::xsave::{XCR0_AVX, XCR0_SSE, XCR0_X87};
     use crate::interp::state::{cr0, cr4};
-    use crate::interp::test_util::Machine;
+    use crate::interp::test_util::{Machine, TestRng};
     use iced_x86::code_asm::*;
 
     /// A 64-bit machine with SSE, XSAVE and AVX state enabled, running `a`; 0x20000.. is
@@ -273,6 +274,92 @@ pub(super) mod tests {
         st.xcr0 = XCR0_X87 | XCR0_SSE | XCR0_AVX;
         m
     }
+
+    /// Random float bits biased to specials (zeros, infinities, NaNs, denormals, the
+    /// bottom of the normal range, values near one), for 32-bit (`single`) or 64-bit lanes.
+    pub fn float_bits(rng: &mut TestRng, single: bool) -> u64 {
+        let x = rng.next();
+        let (e, f) = if single { (0x7f80_0000u64, 0x007f_ffffu64) } else { (0x7ff0 << 48, (1 << 52) - 1) };
+        let sign = if single { 1 << 31 } else { 1 << 63 } & x;
+        match x % 9 {
+            0 => sign | e,
+            1 => sign | e | (x >> 20 & f) | 1,
+            2 => sign | (x >> 20 & f),
+            3 => sign | (e - f - 1) | (x & f),
+            4 => sign,
+            5 => sign | if single { 0x0c00_0000 } else { 0x0c00 << 48 } | (x & f),
+            6 => sign | if single { 0x3f80_0000 } else { 0x3ff0 << 48 } | (x & f),
+            _ => x & if single { 0xffff_ffff } else { u64::MAX },
+        }
+    }
+
+    /// A YMM value of random float lanes ([`float_bits`]).
+    pub fn float_ymm(rng: &mut TestRng, single: bool) -> Ymm {
+        let mut q =
+            || if single { float_bits(rng, true) | float_bits(rng, true) << 32 } else { float_bits(rng, false) };
+        [[q(), q()], [q(), q()]]
+    }
+
+    /// Runs `op` in the interpreter with the vector registers `regs` (number, value) and
+    /// MXCSR = `csr`: YMM0 and MXCSR after.
+    pub fn run_avx(op: impl Fn(&mut CodeAssembler), regs: &[(usize, Ymm)], csr: u32) -> (Ymm, u32) {
+        let mut asm = CodeAssembler::new(64).unwrap();
+        op(&mut asm);
+        asm.hlt().unwrap();
+        let mut m = avx_machine(&mut asm);
+        let st = m.cpu.state_mut();
+        st.sse.mxcsr = csr;
+        for &(r, v) in regs {
+            st.sse.xmm[r] = v[0];
+            st.ymm_hi[r] = v[1];
+        }
+        m.run();
+        let st = m.cpu.state();
+        ([st.sse.xmm[0], st.ymm_hi[0]], st.sse.mxcsr)
+    }
+
+    /// `insn` (a string literal) on the host with YMM1 = a, YMM2 = b, YMM0 = c and
+    /// MXCSR = csr: (YMM0, MXCSR after). The caller checks that the host has the
+    /// instruction's features.
+    macro_rules! host_avx {
+        ($insn:literal, $a:expr, $b:expr, $c:expr, $csr:expr) => {{
+            let mut v: [crate::interp::ops::avx::Ymm; 3] = [$a, $b, $c];
+            let mut csr: u32 = $csr;
+            // SAFETY: the caller checked the host's features. Loads MXCSR and YMM0-YMM2,
+            // runs one instruction with the exceptions masked by `csr`, stores YMM0 and
+            // MXCSR, restores the default MXCSR and clears the upper halves; the registers
+            // are declared clobbered.
+            unsafe {
+                std::arch::asm!(
+                    "ldmxcsr [{c}]", "vmovdqu ymm1, [{v}]", "vmovdqu ymm2, [{v} + 32]", "vmovdqu ymm0, [{v} + 64]",
+                    $insn, "vmovdqu [{v}], ymm0", "stmxcsr [{c}]", "mov dword ptr [{v} + 32], 0x1f80",
+                    "ldmxcsr [{v} + 32]", "vzeroupper",
+                    v = in(reg) v.as_mut_ptr(), c = in(reg) &mut csr, out("xmm0") _, out("xmm1") _, out("xmm2") _,
+                );
+            }
+            (v[0], csr)
+        }};
+    }
+    pub(crate) use host_avx;
+
+    /// Runs each `insn => op` pair on the host ([`host_avx`]) and in the interpreter
+    /// ([`run_avx`]) with random float lanes ([`float_ymm`], `single` or double) in
+    /// YMM0-YMM2 under MXCSR `csr`, comparing YMM0 and MXCSR.
+    macro_rules! check_float_ops {
+        ($rng:expr, $single:expr, $csr:expr; $($insn:literal => $op:expr),* $(,)?) => {
+            $(
+                let a = crate::interp::ops::avx::tests::float_ymm($rng, $single);
+                let b = crate::interp::ops::avx::tests::float_ymm($rng, $single);
+                let c = crate::interp::ops::avx::tests::float_ymm($rng, $single);
+                assert_eq!(
+                    crate::interp::ops::avx::tests::run_avx($op, &[(1, a), (2, b), (0, c)], $csr),
+                    crate::interp::ops::avx::tests::host_avx!($insn, a, b, c, $csr),
+                    "{} a={a:x?} b={b:x?} c={c:x?} csr={:#x}", $insn, $csr
+                );
+            )*
+        };
+    }
+    pub(crate) use check_float_ops;
 
     /// Steps once and returns the vector of the exception raised, if any.
     fn first_exception(m: &mut Machine) -> Option<u8> {

@@ -165,83 +165,9 @@ impl Ctx<'_> {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::super::avx::tests::avx_machine;
-    use super::super::avx::Ymm;
+    use super::super::avx::tests::{avx_machine, check_float_ops};
+    use crate::interp::test_util::TestRng;
     use iced_x86::code_asm::*;
-
-    /// Random float bits biased to specials (zeros, infinities, NaNs, denormals, huge),
-    /// in 32-bit (`single`) or 64-bit lanes.
-    fn float_bits(st: &mut u64, single: bool) -> u64 {
-        *st ^= *st << 13;
-        *st ^= *st >> 7;
-        *st ^= *st << 17;
-        let x = *st;
-        let (e, f) = if single { (0x7f80_0000u64, 0x007f_ffffu64) } else { (0x7ff0 << 48, (1 << 52) - 1) };
-        let sign = if single { 1 << 31 } else { 1 << 63 } & x;
-        match x % 8 {
-            0 => sign | e,
-            1 => sign | e | (x >> 20 & f) | 1,
-            2 => sign | (x >> 20 & f),
-            3 => sign | (e - f - 1) | (x & f),
-            4 => sign | (0x3f80_0000 & e) | (x & f),
-            _ => x & if single { 0xffff_ffff } else { u64::MAX },
-        }
-    }
-
-    fn ymm(st: &mut u64, single: bool) -> Ymm {
-        let mut q = || if single { float_bits(st, true) | float_bits(st, true) << 32 } else { float_bits(st, false) };
-        [[q(), q()], [q(), q()]]
-    }
-
-    /// `insn` on the host with YMM1 = a, YMM2 = b, YMM0 = c and MXCSR = csr: (YMM0,
-    /// MXCSR after).
-    macro_rules! host {
-        ($insn:literal, $a:expr, $b:expr, $c:expr, $csr:expr) => {{
-            let mut v: [Ymm; 3] = [$a, $b, $c];
-            let mut csr: u32 = $csr;
-            // SAFETY: the caller checked that the host has AVX. Loads MXCSR and YMM0-YMM2,
-            // runs one instruction with the exceptions masked by `csr`, stores YMM0 and
-            // MXCSR, restores the default MXCSR; the registers are declared clobbered.
-            unsafe {
-                std::arch::asm!(
-                    "ldmxcsr [{c}]", "vmovdqu ymm1, [{v}]", "vmovdqu ymm2, [{v} + 32]", "vmovdqu ymm0, [{v} + 64]",
-                    $insn, "vmovdqu [{v}], ymm0", "stmxcsr [{c}]", "mov dword ptr [{v} + 32], 0x1f80",
-                    "ldmxcsr [{v} + 32]", "vzeroupper",
-                    v = in(reg) v.as_mut_ptr(), c = in(reg) &mut csr, out("xmm0") _, out("xmm1") _, out("xmm2") _,
-                );
-            }
-            (v[0], csr)
-        }};
-    }
-
-    /// Runs `op` in the interpreter with YMM1 = a, YMM2 = b, YMM0 = c, MXCSR = csr.
-    fn ours(op: impl Fn(&mut CodeAssembler), a: Ymm, b: Ymm, c: Ymm, csr: u32) -> (Ymm, u32) {
-        let mut asm = CodeAssembler::new(64).unwrap();
-        op(&mut asm);
-        asm.hlt().unwrap();
-        let mut m = avx_machine(&mut asm);
-        let st = m.cpu.state_mut();
-        st.sse.mxcsr = csr;
-        for (r, v) in [(1, a), (2, b), (0, c)] {
-            st.sse.xmm[r] = v[0];
-            st.ymm_hi[r] = v[1];
-        }
-        m.run();
-        let st = m.cpu.state();
-        ([st.sse.xmm[0], st.ymm_hi[0]], st.sse.mxcsr)
-    }
-
-    macro_rules! check {
-        ($st:expr, $single:expr, $csr:expr; $($insn:literal => $op:expr),* $(,)?) => {
-            $(
-                let (a, b, c) = (ymm($st, $single), ymm($st, $single), ymm($st, $single));
-                assert_eq!(
-                    ours($op, a, b, c, $csr), host!($insn, a, b, c, $csr),
-                    "{} a={a:x?} b={b:x?} csr={:#x}", $insn, $csr
-                );
-            )*
-        };
-    }
 
     #[test]
     fn random_avx_float_ops_match_the_host_in_every_rounding_mode() {
@@ -249,11 +175,11 @@ mod tests {
             eprintln!("skipped: the host has no AVX");
             return;
         }
-        let mut st = 0x2545_f491_4f6c_dd1d;
+        let mut st = TestRng(0x2545_f491_4f6c_dd1d);
         for i in 0..400u32 {
             // Every rounding mode, with and without DAZ and FTZ; exceptions masked.
             let csr = 0x1f80 | (i % 4) << 13 | if i % 3 == 0 { 0x8040 } else { 0 };
-            check!(&mut st, true, csr;
+            check_float_ops!(&mut st, true, csr;
                 "vaddps ymm0, ymm1, ymm2" => |c| c.vaddps(ymm0, ymm1, ymm2).unwrap(),
                 "vmulps ymm0, ymm1, ymm2" => |c| c.vmulps(ymm0, ymm1, ymm2).unwrap(),
                 "vdivps ymm0, ymm1, ymm2" => |c| c.vdivps(ymm0, ymm1, ymm2).unwrap(),
@@ -284,7 +210,7 @@ mod tests {
                 "vpermilps ymm0, ymm1, ymm2" => |c| c.vpermilps(ymm0, ymm1, ymm2).unwrap(),
                 "vpermilps ymm0, ymm2, 0x6c" => |c| c.vpermilps(ymm0, ymm2, 0x6c).unwrap(),
             );
-            check!(&mut st, false, csr;
+            check_float_ops!(&mut st, false, csr;
                 "vaddpd ymm0, ymm1, ymm2" => |c| c.vaddpd(ymm0, ymm1, ymm2).unwrap(),
                 "vsubpd ymm0, ymm1, ymm2" => |c| c.vsubpd(ymm0, ymm1, ymm2).unwrap(),
                 "vmaxpd ymm0, ymm1, ymm2" => |c| c.vmaxpd(ymm0, ymm1, ymm2).unwrap(),

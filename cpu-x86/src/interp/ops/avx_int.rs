@@ -71,70 +71,34 @@ pub(super) fn int_lane(l: M, o: &VexOps, lane: usize) -> Option<Xmm> {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::super::avx::tests::avx_machine;
+    use super::super::avx::tests::{host_avx, run_avx};
     use super::super::avx::Ymm;
+    use crate::interp::test_util::TestRng;
     use iced_x86::code_asm::*;
 
-    /// A xorshift generator biased towards lane boundaries.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            match self.0 % 5 {
-                0 => self.0 & 0x8080_8080_8080_8080,
-                1 => self.0 | 0x7f7f_7f7f_7f7f_7f7f,
-                2 => self.0 & 0x0000_001f_0000_0007,
-                _ => self.0,
-            }
-        }
-
-        fn ymm(&mut self) -> Ymm {
-            [[self.next(), self.next()], [self.next(), self.next()]]
+    /// Random bits biased towards lane boundaries and small shift counts.
+    fn int_bits(r: &mut TestRng) -> u64 {
+        let x = r.next();
+        match x % 5 {
+            0 => x & 0x8080_8080_8080_8080,
+            1 => x | 0x7f7f_7f7f_7f7f_7f7f,
+            2 => x & 0x0000_001f_0000_0007,
+            _ => x,
         }
     }
 
-    /// Runs `insn ymm0, ymm1, ymm2` (as assembled by `op`) on the host with YMM1 = a,
-    /// YMM2 = b, YMM0 = c: the host's YMM0.
-    macro_rules! host {
-        ($insn:literal, $a:expr, $b:expr, $c:expr) => {{
-            let mut v: [Ymm; 3] = [$a, $b, $c];
-            // SAFETY: the caller checked that the host has AVX2. Loads YMM0-YMM2 from `v`,
-            // runs one instruction, stores YMM0 back; the registers are declared clobbered
-            // and VZEROUPPER leaves the upper halves clean for the compiled code.
-            unsafe {
-                std::arch::asm!(
-                    "vmovdqu ymm1, [{v}]", "vmovdqu ymm2, [{v} + 32]", "vmovdqu ymm0, [{v} + 64]", $insn,
-                    "vmovdqu [{v}], ymm0", "vzeroupper",
-                    v = in(reg) v.as_mut_ptr(), out("xmm0") _, out("xmm1") _, out("xmm2") _,
-                );
-            }
-            v[0]
-        }};
+    fn int_ymm(r: &mut TestRng) -> Ymm {
+        [[int_bits(r), int_bits(r)], [int_bits(r), int_bits(r)]]
     }
 
-    /// Runs `op` in the interpreter with YMM1 = a, YMM2 = b, YMM0 = c: YMM0.
-    fn ours(op: impl Fn(&mut CodeAssembler), a: Ymm, b: Ymm, c: Ymm) -> Ymm {
-        let mut asm = CodeAssembler::new(64).unwrap();
-        op(&mut asm);
-        asm.hlt().unwrap();
-        let mut m = avx_machine(&mut asm);
-        let st = m.cpu.state_mut();
-        for (r, v) in [(1, a), (2, b), (0, c)] {
-            st.sse.xmm[r] = v[0];
-            st.ymm_hi[r] = v[1];
-        }
-        m.run();
-        [m.cpu.state().sse.xmm[0], m.cpu.state().ymm_hi[0]]
-    }
-
+    /// Runs each `insn ymm0, ymm1, ymm2` on the host and in the interpreter with random
+    /// YMM0-YMM2 and compares YMM0.
     macro_rules! check {
         ($rng:expr; $($insn:literal => $op:expr),* $(,)?) => {
             $(
-                let (a, b, c) = ($rng.ymm(), $rng.ymm(), $rng.ymm());
-                assert_eq!(ours($op, a, b, c), host!($insn, a, b, c), "{} a={a:x?} b={b:x?}", $insn);
+                let (a, b, c) = (int_ymm($rng), int_ymm($rng), int_ymm($rng));
+                let ours = run_avx($op, &[(1, a), (2, b), (0, c)], 0x1f80).0;
+                assert_eq!(ours, host_avx!($insn, a, b, c, 0x1f80).0, "{} a={a:x?} b={b:x?}", $insn);
             )*
         };
     }
@@ -145,9 +109,9 @@ mod tests {
             eprintln!("skipped: the host has no AVX2");
             return;
         }
-        let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut r = TestRng(0x9e37_79b9_7f4a_7c15);
         for _ in 0..200 {
-            check!(r;
+            check!(&mut r;
                 "vpaddb ymm0, ymm1, ymm2" => |c| c.vpaddb(ymm0, ymm1, ymm2).unwrap(),
                 "vpaddq ymm0, ymm1, ymm2" => |c| c.vpaddq(ymm0, ymm1, ymm2).unwrap(),
                 "vpsubusw ymm0, ymm1, ymm2" => |c| c.vpsubusw(ymm0, ymm1, ymm2).unwrap(),

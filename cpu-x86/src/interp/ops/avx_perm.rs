@@ -120,40 +120,9 @@ impl Ctx<'_> {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::super::avx::tests::avx_machine;
-    use super::Ymm;
+    use super::super::avx::tests::{host_avx, run_avx};
+    use crate::interp::test_util::TestRng;
     use iced_x86::code_asm::*;
-
-    /// `insn` on the host with YMM1 = a, YMM2 = b: YMM0.
-    macro_rules! host {
-        ($insn:literal, $a:expr, $b:expr) => {{
-            let mut v: [Ymm; 2] = [$a, $b];
-            // SAFETY: the caller checked that the host has AVX2. Loads YMM1/YMM2, runs one
-            // instruction, stores YMM0; the registers are declared clobbered.
-            unsafe {
-                std::arch::asm!(
-                    "vmovdqu ymm1, [{v}]", "vmovdqu ymm2, [{v} + 32]", "vpxor xmm0, xmm0, xmm0", $insn,
-                    "vmovdqu [{v}], ymm0", "vzeroupper",
-                    v = in(reg) v.as_mut_ptr(), out("xmm0") _, out("xmm1") _, out("xmm2") _,
-                );
-            }
-            v[0]
-        }};
-    }
-
-    fn ours(op: impl Fn(&mut CodeAssembler), a: Ymm, b: Ymm) -> Ymm {
-        let mut asm = CodeAssembler::new(64).unwrap();
-        op(&mut asm);
-        asm.hlt().unwrap();
-        let mut m = avx_machine(&mut asm);
-        let st = m.cpu.state_mut();
-        for (r, v) in [(1, a), (2, b)] {
-            st.sse.xmm[r] = v[0];
-            st.ymm_hi[r] = v[1];
-        }
-        m.run();
-        [m.cpu.state().sse.xmm[0], m.cpu.state().ymm_hi[0]]
-    }
 
     #[test]
     fn random_permutes_and_broadcasts_match_the_host() {
@@ -161,19 +130,17 @@ mod tests {
             eprintln!("skipped: the host has no AVX2");
             return;
         }
-        let mut st = 0x0bad_cafe_1234_5678u64;
-        let mut next = || {
-            st ^= st << 13;
-            st ^= st >> 7;
-            st ^= st << 17;
-            st
-        };
+        let mut r = TestRng(0x0bad_cafe_1234_5678);
+        let zero = [[0u64; 2]; 2];
         for _ in 0..100 {
-            let a = [[next(), next()], [next(), next()]];
-            let b = [[next(), next()], [next(), next()]];
+            let a = [[r.next(), r.next()], [r.next(), r.next()]];
+            let b = [[r.next(), r.next()], [r.next(), r.next()]];
             macro_rules! check {
                 ($($insn:literal => $op:expr),* $(,)?) => {
-                    $(assert_eq!(ours($op, a, b), host!($insn, a, b), "{} a={a:x?} b={b:x?}", $insn);)*
+                    $(
+                        let ours = run_avx($op, &[(1, a), (2, b), (0, zero)], 0x1f80).0;
+                        assert_eq!(ours, host_avx!($insn, a, b, zero, 0x1f80).0, "{} a={a:x?} b={b:x?}", $insn);
+                    )*
                 };
             }
             check!(

@@ -65,42 +65,9 @@ impl Ctx<'_> {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::super::avx::tests::avx_machine;
-    use super::super::avx::Ymm;
+    use super::super::avx::tests::{host_avx, run_avx};
+    use crate::interp::test_util::TestRng;
     use iced_x86::code_asm::*;
-
-    /// `insn` on the host with YMM1 = a and MXCSR = csr: (YMM0, MXCSR after).
-    macro_rules! host {
-        ($insn:literal, $a:expr, $csr:expr) => {{
-            let mut v: [Ymm; 1] = [$a];
-            let mut csr: u32 = $csr;
-            // SAFETY: the caller checked that the host has F16C. Loads MXCSR and YMM1, runs
-            // one conversion with the exceptions masked by `csr`, stores YMM0 and MXCSR,
-            // restores the default MXCSR; the registers are declared clobbered.
-            unsafe {
-                std::arch::asm!(
-                    "ldmxcsr [{c}]", "vmovdqu ymm1, [{v}]", "vpxor xmm0, xmm0, xmm0", $insn, "vmovdqu [{v}], ymm0",
-                    "stmxcsr [{c}]", "mov dword ptr [{v}], 0x1f80", "ldmxcsr [{v}]", "vmovdqu [{v}], ymm0", "vzeroupper",
-                    v = in(reg) v.as_mut_ptr(), c = in(reg) &mut csr, out("xmm0") _, out("xmm1") _,
-                );
-            }
-            (v[0], csr)
-        }};
-    }
-
-    fn ours(op: impl Fn(&mut CodeAssembler), a: Ymm, csr: u32) -> (Ymm, u32) {
-        let mut asm = CodeAssembler::new(64).unwrap();
-        op(&mut asm);
-        asm.hlt().unwrap();
-        let mut m = avx_machine(&mut asm);
-        let st = m.cpu.state_mut();
-        st.sse.mxcsr = csr;
-        st.sse.xmm[1] = a[0];
-        st.ymm_hi[1] = a[1];
-        m.run();
-        let st = m.cpu.state();
-        ([st.sse.xmm[0], st.ymm_hi[0]], st.sse.mxcsr)
-    }
 
     #[test]
     fn random_half_conversions_match_the_host_in_every_rounding_mode() {
@@ -108,17 +75,13 @@ mod tests {
             eprintln!("skipped: the host has no F16C");
             return;
         }
-        let mut st = 0x1234_5678_9abc_def1u64;
-        let mut next = || {
-            st ^= st << 13;
-            st ^= st >> 7;
-            st ^= st << 17;
-            st
-        };
+        let mut r = TestRng(0x1234_5678_9abc_def1);
+        let zero = [[0u64; 2]; 2];
         for i in 0..2000u32 {
             let csr = 0x1f80 | (i % 4) << 13 | if i % 3 == 0 { 0x8040 } else { 0 };
             // Singles around the half range (exponents 100-160), specials, and raw halves.
-            let single = |x: u64| -> u64 {
+            let mut single = || -> u64 {
+                let x = r.next();
                 let sign = x & 0x8000_0000;
                 match x % 6 {
                     0 => sign | 0x7f80_0000 | ((x >> 8 & 0x7f_ffff) * (x >> 40 & 1)),
@@ -126,35 +89,38 @@ mod tests {
                     _ => sign | ((100 + (x >> 32) % 60) << 23) | (x >> 8 & 0x7f_ffff),
                 }
             };
-            let ps = [[0u64; 2]; 2].map(|_| [0; 2].map(|_: u64| single(next()) | single(next()) << 32));
-            let ph = [[next(), next()], [next(), next()]];
-            for imm in [0u32, 1, 2, 3, 4] {
-                let (o, h) = match imm {
-                    0 => (
-                        ours(|c| c.vcvtps2ph(xmm0, ymm1, 0).unwrap(), ps, csr),
-                        host!("vcvtps2ph xmm0, ymm1, 0", ps, csr),
-                    ),
-                    1 => (
-                        ours(|c| c.vcvtps2ph(xmm0, ymm1, 1).unwrap(), ps, csr),
-                        host!("vcvtps2ph xmm0, ymm1, 1", ps, csr),
-                    ),
-                    2 => (
-                        ours(|c| c.vcvtps2ph(xmm0, xmm1, 2).unwrap(), ps, csr),
-                        host!("vcvtps2ph xmm0, xmm1, 2", ps, csr),
-                    ),
-                    3 => (
-                        ours(|c| c.vcvtps2ph(xmm0, ymm1, 3).unwrap(), ps, csr),
-                        host!("vcvtps2ph xmm0, ymm1, 3", ps, csr),
-                    ),
-                    _ => (
-                        ours(|c| c.vcvtps2ph(xmm0, ymm1, 4).unwrap(), ps, csr),
-                        host!("vcvtps2ph xmm0, ymm1, 4", ps, csr),
-                    ),
-                };
-                assert_eq!(o, h, "vcvtps2ph imm {imm} src={ps:x?} csr={csr:#x}");
+            let ps = [[0u64; 2]; 2].map(|_| [0; 2].map(|_: u64| single() | single() << 32));
+            let ph = [[r.next(), r.next()], [r.next(), r.next()]];
+            let ours = |op: &dyn Fn(&mut CodeAssembler), v| run_avx(op, &[(1, v), (0, zero)], csr);
+            let checks = [
+                (
+                    ours(&|c| c.vcvtps2ph(xmm0, ymm1, 0).unwrap(), ps),
+                    host_avx!("vcvtps2ph xmm0, ymm1, 0", ps, zero, zero, csr),
+                ),
+                (
+                    ours(&|c| c.vcvtps2ph(xmm0, ymm1, 1).unwrap(), ps),
+                    host_avx!("vcvtps2ph xmm0, ymm1, 1", ps, zero, zero, csr),
+                ),
+                (
+                    ours(&|c| c.vcvtps2ph(xmm0, xmm1, 2).unwrap(), ps),
+                    host_avx!("vcvtps2ph xmm0, xmm1, 2", ps, zero, zero, csr),
+                ),
+                (
+                    ours(&|c| c.vcvtps2ph(xmm0, ymm1, 3).unwrap(), ps),
+                    host_avx!("vcvtps2ph xmm0, ymm1, 3", ps, zero, zero, csr),
+                ),
+                (
+                    ours(&|c| c.vcvtps2ph(xmm0, ymm1, 4).unwrap(), ps),
+                    host_avx!("vcvtps2ph xmm0, ymm1, 4", ps, zero, zero, csr),
+                ),
+                (
+                    ours(&|c| c.vcvtph2ps(ymm0, xmm1).unwrap(), ph),
+                    host_avx!("vcvtph2ps ymm0, xmm1", ph, zero, zero, csr),
+                ),
+            ];
+            for (k, (o, h)) in checks.iter().enumerate() {
+                assert_eq!(o, h, "case {k}: ps={ps:x?} ph={ph:x?} csr={csr:#x}");
             }
-            let o = ours(|c| c.vcvtph2ps(ymm0, xmm1).unwrap(), ph, csr);
-            assert_eq!(o, host!("vcvtph2ps ymm0, xmm1", ph, csr), "vcvtph2ps src={ph:x?} csr={csr:#x}");
         }
     }
 }

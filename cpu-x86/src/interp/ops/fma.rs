@@ -195,8 +195,8 @@ impl Ctx<'_> {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::super::avx::tests::avx_machine;
-    use super::super::avx::Ymm;
+    use super::super::avx::tests::check_float_ops;
+    use crate::interp::test_util::TestRng;
     use iced_x86::code_asm::*;
 
     #[test]
@@ -206,90 +206,16 @@ mod tests {
         assert_eq!(n, 6 * 3 * 2 + 4 * 3 * 2);
     }
 
-    /// Random float bits biased to specials, in 32-bit (`single`) or 64-bit lanes.
-    fn float_bits(st: &mut u64, single: bool) -> u64 {
-        *st ^= *st << 13;
-        *st ^= *st >> 7;
-        *st ^= *st << 17;
-        let x = *st;
-        let (e, f) = if single { (0x7f80_0000u64, 0x007f_ffffu64) } else { (0x7ff0 << 48, (1 << 52) - 1) };
-        let sign = if single { 1 << 31 } else { 1 << 63 } & x;
-        match x % 9 {
-            0 => sign | e,
-            1 => sign | e | (x >> 20 & f) | 1,
-            2 => sign | (x >> 20 & f),
-            3 => sign | (e - f - 1) | (x & f),
-            4 => sign,
-            // Near the bottom of the normal range, so products underflow.
-            5 => sign | if single { 0x0c00_0000 } else { 0x0c00 << 48 } | (x & f),
-            _ => sign | if single { 0x3f80_0000 } else { 0x3ff0 << 48 } | (x & f),
-        }
-    }
-
-    fn ymm(st: &mut u64, single: bool) -> Ymm {
-        let mut q = || if single { float_bits(st, true) | float_bits(st, true) << 32 } else { float_bits(st, false) };
-        [[q(), q()], [q(), q()]]
-    }
-
-    /// `insn` on the host with YMM0 = c, YMM1 = a, YMM2 = b and MXCSR = csr: (YMM0,
-    /// MXCSR after).
-    macro_rules! host {
-        ($insn:literal, $a:expr, $b:expr, $c:expr, $csr:expr) => {{
-            let mut v: [Ymm; 3] = [$a, $b, $c];
-            let mut csr: u32 = $csr;
-            // SAFETY: the caller checked that the host has FMA. Loads MXCSR and YMM0-YMM2,
-            // runs one instruction with the exceptions masked by `csr`, stores YMM0 and
-            // MXCSR, restores the default MXCSR; the registers are declared clobbered.
-            unsafe {
-                std::arch::asm!(
-                    "ldmxcsr [{c}]", "vmovdqu ymm1, [{v}]", "vmovdqu ymm2, [{v} + 32]", "vmovdqu ymm0, [{v} + 64]",
-                    $insn, "vmovdqu [{v}], ymm0", "stmxcsr [{c}]", "mov dword ptr [{v} + 32], 0x1f80",
-                    "ldmxcsr [{v} + 32]", "vzeroupper",
-                    v = in(reg) v.as_mut_ptr(), c = in(reg) &mut csr, out("xmm0") _, out("xmm1") _, out("xmm2") _,
-                );
-            }
-            (v[0], csr)
-        }};
-    }
-
-    fn ours(op: impl Fn(&mut CodeAssembler), a: Ymm, b: Ymm, c: Ymm, csr: u32) -> (Ymm, u32) {
-        let mut asm = CodeAssembler::new(64).unwrap();
-        op(&mut asm);
-        asm.hlt().unwrap();
-        let mut m = avx_machine(&mut asm);
-        let st = m.cpu.state_mut();
-        st.sse.mxcsr = csr;
-        for (r, v) in [(1, a), (2, b), (0, c)] {
-            st.sse.xmm[r] = v[0];
-            st.ymm_hi[r] = v[1];
-        }
-        m.run();
-        let st = m.cpu.state();
-        ([st.sse.xmm[0], st.ymm_hi[0]], st.sse.mxcsr)
-    }
-
-    macro_rules! check {
-        ($st:expr, $single:expr, $csr:expr; $($insn:literal => $op:expr),* $(,)?) => {
-            $(
-                let (a, b, c) = (ymm($st, $single), ymm($st, $single), ymm($st, $single));
-                assert_eq!(
-                    ours($op, a, b, c, $csr), host!($insn, a, b, c, $csr),
-                    "{} a={a:x?} b={b:x?} c={c:x?} csr={:#x}", $insn, $csr
-                );
-            )*
-        };
-    }
-
     #[test]
     fn random_fma_ops_match_the_host_in_every_rounding_mode() {
         if !std::arch::is_x86_feature_detected!("fma") {
             eprintln!("skipped: the host has no FMA");
             return;
         }
-        let mut st = 0x5851_f42d_4c95_7f2d;
+        let mut st = TestRng(0x5851_f42d_4c95_7f2d);
         for i in 0..1000u32 {
             let csr = 0x1f80 | (i % 4) << 13 | if i % 3 == 0 { 0x8040 } else { 0 };
-            check!(&mut st, true, csr;
+            check_float_ops!(&mut st, true, csr;
                 "vfmadd132ps ymm0, ymm1, ymm2" => |c| c.vfmadd132ps(ymm0, ymm1, ymm2).unwrap(),
                 "vfmsub213ps ymm0, ymm1, ymm2" => |c| c.vfmsub213ps(ymm0, ymm1, ymm2).unwrap(),
                 "vfnmadd231ps ymm0, ymm1, ymm2" => |c| c.vfnmadd231ps(ymm0, ymm1, ymm2).unwrap(),
@@ -297,7 +223,7 @@ mod tests {
                 "vfmaddsub213ps ymm0, ymm1, ymm2" => |c| c.vfmaddsub213ps(ymm0, ymm1, ymm2).unwrap(),
                 "vfmsubadd231ps xmm0, xmm1, xmm2" => |c| c.vfmsubadd231ps(xmm0, xmm1, xmm2).unwrap(),
             );
-            check!(&mut st, false, csr;
+            check_float_ops!(&mut st, false, csr;
                 "vfmadd231pd ymm0, ymm1, ymm2" => |c| c.vfmadd231pd(ymm0, ymm1, ymm2).unwrap(),
                 "vfmsub132sd xmm0, xmm1, xmm2" => |c| c.vfmsub132sd(xmm0, xmm1, xmm2).unwrap(),
                 "vfnmadd213pd ymm0, ymm1, ymm2" => |c| c.vfnmadd213pd(ymm0, ymm1, ymm2).unwrap(),

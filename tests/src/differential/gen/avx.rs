@@ -8,9 +8,7 @@
 
 use super::{supported_in, Generator, DATA_LEN};
 use crate::differential::Mode;
-use iced_x86::{
-    Code, CpuidFeature as F, EncodingKind, Instruction, Mnemonic as M, OpCodeOperandKind as K, OpKind, Register,
-};
+use iced_x86::{Code, CpuidFeature as F, EncodingKind, Instruction, Mnemonic as M, OpCodeOperandKind as K, Register};
 
 /// True for the VEX instruction forms the AVX units test.
 pub(super) fn is_avx_extension(c: Code) -> bool {
@@ -125,43 +123,16 @@ impl Generator {
     /// An instruction of `code` with random operands from [`Generator::avx_registers`],
     /// general registers and 32-byte aligned memory in the data area.
     fn avx_instruction(&mut self, code: Code) -> Option<Instruction> {
-        let mut ins = Instruction::default();
-        ins.set_code(code);
         let (xmm, ymm) = (self.avx_registers(false), self.avx_registers(true));
-        for (i, &k) in code.op_code().op_kinds().iter().enumerate() {
-            let i = i as u32;
-            let memory = match k {
-                K::mem => true,
-                K::xmm_or_mem | K::ymm_or_mem | K::r32_or_mem | K::r64_or_mem => self.rng.below(3) == 0,
-                _ => false,
-            };
-            if memory {
-                let offset = self.rng.below(DATA_LEN as u64 / 32 - 1) * 32;
-                ins.set_op_kind(i, OpKind::Memory);
-                ins.set_memory_base(Register::None);
-                ins.set_memory_index(Register::None);
-                ins.set_memory_index_scale(1);
-                ins.set_memory_displacement64(self.mode.data() + offset);
-                ins.set_memory_displ_size(4);
-                continue;
-            }
-            let pick = self.rng.below(4) as usize;
-            let reg = match k {
-                K::xmm_reg | K::xmm_rm | K::xmm_or_mem | K::xmm_vvvv | K::xmm_is4 => xmm[pick],
-                K::ymm_reg | K::ymm_rm | K::ymm_or_mem | K::ymm_vvvv | K::ymm_is4 => ymm[pick],
-                K::r32_reg | K::r32_or_mem => self.register(4),
-                K::r64_reg | K::r64_or_mem => self.register(8),
-                K::imm8 => {
-                    ins.set_op_kind(i, OpKind::Immediate8);
-                    ins.set_immediate8(self.rng.next_u64() as u8);
-                    continue;
-                }
+        self.vector_instruction(code, 32, |g, k| {
+            Some(match k {
+                K::xmm_reg | K::xmm_rm | K::xmm_or_mem | K::xmm_vvvv | K::xmm_is4 => xmm[g.rng.below(4) as usize],
+                K::ymm_reg | K::ymm_rm | K::ymm_or_mem | K::ymm_vvvv | K::ymm_is4 => ymm[g.rng.below(4) as usize],
+                K::r32_reg | K::r32_or_mem => g.register(4),
+                K::r64_reg | K::r64_or_mem => g.register(8),
                 _ => return None,
-            };
-            ins.set_op_kind(i, OpKind::Register);
-            ins.set_op_register(i, reg);
-        }
-        Some(ins)
+            })
+        })
     }
 }
 
