@@ -39,6 +39,25 @@ pub const GUEST_CFLAGS: &[&str] = &[
     "-Wextra",
 ];
 
+/// Compiler flags of the `v3-*.c` sources of a [`GuestArch::I386V3`] guest: the x86-64-v3
+/// level (AVX2, FMA, F16C, BMI2, MOVBE), SSE floating point and vectorized loops.
+pub const GUEST_V3_CFLAGS: &[&str] = &[
+    "-m32",
+    "-march=x86-64-v3",
+    "-mfpmath=sse",
+    "-fno-math-errno",
+    "-ffreestanding",
+    "-fno-pic",
+    "-fno-pie",
+    "-nostdlib",
+    "-fno-stack-protector",
+    "-fno-asynchronous-unwind-tables",
+    "-O3",
+    "-g",
+    "-Wall",
+    "-Wextra",
+];
+
 /// Linker flags of an i386 guest; the guest's own `linker.ld` is added after them.
 pub const GUEST_LDFLAGS: &[&str] = &["-m", "elf_i386", "-nostdlib"];
 
@@ -72,6 +91,10 @@ pub const GUEST64_OBJCOPY_FLAGS: &[&str] = &["-O", "elf32-i386"];
 pub enum GuestArch {
     /// 32-bit protected mode ([`GUEST_CFLAGS`], [`GUEST_LDFLAGS`]).
     I386,
+    /// 32-bit protected mode as [`GuestArch::I386`], except that the sources named `v3-*.c`
+    /// are compiled for the x86-64-v3 level ([`GUEST_V3_CFLAGS`]); the guest enables the AVX
+    /// state before it calls them.
+    I386V3,
     /// 64-bit long mode behind 32-bit entry code ([`GUEST64_CFLAGS`], [`GUEST64_LDFLAGS`], then
     /// `objcopy` with [`GUEST64_OBJCOPY_FLAGS`]).
     X86_64,
@@ -81,15 +104,26 @@ impl GuestArch {
     /// Compiler flags.
     pub fn cflags(self) -> &'static [&'static str] {
         match self {
-            GuestArch::I386 => GUEST_CFLAGS,
+            GuestArch::I386 | GuestArch::I386V3 => GUEST_CFLAGS,
             GuestArch::X86_64 => GUEST64_CFLAGS,
+        }
+    }
+
+    /// Compiler flags of `source`: [`GuestArch::cflags`], or [`GUEST_V3_CFLAGS`] for the
+    /// `v3-*.c` sources of an [`GuestArch::I386V3`] guest.
+    pub fn cflags_for(self, source: &Path) -> &'static [&'static str] {
+        let v3 = source.file_name().and_then(OsStr::to_str).is_some_and(|n| n.starts_with("v3-"));
+        if self == GuestArch::I386V3 && v3 {
+            GUEST_V3_CFLAGS
+        } else {
+            self.cflags()
         }
     }
 
     /// Linker flags.
     pub fn ldflags(self) -> &'static [&'static str] {
         match self {
-            GuestArch::I386 => GUEST_LDFLAGS,
+            GuestArch::I386 | GuestArch::I386V3 => GUEST_LDFLAGS,
             GuestArch::X86_64 => GUEST64_LDFLAGS,
         }
     }
@@ -97,7 +131,7 @@ impl GuestArch {
     /// `objcopy` flags applied to the linked file, when it is not ELF32 already.
     pub fn objcopy_flags(self) -> Option<&'static [&'static str]> {
         match self {
-            GuestArch::I386 => None,
+            GuestArch::I386 | GuestArch::I386V3 => None,
             GuestArch::X86_64 => Some(GUEST64_OBJCOPY_FLAGS),
         }
     }
@@ -106,7 +140,7 @@ impl GuestArch {
     /// `arch.h`, `linker.ld`).
     pub fn subdir(self) -> &'static str {
         match self {
-            GuestArch::I386 => "i386",
+            GuestArch::I386 | GuestArch::I386V3 => "i386",
             GuestArch::X86_64 => "x86_64",
         }
     }
@@ -231,6 +265,9 @@ fn fingerprint(sources: &[PathBuf], arch: GuestArch) -> io::Result<u64> {
         feed(flag.as_bytes());
     }
     for source in sources {
+        for flag in arch.cflags_for(source) {
+            feed(flag.as_bytes());
+        }
         let folder = source.parent().and_then(Path::file_name);
         feed(folder.map(|n| n.as_encoded_bytes()).unwrap_or_default());
         feed(source.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
@@ -263,7 +300,7 @@ impl GuestBuild<'_> {
             let kind = if ext == "c" { "c" } else { "asm" };
             let object = self.build_dir.join(format!("{index:03}-{stem}.{kind}.o"));
             let mut gcc = Command::new("gcc");
-            gcc.args(self.arch.cflags());
+            gcc.args(self.arch.cflags_for(source));
             for dir in self.source_dirs {
                 gcc.arg("-I").arg(dir);
             }

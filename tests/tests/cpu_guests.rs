@@ -7,9 +7,10 @@
 //!
 //! Each guest covers one area of the architecture: mode switches, paging formats, exceptions,
 //! hardware task switches, virtual-8086 mode, fast system calls; `cpu-model` reports what it
-//! sees of the CPU model chosen with `--cpu`.
+//! sees of the CPU model chosen with `--cpu`; `cpu-v3` runs code built with `-march=x86-64-v3`
+//! (AVX2, FMA, F16C, BMI2) and must print what the same object code prints on the host.
 
-use rx86_tests::guests::{build_elf32_guest, guest_sources_root};
+use rx86_tests::guests::{build_elf32_guest, build_guest, guest_sources_root, GuestArch};
 use rx86_tests::rx86_bin::{run_rx86_with_limit, stderr_of, stdout_of};
 use std::time::Duration;
 
@@ -156,6 +157,10 @@ fn x86_64_v2_has_popcnt_and_no_avx() {
             ("movbe-runs", 0),
             ("osxsave", 0),
             ("xgetbv-runs", 0),
+            ("avx-state-runs", 0),
+            ("avx2-runs", 0),
+            ("fma-runs", 0),
+            ("f16c-runs", 0),
         ],
     );
     assert_facts(
@@ -166,21 +171,28 @@ fn x86_64_v2_has_popcnt_and_no_avx() {
 }
 
 #[test]
-fn x86_64_v3_has_bmi_movbe_and_xsave_and_says_it_has_no_avx() {
+fn x86_64_v3_has_avx2_fma_f16c_bmi_movbe_and_xsave() {
     assert_facts(
         Some("x86-64-v3"),
         &[
-            // v2's features, PCLMULQDQ, MOVBE, AES, XSAVE and RDRAND; no FMA, AVX or
-            // F16C (OSXSAVE: CR4's).
-            ("leaf1-ecx", 0x46d8_2203),
-            // FSGSBASE, BMI1, BMI2; no AVX2.
-            ("leaf7-ebx", 0x109),
+            // v2's features, PCLMULQDQ, FMA, MOVBE, AES, XSAVE, AVX, F16C and RDRAND
+            // (OSXSAVE: CR4's).
+            ("leaf1-ecx", 0x76d8_3203),
+            // FSGSBASE, AVX2, BMI1, BMI2.
+            ("leaf7-ebx", 0x129),
             ("pext-runs", 1),
             ("movbe-runs", 1),
             ("pshufb-runs", 1),
+            // #UD until the OS enables the AVX state (CR4.OSXSAVE, XCR0).
             ("avx-runs", 0),
             ("osxsave", 1),
             ("xgetbv-runs", 1),
+            ("xcr0", 7),
+            ("xsave-size", 832),
+            ("avx-state-runs", 1),
+            ("avx2-runs", 1),
+            ("fma-runs", 1),
+            ("f16c-runs", 1),
         ],
     );
 }
@@ -188,4 +200,46 @@ fn x86_64_v3_has_bmi_movbe_and_xsave_and_says_it_has_no_avx() {
 #[test]
 fn the_default_model_is_max() {
     assert_facts(None, &[("max-basic-leaf", 0xd), ("family", 6), ("long-mode", 1), ("popcnt-runs", 1)]);
+}
+
+/// The "v3 NAME VALUE" lines of an output.
+fn v3_lines(out: &str) -> Vec<String> {
+    out.replace('\r', "").lines().filter(|l| l.starts_with("v3 ")).map(str::to_string).collect()
+}
+
+#[test]
+fn an_x86_64_v3_guest_prints_what_the_host_prints() {
+    let host_v3 = ["avx2", "fma", "f16c", "bmi1", "bmi2", "lzcnt"].iter().all(|f| match *f {
+        "avx2" => std::arch::is_x86_feature_detected!("avx2"),
+        "fma" => std::arch::is_x86_feature_detected!("fma"),
+        "f16c" => std::arch::is_x86_feature_detected!("f16c"),
+        "bmi1" => std::arch::is_x86_feature_detected!("bmi1"),
+        "bmi2" => std::arch::is_x86_feature_detected!("bmi2"),
+        _ => std::arch::is_x86_feature_detected!("lzcnt"),
+    });
+    let root = guest_sources_root();
+    let guest = build_guest("cpu-v3", &[root.join("cpu-v3")], GuestArch::I386V3).expect("build the guest");
+    let guest = guest.to_str().expect("UTF-8 guest path");
+    let args = ["run", "--accel", "interp", "--cpu", "x86-64-v3", "--kernel", guest, "--debug-exit", "-m", "64M"];
+    let out = run_rx86_with_limit(&args, RUN_LIMIT).expect("cpu-v3 did not finish");
+    let stdout = stdout_of(&out);
+    let context = format!("cpu-v3 output:\n{stdout}\nstderr:\n{}", stderr_of(&out));
+    assert_eq!(out.status.code(), Some(GUEST_SUCCESS_STATUS), "{context}");
+    let ours = v3_lines(&stdout);
+    assert!(ours.len() >= 25, "{} result lines; {context}", ours.len());
+    if !host_v3 {
+        println!("SKIP the comparison: the host CPU is not x86-64-v3");
+        return;
+    }
+    let native =
+        build_guest("cpu-v3-native", &[root.join("cpu-v3-native")], GuestArch::I386V3).expect("build the native twin");
+    let host = match std::process::Command::new(&native).output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => panic!("the native twin failed: {o:?}"),
+        Err(e) => {
+            println!("SKIP the comparison: the host cannot run an i386 executable: {e}");
+            return;
+        }
+    };
+    assert_eq!(ours, v3_lines(&host), "{context}");
 }

@@ -2,7 +2,8 @@
 //! hardware KVM vCPU (real and 32-bit protected mode): 20,000 random instruction sequences
 //! per mode and reference from fixed seeds must run identically (GPRs, RIP, defined flags,
 //! data area, exception), x87 units included (their results and status words land in the
-//! data area), SIMD units (SSE3 to SSE4.2, AES-NI, PCLMULQDQ, SHA, against the host) and
+//! data area), SIMD units (SSE3 to SSE4.2, AES-NI, PCLMULQDQ, SHA, against the host), AVX
+//! units (AVX, AVX2, FMA, F16C in 128- and 256-bit forms, against a host that has them) and
 //! the BMI1/BMI2, MOVBE, ADX and CRC32 instructions included. The KVM comparisons skip,
 //! saying why, where the host's KVM is not hardware virtualization; `nested_kvm.rs` runs
 //! their KVM side in a nested KVM host. `cargo run --bin differential -- --count N` runs millions.
@@ -36,6 +37,16 @@ fn check(mode: Mode, reference: ReferenceCpu, seed: u64) {
     // runners do not enable SSE).
     if reference == ReferenceCpu::Host && std::arch::is_x86_feature_detected!("sse4.2") {
         assert!(report.simd_sequences > SEQUENCES / 8, "{} sequences with SIMD units", report.simd_sequences);
+    }
+    let host_avx = std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+        && std::arch::is_x86_feature_detected!("f16c");
+    if reference == ReferenceCpu::Host && mode != Mode::Real16 {
+        if host_avx {
+            assert!(report.avx_sequences > SEQUENCES / 8, "{} sequences with AVX units", report.avx_sequences);
+        } else {
+            println!("AVX units skipped: the host lacks AVX2, FMA or F16C");
+        }
     }
 }
 

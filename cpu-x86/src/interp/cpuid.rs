@@ -1,8 +1,8 @@
 //! CPUID (SDM Vol. 2A "CPUID"): the selected CPU model's data (`model.rs`), never more
 //! than this interpreter implements. The default model reports x87, MMX, FXSAVE/FXRSTOR,
 //! SSE through SSE4.2, AES-NI, PCLMULQDQ, SHA, CMPXCHG16B, POPCNT, LZCNT, BMI1, BMI2,
-//! MOVBE, ADX, FSGSBASE and XSAVE/XSAVEOPT/XSAVEC of the x87 and SSE state (leaf 0xD);
-//! AVX, AVX2, FMA and F16C are not reported by any model.
+//! MOVBE, ADX, FSGSBASE, AVX, AVX2, FMA, F16C and XSAVE/XSAVEOPT/XSAVEC of the x87, SSE
+//! and AVX state (leaf 0xD).
 
 use super::cpu::Ctx;
 use super::fault::R;
@@ -27,11 +27,15 @@ impl Ctx<'_> {
     /// CPUID for the running CPU: [`cpuid`] with what the machine state changes.
     /// CPUID.1:EDX.APIC follows IA32_APIC_BASE.EN: with the local APIC globally
     /// disabled the processor reports none (SDM Vol. 3A §11.4.3); CPUID.1:ECX.OSXSAVE
-    /// mirrors CR4.OSXSAVE.
+    /// mirrors CR4.OSXSAVE; CPUID.(EAX=0DH,ECX=0 or 1):EBX is the XSAVE area size for
+    /// the current XCR0.
     pub(crate) fn cpuid(&mut self) -> R<()> {
         let g = &self.c.st.gpr;
         let (leaf, subleaf) = (g[0] as u32, g[1] as u32);
-        let [a, b, mut c, mut d] = self.c.st.model.cpuid(leaf, subleaf);
+        let [a, mut b, mut c, mut d] = self.c.st.model.cpuid(leaf, subleaf);
+        if leaf == 0xd && subleaf <= 1 && b != 0 {
+            b = super::ops::xsave::xsave_size(self.c.st.xcr0);
+        }
         if leaf == 1 {
             if self.c.st.cr4 & super::state::cr4::OSXSAVE != 0 {
                 c |= LEAF1_ECX_OSXSAVE;
@@ -66,9 +70,12 @@ mod tests {
         let edx = cpuid(1, 0)[3];
         let fp = 1 | 1 << 23 | 1 << 24 | 1 << 25 | 1 << 26;
         assert_eq!(edx & fp, fp, "FPU MMX FXSR SSE SSE2");
-        assert_eq!(cpuid(1, 0)[2] & (1 << 28 | 1 << 12 | 1 << 29), 0, "no AVX, FMA, F16C");
+        let avx = 1 << 28 | 1 << 12 | 1 << 29;
+        assert_eq!(cpuid(1, 0)[2] & avx, avx, "AVX, FMA, F16C");
+        assert_eq!(cpuid(7, 0)[1] & 1 << 5, 1 << 5, "AVX2");
         assert_eq!(cpuid(1, 0)[2] & (1 << 26 | 1 << 27), 1 << 26, "XSAVE; OSXSAVE follows CR4");
-        assert_eq!(cpuid(0xd, 0), [3, 576, 576, 0], "x87 and SSE state");
+        assert_eq!(cpuid(0xd, 0), [7, 576, 832, 0], "x87, SSE and AVX state");
+        assert_eq!(cpuid(0xd, 2), [256, 576, 0, 0], "YMM_Hi128 at 576");
         assert_eq!(cpuid(1, 0)[2] & (1 | 1 << 20), 1 | 1 << 20, "SSE3 and SSE4.2");
     }
 }

@@ -4,9 +4,9 @@
 //! vendors differ, e.g. SYSCALL outside 64-bit mode) whose CPUID reports the real part's
 //! signature, cache and TLB descriptors and brand string, and of its features only those
 //! the interpreter implements: the features of each model are the real ones intersected
-//! with [`CpuModel::Max`]'s. So the x86-64-v3 model does not report AVX, AVX2, FMA or
-//! F16C, which the interpreter lacks, and its XSAVE manages x87 and SSE state only (its CPUID says what a guest may use, never
-//! more): it is x86-64-v3 without the AVX half, and glibc calls it x86-64-v2.
+//! with [`CpuModel::Max`]'s (its CPUID says what a guest may use, never more). The
+//! x86-64-v3 model and `max` report AVX, AVX2, FMA and F16C, and their XSAVE manages the
+//! AVX state beside x87 and SSE.
 //!
 //! | model        | part (CPUID signature)              | features beyond the one above     |
 //! |--------------|-------------------------------------|-----------------------------------|
@@ -15,19 +15,19 @@
 //! | `pentium3`   | Pentium III Coppermine (0x683)      | CMOV/FCMOV/FCOMI, MMX, SSE, FXSR, SYSENTER, PAE, PGE, PAT, MTRR, NOPL, RDPMC |
 //! | `x86-64`     | Xeon Nocona (0xF41)                 | SSE2, CLFLUSH, long mode, NX, SYSCALL (the v1 level: not the part's SSE3) |
 //! | `x86-64-v2`  | Core i7-920 Nehalem (0x106A5)       | SSE3, SSSE3, SSE4.1, SSE4.2, CMPXCHG16B, POPCNT, LAHF in 64-bit mode, RDTSCP |
-//! | `x86-64-v3`  | Core i7-4770 Haswell (0x306C3)      | LZCNT, BMI1, BMI2, MOVBE, FSGSBASE, XSAVE/XSAVEOPT, AES-NI, PCLMULQDQ, RDRAND (not AVX, AVX2, FMA, F16C) |
+//! | `x86-64-v3`  | Core i7-4770 Haswell (0x306C3)      | AVX, AVX2, FMA, F16C, LZCNT, BMI1, BMI2, MOVBE, FSGSBASE, XSAVE/XSAVEOPT, AES-NI, PCLMULQDQ, RDRAND |
 //! | `max`        | rx86 (0x6F1), the default           | everything the interpreter implements (also ADX, SHA, RDSEED, RDPID, CLFLUSHOPT, CLWB, PREFETCHW, XSAVEC, XGETBV1) |
 //!
 //! `max` is the default: the signature and leaves of the CPUID rx86 reported before
 //! models existed (no cache leaves), with the features the interpreter has gained since.
 //!
 //! An instruction raises #UD when it needs a feature ([`iced_x86::CpuidFeature`]) that
-//! some model has and the selected one lacks (`lacks`). VEX encodings other than
-//! BMI1/BMI2 raise #UD on every model (no AVX). LZCNT runs as BSR and TZCNT as BSF on
+//! some model has and the selected one lacks (`lacks`), so AVX, AVX2, FMA and F16C
+//! raise #UD on the models before x86-64-v3. LZCNT runs as BSR and TZCNT as BSF on
 //! models without LZCNT or BMI1, as on hardware.
 
 use super::cpu::Interpreter;
-use super::ops::xsave::{XCR0_SUPPORTED, XSAVE_AREA_SIZE};
+use super::ops::xsave::{xsave_size, XCR0_AVX, XCR0_SSE, XCR0_X87, XSAVE_AVX_OFFSET, XSAVE_AVX_SIZE};
 use iced_x86::{CodeSize, CpuidFeature as F, Instruction, Mnemonic};
 
 /// A CPU model: what CPUID reports and which instructions exist.
@@ -44,8 +44,8 @@ pub enum CpuModel {
     X86_64,
     /// x86-64-v2: SSE3, SSSE3, SSE4.1, SSE4.2, CMPXCHG16B, POPCNT, LAHF/SAHF in 64-bit mode.
     X86_64V2,
-    /// x86-64-v3 as far as implemented: v2 plus LZCNT, BMI1, BMI2, MOVBE and XSAVE (and
-    /// FSGSBASE, which the part has); not AVX, AVX2, FMA or F16C.
+    /// x86-64-v3: v2 plus AVX, AVX2, FMA, F16C, LZCNT, BMI1, BMI2, MOVBE and XSAVE (and
+    /// FSGSBASE, which the part has).
     X86_64V3,
     /// Everything the interpreter implements; the default.
     #[default]
@@ -103,6 +103,17 @@ impl CpuModel {
         self.data().leaf1_ecx & ECX_XSAVE != 0
     }
 
+    /// True when the model has AVX (CPUID.1:ECX.AVX): VEX-encoded vector instructions
+    /// and the AVX state component.
+    pub fn has_avx(self) -> bool {
+        self.data().leaf1_ecx & ECX_AVX != 0
+    }
+
+    /// The XCR0 bits XSETBV accepts: x87 and SSE, and AVX on models with AVX.
+    pub fn xcr0_supported(self) -> u64 {
+        XCR0_X87 | XCR0_SSE | if self.has_avx() { XCR0_AVX } else { 0 }
+    }
+
     /// True when the model has XSAVEC and the compacted XRSTOR
     /// (CPUID.(EAX=0DH,ECX=1):EAX.XSAVEC).
     pub fn has_xsavec(self) -> bool {
@@ -142,13 +153,20 @@ impl CpuModel {
             2 => d.leaf2,
             4 => d.leaf4.get(subleaf as usize).copied().unwrap_or([0; 4]),
             7 if subleaf == 0 => [0, d.leaf7_ebx, d.leaf7_ecx, 0],
-            // XSAVE: x87 and SSE state in a 576-byte area; XSAVEOPT.
-            0xd if d.leaf1_ecx & ECX_XSAVE != 0 => match subleaf {
-                0 => [XCR0_SUPPORTED as u32, XSAVE_AREA_SIZE, XSAVE_AREA_SIZE, 0],
-                // EBX: the compacted size for XCR0 | IA32_XSS (Linux checks it with XSAVEC).
-                1 => [d.xsave_ext, XSAVE_AREA_SIZE, 0, 0],
-                _ => [0; 4],
-            },
+            // XSAVE: x87 and SSE state in a 576-byte area, AVX in 256 more bytes. EBX of
+            // subleaves 0 and 1 is the size for the current XCR0 (here the power-on
+            // XCR0; the CPUID instruction reports the running one).
+            0xd if d.leaf1_ecx & ECX_XSAVE != 0 => {
+                let supported = self.xcr0_supported();
+                let (now, max) = (xsave_size(XCR0_X87), xsave_size(supported));
+                match subleaf {
+                    0 => [supported as u32, now, max, 0],
+                    // EBX: the compacted size for XCR0 | IA32_XSS (Linux checks it with XSAVEC).
+                    1 => [d.xsave_ext, now, 0, 0],
+                    2 if supported & XCR0_AVX != 0 => [XSAVE_AVX_SIZE, XSAVE_AVX_OFFSET, 0, 0],
+                    _ => [0; 4],
+                }
+            }
             0x8000_0000 => [d.max_ext, 0, 0, 0],
             0x8000_0001 => [0, 0, d.ext1_ecx, d.ext1_edx],
             0x8000_0002..=0x8000_0004 => {
@@ -196,7 +214,7 @@ pub(crate) fn lacks(model: &CpuModel, ins: &Instruction) -> bool {
 }
 
 /// The instruction-set features that tell the models apart.
-const GRADED: [F; 35] = [
+const GRADED: [F; 39] = [
     F::TSC,
     F::MSR,
     F::CX8,
@@ -232,6 +250,10 @@ const GRADED: [F; 35] = [
     F::RDTSCP,
     F::CLWB,
     F::XSAVEC,
+    F::AVX,
+    F::AVX2,
+    F::FMA,
+    F::F16C,
 ];
 
 /// CPUID.1:EDX bits (SDM Vol. 2A Table 3-11).
@@ -260,6 +282,16 @@ mod edx {
 const ECX_SSE3: u32 = 1 << 0;
 /// CPUID.1:ECX.PCLMULQDQ.
 const ECX_PCLMULQDQ: u32 = 1 << 1;
+/// CPUID.1:ECX.FMA.
+const ECX_FMA: u32 = 1 << 12;
+/// CPUID.1:ECX.AVX.
+const ECX_AVX: u32 = 1 << 28;
+/// CPUID.1:ECX.F16C.
+const ECX_F16C: u32 = 1 << 29;
+/// The AVX-half ECX features of x86-64-v3.
+const V3_AVX_ECX: u32 = ECX_FMA | ECX_AVX | ECX_F16C;
+/// CPUID.(EAX=7,ECX=0):EBX.AVX2.
+const LEAF7_AVX2: u32 = 1 << 5;
 /// CPUID.1:ECX.AES.
 const ECX_AES: u32 = 1 << 25;
 /// CPUID.1:ECX.SSSE3.
@@ -526,7 +558,7 @@ static HASWELL: ModelData = ModelData {
     max_ext: 0x8000_0008,
     signature: 0x306c3,
     leaf1_ebx: 0x0001_0800,
-    leaf1_ecx: V2_ECX | ECX_MOVBE | ECX_XSAVE | ECX_AES | ECX_PCLMULQDQ | ECX_RDRAND,
+    leaf1_ecx: V2_ECX | V3_AVX_ECX | ECX_MOVBE | ECX_XSAVE | ECX_AES | ECX_PCLMULQDQ | ECX_RDRAND,
     leaf1_edx: X64_EDX,
     // FF in AL's register: leaf 4 describes the caches; the TLB descriptors remain.
     leaf2: [0x7603_6301, 0x00f0_b5ff, 0, 0x00c3_0000],
@@ -536,7 +568,7 @@ static HASWELL: ModelData = ModelData {
         cache(3, 2, 8, 512, false, false),
         cache(3, 3, 16, 8192, true, true),
     ],
-    leaf7_ebx: LEAF7_FSGSBASE | LEAF7_BMI1 | LEAF7_BMI2,
+    leaf7_ebx: LEAF7_FSGSBASE | LEAF7_AVX2 | LEAF7_BMI1 | LEAF7_BMI2,
     leaf7_ecx: 0,
     xsave_ext: XSAVE_EXT_XSAVEOPT,
     ext1_ecx: EXT_LAHF | EXT_LZCNT,
@@ -573,6 +605,10 @@ static HASWELL: ModelData = ModelData {
         F::PCLMULQDQ,
         F::RDRAND,
         F::RDTSCP,
+        F::AVX,
+        F::AVX2,
+        F::FMA,
+        F::F16C,
     ],
 };
 
@@ -583,11 +619,12 @@ static MAX: ModelData = ModelData {
     signature: 0x6f1,
     // CLFLUSH line 8*8 bytes; one logical CPU.
     leaf1_ebx: 0x0001_0800,
-    leaf1_ecx: V2_ECX | ECX_MOVBE | ECX_XSAVE | ECX_AES | ECX_PCLMULQDQ | ECX_RDRAND,
+    leaf1_ecx: V2_ECX | V3_AVX_ECX | ECX_MOVBE | ECX_XSAVE | ECX_AES | ECX_PCLMULQDQ | ECX_RDRAND,
     leaf1_edx: X64_EDX,
     leaf2: [0; 4],
     leaf4: &[],
     leaf7_ebx: LEAF7_FSGSBASE
+        | LEAF7_AVX2
         | LEAF7_BMI1
         | LEAF7_BMI2
         | LEAF7_ADX
@@ -623,9 +660,10 @@ mod tests {
         let m = CpuModel::default();
         assert_eq!(m, CpuModel::Max);
         assert_eq!(m.cpuid(0, 0), [0xd, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]);
-        let ecx = 1 | 1 << 1 | 1 << 9 | 1 << 13 | 1 << 19 | 1 << 20 | 1 << 22 | 1 << 23 | 1 << 25 | 1 << 26 | 1 << 30;
+        let ecx = 1 | 1 << 1 | 1 << 9 | 1 << 12 | 1 << 13 | 1 << 19 | 1 << 20 | 1 << 22 | 1 << 23 | 1 << 25 | 1 << 26;
+        let ecx = ecx | 1 << 28 | 1 << 29 | 1 << 30;
         assert_eq!(m.cpuid(1, 0), [0x6f1, 0x0001_0800, ecx, 0x0789_bb7d]);
-        let ebx = 1 | 1 << 3 | 1 << 8 | 1 << 18 | 1 << 19 | 1 << 23 | 1 << 24 | 1 << 29;
+        let ebx = 1 | 1 << 3 | 1 << 5 | 1 << 8 | 1 << 18 | 1 << 19 | 1 << 23 | 1 << 24 | 1 << 29;
         assert_eq!(m.cpuid(7, 0), [0, ebx, 1 << 22, 0]);
         let ext_edx = 1 << 11 | 1 << 20 | 1 << 27 | 1 << 29;
         assert_eq!(m.cpuid(0x8000_0001, 0), [0, 0, 1 | 1 << 5 | 1 << 8, ext_edx]);
@@ -657,17 +695,16 @@ mod tests {
         assert_eq!(family_model(CpuModel::X86_64V2.cpuid(1, 0)[0]), (6, 0x1a));
         assert_eq!(CpuModel::X86_64V2.cpuid(1, 0)[2], V2_ECX, "SSE3 to SSE4.2, CX16, POPCNT");
         assert_eq!(family_model(CpuModel::X86_64V3.cpuid(1, 0)[0]), (6, 0x3c));
-        assert_eq!(
-            CpuModel::X86_64V3.cpuid(7, 0)[1],
-            LEAF7_FSGSBASE | LEAF7_BMI1 | LEAF7_BMI2,
-            "no AVX2 (not emulated)"
-        );
-        // No AVX, FMA, F16C on any model (not emulated); OSXSAVE is CR4's, never static.
+        assert_eq!(CpuModel::X86_64V3.cpuid(7, 0)[1], LEAF7_FSGSBASE | LEAF7_AVX2 | LEAF7_BMI1 | LEAF7_BMI2);
+        // AVX, FMA and F16C from x86-64-v3 on; OSXSAVE is CR4's, never static.
         for (_, m) in CpuModel::ALL {
-            assert_eq!(m.cpuid(1, 0)[2] & (1 << 12 | 1 << 27 | 1 << 28 | 1 << 29), 0, "{m:?}");
+            let v3 = matches!(m, CpuModel::X86_64V3 | CpuModel::Max);
+            assert_eq!(m.cpuid(1, 0)[2] & (1 << 12 | 1 << 27 | 1 << 28 | 1 << 29), (v3 as u32) * V3_AVX_ECX, "{m:?}");
+            assert_eq!(m.has_avx(), v3, "{m:?}");
         }
         assert!(CpuModel::X86_64V3.has_xsave() && !CpuModel::X86_64V2.has_xsave());
-        assert_eq!(CpuModel::X86_64V3.cpuid(0xd, 0), [3, 576, 576, 0]);
+        assert_eq!(CpuModel::X86_64V3.cpuid(0xd, 0), [7, 576, 832, 0]);
+        assert_eq!(CpuModel::X86_64V3.cpuid(0xd, 2), [256, 576, 0, 0], "YMM_Hi128: 256 bytes at 576");
         assert_eq!(CpuModel::X86_64V3.cpuid(0xd, 1)[0], 1, "Haswell: XSAVEOPT only");
         assert_eq!(CpuModel::Max.cpuid(0xd, 1), [7, 576, 0, 0], "max: XSAVEOPT, XSAVEC, XGETBV1; compacted size");
         assert!(CpuModel::Max.has_xsavec() && !CpuModel::X86_64V3.has_xsavec());

@@ -376,6 +376,10 @@ pub struct CpuState {
     pub nmi_blocked: bool,
     /// The CPU model: what CPUID reports and which instructions exist.
     pub model: super::model::CpuModel,
+    /// Bits 255:128 of YMM0..YMM15 as two little-endian quadwords each (AVX); bits
+    /// 127:0 are `sse.xmm`. Legacy SSE instructions leave them alone, VEX.128 ones zero
+    /// them.
+    pub ymm_hi: [[u64; 2]; 16],
 }
 
 impl Default for CpuState {
@@ -411,6 +415,7 @@ impl Default for CpuState {
             int_shadow: false,
             nmi_blocked: false,
             model: super::model::CpuModel::Max,
+            ymm_hi: [[0; 2]; 16],
         }
     }
 }

@@ -117,3 +117,16 @@ impl Machine {
         self.cpu.state().gpr[n]
     }
 }
+
+/// The tests' seeded random generator (xorshift64): runs repeat.
+pub struct TestRng(pub u64);
+
+impl TestRng {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}

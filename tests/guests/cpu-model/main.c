@@ -67,5 +67,18 @@ void main(void) {
     cpuid(1, &a, &b, &c, &d);
     fact("osxsave", (c >> 27) & 1);
     fact("xgetbv-runs", RUNS("xor %%ecx, %%ecx\n\txgetbv"));
+    cpuid(1, &a, &b, &c, &d);
+    u32 xcr0 = 0, xsave_size = 0;
+    if (((c >> 27) & 1) && ((c >> 28) & 1)) { /* OSXSAVE and AVX: enable the AVX state */
+        __asm__ volatile("xsetbv" : : "a"(7), "d"(0), "c"(0));
+        __asm__ volatile("xgetbv" : "=a"(xcr0), "=d"(d) : "c"(0));
+        __asm__ volatile("cpuid" : "=a"(a), "=b"(xsave_size), "=c"(c), "=d"(d) : "a"(0xd), "c"(0));
+    }
+    fact("xcr0", xcr0);
+    fact("xsave-size", xsave_size);
+    fact("avx-state-runs", RUNS("vxorps %%ymm0, %%ymm0, %%ymm0"));
+    fact("avx2-runs", RUNS("vpermd %%ymm1, %%ymm2, %%ymm0"));
+    fact("fma-runs", RUNS("vfmadd231ps %%ymm1, %%ymm2, %%ymm0"));
+    fact("f16c-runs", RUNS("vcvtph2ps %%xmm1, %%ymm0"));
     done();
 }

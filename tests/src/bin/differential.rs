@@ -87,8 +87,9 @@ fn main() {
             report.x87_sequences, report.x87_left_out
         );
         println!(
-            "{mode}: {} sequences with SIMD units (SSE3 to SSE4.2, AES-NI, PCLMULQDQ, SHA)",
-            report.simd_sequences
+            "{mode}: {} sequences with SIMD units (SSE3 to SSE4.2, AES-NI, PCLMULQDQ, SHA, AVX), {} of them with AVX \
+             units (AVX, AVX2, FMA, F16C)",
+            report.simd_sequences, report.avx_sequences
         );
         if report.avoided != Avoid::NOTHING {
             println!("{mode}: cases left out what the reference gets wrong or cannot run: {:?}", report.avoided);

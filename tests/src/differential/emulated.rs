@@ -16,6 +16,8 @@ use rx86_cpu::interp::{Interpreter, Step};
 
 /// Physical memory of the test machine: enough for the region and the page tables.
 const RAM: u64 = 4 << 20;
+/// XCR0 with x87, SSE and AVX state enabled, as Linux sets it on a CPU with AVX.
+const AVX_XCR0: u64 = 7;
 /// Where the GDT lives (null, 32-bit code 0x08, data 0x10, 64-bit code 0x18, then
 /// the same at DPL 3: 32-bit code 0x23, data 0x2b, 64-bit code 0x33, as on Linux).
 const GDT: u64 = 0x500;
@@ -69,15 +71,17 @@ impl EmulatedCpu {
                 mem.write(PML4 + 0x2008, &(0x20_0000u64 | 0x87).to_le_bytes());
                 st.cr0 = cr0::ET | cr0::PE | cr0::PG;
                 st.cr3 = PML4;
-                st.cr4 = cr4::PAE | cr4::OSFXSR | cr4::OSXMMEXCPT;
+                st.cr4 = cr4::PAE | cr4::OSFXSR | cr4::OSXMMEXCPT | cr4::OSXSAVE;
+                st.xcr0 = AVX_XCR0;
                 st.efer = efer::LME | efer::LMA;
                 st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: 0x33, attrs: 0xa0fb };
                 st.cpl = 3;
             }
             Mode::Protected32 => {
                 st.cr0 = cr0::ET | cr0::PE;
-                // SSE enabled, as Linux runs its processes.
-                st.cr4 = cr4::OSFXSR | cr4::OSXMMEXCPT;
+                // SSE and AVX enabled, as Linux runs its processes.
+                st.cr4 = cr4::OSFXSR | cr4::OSXMMEXCPT | cr4::OSXSAVE;
+                st.xcr0 = AVX_XCR0;
                 st.seg[Seg::Cs as usize] = Segment { base: 0, limit: 0xffff_ffff, selector: 0x23, attrs: 0xc0fb };
                 st.cpl = 3;
             }

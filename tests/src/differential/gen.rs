@@ -4,13 +4,16 @@
 //! operations on operands in their domains, in every rounding mode and precision, results
 //! and status word stored to the data area) and SIMD units (SSE3 to SSE4.2 in their XMM
 //! and MMX forms, AES-NI, PCLMULQDQ and SHA, on registers loaded from the data area, in a
-//! random MXCSR, with the registers and MXCSR stored back to it).
+//! random MXCSR, with the registers and MXCSR stored back to it) and AVX units (AVX,
+//! AVX2, FMA and F16C on YMM registers, `gen/avx.rs`).
 //!
 //! Every memory operand is an absolute address inside [`layout::DATA`]; string
 //! instructions come with their own `mov esi/edi/ecx` setup so that they stay inside
 //! it; an instruction that reads a flag a previous one left undefined is not generated
 //! (SDM Vol. 1 Appendix A lists the undefined flags; iced's `rflags_undefined` carries
 //! them per instruction).
+
+mod avx;
 
 use super::layout::DATA_LEN;
 use super::Mode;
@@ -122,9 +125,14 @@ impl Case {
         self.instructions().any(|i| X87_OPS.contains(&i.code()))
     }
 
-    /// True when the sequence has a SIMD unit.
+    /// True when the sequence has a SIMD or an AVX unit.
     pub fn has_simd(&self) -> bool {
-        self.instructions().any(|i| is_simd_extension(i.code()))
+        self.instructions().any(|i| is_simd_extension(i.code()) || avx::is_avx_extension(i.code()))
+    }
+
+    /// True when the sequence has an AVX unit.
+    pub fn has_avx(&self) -> bool {
+        self.instructions().any(|i| avx::is_avx_extension(i.code()))
     }
 
     /// Encodes the sequence at [`CODE`].
@@ -567,6 +575,7 @@ pub struct Generator {
     rng: Rng,
     codes: Vec<Code>,
     simd: Vec<Code>,
+    avx: Vec<Code>,
     branches: Vec<Code>,
     avoid: Avoid,
     x87_left_out: u64,
@@ -620,12 +629,13 @@ impl Generator {
             })
             .filter(|_| mode != Mode::Real16 && !avoid.extensions && host_has_simd())
             .collect();
-        Generator { mode, rng: Rng::new(seed), codes, simd, branches, avoid, x87_left_out: 0 }
+        let avx = if avoid.extensions { Vec::new() } else { avx::codes(mode) };
+        Generator { mode, rng: Rng::new(seed), codes, simd, avx, branches, avoid, x87_left_out: 0 }
     }
 
     /// How many instruction forms the generator draws from.
     pub fn forms(&self) -> usize {
-        self.codes.len() + self.simd.len()
+        self.codes.len() + self.simd.len() + self.avx.len()
     }
 
     /// x87 transcendental operands drawn and left out so far because the host CPU may
@@ -666,6 +676,7 @@ impl Generator {
                 7 if self.mode != Mode::Real16 && self.rng.below(4) == 0 => self.privileged_unit(),
                 8 if self.mode != Mode::Real16 && self.rng.below(4) == 0 => self.segment_unit(),
                 9 => self.x87_unit(),
+                14 => self.avx_unit(),
                 15 => self.simd_unit(),
                 _ => self.unit(),
             };
@@ -1163,41 +1174,53 @@ impl Generator {
     /// A SIMD instruction of `code` with random operands from [`Generator::simd_registers`],
     /// MM0-MM3, general registers and 16-byte aligned memory in the data area.
     fn simd_instruction(&mut self, code: Code) -> Option<Instruction> {
-        let mut ins = Instruction::default();
-        ins.set_code(code);
         let xmm = self.simd_registers();
         let mm = [Register::MM0, Register::MM1, Register::MM2, Register::MM3];
+        self.vector_instruction(code, 16, |g, k| {
+            Some(match k {
+                K::xmm_reg | K::xmm_rm | K::xmm_or_mem => xmm[g.rng.below(4) as usize],
+                K::mm_reg | K::mm_rm | K::mm_or_mem => mm[g.rng.below(4) as usize],
+                K::r32_reg | K::r32_or_mem => g.register(4),
+                K::r64_reg | K::r64_or_mem => g.register(8),
+                _ => return None,
+            })
+        })
+    }
+
+    /// An instruction of `code` whose memory operands (every `mem`, a third of the
+    /// `*_or_mem` kinds) are `align`-byte aligned absolute addresses in the data area,
+    /// whose imm8 is random, and whose registers come from `register` (`None`: an operand
+    /// kind the caller does not fill).
+    fn vector_instruction(
+        &mut self,
+        code: Code,
+        align: u64,
+        register: impl Fn(&mut Self, K) -> Option<Register>,
+    ) -> Option<Instruction> {
+        let mut ins = Instruction::default();
+        ins.set_code(code);
         for (i, &k) in code.op_code().op_kinds().iter().enumerate() {
             let i = i as u32;
             let memory = match k {
                 K::mem => true,
-                K::xmm_or_mem | K::mm_or_mem | K::r32_or_mem | K::r64_or_mem => self.rng.below(3) == 0,
+                K::xmm_or_mem | K::ymm_or_mem | K::mm_or_mem | K::r32_or_mem | K::r64_or_mem => self.rng.below(3) == 0,
                 _ => false,
             };
             if memory {
-                let offset = self.rng.below(DATA_LEN as u64 / 16 - 1) * 16;
+                let offset = self.rng.below(DATA_LEN as u64 / align - 1) * align;
                 ins.set_op_kind(i, OpKind::Memory);
                 ins.set_memory_base(Register::None);
                 ins.set_memory_index(Register::None);
                 ins.set_memory_index_scale(1);
                 ins.set_memory_displacement64(self.mode.data() + offset);
                 ins.set_memory_displ_size(4);
-                continue;
+            } else if k == K::imm8 {
+                ins.set_op_kind(i, OpKind::Immediate8);
+                ins.set_immediate8(self.rng.next_u64() as u8);
+            } else {
+                ins.set_op_kind(i, OpKind::Register);
+                ins.set_op_register(i, register(self, k)?);
             }
-            let reg = match k {
-                K::xmm_reg | K::xmm_rm | K::xmm_or_mem => xmm[self.rng.below(4) as usize],
-                K::mm_reg | K::mm_rm | K::mm_or_mem => mm[self.rng.below(4) as usize],
-                K::r32_reg | K::r32_or_mem => self.register(4),
-                K::r64_reg | K::r64_or_mem => self.register(8),
-                K::imm8 => {
-                    ins.set_op_kind(i, OpKind::Immediate8);
-                    ins.set_immediate8(self.rng.next_u64() as u8);
-                    continue;
-                }
-                _ => return None,
-            };
-            ins.set_op_kind(i, OpKind::Register);
-            ins.set_op_register(i, reg);
         }
         Some(ins)
     }
@@ -1593,6 +1616,11 @@ mod tests {
             for m in [M::Aesenc, M::Aeskeygenassist, M::Pclmulqdq, M::Sha256rnds2, M::Sha1rnds4] {
                 let runs = Code::values().filter(|c| c.mnemonic() == m).all(host_runs_simd);
                 assert!(seen.contains(&m) || !runs, "{m:?} never generated");
+            }
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            for m in [M::Vpermd, M::Vpshufb, M::Vfmadd231ps, M::Vcvtps2ph, M::Vbroadcastss, M::Vpmaskmovd, M::Vdpps] {
+                assert!(seen.contains(&m), "{m:?} never generated");
             }
         }
         assert!(based > 1000 && locked > 100 && rep > 100, "based {based}, locked {locked}, rep {rep}");

@@ -168,8 +168,11 @@ pub struct Report {
     pub faulted: u64,
     /// Sequences with an x87 unit (transcendental or exact x87 operation).
     pub x87_sequences: u64,
-    /// Sequences with a SIMD unit (SSE3 to SSE4.2, AES-NI, PCLMULQDQ, SHA).
+    /// Sequences with a SIMD unit (SSE3 to SSE4.2, AES-NI, PCLMULQDQ, SHA) or an AVX
+    /// unit.
     pub simd_sequences: u64,
+    /// Sequences with an AVX unit (AVX, AVX2, FMA, F16C).
+    pub avx_sequences: u64,
     /// x87 transcendental operands redrawn because the host may round them differently
     /// (within 1/8 ULP of a rounding boundary; README, "x87 transcendentals").
     pub x87_left_out: u64,
@@ -252,6 +255,7 @@ pub fn run(
         report.sequences += 1;
         report.x87_sequences += case.has_x87() as u64;
         report.simd_sequences += case.has_simd() as u64;
+        report.avx_sequences += case.has_avx() as u64;
         report.x87_left_out = generator.x87_left_out();
         match verdict {
             Ok(Some(_)) => report.faulted += 1,

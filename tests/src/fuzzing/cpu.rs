@@ -4,7 +4,7 @@
 //! changes), the interpreter must end each run with an exit, never a panic or a hang.
 //!
 //! Input: the first byte picks the mode (and, in every other group of three, enables SSE and
-//! XSAVE through CR4, so the SIMD instructions run), the next up to 4 KiB are the code, placed at
+//! XSAVE through CR4 and the AVX state in XCR0, so the SIMD and AVX instructions run), the next up to 4 KiB are the code, placed at
 //! 0x10000 and followed by HLTs, with a flat GDT (and, in long mode, the first GiB identity-mapped). There is no
 //! IDT: a fault shuts the CPU down (a triple fault), and the run restarts a few bytes further
 //! into the code, so one input explores all of it.
@@ -35,6 +35,22 @@ const STACK_TOP: u64 = 0x9_f000;
 const CR4_OSFXSR: u64 = 1 << 9;
 const CR4_OSXMMEXCPT: u64 = 1 << 10;
 const CR4_OSXSAVE: u64 = 1 << 18;
+
+/// XCR0 with the x87, SSE and AVX state enabled.
+const XCR0_AVX: u64 = 7;
+
+/// Loads `entry` into `cpu`; with CR4.OSXSAVE the AVX state is enabled too (XCR0 = 7),
+/// so the groups with SSE also run AVX, AVX2, FMA and F16C code. False when the state
+/// is refused.
+fn load(cpu: &mut Interpreter, entry: &EntryState) -> bool {
+    if cpu.load_entry_state(entry).is_err() {
+        return false;
+    }
+    if entry.cr4 & CR4_OSXSAVE != 0 {
+        cpu.state_mut().xcr0 = XCR0_AVX;
+    }
+    true
+}
 
 /// The state a run starts in: the mode byte's mode, at `offset` into the code.
 fn entry_state(mode: u8, offset: u64) -> EntryState {
@@ -100,7 +116,7 @@ pub fn run_code_on(pc: &Pc, clock: &Clock, data: &[u8], mut cpu: Interpreter) ->
 
     let end = clock.now_ns() + MAX_INSNS * DEFAULT_NS_PER_INSN;
     let mut restarts = 0;
-    if cpu.load_entry_state(&entry(0)).is_err() {
+    if !load(&mut cpu, &entry(0)) {
         return end_of(&cpu, None);
     }
     let mut last = None;
@@ -116,7 +132,7 @@ pub fn run_code_on(pc: &Pc, clock: &Clock, data: &[u8], mut cpu: Interpreter) ->
             Ok(Exit::Shutdown(_)) if restarts < MAX_RESTARTS && !code.is_empty() => {
                 restarts += 1;
                 let offset = restarts * (code.len() as u64 / (MAX_RESTARTS + 1)).max(1);
-                if cpu.load_entry_state(&entry(offset % code.len() as u64)).is_err() {
+                if !load(&mut cpu, &entry(offset % code.len() as u64)) {
                     break;
                 }
             }
@@ -154,6 +170,18 @@ mod tests {
             pc.memory().read(0x8000, &mut b);
             assert_eq!(b[0], 0x5a, "mode {}", program[0]);
         }
+    }
+
+    #[test]
+    fn avx_code_runs_in_the_groups_with_xsave() {
+        // VPCMPEQB YMM0, YMM0, YMM0; VMOVDQU [0x20000], YMM0; HLT, in 32-bit mode (mode
+        // byte 4: protected, SSE and XSAVE group).
+        let (pc, clock) = board();
+        let code = [0x04, 0xc5, 0xfd, 0x74, 0xc0, 0xc5, 0xfe, 0x7f, 0x05, 0x00, 0x00, 0x02, 0x00, 0xf4];
+        assert_eq!(run_code(&pc, &clock, &code), 3, "no fault, HLT reached");
+        let mut stored = [0u8; 32];
+        pc.memory().read(0x20000, &mut stored);
+        assert_eq!(stored, [0xff; 32]);
     }
 
     #[test]

@@ -3,12 +3,20 @@
 
 mod aes_clmul;
 mod arith;
+mod avx;
+mod avx_float;
+mod avx_int;
+mod avx_mask;
+mod avx_move;
+mod avx_perm;
 mod bits;
 mod bmi;
 mod control;
 pub(crate) use control::FarKind;
 mod data;
+mod f16c;
 mod flagops;
+mod fma;
 mod io;
 mod movbe_adx;
 pub(crate) mod muldiv;
@@ -191,11 +199,9 @@ impl Ctx<'_> {
             return Err(Fault::ud());
         }
         if ins.encoding() != iced_x86::EncodingKind::Legacy {
-            // Of the VEX encodings only BMI1/BMI2 exist (AVX, FMA and F16C are not
-            // reported by CPUID), and VEX is #UD in real and virtual-8086 mode; EVEX and
-            // XOP encodings are #UD everywhere.
-            let vex_ok = ins.encoding() == iced_x86::EncodingKind::VEX && self.c.st.protected();
-            return if vex_ok && bmi::is_bmi(ins.mnemonic()) { self.bmi(ins) } else { Err(Fault::ud()) };
+            // VEX: BMI1/BMI2, AVX, AVX2, FMA, F16C (`avx.rs`); EVEX and XOP encodings are
+            // #UD everywhere.
+            return if ins.encoding() == iced_x86::EncodingKind::VEX { self.exec_vex(ins) } else { Err(Fault::ud()) };
         }
         match ins.mnemonic() {
             M::Add | M::Adc | M::Sub | M::Sbb | M::Cmp | M::And | M::Or | M::Xor | M::Test => self.alu2(ins),

@@ -186,8 +186,13 @@ impl Ctx<'_> {
     /// LDMXCSR and STMXCSR (#GP(0) for reserved bits).
     pub(super) fn mxcsr_op(&mut self, ins: &Instruction) -> R<()> {
         self.sse_check()?;
+        self.mxcsr_transfer(ins)
+    }
+
+    /// The transfer of LDMXCSR/STMXCSR and VLDMXCSR/VSTMXCSR.
+    pub(super) fn mxcsr_transfer(&mut self, ins: &Instruction) -> R<()> {
         let (seg, off) = self.ea(ins);
-        if ins.mnemonic() == M::Ldmxcsr {
+        if matches!(ins.mnemonic(), M::Ldmxcsr | M::Vldmxcsr) {
             let v = self.read(seg, off, 4)? as u32;
             if v & !mxcsr::WRITABLE != 0 {
                 return Err(Fault::gp(0));

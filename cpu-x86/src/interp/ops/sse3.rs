@@ -27,8 +27,18 @@ pub(super) fn is_sse3(m: M) -> bool {
     )
 }
 
+/// MOVSLDUP, MOVSHDUP and MOVDDUP of `s` (LDDQU: `s` itself).
+pub fn dup(m: M, s: Xmm) -> Xmm {
+    match m {
+        M::Movsldup => [(s[0] & 0xffff_ffff) * 0x1_0000_0001, (s[1] & 0xffff_ffff) * 0x1_0000_0001],
+        M::Movshdup => [(s[0] >> 32) * 0x1_0000_0001, (s[1] >> 32) * 0x1_0000_0001],
+        M::Movddup => [s[0], s[0]],
+        _ => s,
+    }
+}
+
 /// ADDSUB/HADD/HSUB in format `F` on `d` and `s` under MXCSR `csr`.
-fn arith<F: SseFloat>(m: M, d: Xmm, s: Xmm, csr: u32, flags: &mut u32) -> Xmm {
+pub fn arith<F: SseFloat>(m: M, d: Xmm, s: Xmm, csr: u32, flags: &mut u32) -> Xmm {
     let (dl, n) = lanes::<F>(d);
     let (sl, _) = lanes::<F>(s);
     let mut out = [0u64; 4];
@@ -56,10 +66,7 @@ impl Ctx<'_> {
         let s = self.xmm_op(ins, 1)?;
         let r = self.xmm_dst(ins)?;
         let out = match m {
-            M::Movsldup => [(s[0] & 0xffff_ffff) * 0x1_0000_0001, (s[1] & 0xffff_ffff) * 0x1_0000_0001],
-            M::Movshdup => [(s[0] >> 32) * 0x1_0000_0001, (s[1] >> 32) * 0x1_0000_0001],
-            M::Movddup => [s[0], s[0]],
-            M::Lddqu => s,
+            M::Movsldup | M::Movshdup | M::Movddup | M::Lddqu => dup(m, s),
             _ => {
                 let csr = self.c.st.sse.mxcsr;
                 let mut flags = 0;

@@ -49,7 +49,7 @@ pub(super) fn is_sse41(m: M) -> bool {
 }
 
 /// The lane-wise two-operand SSE4.1 integer ops.
-fn is_sse41_binop(m: M) -> bool {
+pub(super) fn is_sse41_binop(m: M) -> bool {
     matches!(
         m,
         M::Pminsb
@@ -68,7 +68,7 @@ fn is_sse41_binop(m: M) -> bool {
 }
 
 /// PMOVSX/PMOVZX: (source lane bits, destination lane bits, sign-extend).
-fn pmov_shape(m: M) -> Option<(usize, usize, bool)> {
+pub(super) fn pmov_shape(m: M) -> Option<(usize, usize, bool)> {
     Some(match m {
         M::Pmovsxbw => (8, 16, true),
         M::Pmovsxbd => (8, 32, true),
@@ -124,6 +124,60 @@ pub fn binop41(m: M, d: Xmm, s: Xmm) -> Xmm {
             }))
         }
     }
+}
+
+/// BLENDPS/BLENDPD/PBLENDW: the elements of `s` whose `imm` bit is set (the bit index
+/// modulo 8), the others from `d`.
+pub fn blend_imm(m: M, d: Xmm, s: Xmm, imm: u8) -> Xmm {
+    let bits = match m {
+        M::Blendps => 32,
+        M::Blendpd => 64,
+        _ => 16,
+    };
+    let (x, y) = (to_u128(d), to_u128(s));
+    from_u128(build(bits, |i| if imm >> (i % 8) & 1 != 0 { lane(y, i, bits) } else { lane(x, i, bits) }))
+}
+
+/// BLENDVPS/BLENDVPD/PBLENDVB: the elements of `s` whose selector element in `sel` has
+/// its top bit set, the others from `d`.
+pub fn blendv(m: M, d: Xmm, s: Xmm, sel: Xmm) -> Xmm {
+    let bits = match m {
+        M::Blendvps => 32,
+        M::Blendvpd => 64,
+        _ => 8,
+    };
+    let (x, y, sel) = (to_u128(d), to_u128(s), to_u128(sel));
+    from_u128(build(bits, |i| if lane(sel, i, bits) >> (bits - 1) != 0 { lane(y, i, bits) } else { lane(x, i, bits) }))
+}
+
+/// PMOVSX/PMOVZX with shape (`from`, `to`, `signed`): the low lanes of `v` widened to a
+/// 128-bit vector (lane `i` of the result from lane `first + i` of `v`).
+pub fn pmov(v: u128, first: usize, from: usize, to: usize, signed: bool) -> Xmm {
+    from_u128(build(to, |i| {
+        let x = lane(v, first + i, from);
+        if signed {
+            sx(x, from) as u64
+        } else {
+            x
+        }
+    }))
+}
+
+/// INSERTPS: element imm8[7:6] of `s` (or, `from_memory`, its low dword) into element
+/// imm8[5:4] of `d`, then the elements of imm8[3:0] zeroed.
+pub fn insertps(d: Xmm, s: Xmm, imm: u8, from_memory: bool) -> Xmm {
+    let src = if from_memory { s[0] & 0xffff_ffff } else { lane(to_u128(s), (imm >> 6) as usize, 32) };
+    let x = to_u128(d);
+    let at = ((imm >> 4) & 3) as usize;
+    from_u128(build(32, |i| {
+        if imm & (1 << i) != 0 {
+            0
+        } else if i == at {
+            src
+        } else {
+            lane(x, i, 32)
+        }
+    }))
 }
 
 /// MPSADBW: eight sums of absolute differences of 4-byte blocks, the source block chosen
@@ -190,7 +244,12 @@ impl Ctx<'_> {
         let m = ins.mnemonic();
         match m {
             M::Pextrb | M::Pextrw | M::Pextrd | M::Pextrq | M::Extractps => return self.sse41_extract(ins),
-            M::Pinsrb | M::Pinsrd | M::Pinsrq => return self.sse41_insert(ins),
+            M::Pinsrb | M::Pinsrd | M::Pinsrq => {
+                let r = self.xmm_dst(ins)?;
+                let v = self.sse41_insert(ins, self.xmm(r), 1)?;
+                self.set_xmm(r, v);
+                return Ok(());
+            }
             _ => {}
         }
         let s = self.xmm_op(ins, 1)?;
@@ -199,30 +258,8 @@ impl Ctx<'_> {
         let imm = if ins.op_kinds().any(|k| k == OpKind::Immediate8) { ins.immediate8() } else { 0 };
         let csr = self.c.st.sse.mxcsr;
         let out = match m {
-            M::Blendps | M::Blendpd | M::Pblendw => {
-                let bits = match m {
-                    M::Blendps => 32,
-                    M::Blendpd => 64,
-                    _ => 16,
-                };
-                let (x, y) = (to_u128(d), to_u128(s));
-                from_u128(build(bits, |i| if imm >> (i % 8) & 1 != 0 { lane(y, i, bits) } else { lane(x, i, bits) }))
-            }
-            M::Blendvps | M::Blendvpd | M::Pblendvb => {
-                let bits = match m {
-                    M::Blendvps => 32,
-                    M::Blendvpd => 64,
-                    _ => 8,
-                };
-                let (x, y, sel) = (to_u128(d), to_u128(s), to_u128(self.xmm(Register::XMM0)));
-                from_u128(build(bits, |i| {
-                    if lane(sel, i, bits) >> (bits - 1) != 0 {
-                        lane(y, i, bits)
-                    } else {
-                        lane(x, i, bits)
-                    }
-                }))
-            }
+            M::Blendps | M::Blendpd | M::Pblendw => blend_imm(m, d, s, imm),
+            M::Blendvps | M::Blendvpd | M::Pblendvb => blendv(m, d, s, self.xmm(Register::XMM0)),
             M::Mpsadbw => mpsadbw(d, s, imm),
             M::Phminposuw => phminposuw(s),
             M::Ptest => {
@@ -231,24 +268,7 @@ impl Ctx<'_> {
                 self.set_arith_flags(fl::ARITH, zf | cf);
                 return Ok(());
             }
-            M::Insertps => {
-                let src = if ins.op1_kind() == OpKind::Memory {
-                    s[0] & 0xffff_ffff
-                } else {
-                    lane(to_u128(s), (imm >> 6) as usize, 32)
-                };
-                let x = to_u128(d);
-                let at = ((imm >> 4) & 3) as usize;
-                from_u128(build(32, |i| {
-                    if imm & (1 << i) != 0 {
-                        0
-                    } else if i == at {
-                        src
-                    } else {
-                        lane(x, i, 32)
-                    }
-                }))
-            }
+            M::Insertps => insertps(d, s, imm, ins.op1_kind() == OpKind::Memory),
             M::Movntdqa => s,
             M::Roundps | M::Roundss | M::Roundpd | M::Roundsd => {
                 let mut flags = 0;
@@ -274,17 +294,7 @@ impl Ctx<'_> {
             }
             m if is_sse41_binop(m) => binop41(m, d, s),
             m => match pmov_shape(m) {
-                Some((from, to, signed)) => {
-                    let v = to_u128(s);
-                    from_u128(build(to, |i| {
-                        let x = lane(v, i, from);
-                        if signed {
-                            sx(x, from) as u64
-                        } else {
-                            x
-                        }
-                    }))
-                }
+                Some((from, to, signed)) => pmov(to_u128(s), 0, from, to, signed),
                 None => return Err(self.unsupported(format!("SSE4.1 {m:?}"))),
             },
         };
@@ -294,11 +304,11 @@ impl Ctx<'_> {
 
     /// PEXTRB/W/D/Q and EXTRACTPS: the element selected by imm8 to a GPR (zero-extended)
     /// or to memory of the element's size.
-    fn sse41_extract(&mut self, ins: &Instruction) -> R<()> {
+    pub(super) fn sse41_extract(&mut self, ins: &Instruction) -> R<()> {
         let bits = match ins.mnemonic() {
-            M::Pextrb => 8,
-            M::Pextrw => 16,
-            M::Pextrq => 64,
+            M::Pextrb | M::Vpextrb => 8,
+            M::Pextrw | M::Vpextrw => 16,
+            M::Pextrq | M::Vpextrq => 64,
             _ => 32,
         };
         let v = to_u128(self.xmm(ins.op1_register()));
@@ -312,24 +322,28 @@ impl Ctx<'_> {
         }
     }
 
-    /// PINSRB/D/Q: a GPR or memory element into the lane selected by imm8.
-    fn sse41_insert(&mut self, ins: &Instruction) -> R<()> {
-        let bits = match ins.mnemonic() {
-            M::Pinsrb => 8,
-            M::Pinsrq => 64,
-            _ => 32,
+    /// PINSRB/D/Q (and VPINSRB/W/D/Q): `base` with the GPR or memory element of operand
+    /// `src` in the lane selected by imm8.
+    pub(super) fn sse41_insert(&mut self, ins: &Instruction, base: Xmm, src: u32) -> R<Xmm> {
+        let m = ins.mnemonic();
+        let bits = if matches!(m, M::Pinsrb | M::Vpinsrb) {
+            8
+        } else if m == M::Vpinsrw {
+            16
+        } else if matches!(m, M::Pinsrq | M::Vpinsrq) {
+            64
+        } else {
+            32
         };
-        let x = self.read_op(ins, 1, bits as u8 / 8)? & (u64::MAX >> (64 - bits));
-        let r = self.xmm_dst(ins)?;
+        let x = self.read_op(ins, src, bits as u8 / 8)? & (u64::MAX >> (64 - bits));
         let at = ins.immediate8() as usize & (128 / bits - 1);
-        let v = to_u128(self.xmm(r));
-        self.set_xmm(r, from_u128(build(bits, |i| if i == at { x } else { lane(v, i, bits) })));
-        Ok(())
+        let v = to_u128(base);
+        Ok(from_u128(build(bits, |i| if i == at { x } else { lane(v, i, bits) })))
     }
 }
 
 /// ROUND on every lane (or lane 0, the rest from `d`, for the scalar forms).
-fn round_lanes<F: SseFloat>(d: Xmm, s: Xmm, scalar: bool, imm: u8, csr: u32, flags: &mut u32) -> Xmm {
+pub fn round_lanes<F: SseFloat>(d: Xmm, s: Xmm, scalar: bool, imm: u8, csr: u32, flags: &mut u32) -> Xmm {
     let (mut out, n) = lanes::<F>(if scalar { d } else { s });
     let (sl, _) = lanes::<F>(s);
     for i in 0..if scalar { 1 } else { n } {

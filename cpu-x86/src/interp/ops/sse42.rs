@@ -4,7 +4,7 @@
 //! bit instructions.
 
 use super::sse::Xmm;
-use super::sse_int::{from_u128, map_width, sx, to_u128};
+use super::sse_int::{from_u128, int_binop, sx, to_u128};
 use crate::interp::cpu::Ctx;
 use crate::interp::fault::R;
 use crate::interp::state::fl;
@@ -181,10 +181,18 @@ impl Ctx<'_> {
         let r = self.xmm_dst(ins)?;
         let d = self.xmm(r);
         if m == M::Pcmpgtq {
-            let v = map_width(64, d, s, |a, b| if (a as i64) > (b as i64) { u64::MAX } else { 0 });
+            let v = int_binop(m, d, s).unwrap_or(d);
             self.set_xmm(r, v);
             return Ok(());
         }
+        self.string_compare(ins, d, s)
+    }
+
+    /// PCMPESTRI/PCMPESTRM/PCMPISTRI/PCMPISTRM on the first operand `d` and the second
+    /// `s` (the legacy and the VEX.128 forms alike): the index to ECX or the mask to
+    /// XMM0, and the flags.
+    pub(super) fn string_compare(&mut self, ins: &Instruction, d: Xmm, s: Xmm) -> R<()> {
+        let m = super::avx::legacy_twin(ins.mnemonic()).unwrap_or(ins.mnemonic());
         let imm = ins.immediate8();
         let words = imm & 1 != 0;
         let (la, lb) = if matches!(m, M::Pcmpestri | M::Pcmpestrm | M::Pcmpestri64 | M::Pcmpestrm64) {
@@ -203,6 +211,9 @@ impl Ctx<'_> {
             self.set_gpr(1, 4, str_index(&res, imm) as u64);
         } else {
             self.set_xmm(Register::XMM0, str_mask(&res, imm));
+            if ins.encoding() == iced_x86::EncodingKind::VEX {
+                self.c.st.ymm_hi[0] = [0; 2];
+            }
         }
         self.set_arith_flags(fl::ARITH, res.flags);
         Ok(())

@@ -64,46 +64,97 @@ pub fn convert_lane<S: SseFloat + FloatConvert<T>, T: SseFloat>(
         r.status |= Status::OVERFLOW;
     }
     if r.status == Status::INEXACT && r.value.is_smallest_normalized() {
-        const K: i32 = 64;
-        let scaled: StatusAnd<T> = Bits::<S>::val(x).scalbn(K).convert_r(round, &mut loses);
-        if Bits::<T>::tiny(scaled.value, K) {
+        // Scaled out of the denormal range, not into overflow (half precision's largest
+        // exponent is 15).
+        let k = if T::WIDTH == 16 { 16 } else { 64 };
+        let scaled: StatusAnd<T> = Bits::<S>::val(x).scalbn(k).convert_r(round, &mut loses);
+        if Bits::<T>::tiny(scaled.value, k) {
             r.status |= Status::UNDERFLOW;
         }
     }
     Bits::<T>::result(r, csr, flags)
 }
 
+/// The conversions from 128 bits to 128 bits of `s` (the scalar forms keep the rest of
+/// `d`; CVTPS2PD and CVTDQ2PD read the low half of `s`, CVTPD2PS and CVT(T)PD2DQ write
+/// the low half of the result), or `None` for another mnemonic.
+pub fn convert(m: M, d: Xmm, s: Xmm, csr: u32, f: &mut u32) -> Option<Xmm> {
+    let round = mxcsr_round(csr);
+    let lo = |v: u64| v & 0xffff_ffff;
+    let hi = |v: u64| v >> 32;
+    let pack = |a: u64, b: u64| a | b << 32;
+    Some(match m {
+        M::Cvtss2sd => [convert_lane::<Single, Double>(lo(s[0]), round, csr, f), d[1]],
+        M::Cvtsd2ss => [(d[0] & !0xffff_ffff) | convert_lane::<Double, Single>(s[0], round, csr, f), d[1]],
+        M::Cvtps2pd => [
+            convert_lane::<Single, Double>(lo(s[0]), round, csr, f),
+            convert_lane::<Single, Double>(hi(s[0]), round, csr, f),
+        ],
+        M::Cvtpd2ps => [
+            pack(
+                convert_lane::<Double, Single>(s[0], round, csr, f),
+                convert_lane::<Double, Single>(s[1], round, csr, f),
+            ),
+            0,
+        ],
+        M::Cvtdq2ps => {
+            let c = |v: u64, f: &mut u32| from_int::<Single>(v as u32 as i32 as i64, round, csr, f);
+            [pack(c(lo(s[0]), f), c(hi(s[0]), f)), pack(c(lo(s[1]), f), c(hi(s[1]), f))]
+        }
+        M::Cvtdq2pd => [
+            from_int::<Double>(s[0] as u32 as i32 as i64, round, csr, f),
+            from_int::<Double>((s[0] >> 32) as u32 as i32 as i64, round, csr, f),
+        ],
+        M::Cvtps2dq | M::Cvttps2dq => {
+            let rd = if m == M::Cvttps2dq { Round::TowardZero } else { round };
+            let c = |v: u64, f: &mut u32| to_int::<Single>(v, 32, rd, csr, f);
+            [pack(c(lo(s[0]), f), c(hi(s[0]), f)), pack(c(lo(s[1]), f), c(hi(s[1]), f))]
+        }
+        M::Cvtpd2dq | M::Cvttpd2dq => {
+            let rd = if m == M::Cvttpd2dq { Round::TowardZero } else { round };
+            [pack(to_int::<Double>(s[0], 32, rd, csr, f), to_int::<Double>(s[1], 32, rd, csr, f)), 0]
+        }
+        _ => return None,
+    })
+}
+
 impl Ctx<'_> {
     /// CVTSI2SS/CVTSI2SD: a 32- or 64-bit signed integer into the low lane.
     fn cvt_int_to_scalar(&mut self, ins: &Instruction) -> R<()> {
-        let size = self.op_size(ins, 1);
-        let raw = self.read_op(ins, 1, size)?;
+        let r = self.xmm_dst(ins)?;
+        let d = self.cvt_int_into(ins, self.xmm(r), 1)?;
+        self.set_xmm(r, d);
+        Ok(())
+    }
+
+    /// CVTSI2SS/CVTSI2SD and their VEX forms: `d` with its low lane replaced by the
+    /// integer operand `src` converted (after any unmasked exception).
+    pub(super) fn cvt_int_into(&mut self, ins: &Instruction, mut d: Xmm, src: u32) -> R<Xmm> {
+        let size = self.op_size(ins, src);
+        let raw = self.read_op(ins, src, size)?;
         let v = if size == 8 { raw as i64 } else { raw as u32 as i32 as i64 };
         let csr = self.c.st.sse.mxcsr;
         let round = mxcsr_round(csr);
-        let r = self.xmm_dst(ins)?;
-        let mut d = self.xmm(r);
         let mut flags = 0;
-        if ins.mnemonic() == M::Cvtsi2ss {
+        if matches!(ins.mnemonic(), M::Cvtsi2ss | M::Vcvtsi2ss) {
             d[0] = (d[0] & !0xffff_ffff) | from_int::<Single>(v, round, csr, &mut flags);
         } else {
             d[0] = from_int::<Double>(v, round, csr, &mut flags);
         }
         self.simd_exceptions(flags)?;
-        self.set_xmm(r, d);
-        Ok(())
+        Ok(d)
     }
 
-    /// CVT(T)SS2SI and CVT(T)SD2SI into a 32- or 64-bit GPR.
-    fn cvt_scalar_to_int(&mut self, ins: &Instruction) -> R<()> {
+    /// CVT(T)SS2SI and CVT(T)SD2SI (and their VEX forms) into a 32- or 64-bit GPR.
+    pub(super) fn cvt_scalar_to_int(&mut self, ins: &Instruction) -> R<()> {
         let src = self.xmm_op(ins, 1)?[0];
         let csr = self.c.st.sse.mxcsr;
-        let truncate = matches!(ins.mnemonic(), M::Cvttss2si | M::Cvttsd2si);
+        let truncate = matches!(ins.mnemonic(), M::Cvttss2si | M::Cvttsd2si | M::Vcvttss2si | M::Vcvttsd2si);
         let round = if truncate { Round::TowardZero } else { mxcsr_round(csr) };
         let dst = ins.op0_register();
         let bits = dst.size() * 8;
         let mut flags = 0;
-        let v = if matches!(ins.mnemonic(), M::Cvtss2si | M::Cvttss2si) {
+        let v = if matches!(ins.mnemonic(), M::Cvtss2si | M::Cvttss2si | M::Vcvtss2si | M::Vcvttss2si) {
             to_int::<Single>(src & 0xffff_ffff, bits, round, csr, &mut flags)
         } else {
             to_int::<Double>(src, bits, round, csr, &mut flags)
@@ -127,45 +178,10 @@ impl Ctx<'_> {
         let s = self.xmm_op(ins, 1)?;
         let r = self.xmm_dst(ins)?;
         let d = self.xmm(r);
-        let csr = self.c.st.sse.mxcsr;
-        let round = mxcsr_round(csr);
+        let m = ins.mnemonic();
         let mut f = 0;
-        let lo = |v: u64| v & 0xffff_ffff;
-        let hi = |v: u64| v >> 32;
-        let pack = |a: u64, b: u64| a | b << 32;
-        let out: Xmm = match ins.mnemonic() {
-            M::Cvtss2sd => [convert_lane::<Single, Double>(lo(s[0]), round, csr, &mut f), d[1]],
-            M::Cvtsd2ss => [(d[0] & !0xffff_ffff) | convert_lane::<Double, Single>(s[0], round, csr, &mut f), d[1]],
-            M::Cvtps2pd => [
-                convert_lane::<Single, Double>(lo(s[0]), round, csr, &mut f),
-                convert_lane::<Single, Double>(hi(s[0]), round, csr, &mut f),
-            ],
-            M::Cvtpd2ps => [
-                pack(
-                    convert_lane::<Double, Single>(s[0], round, csr, &mut f),
-                    convert_lane::<Double, Single>(s[1], round, csr, &mut f),
-                ),
-                0,
-            ],
-            M::Cvtdq2ps => {
-                let c = |v: u64, f: &mut u32| from_int::<Single>(v as u32 as i32 as i64, round, csr, f);
-                [pack(c(lo(s[0]), &mut f), c(hi(s[0]), &mut f)), pack(c(lo(s[1]), &mut f), c(hi(s[1]), &mut f))]
-            }
-            M::Cvtdq2pd => [
-                from_int::<Double>(s[0] as u32 as i32 as i64, round, csr, &mut f),
-                from_int::<Double>((s[0] >> 32) as u32 as i32 as i64, round, csr, &mut f),
-            ],
-            M::Cvtps2dq | M::Cvttps2dq => {
-                let rd = if ins.mnemonic() == M::Cvttps2dq { Round::TowardZero } else { round };
-                let c = |v: u64, f: &mut u32| to_int::<Single>(v, 32, rd, csr, f);
-                [pack(c(lo(s[0]), &mut f), c(hi(s[0]), &mut f)), pack(c(lo(s[1]), &mut f), c(hi(s[1]), &mut f))]
-            }
-            M::Cvtpd2dq | M::Cvttpd2dq => {
-                let rd = if ins.mnemonic() == M::Cvttpd2dq { Round::TowardZero } else { round };
-                [pack(to_int::<Double>(s[0], 32, rd, csr, &mut f), to_int::<Double>(s[1], 32, rd, csr, &mut f)), 0]
-            }
-            m => return Err(self.unsupported(format!("SSE conversion {m:?}"))),
-        };
+        let out = convert(m, d, s, self.c.st.sse.mxcsr, &mut f)
+            .ok_or_else(|| self.unsupported(format!("SSE conversion {m:?}")))?;
         self.simd_exceptions(f)?;
         self.set_xmm(r, out);
         Ok(())

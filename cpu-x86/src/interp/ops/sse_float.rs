@@ -266,25 +266,28 @@ fn binop_lane<F: SseFloat>(op: FpOp, a: u64, b: u64, csr: u32, flags: &mut u32) 
     Bits::<F>::result(r, csr, flags)
 }
 
-/// CMPPS predicate `imm` (0-7) on one lane: all ones when true.
+/// CMPPS predicate `imm` on one lane: all ones when true. The legacy forms pass
+/// imm8[2:0]; VCMPPS has 32 predicates (imm8[4:0]): bit 3 gives the eight with the other
+/// answer for unordered operands (EQ_UQ, NGE, NGT, FALSE, NEQ_OQ, GE, GT, TRUE), bit 4
+/// swaps quiet and signalling (SDM Vol. 2A "CMPPS" Table 3-1).
 pub fn compare<F: SseFloat>(imm: u8, a: u64, b: u64, csr: u32, flags: &mut u32) -> u64 {
     let (a, b) = Bits::<F>::sources(a, b, csr, flags);
     let unordered = Bits::<F>::is_nan(a) || Bits::<F>::is_nan(b);
-    let signalling_pred = matches!(imm & 7, 1 | 2 | 5 | 6);
+    let signalling_pred = matches!(imm & 3, 1 | 2) != (imm & 0x10 != 0);
     if (unordered && signalling_pred) || Bits::<F>::is_snan(a) || Bits::<F>::is_snan(b) {
         *flags |= mxcsr::IE;
     }
     let (x, y) = (Bits::<F>::val(a), Bits::<F>::val(b));
-    let t = match imm & 7 {
-        0 => !unordered && x == y,
-        1 => !unordered && x < y,
-        2 => !unordered && x <= y,
-        3 => unordered,
-        4 => unordered || x != y,
-        5 => unordered || x >= y,
-        6 => unordered || x > y,
-        _ => !unordered,
+    let ordered_answer = match imm & 3 {
+        0 => x == y,
+        1 => x < y,
+        2 => x <= y,
+        _ => false,
     };
+    // Predicates 4-7 negate 0-3 (UNORD's ordered answer is false); bit 3 flips the
+    // answer for unordered operands alone.
+    let t =
+        if unordered { ((imm & 3 == 3) != (imm & 4 != 0)) != (imm & 8 != 0) } else { ordered_answer != (imm & 4 != 0) };
     if t {
         u64::MAX >> (64 - F::WIDTH)
     } else {
@@ -313,7 +316,7 @@ pub(super) fn join<F: SseFloat>(l: [u64; 4]) -> Xmm {
 /// RCP/RSQRT approximation of one single-precision lane: the exact reciprocal (or
 /// reciprocal square root) rounded to 12 fraction bits, within the architectural
 /// relative error of 1.5 * 2^-12; denormal sources count as zero, no flags.
-fn approx(rsqrt: bool, x: u32) -> u32 {
+pub fn approx(rsqrt: bool, x: u32) -> u32 {
     let f = f32::from_bits(if x & 0x7f80_0000 == 0 { x & 0x8000_0000 } else { x });
     if f.is_nan() {
         return x | 0x0040_0000;
@@ -329,6 +332,60 @@ fn approx(rsqrt: bool, x: u32) -> u32 {
     bits & !0x7ff
 }
 
+/// Applies `f` to the lanes of `d` and `s` (lane 0 only, the rest from `d`, for scalar
+/// forms), collecting exception flags in `flags`.
+pub fn lanewise<F: SseFloat>(
+    d: Xmm,
+    s: Xmm,
+    scalar: bool,
+    flags: &mut u32,
+    f: impl Fn(u64, u64, &mut u32) -> u64,
+) -> Xmm {
+    let (mut dl, n) = lanes::<F>(d);
+    let (sl, _) = lanes::<F>(s);
+    for i in 0..if scalar { 1 } else { n } {
+        dl[i] = f(dl[i], sl[i], flags);
+    }
+    join::<F>(dl)
+}
+
+/// The operation, format (single: true) and form (scalar: true) of an SSE arithmetic
+/// mnemonic (ADDPS .. SQRTSD).
+pub fn arith_shape(m: M) -> Option<(FpOp, bool, bool)> {
+    use FpOp::*;
+    Some(match m {
+        M::Addps => (Add, true, false),
+        M::Addss => (Add, true, true),
+        M::Addpd => (Add, false, false),
+        M::Addsd => (Add, false, true),
+        M::Subps => (Sub, true, false),
+        M::Subss => (Sub, true, true),
+        M::Subpd => (Sub, false, false),
+        M::Subsd => (Sub, false, true),
+        M::Mulps => (Mul, true, false),
+        M::Mulss => (Mul, true, true),
+        M::Mulpd => (Mul, false, false),
+        M::Mulsd => (Mul, false, true),
+        M::Divps => (Div, true, false),
+        M::Divss => (Div, true, true),
+        M::Divpd => (Div, false, false),
+        M::Divsd => (Div, false, true),
+        M::Minps => (Min, true, false),
+        M::Minss => (Min, true, true),
+        M::Minpd => (Min, false, false),
+        M::Minsd => (Min, false, true),
+        M::Maxps => (Max, true, false),
+        M::Maxss => (Max, true, true),
+        M::Maxpd => (Max, false, false),
+        M::Maxsd => (Max, false, true),
+        M::Sqrtps => (Sqrt, true, false),
+        M::Sqrtss => (Sqrt, true, true),
+        M::Sqrtpd => (Sqrt, false, false),
+        M::Sqrtsd => (Sqrt, false, true),
+        _ => return None,
+    })
+}
+
 impl Ctx<'_> {
     /// Applies `f` to lanes of the destination and source (lane 0 only for scalar forms),
     /// raises unmasked exceptions, else writes the destination.
@@ -341,52 +398,18 @@ impl Ctx<'_> {
         let s = self.xmm_op(ins, 1)?;
         let r = self.xmm_dst(ins)?;
         let d = self.xmm(r);
-        let (mut dl, n) = lanes::<F>(d);
-        let (sl, _) = lanes::<F>(s);
         let mut flags = 0;
-        for i in 0..if scalar { 1 } else { n } {
-            dl[i] = f(dl[i], sl[i], &mut flags);
-        }
+        let out = lanewise::<F>(d, s, scalar, &mut flags, f);
         self.simd_exceptions(flags)?;
-        self.set_xmm(r, join::<F>(dl));
+        self.set_xmm(r, out);
         Ok(())
     }
 
     /// ADD/SUB/MUL/DIV/MIN/MAX/SQRT in PS, SS, PD and SD forms.
     pub(super) fn sse_arith(&mut self, ins: &Instruction) -> R<()> {
         self.sse_check()?;
-        use FpOp::*;
-        let (op, single, scalar) = match ins.mnemonic() {
-            M::Addps => (Add, true, false),
-            M::Addss => (Add, true, true),
-            M::Addpd => (Add, false, false),
-            M::Addsd => (Add, false, true),
-            M::Subps => (Sub, true, false),
-            M::Subss => (Sub, true, true),
-            M::Subpd => (Sub, false, false),
-            M::Subsd => (Sub, false, true),
-            M::Mulps => (Mul, true, false),
-            M::Mulss => (Mul, true, true),
-            M::Mulpd => (Mul, false, false),
-            M::Mulsd => (Mul, false, true),
-            M::Divps => (Div, true, false),
-            M::Divss => (Div, true, true),
-            M::Divpd => (Div, false, false),
-            M::Divsd => (Div, false, true),
-            M::Minps => (Min, true, false),
-            M::Minss => (Min, true, true),
-            M::Minpd => (Min, false, false),
-            M::Minsd => (Min, false, true),
-            M::Maxps => (Max, true, false),
-            M::Maxss => (Max, true, true),
-            M::Maxpd => (Max, false, false),
-            M::Maxsd => (Max, false, true),
-            M::Sqrtps => (Sqrt, true, false),
-            M::Sqrtss => (Sqrt, true, true),
-            M::Sqrtpd => (Sqrt, false, false),
-            M::Sqrtsd => (Sqrt, false, true),
-            m => return Err(self.unsupported(format!("SSE arithmetic {m:?}"))),
-        };
+        let m = ins.mnemonic();
+        let (op, single, scalar) = arith_shape(m).ok_or_else(|| self.unsupported(format!("SSE arithmetic {m:?}")))?;
         let csr = self.c.st.sse.mxcsr;
         if single {
             self.sse_lanes::<Single>(ins, scalar, |a, b, fl| binop::<Single>(op, a, b, csr, fl))
@@ -398,7 +421,7 @@ impl Ctx<'_> {
     /// CMPPS, CMPSS, CMPPD and CMPSD (register form) with predicate imm8 0-7.
     pub(super) fn sse_cmp(&mut self, ins: &Instruction) -> R<()> {
         self.sse_check()?;
-        let imm = ins.immediate8();
+        let imm = ins.immediate8() & 7;
         let csr = self.c.st.sse.mxcsr;
         match ins.mnemonic() {
             M::Cmpps => self.sse_lanes::<Single>(ins, false, |a, b, f| compare::<Single>(imm, a, b, csr, f)),
@@ -411,13 +434,18 @@ impl Ctx<'_> {
     /// COMISS, UCOMISS, COMISD, UCOMISD: ZF/PF/CF from the comparison, OF SF AF clear.
     pub(super) fn sse_comis(&mut self, ins: &Instruction) -> R<()> {
         self.sse_check()?;
+        self.comis_flags(ins)
+    }
+
+    /// The comparison of COMIS/UCOMIS and their VEX forms (operands 0 and 1).
+    pub(super) fn comis_flags(&mut self, ins: &Instruction) -> R<()> {
         let dst = self.xmm_dst(ins)?;
         let a = self.xmm(dst)[0];
         let b = self.xmm_op(ins, 1)?[0];
         let csr = self.c.st.sse.mxcsr;
-        let signalling = matches!(ins.mnemonic(), M::Comiss | M::Comisd);
+        let signalling = matches!(ins.mnemonic(), M::Comiss | M::Comisd | M::Vcomiss | M::Vcomisd);
         let mut flags = 0;
-        let (lt, eq, un) = if matches!(ins.mnemonic(), M::Comiss | M::Ucomiss) {
+        let (lt, eq, un) = if matches!(ins.mnemonic(), M::Comiss | M::Ucomiss | M::Vcomiss | M::Vucomiss) {
             comis::<Single>(a & 0xffff_ffff, b & 0xffff_ffff, signalling, csr, &mut flags)
         } else {
             comis::<Double>(a, b, signalling, csr, &mut flags)

@@ -126,6 +126,7 @@ pub fn int_binop(m: M, d: Xmm, s: Xmm) -> Option<Xmm> {
         M::Pcmpgtb => map_width(8, d, s, |a, b| if sx(a, 8) > sx(b, 8) { u64::MAX } else { 0 }),
         M::Pcmpgtw => map_width(16, d, s, |a, b| if sx(a, 16) > sx(b, 16) { u64::MAX } else { 0 }),
         M::Pcmpgtd => map_width(32, d, s, |a, b| if sx(a, 32) > sx(b, 32) { u64::MAX } else { 0 }),
+        M::Pcmpgtq => map_width(64, d, s, |a, b| if (a as i64) > (b as i64) { u64::MAX } else { 0 }),
         M::Pminub => map_width(8, d, s, u64::min),
         M::Pmaxub => map_width(8, d, s, u64::max),
         M::Pminsw => map_width(16, d, s, |a, b| if sx(a, 16) < sx(b, 16) { a } else { b }),
@@ -189,6 +190,27 @@ pub fn shift(m: M, d: Xmm, count: u64) -> Xmm {
     }
 }
 
+/// PSHUFD (PSHUFLW, PSHUFHW for the other mnemonics): the dwords (low or high words)
+/// of `s` selected by the 2-bit fields of `imm`.
+pub fn pshuf(m: M, s: Xmm, imm: u8) -> Xmm {
+    let imm = imm as usize;
+    let sel = |i: usize| (imm >> (2 * i)) & 3;
+    match m {
+        M::Pshufd => {
+            let l = lanes::<4>(s);
+            join::<4>(std::array::from_fn(|i| l[sel(i)]))
+        }
+        M::Pshuflw => {
+            let l = lanes::<8>(s);
+            join::<8>(std::array::from_fn(|i| if i < 4 { l[sel(i)] } else { l[i] }))
+        }
+        _ => {
+            let l = lanes::<8>(s);
+            join::<8>(std::array::from_fn(|i| if i < 4 { l[i] } else { l[4 + sel(i - 4)] }))
+        }
+    }
+}
+
 impl Ctx<'_> {
     /// Two-operand lane-wise integer and logic ops (`dst = dst op src`); MMX forms go to
     /// `sse_mmx`.
@@ -226,23 +248,7 @@ impl Ctx<'_> {
         self.sse_check()?;
         let s = self.xmm_op(ins, 1)?;
         let r = self.xmm_dst(ins)?;
-        let imm = ins.immediate8() as usize;
-        let sel = |i: usize| (imm >> (2 * i)) & 3;
-        let out = match ins.mnemonic() {
-            M::Pshufd => {
-                let l = lanes::<4>(s);
-                join::<4>(std::array::from_fn(|i| l[sel(i)]))
-            }
-            M::Pshuflw => {
-                let l = lanes::<8>(s);
-                join::<8>(std::array::from_fn(|i| if i < 4 { l[sel(i)] } else { l[i] }))
-            }
-            _ => {
-                let l = lanes::<8>(s);
-                join::<8>(std::array::from_fn(|i| if i < 4 { l[i] } else { l[4 + sel(i - 4)] }))
-            }
-        };
-        self.set_xmm(r, out);
+        self.set_xmm(r, pshuf(ins.mnemonic(), s, ins.immediate8()));
         Ok(())
     }
 

@@ -133,6 +133,11 @@ impl Ctx<'_> {
     /// DS:rDI.
     pub(super) fn maskmovdqu(&mut self, ins: &Instruction) -> R<()> {
         self.sse_check()?;
+        self.masked_store(ins)
+    }
+
+    /// The store of MASKMOVDQU and VMASKMOVDQU (operands 1 and 2: data and mask).
+    pub(super) fn masked_store(&mut self, ins: &Instruction) -> R<()> {
         let data = self.xmm(ins.op1_register());
         let mask = self.xmm(ins.op2_register());
         let (seg, off, amask) = self.masked_store_target(ins);
@@ -152,22 +157,26 @@ impl Ctx<'_> {
         let s = self.xmm_op(ins, 1)?;
         let r = self.xmm_dst(ins)?;
         let d = self.xmm(r);
-        let imm = ins.immediate8() as usize;
-        let out = match ins.mnemonic() {
-            M::Shufps => from_lanes32([
-                lane32(d, imm & 3),
-                lane32(d, (imm >> 2) & 3),
-                lane32(s, (imm >> 4) & 3),
-                lane32(s, (imm >> 6) & 3),
-            ]),
-            M::Shufpd => [d[imm & 1], s[(imm >> 1) & 1]],
-            M::Unpcklps => from_lanes32([lane32(d, 0), lane32(s, 0), lane32(d, 1), lane32(s, 1)]),
-            M::Unpckhps => from_lanes32([lane32(d, 2), lane32(s, 2), lane32(d, 3), lane32(s, 3)]),
-            M::Unpcklpd => [d[0], s[0]],
-            _ => [d[1], s[1]],
-        };
-        self.set_xmm(r, out);
+        self.set_xmm(r, shuffle_fp(ins.mnemonic(), d, s, ins.immediate8()));
         Ok(())
+    }
+}
+
+/// SHUFPS/SHUFPD (by `imm`) and the UNPCK{L,H}P{S,D} interleaves of `d` and `s`.
+pub fn shuffle_fp(m: M, d: Xmm, s: Xmm, imm: u8) -> Xmm {
+    let imm = imm as usize;
+    match m {
+        M::Shufps => from_lanes32([
+            lane32(d, imm & 3),
+            lane32(d, (imm >> 2) & 3),
+            lane32(s, (imm >> 4) & 3),
+            lane32(s, (imm >> 6) & 3),
+        ]),
+        M::Shufpd => [d[imm & 1], s[(imm >> 1) & 1]],
+        M::Unpcklps => from_lanes32([lane32(d, 0), lane32(s, 0), lane32(d, 1), lane32(s, 1)]),
+        M::Unpckhps => from_lanes32([lane32(d, 2), lane32(s, 2), lane32(d, 3), lane32(s, 3)]),
+        M::Unpcklpd => [d[0], s[0]],
+        _ => [d[1], s[1]],
     }
 }
 

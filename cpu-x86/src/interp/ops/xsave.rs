@@ -1,12 +1,14 @@
 //! XSAVE-managed state (SDM Vol. 1 Chapter 13; Vol. 2 "XGETBV", "XSETBV", "XSAVE",
 //! "XSAVEOPT", "XSAVEC", "XRSTOR"): XCR0, XGETBV (ECX = 0 and, where the model has
 //! XGETBV1, ECX = 1) and XSETBV, XSAVE and XSAVEOPT (standard format), XSAVEC (compacted
-//! format) and XRSTOR of both formats, for the two components rx86 has, x87 (0) and SSE
-//! (1). Both live in the FXSAVE legacy region (512 bytes), so both formats are that region
-//! and the 64-byte XSAVE header; CPUID leaf 0xD reports those 576 bytes. Every component
-//! counts as in use (XINUSE = 1, which the SDM allows), so XSAVEOPT saves what XSAVE saves
-//! and XGETBV(1) reads XCR0. The supervisor forms (XSAVES, XRSTORS) are not reported
-//! (#UD).
+//! format) and XRSTOR of both formats, for the three components rx86 has: x87 (0) and
+//! SSE (1), both in the FXSAVE legacy region (512 bytes), and, on models with AVX, AVX
+//! (2: the upper halves of YMM0-YMM15, 256 bytes at offset 576 in both formats, since it
+//! is the first extended component). CPUID leaf 0xD reports 576 bytes, or 832 with AVX.
+//! Every component counts as in use (XINUSE = 1, which the SDM allows), so XSAVEOPT
+//! saves what XSAVE saves and XGETBV(1) reads XCR0. Outside 64-bit mode only registers
+//! 0-7 are saved and loaded, as for the XMM registers. The supervisor forms (XSAVES,
+//! XRSTORS) are not reported (#UD).
 
 use crate::interp::cpu::Ctx;
 use crate::interp::fault::{vec, Fault, R};
@@ -18,12 +20,24 @@ use iced_x86::{Instruction, Mnemonic as M, OpKind};
 pub const XCR0_X87: u64 = 1 << 0;
 /// XCR0 bit 1: SSE state (XMM registers and MXCSR).
 pub const XCR0_SSE: u64 = 1 << 1;
-/// XCR0 bit 2: AVX state (the upper halves of the YMM registers; not implemented).
+/// XCR0 bit 2: AVX state (the upper halves of the YMM registers).
 pub const XCR0_AVX: u64 = 1 << 2;
-/// The XCR0 bits XSETBV accepts.
-pub const XCR0_SUPPORTED: u64 = XCR0_X87 | XCR0_SSE;
-/// Size of the XSAVE area for every supported XCR0: the legacy region and the header.
-pub const XSAVE_AREA_SIZE: u32 = 576;
+/// Size of the XSAVE area's legacy region and header, all x87 and SSE need.
+pub const XSAVE_LEGACY_SIZE: u32 = 576;
+/// Offset of the AVX component (YMM_Hi128) in the standard and the compacted format.
+pub const XSAVE_AVX_OFFSET: u32 = 576;
+/// Size of the AVX component: 16 registers of 16 bytes.
+pub const XSAVE_AVX_SIZE: u32 = 256;
+
+/// Size of an XSAVE area holding the components in `xcr0` (standard and compacted
+/// formats alike, as AVX is the only extended component).
+pub fn xsave_size(xcr0: u64) -> u32 {
+    if xcr0 & XCR0_AVX != 0 {
+        XSAVE_AVX_OFFSET + XSAVE_AVX_SIZE
+    } else {
+        XSAVE_LEGACY_SIZE
+    }
+}
 /// Offset of the XSAVE header (XSTATE_BV, then XCOMP_BV).
 const HEADER: u64 = 512;
 
@@ -72,7 +86,7 @@ impl Ctx<'_> {
                 let bad = self.c.st.cpl != 0
                     || ecx != 0
                     || edx_eax & XCR0_X87 == 0
-                    || edx_eax & !XCR0_SUPPORTED != 0
+                    || edx_eax & !self.c.st.model.xcr0_supported() != 0
                     || (edx_eax & XCR0_AVX != 0 && edx_eax & XCR0_SSE == 0);
                 if bad {
                     return Err(Fault::gp(0));
@@ -90,24 +104,25 @@ impl Ctx<'_> {
                 let rfbm = self.c.st.xcr0 & edx_eax;
                 let wide = matches!(m, M::Xsave64 | M::Xsaveopt64 | M::Xsavec64 | M::Xrstor64);
                 if matches!(m, M::Xrstor | M::Xrstor64) {
-                    let (seg, off) = self.xsave_area(ins, Acc::Read)?;
+                    let (seg, off) = self.xsave_area(ins, rfbm, Acc::Read)?;
                     self.xrstor(seg, off, rfbm, wide)
                 } else {
-                    let (seg, off) = self.xsave_area(ins, Acc::Write)?;
+                    let (seg, off) = self.xsave_area(ins, rfbm, Acc::Write)?;
                     self.xsave(seg, off, rfbm, wide, matches!(m, M::Xsavec | M::Xsavec64))
                 }
             }
         }
     }
 
-    /// The XSAVE area operand: 64-byte aligned (#GP(0)), all of it addressable.
-    fn xsave_area(&mut self, ins: &Instruction, acc: Acc) -> R<(Seg, u64)> {
+    /// The XSAVE area operand for the components in `rfbm`: 64-byte aligned (#GP(0)),
+    /// all of it addressable.
+    fn xsave_area(&mut self, ins: &Instruction, rfbm: u64, acc: Acc) -> R<(Seg, u64)> {
         let (seg, off) = self.ea(ins);
         let lin = self.linear(seg, off, 8, acc)?;
         if lin & 63 != 0 {
             return Err(Fault::gp(0));
         }
-        let last = off.wrapping_add(XSAVE_AREA_SIZE as u64 - 8);
+        let last = off.wrapping_add(xsave_size(rfbm) as u64 - 8);
         self.linear(seg, last, 8, acc)?;
         if acc == Acc::Write {
             self.probe_write(seg, off, 8)?;
@@ -130,6 +145,9 @@ impl Ctx<'_> {
         }
         if rfbm & XCR0_SSE != 0 {
             self.save_xmm_image(seg, off)?;
+        }
+        if rfbm & XCR0_AVX != 0 {
+            self.save_ymm_hi(seg, off)?;
         }
         if compacted {
             self.write(seg, off.wrapping_add(HEADER), 8, rfbm)?;
@@ -176,6 +194,7 @@ impl Ctx<'_> {
         let load = rfbm & bv;
         let x87 = if load & XCR0_X87 != 0 { Some(self.read_x87_image(seg, off)?) } else { None };
         let xmm = if load & XCR0_SSE != 0 { Some(self.read_xmm_image(seg, off)?) } else { None };
+        let ymm_hi = if load & XCR0_AVX != 0 { Some(self.read_ymm_hi(seg, off)?) } else { None };
         if rfbm & XCR0_X87 != 0 {
             match x87 {
                 Some(img) => self.load_x87_image(&img, wide),
@@ -189,10 +208,47 @@ impl Ctx<'_> {
                 None => self.c.st.sse.xmm[..n].fill([0; 2]),
             }
         }
+        if rfbm & XCR0_AVX != 0 {
+            let n = self.ymm_count();
+            match ymm_hi {
+                Some(y) => self.c.st.ymm_hi = y,
+                None => self.c.st.ymm_hi[..n].fill([0; 2]),
+            }
+        }
         if let Some(c) = csr {
             self.c.st.sse.mxcsr = c;
         }
         Ok(())
+    }
+
+    /// The number of vector registers XSAVE covers: 16 in 64-bit mode, else 8.
+    fn ymm_count(&self) -> usize {
+        if self.c.st.long64() {
+            16
+        } else {
+            8
+        }
+    }
+
+    /// Writes the upper halves of the YMM registers (the AVX component).
+    fn save_ymm_hi(&mut self, seg: Seg, off: u64) -> R<()> {
+        for i in 0..self.ymm_count() {
+            let v = self.c.st.ymm_hi[i];
+            let at = off.wrapping_add(XSAVE_AVX_OFFSET as u64 + 16 * i as u64);
+            self.write(seg, at, 8, v[0])?;
+            self.write(seg, at.wrapping_add(8), 8, v[1])?;
+        }
+        Ok(())
+    }
+
+    /// Reads the AVX component: the registers it covers from memory, the rest unchanged.
+    fn read_ymm_hi(&mut self, seg: Seg, off: u64) -> R<[[u64; 2]; 16]> {
+        let mut hi = self.c.st.ymm_hi;
+        for (i, v) in hi.iter_mut().enumerate().take(self.ymm_count()) {
+            let at = off.wrapping_add(XSAVE_AVX_OFFSET as u64 + 16 * i as u64);
+            *v = [self.read(seg, at, 8)?, self.read(seg, at.wrapping_add(8), 8)?];
+        }
+        Ok(hi)
     }
 }
 
@@ -229,7 +285,7 @@ mod tests {
 
     #[test]
     fn xsetbv_rejects_unsupported_components_and_xsave_needs_osxsave() {
-        for (value, index) in [(7u32, 0u32), (2, 0), (3, 1), (1 | 1 << 9, 0)] {
+        for (value, index) in [(5u32, 0u32), (2, 0), (3, 1), (1 | 1 << 9, 0), (7 | 1 << 3, 0)] {
             let mut a = CodeAssembler::new(64).unwrap();
             a.mov(eax, value).unwrap();
             a.mov(ecx, index).unwrap();
@@ -396,5 +452,50 @@ mod tests {
         let mut m = machine(&mut a);
         let _ = m.cpu.step(&m.p);
         assert_eq!(m.cpu.last_exception, Some((vec::GP, Some(0))));
+    }
+
+    #[test]
+    fn the_avx_component_is_saved_at_576_and_restored_or_initialised() {
+        let mut a = CodeAssembler::new(64).unwrap();
+        // CPUID.(0DH,0):EBX before and after enabling AVX state.
+        a.mov(eax, 0xd).unwrap();
+        a.xor(ecx, ecx).unwrap();
+        a.cpuid().unwrap();
+        a.mov(esi, ebx).unwrap();
+        a.mov(eax, 7).unwrap();
+        a.xor(edx, edx).unwrap();
+        a.xor(ecx, ecx).unwrap();
+        a.xsetbv().unwrap();
+        a.mov(eax, 0xd).unwrap();
+        a.cpuid().unwrap();
+        a.mov(edi, ebx).unwrap();
+        a.mov(eax, u32::MAX).unwrap();
+        a.mov(edx, u32::MAX).unwrap();
+        a.xsave64(ptr(0x21000)).unwrap();
+        a.xsavec64(ptr(0x22000)).unwrap();
+        a.vzeroupper().unwrap();
+        a.xrstor64(ptr(0x21000)).unwrap();
+        a.vmovdqu(ptr(0x23000), ymm5).unwrap();
+        // XSTATE_BV without bit 2: the upper halves go to their initial state (zero).
+        a.mov(qword_ptr(0x21200), 3).unwrap();
+        a.xrstor64(ptr(0x21000)).unwrap();
+        a.vmovdqu(ptr(0x23020), ymm5).unwrap();
+        a.hlt().unwrap();
+        let mut m = machine(&mut a);
+        m.cpu.state_mut().sse.xmm[5] = [0x11, 0x22];
+        m.cpu.state_mut().ymm_hi[5] = [0x1234, 0x5678];
+        m.run();
+        assert_eq!((m.gpr(6), m.gpr(7)), (576, 832), "the XSAVE area size follows XCR0");
+        for (area, what) in [(0x21000u64, "XSAVE"), (0x22000, "XSAVEC")] {
+            let hi: [u8; 16] = m.peek(area + 576 + 5 * 16);
+            assert_eq!(hi[..8], 0x1234u64.to_le_bytes(), "{what}: YMM5[191:128]");
+            assert_eq!(hi[8..], 0x5678u64.to_le_bytes(), "{what}: YMM5[255:192]");
+        }
+        assert_eq!(u64::from_le_bytes(m.peek(0x22208)), 1 << 63 | 7, "XCOMP_BV");
+        let restored: [u8; 32] = m.peek(0x23000);
+        assert_eq!(restored[16..24], 0x1234u64.to_le_bytes(), "XRSTOR brought the upper half back");
+        let initialised: [u8; 32] = m.peek(0x23020);
+        assert_eq!(initialised[16..], [0; 16], "XSTATE_BV[2] clear initialises it");
+        assert_eq!(initialised[..8], 0x11u64.to_le_bytes(), "the XMM half is the SSE component's");
     }
 }

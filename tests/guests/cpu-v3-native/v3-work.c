@@ -1,0 +1,1 @@
+../cpu-v3/v3-work.c
