@@ -153,6 +153,19 @@ struct Point {
 }
 
 impl Tx<'_, '_> {
+    /// The value of type `ty` behind the pointer in frame field `field`.
+    fn behind_frame(&mut self, field: i32, ty: types::Type) -> Value {
+        let t = MemFlagsData::trusted();
+        let p = self.b.ins().load(I64, t, self.frame, field);
+        self.b.ins().load(ty, t, p, 0)
+    }
+
+    /// `ok && a == b`.
+    fn and_equal(&mut self, ok: Value, a: Value, b: Value) -> Value {
+        let same = self.b.ins().icmp(IntCC::Equal, a, b);
+        self.b.ins().band(ok, same)
+    }
+
     fn point(&self) -> Point {
         Point { dirty: self.dirty, flags: self.flags, pending_live: self.pending_live }
     }
@@ -273,14 +286,11 @@ impl Tx<'_, '_> {
                 (off::SLOT_CPL, self.b.ins().uload8(I64, t, self.st, off::CPL)),
             ] {
                 let want = self.b.ins().load(I64, t, s, field);
-                let same = self.b.ins().icmp(IntCC::Equal, want, value);
-                ok = self.b.ins().band(ok, same);
+                ok = self.and_equal(ok, want, value);
             }
             let epoch = self.b.ins().load(I64, t, s, off::SLOT_EPOCH);
-            let p = self.b.ins().load(I64, t, self.frame, off::FRAME_CHAIN_EPOCH);
-            let now = self.b.ins().load(I64, t, p, 0);
-            let current = self.b.ins().icmp(IntCC::Equal, epoch, now);
-            ok = self.b.ins().band(ok, current);
+            let now = self.behind_frame(off::FRAME_CHAIN_EPOCH, I64);
+            ok = self.and_equal(ok, epoch, now);
             let go = self.b.create_block();
             let back = self.b.create_block();
             self.b.ins().brif(ok, go, &[], back, &[]);
@@ -300,21 +310,17 @@ impl Tx<'_, '_> {
     /// still `tlb`. The state must be flushed.
     fn may_go_on(&mut self, len: Value, tlb: Value) -> Value {
         let t = MemFlagsData::trusted();
-        let p = self.b.ins().load(I64, t, self.frame, off::FRAME_RETIRED);
-        let retired = self.b.ins().load(I64, t, p, 0);
+        let retired = self.behind_frame(off::FRAME_RETIRED, I64);
         let end = self.b.ins().load(I64, t, self.frame, off::FRAME_RETIRED_END);
         let next = self.b.ins().iadd(retired, len);
         let mut ok = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, next, end);
         for field in [off::FRAME_BRK, off::FRAME_IRQ_CHECK] {
-            let p = self.b.ins().load(I64, t, self.frame, field);
-            let v = self.b.ins().load(types::I8, t, p, 0);
+            let v = self.behind_frame(field, types::I8);
             let clear = self.b.ins().icmp_imm_s(IntCC::Equal, v, 0);
             ok = self.b.ins().band(ok, clear);
         }
-        let p = self.b.ins().load(I64, t, self.frame, off::FRAME_TLB_GENERATION);
-        let now = self.b.ins().load(I64, t, p, 0);
-        let same = self.b.ins().icmp(IntCC::Equal, now, tlb);
-        self.b.ins().band(ok, same)
+        let now = self.behind_frame(off::FRAME_TLB_GENERATION, I64);
+        self.and_equal(ok, now, tlb)
     }
 
     /// The chain slot of a successor at `rip`: 0 for the fall-through, 1 for any other.
@@ -418,8 +424,7 @@ impl Tx<'_, '_> {
         let e = self.b.ins().iadd(entries, index);
         let tag = self.b.ins().load(I64, t, e, off::TLB_TAG);
         let want = self.b.ins().iadd_imm_s(page, 1);
-        let hit = self.b.ins().icmp(IntCC::Equal, tag, want);
-        ok = self.b.ins().band(ok, hit);
+        ok = self.and_equal(ok, tag, want);
         let perm = self.b.ins().uload8(I64, t, e, off::TLB_PERM);
         let cpl = self.b.ins().uload8(I64, t, self.st, off::CPL);
         let user = self.b.ins().icmp_imm_s(IntCC::Equal, cpl, 3);
@@ -427,17 +432,14 @@ impl Tx<'_, '_> {
         let user_bit = self.b.ins().imul_imm_u(user_bit, off::PERM_USER as i64);
         let need = if write { self.b.ins().bor_imm_u(user_bit, off::PERM_WRITE as i64) } else { user_bit };
         let have = self.b.ins().band(perm, need);
-        let allowed = self.b.ins().icmp(IntCC::Equal, have, need);
-        ok = self.b.ins().band(ok, allowed);
+        ok = self.and_equal(ok, have, need);
         let host = self.b.ins().load(I64, t, e, if write { off::TLB_WRITE_HOST } else { off::TLB_HOST });
         let mapped = self.b.ins().icmp_imm_s(IntCC::NotEqual, host, 0);
         ok = self.b.ins().band(ok, mapped);
         if write {
             let epoch = self.b.ins().load(I64, t, e, off::TLB_EPOCH);
-            let p = self.b.ins().load(I64, t, self.frame, off::FRAME_CODE_EPOCH);
-            let now = self.b.ins().load(I64, t, p, 0);
-            let current = self.b.ins().icmp(IntCC::Equal, epoch, now);
-            ok = self.b.ins().band(ok, current);
+            let now = self.behind_frame(off::FRAME_CODE_EPOCH, I64);
+            ok = self.and_equal(ok, epoch, now);
         }
         let fast = self.b.create_block();
         let slow = self.b.create_block();
@@ -576,8 +578,7 @@ impl Tx<'_, '_> {
         let len = self.iconst(self.plan.insns.len() as u64);
         let then = self.b.ins().load(I64, t, self.frame, off::FRAME_ENTRY_GENERATION);
         let mut ok = self.may_go_on(len, then);
-        let p = self.b.ins().load(I64, t, self.frame, off::FRAME_DEAD);
-        let dead = self.b.ins().load(types::I8, t, p, 0);
+        let dead = self.behind_frame(off::FRAME_DEAD, types::I8);
         let alive = self.b.ins().icmp_imm_s(IntCC::Equal, dead, 0);
         ok = self.b.ins().band(ok, alive);
         let out = self.b.create_block();
