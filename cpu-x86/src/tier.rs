@@ -44,6 +44,17 @@ pub enum AluOp {
     Test,
 }
 
+/// The shifts a tier may translate inline (by an immediate count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShiftOp {
+    /// SHL/SAL.
+    Shl,
+    /// SHR.
+    Shr,
+    /// SAR.
+    Sar,
+}
+
 /// The second operand of an inline ALU operation or MOV.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Src {
@@ -90,6 +101,18 @@ pub enum Lowering {
         dst: Gpr,
         /// Second source.
         src: Src,
+        /// Operand size in bytes.
+        size: u8,
+    },
+    /// A shift of a register by a nonzero count (already masked to 5 or 6 bits), setting
+    /// the lazy flags as the interpreter does.
+    Shift {
+        /// Operation.
+        op: ShiftOp,
+        /// The register.
+        dst: Gpr,
+        /// The count, 1 to 63.
+        count: u8,
         /// Operand size in bytes.
         size: u8,
     },

@@ -16,7 +16,7 @@ use cranelift_codegen::isa::{CallConv, TargetIsa};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use rx86_cpu::interp::flags::FlagOp;
 use rx86_cpu::interp::state::attr;
-use rx86_cpu::tier::{offsets as off, Address, AluOp, Lowering, PlanInsn, Src, TargetCheck, UnitPlan};
+use rx86_cpu::tier::{offsets as off, Address, AluOp, Lowering, PlanInsn, ShiftOp, Src, TargetCheck, UnitPlan};
 
 const I64: types::Type = types::I64;
 
@@ -132,11 +132,16 @@ fn regs_of(l: &Lowering) -> u16 {
     let src = |s: &Src| if let Src::Reg(r) = s { bit(*r) } else { 0 };
     match l {
         Lowering::Mov { dst, src: s, .. } | Lowering::Alu { dst, src: s, .. } => bit(*dst) | src(s),
-        Lowering::IncDec { dst, .. } => bit(*dst),
+        Lowering::IncDec { dst, .. } | Lowering::Shift { dst, .. } => bit(*dst),
         Lowering::Lea { dst, addr, .. } | Lowering::Load { dst, addr, .. } => bit(*dst) | address_regs(addr),
         Lowering::Store { src: s, addr, .. } => src(s) | address_regs(addr),
         Lowering::Helper | Lowering::Jcc { .. } | Lowering::Jmp { .. } => 0,
     }
+}
+
+/// True for the shifts' flag operations.
+fn is_shift(op: FlagOp) -> bool {
+    matches!(op, FlagOp::Shl | FlagOp::Shr | FlagOp::Sar)
 }
 
 /// The registers of an address.
@@ -239,6 +244,21 @@ impl Tx<'_, '_> {
             }
         }
         self.dirty = 0;
+        self.flush_flags();
+        if self.pending_live {
+            let p = self.b.ins().load(I64, MemFlagsData::trusted(), self.frame, off::FRAME_RETIRED);
+            let n = self.b.ins().load(I64, MemFlagsData::trusted(), p, 0);
+            let k = self.b.use_var(self.pending);
+            let n = self.b.ins().iadd(n, k);
+            self.b.ins().store(MemFlagsData::trusted(), n, p, 0);
+            let zero = self.iconst(0);
+            self.b.def_var(self.pending, zero);
+            self.pending_live = false;
+        }
+    }
+
+    /// Stores the flags of the last inline flag-setting instruction if they are not yet.
+    fn flush_flags(&mut self) {
         if let Some(k) = self.flags.as_mut().filter(|k| k.unstored) {
             k.unstored = false;
             let k = *k;
@@ -250,16 +270,6 @@ impl Tx<'_, '_> {
             self.b.ins().store(t, op, self.st, off::LAZY_OP);
             let size = self.b.ins().iconst(types::I8, k.size as i64);
             self.b.ins().store(t, size, self.st, off::LAZY_SIZE);
-        }
-        if self.pending_live {
-            let p = self.b.ins().load(I64, MemFlagsData::trusted(), self.frame, off::FRAME_RETIRED);
-            let n = self.b.ins().load(I64, MemFlagsData::trusted(), p, 0);
-            let k = self.b.use_var(self.pending);
-            let n = self.b.ins().iadd(n, k);
-            self.b.ins().store(MemFlagsData::trusted(), n, p, 0);
-            let zero = self.iconst(0);
-            self.b.def_var(self.pending, zero);
-            self.pending_live = false;
         }
     }
 
@@ -480,6 +490,7 @@ impl Tx<'_, '_> {
             }
             Lowering::Alu { op, dst, src, size } => self.alu(op, dst, src, size),
             Lowering::IncDec { inc, dst, size } => self.inc_dec(inc, dst, size),
+            Lowering::Shift { op, dst, count, size } => self.shift(op, dst, count, size),
             Lowering::Lea { dst, addr, size } => {
                 let a = self.effective(&addr);
                 self.put(dst, a, size);
@@ -605,10 +616,34 @@ impl Tx<'_, '_> {
         }
     }
 
+    /// SHL, SHR or SAR of a register by `count` (1-63), as the interpreter's form does
+    /// (the flags record the operand, the count and the result).
+    fn shift(&mut self, op: ShiftOp, dst: u8, count: u8, size: u8) {
+        let d = self.get(dst, size);
+        let bits = size as i64 * 8;
+        let (fop, r) = match op {
+            ShiftOp::Shl => (FlagOp::Shl, self.b.ins().ishl_imm_u(d, count as i64)),
+            ShiftOp::Shr => (FlagOp::Shr, self.b.ins().ushr_imm_u(d, count as i64)),
+            ShiftOp::Sar => {
+                let up = self.b.ins().ishl_imm_u(d, 64 - bits);
+                let signed = self.b.ins().sshr_imm_u(up, 64 - bits);
+                (FlagOp::Sar, self.b.ins().sshr_imm_u(signed, count as i64))
+            }
+        };
+        let r = if size >= 8 { r } else { self.b.ins().band_imm_u(r, mask(size) as i64) };
+        let c = self.iconst(count as u64);
+        self.flags = Some(Known { op: fop, size, dst: d, src: c, res: r, unstored: true });
+        self.put(dst, r, size);
+    }
+
     fn inc_dec(&mut self, inc: bool, dst: u8, size: u8) {
         // INC and DEC keep CF: fold the pending one into RFLAGS first.
         match self.flags {
             Some(k) if matches!(k.op, FlagOp::Inc | FlagOp::Dec) => {}
+            Some(k) if is_shift(k.op) => {
+                self.flush_flags();
+                self.fold_carry();
+            }
             Some(k) => {
                 let cf = self.carry_of(&k);
                 let t = MemFlagsData::trusted();
@@ -617,10 +652,7 @@ impl Tx<'_, '_> {
                 let new = self.b.ins().bor(old, cf);
                 self.b.ins().store(t, new, self.st, off::RFLAGS);
             }
-            None => {
-                let f = self.iconst(self.plan.abi.fold_carry as usize as u64);
-                self.b.ins().call_indirect(self.fold_sig, f, &[self.st]);
-            }
+            None => self.fold_carry(),
         }
         let d = self.get(dst, size);
         let one = self.iconst(1);
@@ -631,7 +663,13 @@ impl Tx<'_, '_> {
         self.put(dst, r, size);
     }
 
-    /// CF (0 or 1, 64-bit) of known flags other than INC/DEC's.
+    /// Folds the stored lazy CF into RFLAGS through the helper.
+    fn fold_carry(&mut self) {
+        let f = self.iconst(self.plan.abi.fold_carry as usize as u64);
+        self.b.ins().call_indirect(self.fold_sig, f, &[self.st]);
+    }
+
+    /// CF (0 or 1, 64-bit) of known ADD, SUB or logic flags.
     fn carry_of(&mut self, k: &Known) -> Value {
         let c = match k.op {
             FlagOp::Add => self.b.ins().icmp(IntCC::UnsignedLessThan, k.res, k.dst),
@@ -643,6 +681,11 @@ impl Tx<'_, '_> {
 
     /// Condition `cc` as an I8 truth value.
     fn condition(&mut self, cc: u8) -> Value {
+        // CF and OF of a shift are left to the helper (the conditions O, B, BE, L, LE).
+        if self.flags.is_some_and(|k| is_shift(k.op)) && matches!(cc >> 1, 0 | 1 | 3 | 6 | 7) {
+            self.flush_flags();
+            self.flags = None;
+        }
         let Some(k) = self.flags else {
             let f = self.iconst(self.plan.abi.condition as usize as u64);
             let cc = self.b.ins().iconst(types::I32, cc as i64);

@@ -14,7 +14,7 @@ use super::op::{Op, NO_REG};
 use super::state::{CpuState, Mode};
 use crate::engine::Exit;
 use crate::tier::{
-    Address, AluOp, ChainSlot, Lowering, PlanInsn, Src, TargetCheck, UnitAbi, UnitCode, UnitFrame, UnitPlan,
+    Address, AluOp, ChainSlot, Lowering, PlanInsn, ShiftOp, Src, TargetCheck, UnitAbi, UnitCode, UnitFrame, UnitPlan,
 };
 use iced_x86::{Code, Mnemonic as M, OpKind};
 use std::ffi::c_void;
@@ -310,6 +310,19 @@ fn lowering(op: &Op, last: bool, long: bool) -> Lowering {
                 seg: op.mem.seg as u8,
                 size,
             })
+        }
+        M::Shl | M::Sal | M::Shr | M::Sar if reg0 => {
+            let count = match count {
+                1 => 1,
+                2 if kind(1) == Some(OpKind::Immediate8) => ins.immediate8(),
+                _ => 0,
+            } & if size == 8 { 0x3f } else { 0x1f };
+            let shift = match ins.mnemonic() {
+                M::Shr => ShiftOp::Shr,
+                M::Sar => ShiftOp::Sar,
+                _ => ShiftOp::Shl,
+            };
+            gpr(op.r0).filter(|_| count != 0).map(|dst| Lowering::Shift { op: shift, dst, count, size })
         }
         M::Inc | M::Dec if reg0 => gpr(op.r0).map(|dst| Lowering::IncDec { inc: ins.mnemonic() == M::Inc, dst, size }),
         M::Lea if reg0 && kind(1) == Some(OpKind::Memory) && size >= 2 => {
