@@ -169,6 +169,21 @@ pub enum Lowering {
         /// Bytes written.
         size: u8,
     },
+    /// PUSH of a register or an immediate, `size` bytes, in 64-bit code or in 32-bit code
+    /// on a 32-bit stack (SS.B set; checked at run time).
+    Push {
+        /// The value.
+        src: Src,
+        /// Bytes pushed.
+        size: u8,
+    },
+    /// POP into a register, `size` bytes (same conditions as [`Lowering::Push`]).
+    Pop {
+        /// The register.
+        dst: Gpr,
+        /// Bytes popped.
+        size: u8,
+    },
     /// JMP to `target`; the unit's last instruction.
     Jmp {
         /// Branch target (an offset in CS).

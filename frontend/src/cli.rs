@@ -124,7 +124,7 @@ pub struct RunArgs {
     /// A slower virtual CPU spends fewer instructions in the guest's timed waits.
     #[arg(long, value_name = "shift=N", value_parser = parse_icount)]
     pub icount: Option<u32>,
-    /// With --accel jit: how many times a block runs before it is compiled (default 64).
+    /// With --accel jit: how many times a block runs before it is compiled (default 2000).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub jit_threshold: Option<u32>,
     /// With --accel jit: check every run of compiled code against the interpreter and stop

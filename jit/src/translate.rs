@@ -135,9 +135,14 @@ fn regs_of(l: &Lowering) -> u16 {
         Lowering::IncDec { dst, .. } | Lowering::Shift { dst, .. } => bit(*dst),
         Lowering::Lea { dst, addr, .. } | Lowering::Load { dst, addr, .. } => bit(*dst) | address_regs(addr),
         Lowering::Store { src: s, addr, .. } => src(s) | address_regs(addr),
+        Lowering::Push { src: s, .. } => src(s) | bit(4),
+        Lowering::Pop { dst, .. } => bit(*dst) | bit(4),
         Lowering::Helper | Lowering::Jcc { .. } | Lowering::Jmp { .. } => 0,
     }
 }
+
+/// The stack segment's number.
+const SS: u8 = 2;
 
 /// True for the shifts' flag operations.
 fn is_shift(op: FlagOp) -> bool {
@@ -391,9 +396,21 @@ impl Tx<'_, '_> {
         size: u8,
         write: bool,
     ) -> (Value, cranelift_codegen::ir::Block) {
-        let t = MemFlagsData::trusted();
         let ea = self.effective(addr);
-        let mut ok = self.b.ins().iconst(types::I8, 1);
+        let ok = self.b.ins().iconst(types::I8, 1);
+        self.host_address_at(ea, ok, seg, size, write)
+    }
+
+    /// [`Self::host_address`] of offset `ea`, with `ok` (I8) a further condition.
+    fn host_address_at(
+        &mut self,
+        ea: Value,
+        mut ok: Value,
+        seg: u8,
+        size: u8,
+        write: bool,
+    ) -> (Value, cranelift_codegen::ir::Block) {
+        let t = MemFlagsData::trusted();
         let lin = if self.plan.long_mode {
             if seg >= 4 {
                 let base = self.b.ins().load(I64, t, self.st, off::seg_base(seg));
@@ -458,6 +475,44 @@ impl Tx<'_, '_> {
         (self.b.ins().iadd(host, page_off), slow)
     }
 
+    /// `size` bytes of guest RAM at host address `host`, extended to 64 bits.
+    fn load_host(&mut self, host: Value, size: u8, signed: bool) -> Value {
+        let g = MemFlagsData::new();
+        match (size, signed) {
+            (1, false) => self.b.ins().uload8(I64, g, host, 0),
+            (1, true) => self.b.ins().sload8(I64, g, host, 0),
+            (2, false) => self.b.ins().uload16(I64, g, host, 0),
+            (2, true) => self.b.ins().sload16(I64, g, host, 0),
+            (4, false) => self.b.ins().uload32(g, host, 0),
+            (4, true) => self.b.ins().sload32(g, host, 0),
+            _ => self.b.ins().load(I64, g, host, 0),
+        }
+    }
+
+    /// Stores the low `size` bytes of `v` to guest RAM at host address `host`.
+    fn store_host(&mut self, host: Value, v: Value, size: u8) {
+        let g = MemFlagsData::new();
+        match size {
+            1 => self.b.ins().istore8(g, v, host, 0),
+            2 => self.b.ins().istore16(g, v, host, 0),
+            4 => self.b.ins().istore32(g, v, host, 0),
+            _ => self.b.ins().store(g, v, host, 0),
+        };
+    }
+
+    /// The stack pointer masked to the stack's size, the condition (I8) for the inline
+    /// path (in 32-bit code, SS.B set: a 32-bit stack), and the stack's size in bytes.
+    fn stack_pointer(&mut self) -> (Value, Value, u8) {
+        if self.plan.long_mode {
+            let one = self.b.ins().iconst(types::I8, 1);
+            return (self.get(4, 8), one, 8);
+        }
+        let attrs = self.b.ins().uload16(I64, MemFlagsData::trusted(), self.st, off::seg_attrs(SS));
+        let big = self.b.ins().band_imm_u(attrs, attr::DB as i64);
+        let ok = self.b.ins().icmp_imm_s(IntCC::NotEqual, big, 0);
+        (self.get(4, 4), ok, 4)
+    }
+
     /// Ends an inline memory access: the fast path (current block, in the state it
     /// left) and the slow path `slow` (entered in state `before`, running the
     /// instruction's handler) meet in a new block, where the fast path's state holds.
@@ -498,17 +553,39 @@ impl Tx<'_, '_> {
             Lowering::Load { dst, addr, seg, size, dst_size, signed } => {
                 let before = self.point();
                 let (host, slow) = self.host_address(&addr, seg, size, false);
-                let g = MemFlagsData::new();
-                let v = match (size, signed) {
-                    (1, false) => self.b.ins().uload8(I64, g, host, 0),
-                    (1, true) => self.b.ins().sload8(I64, g, host, 0),
-                    (2, false) => self.b.ins().uload16(I64, g, host, 0),
-                    (2, true) => self.b.ins().sload16(I64, g, host, 0),
-                    (4, false) => self.b.ins().uload32(g, host, 0),
-                    (4, true) => self.b.ins().sload32(g, host, 0),
-                    _ => self.b.ins().load(I64, g, host, 0),
-                };
+                let v = self.load_host(host, size, signed);
                 self.put(dst, v, dst_size);
+                self.count(1);
+                self.join_slow_path(insn, slow, before);
+                if last {
+                    self.exit_to(insn.next_ip, Some(0));
+                }
+                return;
+            }
+            Lowering::Push { src, size } => {
+                let before = self.point();
+                let (sp, ok, stack) = self.stack_pointer();
+                let sp = self.b.ins().iadd_imm_s(sp, -(size as i64));
+                let sp = self.b.ins().band_imm_u(sp, mask(stack) as i64);
+                let v = self.src(src, size);
+                let (host, slow) = self.host_address_at(sp, ok, SS, size, true);
+                self.store_host(host, v, size);
+                self.put(4, sp, stack);
+                self.count(1);
+                self.join_slow_path(insn, slow, before);
+                if last {
+                    self.exit_to(insn.next_ip, Some(0));
+                }
+                return;
+            }
+            Lowering::Pop { dst, size } => {
+                let before = self.point();
+                let (sp, ok, stack) = self.stack_pointer();
+                let (host, slow) = self.host_address_at(sp, ok, SS, size, false);
+                let v = self.load_host(host, size, false);
+                let up = self.b.ins().iadd_imm_s(sp, size as i64);
+                self.put(4, up, stack);
+                self.put(dst, v, size);
                 self.count(1);
                 self.join_slow_path(insn, slow, before);
                 if last {
@@ -520,13 +597,7 @@ impl Tx<'_, '_> {
                 let before = self.point();
                 let (host, slow) = self.host_address(&addr, seg, size, true);
                 let v = self.src(src, size);
-                let g = MemFlagsData::new();
-                match size {
-                    1 => self.b.ins().istore8(g, v, host, 0),
-                    2 => self.b.ins().istore16(g, v, host, 0),
-                    4 => self.b.ins().istore32(g, v, host, 0),
-                    _ => self.b.ins().store(g, v, host, 0),
-                };
+                self.store_host(host, v, size);
                 self.count(1);
                 self.join_slow_path(insn, slow, before);
                 if last {

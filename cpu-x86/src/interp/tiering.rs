@@ -19,9 +19,12 @@ use crate::tier::{
 use iced_x86::{Code, Mnemonic as M, OpKind};
 use std::ffi::c_void;
 
-/// Executions of a block before it is compiled: enough that code run only at start-up
-/// (firmware, decompressors) stays interpreted, few enough that loops compile early.
-pub const DEFAULT_HOT_THRESHOLD: u32 = 64;
+/// Executions of a block before it is compiled. Compiling a block costs about a
+/// millisecond, the time of a few hundred thousand interpreted instructions: on Debian's
+/// boot (CPU time, one run each) 64 compiled 15,800 blocks and spent 28% of the run
+/// compiling, 500 took 45 s, 2000 took 42 s with 3,900 blocks and 9% compiling, and
+/// higher thresholds were no faster.
+pub const DEFAULT_HOT_THRESHOLD: u32 = 2000;
 
 /// Counters of the tier's use, for `--stats`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -204,8 +207,8 @@ impl Ctx<'_> {
 
 /// The plan of `block` decoded in `mode`. Under the lock-step checker (`checked`),
 /// memory accesses go through their handlers: the checker replays translated
-/// instructions, and a replayed access would see memory the unit's later instructions
-/// already changed. Inline memory accesses are compared with the interpreter by whole
+/// instructions after the unit, when its later instructions may have changed the memory
+/// or the segments and mode (an IRET) a replayed access would use. Inline memory accesses are compared with the interpreter by whole
 /// runs instead (the tier fuzz target, the same guest output on both tiers).
 fn plan(block: &Block, mode: Mode, checked: bool) -> UnitPlan {
     let long = mode == Mode::Long64;
@@ -216,7 +219,11 @@ fn plan(block: &Block, mode: Mode, checked: bool) -> UnitPlan {
         .enumerate()
         .map(|(i, op)| PlanInsn {
             lowering: match lowering(op, i == last, long) {
-                Lowering::Load { .. } | Lowering::Store { .. } if checked => Lowering::Helper,
+                Lowering::Load { .. } | Lowering::Store { .. } | Lowering::Push { .. } | Lowering::Pop { .. }
+                    if checked =>
+                {
+                    Lowering::Helper
+                }
                 l => l,
             },
             op: (op as *const Op).cast(),
@@ -323,6 +330,19 @@ fn lowering(op: &Op, last: bool, long: bool) -> Lowering {
                 _ => ShiftOp::Shl,
             };
             gpr(op.r0).filter(|_| count != 0).map(|dst| Lowering::Shift { op: shift, dst, count, size })
+        }
+        M::Push | M::Pop if count == 1 && ins.code_size() != iced_x86::CodeSize::Code16 => {
+            let size = ins.stack_pointer_increment().unsigned_abs() as u8;
+            let reg = (kind(0) == Some(OpKind::Register) && op.r0 != NO_REG).then(|| gpr(op.r0)).flatten();
+            match (ins.mnemonic(), reg) {
+                (_, _) if !matches!(size, 4 | 8) => None,
+                (M::Push, Some(r)) => Some(Lowering::Push { src: Src::Reg(r), size }),
+                (M::Push, None) if kind(0).is_some_and(super::ops::operand::is_immediate) => {
+                    Some(Lowering::Push { src: Src::Imm(ins.immediate(0) & size_mask(size)), size })
+                }
+                (M::Pop, Some(dst)) => Some(Lowering::Pop { dst, size }),
+                _ => None,
+            }
         }
         M::Inc | M::Dec if reg0 => gpr(op.r0).map(|dst| Lowering::IncDec { inc: ins.mnemonic() == M::Inc, dst, size }),
         M::Lea if reg0 && kind(1) == Some(OpKind::Memory) && size >= 2 => {
