@@ -29,6 +29,52 @@ pub fn run_both(data: &[u8]) -> (RunEnd, RunEnd) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rx86_core::platform::BasicPlatform;
+    use rx86_core::time::Clock;
+    use rx86_cpu::engine::Exit;
+    use rx86_cpu::interp::state::{Seg, Segment};
+
+    /// Real-mode code at 0x1000 on a plain board: `mov al, 1; hlt`, run to its HLT, then
+    /// its immediate rewritten by DMA and the code run again; the new value must show,
+    /// with the block compiled at its first run on the JIT tier as on the interpreter.
+    fn dma_patched_run(jit: bool) -> u64 {
+        let p = BasicPlatform::new(1 << 20).expect("RAM");
+        p.memory.write(0x1000, &[0xb0, 0x01, 0xf4]);
+        let mut cpu = Interpreter::new(DEFAULT_NS_PER_INSN);
+        if jit {
+            let tier = rx86_jit::JitTier::new(1 << 20).expect("the JIT tier on this host");
+            cpu.set_tier(Box::new(tier), 1, true);
+        }
+        let start = |cpu: &mut Interpreter| {
+            let st = cpu.state_mut();
+            st.seg = [Segment::real(0); 6];
+            st.seg[Seg::Cs as usize].attrs = 0x9b;
+            st.rip = 0x1000;
+            st.halted = false;
+        };
+        start(&mut cpu);
+        cpu.flush_caches();
+        let clock = Clock::new_virtual();
+        for _ in 0..3 {
+            start(&mut cpu);
+            assert_eq!(cpu.run_until(&p, &clock, u64::MAX), Exit::Halted);
+        }
+        assert_eq!(cpu.state().gpr[0] & 0xff, 1);
+        p.memory.dma_write(0x1001, &[7]).expect("DMA into RAM");
+        start(&mut cpu);
+        assert_eq!(cpu.run_until(&p, &clock, u64::MAX), Exit::Halted);
+        if let Some(report) = cpu.tier_report() {
+            assert_eq!(report.tier.units, 2, "compiled before and after the DMA");
+            assert_eq!(report.invalidated_units, 1);
+        }
+        cpu.state().gpr[0] & 0xff
+    }
+
+    #[test]
+    fn code_rewritten_by_dma_is_seen_on_both_tiers() {
+        assert_eq!(dma_patched_run(false), 7);
+        assert_eq!(dma_patched_run(true), 7);
+    }
 
     #[test]
     fn a_counting_loop_runs_the_same_on_both_tiers() {
