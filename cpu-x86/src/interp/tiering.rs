@@ -136,10 +136,10 @@ impl Ctx<'_> {
             self.c.cache.chain_epoch += 1;
         }
         if code.is_some() {
-            // The same block is never compiled twice in one mode: its key includes it.
+            // A block is planned the same way every time (its key fixes the mode), so the
+            // first plan's lowerings also describe a recompilation.
             let _ = block.lowered.set(plan.insns.iter().map(|i| i.lowering).collect());
-        }
-        if code.is_none() {
+        } else {
             block.heat.set(u32::MAX);
         }
         block.unit.set(code);
