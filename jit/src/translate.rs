@@ -530,7 +530,9 @@ impl Tx<'_, '_> {
     }
 
     fn insn(&mut self, insn: &PlanInsn, last: bool, head: cranelift_codegen::ir::Block) {
-        match insn.lowering {
+        // A memory access leaves its slow path (and the state it starts in) to be joined
+        // once the fast path has counted the instruction.
+        let slow_path = match insn.lowering {
             Lowering::Helper => {
                 self.helper(insn);
                 if last {
@@ -542,25 +544,31 @@ impl Tx<'_, '_> {
             Lowering::Mov { dst, src, size } => {
                 let v = self.src(src, size);
                 self.put(dst, v, size);
+                None
             }
-            Lowering::Alu { op, dst, src, size } => self.alu(op, dst, src, size),
-            Lowering::IncDec { inc, dst, size } => self.inc_dec(inc, dst, size),
-            Lowering::Shift { op, dst, count, size } => self.shift(op, dst, count, size),
+            Lowering::Alu { op, dst, src, size } => {
+                self.alu(op, dst, src, size);
+                None
+            }
+            Lowering::IncDec { inc, dst, size } => {
+                self.inc_dec(inc, dst, size);
+                None
+            }
+            Lowering::Shift { op, dst, count, size } => {
+                self.shift(op, dst, count, size);
+                None
+            }
             Lowering::Lea { dst, addr, size } => {
                 let a = self.effective(&addr);
                 self.put(dst, a, size);
+                None
             }
             Lowering::Load { dst, addr, seg, size, dst_size, signed } => {
                 let before = self.point();
                 let (host, slow) = self.host_address(&addr, seg, size, false);
                 let v = self.load_host(host, size, signed);
                 self.put(dst, v, dst_size);
-                self.count(1);
-                self.join_slow_path(insn, slow, before);
-                if last {
-                    self.exit_to(insn.next_ip, Some(0));
-                }
-                return;
+                Some((slow, before))
             }
             Lowering::Push { src, size } => {
                 let before = self.point();
@@ -571,12 +579,7 @@ impl Tx<'_, '_> {
                 let (host, slow) = self.host_address_at(sp, ok, SS, size, true);
                 self.store_host(host, v, size);
                 self.put(4, sp, stack);
-                self.count(1);
-                self.join_slow_path(insn, slow, before);
-                if last {
-                    self.exit_to(insn.next_ip, Some(0));
-                }
-                return;
+                Some((slow, before))
             }
             Lowering::Pop { dst, size } => {
                 let before = self.point();
@@ -586,24 +589,14 @@ impl Tx<'_, '_> {
                 let up = self.b.ins().iadd_imm_s(sp, size as i64);
                 self.put(4, up, stack);
                 self.put(dst, v, size);
-                self.count(1);
-                self.join_slow_path(insn, slow, before);
-                if last {
-                    self.exit_to(insn.next_ip, Some(0));
-                }
-                return;
+                Some((slow, before))
             }
             Lowering::Store { src, addr, seg, size } => {
                 let before = self.point();
                 let (host, slow) = self.host_address(&addr, seg, size, true);
                 let v = self.src(src, size);
                 self.store_host(host, v, size);
-                self.count(1);
-                self.join_slow_path(insn, slow, before);
-                if last {
-                    self.exit_to(insn.next_ip, Some(0));
-                }
-                return;
+                Some((slow, before))
             }
             Lowering::Jcc { cc, target } => {
                 let c = self.condition(cc);
@@ -624,8 +617,11 @@ impl Tx<'_, '_> {
                 self.branch(insn, target, head);
                 return;
             }
-        }
+        };
         self.count(1);
+        if let Some((slow, before)) = slow_path {
+            self.join_slow_path(insn, slow, before);
+        }
         if last {
             self.exit_to(insn.next_ip, Some(0));
         }
