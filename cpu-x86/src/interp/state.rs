@@ -421,6 +421,13 @@ impl Default for CpuState {
 }
 
 impl CpuState {
+    /// Folds the pending operation's CF into RFLAGS (before INC or DEC, which keep CF,
+    /// replace the lazy flags).
+    #[inline]
+    pub fn fold_carry(&mut self) {
+        self.rflags = (self.rflags & !fl::CF) | self.lazy.carry(self.rflags) as u64;
+    }
+
     /// Recomputes [`CpuState::mode`] from CR0, EFLAGS, EFER and CS.
     pub fn update_mode(&mut self) {
         self.mode = if self.cr0 & cr0::PE == 0 {

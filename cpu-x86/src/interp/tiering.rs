@@ -71,8 +71,7 @@ unsafe extern "C" fn condition(st: *const CpuState, cc: u32) -> u32 {
 /// `st` points to the live CPU state.
 unsafe extern "C" fn fold_carry(st: *mut CpuState) {
     // SAFETY: as for `condition`; nothing else accesses the state during the call.
-    let st = unsafe { &mut *st };
-    st.rflags = (st.rflags & !super::state::fl::CF) | st.lazy.carry(st.rflags) as u64;
+    unsafe { &mut *st }.fold_carry();
 }
 
 impl Ctx<'_> {

@@ -165,7 +165,7 @@ impl Ctx<'_> {
     pub fn set_lazy(&mut self, op: FlagOp, size: u8, dst: u64, src: u64, res: u64) {
         let st = &mut self.c.st;
         if matches!(op, FlagOp::Inc | FlagOp::Dec) {
-            st.rflags = (st.rflags & !fl::CF) | st.lazy.carry(st.rflags) as u64;
+            st.fold_carry();
         }
         st.lazy = LazyFlags { dst, src, res, op, size };
     }
