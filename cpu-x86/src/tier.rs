@@ -184,6 +184,67 @@ pub enum Lowering {
         /// Bytes popped.
         size: u8,
     },
+    /// MOVZX, MOVSX or MOVSXD of a register: `dst = extend(src)` from `from` to
+    /// `size` bytes.
+    Extend {
+        /// Destination.
+        dst: Gpr,
+        /// Source register, read as `from` bytes.
+        src: Gpr,
+        /// Source size in bytes (1, 2 or 4).
+        from: u8,
+        /// Destination size in bytes.
+        size: u8,
+        /// Sign- rather than zero-extend.
+        signed: bool,
+    },
+    /// CMOVcc between registers: `dst = cc ? src : dst` with `dst`'s write rules (a
+    /// 32-bit destination is zero-extended either way).
+    Cmov {
+        /// Condition code.
+        cc: u8,
+        /// Destination.
+        dst: Gpr,
+        /// Source.
+        src: Gpr,
+        /// Operand size in bytes (2, 4 or 8).
+        size: u8,
+    },
+    /// SETcc of a byte register.
+    Setcc {
+        /// Condition code.
+        cc: u8,
+        /// The register (its low byte).
+        dst: Gpr,
+    },
+    /// `dst = dst OP [seg:addr]` (CMP: the flags only), `size` bytes, through the same
+    /// TLB path as [`Lowering::Load`]; the flags as [`Lowering::Alu`] sets them.
+    AluLoad {
+        /// Operation (ADD, OR, AND, SUB, XOR or CMP).
+        op: AluOp,
+        /// Destination (and first source).
+        dst: Gpr,
+        /// Offset of the memory operand.
+        addr: Address,
+        /// Segment register number.
+        seg: u8,
+        /// Operand size in bytes.
+        size: u8,
+    },
+    /// CMP or TEST of memory with a register or immediate: the flags of
+    /// `[seg:addr] OP src`, `size` bytes, through the same TLB path as [`Lowering::Load`].
+    CmpMem {
+        /// CMP or TEST.
+        op: AluOp,
+        /// Offset of the memory operand.
+        addr: Address,
+        /// Segment register number.
+        seg: u8,
+        /// Second source.
+        src: Src,
+        /// Operand size in bytes.
+        size: u8,
+    },
     /// JMP to `target`; the unit's last instruction.
     Jmp {
         /// Branch target (an offset in CS).
@@ -197,6 +258,33 @@ pub enum Lowering {
 /// is still valid: going to the same RIP with the same CS base and CPL (so the same block
 /// as the interpreter would find), the TLB and the chain epoch (bumped whenever a block is
 /// dropped or code memory reused) unchanged, and the budget covering the whole successor.
+/// Slots of the jump cache: the [`ChainSlot`]s, indexed by a hash of the target RIP, that
+/// let a unit whose successor is known only at run time (a RET, an indirect or relative
+/// CALL or JMP run by its handler, a direct exit whose own slot does not hold) go on to
+/// compiled code without returning to the interpreter's loop.
+pub const JUMP_CACHE_SLOTS: usize = 1024;
+
+/// The right shift folded into a RIP's jump-cache index.
+pub const JUMP_CACHE_FOLD: u32 = 10;
+
+/// The jump-cache slot of `rip`: `(rip ^ (rip >> JUMP_CACHE_FOLD)) % JUMP_CACHE_SLOTS`
+/// (compiled code computes the same).
+#[inline]
+pub fn jump_cache_index(rip: u64) -> usize {
+    (rip ^ (rip >> JUMP_CACHE_FOLD)) as usize & (JUMP_CACHE_SLOTS - 1)
+}
+
+/// What [`UnitAbi::exec_op`] says of the instruction it ran.
+pub mod helper_result {
+    /// Go on with the next instruction of the unit.
+    pub const GO_ON: u32 = 0;
+    /// Return to the interpreter's loop (a fault was delivered, the board was asked for).
+    pub const STOP: u32 = 1;
+    /// Control left the straight line (a branch was taken): the unit may go on to the
+    /// compiled code at the new RIP through the jump cache.
+    pub const BRANCHED: u32 = 2;
+}
+
 #[repr(C)]
 #[derive(Debug, Default)]
 pub struct ChainSlot {
@@ -256,6 +344,9 @@ pub struct UnitPlan {
     /// The block's chain slots: `[fall-through, other]` successor (`None`: the unit
     /// always returns to the interpreter's loop).
     pub chain: Option<[*const ChainSlot; 2]>,
+    /// The unit may go on through the jump cache ([`UnitFrame::jump_cache`]) where its
+    /// successor is known only at run time.
+    pub jump_cache: bool,
 }
 
 /// The run-time data a unit is called with.
@@ -290,14 +381,18 @@ pub struct UnitFrame {
     pub chain_epoch: *const u64,
     /// Units entered through chain slots (counted by compiled code).
     pub chained: u64,
+    /// The jump cache: [`JUMP_CACHE_SLOTS`] slots, indexed by [`jump_cache_index`].
+    pub jump_cache: *const ChainSlot,
+    /// Units entered through the jump cache (counted by compiled code; part of `chained`).
+    pub jumped: u64,
 }
 
 /// Offsets into [`CpuState`] and helper entry points a compiled unit uses.
 #[derive(Debug, Clone, Copy)]
 pub struct UnitAbi {
     /// Executes one instruction through its interpreter handler, exactly as the lean
-    /// loop does (RIP set, handler run, retired counted, a fault delivered); returns
-    /// nonzero when the unit must stop after it.
+    /// loop does (RIP set, handler run, retired counted, a fault delivered); returns one
+    /// of [`helper_result`].
     pub exec_op: unsafe extern "C" fn(ctx: *mut c_void, op: *const c_void) -> u32,
     /// Evaluates condition `cc` on the lazy flags and RFLAGS of the state.
     pub condition: unsafe extern "C" fn(st: *const CpuState, cc: u32) -> u32,
@@ -392,6 +487,12 @@ pub mod offsets {
     pub const FRAME_CHAIN_EPOCH: i32 = offset_of!(UnitFrame, chain_epoch) as i32;
     /// `UnitFrame::chained`.
     pub const FRAME_CHAINED: i32 = offset_of!(UnitFrame, chained) as i32;
+    /// `UnitFrame::jump_cache`.
+    pub const FRAME_JUMP_CACHE: i32 = offset_of!(UnitFrame, jump_cache) as i32;
+    /// `UnitFrame::jumped`.
+    pub const FRAME_JUMPED: i32 = offset_of!(UnitFrame, jumped) as i32;
+    /// Bytes per [`ChainSlot`] (the jump cache's stride).
+    pub const SLOT_SIZE: usize = std::mem::size_of::<ChainSlot>();
     /// `ChainSlot::entry`.
     pub const SLOT_ENTRY: i32 = offset_of!(ChainSlot, entry) as i32;
     /// `ChainSlot::len`.

@@ -9,11 +9,12 @@ pub fn tier_line(r: &TierReport, host_s: f64) -> String {
     let share = if host_s > 0.0 { 100.0 * compile_s / host_s } else { 0.0 };
     let mut line = format!(
         "rx86 jit: {} units compiled in {compile_s:.3} s ({share:.1}% of the run), {} declined; {} unit runs \
-         ({} entered from other units), {} blocks interpreted; {} compiled blocks invalidated; code memory {} KiB of {} KiB, emptied {} times",
+         ({} entered from other units, {} of them through the jump cache), {} blocks interpreted; {} compiled blocks invalidated; code memory {} KiB of {} KiB, emptied {} times",
         t.units,
         t.failures,
         r.counters.unit_runs + r.counters.chained_runs,
         r.counters.chained_runs,
+        r.counters.jumped_runs,
         r.counters.interpreted_blocks,
         r.invalidated_units,
         t.code_bytes / 1024,

@@ -10,13 +10,16 @@
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
-    types, AbiParam, Function, InstBuilder, MemFlagsData, SigRef, Signature, UserFuncName, Value,
+    types, AbiParam, BlockArg, Function, InstBuilder, MemFlagsData, SigRef, Signature, UserFuncName, Value,
 };
 use cranelift_codegen::isa::{CallConv, TargetIsa};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use rx86_cpu::interp::flags::FlagOp;
 use rx86_cpu::interp::state::attr;
-use rx86_cpu::tier::{offsets as off, Address, AluOp, Lowering, PlanInsn, ShiftOp, Src, TargetCheck, UnitPlan};
+use rx86_cpu::tier::{
+    helper_result, offsets as off, Address, AluOp, Lowering, PlanInsn, ShiftOp, Src, TargetCheck, UnitPlan,
+    JUMP_CACHE_FOLD, JUMP_CACHE_SLOTS,
+};
 
 const I64: types::Type = types::I64;
 
@@ -126,6 +129,12 @@ pub fn translate(plan: &UnitPlan, func: &mut Function, fctx: &mut FunctionBuilde
     b.finalize(isa.frontend_config());
 }
 
+/// The lowering is a memory access that sets the flags (its slow path's handler
+/// stores them).
+fn sets_flags(l: &Lowering) -> bool {
+    matches!(l, Lowering::AluLoad { .. } | Lowering::CmpMem { .. })
+}
+
 /// The registers a lowering reads or writes, as a bit mask.
 fn regs_of(l: &Lowering) -> u16 {
     let bit = |r: u8| 1u16 << r;
@@ -137,6 +146,10 @@ fn regs_of(l: &Lowering) -> u16 {
         Lowering::Store { src: s, addr, .. } => src(s) | address_regs(addr),
         Lowering::Push { src: s, .. } => src(s) | bit(4),
         Lowering::Pop { dst, .. } => bit(*dst) | bit(4),
+        Lowering::Extend { dst, src, .. } | Lowering::Cmov { dst, src, .. } => bit(*dst) | bit(*src),
+        Lowering::Setcc { dst, .. } => bit(*dst),
+        Lowering::AluLoad { dst, addr, .. } => bit(*dst) | address_regs(addr),
+        Lowering::CmpMem { src: s, addr, .. } => src(s) | address_regs(addr),
         Lowering::Helper | Lowering::Jcc { .. } | Lowering::Jmp { .. } => 0,
     }
 }
@@ -279,45 +292,71 @@ impl Tx<'_, '_> {
     }
 
     /// Flushes, sets RIP and leaves the unit: through chain slot `slot` to the
-    /// successor's code when the slot holds, else back to the interpreter. The current
-    /// block ends; the translator's state is left as it was before the flush.
+    /// successor's code when the slot holds, else through the jump cache, else back to
+    /// the interpreter. The current block ends; the translator's state is left as it was
+    /// before the flush.
     fn exit_to(&mut self, rip: u64, slot: Option<usize>) {
         let before = self.point();
         self.flush();
         let v = self.iconst(rip);
         self.b.ins().store(MemFlagsData::trusted(), v, self.st, off::RIP);
         if let Some(slot) = slot.and_then(|i| self.plan.chain.map(|c| c[i])) {
-            let t = MemFlagsData::trusted();
             let s = self.iconst(slot as u64);
-            let entry = self.b.ins().load(I64, t, s, off::SLOT_ENTRY);
-            let len = self.b.ins().load(I64, t, s, off::SLOT_LEN);
-            let tlb = self.b.ins().load(I64, t, s, off::SLOT_TLB_GENERATION);
-            let mut ok = self.may_go_on(len, tlb);
-            let filled = self.b.ins().icmp_imm_s(IntCC::NotEqual, entry, 0);
-            ok = self.b.ins().band(ok, filled);
-            for (field, value) in [
-                (off::SLOT_RIP, self.iconst(rip)),
-                (off::SLOT_CS_BASE, self.b.ins().load(I64, t, self.st, off::seg_base(1))),
-                (off::SLOT_CPL, self.b.ins().uload8(I64, t, self.st, off::CPL)),
-            ] {
-                let want = self.b.ins().load(I64, t, s, field);
-                ok = self.and_equal(ok, want, value);
-            }
-            let epoch = self.b.ins().load(I64, t, s, off::SLOT_EPOCH);
-            let now = self.behind_frame(off::FRAME_CHAIN_EPOCH, I64);
-            ok = self.and_equal(ok, epoch, now);
-            let go = self.b.create_block();
-            let back = self.b.create_block();
-            self.b.ins().brif(ok, go, &[], back, &[]);
-            self.b.switch_to_block(go);
-            let n = self.b.ins().load(I64, t, self.frame, off::FRAME_CHAINED);
-            let n = self.b.ins().iadd_imm_s(n, 1);
-            self.b.ins().store(t, n, self.frame, off::FRAME_CHAINED);
-            self.b.ins().return_call_indirect(self.unit_sig, entry, &[self.frame]);
-            self.b.switch_to_block(back);
+            self.go_through(s, v, false);
+        }
+        self.leave(v);
+        self.restore(before);
+    }
+
+    /// Leaves the unit, flushed and with RIP `rip` stored: through the jump cache to
+    /// the compiled code at `rip` when its slot holds, else back to the interpreter.
+    fn leave(&mut self, rip: Value) {
+        if self.plan.jump_cache {
+            let folded = self.b.ins().ushr_imm_u(rip, i64::from(JUMP_CACHE_FOLD));
+            let index = self.b.ins().bxor(rip, folded);
+            let index = self.b.ins().band_imm_u(index, (JUMP_CACHE_SLOTS - 1) as i64);
+            let offset = self.b.ins().imul_imm_u(index, off::SLOT_SIZE as i64);
+            let base = self.b.ins().load(I64, MemFlagsData::trusted(), self.frame, off::FRAME_JUMP_CACHE);
+            let slot = self.b.ins().iadd(base, offset);
+            self.go_through(slot, rip, true);
         }
         self.b.ins().return_(&[]);
-        self.restore(before);
+    }
+
+    /// Tail-calls the code chain slot `s` names if the slot holds for going on to
+    /// `rip` now; otherwise goes on in a new block. `jumped`: the slot is in the jump
+    /// cache (counted apart). The state must be flushed.
+    fn go_through(&mut self, s: Value, rip: Value, jumped: bool) {
+        let t = MemFlagsData::trusted();
+        let entry = self.b.ins().load(I64, t, s, off::SLOT_ENTRY);
+        let len = self.b.ins().load(I64, t, s, off::SLOT_LEN);
+        let tlb = self.b.ins().load(I64, t, s, off::SLOT_TLB_GENERATION);
+        let mut ok = self.may_go_on(len, tlb);
+        let filled = self.b.ins().icmp_imm_s(IntCC::NotEqual, entry, 0);
+        ok = self.b.ins().band(ok, filled);
+        for (field, value) in [
+            (off::SLOT_RIP, rip),
+            (off::SLOT_CS_BASE, self.b.ins().load(I64, t, self.st, off::seg_base(1))),
+            (off::SLOT_CPL, self.b.ins().uload8(I64, t, self.st, off::CPL)),
+        ] {
+            let want = self.b.ins().load(I64, t, s, field);
+            ok = self.and_equal(ok, want, value);
+        }
+        let epoch = self.b.ins().load(I64, t, s, off::SLOT_EPOCH);
+        let now = self.behind_frame(off::FRAME_CHAIN_EPOCH, I64);
+        ok = self.and_equal(ok, epoch, now);
+        let go = self.b.create_block();
+        let back = self.b.create_block();
+        self.b.ins().brif(ok, go, &[], back, &[]);
+        self.b.switch_to_block(go);
+        let counters: &[i32] = if jumped { &[off::FRAME_CHAINED, off::FRAME_JUMPED] } else { &[off::FRAME_CHAINED] };
+        for &field in counters {
+            let n = self.b.ins().load(I64, t, self.frame, field);
+            let n = self.b.ins().iadd_imm_s(n, 1);
+            self.b.ins().store(t, n, self.frame, field);
+        }
+        self.b.ins().return_call_indirect(self.unit_sig, entry, &[self.frame]);
+        self.b.switch_to_block(back);
     }
 
     /// True (I8) when another `len` instructions of compiled code may run now: the budget
@@ -344,24 +383,35 @@ impl Tx<'_, '_> {
     }
 
     /// Calls the instruction's handler; leaves the unit if it says to stop.
-    fn helper(&mut self, insn: &PlanInsn) {
-        self.call_handler(insn);
+    fn helper(&mut self, insn: &PlanInsn, last: bool) {
+        self.call_handler(insn, last);
         self.flags = None;
     }
 
     /// [`Self::helper`] without forgetting the flags (for instructions that do not
-    /// change them).
-    fn call_handler(&mut self, insn: &PlanInsn) {
+    /// change them). When the unit's `last` instruction branched, the unit goes on
+    /// through the jump cache.
+    fn call_handler(&mut self, insn: &PlanInsn, last: bool) {
         self.flush();
         let f = self.iconst(self.plan.abi.exec_op as usize as u64);
         let ctx = self.b.ins().load(I64, MemFlagsData::trusted(), self.frame, off::FRAME_CTX);
         let op = self.iconst(insn.op as u64);
         let call = self.b.ins().call_indirect(self.exec_sig, f, &[ctx, op]);
-        let stop = self.b.inst_results(call)[0];
+        let result = self.b.inst_results(call)[0];
         let out = self.b.create_block();
         let on = self.b.create_block();
-        self.b.ins().brif(stop, out, &[], on, &[]);
+        self.b.ins().brif(result, out, &[], on, &[]);
         self.b.switch_to_block(out);
+        if last && self.plan.jump_cache {
+            let branched = self.b.ins().icmp_imm_u(IntCC::Equal, result, i64::from(helper_result::BRANCHED));
+            let jump = self.b.create_block();
+            let stop = self.b.create_block();
+            self.b.ins().brif(branched, jump, &[], stop, &[]);
+            self.b.switch_to_block(jump);
+            let rip = self.b.ins().load(I64, MemFlagsData::trusted(), self.st, off::RIP);
+            self.leave(rip);
+            self.b.switch_to_block(stop);
+        }
         self.b.ins().return_(&[]);
         self.b.switch_to_block(on);
         self.load_regs();
@@ -516,17 +566,33 @@ impl Tx<'_, '_> {
     /// Ends an inline memory access: the fast path (current block, in the state it
     /// left) and the slow path `slow` (entered in state `before`, running the
     /// instruction's handler) meet in a new block, where the fast path's state holds.
+    /// When the instruction set the flags, the slow path's flags (the lazy record its
+    /// handler stored, of the same operation and size) join the fast path's known ones.
     fn join_slow_path(&mut self, insn: &PlanInsn, slow: cranelift_codegen::ir::Block, before: Point) {
         let join = self.b.create_block();
-        self.b.ins().jump(join, &[]);
+        let set = self.flags.filter(|_| sets_flags(&insn.lowering));
+        let params: Vec<Value> =
+            set.iter().flat_map(|_| [I64; 3]).map(|t| self.b.append_block_param(join, t)).collect();
+        let args: Vec<BlockArg> = set.iter().flat_map(|k| [k.dst, k.src, k.res]).map(BlockArg::Value).collect();
+        self.b.ins().jump(join, &args);
         let fast = self.point();
         self.b.switch_to_block(slow);
         self.restore(before);
-        // The handler does not change the flags of a move.
-        self.call_handler(insn);
-        self.b.ins().jump(join, &[]);
+        self.call_handler(insn, false);
+        let args: Vec<BlockArg> = if set.is_some() {
+            let t = MemFlagsData::trusted();
+            [off::LAZY_DST, off::LAZY_SRC, off::LAZY_RES]
+                .map(|field| BlockArg::Value(self.b.ins().load(I64, t, self.st, field)))
+                .to_vec()
+        } else {
+            Vec::new()
+        };
+        self.b.ins().jump(join, &args);
         self.b.switch_to_block(join);
         self.restore(fast);
+        if let Some(k) = set {
+            self.flags = Some(Known { dst: params[0], src: params[1], res: params[2], ..k });
+        }
     }
 
     fn insn(&mut self, insn: &PlanInsn, last: bool, head: cranelift_codegen::ir::Block) {
@@ -534,10 +600,10 @@ impl Tx<'_, '_> {
         // once the fast path has counted the instruction.
         let slow_path = match insn.lowering {
             Lowering::Helper => {
-                self.helper(insn);
+                self.helper(insn, last);
                 if last {
-                    // The handler set RIP; the state is flushed.
-                    self.b.ins().return_(&[]);
+                    // The handler went on in a straight line: to the next block.
+                    self.exit_to(insn.next_ip, Some(0));
                 }
                 return;
             }
@@ -591,6 +657,47 @@ impl Tx<'_, '_> {
                 self.put(dst, v, size);
                 Some((slow, before))
             }
+            Lowering::Extend { dst, src, from, size, signed } => {
+                let v = self.get(src, from);
+                let v = if signed {
+                    let shift = 64 - 8 * i64::from(from);
+                    let up = self.b.ins().ishl_imm_u(v, shift);
+                    self.b.ins().sshr_imm_u(up, shift)
+                } else {
+                    v
+                };
+                self.put(dst, v, size);
+                None
+            }
+            Lowering::Cmov { cc, dst, src, size } => {
+                let c = self.condition(cc);
+                let (a, d) = (self.get(src, size), self.get(dst, size));
+                let v = self.b.ins().select(c, a, d);
+                self.put(dst, v, size);
+                None
+            }
+            Lowering::Setcc { cc, dst } => {
+                let c = self.condition(cc);
+                let v = self.b.ins().uextend(I64, c);
+                self.put(dst, v, 1);
+                None
+            }
+            Lowering::AluLoad { op, dst, addr, seg, size } => {
+                let before = self.point();
+                let (host, slow) = self.host_address(&addr, seg, size, false);
+                let m = self.load_host(host, size, false);
+                let d = self.get(dst, size);
+                self.alu_values(op, d, m, size, Some(dst));
+                Some((slow, before))
+            }
+            Lowering::CmpMem { op, addr, seg, src, size } => {
+                let before = self.point();
+                let (host, slow) = self.host_address(&addr, seg, size, false);
+                let m = self.load_host(host, size, false);
+                let s = self.src(src, size);
+                self.alu_values(op, m, s, size, None);
+                Some((slow, before))
+            }
             Lowering::Store { src, addr, seg, size } => {
                 let before = self.point();
                 let (host, slow) = self.host_address(&addr, seg, size, true);
@@ -641,7 +748,7 @@ impl Tx<'_, '_> {
             self.b.switch_to_block(bad);
             // Let the handler raise the #GP, exactly as the interpreter would.
             self.count(-1);
-            self.helper(insn);
+            self.helper(insn, false);
             self.b.ins().return_(&[]);
             self.b.switch_to_block(good);
             self.restore(saved);
@@ -669,6 +776,12 @@ impl Tx<'_, '_> {
     fn alu(&mut self, op: AluOp, dst: u8, src: Src, size: u8) {
         let d = self.get(dst, size);
         let s = self.src(src, size);
+        self.alu_values(op, d, s, size, Some(dst));
+    }
+
+    /// `d OP s` on `size` bytes: the flags become known, and the result goes to `dst`
+    /// (unless the operation is CMP or TEST, or there is no `dst`).
+    fn alu_values(&mut self, op: AluOp, d: Value, s: Value, size: u8, dst: Option<u8>) {
         let (fop, r) = match op {
             AluOp::Add => (FlagOp::Add, self.b.ins().iadd(d, s)),
             AluOp::Sub | AluOp::Cmp => (FlagOp::Sub, self.b.ins().isub(d, s)),
@@ -678,7 +791,7 @@ impl Tx<'_, '_> {
         };
         let r = if size >= 8 { r } else { self.b.ins().band_imm_u(r, mask(size) as i64) };
         self.flags = Some(Known { op: fop, size, dst: d, src: s, res: r, unstored: true });
-        if !matches!(op, AluOp::Cmp | AluOp::Test) {
+        if let Some(dst) = dst.filter(|_| !matches!(op, AluOp::Cmp | AluOp::Test)) {
             self.put(dst, r, size);
         }
     }

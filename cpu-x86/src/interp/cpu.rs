@@ -443,6 +443,9 @@ impl Ctx<'_> {
                     if let Some(prev) = prev.as_deref().filter(|_| chain) {
                         self.chain(prev, &block, code);
                     }
+                    if chain {
+                        self.remember_jump(&block, code);
+                    }
                     self.run_unit(&block, code, end, chain)
                 }
                 None => {

@@ -161,6 +161,9 @@ pub struct DecodeCache {
     pub dropped_units: u64,
     /// Bumped whenever a block is dropped: chain slots filled in before no longer hold.
     pub chain_epoch: u64,
+    /// The jump cache compiled code consults for successors known only at run time
+    /// ([`crate::tier::JUMP_CACHE_SLOTS`] slots, valid by the same rules as chain slots).
+    pub jumps: Box<[crate::tier::ChainSlot]>,
 }
 
 impl Default for DecodeCache {
@@ -171,6 +174,7 @@ impl Default for DecodeCache {
             front: (0..FRONT_SLOTS).map(|_| FrontSlot::default()).collect(),
             dropped_units: 0,
             chain_epoch: 0,
+            jumps: (0..crate::tier::JUMP_CACHE_SLOTS).map(|_| crate::tier::ChainSlot::default()).collect(),
         }
     }
 }

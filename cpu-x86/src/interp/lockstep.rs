@@ -117,7 +117,7 @@ impl Ctx<'_> {
     /// Runs `op` through its handler for a unit, recording it for the checker.
     pub(super) fn exec_one_recorded(&mut self, op: &Op) -> bool {
         let before = Snap::of(self.c);
-        let stop = self.exec_one_plain(op);
+        let stop = self.exec_one_plain(op) != crate::tier::helper_result::GO_ON;
         let after = Snap::of(self.c);
         if let Some(l) = self.c.lockstep.as_mut() {
             l.records.push(Record { op, before, after, stop });

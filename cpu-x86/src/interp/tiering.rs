@@ -14,7 +14,8 @@ use super::op::{Op, NO_REG};
 use super::state::{CpuState, Mode};
 use crate::engine::Exit;
 use crate::tier::{
-    Address, AluOp, ChainSlot, Lowering, PlanInsn, ShiftOp, Src, TargetCheck, UnitAbi, UnitCode, UnitFrame, UnitPlan,
+    helper_result, jump_cache_index, Address, AluOp, ChainSlot, Lowering, PlanInsn, ShiftOp, Src, TargetCheck, UnitAbi,
+    UnitCode, UnitFrame, UnitPlan,
 };
 use iced_x86::{Code, Mnemonic as M, OpKind};
 use std::ffi::c_void;
@@ -33,8 +34,10 @@ pub struct TierCounters {
     pub unit_runs: u64,
     /// Blocks run by the interpreter's loops.
     pub interpreted_blocks: u64,
-    /// Units entered from other units through their chain slots.
+    /// Units entered from other units through their chain slots or the jump cache.
     pub chained_runs: u64,
+    /// Of `chained_runs`, those entered through the jump cache.
+    pub jumped_runs: u64,
 }
 
 /// The helpers and offsets compiled code uses.
@@ -52,7 +55,7 @@ unsafe extern "C" fn exec_op(ctx: *mut c_void, op: *const c_void) -> u32 {
     // live, exclusive `Ctx` for the duration of the call, and a pointer to one of the
     // block's ops, which the block (held by `run_unit`) keeps alive.
     let (ctx, op) = unsafe { (&mut *ctx.cast::<Ctx<'_>>(), &*op.cast::<Op>()) };
-    ctx.exec_one(op) as u32
+    ctx.exec_one(op)
 }
 
 /// Condition `cc` on the lazy flags.
@@ -76,32 +79,39 @@ unsafe extern "C" fn fold_carry(st: *mut CpuState) {
 
 impl Ctx<'_> {
     /// One instruction of a compiled unit through its handler: the body of the lean
-    /// loop. True when the unit must stop after it (a fault was delivered, the board
-    /// was asked for, or control left the straight line).
+    /// loop. Says whether the unit goes on, must stop (a fault was delivered, the board
+    /// was asked for) or branched (control left the straight line), as
+    /// [`helper_result`].
     #[inline]
-    fn exec_one(&mut self, op: &Op) -> bool {
+    fn exec_one(&mut self, op: &Op) -> u32 {
         if self.c.lockstep.is_some() {
-            return self.exec_one_recorded(op);
+            return if self.exec_one_recorded(op) { helper_result::STOP } else { helper_result::GO_ON };
         }
         self.exec_one_plain(op)
     }
 
     /// [`Self::exec_one`] without the checker.
     #[inline]
-    pub(super) fn exec_one_plain(&mut self, op: &Op) -> bool {
+    pub(super) fn exec_one_plain(&mut self, op: &Op) -> u32 {
         let start_rip = op.ins.ip();
         let start_rsp = self.c.st.gpr[4];
         self.c.st.rip = op.next_ip;
         match (op.run)(self, op) {
             Ok(()) => {
                 self.c.retired += 1;
-                self.c.brk || self.c.st.rip != op.next_ip
+                if self.c.brk {
+                    helper_result::STOP
+                } else if self.c.st.rip != op.next_ip {
+                    helper_result::BRANCHED
+                } else {
+                    helper_result::GO_ON
+                }
             }
             Err(fault) => {
                 if let Err(exit) = self.instruction_fault(fault, op, start_rip, start_rsp) {
                     self.c.pending_exit = Some(exit);
                 }
-                true
+                helper_result::STOP
             }
         }
     }
@@ -154,7 +164,25 @@ impl Ctx<'_> {
             return;
         }
         let rip = block.ops[0].ins.ip();
-        let slot = &prev.chain[prev.slot(rip)];
+        self.fill_slot(&prev.chain[prev.slot(rip)], block, code);
+    }
+
+    /// Lets compiled code whose successor is known only at run time go on to `block`'s
+    /// compiled `code` through the jump cache.
+    pub(super) fn remember_jump(&mut self, block: &Block, code: UnitCode) {
+        if self.c.lockstep.is_some() {
+            return;
+        }
+        let rip = block.ops[0].ins.ip();
+        let slot: *const ChainSlot = &self.c.cache.jumps[jump_cache_index(rip)];
+        // SAFETY: the slot lives in the decode cache, which `fill_slot` does not touch.
+        self.fill_slot(unsafe { &*slot }, block, code);
+    }
+
+    /// Points `slot` at `block`'s compiled `code` as the transition the machine is
+    /// making now (same CS base, CPL, TLB generation and chain epoch).
+    fn fill_slot(&self, slot: &ChainSlot, block: &Block, code: UnitCode) {
+        let rip = block.ops[0].ins.ip();
         slot.entry.set(code.entry as usize);
         slot.rip.set(rip);
         slot.cs_base.set(self.c.st.seg[super::state::Seg::Cs as usize].base);
@@ -189,6 +217,8 @@ impl Ctx<'_> {
                 code_epoch: std::ptr::addr_of!((*c).tlb.code_epoch),
                 chain_epoch: std::ptr::addr_of!((*c).cache.chain_epoch),
                 chained: 0,
+                jump_cache: (*c).cache.jumps.as_ptr(),
+                jumped: 0,
             }
         };
         // SAFETY: the code was compiled from this block's plan by the tier, whose
@@ -197,6 +227,7 @@ impl Ctx<'_> {
         // which no instruction changes while compiled code runs.
         unsafe { (code.enter)(&mut frame, code.entry) };
         self.c.tier_counters.chained_runs += frame.chained;
+        self.c.tier_counters.jumped_runs += frame.jumped;
         match self.c.pending_exit.take() {
             Some(exit) => Err(exit),
             None => Ok(()),
@@ -218,7 +249,12 @@ fn plan(block: &Block, mode: Mode, checked: bool) -> UnitPlan {
         .enumerate()
         .map(|(i, op)| PlanInsn {
             lowering: match lowering(op, i == last, long) {
-                Lowering::Load { .. } | Lowering::Store { .. } | Lowering::Push { .. } | Lowering::Pop { .. }
+                Lowering::Load { .. }
+                | Lowering::Store { .. }
+                | Lowering::Push { .. }
+                | Lowering::Pop { .. }
+                | Lowering::AluLoad { .. }
+                | Lowering::CmpMem { .. }
                     if checked =>
                 {
                     Lowering::Helper
@@ -240,6 +276,7 @@ fn plan(block: &Block, mode: Mode, checked: bool) -> UnitPlan {
         long_mode: long,
         abi: unit_abi(),
         chain: (!checked).then(|| [&block.chain[0] as *const ChainSlot, &block.chain[1]]),
+        jump_cache: !checked,
     }
 }
 
@@ -269,18 +306,51 @@ fn lowering(op: &Op, last: bool, long: bool) -> Lowering {
         M::Mov if reg0 && count == 2 && kind(1) != Some(OpKind::Memory) => {
             gpr(op.r0).zip(src()).map(|(dst, src)| Lowering::Mov { dst, src, size })
         }
-        m @ (M::Add | M::Or | M::And | M::Sub | M::Xor | M::Cmp | M::Test) if reg0 && count == 2 => {
-            let alu = match m {
-                M::Add => AluOp::Add,
-                M::Or => AluOp::Or,
-                M::And => AluOp::And,
-                M::Sub => AluOp::Sub,
-                M::Xor => AluOp::Xor,
-                M::Cmp => AluOp::Cmp,
-                _ => AluOp::Test,
-            };
-            gpr(op.r0).zip(src()).map(|(dst, src)| Lowering::Alu { op: alu, dst, src, size })
+        m @ (M::Add | M::Or | M::And | M::Sub | M::Xor | M::Cmp | M::Test)
+            if reg0 && count == 2 && kind(1) != Some(OpKind::Memory) =>
+        {
+            gpr(op.r0).zip(src()).map(|(dst, src)| Lowering::Alu { op: alu_op(m), dst, src, size })
         }
+        m @ (M::Add | M::Or | M::And | M::Sub | M::Xor | M::Cmp) if reg0 && kind(1) == Some(OpKind::Memory) => {
+            gpr(op.r0).map(|dst| Lowering::AluLoad {
+                op: alu_op(m),
+                dst,
+                addr: address(op),
+                seg: op.mem.seg as u8,
+                size,
+            })
+        }
+        m @ (M::Cmp | M::Test) if count == 2 && kind(0) == Some(OpKind::Memory) => {
+            let size = ins.memory_size().size() as u8;
+            let src = match kind(1) {
+                Some(OpKind::Register) if op.r1 != NO_REG => gpr(op.r1).map(Src::Reg),
+                Some(k) if super::ops::operand::is_immediate(k) => {
+                    Some(Src::Imm(ins.try_immediate(1).unwrap_or(0) & size_mask(size)))
+                }
+                _ => None,
+            };
+            src.filter(|_| matches!(size, 1 | 2 | 4 | 8)).map(|src| Lowering::CmpMem {
+                op: alu_op(m),
+                addr: address(op),
+                seg: op.mem.seg as u8,
+                src,
+                size,
+            })
+        }
+        M::Movzx | M::Movsx | M::Movsxd if reg0 && kind(1) == Some(OpKind::Register) && op.r1 != NO_REG => {
+            let from = ins.op1_register().size() as u8;
+            gpr(op.r0).zip(gpr(op.r1)).filter(|_| from < size).map(|(dst, src)| Lowering::Extend {
+                dst,
+                src,
+                from,
+                size,
+                signed: ins.mnemonic() != M::Movzx,
+            })
+        }
+        m if super::ops::is_cmov(m) && reg0 && kind(1) == Some(OpKind::Register) && op.r1 != NO_REG => {
+            gpr(op.r0).zip(gpr(op.r1)).map(|(dst, src)| Lowering::Cmov { cc: op.cc, dst, src, size })
+        }
+        m if super::ops::is_setcc(m) && reg0 && size == 1 => gpr(op.r0).map(|dst| Lowering::Setcc { cc: op.cc, dst }),
         M::Mov if reg0 && count == 2 && kind(1) == Some(OpKind::Memory) => gpr(op.r0).map(|dst| Lowering::Load {
             dst,
             addr: address(op),
@@ -367,6 +437,19 @@ fn lowering(op: &Op, last: bool, long: bool) -> Lowering {
         _ => None,
     };
     lowered.filter(|_| matches!(size, 0 | 1 | 2 | 4 | 8)).unwrap_or(Lowering::Helper)
+}
+
+/// The inline ALU operation of mnemonic `m` (one of ADD, OR, AND, SUB, XOR, CMP, TEST).
+fn alu_op(m: M) -> AluOp {
+    match m {
+        M::Add => AluOp::Add,
+        M::Or => AluOp::Or,
+        M::And => AluOp::And,
+        M::Sub => AluOp::Sub,
+        M::Xor => AluOp::Xor,
+        M::Cmp => AluOp::Cmp,
+        _ => AluOp::Test,
+    }
 }
 
 /// The pre-extracted effective address of `op`'s memory operand.

@@ -10,20 +10,25 @@ use rx86_cpu::interp::{Interpreter, DEFAULT_NS_PER_INSN};
 
 /// Runs `data` on both tiers and panics with both outcomes if they differ.
 pub fn tiers_code(data: &[u8]) {
-    let (interp, jit) = run_both(data);
-    assert_eq!(interp, jit, "the tiers disagree on input {data:02x?}");
+    let (interp, checked, unchecked) = run_both(data);
+    assert_eq!(interp, checked, "the tiers disagree under the checker on input {data:02x?}");
+    assert_eq!(interp, unchecked, "the tiers disagree on input {data:02x?}");
 }
 
-/// The outcome of `data` on the interpreter and on the JIT tier.
-pub fn run_both(data: &[u8]) -> (RunEnd, RunEnd) {
+/// The outcome of `data` on the interpreter, on the JIT tier under the lock-step
+/// checker (which compiles memory accesses as handler calls), and on the JIT tier
+/// alone (its inline memory accesses included).
+pub fn run_both(data: &[u8]) -> (RunEnd, RunEnd, RunEnd) {
     let (pc, clock) = board();
     let interp = run_code_on(&pc, &clock, data, Interpreter::new(DEFAULT_NS_PER_INSN));
-    let (pc, clock) = board();
-    let mut cpu = Interpreter::new(DEFAULT_NS_PER_INSN);
-    let tier = rx86_jit::JitTier::new(1 << 20).expect("the JIT tier on this host");
-    cpu.set_tier(Box::new(tier), 1, true);
-    let jit = run_code_on(&pc, &clock, data, cpu);
-    (interp, jit)
+    let jit = |checked: bool| {
+        let (pc, clock) = board();
+        let mut cpu = Interpreter::new(DEFAULT_NS_PER_INSN);
+        let tier = rx86_jit::JitTier::new(1 << 20).expect("the JIT tier on this host");
+        cpu.set_tier(Box::new(tier), 1, checked);
+        run_code_on(&pc, &clock, data, cpu)
+    };
+    (interp, jit(true), jit(false))
 }
 
 #[cfg(test)]
@@ -80,7 +85,8 @@ mod tests {
     fn a_counting_loop_runs_the_same_on_both_tiers() {
         // 32-bit: mov ecx, 1000; l: add eax, ecx; xor ebx, eax; dec ecx; jnz l; hlt.
         let code = [1, 0xb9, 0xe8, 0x03, 0, 0, 0x01, 0xc8, 0x31, 0xc3, 0x49, 0x75, 0xf9, 0xf4];
-        let (interp, jit) = run_both(&code);
+        let (interp, checked, jit) = run_both(&code);
+        assert_eq!(interp, checked);
         assert_eq!(interp, jit);
         assert_eq!(interp.retired, 1 + 4 * 1000 + 1);
         assert_eq!(interp.registers.gpr[0], 500_500);
@@ -93,8 +99,29 @@ mod tests {
         // before the ADD runs, in every pass: 3 x 5.
         let code =
             [1, 0xc6, 0x05, 0x0a, 0x00, 0x01, 0x00, 0x05, 0x42, 0x83, 0xc0, 0x01, 0x83, 0xfa, 0x03, 0x75, 0xf0, 0xf4];
-        let (interp, jit) = run_both(&code);
+        let (interp, checked, jit) = run_both(&code);
+        assert_eq!(interp, checked);
         assert_eq!(interp, jit);
         assert_eq!(interp.registers.gpr[0], 15);
+    }
+
+    #[test]
+    fn memory_operands_conditions_and_extensions_run_the_same_on_both_tiers() {
+        // 32-bit: mov ecx, 100; l: mov [0x10200], ecx; add eax, [0x10200];
+        // cmp dword [0x10200], 50; setb bl; cmovb edi, ecx; movzx edx, bl; add esi, edx;
+        // movsx ebp, bl; test dword [0x10200], 1; dec ecx; jnz l; hlt.
+        let code = [
+            0x1, 0xb9, 0x64, 0x0, 0x0, 0x0, 0x89, 0xd, 0x0, 0x2, 0x1, 0x0, 0x3, 0x5, 0x0, 0x2, 0x1, 0x0, 0x83, 0x3d,
+            0x0, 0x2, 0x1, 0x0, 0x32, 0xf, 0x92, 0xc3, 0xf, 0x42, 0xf9, 0xf, 0xb6, 0xd3, 0x1, 0xd6, 0xf, 0xbe, 0xeb,
+            0xf7, 0x5, 0x0, 0x2, 0x1, 0x0, 0x1, 0x0, 0x0, 0x0, 0x49, 0x75, 0xd2, 0xf4,
+        ];
+        let (interp, checked, jit) = run_both(&code);
+        assert_eq!(interp, checked);
+        assert_eq!(interp, jit);
+        let gpr = interp.registers.gpr;
+        assert_eq!(gpr[0], 5050, "the sum of the values stored and loaded");
+        assert_eq!(gpr[6], 49, "the values below 50");
+        assert_eq!(gpr[7], 1, "the last value below 50");
+        assert_eq!(gpr[5], 1, "the last SETB, sign-extended");
     }
 }
