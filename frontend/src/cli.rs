@@ -57,7 +57,7 @@ pub enum AccelArg {
     Jit,
     /// KVM (x86-64 Linux hosts).
     Kvm,
-    /// QEMU's name for the software CPU.
+    /// QEMU's name for its software CPU: the JIT where the host has it, else the interpreter.
     Tcg,
 }
 
@@ -82,9 +82,9 @@ pub enum DisplayArg {
 /// Options of `rx86 run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Execution engine.
-    #[arg(long, value_enum, default_value = "interp")]
-    pub accel: AccelArg,
+    /// Execution engine (default: jit on x86-64 hosts, interp elsewhere).
+    #[arg(long, value_enum)]
+    pub accel: Option<AccelArg>,
     /// CPU model: 486, pentium, pentium3, x86-64, x86-64-v2, x86-64-v3 or max (the
     /// interpreter's default: all it implements); host under KVM (its default).
     #[arg(long, value_name = "NAME")]
@@ -281,11 +281,7 @@ impl RunArgs {
         let chardevs = self.char_devices()?;
         Ok(MachineConfig {
             ram_bytes: self.memory,
-            accel: match self.accel {
-                AccelArg::Kvm => Accel::Kvm,
-                AccelArg::Interp | AccelArg::Tcg => Accel::Interp,
-                AccelArg::Jit => Accel::Jit,
-            },
+            accel: self.to_accel(),
             kernel: self.kernel.clone(),
             initrd: self.initrd.clone(),
             append: self.append.clone(),
@@ -310,7 +306,11 @@ impl RunArgs {
             stop_at: self.stop_at.clone(),
             max_block: None,
             icount_shift: self.icount,
-            jit: crate::config::JitConfig { threshold: self.jit_threshold, check: self.jit_check },
+            jit: crate::config::JitConfig {
+                threshold: self.jit_threshold,
+                check: self.jit_check,
+                fallback: self.accel.is_none(),
+            },
             cpu: self.cpu.unwrap_or_default(),
             timeout: self.timeout,
             rtc: self.rtc.unwrap_or_default(),
@@ -368,12 +368,22 @@ fn parse_smp(s: &str) -> Result<u32, String> {
 }
 
 impl RunArgs {
+    /// The engine `--accel` names, or the default software engine.
+    fn to_accel(&self) -> Accel {
+        match self.accel {
+            None | Some(AccelArg::Tcg) => Accel::default_software(),
+            Some(AccelArg::Kvm) => Accel::Kvm,
+            Some(AccelArg::Interp) => Accel::Interp,
+            Some(AccelArg::Jit) => Accel::Jit,
+        }
+    }
+
     /// Checks what clap cannot: option combinations.
     pub fn check(&self) -> Result<(), String> {
-        if self.cpu == Some(crate::config::CpuChoice::Host) && !matches!(self.accel, AccelArg::Kvm) {
+        if self.cpu == Some(crate::config::CpuChoice::Host) && !matches!(self.accel, Some(AccelArg::Kvm)) {
             return Err("--cpu host needs --accel kvm (the software CPU offers the models 486 ... max)".into());
         }
-        if (self.jit_check || self.jit_threshold.is_some()) && !matches!(self.accel, AccelArg::Jit) {
+        if (self.jit_check || self.jit_threshold.is_some()) && self.to_accel() != Accel::Jit {
             return Err("--jit-check and --jit-threshold need --accel jit".into());
         }
         Ok(())
@@ -488,7 +498,18 @@ mod tests {
         assert!(run_args(&["-cpu", "qemu64"]).unwrap_err().contains("unknown CPU model"));
         assert!(run_args(&["-cpu", "host"]).unwrap().check().is_err(), "host needs KVM");
         assert!(run_args(&["-cpu", "host", "-enable-kvm"]).unwrap().check().is_ok());
-        assert!(matches!(run_args(&["-enable-kvm"]).unwrap().accel, AccelArg::Kvm));
+        assert!(matches!(run_args(&["-enable-kvm"]).unwrap().accel, Some(AccelArg::Kvm)));
+    }
+
+    #[test]
+    fn the_jit_is_the_default_software_engine_where_the_host_has_it() {
+        let engine = |args: &[&str]| run_args(args).unwrap().to_config().unwrap().accel;
+        let default = if cfg!(target_arch = "x86_64") { Accel::Jit } else { Accel::Interp };
+        assert_eq!(engine(&[]), default);
+        assert_eq!(engine(&["-accel", "tcg"]), default, "QEMU's TCG is its JIT");
+        assert_eq!(engine(&["--accel", "interp"]), Accel::Interp);
+        assert_eq!(run_args(&["--jit-check"]).unwrap().check().is_ok(), default == Accel::Jit);
+        assert!(run_args(&["--accel", "interp", "--jit-threshold", "5"]).unwrap().check().is_err());
     }
 
     #[test]

@@ -17,6 +17,18 @@ pub enum Accel {
     Jit,
 }
 
+impl Accel {
+    /// The software engine used when `--accel` is not given: the JIT tier where it can
+    /// run (x86-64 hosts), the interpreter elsewhere.
+    pub fn default_software() -> Accel {
+        if cfg!(target_arch = "x86_64") {
+            Accel::Jit
+        } else {
+            Accel::Interp
+        }
+    }
+}
+
 /// Settings of the compiled tier (`--accel jit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct JitConfig {
@@ -24,6 +36,9 @@ pub struct JitConfig {
     pub threshold: Option<u32>,
     /// Check every run of compiled code against the interpreter's handlers.
     pub check: bool,
+    /// The engine was chosen by default, not asked for: where the tier cannot start,
+    /// run on the interpreter alone with a warning rather than fail.
+    pub fallback: bool,
 }
 
 /// How machine time runs.

@@ -135,10 +135,16 @@ fn make_engine(config: &MachineConfig, pc: &Pc, clock: &Clock) -> Result<Box<dyn
                 cpu.set_cpu_model(model);
             }
             if config.accel == Accel::Jit {
-                let tier = rx86_jit::JitTier::new(rx86_jit::DEFAULT_CODE_BYTES)
-                    .map_err(|reason| RunError::Accel { accel: "jit", reason })?;
-                let threshold = config.jit.threshold.unwrap_or(rx86_cpu::interp::DEFAULT_HOT_THRESHOLD);
-                cpu.set_tier(Box::new(tier), threshold, config.jit.check);
+                match rx86_jit::JitTier::new(rx86_jit::DEFAULT_CODE_BYTES) {
+                    Ok(tier) => {
+                        let threshold = config.jit.threshold.unwrap_or(rx86_cpu::interp::DEFAULT_HOT_THRESHOLD);
+                        cpu.set_tier(Box::new(tier), threshold, config.jit.check);
+                    }
+                    Err(reason) if config.jit.fallback => {
+                        log::warn!("the JIT tier cannot start ({reason}): running on the interpreter alone");
+                    }
+                    Err(reason) => return Err(RunError::Accel { accel: "jit", reason }),
+                }
             }
             Ok(Box::new(cpu))
         }
