@@ -1,6 +1,7 @@
-//! `conformance DIR [--limit N] [--form F]... [--log FILE] [--failures N]`: runs the
-//! SingleStepTests 80286 real-mode suite in DIR on the interpreter, prints one line per
-//! form and ends with `N passed, M failed` over the eligible forms.
+//! `conformance DIR [--limit N] [--form F]... [--log FILE] [--failures N] [--jit]`: runs
+//! the SingleStepTests 80286 real-mode suite in DIR on the interpreter (or, with `--jit`,
+//! on the JIT tier), prints one line per form and ends with `N passed, M failed` over the
+//! eligible forms.
 
 #[path = "../cpu_conformance.rs"]
 mod cpu_conformance;
@@ -10,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 fn usage() -> ! {
-    eprintln!("usage: conformance DIR [--limit N] [--form FORM]... [--log FILE] [--failures N]");
+    eprintln!("usage: conformance DIR [--limit N] [--form FORM]... [--log FILE] [--failures N] [--jit]");
     std::process::exit(2);
 }
 
@@ -25,6 +26,7 @@ fn main() {
             "--form" => opts.forms.push(args.next().unwrap_or_else(|| usage())),
             "--log" => log_file = Some(args.next().unwrap_or_else(|| usage()).into()),
             "--failures" => opts.keep_failures = args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage()),
+            "--jit" => opts.jit = true,
             "-h" | "--help" => usage(),
             _ if dir.is_none() => dir = Some(PathBuf::from(a)),
             _ => usage(),
