@@ -44,6 +44,19 @@ struct Known {
     unstored: bool,
 }
 
+/// Values every inline memory access of a unit uses.
+#[derive(Clone, Copy)]
+struct Access {
+    /// The TLB's entries.
+    tlb_entries: Value,
+    /// The permission bits a read needs at the unit's CPL.
+    need_read: Value,
+    /// The permission bits a write needs at the unit's CPL.
+    need_write: Value,
+    /// Where the TLB's code epoch lives.
+    code_epoch: Value,
+}
+
 /// The translator of one unit.
 struct Tx<'a, 'b> {
     b: &'b mut FunctionBuilder<'a>,
@@ -61,6 +74,9 @@ struct Tx<'a, 'b> {
     /// `pending` may be nonzero.
     pending_live: bool,
     flags: Option<Known>,
+    /// What the memory accesses of the unit use, loaded once at entry (none of it
+    /// changes while the unit runs: a change of CPL stops it).
+    access: Option<Access>,
     exec_sig: SigRef,
     cond_sig: SigRef,
     fold_sig: SigRef,
@@ -112,12 +128,16 @@ pub fn translate(plan: &UnitPlan, func: &mut Function, fctx: &mut FunctionBuilde
         pending,
         pending_live: false,
         flags: None,
+        access: None,
         exec_sig,
         cond_sig,
         fold_sig,
         unit_sig,
     };
     tx.load_regs();
+    if plan.insns.iter().any(|i| accesses_memory(&i.lowering)) {
+        tx.access = Some(tx.access_values());
+    }
     let head = tx.b.create_block();
     tx.b.ins().jump(head, &[]);
     tx.b.switch_to_block(head);
@@ -127,6 +147,19 @@ pub fn translate(plan: &UnitPlan, func: &mut Function, fctx: &mut FunctionBuilde
     }
     b.seal_all_blocks();
     b.finalize(isa.frontend_config());
+}
+
+/// The lowering accesses memory inline (through the TLB).
+fn accesses_memory(l: &Lowering) -> bool {
+    matches!(
+        l,
+        Lowering::Load { .. }
+            | Lowering::Store { .. }
+            | Lowering::Push { .. }
+            | Lowering::Pop { .. }
+            | Lowering::AluLoad { .. }
+            | Lowering::CmpMem { .. }
+    )
 }
 
 /// The lowering is a memory access that sets the flags (its slow path's handler
@@ -417,6 +450,19 @@ impl Tx<'_, '_> {
         self.load_regs();
     }
 
+    /// Loads what the unit's memory accesses use (in the entry block).
+    fn access_values(&mut self) -> Access {
+        let t = MemFlagsData::trusted();
+        let tlb_entries = self.b.ins().load(I64, t, self.frame, off::FRAME_TLB_ENTRIES);
+        let cpl = self.b.ins().uload8(I64, t, self.st, off::CPL);
+        let user = self.b.ins().icmp_imm_s(IntCC::Equal, cpl, 3);
+        let user_bit = self.b.ins().uextend(I64, user);
+        let need_read = self.b.ins().imul_imm_u(user_bit, off::PERM_USER as i64);
+        let need_write = self.b.ins().bor_imm_u(need_read, off::PERM_WRITE as i64);
+        let code_epoch = self.b.ins().load(I64, t, self.frame, off::FRAME_CODE_EPOCH);
+        Access { tlb_entries, need_read, need_write, code_epoch }
+    }
+
     /// The offset of an address.
     fn effective(&mut self, addr: &Address) -> Value {
         let mut a = self.iconst(addr.disp);
@@ -491,23 +537,21 @@ impl Tx<'_, '_> {
             let lin = self.b.ins().iadd(base, ea);
             self.b.ins().band_imm_u(lin, 0xffff_ffff)
         };
+        let access = self.access.expect("the unit's access values are loaded at its entry");
         let page_off = self.b.ins().band_imm_u(lin, 0xfff);
-        let fits = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThanOrEqual, page_off, 0x1000 - size as i64);
-        ok = self.b.ins().band(ok, fits);
+        if size > 1 {
+            let fits = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThanOrEqual, page_off, 0x1000 - size as i64);
+            ok = self.b.ins().band(ok, fits);
+        }
         let page = self.b.ins().ushr_imm_u(lin, 12);
         let index = self.b.ins().band_imm_u(page, (off::TLB_ENTRIES - 1) as i64);
         let index = self.b.ins().imul_imm_u(index, off::TLB_ENTRY_SIZE as i64);
-        let entries = self.b.ins().load(I64, t, self.frame, off::FRAME_TLB_ENTRIES);
-        let e = self.b.ins().iadd(entries, index);
+        let e = self.b.ins().iadd(access.tlb_entries, index);
         let tag = self.b.ins().load(I64, t, e, off::TLB_TAG);
         let want = self.b.ins().iadd_imm_s(page, 1);
         ok = self.and_equal(ok, tag, want);
         let perm = self.b.ins().uload8(I64, t, e, off::TLB_PERM);
-        let cpl = self.b.ins().uload8(I64, t, self.st, off::CPL);
-        let user = self.b.ins().icmp_imm_s(IntCC::Equal, cpl, 3);
-        let user_bit = self.b.ins().uextend(I64, user);
-        let user_bit = self.b.ins().imul_imm_u(user_bit, off::PERM_USER as i64);
-        let need = if write { self.b.ins().bor_imm_u(user_bit, off::PERM_WRITE as i64) } else { user_bit };
+        let need = if write { access.need_write } else { access.need_read };
         let have = self.b.ins().band(perm, need);
         ok = self.and_equal(ok, have, need);
         let host = self.b.ins().load(I64, t, e, if write { off::TLB_WRITE_HOST } else { off::TLB_HOST });
@@ -515,7 +559,7 @@ impl Tx<'_, '_> {
         ok = self.b.ins().band(ok, mapped);
         if write {
             let epoch = self.b.ins().load(I64, t, e, off::TLB_EPOCH);
-            let now = self.behind_frame(off::FRAME_CODE_EPOCH, I64);
+            let now = self.b.ins().load(I64, t, access.code_epoch, 0);
             ok = self.and_equal(ok, epoch, now);
         }
         let fast = self.b.create_block();
