@@ -131,6 +131,10 @@ pub struct RunArgs {
     /// at the first divergence, printing both states and the guest code (slow).
     #[arg(long)]
     pub jit_check: bool,
+    /// With --accel jit: list compiled code in /tmp/perf-PID.map, so that `perf report`
+    /// names it by guest address (as QEMU's -perfmap).
+    #[arg(long)]
+    pub perfmap: bool,
     /// At exit, print instructions retired, host time and guest time on stderr.
     #[arg(long)]
     pub stats: bool,
@@ -309,6 +313,7 @@ impl RunArgs {
             jit: crate::config::JitConfig {
                 threshold: self.jit_threshold,
                 check: self.jit_check,
+                perf_map: self.perfmap,
                 fallback: self.accel.is_none(),
             },
             cpu: self.cpu.unwrap_or_default(),
@@ -383,8 +388,8 @@ impl RunArgs {
         if self.cpu == Some(crate::config::CpuChoice::Host) && !matches!(self.accel, Some(AccelArg::Kvm)) {
             return Err("--cpu host needs --accel kvm (the software CPU offers the models 486 ... max)".into());
         }
-        if (self.jit_check || self.jit_threshold.is_some()) && self.to_accel() != Accel::Jit {
-            return Err("--jit-check and --jit-threshold need --accel jit".into());
+        if (self.jit_check || self.jit_threshold.is_some() || self.perfmap) && self.to_accel() != Accel::Jit {
+            return Err("--jit-check, --jit-threshold and --perfmap need --accel jit".into());
         }
         Ok(())
     }

@@ -36,6 +36,8 @@ pub struct JitConfig {
     pub threshold: Option<u32>,
     /// Check every run of compiled code against the interpreter's handlers.
     pub check: bool,
+    /// List compiled code for `perf` (`--perfmap`).
+    pub perf_map: bool,
     /// The engine was chosen by default, not asked for: where the tier cannot start,
     /// run on the interpreter alone with a warning rather than fail.
     pub fallback: bool,

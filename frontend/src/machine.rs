@@ -136,7 +136,14 @@ fn make_engine(config: &MachineConfig, pc: &Pc, clock: &Clock) -> Result<Box<dyn
             }
             if config.accel == Accel::Jit {
                 match rx86_jit::JitTier::new(rx86_jit::DEFAULT_CODE_BYTES) {
-                    Ok(tier) => {
+                    Ok(mut tier) => {
+                        if config.jit.perf_map {
+                            let path = tier.write_perf_map().map_err(|e| RunError::Accel {
+                                accel: "jit",
+                                reason: format!("--perfmap: cannot write the perf map: {e}"),
+                            })?;
+                            log::info!("compiled code is listed in {}", path.display());
+                        }
                         let threshold = config.jit.threshold.unwrap_or(rx86_cpu::interp::DEFAULT_HOT_THRESHOLD);
                         cpu.set_tier(Box::new(tier), threshold, config.jit.check);
                     }

@@ -19,6 +19,7 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
 use cranelift_frontend::FunctionBuilderContext;
 use rx86_cpu::tier::{CodeTier, EnterFn, TierStats, UnitCode, UnitPlan};
+use std::io::Write;
 use std::time::Instant;
 
 /// Code memory reserved by default (the arena starts over when it is full).
@@ -34,6 +35,8 @@ pub struct JitTier {
     _enter_code: CodeArena,
     enter: EnterFn,
     stats: TierStats,
+    /// Where each unit's code is listed for `perf` (see [`JitTier::write_perf_map`]).
+    perf_map: Option<std::fs::File>,
 }
 
 impl JitTier {
@@ -46,6 +49,11 @@ impl JitTier {
         }
         let mut flags = settings::builder();
         flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
+        // The IR verifier costs a tenth of compile time; it guards the translator in
+        // debug builds (the tests) and is left out of release builds.
+        flags
+            .set("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })
+            .map_err(|e| e.to_string())?;
         // Cranelift's tail calls (units chaining to units) need frame pointers.
         flags.set("preserve_frame_pointers", "true").map_err(|e| e.to_string())?;
         let isa = cranelift_native::builder()
@@ -57,7 +65,25 @@ impl JitTier {
         let mut fctx = FunctionBuilderContext::new();
         let mut enter_code = CodeArena::new(4096).map_err(|e| format!("cannot map code memory: {e}"))?;
         let enter = compile_enter(&*isa, &mut ctx, &mut fctx, &mut enter_code)?;
-        Ok(JitTier { isa, ctx, fctx, arena, _enter_code: enter_code, enter, stats: TierStats::default() })
+        Ok(JitTier {
+            isa,
+            ctx,
+            fctx,
+            arena,
+            _enter_code: enter_code,
+            enter,
+            stats: TierStats::default(),
+            perf_map: None,
+        })
+    }
+
+    /// Lists every unit compiled from now on in `/tmp/perf-PID.map`, the file `perf
+    /// report` reads to name code without symbols (as QEMU's `-perfmap` does): one line
+    /// per unit, named by its guest RIP, so a profile shows which guest code is hot.
+    pub fn write_perf_map(&mut self) -> std::io::Result<std::path::PathBuf> {
+        let path = std::env::temp_dir().join(format!("perf-{}.map", std::process::id()));
+        self.perf_map = Some(std::fs::File::create(&path)?);
+        Ok(path)
     }
 
     fn compile_plan(&mut self, plan: &UnitPlan) -> Result<Option<UnitCode>, String> {
@@ -73,6 +99,14 @@ impl JitTier {
         let Some((addr, generation)) = self.arena.insert(&bytes).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
+        if let Some(map) = self.perf_map.as_mut() {
+            let line =
+                format!("{:x} {:x} rx86 unit {:#x}/{}\n", addr as usize, bytes.len(), plan.insns[0].ip, generation);
+            if let Err(e) = map.write_all(line.as_bytes()) {
+                log::warn!("perf map: {e}; no longer written");
+                self.perf_map = None;
+            }
+        }
         Ok(Some(UnitCode { entry: addr, enter: self.enter, generation }))
     }
 }

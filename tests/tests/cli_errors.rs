@@ -138,7 +138,7 @@ fn qemu_spellings_without_an_rx86_feature_are_named_not_misparsed() {
     assert_clean_error(&["run", "-icount", "3", "--clock", "host", "--hda", "x"], "--icount sets the virtual clock");
     assert_clean_error(
         &["run", "--accel", "interp", "--jit-check", "--hda", "x"],
-        "--jit-check and --jit-threshold need --accel jit",
+        "--jit-check, --jit-threshold and --perfmap need --accel jit",
     );
     assert_clean_error(&["run", "--accel", "jit", "--jit-threshold", "0", "--hda", "x"], "0 is not in 1..");
     assert_clean_error(&["run", "-nographic", "--display", "window"], "cannot be used with");

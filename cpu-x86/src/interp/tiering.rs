@@ -139,6 +139,13 @@ impl Ctx<'_> {
         block.heat.set(0);
         let plan = plan(block, self.c.st.mode, self.c.lockstep.is_some());
         let generation = tier.generation();
+        if log::log_enabled!(log::Level::Trace) {
+            // The unit's code, handler calls marked with `!`.
+            let code: Vec<String> = (plan.insns.iter().zip(block.ops.iter()))
+                .map(|(i, op)| format!("{}{}", if i.lowering == Lowering::Helper { "!" } else { "" }, op.ins))
+                .collect();
+            log::trace!("unit {:#x}: {}", plan.insns[0].ip, code.join("; "));
+        }
         let code = tier.compile(&plan);
         if tier.generation() != generation {
             // Code memory was reused: chain slots may name code that is gone.
