@@ -7,8 +7,9 @@
 //! the BMI1/BMI2, MOVBE, ADX and CRC32 instructions included. The KVM comparisons skip,
 //! saying why, where the host's KVM is not hardware virtualization; `nested_kvm.rs` runs
 //! their KVM side in a nested KVM host. `cargo run --bin differential -- --count N` runs millions.
+//! The same generator's sequences also run on the JIT tier against the interpreter.
 
-use rx86_tests::differential::{run, Mode, ReferenceCpu, SetupError};
+use rx86_tests::differential::{run, run_tiers, Mode, ReferenceCpu, SetupError};
 
 /// Sequences per mode (the acceptance floor).
 const SEQUENCES: u64 = 20_000;
@@ -68,4 +69,38 @@ fn interpreter_matches_hardware_kvm_in_real_mode() {
 #[test]
 fn interpreter_matches_hardware_kvm_in_32_bit_protected_mode() {
     check(Mode::Protected32, ReferenceCpu::Kvm, 0x132);
+}
+
+/// Sequences per mode run on both tiers.
+const TIER_SEQUENCES: u64 = 1_000;
+
+/// The JIT tier against the interpreter on the same generated sequences (every block
+/// compiled at its first run, exceptions delivered through an IDT so that the state at
+/// the faulting instruction is compared): the same outcome and instruction count.
+fn check_tiers(mode: Mode, seed: u64) {
+    let report = run_tiers(mode, TIER_SEQUENCES, seed, 3);
+    assert!(
+        report.divergences.is_empty(),
+        "{} tier divergences in {mode} mode; first:\n{}",
+        report.divergences.len(),
+        report.divergences[0]
+    );
+    assert_eq!(report.sequences, TIER_SEQUENCES);
+    assert!(report.faulted > 0, "no sequence raised an exception");
+    assert!(report.retired > 10 * TIER_SEQUENCES, "only {} instructions retired", report.retired);
+}
+
+#[test]
+fn jit_matches_the_interpreter_in_64_bit_mode() {
+    check_tiers(Mode::Long64, 0x6464);
+}
+
+#[test]
+fn jit_matches_the_interpreter_in_32_bit_mode() {
+    check_tiers(Mode::Protected32, 0x3232);
+}
+
+#[test]
+fn jit_matches_the_interpreter_in_real_mode() {
+    check_tiers(Mode::Real16, 0x1616);
 }

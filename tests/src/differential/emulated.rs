@@ -11,6 +11,8 @@ use super::gen::Case;
 use super::layout::DATA_LEN;
 use super::{real, Fault, Mode, Outcome};
 use rx86_core::platform::BasicPlatform;
+use rx86_core::time::Clock;
+use rx86_cpu::engine::{Engine, Exit};
 use rx86_cpu::interp::state::{cr0, cr4, efer, CpuState, DescTable, Seg, Segment};
 use rx86_cpu::interp::{Interpreter, Step};
 
@@ -26,11 +28,24 @@ const PML4: u64 = 0x10000;
 /// Instructions a sequence may retire before it counts as runaway.
 const STEP_LIMIT: usize = 100_000;
 
+/// Where whole runs ([`EmulatedCpu::whole_run`]) keep their IDT (32 gates).
+const IDT: u64 = 0x1000;
+/// The HLT every exception of a whole run is delivered to, at CPL 0.
+const HANDLER: u64 = 0x2000;
+/// The TSS of a whole run (its RSP0/ESP0 is the handler's stack).
+const TSS: u64 = 0x3000;
+/// Top of the handler's stack.
+const HANDLER_STACK: u64 = 0x8000;
+/// Vectors whose exceptions push an error code.
+const WITH_ERROR_CODE: [u8; 8] = [8, 10, 11, 12, 13, 14, 17, 21];
+
 /// The interpreter plus its machine, ready for one case after another.
 pub struct EmulatedCpu {
     platform: BasicPlatform,
     cpu: Interpreter,
     initial: CpuState,
+    /// The clock of a whole run, which lets the CPU run blocks (and its tier compiled code).
+    clock: Option<Clock>,
 }
 
 impl EmulatedCpu {
@@ -96,7 +111,104 @@ impl EmulatedCpu {
         st.rip = mode.code();
         cpu.flush_caches();
         let initial = cpu.state().clone();
-        EmulatedCpu { platform, cpu, initial }
+        EmulatedCpu { platform, cpu, initial, clock: None }
+    }
+
+    /// A machine in `mode` for [`Self::run_whole`]: its exceptions go through an IDT to a
+    /// HLT at CPL 0 (real mode: through the IVT to HLT stubs, as in [`Self::run`]), and
+    /// with `jit` every block is compiled at its first run.
+    pub fn whole_run(mode: Mode, jit: bool) -> Self {
+        let mut emu = EmulatedCpu::new(mode);
+        let mem = &emu.platform.memory;
+        mem.write(HANDLER, &[0xf4]);
+        let st = &mut emu.initial;
+        match mode {
+            Mode::Long64 => {
+                for v in 0..32 {
+                    // A 64-bit interrupt gate to 0x18:HANDLER, DPL 0.
+                    let low = (HANDLER & 0xffff) | (0x18 << 16) | (0x8e00 << 32) | ((HANDLER >> 16) << 48);
+                    mem.write(IDT + 16 * v, &low.to_le_bytes());
+                    mem.write(IDT + 16 * v + 8, &(HANDLER >> 32).to_le_bytes());
+                }
+                mem.write(TSS + 4, &HANDLER_STACK.to_le_bytes());
+                st.idtr = DescTable { base: IDT, limit: 32 * 16 - 1 };
+                st.tr = Segment { base: TSS, limit: 0x67, selector: 0x38, attrs: 0x8b };
+            }
+            Mode::Protected32 => {
+                for v in 0..32 {
+                    // A 32-bit interrupt gate to 0x08:HANDLER, DPL 0.
+                    let gate = (HANDLER & 0xffff) | (0x08 << 16) | (0x8e00 << 32) | ((HANDLER >> 16) << 48);
+                    mem.write(IDT + 8 * v, &gate.to_le_bytes());
+                }
+                mem.write(TSS + 4, &(HANDLER_STACK as u32).to_le_bytes());
+                mem.write(TSS + 8, &0x10u32.to_le_bytes());
+                st.idtr = DescTable { base: IDT, limit: 32 * 8 - 1 };
+                st.tr = Segment { base: TSS, limit: 0x67, selector: 0x38, attrs: 0x8b };
+            }
+            Mode::Real16 => {}
+        }
+        if jit {
+            let tier = rx86_jit::JitTier::new(8 << 20).expect("the JIT tier on this host");
+            emu.cpu.set_tier(Box::new(tier), 1, false);
+        }
+        emu.clock = Some(Clock::new_virtual());
+        emu
+    }
+
+    /// Runs `case` (encoded as `code`, ending at `end`) as a whole, as the machine runs
+    /// code (blocks, and compiled code on a tier), on a machine from
+    /// [`Self::whole_run`]; returns what it did and the instructions it retired. A
+    /// fault is reported, as by [`Self::run`], with the state at the faulting
+    /// instruction, read back from the exception frame.
+    pub fn run_whole(&mut self, case: &Case, code: &[u8], end: u64) -> (Outcome, u64) {
+        let mem = &self.platform.memory;
+        let real = case.mode == Mode::Real16;
+        if real {
+            mem.write(case.mode.code(), &real::with_final_hlt(code));
+        } else {
+            // HLT at CPL 3 raises #GP at the end: the handler reports where it stopped.
+            let mut with_hlt = code.to_vec();
+            with_hlt.push(0xf4);
+            mem.write(case.mode.code(), &with_hlt);
+        }
+        mem.write(case.mode.data(), &case.data);
+        *self.cpu.state_mut() = self.initial.clone();
+        let st = self.cpu.state_mut();
+        st.gpr = case.gpr;
+        st.rip = case.mode.code();
+        self.cpu.set_rflags(case.rflags);
+        self.cpu.flush_caches();
+        self.cpu.last_exception = None;
+        let clock = self.clock.as_ref().expect("a machine from whole_run");
+        let retired_before = self.cpu.instructions_retired().unwrap_or(0);
+        let exit = self.cpu.run_until(&self.platform, clock, clock.now_ns() + STEP_LIMIT as u64);
+        let retired = self.cpu.instructions_retired().unwrap_or(0) - retired_before;
+        let mut data = vec![0u8; DATA_LEN];
+        mem.read(case.mode.data(), &mut data);
+        let st = self.cpu.state();
+        let stopped = (exit != Exit::Halted).then(|| format!("{exit:?}"));
+        if real {
+            let mut out = real::outcome(mem, st.gpr, st.rip, self.cpu.rflags(), end, data);
+            out.stopped = out.stopped.or(stopped);
+            return (out, retired);
+        }
+        let mut gpr = st.gpr;
+        let (mut rip, mut rflags, mut fault) = (st.rip, self.cpu.rflags(), None);
+        if let Some((vector, _)) = self.cpu.last_exception.filter(|_| stopped.is_none()) {
+            let width = if case.mode == Mode::Long64 { 8 } else { 4 };
+            let frame = st.gpr[4] + if WITH_ERROR_CODE.contains(&vector) { width } else { 0 };
+            let item = |i: u64| {
+                let mut b = [0u8; 8];
+                mem.read(frame + i * width, &mut b[..width as usize]);
+                u64::from_le_bytes(b)
+            };
+            (rip, rflags, gpr[4]) = (item(0), item(2), item(3));
+            if !(vector == 13 && rip == end) {
+                fault = Some(Fault::from_vector(vector));
+            }
+        }
+        gpr.iter_mut().for_each(|g| *g &= case.mode.gpr_mask());
+        (Outcome { gpr, rip, rflags, data, fault, stopped }, retired)
     }
 
     /// Runs `case` (encoded as `code`, ending at `end`) and returns what it did.

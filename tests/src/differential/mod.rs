@@ -273,6 +273,47 @@ pub fn run(
     Ok(report)
 }
 
+/// Totals of one run of [`run_tiers`].
+#[derive(Debug, Clone, Default)]
+pub struct TierReport {
+    /// Sequences run.
+    pub sequences: u64,
+    /// Sequences that raised an exception (on both tiers alike).
+    pub faulted: u64,
+    /// Instructions the interpreter retired over all sequences.
+    pub retired: u64,
+    /// Where the tiers differed: the sequence and both outcomes.
+    pub divergences: Vec<String>,
+}
+
+/// Runs `count` generated sequences in `mode` from `seed` as whole runs on the
+/// interpreter and on the JIT tier (every block compiled at its first run), and
+/// compares what they did and how many instructions they retired. The interpreter is
+/// the oracle here; [`run`] compares it with the host CPU on the same generator.
+pub fn run_tiers(mode: Mode, count: u64, seed: u64, max_divergences: usize) -> TierReport {
+    let mut interp = emulated::EmulatedCpu::whole_run(mode, false);
+    let mut jit = emulated::EmulatedCpu::whole_run(mode, true);
+    let mut generator = gen::Generator::avoiding(mode, seed, gen::Avoid::NOTHING);
+    let mut report = TierReport::default();
+    for _ in 0..count {
+        let case = generator.case();
+        let enc = case.encode().expect("generated cases encode");
+        let a = interp.run_whole(&case, &enc.bytes, enc.end);
+        let b = jit.run_whole(&case, &enc.bytes, enc.end);
+        report.sequences += 1;
+        report.retired += a.1;
+        report.faulted += u64::from(a.0.fault.is_some());
+        if a != b {
+            let code: Vec<String> = enc.bytes.iter().map(|b| format!("{b:02x}")).collect();
+            report.divergences.push(format!("{mode} sequence {}:\ninterpreter: {a:?}\njit: {b:?}", code.join(" ")));
+            if report.divergences.len() >= max_divergences {
+                break;
+            }
+        }
+    }
+    report
+}
+
 /// A CPU the interpreter is compared with.
 pub trait Reference {
     /// Runs `case`, encoded as `code` and ending at `end`, from its initial state.
