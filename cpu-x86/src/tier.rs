@@ -245,6 +245,16 @@ pub enum Lowering {
         /// Operand size in bytes.
         size: u8,
     },
+    /// CALL rel in 64-bit mode: push the return address (the next instruction's) on the
+    /// stack as [`Lowering::Push`] does, then go to `target`; the unit's last instruction.
+    Call {
+        /// Branch target (canonical).
+        target: u64,
+    },
+    /// RET without an immediate in 64-bit mode: pop the target as [`Lowering::Pop`] does
+    /// and go there (through the jump cache); a non-canonical target takes the handler,
+    /// which raises #GP. The unit's last instruction.
+    Ret,
     /// JMP to `target`; the unit's last instruction.
     Jmp {
         /// Branch target (an offset in CS).

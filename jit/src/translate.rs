@@ -23,6 +23,17 @@ use rx86_cpu::tier::{
 
 const I64: types::Type = types::I64;
 
+/// The fields of a [`rx86_cpu::tier::ChainSlot`].
+const SLOT_FIELDS: [i32; 7] = [
+    off::SLOT_ENTRY,
+    off::SLOT_LEN,
+    off::SLOT_EPOCH,
+    off::SLOT_TLB_GENERATION,
+    off::SLOT_RIP,
+    off::SLOT_CS_BASE,
+    off::SLOT_CPL,
+];
+
 /// Mask of an operand of `size` bytes.
 fn mask(size: u8) -> u64 {
     if size >= 8 {
@@ -159,6 +170,8 @@ fn accesses_memory(l: &Lowering) -> bool {
             | Lowering::Pop { .. }
             | Lowering::AluLoad { .. }
             | Lowering::CmpMem { .. }
+            | Lowering::Call { .. }
+            | Lowering::Ret
     )
 }
 
@@ -183,6 +196,7 @@ fn regs_of(l: &Lowering) -> u16 {
         Lowering::Setcc { dst, .. } => bit(*dst),
         Lowering::AluLoad { dst, addr, .. } => bit(*dst) | address_regs(addr),
         Lowering::CmpMem { src: s, addr, .. } => src(s) | address_regs(addr),
+        Lowering::Call { .. } | Lowering::Ret => bit(4),
         Lowering::Helper | Lowering::Jcc { .. } | Lowering::Jmp { .. } => 0,
     }
 }
@@ -333,17 +347,18 @@ impl Tx<'_, '_> {
         self.flush();
         let v = self.iconst(rip);
         self.b.ins().store(MemFlagsData::trusted(), v, self.st, off::RIP);
-        if let Some(slot) = slot.and_then(|i| self.plan.chain.map(|c| c[i])) {
-            let s = self.iconst(slot as u64);
-            self.go_through(s, v, false);
+        let direct = slot.and_then(|i| self.plan.chain.map(|c| self.iconst(c[i] as u64)));
+        if let Some(s) = direct {
+            self.go_through(s, v, None);
         }
-        self.leave(v);
+        self.leave(v, direct);
         self.restore(before);
     }
 
     /// Leaves the unit, flushed and with RIP `rip` stored: through the jump cache to
-    /// the compiled code at `rip` when its slot holds, else back to the interpreter.
-    fn leave(&mut self, rip: Value) {
+    /// the compiled code at `rip` when its slot holds (copying it to the unit's chain slot
+    /// `direct`, which did not hold, for next time), else back to the interpreter.
+    fn leave(&mut self, rip: Value, direct: Option<Value>) {
         if self.plan.jump_cache {
             let folded = self.b.ins().ushr_imm_u(rip, i64::from(JUMP_CACHE_FOLD));
             let index = self.b.ins().bxor(rip, folded);
@@ -351,15 +366,16 @@ impl Tx<'_, '_> {
             let offset = self.b.ins().imul_imm_u(index, off::SLOT_SIZE as i64);
             let base = self.b.ins().load(I64, MemFlagsData::trusted(), self.frame, off::FRAME_JUMP_CACHE);
             let slot = self.b.ins().iadd(base, offset);
-            self.go_through(slot, rip, true);
+            self.go_through(slot, rip, Some(direct));
         }
         self.b.ins().return_(&[]);
     }
 
     /// Tail-calls the code chain slot `s` names if the slot holds for going on to
     /// `rip` now; otherwise goes on in a new block. `jumped`: the slot is in the jump
-    /// cache (counted apart). The state must be flushed.
-    fn go_through(&mut self, s: Value, rip: Value, jumped: bool) {
+    /// cache (counted apart), with the unit's chain slot to copy it to. The state must
+    /// be flushed.
+    fn go_through(&mut self, s: Value, rip: Value, jumped: Option<Option<Value>>) {
         let t = MemFlagsData::trusted();
         let entry = self.b.ins().load(I64, t, s, off::SLOT_ENTRY);
         let len = self.b.ins().load(I64, t, s, off::SLOT_LEN);
@@ -382,7 +398,14 @@ impl Tx<'_, '_> {
         let back = self.b.create_block();
         self.b.ins().brif(ok, go, &[], back, &[]);
         self.b.switch_to_block(go);
-        let counters: &[i32] = if jumped { &[off::FRAME_CHAINED, off::FRAME_JUMPED] } else { &[off::FRAME_CHAINED] };
+        if let Some(Some(direct)) = jumped {
+            for field in SLOT_FIELDS {
+                let v = self.b.ins().load(I64, t, s, field);
+                self.b.ins().store(t, v, direct, field);
+            }
+        }
+        let counters: &[i32] =
+            if jumped.is_some() { &[off::FRAME_CHAINED, off::FRAME_JUMPED] } else { &[off::FRAME_CHAINED] };
         for &field in counters {
             let n = self.b.ins().load(I64, t, self.frame, field);
             let n = self.b.ins().iadd_imm_s(n, 1);
@@ -442,7 +465,7 @@ impl Tx<'_, '_> {
             self.b.ins().brif(branched, jump, &[], stop, &[]);
             self.b.switch_to_block(jump);
             let rip = self.b.ins().load(I64, MemFlagsData::trusted(), self.st, off::RIP);
-            self.leave(rip);
+            self.leave(rip, None);
             self.b.switch_to_block(stop);
         }
         self.b.ins().return_(&[]);
@@ -768,6 +791,14 @@ impl Tx<'_, '_> {
                 self.branch(insn, target, head);
                 return;
             }
+            Lowering::Call { target } => {
+                self.call(insn, target);
+                return;
+            }
+            Lowering::Ret => {
+                self.ret(insn);
+                return;
+            }
         };
         self.count(1);
         if let Some((slow, before)) = slow_path {
@@ -776,6 +807,53 @@ impl Tx<'_, '_> {
         if last {
             self.exit_to(insn.next_ip, Some(0));
         }
+    }
+
+    /// CALL rel to `target` in 64-bit mode (the unit's last instruction): the return
+    /// address pushed inline, then on to the target's code; a TLB miss runs the handler.
+    fn call(&mut self, insn: &PlanInsn, target: u64) {
+        let before = self.point();
+        let (sp, ok, _) = self.stack_pointer();
+        let sp = self.b.ins().iadd_imm_s(sp, -8);
+        let (host, slow) = self.host_address_at(sp, ok, SS, 8, true);
+        let ret = self.iconst(insn.next_ip);
+        self.store_host(host, ret, 8);
+        self.put(4, sp, 8);
+        self.count(1);
+        self.exit_to(target, Some(self.slot_of(target)));
+        self.handler_path(insn, slow, before);
+    }
+
+    /// RET in 64-bit mode (the unit's last instruction): the target popped inline, then
+    /// on to its code through the jump cache; a TLB miss or a non-canonical target runs
+    /// the handler.
+    fn ret(&mut self, insn: &PlanInsn) {
+        let before = self.point();
+        let (sp, ok, _) = self.stack_pointer();
+        let (host, slow) = self.host_address_at(sp, ok, SS, 8, false);
+        let target = self.load_host(host, 8, false);
+        let up = self.b.ins().ishl_imm_u(target, 16);
+        let canonical = self.b.ins().sshr_imm_u(up, 16);
+        let canonical = self.b.ins().icmp(IntCC::Equal, canonical, target);
+        let go = self.b.create_block();
+        self.b.ins().brif(canonical, go, &[], slow, &[]);
+        self.b.switch_to_block(go);
+        let sp = self.b.ins().iadd_imm_s(sp, 8);
+        self.put(4, sp, 8);
+        self.count(1);
+        self.flush();
+        self.b.ins().store(MemFlagsData::trusted(), target, self.st, off::RIP);
+        self.leave(target, None);
+        self.handler_path(insn, slow, before);
+    }
+
+    /// The slow path `slow` of the unit's last instruction, entered in state `before`:
+    /// its handler, then on as it went (through the jump cache when it branched).
+    fn handler_path(&mut self, insn: &PlanInsn, slow: cranelift_codegen::ir::Block, before: Point) {
+        self.b.switch_to_block(slow);
+        self.restore(before);
+        self.helper(insn, true);
+        self.exit_to(insn.next_ip, Some(0));
     }
 
     /// A taken branch to `target` (counted already): the CS-limit check, then back to

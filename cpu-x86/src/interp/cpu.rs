@@ -626,6 +626,10 @@ impl Ctx<'_> {
             return Ok(b);
         }
         let (block, cacheable) = self.decode_block(lin, e.phys, e.host != 0, e.ram_off, rip, bitness)?;
+        if !cacheable {
+            // Decoded for this run only: compiling it would be thrown away.
+            block.heat.set(u32::MAX);
+        }
         let block = Rc::new(block);
         if cacheable {
             if let Some(page) = block.ram_page {

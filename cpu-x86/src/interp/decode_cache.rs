@@ -37,7 +37,8 @@ pub struct Block {
     /// Dropped from the cache (its bytes were written, or the cache was cleared): the
     /// front table and links no longer lead here.
     dead: Cell<bool>,
-    /// Executions counted towards compiling the block (`u32::MAX`: the tier declined it).
+    /// Executions counted towards compiling the block (`u32::MAX`: the tier declined it,
+    /// or the block is not cached and so never runs again).
     pub heat: Cell<u32>,
     /// The block's compiled code, once the tier compiled it.
     pub unit: Cell<Option<crate::tier::UnitCode>>,

@@ -262,6 +262,8 @@ fn plan(block: &Block, mode: Mode, checked: bool) -> UnitPlan {
                 | Lowering::Pop { .. }
                 | Lowering::AluLoad { .. }
                 | Lowering::CmpMem { .. }
+                | Lowering::Call { .. }
+                | Lowering::Ret
                     if checked =>
                 {
                     Lowering::Helper
@@ -427,6 +429,10 @@ fn lowering(op: &Op, last: bool, long: bool) -> Lowering {
         m if last && super::ops::is_jcc(m) && is_near_branch(ins.op0_kind()) => {
             direct_target(ins.near_branch_target(), long).map(|target| Lowering::Jcc { cc: op.cc, target })
         }
+        M::Call if last && long && ins.code() == Code::Call_rel32_64 => {
+            direct_target(ins.near_branch_target(), long).map(|target| Lowering::Call { target })
+        }
+        M::Ret if last && long && ins.code() == Code::Retnq => Some(Lowering::Ret),
         M::Jmp
             if last
                 && matches!(
