@@ -22,8 +22,8 @@ use std::time::Duration;
 
 /// The boot-sector guest needs a few thousand BIOS calls' worth of instructions.
 const BOOT_SECTOR_LIMIT: Duration = Duration::from_secs(120);
-/// Booting Linux on the interpreter takes minutes of CPU (see linux_boot.rs), the loader more.
-const INTERP_LINUX_LIMIT: Duration = Duration::from_secs(1500);
+/// Booting Linux takes minutes of CPU on either software tier (see linux_boot.rs), the loader more.
+const LINUX_LIMIT: Duration = Duration::from_secs(1500);
 /// Under KVM a loader and Linux boot in seconds.
 const KVM_LINUX_LIMIT: Duration = Duration::from_secs(180);
 /// Guest RAM for the Linux boots.
@@ -160,7 +160,7 @@ fn grub_iso_boots_linux_from_cdrom() {
         return;
     }
     let Some(media) = media_or_skip() else { return };
-    linux_boots("interp", &["--cdrom", path_str(&media.grub_iso), "--boot", "d"], "grub-1", INTERP_LINUX_LIMIT);
+    linux_boots("jit", &["--cdrom", path_str(&media.grub_iso), "--boot", "d"], "grub-1", LINUX_LIMIT);
 }
 
 /// ISOLINUX loads the kernel and initramfs through the same El Torito path as GRUB (whose
@@ -173,14 +173,9 @@ fn isolinux_iso_starts_linux_from_cdrom() {
     }
     let Some(media) = media_or_skip() else { return };
     let args = bios_run_args("interp", &["-m", LINUX_RAM, "--cdrom", path_str(&media.isolinux_iso), "--boot", "d"]);
-    let run = run_with_keys_until(
-        Command::new(rx86_binary()).args(&args),
-        "",
-        b"",
-        Some("rx86.entry=isolinux"),
-        INTERP_LINUX_LIMIT,
-    )
-    .expect("spawn rx86");
+    let run =
+        run_with_keys_until(Command::new(rx86_binary()).args(&args), "", b"", Some("rx86.entry=isolinux"), LINUX_LIMIT)
+            .expect("spawn rx86");
     let context = format!("exit {:?}\n--- serial\n{}\n--- stderr\n{}", run.status, run.stdout, run.stderr);
     assert!(run.stdout.contains("Loading /initrd.gz...ok"), "ISOLINUX loaded the initramfs:\n{context}");
     let kernel = run.stdout.find("Command line: ").map(|at| &run.stdout[at..]).unwrap_or_else(|| panic!("{context}"));
@@ -194,7 +189,7 @@ fn mbr_disk_with_syslinux_boots_linux_from_hda() {
     }
     let Some(media) = media_or_skip() else { return };
     let disk = scratch_copy(&media.disk_img, "bios-mbr").unwrap();
-    linux_boots("interp", &["--hda", path_str(&disk), "--boot", "c"], "syslinux-disk", INTERP_LINUX_LIMIT);
+    linux_boots("jit", &["--hda", path_str(&disk), "--boot", "c"], "syslinux-disk", LINUX_LIMIT);
     fs::remove_file(&disk).unwrap();
 }
 
@@ -202,7 +197,9 @@ fn mbr_disk_with_syslinux_boots_linux_from_hda() {
 /// boots the CD, and GRUB's menu, driven by keys on the serial console (`v` moves down, Enter
 /// boots), starts its second entry; the kernel finds the ACPI tables SeaBIOS placed in the F
 /// segment with rx86's table loader script, runs /init and powers off through them. About five
-/// minutes on the interpreter (most of it GRUB loading the kernel through SeaBIOS's INT 13h).
+/// minutes on the interpreter (most of it GRUB loading the kernel through SeaBIOS's INT 13h); run
+/// on the JIT tier, as are the GRUB and SYSLINUX boots (ISOLINUX and the boot sectors stay on
+/// the interpreter).
 #[test]
 fn grub_iso_boots_linux_under_seabios_with_its_menu_driven_by_serial_keys() {
     if skip_without_bios_options() {
@@ -211,9 +208,9 @@ fn grub_iso_boots_linux_under_seabios_with_its_menu_driven_by_serial_keys() {
     let Some(media) = media_or_skip() else { return };
     let drive =
         ["-m", LINUX_RAM, "--bios", path_str(&media.seabios), "--cdrom", path_str(&media.grub_iso), "--boot", "d"];
-    let args = bios_run_args("interp", &drive);
-    let run = run_with_keys(Command::new(rx86_binary()).args(&args), GRUB_ENTRY_2, b"v\r", INTERP_LINUX_LIMIT)
-        .expect("spawn rx86");
+    let args = bios_run_args("jit", &drive);
+    let run =
+        run_with_keys(Command::new(rx86_binary()).args(&args), GRUB_ENTRY_2, b"v\r", LINUX_LIMIT).expect("spawn rx86");
     let context = format!("exit {:?}\n--- serial\n{}\n--- stderr\n{}", run.status, run.stdout, run.stderr);
     // SeaBIOS logs to port 0x402, which rx86 sends to standard error.
     assert!(run.stderr.contains("SeaBIOS (version"), "SeaBIOS ran:\n{context}");

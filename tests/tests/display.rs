@@ -249,9 +249,10 @@ fn window_display_without_an_x_server_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1), "{}", context(&out));
 }
 
-/// Booting Linux takes minutes of host time on the interpreter.
+/// Booting Linux takes minutes of host time on a software tier.
 const GRUB_LINUX_LIMIT: Duration = Duration::from_secs(1500);
-/// GRUB reaches its menu in well under a minute on the interpreter.
+/// GRUB reaches its menu in well under a minute on a software tier (the GRUB and Linux
+/// tests run on the JIT tier; the boot-sector and echo tests on the interpreter).
 const GRUB_MENU_LIMIT: Duration = Duration::from_secs(600);
 
 fn grub_iso_or_skip() -> Option<PathBuf> {
@@ -278,7 +279,7 @@ fn grub_menu_on_screen(dir: &Path, iso: &Path, firmware: &[&str]) -> (Output, Pa
     let mut extra = vec!["-m", "256M", "--cdrom", iso, "--boot", "d", "--stop-at", "@automatically"];
     extra.extend_from_slice(&["--screenshot", png_arg, "--text-dump", txt_arg]);
     extra.extend_from_slice(firmware);
-    let out = run_limited(&bios_run_args("interp", &extra), GRUB_MENU_LIMIT);
+    let out = run_limited(&bios_run_args("jit", &extra), GRUB_MENU_LIMIT);
     let text = fs::read_to_string(&txt).unwrap_or_else(|e| panic!("text dump: {e}\n{}", context(&out)));
     assert_eq!(out.status.code(), Some(0), "stopped at the menu\n{text}\n{}", context(&out));
     for entry in [GRUB_ENTRY_1, GRUB_ENTRY_2] {
@@ -320,7 +321,7 @@ fn grub_menu_shows_on_the_vga_screen_under_seabios_with_its_vga_bios() {
 fn grub_second_entry_is_selected_by_scripted_keys() {
     let Some(iso) = grub_iso_or_skip() else { return };
     let extra = ["-m", "256M", "--cdrom", iso.to_str().unwrap(), "--boot", "d", "--keys", "@automatically:down,enter"];
-    let args = bios_run_args("interp", &extra);
+    let args = bios_run_args("jit", &extra);
     let run = run_with_keys_until(
         Command::new(rx86_binary()).args(&args),
         "",
@@ -353,7 +354,7 @@ fn grub_command_line_takes_scripted_keys_and_halts() {
         "--text-dump",
         txt.to_str().unwrap(),
     ];
-    let out = run_limited(&bios_run_args("interp", &extra), GRUB_MENU_LIMIT);
+    let out = run_limited(&bios_run_args("jit", &extra), GRUB_MENU_LIMIT);
     let text = fs::read_to_string(&txt).unwrap_or_else(|e| panic!("text dump: {e}\n{}", context(&out)));
     assert_eq!(out.status.code(), Some(0), "GRUB's halt powers off\n{text}\n{}", context(&out));
     assert!(text.lines().any(|l| l == "grub> halt"), "the typed command on the screen:\n{text}");
@@ -415,7 +416,7 @@ fn typed_commands_reach_a_busybox_shell_on_the_vga_console() {
         .map(String::from),
     );
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let out = run_limited(&bios_run_args("interp", &extra), GRUB_LINUX_LIMIT);
+    let out = run_limited(&bios_run_args("jit", &extra), GRUB_LINUX_LIMIT);
     let text = fs::read_to_string(&txt).unwrap_or_else(|e| panic!("text dump: {e}\n{}", context(&out)));
     assert_eq!(out.status.code(), Some(0), "poweroff -f ends the run\n{text}\n{}", context(&out));
     assert!(text.lines().any(|l| l == "typed-42 on tty0"), "the command's output on the VGA console:\n{text}");

@@ -1,12 +1,18 @@
 //! The tier fuzz target: the same arbitrary code (in the form the [`super::cpu`] target
 //! takes) on the interpreter alone and on the interpreter with the JIT tier compiling
-//! every block at once, with the lock-step checker on, each on a fresh board. Both runs
+//! every block at its second run, with and without the lock-step checker, each on a
+//! fresh board. Both runs
 //! must retire the same instructions, end with the same registers and the same exit,
 //! and the checker must find no divergence.
 
 use super::board::board;
 use super::cpu::{run_code_on, RunEnd};
 use rx86_cpu::interp::{Interpreter, DEFAULT_NS_PER_INSN};
+
+/// Runs before a block is compiled: the second, so that code run once (random code
+/// rewriting the block it runs in, one instruction per block run) is not compiled each
+/// time, while every loop is.
+const HOT_AFTER: u32 = 2;
 
 /// Runs `data` on both tiers and panics with both outcomes if they differ.
 pub fn tiers_code(data: &[u8]) {
@@ -25,7 +31,7 @@ pub fn run_both(data: &[u8]) -> (RunEnd, RunEnd, RunEnd) {
         let (pc, clock) = board();
         let mut cpu = Interpreter::new(DEFAULT_NS_PER_INSN);
         let tier = rx86_jit::JitTier::new(1 << 20).expect("the JIT tier on this host");
-        cpu.set_tier(Box::new(tier), 1, checked);
+        cpu.set_tier(Box::new(tier), HOT_AFTER, checked);
         run_code_on(&pc, &clock, data, cpu)
     };
     (interp, jit(true), jit(false))
