@@ -15,7 +15,7 @@ use super::debug::{dr6, Armed};
 use super::debugger::DebugHooks;
 use super::decode_cache::{Block, DecodeCache, FrontKey, Key};
 use super::fault::{vec, Exception, Fault, R};
-use super::mmu::{translate, Acc, Tlb};
+use super::mmu::{keep_smap, translate, Acc, Tlb};
 use super::op::Op;
 use super::state::{cr0, fl, CpuState, Mode, Seg};
 use super::tiering::{TierCounters, DEFAULT_HOT_THRESHOLD};
@@ -420,6 +420,7 @@ impl Ctx<'_> {
         let chain = self.clock.is_none_or(|c| c.is_virtual());
         let mut prev: Option<Rc<Block>> = None;
         loop {
+            keep_smap(&self.c.st, &mut self.c.tlb);
             let block = match self.block_at_rip(prev.as_deref()) {
                 Ok(b) => b,
                 Err(Fault::Exc(e)) => {
