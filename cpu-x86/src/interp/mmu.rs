@@ -343,7 +343,13 @@ pub fn translate(st: &mut CpuState, tlb: &mut Tlb, p: &dyn Platform, lin: u64, a
     };
     let write_host = if host != 0 && mem.is_code_page(ram_off) { 0 } else { ram_write_host };
     let epoch = tlb.code_epoch;
-    Ok(tlb.insert(lin, TlbEntry { tag: 0, phys, host, write_host, ram_write_host, epoch, ram_off, perm: perms }))
+    let e = TlbEntry { tag: 0, phys, host, write_host, ram_write_host, epoch, ram_off, perm: perms };
+    // A supervisor fetch from a user page (no SMEP) while SMAP forbids supervisor data
+    // accesses to it: used once, not cached, so no data access finds it in the TLB.
+    if !user && perms & perm::USER != 0 && st.cr0 & cr0::PG != 0 && supervisor_denied_user_pages(st, Acc::Read) {
+        return Ok(e);
+    }
+    Ok(tlb.insert(lin, e))
 }
 
 /// A page walk; returns the physical page and the permission bits.
@@ -657,6 +663,10 @@ mod tests {
         keep_smap(&st, &mut tlb);
         assert_eq!(tlb.valid_entries().map(|v| v.linear).collect::<Vec<_>>(), [0x6000]);
         assert!(translate(&mut st, &mut tlb, &p, 0x5008, Acc::Read, false).is_err());
+        // Without SMEP the supervisor may fetch from the user page, but that leaves no
+        // entry a data access could hit.
+        assert!(translate(&mut st, &mut tlb, &p, 0x5008, Acc::Fetch, false).is_ok());
+        assert_eq!(tlb.valid_entries().map(|v| v.linear).collect::<Vec<_>>(), [0x6000]);
     }
 
     #[test]
