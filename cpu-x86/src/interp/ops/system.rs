@@ -536,6 +536,7 @@ impl Ctx<'_> {
                 self.c.st.rflags = (f & !self.c.st.msr.sfmask & !fl::RF) | fl::FIXED1;
                 self.c.st.rip = if was64 { self.c.st.msr.lstar } else { self.c.st.msr.cstar };
                 self.c.st.update_mode();
+                self.single_step_by_final_tf();
                 self.c.brk = true;
             }
             _ => {
@@ -564,12 +565,21 @@ impl Ctx<'_> {
                 self.c.st.lazy.op = crate::interp::flags::FlagOp::None;
                 self.c.st.rip = rip;
                 self.c.st.update_mode();
+                self.single_step_by_final_tf();
                 self.c.brk = true;
                 self.c.irq_check = true;
             }
         }
         let _ = attr::P;
         Ok(())
+    }
+
+    /// SYSCALL and SYSRET raise their single-step #DB when TF is set at their end (see
+    /// `steps_by_final_tf` in `cpu`): at the next instruction boundary.
+    fn single_step_by_final_tf(&mut self) {
+        if self.c.st.rflags & fl::TF != 0 {
+            self.c.pending_db |= crate::interp::debug::dr6::BS;
+        }
     }
 
     pub(super) fn fs_gs_base(&mut self, ins: &Instruction) -> R<()> {
