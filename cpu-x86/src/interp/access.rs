@@ -11,7 +11,7 @@ use super::cpu::Ctx;
 use super::fault::{vec, Fault, R};
 use super::flags::size_mask;
 use super::mmu::{translate, Acc, TlbEntry};
-use super::state::{attr, cr0, fl, Mode, Seg};
+use super::state::{attr, cr0, cr4, fl, Mode, Seg};
 
 /// The address bits that must be clear for a `size`-byte access to be aligned (SDM
 /// Vol. 3A Table 6-7: word 2, doubleword 4, quadword and larger 8).
@@ -215,11 +215,20 @@ impl Ctx<'_> {
         translate(&mut self.c.st, &mut self.c.tlb, self.p, lin, acc, user)
     }
 
+    /// True when a TLB hit may stand for the access without the SMAP check: user
+    /// accesses, and supervisor ones below CPL 3 (while SMAP forbids those the TLB holds
+    /// no user page, see `mmu`). An implicit supervisor access at CPL 3 takes the walk's
+    /// path under SMAP, which refuses user pages.
+    #[inline(always)]
+    fn hit_needs_no_smap_check(&self, user: bool) -> bool {
+        user || self.c.st.cpl < 3 || self.c.st.cr4 & cr4::SMAP == 0
+    }
+
     /// Reads `size` (1-8) bytes of linear memory.
     #[inline]
     pub fn read_lin(&mut self, lin: u64, size: u8, acc: Acc, user: bool) -> R<u64> {
         let off = lin & 0xfff;
-        if acc == Acc::Read && off + size as u64 <= 0x1000 {
+        if acc == Acc::Read && off + size as u64 <= 0x1000 && self.hit_needs_no_smap_check(user) {
             if let Some(host) = self.c.tlb.read_host(lin, user) {
                 // SAFETY: `host` is the host address of a whole guest RAM page (see
                 // `mmu::translate`) and off+size stays inside that page.
@@ -278,7 +287,7 @@ impl Ctx<'_> {
     #[inline]
     pub fn write_lin(&mut self, lin: u64, size: u8, value: u64, user: bool) -> R<()> {
         let off = lin & 0xfff;
-        if off + size as u64 <= 0x1000 {
+        if off + size as u64 <= 0x1000 && self.hit_needs_no_smap_check(user) {
             if let Some(host) = self.c.tlb.write_host(lin, user) {
                 // SAFETY: `host` is the host address of a whole writable guest RAM page
                 // holding no decoded code, and the range stays inside it.

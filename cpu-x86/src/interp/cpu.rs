@@ -15,7 +15,7 @@ use super::debug::{dr6, Armed};
 use super::debugger::DebugHooks;
 use super::decode_cache::{Block, DecodeCache, FrontKey, Key};
 use super::fault::{vec, Exception, Fault, R};
-use super::mmu::{translate, Acc, Tlb};
+use super::mmu::{keep_smap, translate, Acc, Tlb};
 use super::op::Op;
 use super::state::{cr0, fl, CpuState, Mode, Seg};
 use super::tiering::{TierCounters, DEFAULT_HOT_THRESHOLD};
@@ -101,6 +101,13 @@ pub struct Interpreter {
     pub(crate) pending_exit: Option<Exit>,
     /// The lock-step checker, when on: compiled units are checked against the handlers.
     pub(crate) lockstep: Option<Box<super::lockstep::Lockstep>>,
+    /// The debug traps (DR6 bits) of a MOV SS or POP SS, held over the next instruction
+    /// as interrupts are (SDM Vol. 3A §6.8.3).
+    pub(crate) ss_held_db: u64,
+    /// A #DB trap (DR6 bits) due at the next instruction boundary: SYSCALL's and
+    /// SYSRET's single step (taken when TF is set at their end, not their start), or a
+    /// held MOV SS trap whose next instruction faulted (it follows the delivery).
+    pub(crate) pending_db: u64,
 }
 
 /// How the compiled tier was used, for `--stats`.
@@ -140,6 +147,8 @@ impl Interpreter {
             brk: false,
             irq_check: true,
             lean: false,
+            ss_held_db: 0,
+            pending_db: 0,
             dbg: Armed::default(),
             hooks: DebugHooks::default(),
             a20_mask: u64::MAX,
@@ -405,6 +414,7 @@ impl Ctx<'_> {
             || (c.dbg.exec | c.dbg.read | c.dbg.write | c.dbg.io) != 0
             || c.st.rflags & fl::TF != 0
             || c.st.int_shadow
+            || c.ss_held_db != 0
             || (c.st.cpl == 3 && c.st.cr0 & cr0::AM != 0 && c.st.rflags & fl::AC != 0)
     }
 
@@ -420,6 +430,7 @@ impl Ctx<'_> {
         let chain = self.clock.is_none_or(|c| c.is_virtual());
         let mut prev: Option<Rc<Block>> = None;
         loop {
+            keep_smap(&self.c.st, &mut self.c.tlb);
             let block = match self.block_at_rip(prev.as_deref()) {
                 Ok(b) => b,
                 Err(Fault::Exc(e)) => {
@@ -434,6 +445,7 @@ impl Ctx<'_> {
             let ops = &block.ops[..left.min(block.ops.len())];
             if self.needs_checks() {
                 self.exec_ops_checked(ops)?;
+                self.deliver_pending_db()?;
                 break;
             }
             self.c.lean = true;
@@ -455,6 +467,10 @@ impl Ctx<'_> {
             };
             self.c.lean = false;
             done?;
+            if self.c.pending_db != 0 {
+                self.deliver_pending_db()?;
+                break;
+            }
             if !chain || self.c.brk || self.c.irq_check || self.c.ticks() >= end {
                 break;
             }
@@ -519,16 +535,25 @@ impl Ctx<'_> {
             self.c.st.rflags &= !fl::RF;
             self.c.dbg.hits = 0;
             let start_rsp = self.c.st.gpr[4];
-            let tf = self.c.st.rflags & fl::TF != 0;
+            // SYSCALL and SYSRET single-step by TF at their end: they leave it to
+            // `pending_db`.
+            let tf = self.c.st.rflags & fl::TF != 0 && !steps_by_final_tf(ins);
             let shadow = std::mem::replace(&mut self.c.st.int_shadow, false);
+            let held = std::mem::take(&mut self.c.ss_held_db);
             self.c.st.rip = op.next_ip;
             if let Err(fault) = (op.run)(self, op) {
+                self.c.pending_db |= held;
                 return self.instruction_fault(fault, op, start_rip, start_rsp);
             }
             self.c.retired += 1;
             // Traps: single step and the data/I/O breakpoints the instruction hit, one
-            // #DB for all (SDM Vol. 3B §17.3.1.2, §17.3.1.4).
-            let trap = self.c.dbg.hits as u64 | if tf { dr6::BS } else { 0 };
+            // #DB for all (SDM Vol. 3B §17.3.1.2, §17.3.1.4), with those held over it.
+            let mut trap =
+                self.c.dbg.hits as u64 | if tf { dr6::BS } else { 0 } | held | std::mem::take(&mut self.c.pending_db);
+            if trap != 0 && held == 0 && loads_ss(ins) {
+                self.c.ss_held_db = trap;
+                trap = 0;
+            }
             if trap != 0 {
                 self.debug_exception(trap)?;
                 break;
@@ -541,6 +566,14 @@ impl Ctx<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Delivers the #DB trap [`Interpreter::pending_db`] holds, if any.
+    fn deliver_pending_db(&mut self) -> Result<(), Exit> {
+        match std::mem::take(&mut self.c.pending_db) {
+            0 => Ok(()),
+            trap => self.debug_exception(trap),
+        }
     }
 
     /// An instruction faulted: restore RIP and RSP and deliver the exception (one tick),
@@ -770,6 +803,21 @@ fn ends_block(ins: &Instruction) -> bool {
         Mnemonic::Pop => reg0 == Register::SS,
         _ => (ins.has_rep_prefix() || ins.has_repne_prefix()) && is_string(ins),
     }
+}
+
+/// True for MOV SS and POP SS, which hold interrupts and debug traps over the next
+/// instruction.
+fn loads_ss(ins: &Instruction) -> bool {
+    matches!(ins.mnemonic(), Mnemonic::Mov | Mnemonic::Pop)
+        && ins.op0_kind() == OpKind::Register
+        && ins.op0_register() == Register::SS
+}
+
+/// True for SYSCALL and SYSRET, whose single-step trap follows TF at their end (as
+/// Intel's and KVM's SYSCALL/SYSRET do), so SYSCALL with IA32_FMASK clearing TF does not
+/// trap in the kernel and SYSRET restoring TF traps before the first user instruction.
+fn steps_by_final_tf(ins: &Instruction) -> bool {
+    matches!(ins.mnemonic(), Mnemonic::Syscall | Mnemonic::Sysret | Mnemonic::Sysretq)
 }
 
 /// True for the string instructions (an operand addressed by rSI or rDI).

@@ -2,11 +2,19 @@
 //! software TLB that caches each translation with its permission bits and, for RAM,
 //! the host address of the page.
 //!
-//! SDM Vol. 3A §4.3 (32-bit paging), §4.4 (PAE), §4.5 (4-level), §4.6 (access rights),
-//! §4.7 (page-fault error code), §4.8 (accessed and dirty flags), §4.10 (TLBs).
+//! SDM Vol. 3A §4.3 (32-bit paging), §4.4 (PAE), §4.5 (4-level, 1-GiB pages), §4.6
+//! (access rights, SMEP and SMAP), §4.7 (page-fault error code), §4.8 (accessed and dirty
+//! flags), §4.10 (TLBs and PCIDs).
+//!
+//! The TLB caches one address space: the current PCID's translations and the global
+//! ones (a CR3 write that changes the PCID drops the others, which the SDM allows at any
+//! time). Compiled code probes the entries inline and, for a supervisor read, checks
+//! only the tag, so SMAP is kept by what the TLB holds: while supervisor data accesses
+//! to user pages are forbidden (CR4.SMAP, CPL < 3, RFLAGS.AC = 0) it holds no user page
+//! ([`Tlb::flush_user`] at the transitions into that state, and no walk inserts one then).
 
 use super::fault::{vec, Fault, R};
-use super::state::{cr0, cr4, efer, CpuState};
+use super::state::{cr0, cr4, efer, fl, CpuState};
 use crate::debug::TlbView;
 use rx86_core::platform::Platform;
 
@@ -78,6 +86,8 @@ pub(crate) mod perm {
     pub const NX: u8 = 1 << 3;
     /// Global page (survives CR3 writes).
     pub const GLOBAL: u8 = 1 << 4;
+    /// Part of a page larger than 4 KiB (INVLPG of any of it drops all of it).
+    pub const LARGE: u8 = 1 << 5;
 }
 
 /// One cached translation.
@@ -115,11 +125,33 @@ pub struct Tlb {
     /// Bumped whenever a page starts holding decoded code: entries stamped with an older
     /// epoch take the slow path for writes, which looks at the page again.
     pub(crate) code_epoch: u64,
+    /// Some entry may map a user page ([`perm::USER`]) ...
+    has_user: bool,
+    /// ... or a part of a large page ([`perm::LARGE`]).
+    has_large: bool,
 }
 
 impl Default for Tlb {
     fn default() -> Self {
-        Tlb { entries: vec![TlbEntry::default(); TLB_SIZE].into_boxed_slice(), generation: 0, code_epoch: 0 }
+        Tlb {
+            entries: vec![TlbEntry::default(); TLB_SIZE].into_boxed_slice(),
+            generation: 0,
+            code_epoch: 0,
+            has_user: false,
+            has_large: false,
+        }
+    }
+}
+
+/// True when a supervisor-mode access of kind `acc` may not use a user page: fetches
+/// under CR4.SMEP; data accesses under CR4.SMAP unless CPL < 3 and RFLAGS.AC = 1 (at
+/// CPL 3 every supervisor access is implicit and SMAP always applies), SDM Vol. 3A §4.6.1.
+#[inline]
+pub(crate) fn supervisor_denied_user_pages(st: &CpuState, acc: Acc) -> bool {
+    if acc == Acc::Fetch {
+        st.cr4 & cr4::SMEP != 0
+    } else {
+        st.cr4 & cr4::SMAP != 0 && (st.cpl == 3 || st.rflags & fl::AC == 0)
     }
 }
 
@@ -133,12 +165,32 @@ fn needed(write: bool, user: bool) -> u8 {
 impl Tlb {
     /// Drops every translation (or every non-global one).
     pub fn flush(&mut self, keep_global: bool) {
+        self.drop_where(|e| !(keep_global && e.perm & perm::GLOBAL != 0));
+    }
+
+    /// Drops every translation of a user page (global ones too), so no supervisor
+    /// access finds one cached while SMAP forbids them.
+    pub fn flush_user(&mut self) {
+        if self.has_user {
+            self.drop_where(|e| e.perm & perm::USER != 0);
+        }
+    }
+
+    /// Drops the entries `drop` picks, bumping the generation; recomputes which kinds
+    /// of entry remain.
+    fn drop_where(&mut self, drop: impl Fn(&TlbEntry) -> bool) {
         self.generation += 1;
+        let (mut user, mut large) = (false, false);
         for e in self.entries.iter_mut() {
-            if !(keep_global && e.perm & perm::GLOBAL != 0) {
+            if e.tag != 0 && drop(e) {
                 e.tag = 0;
             }
+            if e.tag != 0 {
+                user |= e.perm & perm::USER != 0;
+                large |= e.perm & perm::LARGE != 0;
+            }
         }
+        (self.has_user, self.has_large) = (user, large);
     }
 
     /// The host address of the RAM page holding `lin` when a data read hits the TLB.
@@ -179,9 +231,15 @@ impl Tlb {
         }
     }
 
-    /// Drops the translation of the page holding `lin` (INVLPG).
+    /// Drops the translation of the page holding `lin` (INVLPG). The entries cache 4-KiB
+    /// pieces, so when `lin` may lie in a larger page every piece of every large page
+    /// goes too (dropping more than asked is always allowed).
     pub fn flush_page(&mut self, lin: u64) {
         let page = lin >> 12;
+        if self.has_large {
+            self.drop_where(|e| e.tag == page + 1 || e.perm & perm::LARGE != 0);
+            return;
+        }
         self.generation += 1;
         let e = &mut self.entries[(page as usize) & (TLB_SIZE - 1)];
         if e.tag == page + 1 {
@@ -189,12 +247,13 @@ impl Tlb {
         }
     }
 
-    /// The cached translation of `lin` when it allows the access without a walk.
+    /// The cached translation of `lin` when it allows the access without a walk;
+    /// `no_user_pages` for a supervisor access that may not use user pages (SMEP, SMAP).
     #[inline]
-    pub fn lookup(&self, lin: u64, acc: Acc, user: bool) -> Option<&TlbEntry> {
+    pub fn lookup(&self, lin: u64, acc: Acc, user: bool, no_user_pages: bool) -> Option<&TlbEntry> {
         let page = lin >> 12;
         let e = &self.entries[(page as usize) & (TLB_SIZE - 1)];
-        if e.tag != page + 1 {
+        if e.tag != page + 1 || (no_user_pages && e.perm & perm::USER != 0) {
             return None;
         }
         let ok = match acc {
@@ -221,9 +280,22 @@ impl Tlb {
 
     fn insert(&mut self, lin: u64, e: TlbEntry) -> TlbEntry {
         let page = lin >> 12;
+        self.has_user |= e.perm & perm::USER != 0;
+        self.has_large |= e.perm & perm::LARGE != 0;
         let slot = &mut self.entries[(page as usize) & (TLB_SIZE - 1)];
         *slot = TlbEntry { tag: page + 1, ..e };
         *slot
+    }
+}
+
+/// Keeps SMAP's rule for what the TLB may hold (see the module documentation): drops
+/// the user pages once supervisor data accesses may not use them. Called wherever
+/// execution goes on after CPL or RFLAGS.AC may have changed: at each block, and by the
+/// instructions that change AC without ending their block's chain (CLAC, POPF).
+#[inline]
+pub(crate) fn keep_smap(st: &CpuState, tlb: &mut Tlb) {
+    if tlb.has_user && st.cr4 & cr4::SMAP != 0 && st.cr0 & cr0::PG != 0 && st.cpl < 3 && st.rflags & fl::AC == 0 {
+        tlb.flush_user();
     }
 }
 
@@ -248,7 +320,8 @@ fn set_bits(p: &dyn Platform, addr: u64, size: usize, entry: u64, bits: u64) {
 /// and returns #PF on failure. `user` is true for CPL-3 accesses that are not implicit
 /// supervisor accesses.
 pub fn translate(st: &mut CpuState, tlb: &mut Tlb, p: &dyn Platform, lin: u64, acc: Acc, user: bool) -> R<TlbEntry> {
-    if let Some(e) = tlb.lookup(lin, acc, user) {
+    let no_user_pages = !user && st.cr0 & cr0::PG != 0 && supervisor_denied_user_pages(st, acc);
+    if let Some(e) = tlb.lookup(lin, acc, user, no_user_pages) {
         return Ok(*e);
     }
     let mask = p.memory().a20_mask();
@@ -270,7 +343,13 @@ pub fn translate(st: &mut CpuState, tlb: &mut Tlb, p: &dyn Platform, lin: u64, a
     };
     let write_host = if host != 0 && mem.is_code_page(ram_off) { 0 } else { ram_write_host };
     let epoch = tlb.code_epoch;
-    Ok(tlb.insert(lin, TlbEntry { tag: 0, phys, host, write_host, ram_write_host, epoch, ram_off, perm: perms }))
+    let e = TlbEntry { tag: 0, phys, host, write_host, ram_write_host, epoch, ram_off, perm: perms };
+    // A supervisor fetch from a user page (no SMEP) while SMAP forbids supervisor data
+    // accesses to it: used once, not cached, so no data access finds it in the TLB.
+    if !user && perms & perm::USER != 0 && st.cr0 & cr0::PG != 0 && supervisor_denied_user_pages(st, Acc::Read) {
+        return Ok(e);
+    }
+    Ok(tlb.insert(lin, e))
 }
 
 /// A page walk; returns the physical page and the permission bits.
@@ -278,7 +357,7 @@ fn walk(st: &mut CpuState, p: &dyn Platform, lin: u64, acc: Acc, user: bool) -> 
     let write = acc == Acc::Write;
     let nxe = st.efer & efer::NXE != 0;
     let mut code = if write { pfec::W } else { 0 } | if user { pfec::U } else { 0 };
-    if acc == Acc::Fetch && nxe && st.cr4 & cr4::PAE != 0 {
+    if acc == Acc::Fetch && ((nxe && st.cr4 & cr4::PAE != 0) || st.cr4 & cr4::SMEP != 0) {
         code |= pfec::I;
     }
     let fault = |st: &mut CpuState, code: u32| {
@@ -289,6 +368,7 @@ fn walk(st: &mut CpuState, p: &dyn Platform, lin: u64, acc: Acc, user: bool) -> 
     let mut path: [(u64, usize, u64); 4] = [(0, 0, 0); 4];
     let mut depth = 0;
     let (page_base, offset_mask);
+    let long = st.efer & efer::LMA != 0;
     if st.cr4 & cr4::PAE == 0 {
         let pde_addr = (st.cr3 & 0xffff_f000) + ((lin >> 22) & 0x3ff) * 4;
         let pde = read_phys(p, pde_addr, 4);
@@ -315,7 +395,6 @@ fn walk(st: &mut CpuState, p: &dyn Platform, lin: u64, acc: Acc, user: bool) -> 
             offset_mask = 0xfff;
         }
     } else {
-        let long = st.efer & efer::LMA != 0;
         let mut table;
         let mut level;
         if long {
@@ -337,18 +416,20 @@ fn walk(st: &mut CpuState, p: &dyn Platform, lin: u64, acc: Acc, user: bool) -> 
             if e & pte::P == 0 {
                 return Err(fault(st, code));
             }
-            // PS is reserved in PML4 entries, and in PDPT entries too: CPUID reports no
-            // 1-GiB pages. A 2-MiB page's address bits 20:13 are reserved.
-            let large = e & pte::PS != 0 && level == 2;
+            // PS is reserved in PML4 entries, and in PDPT entries unless the model has
+            // 1-GiB pages. A large page's address bits below its size, from bit 13 up,
+            // are reserved (20:13 for 2 MiB, 29:13 for 1 GiB).
+            let gib = level == 3 && long && st.model.has_1g_pages();
+            let large = e & pte::PS != 0 && (level == 2 || gib);
             let mut rsvd = e & RSVD_ADDR;
             if !nxe {
                 rsvd |= e & pte::XD;
             }
-            if e & pte::PS != 0 && level >= 3 {
+            if e & pte::PS != 0 && !large && level >= 3 {
                 rsvd |= pte::PS;
             }
             if large {
-                rsvd |= e & 0x1f_e000;
+                rsvd |= e & ((1 << shift) - 1) & !0x1fff;
             }
             if rsvd != 0 {
                 return Err(fault(st, code | pfec::P | pfec::RSVD));
@@ -370,7 +451,10 @@ fn walk(st: &mut CpuState, p: &dyn Platform, lin: u64, acc: Acc, user: bool) -> 
     let us = all(pte::US);
     let rw = all(pte::RW);
     let nx = nxe && entries.iter().any(|&(_, _, e)| e & pte::XD != 0);
-    let denied = (user && !us) || (write && !rw && (user || st.cr0 & cr0::WP != 0)) || (acc == Acc::Fetch && nx);
+    let denied = (user && !us)
+        || (write && !rw && (user || st.cr0 & cr0::WP != 0))
+        || (acc == Acc::Fetch && nx)
+        || (!user && us && supervisor_denied_user_pages(st, acc));
     if denied {
         return Err(fault(st, code | pfec::P));
     }
@@ -397,12 +481,16 @@ fn walk(st: &mut CpuState, p: &dyn Platform, lin: u64, acc: Acc, user: bool) -> 
     if leaf & pte::G != 0 && st.cr4 & cr4::PGE != 0 {
         perms |= perm::GLOBAL;
     }
+    if offset_mask != 0xfff {
+        perms |= perm::LARGE;
+    }
     Ok(((page_base | (lin & offset_mask)) & !0xfff, perms))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interp::model::CpuModel;
     use rx86_core::platform::BasicPlatform;
 
     fn paged_state(cr3: u64) -> CpuState {
@@ -488,12 +576,97 @@ mod tests {
         // Bits 20:13 of a 2-MiB page are reserved.
         let (p, mut st) = long_tables(0x3000 | 7, 0x40_0000 | 0x87 | (1 << 13));
         assert_eq!(translate(&mut st, &mut Tlb::default(), &p, 0x1000, Acc::Read, false).unwrap_err(), rsvd);
-        // No 1-GiB pages: PS in a PDPT entry is reserved.
+        // A model without 1-GiB pages: PS in a PDPT entry is reserved.
         let (p, mut st) = long_tables(0x87, 0);
+        st.model = CpuModel::X86_64V2;
         assert_eq!(translate(&mut st, &mut Tlb::default(), &p, 0x1000, Acc::Read, false).unwrap_err(), rsvd);
         // The same 2-MiB page without reserved bits translates.
         let (p, mut st) = long_tables(0x3000 | 7, 0x40_0000 | 0x87);
         assert_eq!(translate(&mut st, &mut Tlb::default(), &p, 0x1234, Acc::Read, false).unwrap().phys, 0x40_1000);
+    }
+
+    #[test]
+    fn one_gib_pages_map_with_bits_29_13_reserved() {
+        // PDPT entry 1 maps linear 1 GiB..2 GiB to physical 3 GiB.
+        let (p, mut st) = long_tables(0, 0);
+        p.memory().write(0x2008, &(0xc000_0000u64 | 0x87).to_le_bytes());
+        let mut tlb = Tlb::default();
+        let e = translate(&mut st, &mut tlb, &p, 0x4123_4567, Acc::Write, false).unwrap();
+        assert_eq!(e.phys, 0xc123_4000);
+        let mut b = [0u8; 8];
+        p.memory().read(0x2008, &mut b);
+        assert_eq!(u64::from_le_bytes(b) & 0x60, 0x60, "A and D set on the 1-GiB leaf");
+        for bit in [13, 20, 29] {
+            p.memory().write(0x2008, &(0xc000_0000u64 | 0x87 | 1 << bit).to_le_bytes());
+            let err = translate(&mut st, &mut Tlb::default(), &p, 0x4000_0000, Acc::Read, false).unwrap_err();
+            assert_eq!(err, Fault::exc_code(vec::PF, pfec::P | pfec::RSVD), "bit {bit}");
+        }
+    }
+
+    #[test]
+    fn invlpg_anywhere_in_a_large_page_drops_all_of_its_pieces() {
+        let (p, mut st) = long_tables(0x3000 | 7, 0x40_0000 | 0x87);
+        p.memory().write(0x3008, &(0x80_0000u64 | 0x83).to_le_bytes());
+        let mut tlb = Tlb::default();
+        for lin in [0x1000, 0x5000, 0x20_3000] {
+            translate(&mut st, &mut tlb, &p, lin, Acc::Read, false).unwrap();
+        }
+        tlb.flush_page(0x1_f000);
+        assert_eq!(tlb.valid_entries().count(), 0, "every piece of both 2-MiB pages dropped");
+    }
+
+    /// Tables where linear page 0x5000 is a user page and 0x6000 a supervisor one.
+    fn user_and_supervisor_pages() -> (BasicPlatform, CpuState) {
+        let (p, mut st) = long_tables(0x3000 | 7, 0x4000 | 7);
+        p.memory().write(0x4000 + 5 * 8, &(0x5000u64 | 7).to_le_bytes());
+        p.memory().write(0x4000 + 6 * 8, &(0x6000u64 | 3).to_le_bytes());
+        st.efer &= !efer::NXE;
+        (p, st)
+    }
+
+    #[test]
+    fn smep_refuses_supervisor_fetches_from_user_pages() {
+        let (p, mut st) = user_and_supervisor_pages();
+        let mut tlb = Tlb::default();
+        // Cached by a user fetch first: the TLB hit must not let the supervisor through.
+        translate(&mut st, &mut tlb, &p, 0x5000, Acc::Fetch, true).unwrap();
+        assert!(translate(&mut st, &mut tlb, &p, 0x5000, Acc::Fetch, false).is_ok(), "no SMEP");
+        st.cr4 |= cr4::SMEP;
+        let err = translate(&mut st, &mut tlb, &p, 0x5010, Acc::Fetch, false).unwrap_err();
+        assert_eq!(err, Fault::exc_code(vec::PF, pfec::P | pfec::I), "I reported under SMEP without NXE");
+        assert!(translate(&mut st, &mut tlb, &p, 0x6000, Acc::Fetch, false).is_ok());
+        assert!(translate(&mut st, &mut tlb, &p, 0x5000, Acc::Read, false).is_ok(), "data reads unaffected");
+    }
+
+    #[test]
+    fn smap_follows_cpl_and_ac_and_never_leaves_a_user_page_cached_when_locked() {
+        let (p, mut st) = user_and_supervisor_pages();
+        st.cr4 |= cr4::SMAP;
+        let mut tlb = Tlb::default();
+        let err = translate(&mut st, &mut tlb, &p, 0x5008, Acc::Write, false).unwrap_err();
+        assert_eq!(err, Fault::exc_code(vec::PF, pfec::P | pfec::W));
+        assert_eq!(st.cr2, 0x5008);
+        assert_eq!(tlb.valid_entries().count(), 0, "nothing cached by the refused walk");
+        st.rflags |= fl::AC;
+        assert!(translate(&mut st, &mut tlb, &p, 0x5008, Acc::Write, false).is_ok(), "AC=1 at CPL 0");
+        keep_smap(&st, &mut tlb);
+        assert_eq!(tlb.valid_entries().count(), 1, "kept while AC=1");
+        // At CPL 3 every supervisor access is implicit: refused whatever AC says, even
+        // on a TLB hit.
+        st.cpl = 3;
+        assert!(translate(&mut st, &mut tlb, &p, 0x5008, Acc::Read, false).is_err());
+        assert!(translate(&mut st, &mut tlb, &p, 0x5008, Acc::Read, true).is_ok(), "user access");
+        assert!(translate(&mut st, &mut tlb, &p, 0x6000, Acc::Read, false).is_ok(), "supervisor page");
+        // Back at CPL 0 with AC=0: the user page leaves the TLB, the supervisor one stays.
+        st.cpl = 0;
+        st.rflags &= !fl::AC;
+        keep_smap(&st, &mut tlb);
+        assert_eq!(tlb.valid_entries().map(|v| v.linear).collect::<Vec<_>>(), [0x6000]);
+        assert!(translate(&mut st, &mut tlb, &p, 0x5008, Acc::Read, false).is_err());
+        // Without SMEP the supervisor may fetch from the user page, but that leaves no
+        // entry a data access could hit.
+        assert!(translate(&mut st, &mut tlb, &p, 0x5008, Acc::Fetch, false).is_ok());
+        assert_eq!(tlb.valid_entries().map(|v| v.linear).collect::<Vec<_>>(), [0x6000]);
     }
 
     #[test]

@@ -47,6 +47,8 @@ mod test_util;
 mod tiering;
 #[cfg(test)]
 mod time_tests;
+#[cfg(test)]
+mod trap_tests;
 
 pub use cpu::{Interpreter, Step, TierReport, DEFAULT_MAX_BLOCK, DEFAULT_NS_PER_INSN};
 pub use ops::lock_allowed;

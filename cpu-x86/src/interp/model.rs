@@ -15,8 +15,8 @@
 //! | `pentium3`   | Pentium III Coppermine (0x683)      | CMOV/FCMOV/FCOMI, MMX, SSE, FXSR, SYSENTER, PAE, PGE, PAT, MTRR, NOPL, RDPMC |
 //! | `x86-64`     | Xeon Nocona (0xF41)                 | SSE2, CLFLUSH, long mode, NX, SYSCALL (the v1 level: not the part's SSE3) |
 //! | `x86-64-v2`  | Core i7-920 Nehalem (0x106A5)       | SSE3, SSSE3, SSE4.1, SSE4.2, CMPXCHG16B, POPCNT, LAHF in 64-bit mode, RDTSCP |
-//! | `x86-64-v3`  | Core i7-4770 Haswell (0x306C3)      | AVX, AVX2, FMA, F16C, LZCNT, BMI1, BMI2, MOVBE, FSGSBASE, XSAVE/XSAVEOPT, AES-NI, PCLMULQDQ, RDRAND |
-//! | `max`        | rx86 (0x6F1), the default           | everything the interpreter implements (also ADX, SHA, RDSEED, RDPID, CLFLUSHOPT, CLWB, PREFETCHW, XSAVEC, XGETBV1) |
+//! | `x86-64-v3`  | Core i7-4770 Haswell (0x306C3)      | AVX, AVX2, FMA, F16C, LZCNT, BMI1, BMI2, MOVBE, FSGSBASE, XSAVE/XSAVEOPT, AES-NI, PCLMULQDQ, RDRAND, SMEP, PCID, INVPCID, 1-GiB pages |
+//! | `max`        | rx86 (0x6F1), the default           | everything the interpreter implements (also ADX, SHA, RDSEED, RDPID, CLFLUSHOPT, CLWB, PREFETCHW, XSAVEC, XGETBV1, SMAP with STAC/CLAC, UMIP) |
 //!
 //! `max` is the default: the signature and leaves of the CPUID rx86 reported before
 //! models existed (no cache leaves), with the features the interpreter has gained since.
@@ -28,6 +28,7 @@
 
 use super::cpu::Interpreter;
 use super::ops::xsave::{xsave_size, XCR0_AVX, XCR0_SSE, XCR0_X87, XSAVE_AVX_OFFSET, XSAVE_AVX_SIZE};
+use super::state::cr4;
 use iced_x86::{CodeSize, CpuidFeature as F, Instruction, Mnemonic};
 
 /// A CPU model: what CPUID reports and which instructions exist.
@@ -125,6 +126,30 @@ impl CpuModel {
         self.data().xsave_ext & XSAVE_EXT_XGETBV1 != 0
     }
 
+    /// True when the model has 1-GiB pages (CPUID.80000001H:EDX.Page1GB): PS in a 4-level
+    /// PDPT entry maps a page instead of being reserved.
+    pub fn has_1g_pages(self) -> bool {
+        self.data().ext1_edx & EXT_PAGE1GB != 0
+    }
+
+    /// True when the model has INVPCID (CPUID.(EAX=7,ECX=0):EBX.INVPCID).
+    pub fn has_invpcid(self) -> bool {
+        self.data().leaf7_ebx & LEAF7_INVPCID != 0
+    }
+
+    /// The CR4 bits MOV to CR4 accepts on this model: [`cr4::SUPPORTED`] plus OSXSAVE,
+    /// UMIP, PCIDE, SMEP and SMAP where CPUID reports their features.
+    pub fn cr4_supported(self) -> u64 {
+        let d = self.data();
+        let bit = |have: bool, b: u64| if have { b } else { 0 };
+        cr4::SUPPORTED
+            | bit(d.leaf1_ecx & ECX_XSAVE != 0, cr4::OSXSAVE)
+            | bit(d.leaf1_ecx & ECX_PCID != 0, cr4::PCIDE)
+            | bit(d.leaf7_ebx & LEAF7_SMEP != 0, cr4::SMEP)
+            | bit(d.leaf7_ebx & LEAF7_SMAP != 0, cr4::SMAP)
+            | bit(d.leaf7_ecx & LEAF7_ECX_UMIP != 0, cr4::UMIP)
+    }
+
     /// True when the model has long mode (CPUID.80000001H:EDX.LM), so EFER.LME can be set.
     pub fn long_mode(self) -> bool {
         self.data().ext1_edx & EXT_LM != 0
@@ -214,7 +239,7 @@ pub(crate) fn lacks(model: &CpuModel, ins: &Instruction) -> bool {
 }
 
 /// The instruction-set features that tell the models apart.
-const GRADED: [F; 39] = [
+const GRADED: [F; 41] = [
     F::TSC,
     F::MSR,
     F::CX8,
@@ -254,6 +279,8 @@ const GRADED: [F; 39] = [
     F::AVX2,
     F::FMA,
     F::F16C,
+    F::INVPCID,
+    F::SMAP,
 ];
 
 /// CPUID.1:EDX bits (SDM Vol. 2A Table 3-11).
@@ -336,6 +363,18 @@ const LEAF7_CLFLUSHOPT: u32 = 1 << 23;
 const LEAF7_CLWB: u32 = 1 << 24;
 /// CPUID.80000001H:ECX.PREFETCHW.
 const EXT_PREFETCHW: u32 = 1 << 8;
+/// CPUID.(EAX=7,ECX=0):EBX.SMEP.
+const LEAF7_SMEP: u32 = 1 << 7;
+/// CPUID.(EAX=7,ECX=0):EBX.INVPCID.
+const LEAF7_INVPCID: u32 = 1 << 10;
+/// CPUID.(EAX=7,ECX=0):EBX.SMAP (and STAC/CLAC).
+const LEAF7_SMAP: u32 = 1 << 20;
+/// CPUID.(EAX=7,ECX=0):ECX.UMIP.
+const LEAF7_ECX_UMIP: u32 = 1 << 2;
+/// CPUID.1:ECX.PCID.
+const ECX_PCID: u32 = 1 << 17;
+/// CPUID.80000001H:EDX.Page1GB.
+const EXT_PAGE1GB: u32 = 1 << 26;
 /// CPUID.(EAX=7,ECX=0):ECX.RDPID.
 const LEAF7_ECX_RDPID: u32 = 1 << 22;
 /// CPUID.80000001H:EDX.RDTSCP.
@@ -558,7 +597,7 @@ static HASWELL: ModelData = ModelData {
     max_ext: 0x8000_0008,
     signature: 0x306c3,
     leaf1_ebx: 0x0001_0800,
-    leaf1_ecx: V2_ECX | V3_AVX_ECX | ECX_MOVBE | ECX_XSAVE | ECX_AES | ECX_PCLMULQDQ | ECX_RDRAND,
+    leaf1_ecx: V2_ECX | V3_AVX_ECX | ECX_MOVBE | ECX_XSAVE | ECX_AES | ECX_PCLMULQDQ | ECX_RDRAND | ECX_PCID,
     leaf1_edx: X64_EDX,
     // FF in AL's register: leaf 4 describes the caches; the TLB descriptors remain.
     leaf2: [0x7603_6301, 0x00f0_b5ff, 0, 0x00c3_0000],
@@ -568,11 +607,11 @@ static HASWELL: ModelData = ModelData {
         cache(3, 2, 8, 512, false, false),
         cache(3, 3, 16, 8192, true, true),
     ],
-    leaf7_ebx: LEAF7_FSGSBASE | LEAF7_AVX2 | LEAF7_BMI1 | LEAF7_BMI2,
+    leaf7_ebx: LEAF7_FSGSBASE | LEAF7_AVX2 | LEAF7_BMI1 | LEAF7_BMI2 | LEAF7_SMEP | LEAF7_INVPCID,
     leaf7_ecx: 0,
     xsave_ext: XSAVE_EXT_XSAVEOPT,
     ext1_ecx: EXT_LAHF | EXT_LZCNT,
-    ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM | EXT_RDTSCP,
+    ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM | EXT_RDTSCP | EXT_PAGE1GB,
     ext6_ecx: 256 << 16 | 6 << 12 | 64,
     brand: brand("Intel(R) Core(TM) i7-4770 CPU @ 3.40GHz"),
     instructions: &[
@@ -609,6 +648,7 @@ static HASWELL: ModelData = ModelData {
         F::AVX2,
         F::FMA,
         F::F16C,
+        F::INVPCID,
     ],
 };
 
@@ -619,7 +659,7 @@ static MAX: ModelData = ModelData {
     signature: 0x6f1,
     // CLFLUSH line 8*8 bytes; one logical CPU.
     leaf1_ebx: 0x0001_0800,
-    leaf1_ecx: V2_ECX | V3_AVX_ECX | ECX_MOVBE | ECX_XSAVE | ECX_AES | ECX_PCLMULQDQ | ECX_RDRAND,
+    leaf1_ecx: V2_ECX | V3_AVX_ECX | ECX_MOVBE | ECX_XSAVE | ECX_AES | ECX_PCLMULQDQ | ECX_RDRAND | ECX_PCID,
     leaf1_edx: X64_EDX,
     leaf2: [0; 4],
     leaf4: &[],
@@ -631,11 +671,14 @@ static MAX: ModelData = ModelData {
         | LEAF7_SHA
         | LEAF7_RDSEED
         | LEAF7_CLFLUSHOPT
-        | LEAF7_CLWB,
-    leaf7_ecx: LEAF7_ECX_RDPID,
+        | LEAF7_CLWB
+        | LEAF7_SMEP
+        | LEAF7_SMAP
+        | LEAF7_INVPCID,
+    leaf7_ecx: LEAF7_ECX_RDPID | LEAF7_ECX_UMIP,
     xsave_ext: XSAVE_EXT_XSAVEOPT | XSAVE_EXT_XSAVEC | XSAVE_EXT_XGETBV1,
     ext1_ecx: EXT_LAHF | EXT_LZCNT | EXT_PREFETCHW,
-    ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM | EXT_RDTSCP,
+    ext1_edx: EXT_SYSCALL | EXT_NX | EXT_LM | EXT_RDTSCP | EXT_PAGE1GB,
     ext6_ecx: 0,
     brand: brand("rx86 software x86 interpreter"),
     instructions: &GRADED,
@@ -661,11 +704,11 @@ mod tests {
         assert_eq!(m, CpuModel::Max);
         assert_eq!(m.cpuid(0, 0), [0xd, 0x756e_6547, 0x6c65_746e, 0x4965_6e69]);
         let ecx = 1 | 1 << 1 | 1 << 9 | 1 << 12 | 1 << 13 | 1 << 19 | 1 << 20 | 1 << 22 | 1 << 23 | 1 << 25 | 1 << 26;
-        let ecx = ecx | 1 << 28 | 1 << 29 | 1 << 30;
+        let ecx = ecx | 1 << 17 | 1 << 28 | 1 << 29 | 1 << 30;
         assert_eq!(m.cpuid(1, 0), [0x6f1, 0x0001_0800, ecx, 0x0789_bb7d]);
-        let ebx = 1 | 1 << 3 | 1 << 5 | 1 << 8 | 1 << 18 | 1 << 19 | 1 << 23 | 1 << 24 | 1 << 29;
-        assert_eq!(m.cpuid(7, 0), [0, ebx, 1 << 22, 0]);
-        let ext_edx = 1 << 11 | 1 << 20 | 1 << 27 | 1 << 29;
+        let ebx = 1 | 1 << 3 | 1 << 5 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 18 | 1 << 19 | 1 << 20 | 1 << 23 | 1 << 24;
+        assert_eq!(m.cpuid(7, 0), [0, ebx | 1 << 29, 1 << 2 | 1 << 22, 0]);
+        let ext_edx = 1 << 11 | 1 << 20 | 1 << 26 | 1 << 27 | 1 << 29;
         assert_eq!(m.cpuid(0x8000_0001, 0), [0, 0, 1 | 1 << 5 | 1 << 8, ext_edx]);
         assert_eq!(m.cpuid(2, 0), [0; 4]);
         assert_eq!(m.cpuid(0x8000_0008, 0), [0x3024, 0, 0, 0]);
@@ -695,7 +738,19 @@ mod tests {
         assert_eq!(family_model(CpuModel::X86_64V2.cpuid(1, 0)[0]), (6, 0x1a));
         assert_eq!(CpuModel::X86_64V2.cpuid(1, 0)[2], V2_ECX, "SSE3 to SSE4.2, CX16, POPCNT");
         assert_eq!(family_model(CpuModel::X86_64V3.cpuid(1, 0)[0]), (6, 0x3c));
-        assert_eq!(CpuModel::X86_64V3.cpuid(7, 0)[1], LEAF7_FSGSBASE | LEAF7_AVX2 | LEAF7_BMI1 | LEAF7_BMI2);
+        // Haswell: SMEP and INVPCID, but SMAP came with Broadwell and UMIP later still.
+        assert_eq!(
+            CpuModel::X86_64V3.cpuid(7, 0)[1],
+            LEAF7_FSGSBASE | LEAF7_AVX2 | LEAF7_BMI1 | LEAF7_BMI2 | LEAF7_SMEP | LEAF7_INVPCID
+        );
+        assert_eq!(CpuModel::X86_64V3.cpuid(7, 0)[2] & LEAF7_ECX_UMIP, 0);
+        for (_, m) in CpuModel::ALL {
+            let haswell = matches!(m, CpuModel::X86_64V3 | CpuModel::Max);
+            assert_eq!(m.has_1g_pages(), haswell, "{m:?}");
+            assert_eq!(m.has_invpcid(), haswell, "{m:?}");
+            assert_eq!(m.cr4_supported() & (cr4::PCIDE | cr4::SMEP) != 0, haswell, "{m:?}");
+            assert_eq!(m.cr4_supported() & (cr4::SMAP | cr4::UMIP) != 0, m == CpuModel::Max, "{m:?}");
+        }
         // AVX, FMA and F16C from x86-64-v3 on; OSXSAVE is CR4's, never static.
         for (_, m) in CpuModel::ALL {
             let v3 = matches!(m, CpuModel::X86_64V3 | CpuModel::Max);
@@ -785,27 +840,6 @@ mod tests {
         }
     }
 
-    /// IDT entries for vectors 0-31 pointing at a HLT at 0x30000, so the run stops at
-    /// the first exception and `last_exception` names it.
-    fn catch_exceptions(m: &mut crate::interp::test_util::Machine, long: bool) {
-        let mut h = iced_x86::code_asm::CodeAssembler::new(if long { 64 } else { 32 }).unwrap();
-        h.hlt().unwrap();
-        m.load(&mut h, 0x30000, 0x30000);
-        let code_sel: u64 = if long { 0x18 } else { 0x08 };
-        let gate = (code_sel << 16) | (0x8e00 << 32) | (0x3 << 48);
-        for v in 0..32u64 {
-            if long {
-                m.poke(0x2000 + v * 16, &gate.to_le_bytes());
-                m.poke(0x2000 + v * 16 + 8, &0u64.to_le_bytes());
-            } else {
-                m.poke(0x2000 + v * 8, &gate.to_le_bytes());
-            }
-        }
-        let st = m.cpu.state_mut();
-        st.idtr.base = 0x2000;
-        st.idtr.limit = if long { 0x1ff } else { 0xff };
-    }
-
     #[test]
     fn a_guest_on_a_486_sees_a_486() {
         use crate::interp::fault::vec;
@@ -822,7 +856,7 @@ mod tests {
         a.cmove(eax, ebx).unwrap();
         a.hlt().unwrap();
         let mut m = Machine::protected32(&mut a);
-        catch_exceptions(&mut m, false);
+        m.catch_exceptions(false);
         m.cpu.set_cpu_model(CpuModel::I486);
         m.run();
         assert_eq!((m.gpr(6), m.gpr(7)), (0, 0x480));
@@ -842,7 +876,7 @@ mod tests {
             a.vaddps(ymm0, ymm1, ymm2).unwrap();
             a.hlt().unwrap();
             let mut m = Machine::long64(&mut a);
-            catch_exceptions(&mut m, true);
+            m.catch_exceptions(true);
             m.cpu.set_cpu_model(model);
             m.run();
             assert_eq!(m.gpr(0) == 8, popcnt_runs, "{model:?}: POPCNT");
@@ -879,7 +913,7 @@ mod tests {
             a.wrmsr().unwrap();
             a.hlt().unwrap();
             let mut m = Machine::protected32(&mut a);
-            catch_exceptions(&mut m, false);
+            m.catch_exceptions(false);
             m.cpu.set_cpu_model(model);
             m.run();
             let gp = m.cpu.last_exception == Some((vec::GP, Some(0)));

@@ -100,13 +100,23 @@ pub mod cr4 {
     pub const OSFXSR: u64 = 1 << 9;
     /// Unmasked SIMD exceptions reported as #XM.
     pub const OSXMMEXCPT: u64 = 1 << 10;
+    /// User-mode instruction prevention: SGDT, SIDT, SLDT, SMSW and STR #GP at CPL > 0.
+    pub const UMIP: u64 = 1 << 11;
     /// RDFSBASE and friends enabled.
     pub const FSGSBASE: u64 = 1 << 16;
+    /// Process-context identifiers: CR3 bits 11:0 name the address space.
+    pub const PCIDE: u64 = 1 << 17;
     /// XSAVE, XRSTOR, XGETBV and XSETBV enabled (accepted only on models with XSAVE).
     pub const OSXSAVE: u64 = 1 << 18;
-    /// Bits this CPU accepts.
-    pub const SUPPORTED: u64 =
-        VME | PVI | TSD | DE | PSE | PAE | MCE | PGE | PCE | OSFXSR | OSXMMEXCPT | FSGSBASE | OSXSAVE;
+    /// Supervisor-mode execution prevention: no instruction fetches from user pages at
+    /// CPL < 3.
+    pub const SMEP: u64 = 1 << 20;
+    /// Supervisor-mode access prevention: no supervisor data accesses to user pages
+    /// unless CPL < 3 and RFLAGS.AC = 1.
+    pub const SMAP: u64 = 1 << 21;
+    /// Bits this CPU accepts on every model; UMIP, PCIDE, OSXSAVE, SMEP and SMAP also need
+    /// the model's feature ([`crate::interp::model::CpuModel::cr4_supported`]).
+    pub const SUPPORTED: u64 = VME | PVI | TSD | DE | PSE | PAE | MCE | PGE | PCE | OSFXSR | OSXMMEXCPT | FSGSBASE;
 }
 
 /// EFER bits (SDM Vol. 3A §2.2.1).

@@ -100,6 +100,28 @@ impl Machine {
         m
     }
 
+    /// IDT entries for vectors 0-31 pointing at a HLT at 0x30000 (code selector 0x18 in
+    /// 64-bit mode, 0x08 otherwise), so the run stops at the first exception and
+    /// `last_exception` names it.
+    pub fn catch_exceptions(&mut self, long: bool) {
+        let mut h = CodeAssembler::new(if long { 64 } else { 32 }).unwrap();
+        h.hlt().unwrap();
+        self.load(&mut h, 0x30000, 0x30000);
+        let code_sel: u64 = if long { 0x18 } else { 0x08 };
+        let gate = (code_sel << 16) | (0x8e00 << 32) | (0x3 << 48);
+        for v in 0..32u64 {
+            if long {
+                self.poke(0x2000 + v * 16, &gate.to_le_bytes());
+                self.poke(0x2000 + v * 16 + 8, &0u64.to_le_bytes());
+            } else {
+                self.poke(0x2000 + v * 8, &gate.to_le_bytes());
+            }
+        }
+        let st = self.cpu.state_mut();
+        st.idtr.base = 0x2000;
+        st.idtr.limit = if long { 0x1ff } else { 0xff };
+    }
+
     /// Steps until HLT (panics after 100k steps or on an engine exit).
     pub fn run(&mut self) {
         for _ in 0..100_000 {

@@ -83,7 +83,7 @@ fn main() {
         );
         println!(
             "{mode}: {} sequences with x87 units; {} transcendental operands redrawn (the host may round them \
-             differently: within 1/8 ULP of a rounding boundary)",
+             differently: within 3/16 ULP of a rounding boundary)",
             report.x87_sequences, report.x87_left_out
         );
         println!(

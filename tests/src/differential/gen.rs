@@ -998,7 +998,7 @@ impl Generator {
     /// [`X87_OPS`], FNSTSW and three FSTPs into the data area, FNINIT (so the host's
     /// FPU is left as the process had it). Operands are drawn in the instruction's
     /// domain with some specials; transcendental cases the host may round differently
-    /// (within 1/8 ULP of a rounding boundary, see `may_differ_from_hardware`) are
+    /// (within 3/16 ULP of a rounding boundary, see `may_differ_from_hardware`) are
     /// redrawn and counted.
     fn x87_unit(&mut self) -> Option<Vec<Instruction>> {
         if self.avoid.x87_units {

@@ -174,7 +174,7 @@ pub struct Report {
     /// Sequences with an AVX unit (AVX, AVX2, FMA, F16C).
     pub avx_sequences: u64,
     /// x87 transcendental operands redrawn because the host may round them differently
-    /// (within 1/8 ULP of a rounding boundary; README, "x87 transcendentals").
+    /// (within 3/16 ULP of a rounding boundary; README, "x87 transcendentals").
     pub x87_left_out: u64,
     /// Divergences found (each printed as a reproducer).
     pub divergences: Vec<String>,

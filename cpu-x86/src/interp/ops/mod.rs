@@ -21,6 +21,7 @@ mod io;
 mod movbe_adx;
 pub(crate) mod muldiv;
 pub(crate) mod operand;
+mod protection;
 pub(crate) mod random;
 mod sha;
 mod shift;
@@ -290,6 +291,8 @@ impl Ctx<'_> {
                 self.table_op(ins)
             }
             M::Clts | M::Invlpg | M::Wbinvd | M::Invd => self.cache_op(ins),
+            M::Stac | M::Clac => self.stac_clac(ins),
+            M::Invpcid => self.invpcid(ins),
             M::Lar | M::Lsl | M::Verr | M::Verw | M::Arpl => self.descriptor_query(ins),
             M::Sysenter | M::Sysexit | M::Sysexitq | M::Syscall | M::Sysret | M::Sysretq | M::Swapgs => {
                 self.fast_syscall(ins)

@@ -75,7 +75,6 @@ pub(super) fn absent_from_model(m: M) -> bool {
             | M::Xsaves64
             | M::Xrstors
             | M::Xrstors64
-            | M::Invpcid
             | M::Monitor
             | M::Mwait
             | M::Rdpru
@@ -181,6 +180,10 @@ impl Ctx<'_> {
             }
             st.efer |= efer::LMA;
         }
+        // SDM Vol. 2B "MOV to CR0": paging may not be turned off while CR4.PCIDE = 1.
+        if v & cr0::PG == 0 && st.cr4 & cr4::PCIDE != 0 {
+            return Err(Fault::gp(0));
+        }
         if v & cr0::PG == 0 {
             st.efer &= !efer::LMA;
         }
@@ -195,15 +198,20 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// Writes CR4 (reserved bits #GP; paging-relevant changes flush the TLB).
+    /// Writes CR4: #GP for bits the model lacks, for PAE off in long mode, and for PCIDE
+    /// set outside long mode or with a nonzero PCID in CR3 (SDM Vol. 2B "MOV to CR4").
+    /// Changes that alter translations or what the TLB may hold (PAE, PGE, PSE, PCIDE,
+    /// SMEP, SMAP) flush the whole TLB.
     pub fn write_cr4(&mut self, v: u64) -> R<()> {
-        if v & !cr4::SUPPORTED != 0 || (self.c.st.efer & efer::LMA != 0 && v & cr4::PAE == 0) {
+        let st = &self.c.st;
+        if v & !st.model.cr4_supported() != 0 || (st.efer & efer::LMA != 0 && v & cr4::PAE == 0) {
             return Err(Fault::gp(0));
         }
-        if v & cr4::OSXSAVE != 0 && !self.c.st.model.has_xsave() {
+        if v & cr4::PCIDE != 0 && st.cr4 & cr4::PCIDE == 0 && (st.efer & efer::LMA == 0 || st.cr3 & 0xfff != 0) {
             return Err(Fault::gp(0));
         }
-        if (self.c.st.cr4 ^ v) & (cr4::PAE | cr4::PGE | cr4::PSE) != 0 {
+        let flushing = cr4::PAE | cr4::PGE | cr4::PSE | cr4::PCIDE | cr4::SMEP | cr4::SMAP;
+        if (st.cr4 ^ v) & flushing != 0 {
             self.c.tlb.flush(false);
         }
         self.c.st.cr4 = v;
@@ -211,10 +219,17 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// Writes CR3 and flushes the non-global TLB entries.
+    /// Writes CR3 and flushes the non-global TLB entries. With CR4.PCIDE, bits 11:0 are
+    /// the PCID and bit 63 set (not stored) keeps the TLB when the PCID stays the same;
+    /// the TLB holds one PCID's translations, so a new PCID drops the old one's.
     pub fn write_cr3(&mut self, v: u64) {
-        self.c.st.cr3 = if self.c.st.efer & efer::LMA != 0 { v & 0x000f_ffff_ffff_ffff } else { v & 0xffff_ffff };
-        self.c.tlb.flush(self.c.st.cr4 & cr4::PGE != 0);
+        let st = &mut self.c.st;
+        let pcide = st.cr4 & cr4::PCIDE != 0;
+        let keep = pcide && v >> 63 != 0 && (v ^ st.cr3) & 0xfff == 0;
+        st.cr3 = if st.efer & efer::LMA != 0 { v & 0x000f_ffff_ffff_ffff } else { v & 0xffff_ffff };
+        if !keep {
+            self.c.tlb.flush(st.cr4 & cr4::PGE != 0);
+        }
         self.c.brk = true;
     }
 
@@ -307,6 +322,7 @@ impl Ctx<'_> {
                 t.limit = limit as u32;
             }
             M::Sgdt | M::Sidt => {
+                self.check_umip()?;
                 let t = if m == M::Sgdt { self.c.st.gdtr } else { self.c.st.idtr };
                 let (seg, off) = self.ea(ins);
                 let bsize = if self.c.st.long64() { 8 } else { 4 };
@@ -316,6 +332,7 @@ impl Ctx<'_> {
             }
             M::Sldt | M::Str => {
                 self.require_protected()?;
+                self.check_umip()?;
                 let sel = if m == M::Sldt { self.c.st.ldtr.selector } else { self.c.st.tr.selector };
                 let size = if ins.op0_kind() == OpKind::Memory { 2 } else { self.op_size(ins, 0) };
                 self.write_op(ins, 0, size, sel as u64)?;
@@ -327,6 +344,7 @@ impl Ctx<'_> {
                 self.load_system_segment(sel, m == M::Ltr)?;
             }
             M::Smsw => {
+                self.check_umip()?;
                 let v = self.c.st.cr0;
                 let size = if ins.op0_kind() == OpKind::Memory { 2 } else { self.op_size(ins, 0) };
                 self.write_op(ins, 0, size, v & size_mask(size))?;
@@ -518,6 +536,7 @@ impl Ctx<'_> {
                 self.c.st.rflags = (f & !self.c.st.msr.sfmask & !fl::RF) | fl::FIXED1;
                 self.c.st.rip = if was64 { self.c.st.msr.lstar } else { self.c.st.msr.cstar };
                 self.c.st.update_mode();
+                self.single_step_by_final_tf();
                 self.c.brk = true;
             }
             _ => {
@@ -546,12 +565,21 @@ impl Ctx<'_> {
                 self.c.st.lazy.op = crate::interp::flags::FlagOp::None;
                 self.c.st.rip = rip;
                 self.c.st.update_mode();
+                self.single_step_by_final_tf();
                 self.c.brk = true;
                 self.c.irq_check = true;
             }
         }
         let _ = attr::P;
         Ok(())
+    }
+
+    /// SYSCALL and SYSRET raise their single-step #DB when TF is set at their end (see
+    /// `steps_by_final_tf` in `cpu`): at the next instruction boundary.
+    fn single_step_by_final_tf(&mut self) {
+        if self.c.st.rflags & fl::TF != 0 {
+            self.c.pending_db |= crate::interp::debug::dr6::BS;
+        }
     }
 
     pub(super) fn fs_gs_base(&mut self, ins: &Instruction) -> R<()> {
@@ -589,31 +617,10 @@ mod tests {
     use rx86_core::platform::{BasicPlatform, Platform};
     use std::sync::{Arc, Mutex};
 
-    /// Points IDT vectors 0-31 (IDT at 0x2000; 16-byte gates when `long`) at a HLT at
-    /// 0x30000, so a test reads what was raised from `last_exception`.
-    fn catch_exceptions(m: &mut Machine, long: bool) {
-        let mut h = CodeAssembler::new(if long { 64 } else { 32 }).unwrap();
-        h.hlt().unwrap();
-        m.load(&mut h, 0x30000, 0x30000);
-        let code_sel: u64 = if long { 0x18 } else { 0x08 };
-        let gate = (code_sel << 16) | (0x8e00 << 32) | (0x3 << 48);
-        for v in 0..32u64 {
-            if long {
-                m.poke(0x2000 + v * 16, &gate.to_le_bytes());
-                m.poke(0x2000 + v * 16 + 8, &0u64.to_le_bytes());
-            } else {
-                m.poke(0x2000 + v * 8, &gate.to_le_bytes());
-            }
-        }
-        let st = m.cpu.state_mut();
-        st.idtr.base = 0x2000;
-        st.idtr.limit = if long { 0x1ff } else { 0xff };
-    }
-
     /// Runs `a` in 64-bit mode at CPL 0 with exceptions caught; returns the machine.
     fn run64(a: &mut CodeAssembler) -> Machine {
         let mut m = Machine::long64(a);
-        catch_exceptions(&mut m, true);
+        m.catch_exceptions(true);
         m.run();
         m
     }
@@ -630,7 +637,7 @@ mod tests {
         a.arpl(word_ptr(0x3002), ax).unwrap();
         a.hlt().unwrap();
         let mut m = Machine::protected32(&mut a);
-        catch_exceptions(&mut m, false);
+        m.catch_exceptions(false);
         m.poke(0x3000, &[0x13, 0, 0x10, 0]);
         m.cpu.state_mut().seg[Seg::Ds as usize].attrs = 0xc091;
         m.cpu.flush_caches();
@@ -675,7 +682,7 @@ mod tests {
             }
             a.hlt().unwrap();
             let mut m = Machine::long64(&mut a);
-            catch_exceptions(&mut m, true);
+            m.catch_exceptions(true);
             let addr = 0x500 + sel as u64;
             m.poke(addr, &((typ << 40) | 0x67).to_le_bytes());
             m.poke(addr + 8, &0x8000u64.to_le_bytes());
@@ -689,11 +696,10 @@ mod tests {
     #[test]
     fn instructions_the_model_lacks_raise_ud() {
         type Emit = fn(&mut CodeAssembler);
-        let cases: [(&str, Emit); 5] = [
+        let cases: [(&str, Emit); 4] = [
             ("VMCALL", |a| a.vmcall().unwrap()),
             ("VMRUN", |a| a.vmrun().unwrap()),
             ("XGETBV", |a| a.xgetbv().unwrap()),
-            ("INVPCID", |a| a.invpcid(rax, xmmword_ptr(0x3000)).unwrap()),
             ("RDPRU", |a| a.rdpru().unwrap()),
         ];
         for (name, emit) in cases {
@@ -714,7 +720,7 @@ mod tests {
             a.rdpmc().unwrap();
             a.hlt().unwrap();
             let mut m = Machine::long64(&mut a);
-            catch_exceptions(&mut m, true);
+            m.catch_exceptions(true);
             if pce {
                 m.cpu.state_mut().cr4 |= cr4::PCE;
             }
@@ -786,7 +792,7 @@ mod tests {
     /// exceptions caught.
     fn run_on_apic_board(a: &mut CodeAssembler, tpr: u32) -> (Interpreter, ApicBoard) {
         let mut m = Machine::long64(a);
-        catch_exceptions(&mut m, true);
+        m.catch_exceptions(true);
         let Machine { mut p, mut cpu } = m;
         let tpr = Arc::new(Mutex::new(tpr));
         p.memory.add_mmio("lapic", 0xfee0_0000, 0x1000, Arc::new(Mutex::new(TprPage(tpr.clone())))).unwrap();
