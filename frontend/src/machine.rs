@@ -79,6 +79,9 @@ pub struct Machine {
     stop: StopConditions,
     /// The monitor on its character device (`--monitor`, `mon:`), run between turns.
     monitor: Option<MonitorConsole>,
+    /// The texts the VGA's text watch is armed for (`--stop-at @TEXT`, the next `--keys`
+    /// `@TEXT` event).
+    watching: Vec<String>,
 }
 
 /// Refuses a `--cpu` the engine cannot honour: `host` on the interpreter, a named model
@@ -171,7 +174,18 @@ impl Machine {
         let (pc, engine) = Self::build(&config, &clock, host)?;
         let keys = config.keys.as_ref().map(|script| KeyFeeder::new(script, pc.timers()));
         let stop = StopConditions::with_timeout(config.timeout);
-        Ok(Machine { config, clock, engine, pc, debug_stop: None, keys, triple_faults: 0, stop, monitor })
+        Ok(Machine {
+            config,
+            clock,
+            engine,
+            pc,
+            debug_stop: None,
+            keys,
+            triple_faults: 0,
+            stop,
+            monitor,
+            watching: Vec::new(),
+        })
     }
 
     /// The board on `host`'s drives and input, and an engine at its entry state.
@@ -250,7 +264,21 @@ impl Machine {
             keys.move_to(self.pc.timers());
         }
         self.debug_stop = None;
+        self.watching.clear();
         Ok(())
+    }
+
+    /// Arms the VGA's text watch for the texts awaited now, so that a store that may show
+    /// one ends the engine's run at that instruction and the screen is read right then,
+    /// not at the end of the slice (when the text may have scrolled away).
+    fn watch_awaited_texts(&mut self) {
+        let stop_text = self.config.stop_at.as_ref().and_then(|s| s.awaited_text());
+        let key_text = self.keys.as_ref().and_then(|k| k.awaited_text());
+        let wanted: Vec<&str> = stop_text.into_iter().chain(key_text).collect();
+        if wanted.iter().copied().ne(self.watching.iter().map(String::as_str)) {
+            self.pc.vga().lock().unwrap_or_else(|e| e.into_inner()).text_watch_mut().arm(wanted.iter().copied());
+            self.watching = wanted.into_iter().map(str::to_string).collect();
+        }
     }
 
     /// Runs until the guest powers off, exits, or (under `--no-reboot`) resets.
@@ -277,7 +305,10 @@ impl Machine {
         let now = self.clock.now_ns();
         let next_event = self.pc.timers().next_deadline();
         let deadline = next_event.unwrap_or(u64::MAX).min(now + SLICE_NS);
+        self.watch_awaited_texts();
         let exit = self.engine.run(&self.pc, &self.clock, deadline).map_err(|e| RunError::Engine(e.to_string()))?;
+        // The text conditions below read the screen after every turn, this one included.
+        self.pc.take_screen_hit();
         match exit {
             Exit::Deadline => {}
             Exit::Halted => {

@@ -184,6 +184,9 @@ pub struct Pc {
     post_code: Arc<Mutex<PostCode>>,
     kbc: Arc<Mutex<I8042>>,
     vga: SharedVga,
+    /// The VGA's text-watch flag: a store that may complete an awaited text asks the
+    /// engine to return, so the machine checks the screen at that instruction.
+    screen_hit: Arc<std::sync::atomic::AtomicBool>,
     ide: Arc<Mutex<Piix3Ide>>,
     floppy: Arc<Mutex<FloppyController>>,
     bios: Option<Mutex<Bios>>,
@@ -468,6 +471,7 @@ impl Pc {
             seed_bios_rom_side(&memory)?;
         }
 
+        let screen_hit = lock(&vga).text_watch().hits();
         Ok(Pc {
             memory,
             ports: b.ports,
@@ -481,6 +485,7 @@ impl Pc {
             input_signal,
             post_code,
             kbc,
+            screen_hit,
             vga,
             ide,
             floppy,
@@ -512,6 +517,12 @@ impl Pc {
     /// The VGA (for screenshots and the display).
     pub fn vga(&self) -> &SharedVga {
         &self.vga
+    }
+
+    /// Lowers the VGA's text-watch flag; true when it was raised (the screen may show an
+    /// awaited text since the last call).
+    pub fn take_screen_hit(&self) -> bool {
+        self.screen_hit.swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Writes every disk's completed writes through to its image (at exit and reset).
@@ -876,7 +887,7 @@ impl Platform for Pc {
         self.interrupts.take_nmi()
     }
     fn exit_requested(&self) -> bool {
-        self.power.pending().is_some()
+        self.power.pending().is_some() || self.screen_hit.load(std::sync::atomic::Ordering::Relaxed)
     }
     fn next_deadline(&self) -> Option<u64> {
         self.timers().next_deadline()

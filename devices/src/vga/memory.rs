@@ -84,6 +84,9 @@ impl Vga {
         } else {
             (addr, self.graphics.write_planes(value, self.latches), map_mask)
         };
+        if planes & 1 != 0 && self.in_text_mode() {
+            self.text_watch.stored(data as u8);
+        }
         let offset = self.planar_bank_base() + offset;
         if !self.vram.set_planes(offset, data, planes) {
             log::debug!("vga: planar write past video memory at plane offset {offset:#x} dropped");
