@@ -290,17 +290,25 @@ impl Machine {
         }
     }
 
+    /// Runs the command lines that reached the monitor on its character device (between
+    /// two turns of the loop, and while a debugger holds the guest stopped); true when the
+    /// user asked to end rx86.
+    pub fn poll_monitor(&mut self) -> bool {
+        let Some(mut monitor) = self.monitor.take() else {
+            return false;
+        };
+        let quit = monitor.poll(self);
+        self.monitor = Some(monitor);
+        quit
+    }
+
     /// One turn of the loop; `Some` when the run is over.
     pub fn step(&mut self) -> Result<Option<Outcome>, RunError> {
         if let Some(stop) = self.stop.check() {
             return Ok(Some(Outcome::External(stop)));
         }
-        if let Some(mut monitor) = self.monitor.take() {
-            let quit = monitor.poll(self);
-            self.monitor = Some(monitor);
-            if quit {
-                return Ok(Some(Outcome::Killed));
-            }
+        if self.poll_monitor() {
+            return Ok(Some(Outcome::Killed));
         }
         let now = self.clock.now_ns();
         let next_event = self.pc.timers().next_deadline();

@@ -257,6 +257,36 @@ fn monitor_over_tcp_greets_answers_and_quits() {
     assert_eq!(run.status(), Some(0));
 }
 
+/// The monitor answers while the guest waits for gdb (`-S`) and while gdb holds it stopped,
+/// and its `quit` ends the run with gdb still connected.
+#[test]
+fn the_monitor_answers_while_gdb_holds_the_guest() {
+    let mut run = Run::start(
+        "monitor-gdb",
+        &["-serial", "null", "-monitor", "tcp:127.0.0.1:0,server,nowait", "--gdb", "tcp::0", "-S"],
+    );
+    let line = run.line_with("rx86: monitor: listening on tcp:127.0.0.1:");
+    let mut monitor = tcp_connect(tcp_port(&line));
+    read_until(&mut monitor, "(rx86) ");
+    let gdb_line = run.line_with("gdb stub listening on 127.0.0.1:");
+    let gdb_port: u16 = gdb_line.split("127.0.0.1:").nth(1).and_then(|p| p.split([' ', ';']).next()).unwrap().parse().unwrap();
+    // Before gdb comes: the guest has not run an instruction.
+    monitor.write_all(b"info registers\r\n").unwrap();
+    let before = read_until(&mut monitor, "\r\n(rx86) ");
+    assert!(before.contains("mode: real mode"), "{before:?}");
+    // gdb connects (the guest stops) and asks why it stopped; the stub answers.
+    let mut gdb = tcp_connect(gdb_port);
+    gdb.write_all(b"$?#3f").unwrap();
+    let stop = read_until(&mut gdb, "#");
+    assert!(stop.starts_with("+$"), "{stop:?}");
+    monitor.write_all(b"info pic\r\n").unwrap();
+    let pic = read_until(&mut monitor, "\r\n(rx86) ");
+    assert!(pic.contains("pic0: irr=") && pic.contains("ioapic0: ver=0x20"), "{pic:?}");
+    monitor.write_all(b"quit\n").unwrap();
+    read_until(&mut monitor, "rx86: quit");
+    assert_eq!(run.status(), Some(0));
+}
+
 #[test]
 fn nographic_shares_stdio_between_com1_and_the_monitor() {
     let mut run = Run::start_with_stdin("mux", &["-nographic"], Stdio::piped());
