@@ -311,7 +311,7 @@ impl Machine {
             return Ok(Some(Outcome::Killed));
         }
         let now = self.clock.now_ns();
-        let next_event = self.pc.timers().next_deadline();
+        let next_event = self.pc.next_deadline();
         let deadline = next_event.unwrap_or(u64::MAX).min(now + SLICE_NS);
         self.watch_awaited_texts();
         let exit = self.engine.run(&self.pc, &self.clock, deadline).map_err(|e| RunError::Engine(e.to_string()))?;
@@ -375,7 +375,7 @@ impl Machine {
     /// (host clock). A halt that nothing can end is reported instead of hanging.
     fn idle(&mut self) -> Result<Option<Outcome>, RunError> {
         let interrupts_on = self.engine.registers().rflags & (1 << 9) != 0;
-        let next = self.pc.timers().next_deadline();
+        let next = self.pc.next_deadline();
         if self.pc.power().pending().is_some() {
             return Ok(None);
         }

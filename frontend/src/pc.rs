@@ -606,6 +606,14 @@ impl Pc {
         }
     }
 
+    /// The next machine time at which something happens without the guest: the earliest
+    /// device timer, or a replayed network frame.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let timers = self.timers.next_deadline();
+        let network = self.network.as_ref().and_then(Network::next_event);
+        timers.into_iter().chain(network).min()
+    }
+
     /// For an idle machine on the virtual clock: waits in host time, at most `virtual_gap`
     /// nanoseconds (the time to the next device event; capped at a few milliseconds), for host
     /// network traffic while a backend expects some. True when some arrived: the turn should end
@@ -890,7 +898,7 @@ impl Platform for Pc {
         self.power.pending().is_some() || self.screen_hit.load(std::sync::atomic::Ordering::Relaxed)
     }
     fn next_deadline(&self) -> Option<u64> {
-        self.timers().next_deadline()
+        Pc::next_deadline(self)
     }
     fn msr_read(&self, msr: u32) -> Option<u64> {
         is_apic_msr(msr).then(|| lock(&self.interrupts.lapic).msr_read(msr).ok()).flatten()

@@ -106,6 +106,14 @@ impl Run {
     }
 }
 
+impl Drop for Run {
+    /// A failed test does not leave rx86 running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The TCP port in a "... on tcp:127.0.0.1:PORT,..." line.
 fn tcp_port(line: &str) -> u16 {
     let after = line.split("tcp:127.0.0.1:").nth(1).unwrap_or_else(|| panic!("no address in {line:?}"));
