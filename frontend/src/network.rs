@@ -262,19 +262,24 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Link {
-    fn poll(&mut self, now_ns: u64) {
+    /// Moves frames both ways; the number of frames offered to the guest (delivered or
+    /// dropped by the card).
+    fn poll(&mut self, now_ns: u64) -> usize {
         let sent = lock(&self.nic).take_tx_frames();
         for frame in &sent {
             self.backend.transmit(frame, now_ns);
         }
         self.backend.poll(now_ns);
         let mut nic = lock(&self.nic);
+        let mut taken = 0;
         while let Some(frame) = self.backend.peek_for_guest() {
             if nic.receive(frame) == RxOutcome::NoRoom {
                 break;
             }
             self.backend.pop_for_guest(now_ns);
+            taken += 1;
         }
+        taken
     }
 
     fn tx_pending(&self) -> bool {
@@ -292,7 +297,9 @@ impl Network {
     /// for the guest go into its receive rings as far as they have room (the rest wait).
     pub fn poll(&mut self) {
         let now_ns = self.clock.now_ns();
-        self.links.iter_mut().for_each(|l| l.poll(now_ns));
+        self.links.iter_mut().for_each(|l| {
+            l.poll(now_ns);
+        });
     }
 
     /// True while host traffic may still come.
@@ -311,17 +318,28 @@ impl Network {
         self.links.iter().any(Link::tx_pending)
     }
 
-    /// Waits (host time) up to `virtual_gap` nanoseconds (capped at 10 ms) for host traffic
-    /// while a backend expects it (a NAT with something open, a TAP interface); true when
-    /// traffic arrived, or at once when the guest has sent frames the next turn will hand to
-    /// a backend (an ACK that reopens a window: the host's data may already be waiting in the
-    /// NAT). With several backends active, the wait watches the first one; the others'
-    /// traffic is taken at the next turn.
-    pub fn wait(&self, virtual_gap: Option<u64>) -> bool {
+    /// For a halted guest: true at once when the guest has sent frames the next turn will
+    /// hand to a backend (an ACK that reopens a window: the host's data may already be
+    /// waiting in the NAT), or when frames a backend held for the guest fit its card now (the
+    /// guest refilled its ring before it halted); they are delivered here, at the current
+    /// instruction. Otherwise waits (host time) up to `virtual_gap` nanoseconds (capped at
+    /// 10 ms) for host traffic while a backend expects some (a NAT with something open, a TAP
+    /// interface) and holds nothing the card has no room for (then only the guest can make
+    /// progress); true when traffic arrived. With several backends active, the wait watches
+    /// the first one; the others' traffic is taken at the next turn.
+    pub fn wait(&mut self, virtual_gap: Option<u64>) -> bool {
         if self.tx_pending() {
             return true;
         }
-        let Some(active) = self.links.iter().find(|l| l.backend.host_active()) else { return false };
+        let now_ns = self.clock.now_ns();
+        if self.links.iter_mut().map(|l| l.poll(now_ns)).sum::<usize>() > 0 {
+            return true;
+        }
+        let Some(active) =
+            self.links.iter().find(|l| l.backend.host_active() && l.backend.peek_for_guest().is_none())
+        else {
+            return false;
+        };
         let gap = virtual_gap.map_or(MAX_IDLE_WAIT, Duration::from_nanos).min(MAX_IDLE_WAIT);
         active.backend.wait(gap)
     }

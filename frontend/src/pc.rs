@@ -619,7 +619,7 @@ impl Pc {
     /// network traffic while a backend expects some. True when some arrived: the turn should end
     /// without moving the clock, so the traffic enters at the current instruction.
     pub fn wait_for_network(&mut self, virtual_gap: Option<u64>) -> bool {
-        self.network.as_ref().is_some_and(|n| n.wait(virtual_gap))
+        self.network.as_mut().is_some_and(|n| n.wait(virtual_gap))
     }
 
     /// Bytes read from and written to the disks, and sent on the serial ports, so far (for the
@@ -651,8 +651,9 @@ impl Pc {
     /// monitor), or, with no serial input possible, for host network traffic while
     /// connections are open; either ends the wait early.
     pub fn wait_for_input_timeout(&mut self, timeout: Duration) {
-        match &self.network {
-            Some(net) if !self.has_serial_input() && (net.host_active() || net.tx_pending()) => {
+        let serial_input = self.has_serial_input();
+        match &mut self.network {
+            Some(net) if !serial_input && (net.host_active() || net.tx_pending()) => {
                 net.wait(Some(timeout.as_nanos().try_into().unwrap_or(u64::MAX)));
             }
             _ => {
