@@ -24,8 +24,8 @@ use crate::error::LoadError;
 use crate::layout::{MemoryLayout, EXTENDED_START};
 use crate::linux::{
     is_bzimage, place_initrd, put32, u32_at, Placement, SetupHeader, CAN_USE_HEAP, CMD_LINE_PTR, CODE32_START,
-    MIN_PROTOCOL, MIN_SETUP_PROTOCOL,
-    HEAP_END_PTR, LOADER_TYPE_UNDEFINED, LOADFLAGS, RAMDISK_IMAGE, RAMDISK_SIZE, TYPE_OF_LOADER,
+    HEAP_END_PTR, LOADER_TYPE_UNDEFINED, LOADFLAGS, MIN_PROTOCOL, MIN_SETUP_PROTOCOL, RAMDISK_IMAGE, RAMDISK_SIZE,
+    TYPE_OF_LOADER,
 };
 use crate::lowmem::{CMDLINE_ADDR, CMDLINE_AREA_BYTES};
 use rx86_core::phys::PhysMemory;
@@ -211,7 +211,10 @@ mod tests {
         assert!(summary.contains("2.02 image (older than 2.06)"), "{summary}");
         let rd = u32_at(&read(&mem, SETUP_ADDR, 0x800), RAMDISK_IMAGE);
         assert!(rd > 0x1000, "initrd_addr_max of a 2.02 header is not read");
-        assert!(matches!(load(&mem, &layout, &f, None, &"c".repeat(256)), Err(LoadError::CmdlineTooLong { max: 255, .. })));
+        assert!(matches!(
+            load(&mem, &layout, &f, None, &"c".repeat(256)),
+            Err(LoadError::CmdlineTooLong { max: 255, .. })
+        ));
         let old = bzimage(0x0201, 0x3000);
         let e = load(&mem, &layout, &old, None, "").unwrap_err();
         assert!(matches!(e, LoadError::ProtocolTooOld(0x0201)), "{e:?}");

@@ -204,7 +204,9 @@ pub fn execute(machine: &mut Machine, line: &str) -> Reply {
         }
         ["info", "devices" | "mtree" | "qtree"] => Reply::text(format_devices(pc.ports(), mem)),
         ["info", "network"] => Reply::text(pc.network_info().join("\n")),
-        ["info", "pic"] => Reply::text(format!("{}{}", lock(&pc.interrupts().pic).info(), lock(&pc.interrupts().ioapic).info())),
+        ["info", "pic"] => {
+            Reply::text(format!("{}{}", lock(&pc.interrupts().pic).info(), lock(&pc.interrupts().ioapic).info()))
+        }
         ["info", "ioapic"] => Reply::text(lock(&pc.interrupts().ioapic).info()),
         ["info", "lapic"] => Reply::text(lock(&pc.interrupts().lapic).info()),
         ["screendump", file] => {

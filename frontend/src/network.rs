@@ -172,9 +172,9 @@ pub fn parse_nic(s: &str) -> Result<NicArg, String> {
         }
     }
     let backend = match kind {
-        Kind::Tap => BackendKind::Tap {
-            ifname: ifname.ok_or("--nic tap: ifname=NAME is required (the host's TAP interface)")?,
-        },
+        Kind::Tap => {
+            BackendKind::Tap { ifname: ifname.ok_or("--nic tap: ifname=NAME is required (the host's TAP interface)")? }
+        }
         Kind::Replay if pcap.is_some() => {
             return Err("--nic replay: pcap= is not written by a replay; capture the recorded run instead".into())
         }
@@ -335,8 +335,7 @@ impl Network {
         if self.links.iter_mut().map(|l| l.poll(now_ns)).sum::<usize>() > 0 {
             return true;
         }
-        let Some(active) =
-            self.links.iter().find(|l| l.backend.host_active() && l.backend.peek_for_guest().is_none())
+        let Some(active) = self.links.iter().find(|l| l.backend.host_active() && l.backend.peek_for_guest().is_none())
         else {
             return false;
         };

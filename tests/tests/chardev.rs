@@ -277,7 +277,8 @@ fn the_monitor_answers_while_gdb_holds_the_guest() {
     let mut monitor = tcp_connect(tcp_port(&line));
     read_until(&mut monitor, "(rx86) ");
     let gdb_line = run.line_with("gdb stub listening on 127.0.0.1:");
-    let gdb_port: u16 = gdb_line.split("127.0.0.1:").nth(1).and_then(|p| p.split([' ', ';']).next()).unwrap().parse().unwrap();
+    let gdb_port: u16 =
+        gdb_line.split("127.0.0.1:").nth(1).and_then(|p| p.split([' ', ';']).next()).unwrap().parse().unwrap();
     // Before gdb comes: the guest has not run an instruction.
     monitor.write_all(b"info registers\r\n").unwrap();
     let before = read_until(&mut monitor, "\r\n(rx86) ");

@@ -287,9 +287,18 @@ fn info_decodes_each_redirection_entry() {
     let lines: Vec<&str> = info.lines().collect();
     assert_eq!(lines[0], "ioapic0: ver=0x20 id=0x01 sel=0x22 (redir[9])");
     assert_eq!(lines.len(), 1 + IOAPIC_PINS + 2);
-    assert_eq!(lines[1].trim_end(), "  pin 0  0x0000000000010000 dest=0   vec=0   active-hi edge  masked Fixed  physical");
-    assert_eq!(lines[3].trim_end(), "  pin 2  0x0000000000000030 dest=0   vec=48  active-hi edge         Fixed  physical");
-    assert_eq!(lines[10].trim_end(), "  pin 9  0x010000000000e039 dest=1   vec=57  active-lo level rirr   Fixed  physical");
+    assert_eq!(
+        lines[1].trim_end(),
+        "  pin 0  0x0000000000010000 dest=0   vec=0   active-hi edge  masked Fixed  physical"
+    );
+    assert_eq!(
+        lines[3].trim_end(),
+        "  pin 2  0x0000000000000030 dest=0   vec=48  active-hi edge         Fixed  physical"
+    );
+    assert_eq!(
+        lines[10].trim_end(),
+        "  pin 9  0x010000000000e039 dest=1   vec=57  active-lo level rirr   Fixed  physical"
+    );
     assert_eq!(lines[25], "  IRR        9");
     assert_eq!(lines[26], "  Remote IRR 9");
 }

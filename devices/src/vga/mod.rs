@@ -346,7 +346,10 @@ impl Vga {
             MONO_CRTC_DATA | COLOUR_CRTC_DATA if offset != crtc_data => false,
             MONO_CRTC_DATA | COLOUR_CRTC_DATA => !matches!(
                 self.crtc.index(),
-                crtc::CR_CURSOR_START | crtc::CR_CURSOR_END | crtc::CR_CURSOR_LOCATION_HIGH | crtc::CR_CURSOR_LOCATION_LOW
+                crtc::CR_CURSOR_START
+                    | crtc::CR_CURSOR_END
+                    | crtc::CR_CURSOR_LOCATION_HIGH
+                    | crtc::CR_CURSOR_LOCATION_LOW
             ),
             _ => true,
         }

@@ -713,7 +713,8 @@ fn text_watch_fires_at_the_stores_that_may_show_the_text() {
     let mut rig = Rig::mode(MIN_VRAM, StandardMode::Text80x25);
     let hit = lock(&rig.vga).text_watch().hits();
     lock(&rig.vga).text_watch_mut().arm(["OK"]);
-    let fired = |hit: &std::sync::Arc<std::sync::atomic::AtomicBool>| hit.swap(false, std::sync::atomic::Ordering::Relaxed);
+    let fired =
+        |hit: &std::sync::Arc<std::sync::atomic::AtomicBool>| hit.swap(false, std::sync::atomic::Ordering::Relaxed);
     rig.window.write(0x18000, 1, u64::from(b'x'));
     rig.window.write(0x18001, 1, u64::from(b'O'));
     rig.crtc(0x0e, 0);

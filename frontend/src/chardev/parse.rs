@@ -72,7 +72,9 @@ impl fmt::Display for CharBackend {
             CharBackend::Pty => f.write_str("pty"),
             CharBackend::Socket(s) => {
                 match (&s.address, s.telnet) {
-                    (SocketAddress::Tcp { host, port }, true) if host.contains(':') => write!(f, "telnet:[{host}]:{port}")?,
+                    (SocketAddress::Tcp { host, port }, true) if host.contains(':') => {
+                        write!(f, "telnet:[{host}]:{port}")?
+                    }
                     (SocketAddress::Tcp { host, port }, true) => write!(f, "telnet:{host}:{port}")?,
                     (address, _) => write!(f, "{address}")?,
                 }

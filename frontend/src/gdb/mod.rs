@@ -269,12 +269,16 @@ fn run_session(target: &mut GdbTarget<'_>, conn: FramedStream) -> Result<Session
                 let reason = EventLoop::on_interrupt(target).map_err(SessionError::Target)?;
                 gdb.interrupt_handled(target, reason).map_err(SessionError::Stub)?
             }
-            GdbStubStateMachine::Running(mut running) => match EventLoop::wait_for_stop_reason(target, running.borrow_conn()) {
-                Ok(Event::TargetStopped(reason)) => running.report_stop(target, reason).map_err(SessionError::Stub)?,
-                Ok(Event::IncomingData(byte)) => running.incoming_data(target, byte).map_err(SessionError::Stub)?,
-                Err(WaitForStopReasonError::Target(e)) => return Err(SessionError::Target(e)),
-                Err(WaitForStopReasonError::Connection(e)) => return Err(SessionError::Connection(e)),
-            },
+            GdbStubStateMachine::Running(mut running) => {
+                match EventLoop::wait_for_stop_reason(target, running.borrow_conn()) {
+                    Ok(Event::TargetStopped(reason)) => {
+                        running.report_stop(target, reason).map_err(SessionError::Stub)?
+                    }
+                    Ok(Event::IncomingData(byte)) => running.incoming_data(target, byte).map_err(SessionError::Stub)?,
+                    Err(WaitForStopReasonError::Target(e)) => return Err(SessionError::Target(e)),
+                    Err(WaitForStopReasonError::Connection(e)) => return Err(SessionError::Connection(e)),
+                }
+            }
         }
     }
 }
