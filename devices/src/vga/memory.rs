@@ -84,12 +84,12 @@ impl Vga {
         } else {
             (addr, self.graphics.write_planes(value, self.latches), map_mask)
         };
-        if planes & 1 != 0 && self.in_text_mode() {
-            self.text_watch.stored(data as u8);
-        }
         let offset = self.planar_bank_base() + offset;
         if !self.vram.set_planes(offset, data, planes) {
             log::debug!("vga: planar write past video memory at plane offset {offset:#x} dropped");
+        }
+        if planes & 1 != 0 && self.text_watch.is_armed() && self.in_text_mode() {
+            self.text_watch.stored(data as u8, || self.text_row_at(offset));
         }
     }
 }
