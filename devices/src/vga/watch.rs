@@ -87,11 +87,10 @@ impl TextWatch {
         if !self.armed {
             return;
         }
-        let in_row = self.row_codes.contains(code)
-            && (|| {
-                let row = row();
-                self.in_row.iter().any(|text| row.windows(text.len().max(1)).any(|w| w == text.as_slice()))
-            })();
+        let shows = |row: Vec<char>| {
+            self.in_row.iter().any(|text| row.windows(text.len().max(1)).any(|w| w == text.as_slice()))
+        };
+        let in_row = self.row_codes.contains(code) && shows(row());
         if in_row || self.spanning_codes.contains(code) {
             self.hit.store(true, Ordering::Relaxed);
         }
@@ -145,7 +144,7 @@ mod tests {
         watch.stored(b'z', never);
         assert!(!hit.load(Ordering::Relaxed));
         for code in [b'P', b'n', 0, b' '] {
-            watch.stored(code, || Vec::new());
+            watch.stored(code, Vec::new);
             assert!(hit.swap(false, Ordering::Relaxed), "{code:#x}");
         }
     }
