@@ -9,8 +9,9 @@
 //!   from its first byte to the guest closing the connection, and the emulator's CPU time over
 //!   the same span is read from `/proc`.
 //!
-//! `cargo bench -p rx86-benches --bench network [-- --models e1000,virtio-net-pci,ne2k_pci]`
-//! (default: e1000 and virtio-net-pci). Only 127.0.0.1 is contacted.
+//! `cargo bench -p rx86-benches --bench network [-- --models e1000,virtio-net-pci,ne2k_pci]
+//! [--accel interp|jit]` (default: e1000 and virtio-net-pci, on the interpreter). Only
+//! 127.0.0.1 is contacted.
 
 use rx86_tests::cpio::{append_archive, NewcArchive};
 use rx86_tests::rx86_bin::rx86_binary;
@@ -244,6 +245,7 @@ fn main() {
         .position(|a| a == "--models")
         .and_then(|i| args.get(i + 1))
         .map_or("e1000,virtio-net-pci".to_string(), Clone::clone);
+    let accel = args.iter().position(|a| a == "--accel").and_then(|i| args.get(i + 1)).map_or("interp", String::as_str);
     let fixture = match rx86_tests::fixtures::linux_amd64() {
         Ok(f) => f,
         Err(why) => {
@@ -258,11 +260,11 @@ fn main() {
     for model in models.split(',') {
         let rx = measure(&fixture, &dir, |initrd, fwd| {
             let mut c = Command::new(rx86_binary());
-            c.args(["run", "--accel", "interp", "-m", "256M", "--no-reboot", "--kernel", &kernel, "--initrd", initrd])
+            c.args(["run", "--accel", accel, "-m", "256M", "--no-reboot", "--kernel", &kernel, "--initrd", initrd])
                 .args(["--append", append, "--nic", &format!("user,model={model},hostfwd=tcp:127.0.0.1:{fwd}-:7")]);
             c
         });
-        report(&format!("rx86 --accel interp, {model}"), &rx);
+        report(&format!("rx86 --accel {accel}, {model}"), &rx);
         let qemu = measure(&fixture, &dir, |initrd, fwd| {
             let mut c = Command::new("qemu-system-x86_64");
             c.args(["-accel", "tcg", "-m", "256", "-serial", "stdio", "-display", "none", "-monitor", "none"])

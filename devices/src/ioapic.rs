@@ -26,6 +26,7 @@
 //! [`LocalApic::deliver`]: crate::lapic::LocalApic::deliver
 
 mod apic_bus;
+mod info;
 #[cfg(test)]
 mod tests;
 

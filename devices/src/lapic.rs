@@ -32,6 +32,7 @@
 //!
 //! This machine has one CPU: IPIs that target other APICs are logged and dropped.
 
+mod info;
 mod ipi;
 mod message;
 mod msr;

@@ -427,6 +427,31 @@ impl PicPair {
         self.update_cascade();
     }
 
+    /// The monitor's `info pic`: one line per chip in QEMU's layout (`pic0` the master),
+    /// registers in hex, the highest-priority level and the special modes.
+    pub fn info(&self) -> String {
+        [("pic0", &self.master), ("pic1", &self.slave)]
+            .iter()
+            .map(|(name, chip)| {
+                format!(
+                    "{name}: irr={:02x} imr={:02x} isr={:02x} hprio={} irq_base={:02x} rr_sel={} elcr={:02x} fnm={} \
+                     aeoi={} smm={}{}\n",
+                    chip.irr,
+                    chip.imr,
+                    chip.isr,
+                    chip.highest_priority,
+                    chip.vector_base,
+                    u8::from(chip.read_isr),
+                    chip.elcr,
+                    u8::from(chip.special_fully_nested),
+                    u8::from(chip.auto_eoi),
+                    u8::from(chip.special_mask),
+                    if chip.init == InitStep::Ready { "" } else { " (initialising)" },
+                )
+            })
+            .collect()
+    }
+
     /// Propagates the slave's INT output to master IR2.
     fn update_cascade(&mut self) {
         let slave_int = self.slave.pending(false).is_some();
@@ -507,6 +532,21 @@ mod tests {
 
     fn eoi(pic: &mut PicPair, chip: PicChip) {
         pic.write_port(chip, 0, 0x20);
+    }
+
+    #[test]
+    fn info_is_one_qemu_style_line_per_chip() {
+        let mut pic = PicPair::new();
+        linux_init(&mut pic);
+        pic.write_port(PicChip::Master, 1, 0xfa);
+        pic.set_irq_level(0, true);
+        pic.set_irq_level(1, true);
+        pic.acknowledge();
+        assert_eq!(
+            pic.info(),
+            "pic0: irr=02 imr=fa isr=01 hprio=0 irq_base=30 rr_sel=0 elcr=00 fnm=0 aeoi=0 smm=0\n\
+             pic1: irr=00 imr=00 isr=00 hprio=0 irq_base=38 rr_sel=0 elcr=00 fnm=0 aeoi=0 smm=0\n"
+        );
     }
 
     #[test]

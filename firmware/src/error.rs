@@ -19,14 +19,23 @@ pub enum LoadError {
         /// Bytes required.
         need: u64,
     },
-    /// The Linux boot protocol is older than 2.06.
-    #[error("Linux boot protocol {}.{:02} is too old (2.06 or later is required)", .0 >> 8, .0 & 0xFF)]
+    /// The Linux boot protocol is older than the loader takes (2.06 entered directly, 2.02
+    /// through the real-mode setup).
+    #[error(
+        "Linux boot protocol {}.{:02} is too old: rx86 starts 2.06 and later directly and 2.02-2.05 through their \
+         real-mode setup; boot an older kernel from a disk image with its boot loader",
+        .0 >> 8,
+        .0 & 0xFF
+    )]
     ProtocolTooOld(u16),
     /// A header field holds an impossible value.
     #[error("invalid kernel header: {0}")]
     BadHeader(String),
     /// A zImage (loaded below 1 MiB) instead of a bzImage.
-    #[error("kernel is a zImage (LOADED_HIGH clear); only bzImage kernels are supported")]
+    #[error(
+        "kernel is a zImage (loaded below 1 MiB, LOADED_HIGH clear), which --kernel does not load; build a \
+         bzImage (make bzImage) or boot it from a disk image with its boot loader"
+    )]
     ZImage,
     /// The direct loader was given an image without a 32-bit entry (code32_start 0).
     #[error("kernel has no 32-bit entry point (code32_start is 0): it boots only through its real-mode setup code under the BIOS")]

@@ -22,8 +22,16 @@ use rx86_core::phys::PhysMemory;
 
 /// "HdrS" at offset 0x202 marks a kernel with a boot protocol header (2.00+).
 const HDRS_MAGIC: &[u8; 4] = b"HdrS";
-/// Oldest supported protocol: 2.06 (cmdline_size, reliable relocatable kernels).
-const MIN_PROTOCOL: u16 = 0x0206;
+/// Oldest protocol entered directly: 2.06 (cmdline_size, reliable relocatable kernels).
+pub(crate) const MIN_PROTOCOL: u16 = 0x0206;
+/// Oldest protocol booted at all (through its real-mode setup): 2.02 (cmd_line_ptr).
+pub(crate) const MIN_SETUP_PROTOCOL: u16 = 0x0202;
+/// Protocol 2.03 added initrd_addr_max.
+const PROTOCOL_INITRD_ADDR_MAX: u16 = 0x0203;
+/// Protocol 2.05 added kernel_alignment and relocatable_kernel.
+const PROTOCOL_RELOCATABLE: u16 = 0x0205;
+/// Longest command line before protocol 2.06 gave cmdline_size (boot.rst: 255 bytes).
+const OLD_CMDLINE_MAX: u64 = 255;
 /// Protocol 2.10 added pref_address and init_size.
 const PROTOCOL_PREF_ADDRESS: u16 = 0x020A;
 /// Protocol 2.12 added xloadflags.
@@ -173,8 +181,24 @@ pub(crate) fn u32_at(b: &[u8], o: usize) -> u64 {
 }
 
 impl SetupHeader {
-    /// Parses and validates the header of a file `is_bzimage` accepted.
+    /// Parses and validates the header of a kernel to enter directly (protocol 2.06 and
+    /// later).
     pub fn parse(bytes: &[u8]) -> Result<Self, LoadError> {
+        Self::parse_from(bytes, MIN_PROTOCOL)
+    }
+
+    /// Parses and validates the header of a kernel to start through its real-mode setup
+    /// (protocol 2.02 and later); fields older protocols lack get boot.rst's defaults.
+    pub(crate) fn parse_for_setup(bytes: &[u8]) -> Result<Self, LoadError> {
+        Self::parse_from(bytes, MIN_SETUP_PROTOCOL)
+    }
+
+    /// The protocol version of a file `is_bzimage` accepted.
+    pub(crate) fn version_of(bytes: &[u8]) -> Option<u16> {
+        (bytes.len() >= VERSION + 2).then(|| u16_at(bytes, VERSION))
+    }
+
+    fn parse_from(bytes: &[u8], min_protocol: u16) -> Result<Self, LoadError> {
         let too_small =
             |need: usize| LoadError::Truncated { what: "bzImage header", len: bytes.len() as u64, need: need as u64 };
         if bytes.len() < VERSION + 2 {
@@ -184,12 +208,18 @@ impl SetupHeader {
             return Err(LoadError::NotAKernel("no \"HdrS\" Linux boot header at 0x202".into()));
         }
         let version = u16_at(bytes, VERSION);
-        if version < MIN_PROTOCOL {
+        if version < min_protocol {
             return Err(LoadError::ProtocolTooOld(version));
         }
         let header_end = (JUMP + 2 + usize::from(bytes[JUMP + 1])).min(SETUP_HEADER_LIMIT);
         // Every field this loader reads up to the version's last one must be present.
-        let needed = if version >= PROTOCOL_PREF_ADDRESS { INIT_SIZE + 4 } else { CMDLINE_SIZE + 4 };
+        let needed = match version {
+            v if v >= PROTOCOL_PREF_ADDRESS => INIT_SIZE + 4,
+            v if v >= MIN_PROTOCOL => CMDLINE_SIZE + 4,
+            v if v >= PROTOCOL_RELOCATABLE => RELOCATABLE_KERNEL + 1,
+            v if v >= PROTOCOL_INITRD_ADDR_MAX => INITRD_ADDR_MAX + 4,
+            _ => CMD_LINE_PTR + 4,
+        };
         if header_end < needed {
             return Err(LoadError::BadHeader(format!(
                 "setup header ends at {header_end:#x}, before the protocol {}.{:02} fields end at {needed:#x}",
@@ -220,8 +250,11 @@ impl SetupHeader {
         if loadflags & LOADED_HIGH == 0 {
             return Err(LoadError::ZImage);
         }
-        let kernel_alignment = u32_at(bytes, KERNEL_ALIGNMENT);
-        let relocatable = bytes[RELOCATABLE_KERNEL] != 0;
+        let (kernel_alignment, relocatable) = if version >= PROTOCOL_RELOCATABLE {
+            (u32_at(bytes, KERNEL_ALIGNMENT), bytes[RELOCATABLE_KERNEL] != 0)
+        } else {
+            (0, false)
+        };
         if relocatable && !kernel_alignment.is_power_of_two() {
             return Err(LoadError::BadHeader(format!("kernel_alignment {kernel_alignment:#x} is not a power of two")));
         }
@@ -238,13 +271,14 @@ impl SetupHeader {
             kernel_offset,
             loadflags,
             initrd_addr_max: match u32_at(bytes, INITRD_ADDR_MAX) {
+                _ if version < PROTOCOL_INITRD_ADDR_MAX => DEFAULT_INITRD_ADDR_MAX,
                 0 => DEFAULT_INITRD_ADDR_MAX,
                 v => v,
             },
             kernel_alignment,
             relocatable,
             xloadflags: if version >= PROTOCOL_XLOADFLAGS { u16_at(bytes, XLOADFLAGS) } else { 0 },
-            cmdline_size: u32_at(bytes, CMDLINE_SIZE),
+            cmdline_size: if version >= MIN_PROTOCOL { u32_at(bytes, CMDLINE_SIZE) } else { OLD_CMDLINE_MAX },
             pref_address,
             init_size,
             header_end,
@@ -602,7 +636,8 @@ pub(crate) mod tests {
     fn header_checks() {
         let old = bzimage(0x0205, 0x100);
         let e = load(64 << 20, &old, None, "", LinuxEntry::Protected32).unwrap_err();
-        assert_eq!(e.to_string(), "Linux boot protocol 2.05 is too old (2.06 or later is required)");
+        assert!(matches!(e, LoadError::ProtocolTooOld(0x0205)), "{e:?}");
+        assert!(e.to_string().starts_with("Linux boot protocol 2.05 is too old: rx86 starts 2.06 and later directly"));
         let mut zimage = bzimage(0x020F, 0x100);
         zimage[LOADFLAGS] = 0;
         assert!(matches!(load(64 << 20, &zimage, None, "", LinuxEntry::Protected32), Err(LoadError::ZImage)));

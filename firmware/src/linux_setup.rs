@@ -3,7 +3,9 @@
 //! (Documentation/arch/x86/boot.rst: "Loading the rest of the kernel", "Running the
 //! kernel"). rx86 enters ordinary bzImages directly at their 32-bit entry ([`crate::linux`]);
 //! this path is for images without one (`code32_start` 0, such as iPXE's `ipxe.lkrn`), whose
-//! setup code needs the BIOS.
+//! setup code needs the BIOS, and for bzImages of protocols 2.02-2.05, whose headers lack
+//! what the direct entry relies on (cmdline_size, reliable relocation) but whose setup code
+//! starts them as a boot loader would.
 //!
 //! The layout is boot.rst's suggestion for protocol 2.02 and later, with X = 0x10000 (QEMU's
 //! choice):
@@ -22,7 +24,8 @@ use crate::error::LoadError;
 use crate::layout::{MemoryLayout, EXTENDED_START};
 use crate::linux::{
     is_bzimage, place_initrd, put32, u32_at, Placement, SetupHeader, CAN_USE_HEAP, CMD_LINE_PTR, CODE32_START,
-    HEAP_END_PTR, LOADER_TYPE_UNDEFINED, LOADFLAGS, RAMDISK_IMAGE, RAMDISK_SIZE, TYPE_OF_LOADER,
+    HEAP_END_PTR, LOADER_TYPE_UNDEFINED, LOADFLAGS, MIN_PROTOCOL, MIN_SETUP_PROTOCOL, RAMDISK_IMAGE, RAMDISK_SIZE,
+    TYPE_OF_LOADER,
 };
 use crate::lowmem::{CMDLINE_ADDR, CMDLINE_AREA_BYTES};
 use rx86_core::phys::PhysMemory;
@@ -54,10 +57,12 @@ pub struct RealModeSetup {
     pub stack_pointer: u16,
 }
 
-/// True when `bytes` is a Linux boot-protocol image without a 32-bit entry point
-/// (`code32_start` 0), which only its real-mode setup code can start.
+/// True when `bytes` is a Linux boot-protocol image that its real-mode setup code must
+/// start: one without a 32-bit entry point (`code32_start` 0), or a bzImage of protocol
+/// 2.02-2.05.
 pub fn needs_real_mode_setup(bytes: &[u8]) -> bool {
-    is_bzimage(bytes) && bytes.len() >= CODE32_START + 4 && u32_at(bytes, CODE32_START) == 0
+    let old = SetupHeader::version_of(bytes).is_some_and(|v| (MIN_SETUP_PROTOCOL..MIN_PROTOCOL).contains(&v));
+    is_bzimage(bytes) && bytes.len() >= CODE32_START + 4 && (u32_at(bytes, CODE32_START) == 0 || old)
 }
 
 /// Loads `bytes` for its real-mode setup: boot sector and setup at [`SETUP_ADDR`], the
@@ -71,7 +76,7 @@ pub fn load(
     initrd: Option<&[u8]>,
     cmdline: &str,
 ) -> Result<(RealModeSetup, String), LoadError> {
-    let hdr = SetupHeader::parse(bytes)?;
+    let hdr = SetupHeader::parse_for_setup(bytes)?;
     let setup_len = hdr.kernel_offset;
     if setup_len > MAX_SETUP_BYTES {
         return Err(LoadError::SetupTooBig(setup_len));
@@ -124,9 +129,10 @@ pub fn load(
         stack_pointer: STACK_POINTER,
     };
     let mut summary = format!(
-        "Linux boot protocol {} image without a 32-bit entry: {setup_len} bytes of real-mode setup at {SETUP_ADDR:#x} \
+        "Linux boot protocol {} image ({}): {setup_len} bytes of real-mode setup at {SETUP_ADDR:#x} \
          (entered by the BIOS at {:04x}:0000), {} bytes at {EXTENDED_START:#x}",
         hdr.version_string(),
+        if hdr.version < MIN_PROTOCOL { "older than 2.06" } else { "no 32-bit entry" },
         entry.entry_segment,
         image.len()
     );
@@ -158,9 +164,13 @@ mod tests {
     }
 
     #[test]
-    fn only_images_without_a_32_bit_entry_need_their_setup() {
+    fn only_images_without_a_32_bit_entry_or_of_old_protocols_need_their_setup() {
         assert!(needs_real_mode_setup(&lkrn(0x100)));
         assert!(!needs_real_mode_setup(&bzimage(0x020F, 0x100)));
+        assert!(!needs_real_mode_setup(&bzimage(0x0206, 0x100)));
+        assert!(needs_real_mode_setup(&bzimage(0x0205, 0x100)));
+        assert!(needs_real_mode_setup(&bzimage(0x0202, 0x100)));
+        assert!(!needs_real_mode_setup(&bzimage(0x0201, 0x100)), "too old for any path: refused by the loader");
         assert!(!needs_real_mode_setup(b"not a kernel"));
         assert!(!needs_real_mode_setup(&lkrn(0x100)[..CODE32_START + 2]));
     }
@@ -186,6 +196,33 @@ mod tests {
         assert!(rd >= 0x100_0000, "above the image and its init_size");
         assert_eq!(rd % 4096, 0);
         assert!(summary.contains("2.07") && summary.contains("1020:0000"), "{summary}");
+    }
+
+    /// Protocols 2.02-2.04 lack cmdline_size (255 bytes then), initrd_addr_max (2.03) and
+    /// the relocation fields (2.05): the defaults of boot.rst apply, whatever the bytes hold.
+    #[test]
+    fn old_protocols_load_with_boot_rst_defaults() {
+        let (mem, layout) = machine(64 << 20);
+        let mut f = bzimage(0x0202, 0x3000);
+        // What later protocols would read as initrd_addr_max: garbage in a 2.02 header.
+        f[0x22C..0x230].copy_from_slice(&0x1000u32.to_le_bytes());
+        let (entry, summary) = load(&mem, &layout, &f, Some(b"initrd"), &"c".repeat(255)).unwrap();
+        assert_eq!(entry.entry_segment, 0x1020);
+        assert!(summary.contains("2.02 image (older than 2.06)"), "{summary}");
+        let rd = u32_at(&read(&mem, SETUP_ADDR, 0x800), RAMDISK_IMAGE);
+        assert!(rd > 0x1000, "initrd_addr_max of a 2.02 header is not read");
+        assert!(matches!(
+            load(&mem, &layout, &f, None, &"c".repeat(256)),
+            Err(LoadError::CmdlineTooLong { max: 255, .. })
+        ));
+        let old = bzimage(0x0201, 0x3000);
+        let e = load(&mem, &layout, &old, None, "").unwrap_err();
+        assert!(matches!(e, LoadError::ProtocolTooOld(0x0201)), "{e:?}");
+        assert!(e.to_string().contains("2.02-2.05 through their real-mode setup"), "{e}");
+        let mut zimage = bzimage(0x0204, 0x3000);
+        zimage[LOADFLAGS] = 0;
+        let e = load(&mem, &layout, &zimage, None, "").unwrap_err();
+        assert!(matches!(e, LoadError::ZImage) && e.to_string().contains("make bzImage"), "{e}");
     }
 
     #[test]

@@ -103,8 +103,8 @@ pub struct RunArgs {
     #[arg(short = 'm', long = "memory", default_value = "128M", value_parser = parse_ram_size)]
     pub memory: u64,
     /// A serial port's backend, COM1 first; repeat for COM2-COM4 (default: COM1 on stdio).
-    /// stdio, file:PATH, pty, tcp:HOST:PORT[,server][,nowait], unix:PATH[,server][,nowait],
-    /// mon:BACKEND (shared with the monitor: Ctrl-A c switches, Ctrl-A x quits), chardev:ID,
+    /// stdio, file:PATH, pty, tcp:HOST:PORT[,server][,nowait], telnet:HOST:PORT[,server][,nowait],
+    /// unix:PATH[,server][,nowait], mon:BACKEND (shared with the monitor: Ctrl-A c switches, Ctrl-A x quits), chardev:ID,
     /// null or none.
     #[arg(long, value_name = "BACKEND", value_parser = parse_char_arg)]
     pub serial: Vec<CharArg>,
@@ -192,7 +192,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "SPEC", value_parser = crate::trace::parse_trace_spec)]
     pub trace: Option<crate::trace::TraceSpec>,
     /// The monitor (help, info registers, quit...) on a backend, as for --serial: stdio, pty,
-    /// tcp:HOST:PORT,server[,nowait], unix:PATH,server[,nowait], chardev:ID ...
+    /// tcp:HOST:PORT,server[,nowait], telnet:HOST:PORT,server[,nowait], unix:PATH,server[,nowait],
+    /// chardev:ID ...
     #[arg(long, value_name = "BACKEND", value_parser = parse_char_arg)]
     pub monitor: Option<CharArg>,
     /// A character device for --serial chardev:ID and --mon: null, stdio, pty, file,path=P,

@@ -261,8 +261,10 @@ fn check_image(path: &Path) -> Result<u8, String> {
     })
 }
 
-/// How much is copied at a time.
+/// The piece `convert` checks for zeros (a qcow2 cluster at the default size).
 const CONVERT_CHUNK: usize = 64 << 10;
+/// Bytes `convert` reads at a time (and so the longest single write).
+const CONVERT_READ: usize = 4 << 20;
 
 fn convert(a: &ConvertArgs) -> Result<(), String> {
     let mut source = open_image(&a.source, read_only(image_format(a.source_format))).map_err(|e| e.to_string())?;
@@ -284,23 +286,62 @@ fn convert(a: &ConvertArgs) -> Result<(), String> {
             Box::new(RawImage::open(&a.output, false).map_err(|e| e.to_string())?)
         }
     };
-    let mut buf = vec![0u8; CONVERT_CHUNK];
+    let mut buf = vec![0u8; CONVERT_READ];
     let mut at = 0;
     while at < size {
-        let n = (size - at).min(CONVERT_CHUNK as u64) as usize;
+        let n = (size - at).min(CONVERT_READ as u64) as usize;
         source.read_at(at, &mut buf[..n]).map_err(|e| e.to_string())?;
-        // Zeros stay unwritten: a sparse raw file, unallocated qcow2 clusters.
-        if buf[..n].iter().any(|&b| b != 0) {
-            output.write_at(at, &buf[..n]).map_err(|e| e.to_string())?;
+        for (offset, run) in nonzero_runs(&buf[..n]) {
+            output.write_at(at + offset as u64, run).map_err(|e| e.to_string())?;
         }
         at += n as u64;
     }
     output.flush().map_err(|e| e.to_string())
 }
 
+/// The stretches of `data` to write, as (offset, bytes): runs of [`CONVERT_CHUNK`] pieces
+/// that are not all zero, joined. Zero pieces stay unwritten (a sparse raw file, unallocated
+/// qcow2 clusters), and each run is one write, so a qcow2 output syncs once per run rather
+/// than once per cluster.
+fn nonzero_runs(data: &[u8]) -> Vec<(usize, &[u8])> {
+    let mut runs = Vec::new();
+    let mut start = None;
+    for (i, piece) in data.chunks(CONVERT_CHUNK).enumerate() {
+        let offset = i * CONVERT_CHUNK;
+        match (piece.iter().any(|&b| b != 0), start) {
+            (true, None) => start = Some(offset),
+            (false, Some(s)) => {
+                runs.push((s, &data[s..offset]));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        runs.push((s, &data[s..]));
+    }
+    runs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn convert_writes_runs_of_nonzero_pieces() {
+        let mut data = vec![0u8; 5 * CONVERT_CHUNK + 100];
+        data[1] = 1;
+        data[CONVERT_CHUNK + 5] = 2;
+        data[3 * CONVERT_CHUNK] = 3;
+        data[5 * CONVERT_CHUNK + 99] = 4;
+        let runs: Vec<(usize, usize)> = nonzero_runs(&data).iter().map(|(o, r)| (*o, r.len())).collect();
+        assert_eq!(
+            runs,
+            [(0, 2 * CONVERT_CHUNK), (3 * CONVERT_CHUNK, CONVERT_CHUNK), (5 * CONVERT_CHUNK, 100)],
+            "pieces 0-1, 3 and the short last one; 2 and 4 are zero"
+        );
+        assert!(nonzero_runs(&[0u8; 3 * CONVERT_CHUNK]).is_empty());
+    }
 
     #[test]
     fn sizes_and_human_sizes() {

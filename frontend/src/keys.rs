@@ -24,10 +24,11 @@
 //! Events run in order. A timed event starts typing at its guest time (the machine
 //! clock: virtual and deterministic under the interpreter, counted from power-on); an
 //! `@TEXT` event starts when TEXT appears on the text screen (rows joined with
-//! newlines; checked after every turn of the machine loop, at most 10 ms of guest time
-//! apart, so deterministic too). Either waits until the previous event has been typed.
-//! Keystrokes are [`KEYSTROKE_INTERVAL_NS`] apart (a held one, that long after its
-//! release); a keystroke presses its keys in order and releases them in reverse. Times of timed events must not decrease.
+//! newlines; checked at every store into the screen that may have shown TEXT: the VGA's
+//! text watch ends the CPU's run at that instruction, so deterministic too). Either waits
+//! until the previous event has been typed. Keystrokes are [`KEYSTROKE_INTERVAL_NS`]
+//! apart (a held one, that long after its release); a keystroke presses its keys in order
+//! and releases them in reverse. Times of timed events must not decrease.
 //!
 //! An item is a key (or a chord of keys joined by `+`) when every part is a key name
 //! from [`KEY_NAMES`] (case-insensitive, surrounding spaces ignored); otherwise it is
@@ -290,6 +291,14 @@ impl StopAt {
         match s.trim_start().strip_prefix('@') {
             Some(text) => Ok(StopAt(Trigger::ScreenShows(parse_screen_text(text)?))),
             None => Ok(StopAt(Trigger::At(parse_time(s)?))),
+        }
+    }
+
+    /// The text this condition waits for, if it is `@TEXT`.
+    pub fn awaited_text(&self) -> Option<&str> {
+        match &self.0 {
+            Trigger::ScreenShows(text) => Some(text),
+            Trigger::At(_) => None,
         }
     }
 
@@ -594,6 +603,14 @@ impl KeyFeeder {
         self.timer.cancel();
         self.timer = timers.new_timer("scripted-keys");
         self.arm();
+    }
+
+    /// The text the next event waits for, if it is an `@TEXT` event.
+    pub fn awaited_text(&self) -> Option<&str> {
+        match &self.events.front()?.when {
+            Trigger::ScreenShows(text) => Some(text),
+            Trigger::At(_) => None,
+        }
     }
 
     /// True when every event has been typed.

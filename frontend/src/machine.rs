@@ -79,6 +79,9 @@ pub struct Machine {
     stop: StopConditions,
     /// The monitor on its character device (`--monitor`, `mon:`), run between turns.
     monitor: Option<MonitorConsole>,
+    /// The texts the VGA's text watch is armed for (`--stop-at @TEXT`, the next `--keys`
+    /// `@TEXT` event).
+    watching: Vec<String>,
 }
 
 /// Refuses a `--cpu` the engine cannot honour: `host` on the interpreter, a named model
@@ -184,7 +187,18 @@ impl Machine {
         let (pc, engine) = Self::build(&config, &clock, host)?;
         let keys = config.keys.as_ref().map(|script| KeyFeeder::new(script, pc.timers()));
         let stop = StopConditions::with_timeout(config.timeout);
-        Ok(Machine { config, clock, engine, pc, debug_stop: None, keys, triple_faults: 0, stop, monitor })
+        Ok(Machine {
+            config,
+            clock,
+            engine,
+            pc,
+            debug_stop: None,
+            keys,
+            triple_faults: 0,
+            stop,
+            monitor,
+            watching: Vec::new(),
+        })
     }
 
     /// The board on `host`'s drives and input, and an engine at its entry state.
@@ -263,7 +277,21 @@ impl Machine {
             keys.move_to(self.pc.timers());
         }
         self.debug_stop = None;
+        self.watching.clear();
         Ok(())
+    }
+
+    /// Arms the VGA's text watch for the texts awaited now, so that a store that may show
+    /// one ends the engine's run at that instruction and the screen is read right then,
+    /// not at the end of the slice (when the text may have scrolled away).
+    fn watch_awaited_texts(&mut self) {
+        let stop_text = self.config.stop_at.as_ref().and_then(|s| s.awaited_text());
+        let key_text = self.keys.as_ref().and_then(|k| k.awaited_text());
+        let wanted: Vec<&str> = stop_text.into_iter().chain(key_text).collect();
+        if wanted.iter().copied().ne(self.watching.iter().map(String::as_str)) {
+            self.pc.vga().lock().unwrap_or_else(|e| e.into_inner()).text_watch_mut().arm(wanted.iter().copied());
+            self.watching = wanted.into_iter().map(str::to_string).collect();
+        }
     }
 
     /// Runs until the guest powers off, exits, or (under `--no-reboot`) resets.
@@ -275,22 +303,33 @@ impl Machine {
         }
     }
 
+    /// Runs the command lines that reached the monitor on its character device (between
+    /// two turns of the loop, and while a debugger holds the guest stopped); true when the
+    /// user asked to end rx86.
+    pub fn poll_monitor(&mut self) -> bool {
+        let Some(mut monitor) = self.monitor.take() else {
+            return false;
+        };
+        let quit = monitor.poll(self);
+        self.monitor = Some(monitor);
+        quit
+    }
+
     /// One turn of the loop; `Some` when the run is over.
     pub fn step(&mut self) -> Result<Option<Outcome>, RunError> {
         if let Some(stop) = self.stop.check() {
             return Ok(Some(Outcome::External(stop)));
         }
-        if let Some(mut monitor) = self.monitor.take() {
-            let quit = monitor.poll(self);
-            self.monitor = Some(monitor);
-            if quit {
-                return Ok(Some(Outcome::Killed));
-            }
+        if self.poll_monitor() {
+            return Ok(Some(Outcome::Killed));
         }
         let now = self.clock.now_ns();
-        let next_event = self.pc.timers().next_deadline();
+        let next_event = self.pc.next_deadline();
         let deadline = next_event.unwrap_or(u64::MAX).min(now + SLICE_NS);
+        self.watch_awaited_texts();
         let exit = self.engine.run(&self.pc, &self.clock, deadline).map_err(|e| RunError::Engine(e.to_string()))?;
+        // The text conditions below read the screen after every turn, this one included.
+        self.pc.take_screen_hit();
         match exit {
             Exit::Deadline => {}
             Exit::Halted => {
@@ -349,7 +388,7 @@ impl Machine {
     /// (host clock). A halt that nothing can end is reported instead of hanging.
     fn idle(&mut self) -> Result<Option<Outcome>, RunError> {
         let interrupts_on = self.engine.registers().rflags & (1 << 9) != 0;
-        let next = self.pc.timers().next_deadline();
+        let next = self.pc.next_deadline();
         if self.pc.power().pending().is_some() {
             return Ok(None);
         }

@@ -204,9 +204,11 @@ pub fn execute(machine: &mut Machine, line: &str) -> Reply {
         }
         ["info", "devices" | "mtree" | "qtree"] => Reply::text(format_devices(pc.ports(), mem)),
         ["info", "network"] => Reply::text(pc.network_info().join("\n")),
-        ["info", "pic"] => Reply::text(format!("{:#?}", lock(&pc.interrupts().pic))),
-        ["info", "ioapic"] => Reply::text(format!("{:#?}", lock(&pc.interrupts().ioapic))),
-        ["info", "lapic"] => Reply::text(format!("{:#?}", lock(&pc.interrupts().lapic))),
+        ["info", "pic"] => {
+            Reply::text(format!("{}{}", lock(&pc.interrupts().pic).info(), lock(&pc.interrupts().ioapic).info()))
+        }
+        ["info", "ioapic"] => Reply::text(lock(&pc.interrupts().ioapic).info()),
+        ["info", "lapic"] => Reply::text(lock(&pc.interrupts().lapic).info()),
         ["screendump", file] => {
             let capture = crate::screenshot::ScreenCapture { screenshot: Some(file.into()), text_dump: None };
             Reply::text(match capture.save(pc.vga()) {
@@ -372,7 +374,7 @@ fn kind(k: &rx86_core::phys::RegionKind) -> &'static str {
     }
 }
 
-fn lock<T: std::fmt::Debug>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -4,11 +4,15 @@
 //! `--nic user[,model=e1000|virtio-net-pci|ne2k_pci][,mac=52:54:00:12:34:56]
 //! [,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT][,restrict=on|off][,pcap=FILE]`,
 //! `--nic tap,ifname=NAME[,model=...][,mac=...][,pcap=FILE]` or `--nic none` (QEMU's
-//! spellings). Without `--nic` the PC has no network card; each `--nic` adds one, with a
+//! spellings). Any of them takes `record=FILE`: the frames the card received are logged
+//! with their machine times, and `--nic replay,file=FILE[,model=...][,mac=...]` plays them
+//! back at the same times to a repeat of the run, which then runs as recorded on the
+//! virtual clock (`rx86_devices::net::replay`). Without `--nic` the PC has no network card; each `--nic` adds one, with a
 //! backend of its own (up to four). Cards without `mac=` are numbered as QEMU numbers them:
 //! 52:54:00:12:34:56, then :57, ..., skipping addresses other cards were given.
 
 use rx86_core::time::Clock;
+use rx86_devices::net::replay::{RecordingBackend, ReplayBackend};
 use rx86_devices::net::tap::{valid_ifname, TapNet};
 use rx86_devices::net::{
     host, HostForward, NetBackend, NetworkCard, RxOutcome, UserNet, UserNetConfig, DEFAULT_GUEST_MAC,
@@ -58,6 +62,11 @@ pub enum BackendKind {
         /// The interface's name.
         ifname: String,
     },
+    /// A log written by `record=FILE`, played back (`replay,file=FILE`).
+    Replay {
+        /// The log.
+        file: PathBuf,
+    },
 }
 
 /// A NIC and its backend.
@@ -71,6 +80,8 @@ pub struct NicConfig {
     pub backend: BackendKind,
     /// Capture file.
     pub pcap: Option<PathBuf>,
+    /// Log of the frames received, with their machine times, for a replay (`record=FILE`).
+    pub record: Option<PathBuf>,
 }
 
 /// What `--nic` said: a NIC, or explicitly none.
@@ -95,23 +106,39 @@ fn parse_switch(key: &str, value: &str) -> Result<bool, String> {
 /// Parses a `--nic` value.
 pub fn parse_nic(s: &str) -> Result<NicArg, String> {
     let mut parts = s.split(',');
-    let tap = match parts.next() {
+    #[derive(PartialEq)]
+    enum Kind {
+        User,
+        Tap,
+        Replay,
+    }
+    let kind = match parts.next() {
         Some("none") if s == "none" => return Ok(NicArg(None)),
-        Some("user") => false,
-        Some("tap") => true,
+        Some("user") => Kind::User,
+        Some("tap") => Kind::Tap,
+        Some("replay") => Kind::Replay,
         Some("bridge" | "socket") => return Err(format!("--nic {s}: only the user and tap backends exist yet")),
         _ => {
             return Err(format!(
             "--nic {s}: expected user[,model=e1000|virtio-net-pci|ne2k_pci][,hostfwd=...][,restrict=on][,pcap=FILE], \
-                 tap,ifname=NAME[,model=...] or none"
+                 tap,ifname=NAME[,model=...], replay,file=FILE[,model=...] or none"
         ))
         }
     };
-    let (mut model, mut mac, mut pcap) = (NicModel::E1000, None, None);
-    let (mut restrict, mut host_forwards, mut ifname) = (false, vec![], None);
+    let (mut model, mut mac, mut pcap, mut record) = (NicModel::E1000, None, None, None);
+    let (mut restrict, mut host_forwards, mut ifname, mut file) = (false, vec![], None, None);
+    let tap = kind == Kind::Tap;
     for part in parts {
         let (key, value) = part.split_once('=').ok_or_else(|| format!("--nic: '{part}' is not KEY=VALUE"))?;
         match (key, tap) {
+            ("record", _) if kind == Kind::Replay => {
+                return Err("--nic replay: record= would log the log being replayed; record the original run".into())
+            }
+            ("record", _) if !value.is_empty() => record = Some(PathBuf::from(value)),
+            ("file", _) if kind == Kind::Replay && !value.is_empty() => file = Some(PathBuf::from(value)),
+            ("hostfwd" | "restrict" | "ifname", _) if kind == Kind::Replay => {
+                return Err(format!("--nic replay: {key}= has no meaning; the log is the whole network"))
+            }
             ("model", _) => {
                 model = NicModel::parse(value).ok_or_else(|| {
                     format!("--nic: model '{value}' is not supported (e1000, virtio-net-pci and ne2k_pci are)")
@@ -144,12 +171,19 @@ pub fn parse_nic(s: &str) -> Result<NicArg, String> {
             _ => return Err(format!("--nic: unknown option '{part}'")),
         }
     }
-    let backend = if tap {
-        BackendKind::Tap { ifname: ifname.ok_or("--nic tap: ifname=NAME is required (the host's TAP interface)")? }
-    } else {
-        BackendKind::User { restrict, host_forwards }
+    let backend = match kind {
+        Kind::Tap => {
+            BackendKind::Tap { ifname: ifname.ok_or("--nic tap: ifname=NAME is required (the host's TAP interface)")? }
+        }
+        Kind::Replay if pcap.is_some() => {
+            return Err("--nic replay: pcap= is not written by a replay; capture the recorded run instead".into())
+        }
+        Kind::Replay => {
+            BackendKind::Replay { file: file.ok_or("--nic replay: file=FILE is required (a record=FILE log)")? }
+        }
+        Kind::User => BackendKind::User { restrict, host_forwards },
     };
-    Ok(NicArg(Some(NicConfig { model, mac, backend, pcap })))
+    Ok(NicArg(Some(NicConfig { model, mac, backend, pcap, record })))
 }
 
 /// Each card's MAC address: the one it was given, or the lowest of QEMU's defaults
@@ -178,6 +212,17 @@ pub fn nic_macs(nics: &[NicConfig]) -> Vec<[u8; 6]> {
 /// Opens the backend for `nic`: the NAT (its host forwards listen, DNS goes to the host's
 /// resolver) or the TAP interface, with its capture file created.
 pub fn open_backend(nic: &NicConfig) -> Result<Box<dyn NetBackend>, String> {
+    let backend = open_plain_backend(nic)?;
+    match &nic.record {
+        Some(path) => Ok(Box::new(
+            RecordingBackend::new(backend, path).map_err(|e| format!("--nic record={}: {e}", path.display()))?,
+        )),
+        None => Ok(backend),
+    }
+}
+
+/// The backend itself, without a recording.
+fn open_plain_backend(nic: &NicConfig) -> Result<Box<dyn NetBackend>, String> {
     match &nic.backend {
         BackendKind::User { restrict, host_forwards } => {
             let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -192,6 +237,7 @@ pub fn open_backend(nic: &NicConfig) -> Result<Box<dyn NetBackend>, String> {
         BackendKind::Tap { ifname } => {
             Ok(Box::new(TapNet::open(ifname, nic.pcap.as_deref()).map_err(|e| e.to_string())?))
         }
+        BackendKind::Replay { file } => Ok(Box::new(ReplayBackend::open(file).map_err(|e| e.to_string())?)),
     }
 }
 
@@ -216,19 +262,24 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Link {
-    fn poll(&mut self, now_ns: u64) {
+    /// Moves frames both ways; the number of frames offered to the guest (delivered or
+    /// dropped by the card).
+    fn poll(&mut self, now_ns: u64) -> usize {
         let sent = lock(&self.nic).take_tx_frames();
         for frame in &sent {
             self.backend.transmit(frame, now_ns);
         }
         self.backend.poll(now_ns);
         let mut nic = lock(&self.nic);
+        let mut taken = 0;
         while let Some(frame) = self.backend.peek_for_guest() {
             if nic.receive(frame) == RxOutcome::NoRoom {
                 break;
             }
             self.backend.pop_for_guest(now_ns);
+            taken += 1;
         }
+        taken
     }
 
     fn tx_pending(&self) -> bool {
@@ -246,7 +297,9 @@ impl Network {
     /// for the guest go into its receive rings as far as they have room (the rest wait).
     pub fn poll(&mut self) {
         let now_ns = self.clock.now_ns();
-        self.links.iter_mut().for_each(|l| l.poll(now_ns));
+        self.links.iter_mut().for_each(|l| {
+            l.poll(now_ns);
+        });
     }
 
     /// True while host traffic may still come.
@@ -254,22 +307,38 @@ impl Network {
         self.links.iter().any(|l| l.backend.host_active())
     }
 
+    /// The earliest machine time at which a backend has a frame for the guest without host
+    /// traffic (a replay's next frame).
+    pub fn next_event(&self) -> Option<u64> {
+        self.links.iter().filter_map(|l| l.backend.next_event()).min()
+    }
+
     /// True when the guest sent frames the next turn hands to a backend.
     pub fn tx_pending(&self) -> bool {
         self.links.iter().any(Link::tx_pending)
     }
 
-    /// Waits (host time) up to `virtual_gap` nanoseconds (capped at 10 ms) for host traffic
-    /// while a backend expects it (a NAT with something open, a TAP interface); true when
-    /// traffic arrived, or at once when the guest has sent frames the next turn will hand to
-    /// a backend (an ACK that reopens a window: the host's data may already be waiting in the
-    /// NAT). With several backends active, the wait watches the first one; the others'
-    /// traffic is taken at the next turn.
-    pub fn wait(&self, virtual_gap: Option<u64>) -> bool {
+    /// For a halted guest: true at once when the guest has sent frames the next turn will
+    /// hand to a backend (an ACK that reopens a window: the host's data may already be
+    /// waiting in the NAT), or when frames a backend held for the guest fit its card now (the
+    /// guest refilled its ring before it halted); they are delivered here, at the current
+    /// instruction. Otherwise waits (host time) up to `virtual_gap` nanoseconds (capped at
+    /// 10 ms) for host traffic while a backend expects some (a NAT with something open, a TAP
+    /// interface) and holds nothing the card has no room for (then only the guest can make
+    /// progress); true when traffic arrived. With several backends active, the wait watches
+    /// the first one; the others' traffic is taken at the next turn.
+    pub fn wait(&mut self, virtual_gap: Option<u64>) -> bool {
         if self.tx_pending() {
             return true;
         }
-        let Some(active) = self.links.iter().find(|l| l.backend.host_active()) else { return false };
+        let now_ns = self.clock.now_ns();
+        if self.links.iter_mut().map(|l| l.poll(now_ns)).sum::<usize>() > 0 {
+            return true;
+        }
+        let Some(active) = self.links.iter().find(|l| l.backend.host_active() && l.backend.peek_for_guest().is_none())
+        else {
+            return false;
+        };
         let gap = virtual_gap.map_or(MAX_IDLE_WAIT, Duration::from_nanos).min(MAX_IDLE_WAIT);
         active.backend.wait(gap)
     }
@@ -339,6 +408,26 @@ mod tests {
             let e = parse_nic(bad).expect_err(bad);
             assert!(e.contains(why), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn record_and_replay_options() {
+        assert_eq!(nic("user,record=a.rr").record, Some(PathBuf::from("a.rr")));
+        assert_eq!(nic("tap,ifname=t0,record=a.rr").record, Some(PathBuf::from("a.rr")));
+        let n = nic("replay,file=a.rr,model=virtio-net-pci");
+        assert_eq!((n.backend, n.model), (BackendKind::Replay { file: "a.rr".into() }, NicModel::VirtioNet));
+        for (bad, why) in [
+            ("replay", "file=FILE is required"),
+            ("replay,file=a.rr,record=b.rr", "record the original run"),
+            ("replay,file=a.rr,hostfwd=tcp::2222-:22", "has no meaning"),
+            ("replay,file=a.rr,pcap=c.pcap", "capture the recorded run"),
+            ("user,file=a.rr", "unknown option"),
+        ] {
+            let e = parse_nic(bad).expect_err(bad);
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        let e = open_backend(&nic("replay,file=/nonexistent/a.rr")).err().expect("no such log");
+        assert!(e.contains("network replay log /nonexistent/a.rr"), "{e}");
     }
 
     #[test]

@@ -184,6 +184,9 @@ pub struct Pc {
     post_code: Arc<Mutex<PostCode>>,
     kbc: Arc<Mutex<I8042>>,
     vga: SharedVga,
+    /// The VGA's text-watch flag: a store that may complete an awaited text asks the
+    /// engine to return, so the machine checks the screen at that instruction.
+    screen_hit: Arc<std::sync::atomic::AtomicBool>,
     ide: Arc<Mutex<Piix3Ide>>,
     floppy: Arc<Mutex<FloppyController>>,
     bios: Option<Mutex<Bios>>,
@@ -468,6 +471,7 @@ impl Pc {
             seed_bios_rom_side(&memory)?;
         }
 
+        let screen_hit = lock(&vga).text_watch().hits();
         Ok(Pc {
             memory,
             ports: b.ports,
@@ -481,6 +485,7 @@ impl Pc {
             input_signal,
             post_code,
             kbc,
+            screen_hit,
             vga,
             ide,
             floppy,
@@ -512,6 +517,12 @@ impl Pc {
     /// The VGA (for screenshots and the display).
     pub fn vga(&self) -> &SharedVga {
         &self.vga
+    }
+
+    /// Lowers the VGA's text-watch flag; true when it was raised (the screen may show an
+    /// awaited text since the last call).
+    pub fn take_screen_hit(&self) -> bool {
+        self.screen_hit.swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Writes every disk's completed writes through to its image (at exit and reset).
@@ -595,12 +606,20 @@ impl Pc {
         }
     }
 
+    /// The next machine time at which something happens without the guest: the earliest
+    /// device timer, or a replayed network frame.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let timers = self.timers.next_deadline();
+        let network = self.network.as_ref().and_then(Network::next_event);
+        timers.into_iter().chain(network).min()
+    }
+
     /// For an idle machine on the virtual clock: waits in host time, at most `virtual_gap`
     /// nanoseconds (the time to the next device event; capped at a few milliseconds), for host
     /// network traffic while a backend expects some. True when some arrived: the turn should end
     /// without moving the clock, so the traffic enters at the current instruction.
     pub fn wait_for_network(&mut self, virtual_gap: Option<u64>) -> bool {
-        self.network.as_ref().is_some_and(|n| n.wait(virtual_gap))
+        self.network.as_mut().is_some_and(|n| n.wait(virtual_gap))
     }
 
     /// Bytes read from and written to the disks, and sent on the serial ports, so far (for the
@@ -632,8 +651,9 @@ impl Pc {
     /// monitor), or, with no serial input possible, for host network traffic while
     /// connections are open; either ends the wait early.
     pub fn wait_for_input_timeout(&mut self, timeout: Duration) {
-        match &self.network {
-            Some(net) if !self.has_serial_input() && (net.host_active() || net.tx_pending()) => {
+        let serial_input = self.has_serial_input();
+        match &mut self.network {
+            Some(net) if !serial_input && (net.host_active() || net.tx_pending()) => {
                 net.wait(Some(timeout.as_nanos().try_into().unwrap_or(u64::MAX)));
             }
             _ => {
@@ -876,10 +896,10 @@ impl Platform for Pc {
         self.interrupts.take_nmi()
     }
     fn exit_requested(&self) -> bool {
-        self.power.pending().is_some()
+        self.power.pending().is_some() || self.screen_hit.load(std::sync::atomic::Ordering::Relaxed)
     }
     fn next_deadline(&self) -> Option<u64> {
-        self.timers().next_deadline()
+        Pc::next_deadline(self)
     }
     fn msr_read(&self, msr: u32) -> Option<u64> {
         is_apic_msr(msr).then(|| lock(&self.interrupts.lapic).msr_read(msr).ok()).flatten()

@@ -106,6 +106,14 @@ impl Run {
     }
 }
 
+impl Drop for Run {
+    /// A failed test does not leave rx86 running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The TCP port in a "... on tcp:127.0.0.1:PORT,..." line.
 fn tcp_port(line: &str) -> u16 {
     let after = line.split("tcp:127.0.0.1:").nth(1).unwrap_or_else(|| panic!("no address in {line:?}"));
@@ -207,6 +215,37 @@ fn com1_on_a_pty() {
     assert_eq!(run.status(), Some(GUEST_EXIT));
 }
 
+/// Reads from `stream` until what was read ends with `want`; returns all of it.
+fn read_bytes_until(stream: &mut impl Read, want: &[u8]) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while !got.ends_with(want) {
+        match stream.read(&mut buf) {
+            Ok(0) => panic!("end of stream before {want:02x?}; got {got:02x?}"),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("reading for {want:02x?}: {e}; got {got:02x?}"),
+        }
+    }
+    got
+}
+
+#[test]
+fn com1_over_telnet_negotiates_and_strips_the_clients_commands() {
+    let mut run = Run::start("telnet", &["-serial", "telnet:127.0.0.1:0,server"]);
+    let line = run.line_with("waiting for a connection on telnet:127.0.0.1:");
+    let port = line.split("telnet:127.0.0.1:").nth(1).and_then(|p| p.split(',').next()).unwrap();
+    let mut com1 = tcp_connect(port.parse().unwrap());
+    // WILL ECHO, WILL SUPPRESS-GO-AHEAD, WILL BINARY, DO BINARY, then the guest's banner.
+    let start = read_bytes_until(&mut com1, b"RX86-ECHO READY\r\n");
+    assert_eq!(start[..12], [255, 251, 1, 255, 251, 3, 255, 251, 0, 255, 253, 0], "{start:02x?}");
+    // The client's answers and a subnegotiation never reach the guest; IAC IAC is one 0xFF,
+    // which the guest echoes and the server doubles again.
+    com1.write_all(&[255, 253, 1, b'a', 255, 250, 31, 0, 80, 0, 24, 255, 240, b'b', 255, 255]).unwrap();
+    assert_eq!(read_bytes_until(&mut com1, b"AB\xff\xff"), b"AB\xff\xff");
+    com1.write_all(b"q").unwrap();
+    assert_eq!(run.status(), Some(GUEST_EXIT));
+}
+
 #[test]
 fn monitor_over_tcp_greets_answers_and_quits() {
     let mut run = Run::start("monitor-tcp", &["-serial", "null", "-monitor", "tcp:127.0.0.1:0,server,nowait"]);
@@ -221,6 +260,37 @@ fn monitor_over_tcp_greets_answers_and_quits() {
     // The guest polls COM1 in real mode.
     assert!(reply.contains("mode: real mode, CPL 0"), "{reply:?}");
     assert!(reply.contains("cr0=0x"), "{reply:?}");
+    monitor.write_all(b"quit\n").unwrap();
+    read_until(&mut monitor, "rx86: quit");
+    assert_eq!(run.status(), Some(0));
+}
+
+/// The monitor answers while the guest waits for gdb (`-S`) and while gdb holds it stopped,
+/// and its `quit` ends the run with gdb still connected.
+#[test]
+fn the_monitor_answers_while_gdb_holds_the_guest() {
+    let mut run = Run::start(
+        "monitor-gdb",
+        &["-serial", "null", "-monitor", "tcp:127.0.0.1:0,server,nowait", "--gdb", "tcp::0", "-S"],
+    );
+    let line = run.line_with("rx86: monitor: listening on tcp:127.0.0.1:");
+    let mut monitor = tcp_connect(tcp_port(&line));
+    read_until(&mut monitor, "(rx86) ");
+    let gdb_line = run.line_with("gdb stub listening on 127.0.0.1:");
+    let gdb_port: u16 =
+        gdb_line.split("127.0.0.1:").nth(1).and_then(|p| p.split([' ', ';']).next()).unwrap().parse().unwrap();
+    // Before gdb comes: the guest has not run an instruction.
+    monitor.write_all(b"info registers\r\n").unwrap();
+    let before = read_until(&mut monitor, "\r\n(rx86) ");
+    assert!(before.contains("mode: real mode"), "{before:?}");
+    // gdb connects (the guest stops) and asks why it stopped; the stub answers.
+    let mut gdb = tcp_connect(gdb_port);
+    gdb.write_all(b"$?#3f").unwrap();
+    let stop = read_until(&mut gdb, "#");
+    assert!(stop.starts_with("+$"), "{stop:?}");
+    monitor.write_all(b"info pic\r\n").unwrap();
+    let pic = read_until(&mut monitor, "\r\n(rx86) ");
+    assert!(pic.contains("pic0: irr=") && pic.contains("ioapic0: ver=0x20"), "{pic:?}");
     monitor.write_all(b"quit\n").unwrap();
     read_until(&mut monitor, "rx86: quit");
     assert_eq!(run.status(), Some(0));
@@ -255,7 +325,7 @@ fn nographic_shares_stdio_between_com1_and_the_monitor() {
 #[test]
 fn bad_character_devices_are_refused_with_one_line() {
     for (args, want) in [
-        (&["-serial", "telnet::4444,server"][..], "telnet backend is not in rx86"),
+        (&["-serial", "websocket::4444,server"][..], "websocket backend is not in rx86"),
         (&["-serial", "stdio", "-monitor", "stdio"][..], "mon:stdio"),
         (&["-serial", "chardev:nope"][..], "no -chardev has id=nope"),
         (

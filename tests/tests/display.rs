@@ -288,8 +288,10 @@ fn grub_menu_on_screen(dir: &Path, iso: &Path, firmware: &[&str]) -> (Output, Pa
     (out, png)
 }
 
-/// GRUB's menu on the VGA screen, captured when its countdown line shows: both entries in the
-/// text dump, and the screenshot equal to `tests/golden/grub-menu.png`.
+/// GRUB's menu on the VGA screen, captured at the store that completes "automatically" on its
+/// countdown line (text conditions are checked at every screen store, so the rest of the line,
+/// " in Ns.", is not drawn yet): both entries in the text dump, and the screenshot equal to
+/// `tests/golden/grub-menu.png`.
 #[test]
 fn grub_menu_shows_on_the_vga_screen() {
     let Some(iso) = grub_iso_or_skip() else { return };

@@ -1,6 +1,7 @@
 //! The fuzz targets (`rx86_tests::fuzzing`, also built for libFuzzer in `tests/fuzz/`) over a
 //! fixed set of inputs in every test run: pseudo-random programs and byte strings, and
-//! mutations of valid inputs (a Multiboot test kernel, a boot catalog, a qcow2 header). A
+//! mutations of valid inputs (a Multiboot test kernel, a boot catalog, a qcow2 header, a
+//! network replay log). A
 //! panic anywhere fails the test and names the input's seed; reproduce with that seed.
 //! `RX86_FUZZ_SCALE=N` runs N times as many inputs (a longer sweep by hand).
 
@@ -94,6 +95,18 @@ fn boot_catalogs_qcow2_headers_and_options() {
     qcow[7] = 3;
     qcow[23] = 9;
     run("qcow2", 1..200, |r| r.mutate(&qcow, 40), parsers::qcow2);
+    // A replay log: the pcap header (nanosecond magic, Ethernet), then two 60-byte frames.
+    let mut log = Vec::new();
+    for field in [0xa1b2_3c4du32, 0x0004_0002, 0, 0, 65_535, 1] {
+        log.extend(field.to_le_bytes());
+    }
+    for (seconds, nanos) in [(1u32, 5u32), (1, 900)] {
+        for field in [seconds, nanos, 60, 60] {
+            log.extend(field.to_le_bytes());
+        }
+        log.extend([0x5au8; 60]);
+    }
+    run("net_replay_log", 1..500, |r| r.mutate(&log, 40), parsers::net_replay_log);
     run(
         "cli_specs",
         1..2000,

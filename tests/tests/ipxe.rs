@@ -5,6 +5,10 @@
 //! of its own, so nothing leaves it), iPXE fetches and runs a script from an HTTP server on
 //! the interface's host side.
 //!
+//! A run recorded with `--nic user,...,record=FILE` and run again with `--nic
+//! replay,file=FILE` shows the same screen after the same number of instructions: the
+//! host's traffic, the one input host timing decides, enters at the recorded instructions.
+//!
 //! iPXE polls its timers in busy loops, so its DHCP and IPv6 waits cost instructions. The runs
 //! use `--icount shift=4` (16 ns per instruction, a 62.5 MIPS virtual CPU): the same guest
 //! seconds in a sixteenth of the instructions, still on the deterministic virtual clock.
@@ -195,4 +199,85 @@ fn ipxe_fetches_a_script_over_a_tap_interface() {
     };
     assert!(frames.iter().any(syn_to_server), "no TCP from the guest to 192.168.77.1:8080 in {} frames", frames.len());
     assert!(frames.iter().any(|f| f.len() >= 14 && f[..6] == guest_mac), "nothing from the host to the guest");
+}
+
+/// Serves `body` to every GET on 127.0.0.1 (a fresh port), on a thread; returns the port.
+fn serve_on_loopback(body: &'static str) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while !request.ends_with(b"\r\n\r\n") && std::io::Read::read(&mut s, &mut byte).is_ok_and(|n| n == 1) {
+                request.push(byte[0]);
+            }
+            let reply = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            let _ = std::io::Write::write_all(&mut s, reply.as_bytes());
+        }
+    });
+    port
+}
+
+/// Runs iPXE (`ipxe.lkrn`, its command line a script) with an e1000 on `nic` until the
+/// screen shows the fetched script's line; returns the screen and the instructions retired.
+fn run_script(lkrn: &str, script: &str, nic: &str, screen: &Path) -> (String, u64) {
+    let args = [
+        "run",
+        "--kernel",
+        lkrn,
+        "--append",
+        script,
+        "-m",
+        "128M",
+        "--serial",
+        "none",
+        "--nic",
+        nic,
+        "--icount",
+        "shift=4",
+        "--rtc",
+        "base=2024-01-01T00:00:00",
+        "--stop-at",
+        "@REPLAY-SCRIPT-RAN",
+        "--text-dump",
+        screen.to_str().unwrap(),
+        "--stats",
+        "--quiet",
+    ];
+    let out = run_rx86_with_limit(&args, Duration::from_secs(600)).expect("iPXE did not run the script in 600 s");
+    let text = std::fs::read_to_string(screen).unwrap_or_default();
+    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{stderr}\n{text}");
+    let stats = stderr.lines().find(|l| l.starts_with("rx86 stats: ")).unwrap_or_else(|| panic!("no stats: {stderr}"));
+    let retired = stats["rx86 stats: ".len()..].split(' ').next().and_then(|n| n.parse().ok());
+    (text, retired.unwrap_or_else(|| panic!("no instruction count in {stats:?}")))
+}
+
+#[test]
+fn a_recorded_network_run_replays_to_the_same_screen_and_instruction() {
+    let lkrn = match ipxe_lkrn() {
+        Ok(lkrn) => lkrn,
+        Err(e) => {
+            eprintln!("SKIP: no iPXE image: {e}");
+            return;
+        }
+    };
+    let lkrn = lkrn.to_string_lossy().into_owned();
+    // A script fetched from an HTTP server on the host's 127.0.0.1 through the NAT: traffic
+    // whose arrival host timing decides.
+    let port = serve_on_loopback("#!ipxe\necho REPLAY-SCRIPT-RAN\n");
+    let script = format!("dhcp net0 && chain http://10.0.2.2:{port}/replay.ipxe");
+    let dir = tempfile_dir().join("replay");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("net.rr");
+    let record = format!("user,model=e1000,record={}", log.display());
+    let (recorded, recorded_at) = run_script(&lkrn, &script, &record, &dir.join("recorded.txt"));
+    assert!(recorded.contains(&format!("http://10.0.2.2:{port}/replay.ipxe... ok")), "{recorded}");
+    let replay = format!("replay,file={},model=e1000", log.display());
+    let (replayed, replayed_at) = run_script(&lkrn, &script, &replay, &dir.join("replayed.txt"));
+    assert_eq!(replayed, recorded, "the replay shows the same screen");
+    assert_eq!(replayed_at, recorded_at, "at the same instruction");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -139,3 +139,50 @@ fn img_create_info_check_and_bad_input() {
     assert!(!dir.join("x.qcow2").exists() && !dir.join("z.img").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A damaged image given to `rx86 run` is refused with one message and status 1, before the
+/// guest runs, and the file is left byte for byte as it was.
+#[test]
+fn corrupt_images_and_backing_loops_are_refused_and_left_untouched() {
+    let dir = scratch("corrupt");
+    let run = |disk: &Path| {
+        let out = run_rx86_with_limit(&["run", "--hda", s(disk), "--serial", "none", "--stop-at", "1ms"], LIMIT)
+            .expect("rx86 ends");
+        (out.status.code(), stderr_of(&out))
+    };
+    let good = dir.join("good.qcow2");
+    assert_eq!(img(&["create", "-f", "qcow2", s(&good), "16M"]).0, Some(0));
+    let pristine = std::fs::read(&good).unwrap();
+    let patched = |name: &str, at: usize, value: u64| {
+        let path = dir.join(name);
+        let mut bytes = pristine.clone();
+        bytes[at..at + 8].copy_from_slice(&value.to_be_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        (path, bytes)
+    };
+    // The refcount table, then the L1 table, pointing past the end of the file.
+    for (name, at, want) in [("refcount.qcow2", 48, "refcount table"), ("l1.qcow2", 40, "L1 table")] {
+        let (path, bytes) = patched(name, at, 1 << 40);
+        let (status, err) = run(&path);
+        assert_eq!(status, Some(1), "{name}: {err}");
+        assert!(err.contains(want) && !err.contains("panicked"), "{name}: {err}");
+        assert!(std::fs::read(&path).unwrap() == bytes, "{name} is not modified");
+    }
+    // a.qcow2 -> b.qcow2 -> a.qcow2.
+    // Made as a -> x and b -> a, then a's backing file name "x.qcow2" becomes "b.qcow2".
+    let (a, b, x) = (dir.join("a.qcow2"), dir.join("b.qcow2"), dir.join("x.qcow2"));
+    assert_eq!(img(&["create", "-f", "qcow2", s(&x), "16M"]).0, Some(0));
+    assert_eq!(img(&["create", "-f", "qcow2", "-b", "x.qcow2", "-F", "qcow2", s(&a)]).0, Some(0));
+    assert_eq!(img(&["create", "-f", "qcow2", "-b", "a.qcow2", "-F", "qcow2", s(&b)]).0, Some(0));
+    let mut bytes = std::fs::read(&a).unwrap();
+    let name_at = u64::from_be_bytes(bytes[8..16].try_into().unwrap()) as usize;
+    assert_eq!(&bytes[name_at..name_at + 7], b"x.qcow2");
+    bytes[name_at] = b'b';
+    std::fs::write(&a, &bytes).unwrap();
+    let (before_a, before_b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let (status, err) = run(&a);
+    assert_eq!(status, Some(1), "{err}");
+    assert!(err.contains("backing") && !err.contains("panicked"), "{err}");
+    assert!(std::fs::read(&a).unwrap() == before_a && std::fs::read(&b).unwrap() == before_b);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

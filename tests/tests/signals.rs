@@ -204,19 +204,42 @@ fn sigterm_ends_a_run_waiting_for_gdb() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn a_second_signal_forces_the_exit() {
-    // A connected debugger holds the guest stopped, so the machine loop does not run and
-    // cannot act on the first signal; the second one exits at once, with 128 + signal.
-    use std::io::BufRead;
-    let dir = scratch("second");
-    let (mut child, mut stderr, address) = start_waiting_for_gdb(&dir);
-    let _debugger = std::net::TcpStream::connect(&address).expect("connect to the gdb stub");
+/// Connects a debugger to the stub of `start_waiting_for_gdb` and waits until rx86 says so.
+fn connect_debugger(address: &str, stderr: &mut impl std::io::BufRead) -> std::net::TcpStream {
+    let debugger = std::net::TcpStream::connect(address).expect("connect to the gdb stub");
     let mut line = String::new();
     while !line.contains("gdb connected") {
         line.clear();
         assert!(stderr.read_line(&mut line).unwrap() > 0, "rx86 ended before gdb connected");
     }
+    debugger
+}
+
+#[test]
+fn a_signal_while_gdb_holds_the_guest_ends_the_run_in_order() {
+    let dir = scratch("gdb-holds");
+    let (mut child, mut stderr, address) = start_waiting_for_gdb(&dir);
+    let _debugger = connect_debugger(&address, &mut stderr);
+    send(&child, "TERM");
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + 15), "{rest}");
+    assert!(rest.contains("SIGTERM received"), "{rest}");
+    assert!(dir.join("screen.txt").exists(), "the text dump is written");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_second_signal_forces_the_exit() {
+    // gdb has sent the start of a packet and no more: the stub waits inside the packet, so
+    // the machine loop does not run and cannot act on the first signal; the second one
+    // exits at once, with 128 + signal.
+    use std::io::Write;
+    let dir = scratch("second");
+    let (mut child, mut stderr, address) = start_waiting_for_gdb(&dir);
+    let mut debugger = connect_debugger(&address, &mut stderr);
+    debugger.write_all(b"$qSupported").unwrap();
     // Two signals sent close together may merge into one pending signal: repeat until the
     // process is gone.
     let start = Instant::now();

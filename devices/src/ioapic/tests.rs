@@ -276,3 +276,29 @@ fn random_register_traffic_keeps_invariants() {
         }
     }
 }
+
+#[test]
+fn info_decodes_each_redirection_entry() {
+    let mut ioapic = IoApic::new(1);
+    program(&mut ioapic, 2, 0x30, 0);
+    program(&mut ioapic, 9, 0x39 | LEVEL | (1 << 13), 1);
+    assert!(ioapic.set_irq_level(9, true).is_some());
+    let info = ioapic.info();
+    let lines: Vec<&str> = info.lines().collect();
+    assert_eq!(lines[0], "ioapic0: ver=0x20 id=0x01 sel=0x22 (redir[9])");
+    assert_eq!(lines.len(), 1 + IOAPIC_PINS + 2);
+    assert_eq!(
+        lines[1].trim_end(),
+        "  pin 0  0x0000000000010000 dest=0   vec=0   active-hi edge  masked Fixed  physical"
+    );
+    assert_eq!(
+        lines[3].trim_end(),
+        "  pin 2  0x0000000000000030 dest=0   vec=48  active-hi edge         Fixed  physical"
+    );
+    assert_eq!(
+        lines[10].trim_end(),
+        "  pin 9  0x010000000000e039 dest=1   vec=57  active-lo level rirr   Fixed  physical"
+    );
+    assert_eq!(lines[25], "  IRR        9");
+    assert_eq!(lines[26], "  Remote IRR 9");
+}

@@ -50,6 +50,24 @@ impl DeliveryMode {
         }
     }
 
+    /// The name the monitor's tables use (QEMU's spelling).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fixed => "Fixed",
+            Self::LowestPriority => "LowPri",
+            Self::Smi => "SMI",
+            Self::Nmi => "NMI",
+            Self::Init => "INIT",
+            Self::StartUp => "SIPI",
+            Self::ExtInt => "ExtINT",
+        }
+    }
+
+    /// The name of a 3-bit delivery-mode field, "reserved" for 011.
+    pub fn name_of_bits(bits: u8) -> &'static str {
+        Self::from_bits(bits).map_or("reserved", Self::name)
+    }
+
     /// The 3-bit encoding.
     pub fn bits(self) -> u8 {
         match self {

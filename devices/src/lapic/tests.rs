@@ -668,3 +668,33 @@ fn random_register_traffic_keeps_invariants() {
         }
     }
 }
+
+#[test]
+fn info_decodes_the_lvt_timer_icr_and_vector_registers() {
+    let mut rig = Rig::enabled();
+    rig.write(LVT_LINT0_REG, 0x0700);
+    rig.write(LVT_TIMER_REG, 0x0002_00ec);
+    rig.write(DIVIDE_REG, 0b1011);
+    rig.write(INITIAL_COUNT_REG, 1000);
+    rig.write(TPR_REG, 0x20);
+    rig.apic.accept_interrupt(0x31, false);
+    rig.apic.accept_interrupt(0x41, false);
+    assert_eq!(rig.apic.acknowledge(), Some(0x41));
+    rig.run_to(400);
+    let info = rig.apic.info();
+    for want in [
+        "local APIC of CPU 0: base 0xfee00000, enabled, xAPIC mode",
+        "LVT0    0x00000700 active-hi edge                           ExtINT (vec 0)",
+        "LVTT    0x000200ec active-hi edge              periodic     Fixed  (vec 236)",
+        "LVTERR  0x00010000 active-hi edge  masked                   Fixed  (vec 0)",
+        "Timer   DCR=0xb (divide by 1) initial_count = 1000 current_count = 600",
+        "SPIV    0x000001ff APIC enabled, focus=off, spurious vec 255",
+        "ICR     0x00000000 physical edge de-assert no-shorthand idle (vec 0)",
+        "ISR     65",
+        "IRR     49",
+        // APR as SDM 11.6.2.4 states it: max(TPR class AND ISRV class, IRRV class).
+        "APR 0x30 TPR 0x20 DFR 0x0f LDR 0x00 PPR 0x40",
+    ] {
+        assert!(info.lines().any(|l| l.trim_end() == want), "missing {want:?} in:\n{info}");
+    }
+}

@@ -20,6 +20,11 @@ pub trait NetBackend: Send {
     fn host_active(&self) -> bool;
     /// Waits at most `timeout` (host time) for host traffic; true when some arrived.
     fn wait(&self, timeout: Duration) -> bool;
+    /// The machine time at which the backend will have a frame for the guest without any
+    /// host traffic (a replay's next frame); the machine loop ends its turn there.
+    fn next_event(&self) -> Option<u64> {
+        None
+    }
     /// Lines for the monitor's `info network`.
     fn describe(&self) -> Vec<String>;
 }

@@ -19,6 +19,7 @@ pub mod host;
 pub mod ndp;
 mod nic;
 pub mod pcap;
+pub mod replay;
 pub mod tap;
 pub mod tcp;
 pub mod wire;

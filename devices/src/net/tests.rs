@@ -321,3 +321,23 @@ fn router_solicitations_are_answered_and_other_ipv6_is_dropped() {
     net.from_guest(&echo, 0);
     assert!(drain(&mut net).is_empty());
 }
+
+/// The frame check sequence against the CRC-32 catalogue's check value and a bitwise model.
+#[test]
+fn ethernet_crc32_is_the_ieee_802_3_crc() {
+    assert_eq!(wire::ethernet_crc32(b"123456789"), 0xcbf4_3926);
+    let bitwise = |data: &[u8]| {
+        let mut c = !0u32;
+        for &b in data {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+        }
+        !c
+    };
+    let frame: Vec<u8> = (0..1514u32).map(|i| (i * 7 + 3) as u8).collect();
+    for len in [0, 1, 60, 64, 1514] {
+        assert_eq!(wire::ethernet_crc32(&frame[..len]), bitwise(&frame[..len]), "{len} bytes");
+    }
+}

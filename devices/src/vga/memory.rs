@@ -88,6 +88,9 @@ impl Vga {
         if !self.vram.set_planes(offset, data, planes) {
             log::debug!("vga: planar write past video memory at plane offset {offset:#x} dropped");
         }
+        if planes & 1 != 0 && self.text_watch.is_armed() && self.in_text_mode() {
+            self.text_watch.stored(data as u8, || self.text_row_at(offset));
+        }
     }
 }
 

@@ -35,6 +35,7 @@ mod render;
 pub mod sequencer;
 mod text;
 pub mod vbe;
+mod watch;
 
 pub use attribute::AttributeController;
 pub use crtc::{AddressMode, Crtc};
@@ -49,6 +50,7 @@ pub use render::Frame;
 pub use sequencer::Sequencer;
 pub use text::{cp437_to_char, TextCell, TextScreen};
 pub use vbe::{VbeMode, VbePorts};
+pub use watch::TextWatch;
 
 use rx86_core::bus::BusDevice;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -141,6 +143,7 @@ pub struct Vga {
     latches: u32,
     vram: Vram,
     vbe: vbe::Vbe,
+    text_watch: TextWatch,
 }
 
 impl Default for Vga {
@@ -166,6 +169,7 @@ impl Vga {
             latches: 0,
             vram: Vram::new(vram_size),
             vbe: vbe::Vbe::default(),
+            text_watch: TextWatch::default(),
         }
     }
 
@@ -205,10 +209,23 @@ impl Vga {
     }
 
     /// Machine reset: every register back to its power-on value and the VBE mode off;
-    /// video memory keeps its contents, as on real hardware.
+    /// video memory keeps its contents, as on real hardware. The text watch (the
+    /// machine's, not the card's) stays armed.
     pub fn reset(&mut self) {
         let vram = std::mem::replace(&mut self.vram, Vram::new(0));
-        *self = Vga { vram, ..Vga::new(0) };
+        let text_watch = std::mem::take(&mut self.text_watch);
+        *self = Vga { vram, text_watch, ..Vga::new(0) };
+        self.text_watch.layout_changed();
+    }
+
+    /// The text watch, which raises its flag at stores that may complete an awaited text.
+    pub fn text_watch(&self) -> &TextWatch {
+        &self.text_watch
+    }
+
+    /// The text watch, to arm or disarm.
+    pub fn text_watch_mut(&mut self) -> &mut TextWatch {
+        &mut self.text_watch
     }
 
     /// Video memory.
@@ -291,6 +308,9 @@ impl Vga {
             return;
         };
         let colour = self.colour_io();
+        if self.changes_layout(offset, colour) {
+            self.text_watch.layout_changed();
+        }
         match offset {
             MONO_CRTC_INDEX if !colour => self.crtc.write_index(value),
             COLOUR_CRTC_INDEX if colour => self.crtc.write_index(value),
@@ -310,6 +330,28 @@ impl Vga {
             GRAPHICS_INDEX => self.graphics.write_index(value),
             GRAPHICS_DATA => self.graphics.write_data(value),
             _ => log::debug!("vga: write {value:#04x} to unused port {port:#x} dropped"),
+        }
+    }
+}
+
+impl Vga {
+    /// True when a write to the register at `offset` (from 0x3B0) may change what the text
+    /// screen shows: any register that shapes the display, but not the index ports, the
+    /// cursor, the DAC (colours only) or the set the misc output register switched off.
+    fn changes_layout(&self, offset: u16, colour: bool) -> bool {
+        let crtc_data = if colour { COLOUR_CRTC_DATA } else { MONO_CRTC_DATA };
+        match offset {
+            MONO_CRTC_INDEX | COLOUR_CRTC_INDEX | SEQUENCER_INDEX | GRAPHICS_INDEX => false,
+            DAC_PIXEL_MASK | DAC_READ_INDEX | DAC_WRITE_INDEX | DAC_DATA => false,
+            MONO_CRTC_DATA | COLOUR_CRTC_DATA if offset != crtc_data => false,
+            MONO_CRTC_DATA | COLOUR_CRTC_DATA => !matches!(
+                self.crtc.index(),
+                crtc::CR_CURSOR_START
+                    | crtc::CR_CURSOR_END
+                    | crtc::CR_CURSOR_LOCATION_HIGH
+                    | crtc::CR_CURSOR_LOCATION_LOW
+            ),
+            _ => true,
         }
     }
 }

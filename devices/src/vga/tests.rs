@@ -703,3 +703,36 @@ fn reset_restores_power_on_registers_and_keeps_memory() {
     assert_eq!(vga.vram_size(), 1 << 20);
     assert_eq!(vga.vram().plane_byte(0, 0), b'Z');
 }
+
+/// The text watch fires at the guest's store that completes the awaited text in its row
+/// (and at a scroll by start address or a mode change), not at attribute stores, other
+/// characters, cursor moves or a store of one of its characters elsewhere, so a text
+/// condition costs a check only where the screen may have come to show it.
+#[test]
+fn text_watch_fires_at_the_stores_that_may_show_the_text() {
+    let mut rig = Rig::mode(MIN_VRAM, StandardMode::Text80x25);
+    let hit = lock(&rig.vga).text_watch().hits();
+    lock(&rig.vga).text_watch_mut().arm(["OK"]);
+    let fired =
+        |hit: &std::sync::Arc<std::sync::atomic::AtomicBool>| hit.swap(false, std::sync::atomic::Ordering::Relaxed);
+    // Row 1: "O" at column 0, attribute bytes, the cursor, the DAC: no "OK" yet.
+    rig.window.write(0x18000 + 160, 2, 0x0700 | u64::from(b'O'));
+    rig.window.write(0x18001, 1, u64::from(b'K'));
+    rig.crtc(0x0e, 0);
+    rig.crtc(0x0f, 5);
+    rig.dac(1, [1, 2, 3]);
+    // 'K' on row 2 under the 'O' of row 1: the rows do not join into "OK".
+    rig.window.write(0x18000 + 320 + 2, 2, 0x0700 | u64::from(b'K'));
+    assert!(!fired(&hit), "nothing shows OK within a row");
+    rig.window.write(0x18000 + 160 + 2, 2, 0x0700 | u64::from(b'K'));
+    assert!(fired(&hit), "'K' completes OK on row 1");
+    rig.crtc(0x0d, 80);
+    assert!(fired(&hit), "a scroll by start address");
+    // After the scroll, row 0 is the old row 1: a store there is read in its new place.
+    rig.window.write(0x18000 + 160 + 4, 2, 0x0700 | u64::from(b'K'));
+    assert!(fired(&hit), "row 0 shows OKK");
+    lock(&rig.vga).set_standard_mode(StandardMode::Chain4_320x200x256);
+    assert!(fired(&hit), "a mode change");
+    rig.window.write(0x0000, 1, u64::from(b'K'));
+    assert!(!fired(&hit), "a pixel store in a graphics mode is not text");
+}

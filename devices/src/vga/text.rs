@@ -131,6 +131,21 @@ impl Vga {
         (row < geometry.rows && col < geometry.cols).then_some((col, row))
     }
 
+    /// The characters of the screen row that shows plane offset `offset` (empty when no
+    /// row on screen does).
+    pub(super) fn text_row_at(&self, offset: usize) -> Vec<char> {
+        let g = self.text_geometry();
+        let relative = offset.wrapping_sub(g.start) & PLANE_WRAP;
+        let (row, col) = match (relative.checked_div(g.pitch), relative.checked_rem(g.pitch)) {
+            (Some(row), Some(within)) => (row, within / g.cell_step.max(1)),
+            _ => return Vec::new(),
+        };
+        if row >= g.rows || col >= g.cols {
+            return Vec::new();
+        }
+        (0..g.cols).map(|col| cp437_to_char(self.vram.plane_byte(0, g.cell_offset(col, row)))).collect()
+    }
+
     /// The text screen as characters and attributes, or `None` outside text mode.
     pub fn text_snapshot(&self) -> Option<TextScreen> {
         if !self.in_text_mode() {

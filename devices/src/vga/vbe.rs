@@ -223,7 +223,10 @@ impl Vga {
                     log::warn!("vga: VBE ID {value:#06x} is not supported (B0C0-B0C5)");
                 }
             }
-            VBE_DISPI_INDEX_ENABLE => self.vbe_enable(value),
+            VBE_DISPI_INDEX_ENABLE => {
+                self.text_watch.layout_changed();
+                self.vbe_enable(value);
+            }
             VBE_DISPI_INDEX_BANK => {
                 let banks = self.vram.len() / BANK_SIZE;
                 if usize::from(value) >= banks {

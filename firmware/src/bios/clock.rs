@@ -22,6 +22,9 @@ fn cmos_write(hw: &dyn Platform, index: u8, value: u8) {
     hw.io_write(0x71, 1, u32::from(value));
 }
 
+/// INT 1Ah AH of the PXE installation check (PXE 2.1 spec, "Installation check").
+const PXE_CHECK: u8 = 0x56;
+
 /// INT 1Ah.
 pub fn int1a(hw: &dyn Platform, f: &mut Frame) -> Action {
     let mem = hw.memory();
@@ -67,6 +70,14 @@ pub fn int1a(hw: &dyn Platform, f: &mut Frame) -> Action {
             f.ok();
         }
         0xb1 => pci_bios(hw, f),
+        // The PXE installation check (AX=5650h, answered AX=564Eh "VN" with CF clear when a
+        // PXE stack is loaded; iPXE also calls AX=564Eh). This BIOS has no PXE stack: a
+        // plain "not supported", logged only for debugging as SeaBIOS does, since network
+        // boot programs ask on every start.
+        PXE_CHECK => {
+            log::debug!("BIOS: INT 1Ah AX={:04x}: PXE installation check: no PXE stack", f.ax());
+            f.fail(0x86);
+        }
         _ => {
             unsupported("INT 1Ah", f);
             f.fail(0x86);
@@ -180,5 +191,23 @@ fn pci_bios(hw: &dyn Platform, f: &mut Frame) {
             f.set_ah(0);
         }
         Err(s) => f.fail(s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bios::frame::{CF, FRAME_BYTES};
+
+    #[test]
+    fn the_pxe_installation_check_says_no_pxe_stack() {
+        let p = rx86_core::platform::BasicPlatform::new(2 << 20).unwrap();
+        for ax in [0x5650u16, 0x564e] {
+            let mut f = Frame::from_bytes(&[0; FRAME_BYTES]);
+            f.eax = u32::from(ax);
+            assert_eq!(int1a(&p, &mut f), Action::Return);
+            assert_ne!(f.flags & CF, 0, "{ax:#x}: CF set");
+            assert_ne!(f.ax(), 0x564e, "{ax:#x}: not the installed answer");
+        }
     }
 }

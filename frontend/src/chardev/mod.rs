@@ -6,7 +6,7 @@
 //! handed to the machine loop through a channel. Opening happens once per run, so a guest
 //! reset keeps its sockets, pty and files. Backends, one file each: standard input and
 //! output ([`terminal`]), files, a pseudo-terminal ([`pty`]), TCP and Unix sockets as server
-//! or client ([`socket`]), and QEMU's `mon:` multiplexer that shares one backend between a
+//! or client ([`socket`], telnet over TCP in [`telnet`]), and QEMU's `mon:` multiplexer that shares one backend between a
 //! serial port and the monitor ([`mux`]).
 
 mod input;
@@ -15,6 +15,7 @@ mod output;
 pub mod parse;
 mod pty;
 mod socket;
+mod telnet;
 mod terminal;
 
 pub use input::{InputSignal, InputSink};

@@ -34,6 +34,9 @@ pub struct SocketSpec {
     /// As a server, hold the machine until the first client connects (QEMU's default;
     /// `nowait` or `wait=off` start at once).
     pub wait: bool,
+    /// Speak telnet to the client (`telnet:HOST:PORT`, `-chardev socket,...,telnet=on`):
+    /// negotiate character mode, strip its commands, double 0xFF bytes.
+    pub telnet: bool,
 }
 
 /// A socket address.
@@ -68,7 +71,13 @@ impl fmt::Display for CharBackend {
             CharBackend::Null => f.write_str("null"),
             CharBackend::Pty => f.write_str("pty"),
             CharBackend::Socket(s) => {
-                write!(f, "{}", s.address)?;
+                match (&s.address, s.telnet) {
+                    (SocketAddress::Tcp { host, port }, true) if host.contains(':') => {
+                        write!(f, "telnet:[{host}]:{port}")?
+                    }
+                    (SocketAddress::Tcp { host, port }, true) => write!(f, "telnet:{host}:{port}")?,
+                    (address, _) => write!(f, "{address}")?,
+                }
                 match (s.server, s.wait) {
                     (true, true) => f.write_str(",server=on"),
                     (true, false) => f.write_str(",server=on,wait=off"),
@@ -110,8 +119,8 @@ pub fn parse_char_arg(s: &str) -> Result<CharArg, String> {
 }
 
 /// Parses QEMU's short form of a backend: `stdio`, `null`, `none`, `file:PATH`, `pty`,
-/// `tcp:[HOST]:PORT[,server[=on|off]][,wait=on|off|,nowait][,nodelay]`,
-/// `unix:PATH[,server][,nowait]`, `mon:BACKEND`.
+/// `tcp:[HOST]:PORT[,server[=on|off]][,wait=on|off|,nowait][,nodelay]`, `telnet:` with the
+/// same options, `unix:PATH[,server][,nowait]`, `mon:BACKEND`.
 pub fn parse_backend(s: &str) -> Result<CharBackend, String> {
     if let Some(inner) = s.strip_prefix("mon:") {
         return match parse_backend(inner)? {
@@ -131,7 +140,8 @@ pub fn parse_backend(s: &str) -> Result<CharBackend, String> {
             p => Ok(CharBackend::File(p.into())),
         };
     }
-    let (address, options) = if let Some(rest) = s.strip_prefix("tcp:") {
+    let telnet = s.starts_with("telnet:");
+    let (address, options) = if let Some(rest) = s.strip_prefix("tcp:").or_else(|| s.strip_prefix("telnet:")) {
         let (addr, options) = rest.split_once(',').unwrap_or((rest, ""));
         (parse_tcp_address(addr).map_err(|e| format!("'{s}': {e}"))?, options)
     } else if let Some(rest) = s.strip_prefix("unix:") {
@@ -144,7 +154,7 @@ pub fn parse_backend(s: &str) -> Result<CharBackend, String> {
         let kind = s.split([':', ',']).next().unwrap_or(s);
         return Err(match kind {
             "vc" | "sdl" | "gtk" => format!("'{s}': rx86 has no virtual consoles; use stdio, pty or a socket"),
-            "telnet" | "websocket" | "udp" | "pipe" | "msmouse" | "braille" | "spicevmc" | "ringbuf" => {
+            "websocket" | "udp" | "pipe" | "msmouse" | "braille" | "spicevmc" | "ringbuf" => {
                 format!("'{s}': the {kind} backend is not in rx86; it offers {OFFERED}")
             }
             _ if s.starts_with('/') => {
@@ -153,7 +163,7 @@ pub fn parse_backend(s: &str) -> Result<CharBackend, String> {
             _ => format!("unknown character device '{s}'; rx86 offers {OFFERED}"),
         });
     };
-    let mut spec = SocketSpec { address, server: false, wait: true };
+    let mut spec = SocketSpec { address, server: false, wait: true, telnet };
     for option in options.split(',').filter(|o| !o.is_empty()) {
         match option.split_once('=') {
             None if option == "server" => spec.server = true,
@@ -172,8 +182,8 @@ pub fn parse_backend(s: &str) -> Result<CharBackend, String> {
 }
 
 /// The backends rx86 has, for messages.
-const OFFERED: &str = "stdio, file:PATH, pty, tcp:HOST:PORT[,server][,nowait], unix:PATH[,server][,nowait], \
-                       mon:BACKEND, null";
+const OFFERED: &str = "stdio, file:PATH, pty, tcp:HOST:PORT[,server][,nowait], telnet:HOST:PORT[,server][,nowait], \
+                       unix:PATH[,server][,nowait], mon:BACKEND, null";
 
 fn on_off(value: &str, option: &str) -> Result<bool, String> {
     match value {
@@ -211,7 +221,7 @@ pub fn parse_chardev(s: &str) -> Result<ChardevDef, String> {
     let mut parts = s.split(',');
     let kind = parts.next().unwrap_or_default();
     let (mut id, mut mux, mut path, mut host, mut port) = (None, false, None, None, None);
-    let (mut server, mut wait) = (false, true);
+    let (mut server, mut wait, mut telnet) = (false, true, false);
     for part in parts {
         let (key, value) = part.split_once('=').ok_or_else(|| format!("-chardev {s}: '{part}' is not key=value"))?;
         match key {
@@ -222,6 +232,7 @@ pub fn parse_chardev(s: &str) -> Result<ChardevDef, String> {
             "port" => port = Some(value.parse::<u16>().map_err(|_| format!("-chardev {s}: bad port '{value}'"))?),
             "server" => server = on_off(value, part)?,
             "wait" => wait = on_off(value, part)?,
+            "telnet" => telnet = on_off(value, part)?,
             "nodelay" => {
                 on_off(value, part)?;
             }
@@ -247,7 +258,10 @@ pub fn parse_chardev(s: &str) -> Result<ChardevDef, String> {
                 },
                 _ => return Err(format!("-chardev {s}: give host=H,port=N or path=P")),
             };
-            CharBackend::Socket(SocketSpec { address, server, wait })
+            if telnet && matches!(address, SocketAddress::Unix(_)) {
+                return Err(format!("-chardev {s}: telnet=on needs a TCP socket (host=H,port=N)"));
+            }
+            CharBackend::Socket(SocketSpec { address, server, wait, telnet })
         }
         _ => return Err(format!("-chardev {kind}: not in rx86 (null, stdio, file, pty, socket)")),
     };
@@ -351,7 +365,12 @@ mod tests {
     use super::*;
 
     fn tcp(host: &str, port: u16, server: bool, wait: bool) -> CharBackend {
-        CharBackend::Socket(SocketSpec { address: SocketAddress::Tcp { host: host.into(), port }, server, wait })
+        CharBackend::Socket(SocketSpec {
+            address: SocketAddress::Tcp { host: host.into(), port },
+            server,
+            wait,
+            telnet: false,
+        })
     }
 
     #[test]
@@ -369,10 +388,15 @@ mod tests {
             Ok(CharBackend::Socket(SocketSpec {
                 address: SocketAddress::Unix("/tmp/s.sock".into()),
                 server: true,
-                wait: true
+                wait: true,
+                telnet: false,
             }))
         );
         assert_eq!(parse_backend("mon:stdio"), Ok(CharBackend::Mux(Box::new(CharBackend::Stdio))));
+        let CharBackend::Socket(telnet) = parse_backend("telnet::4444,server,nowait").unwrap() else {
+            panic!("telnet: is a socket");
+        };
+        assert!(telnet.telnet && telnet.server && !telnet.wait);
         assert_eq!(parse_char_arg("chardev:c0"), Ok(CharArg::Chardev("c0".into())));
     }
 
@@ -386,7 +410,7 @@ mod tests {
             ("tcp::1,reconnect=2", "unknown socket option 'reconnect=2'"),
             ("unix:", "needs a socket path"),
             ("vc", "no virtual consoles"),
-            ("telnet::4444,server", "telnet backend is not in rx86"),
+            ("websocket::4444,server", "websocket backend is not in rx86"),
             ("/dev/ttyS0", "host serial devices"),
             ("mon:mon:stdio", "once is enough"),
             ("chardev:", "needs the id"),
@@ -399,7 +423,15 @@ mod tests {
 
     #[test]
     fn round_trips_through_display() {
-        for s in ["stdio", "null", "pty", "file:a.log", "tcp:1.2.3.4:5,server=on,wait=off", "mon:unix:/s,server=on"] {
+        for s in [
+            "stdio",
+            "null",
+            "pty",
+            "file:a.log",
+            "tcp:1.2.3.4:5,server=on,wait=off",
+            "telnet:127.0.0.1:23,server=on",
+            "mon:unix:/s,server=on",
+        ] {
             assert_eq!(parse_backend(s).unwrap().to_string(), s);
         }
     }
@@ -411,6 +443,8 @@ mod tests {
         let d = parse_chardev("socket,id=u,path=/tmp/u.sock,server=on").unwrap();
         assert!(matches!(d.backend, CharBackend::Socket(SocketSpec { address: SocketAddress::Unix(_), .. })));
         assert!(parse_chardev("stdio,id=c,mux=on").unwrap().mux);
+        let d = parse_chardev("socket,id=t,port=23,server=on,telnet=on").unwrap();
+        assert!(matches!(d.backend, CharBackend::Socket(SocketSpec { telnet: true, .. })));
         assert_eq!(parse_chardev("file,id=f,path=x.log").unwrap().backend, CharBackend::File("x.log".into()));
         for (bad, want) in [
             ("pty", "needs id="),
@@ -418,6 +452,7 @@ mod tests {
             ("socket,id=s,port=1,path=/x", "host=H,port=N or path=P"),
             ("stdio,id=s,signal=off", "does not take 'signal'"),
             ("pty,id=p,path=/x", "takes no path"),
+            ("socket,id=t,path=/x,telnet=on", "needs a TCP socket"),
             ("spice,id=x", "not in rx86"),
         ] {
             let e = parse_chardev(bad).unwrap_err();

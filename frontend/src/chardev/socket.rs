@@ -1,7 +1,9 @@
 //! Stream socket backends: TCP or Unix, as a server that takes one client at a time (a
 //! new client may connect once the last one left; output while none is connected is
-//! dropped, as in QEMU) or as a client of a listening program.
+//! dropped, as in QEMU) or as a client of a listening program; over TCP optionally
+//! speaking telnet ([`super::telnet`]).
 
+use super::telnet;
 use super::{InputSink, SharedOutput, SocketAddress, SocketSpec};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -119,13 +121,16 @@ struct Current {
 /// Output to whichever client is connected; dropped while none is.
 struct SocketOutput {
     current: Arc<Mutex<Current>>,
+    /// Double 0xFF bytes for a telnet client.
+    telnet: bool,
 }
 
 impl Write for SocketOutput {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(stream) = current.stream.as_mut() {
-            match stream.write_all(buf) {
+            let data = if self.telnet { telnet::escape(buf) } else { buf.into() };
+            match stream.write_all(&data) {
                 Ok(()) => {}
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     log::warn!("a character device's client does not read: output dropped");
@@ -142,8 +147,12 @@ impl Write for SocketOutput {
 }
 
 /// Makes `stream` the connection: its input goes to `sink` on a reader thread, output to it.
-fn connect(current: &Arc<Mutex<Current>>, stream: Stream, sink: InputSink, connects: &AtomicU64) {
-    let Ok(reader) = stream.try_clone().and_then(|r| stream.prepare().map(|_| r)) else {
+/// A telnet connection starts with the server's option negotiation, and its input loses
+/// the client's commands.
+fn connect(current: &Arc<Mutex<Current>>, mut stream: Stream, sink: InputSink, connects: &AtomicU64, telnet: bool) {
+    let negotiated = !telnet || stream.write_all(&telnet::NEGOTIATION).is_ok();
+    let reader = stream.try_clone().and_then(|r| stream.prepare().map(|_| r));
+    let (true, Ok(reader)) = (negotiated, reader) else {
         stream.shutdown();
         return;
     };
@@ -158,10 +167,14 @@ fn connect(current: &Arc<Mutex<Current>>, stream: Stream, sink: InputSink, conne
     let spawned = std::thread::Builder::new().name("rx86-chardev-socket".into()).spawn(move || {
         let mut reader = reader;
         let mut buf = [0u8; 1024];
+        let mut commands = telnet.then(telnet::InputFilter::default);
         loop {
             match reader.read(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => sink.deliver(&buf[..n]),
+                Ok(n) => match &mut commands {
+                    Some(filter) => sink.deliver(&filter.filter(&buf[..n])),
+                    None => sink.deliver(&buf[..n]),
+                },
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => break,
             }
@@ -185,21 +198,25 @@ pub fn open(
     connects: Arc<AtomicU64>,
 ) -> std::io::Result<SharedOutput> {
     let current = Arc::new(Mutex::new(Current::default()));
-    let output = SharedOutput::new(SocketOutput { current: current.clone() });
+    let output = SharedOutput::new(SocketOutput { current: current.clone(), telnet: spec.telnet });
+    let telnet = spec.telnet;
     if !spec.server {
         let stream = match &spec.address {
             SocketAddress::Tcp { host, port } => Stream::Tcp(TcpStream::connect((host.as_str(), *port))?),
             SocketAddress::Unix(path) => Stream::Unix(UnixStream::connect(path)?),
         };
-        connect(&current, stream, sink, &connects);
+        connect(&current, stream, sink, &connects, telnet);
         return Ok(output);
     }
     let listener = Listener::bind(&spec.address)?;
-    let at = listener.describe();
+    let at = match listener.describe() {
+        at if spec.telnet => at.replacen("tcp:", "telnet:", 1),
+        at => at,
+    };
     if spec.wait {
         eprintln!("rx86: {label}: waiting for a connection on {at},server=on");
         let stream = listener.accept()?;
-        connect(&current, stream, sink.clone(), &connects);
+        connect(&current, stream, sink.clone(), &connects, telnet);
     } else {
         eprintln!("rx86: {label}: listening on {at},server=on,wait=off");
     }
@@ -217,7 +234,7 @@ pub fn open(
             // One client at a time, as QEMU's socket backend.
             stream.shutdown();
         } else {
-            connect(&current, stream, sink.clone(), &connects);
+            connect(&current, stream, sink.clone(), &connects, telnet);
         }
     })?;
     Ok(output)

@@ -87,6 +87,26 @@ impl FramedStream {
     }
 }
 
+impl FramedStream {
+    /// Waits at most `timeout` for a byte from gdb; true when one is there (or the
+    /// connection ended, which the next read reports).
+    pub fn wait_readable(&mut self, timeout: std::time::Duration) -> io::Result<bool> {
+        if !self.ready.is_empty() {
+            return Ok(true);
+        }
+        self.stream.set_nonblocking(false)?;
+        self.stream.set_read_timeout(Some(timeout))?;
+        let mut b = [0u8];
+        let result = match self.stream.peek(&mut b) {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(false),
+            Err(e) => Err(e),
+        };
+        self.stream.set_read_timeout(None)?;
+        result
+    }
+}
+
 impl Connection for FramedStream {
     type Error = io::Error;
 

@@ -16,6 +16,10 @@
 //!
 //! Addresses are linear (virtual) addresses translated through the guest's page tables;
 //! breakpoints never write to guest memory.
+//!
+//! While gdb holds the guest stopped, the stub does not block on the connection: between
+//! packets it serves the monitor on its character device (`--monitor`, `mon:`) and ends
+//! the run on a termination signal or `--timeout`.
 
 mod conn;
 pub mod layout;
@@ -26,7 +30,8 @@ use conn::FramedStream;
 use gdbstub::common::Signal;
 use gdbstub::conn::{Connection, ConnectionExt};
 use gdbstub::stub::run_blocking::{BlockingEventLoop, Event, WaitForStopReasonError};
-use gdbstub::stub::{DisconnectReason, GdbStub, SingleThreadStopReason};
+use gdbstub::stub::state_machine::GdbStubStateMachine;
+use gdbstub::stub::{DisconnectReason, GdbStub, GdbStubError, SingleThreadStopReason};
 use rx86_cpu::debug::{BreakpointKind, DebugStop, WatchKind};
 use std::io::ErrorKind;
 use std::marker::PhantomData;
@@ -132,9 +137,10 @@ pub fn serve(machine: &mut Machine, opts: &GdbOptions) -> Result<Outcome, GdbErr
 /// How often the wait for gdb before the first instruction looks for a stop request.
 const ACCEPT_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// Holds the guest before its first instruction until gdb connects (`Ok`), or a signal or
-/// `--timeout` ends the run (`Err(outcome)`).
-fn wait_for_connection(machine: &Machine, listener: &TcpListener) -> Result<Result<TcpStream, Outcome>, GdbError> {
+/// Holds the guest before its first instruction until gdb connects (`Ok`), or a signal,
+/// `--timeout` or the monitor's `quit` ends the run (`Err(outcome)`). The monitor answers
+/// meanwhile.
+fn wait_for_connection(machine: &mut Machine, listener: &TcpListener) -> Result<Result<TcpStream, Outcome>, GdbError> {
     listener.set_nonblocking(true).map_err(GdbError::Socket)?;
     let result = loop {
         match listener.accept() {
@@ -144,6 +150,9 @@ fn wait_for_connection(machine: &Machine, listener: &TcpListener) -> Result<Resu
         }
         if let Some(stop) = machine.external_stop() {
             break Err(Outcome::External(stop));
+        }
+        if machine.poll_monitor() {
+            break Err(Outcome::Killed);
         }
         std::thread::sleep(ACCEPT_POLL);
     };
@@ -176,15 +185,16 @@ fn debug_session(machine: &mut Machine, stream: TcpStream) -> Result<Option<Outc
     eprintln!("rx86: gdb connected from {peer}; the guest is stopped");
     stream.set_nonblocking(false).map_err(GdbError::Socket)?;
     let mut target = GdbTarget::new(machine);
-    let result = GdbStub::new(FramedStream::new(stream)).run_blocking::<EventLoop<'_>>(&mut target);
+    let result = run_session(&mut target, FramedStream::new(stream));
     let outcome = target.outcome.take();
     let quit = target.quit;
     match result {
-        Ok(DisconnectReason::TargetExited(_) | DisconnectReason::TargetTerminated(_)) => {
+        Ok(SessionEnd::Ended(outcome)) => Ok(Some(outcome)),
+        Ok(SessionEnd::Gdb(DisconnectReason::TargetExited(_) | DisconnectReason::TargetTerminated(_))) => {
             Ok(Some(outcome.unwrap_or(Outcome::PowerOff)))
         }
-        Ok(DisconnectReason::Kill) => Ok(Some(Outcome::Killed)),
-        Ok(DisconnectReason::Disconnect) => {
+        Ok(SessionEnd::Gdb(DisconnectReason::Kill)) => Ok(Some(Outcome::Killed)),
+        Ok(SessionEnd::Gdb(DisconnectReason::Disconnect)) => {
             eprintln!("rx86: gdb detached; the guest runs on");
             Ok(None)
         }
@@ -193,12 +203,82 @@ fn debug_session(machine: &mut Machine, stream: TcpStream) -> Result<Option<Outc
             if let Some(outcome) = outcome {
                 return Ok(Some(outcome));
             }
-            if e.is_target_error() {
-                let msg = e.into_target_error().unwrap_or_default();
-                return Err(GdbError::Run(crate::error::RunError::Engine(msg)));
+            match e {
+                SessionError::Target(msg) => Err(GdbError::Run(crate::error::RunError::Engine(msg))),
+                SessionError::Stub(e) if e.is_target_error() => {
+                    let msg = e.into_target_error().unwrap_or_default();
+                    Err(GdbError::Run(crate::error::RunError::Engine(msg)))
+                }
+                e => {
+                    eprintln!("rx86: gdb connection lost ({e}); the guest runs on");
+                    Ok(None)
+                }
             }
-            eprintln!("rx86: gdb connection lost ({e}); the guest runs on");
-            Ok(None)
+        }
+    }
+}
+
+/// How long the stub, with the guest stopped, waits for gdb's next byte before it serves
+/// the monitor and looks for a stop request.
+const IDLE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// How a session ended without an error.
+enum SessionEnd {
+    /// gdb ended it (or the guest's run ended while gdb watched).
+    Gdb(DisconnectReason),
+    /// The run ended while the guest was stopped: the monitor's `quit`, a termination
+    /// signal, `--timeout`.
+    Ended(Outcome),
+}
+
+/// Why a session broke off.
+#[derive(Debug, Error)]
+enum SessionError {
+    /// The protocol layer failed (the connection, or the target inside it).
+    #[error("{0}")]
+    Stub(GdbStubError<String, std::io::Error>),
+    /// Waiting for or reading the connection failed.
+    #[error("{0}")]
+    Connection(std::io::Error),
+    /// The machine failed while it ran for gdb.
+    #[error("{0}")]
+    Target(String),
+}
+
+/// One gdb session on gdbstub's state machine: as its `run_blocking`, except that while
+/// the guest is stopped the wait for gdb's next byte is cut into [`IDLE_POLL`] slices,
+/// between which the monitor answers and stop requests are seen.
+fn run_session(target: &mut GdbTarget<'_>, conn: FramedStream) -> Result<SessionEnd, SessionError> {
+    let mut gdb = GdbStub::new(conn).run_state_machine(target).map_err(SessionError::Stub)?;
+    loop {
+        gdb = match gdb {
+            GdbStubStateMachine::Idle(mut idle) => {
+                if idle.borrow_conn().wait_readable(IDLE_POLL).map_err(SessionError::Connection)? {
+                    let byte = ConnectionExt::read(idle.borrow_conn()).map_err(SessionError::Connection)?;
+                    idle.incoming_data(target, byte).map_err(SessionError::Stub)?
+                } else if target.machine().poll_monitor() {
+                    return Ok(SessionEnd::Ended(Outcome::Killed));
+                } else if let Some(stop) = target.machine().external_stop() {
+                    return Ok(SessionEnd::Ended(Outcome::External(stop)));
+                } else {
+                    GdbStubStateMachine::Idle(idle)
+                }
+            }
+            GdbStubStateMachine::Disconnected(gdb) => return Ok(SessionEnd::Gdb(gdb.get_reason())),
+            GdbStubStateMachine::CtrlCInterrupt(gdb) => {
+                let reason = EventLoop::on_interrupt(target).map_err(SessionError::Target)?;
+                gdb.interrupt_handled(target, reason).map_err(SessionError::Stub)?
+            }
+            GdbStubStateMachine::Running(mut running) => {
+                match EventLoop::wait_for_stop_reason(target, running.borrow_conn()) {
+                    Ok(Event::TargetStopped(reason)) => {
+                        running.report_stop(target, reason).map_err(SessionError::Stub)?
+                    }
+                    Ok(Event::IncomingData(byte)) => running.incoming_data(target, byte).map_err(SessionError::Stub)?,
+                    Err(WaitForStopReasonError::Target(e)) => return Err(SessionError::Target(e)),
+                    Err(WaitForStopReasonError::Connection(e)) => return Err(SessionError::Connection(e)),
+                }
+            }
         }
     }
 }

@@ -79,6 +79,26 @@ pub fn qcow2(data: &[u8]) {
     let _ = std::fs::remove_file(&path);
 }
 
+/// A network replay log (`--nic replay,file=FILE`): parsed, and if accepted played back
+/// through a replay backend at times taken from the log itself.
+pub fn net_replay_log(data: &[u8]) {
+    use rx86_devices::net::replay::{parse_log, ReplayBackend};
+    use rx86_devices::net::NetBackend;
+    let Ok(frames) = parse_log(data) else { return };
+    let Ok(mut replay) = ReplayBackend::from_bytes(data, std::path::Path::new("fuzz.rr")) else { return };
+    let mut offered = 0;
+    for (at, _) in &frames {
+        replay.poll(*at);
+        while let Some(frame) = replay.peek_for_guest() {
+            assert!(frame.len() <= rx86_devices::net::replay::MAX_FRAME);
+            replay.pop_for_guest(*at);
+            offered += 1;
+        }
+        assert!(replay.next_event().is_none_or(|next| next > *at), "a deadline in the past");
+    }
+    assert_eq!(offered, frames.len(), "every frame is offered by its time");
+}
+
 /// The option languages: `--keys`, `--stop-at`, `--drive`, `--boot`, `--serial` (with `--chardev`
 /// and `--mon`), `--trace`,
 /// `--rtc`, `--timeout`, `--nic` and QEMU's spellings of a whole command line, each given the input

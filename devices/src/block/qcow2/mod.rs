@@ -47,7 +47,7 @@ const INCOMPAT_COMPRESSION: u64 = 1 << 3;
 const INCOMPAT_EXTL2: u64 = 1 << 4;
 /// Incompatible feature bits 0 (dirty) and 1 (corrupt) only matter to writers.
 const INCOMPAT_WRITER_ONLY: u64 = 0b11;
-/// Longest chain of backing files followed (a loop of files would never end).
+/// Longest chain of backing files followed (loops are found by file identity).
 const MAX_BACKING_DEPTH: u32 = 16;
 /// L2 tables kept in memory before the cache is emptied.
 const L2_CACHE_TABLES: usize = 64;
@@ -105,6 +105,19 @@ pub struct Qcow2Image {
     writer: Option<write::Writer>,
 }
 
+/// A file's identity (device and inode), to tell a loop of backing files by whatever names
+/// they reach each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId(u64, u64);
+
+impl FileId {
+    fn of(file: &File) -> std::io::Result<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        let m = file.metadata()?;
+        Ok(FileId(m.dev(), m.ino()))
+    }
+}
+
 fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }
@@ -116,22 +129,28 @@ fn be64(b: &[u8], at: usize) -> u64 {
 impl Qcow2Image {
     /// Opens and validates the image at `path` (and its backing file, if any) for reading.
     pub fn open(path: &Path) -> Result<Self, BlockError> {
-        Self::open_at_depth(path, 0, false)
+        Self::open_in_chain(path, &[], false)
     }
 
     /// Opens the image at `path` for reading and writing (its backing files read-only),
     /// taking QEMU's write lock. Images with internal snapshots, refcounts other than
     /// 16-bit, or the dirty or corrupt bit set are refused for writing.
     pub fn open_writable(path: &Path) -> Result<Self, BlockError> {
-        Self::open_at_depth(path, 0, true)
+        Self::open_in_chain(path, &[], true)
     }
 
-    /// Opens `path` as the `depth`-th backing file of the image the user named.
-    fn open_at_depth(path: &Path, depth: u32, writable: bool) -> Result<Self, BlockError> {
+    /// Opens `path` as a backing file of the images in `chain` (the user's image first, by
+    /// file identity); empty for the image the user named.
+    fn open_in_chain(path: &Path, chain: &[FileId], writable: bool) -> Result<Self, BlockError> {
         let open_err = |source| BlockError::Open { path: path.to_path_buf(), source };
         let corrupt = |reason: String| BlockError::Qcow2Corrupt { path: path.to_path_buf(), reason };
         let unsupported = |feature: String| BlockError::Qcow2Unsupported { path: path.to_path_buf(), feature };
         let file = File::options().read(true).write(writable).open(path).map_err(open_err)?;
+        let id = FileId::of(&file).map_err(open_err)?;
+        if chain.contains(&id) {
+            return Err(corrupt("the backing file chain loops back to this image".into()));
+        }
+        let chain: Vec<FileId> = chain.iter().copied().chain([id]).collect();
         lock_image(&file, path, writable)?;
         let file_size = file.metadata().map_err(open_err)?.len();
         let mut h = [0u8; V3_HEADER_LEN as usize];
@@ -198,7 +217,7 @@ impl Qcow2Image {
         let mut raw = vec![0u8; (needed * 8) as usize];
         file.read_exact_at(&mut raw, l1_offset).map_err(open_err)?;
         let l1 = raw.chunks_exact(8).map(|c| be64(c, 0)).collect();
-        let backing = Self::open_backing(path, &file, file_size, &h, depth)?;
+        let backing = Self::open_backing(path, &file, file_size, &h, &chain)?;
         let mut image = Qcow2Image {
             path: path.to_path_buf(),
             file,
@@ -223,7 +242,7 @@ impl Qcow2Image {
         file: &File,
         file_size: u64,
         h: &[u8],
-        depth: u32,
+        chain: &[FileId],
     ) -> Result<Option<Box<dyn BlockBackend>>, BlockError> {
         let offset = be64(h, 8);
         let len = be32(h, 16);
@@ -241,11 +260,11 @@ impl Qcow2Image {
         if target == path {
             return Err(corrupt("the image is its own backing file".into()));
         }
-        if depth >= MAX_BACKING_DEPTH {
-            return Err(corrupt(format!("backing file chain is longer than {MAX_BACKING_DEPTH} (a loop?)")));
+        if chain.len() > MAX_BACKING_DEPTH as usize {
+            return Err(corrupt(format!("backing file chain is longer than {MAX_BACKING_DEPTH}")));
         }
         if has_magic(&target)? {
-            Ok(Some(Box::new(Self::open_at_depth(&target, depth + 1, false)?)))
+            Ok(Some(Box::new(Self::open_in_chain(&target, chain, false)?)))
         } else {
             Ok(Some(Box::new(RawImage::open(&target, true)?)))
         }
@@ -481,7 +500,10 @@ mod tests {
         img.backing = Some(name(&a));
         std::fs::write(&b.0, img.bytes()).unwrap();
         let e = Qcow2Image::open(&a.0).err().expect("a loop must be refused");
-        assert!(e.to_string().contains("backing file chain"), "{e}");
+        assert!(e.to_string().contains("backing file chain loops back"), "{e}");
+        // Writable too: the loop is found before the lock would refuse the second opening.
+        let e = Qcow2Image::open_writable(&a.0).err().expect("a loop must be refused");
+        assert!(e.to_string().contains("backing file chain loops back"), "{e}");
         // A missing backing file is an open error naming it.
         img.backing = Some("no-such-base.raw".into());
         std::fs::write(&a.0, img.bytes()).unwrap();

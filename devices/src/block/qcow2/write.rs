@@ -17,6 +17,8 @@ use std::os::unix::fs::FileExt;
 pub(super) const COPIED: u64 = 1 << 63;
 /// The one refcount width written: 16 bits (refcount_order 4, QEMU's default).
 pub(super) const REFCOUNT_ORDER: u32 = 4;
+/// Header offset of the refcount table's offset (u64), followed by its size in clusters (u32).
+const REFCOUNT_TABLE_OFFSET: u64 = 48;
 /// Header offset of the v3 autoclear feature bits.
 const AUTOCLEAR_OFFSET: u64 = 88;
 
@@ -130,13 +132,11 @@ impl Qcow2Image {
         let per_block = cluster_size / 2;
         let cluster = host >> self.cluster_bits;
         let index = (cluster / per_block) as usize;
+        if index >= self.writer()?.refcount_table.len() {
+            self.grow_refcount_table(index)?;
+        }
         let w = self.writer()?;
-        let Some(&entry) = w.refcount_table.get(index) else {
-            return Err(BlockError::Qcow2Unsupported {
-                path: self.path.clone(),
-                feature: "growing a full refcount table (the image file would pass what its table covers)".into(),
-            });
-        };
+        let entry = w.refcount_table[index];
         let table_entry_at = w.refcount_table_offset + index as u64 * 8;
         let mut block = entry & OFFSET_MASK;
         if block == 0 {
@@ -156,6 +156,79 @@ impl Qcow2Image {
             self.writer()?.refcount_table[index] = block;
         }
         self.write_host(block + (cluster % per_block) * 2, &value.to_be_bytes())
+    }
+
+    /// Moves the refcount table to a larger one at the end of the file that covers refcount
+    /// block `index` (at least twice the old size, as QEMU grows it). The new table's
+    /// clusters come first, then the refcount blocks that count them and themselves; both
+    /// are written and synced before the header points at the new table, and the old
+    /// table's clusters are freed last, so a crash leaves either table in force with at
+    /// worst the old one's clusters leaked.
+    fn grow_refcount_table(&mut self, index: usize) -> Result<(), BlockError> {
+        let cluster_size = self.cluster_size();
+        let per_block = cluster_size / 2;
+        let per_table_cluster = cluster_size / 8;
+        let w = self.writer()?;
+        let (old_offset, mut table) = (w.refcount_table_offset, w.refcount_table.clone());
+        let old_clusters = (table.len() as u64 * 8).div_ceil(cluster_size);
+        let first = w.next_free >> self.cluster_bits;
+        // The new table's size and the blocks it needs depend on each other: settle both.
+        let mut table_clusters = (2 * old_clusters).max((index as u64 + 1).div_ceil(per_table_cluster));
+        let blocks = loop {
+            let mut count = 0;
+            let blocks = loop {
+                let end = first + table_clusters + count;
+                let needed: Vec<u64> = (first / per_block..=(end - 1) / per_block)
+                    .filter(|&i| table.get(i as usize).is_none_or(|&e| e & OFFSET_MASK == 0))
+                    .collect();
+                if needed.len() as u64 == count {
+                    break needed;
+                }
+                count = needed.len() as u64;
+            };
+            let end = first + table_clusters + blocks.len() as u64;
+            if table_clusters * per_table_cluster >= end.div_ceil(per_block).max(index as u64 + 1) {
+                break blocks;
+            }
+            table_clusters += 1;
+        };
+        if table_clusters * cluster_size > super::MAX_L1_BYTES {
+            return Err(BlockError::Qcow2Unsupported {
+                path: self.path.clone(),
+                feature: "a refcount table larger than 32 MiB".into(),
+            });
+        }
+        let end = first + table_clusters + blocks.len() as u64;
+        table.resize((table_clusters * per_table_cluster) as usize, 0);
+        for (n, &block_index) in blocks.iter().enumerate() {
+            let block_cluster = first + table_clusters + n as u64;
+            let mut fresh = vec![0u8; cluster_size as usize];
+            let covered = block_index * per_block..(block_index + 1) * per_block;
+            for cluster in (first..end).filter(|c| covered.contains(c)) {
+                let at = ((cluster % per_block) * 2) as usize;
+                fresh[at..at + 2].copy_from_slice(&1u16.to_be_bytes());
+            }
+            self.write_host(block_cluster << self.cluster_bits, &fresh)?;
+            table[block_index as usize] = block_cluster << self.cluster_bits;
+        }
+        let new_offset = first << self.cluster_bits;
+        let raw: Vec<u8> = table.iter().flat_map(|e| e.to_be_bytes()).collect();
+        self.write_host(new_offset, &raw)?;
+        self.file.sync_data()?;
+        let mut header = [0u8; 12];
+        header[..8].copy_from_slice(&new_offset.to_be_bytes());
+        header[8..].copy_from_slice(&(table_clusters as u32).to_be_bytes());
+        self.write_host(REFCOUNT_TABLE_OFFSET, &header)?;
+        self.file.sync_data()?;
+        let next_free = end << self.cluster_bits;
+        let w = self.writer()?;
+        w.refcount_table_offset = new_offset;
+        w.refcount_table = table;
+        w.next_free = next_free;
+        for k in 0..old_clusters {
+            self.set_refcount(old_offset + k * cluster_size, 0)?;
+        }
+        Ok(())
     }
 
     /// The L2 table for guest cluster `cluster`, allocated (zeroed, refcount 1, L1 entry
@@ -376,25 +449,35 @@ mod tests {
     }
 
     #[test]
-    fn a_full_refcount_table_is_a_clear_error_and_reads_stay_right() {
+    fn a_full_refcount_table_grows_and_the_image_stays_consistent() {
         // 512-byte clusters: one refcount table cluster covers 64 blocks of 256 clusters,
-        // 8 MiB of file.
+        // 8 MiB of file; 24 MiB of data needs the table to grow twice.
         let t = new_image("full.qcow2", 64 << 20, 9);
+        let first_table = be64(&std::fs::read(&t.0).unwrap(), 48);
         let mut img = Qcow2Image::open_writable(&t.0).unwrap();
-        let mut failed = None;
-        for i in 0..256u64 {
-            if let Err(e) = img.write_at(i * (128 << 10), &[0x5a; 64 << 10]) {
-                failed = Some((i, e));
-                break;
-            }
+        let pattern = |i: u64| [(i as u8) ^ 0x5a; 64 << 10];
+        for i in 0..384u64 {
+            img.write_at(i * (128 << 10), &pattern(i)).unwrap();
         }
-        let (i, e) = failed.expect("the table fills before 16 MiB of data");
-        assert!(e.to_string().contains("refcount table"), "{e}");
-        let mut back = [0u8; 512];
-        img.read_at((i - 1) * (128 << 10), &mut back).unwrap();
-        assert_eq!(back, [0x5a; 512]);
+        for i in 0..384u64 {
+            let mut back = vec![0u8; 64 << 10];
+            img.read_at(i * (128 << 10), &mut back).unwrap();
+            assert!(back == pattern(i), "chunk {i} reads back");
+        }
         drop(img);
+        let bytes = std::fs::read(&t.0).unwrap();
+        assert!(bytes.len() > 24 << 20, "the file passed what one table cluster covers");
+        assert!(be32(&bytes, 56) >= 4 && be64(&bytes, 48) != first_table, "the table moved and grew");
         let report = super::super::check::check(&t.0).unwrap();
-        assert_eq!(report.errors, 0, "{report:?}");
+        assert!(report.is_clean(), "{report:?}");
+        if let Some(out) = qemu_img(&["check", t.0.to_str().unwrap()]) {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success() && text.contains("No errors were found"), "{text}");
+        }
+        // Reopened, the grown table is read from the header.
+        let mut img = Qcow2Image::open_writable(&t.0).unwrap();
+        let mut back = vec![0u8; 64 << 10];
+        img.read_at(383 * (128 << 10), &mut back).unwrap();
+        assert!(back == pattern(383));
     }
 }

@@ -1,0 +1,1 @@
+../cpu-common/lib.h
