@@ -175,11 +175,11 @@ fn x86_64_v3_has_avx2_fma_f16c_bmi_movbe_and_xsave() {
     assert_facts(
         Some("x86-64-v3"),
         &[
-            // v2's features, PCLMULQDQ, FMA, MOVBE, AES, XSAVE, AVX, F16C and RDRAND
+            // v2's features, PCLMULQDQ, FMA, MOVBE, AES, XSAVE, AVX, F16C, RDRAND and PCID
             // (OSXSAVE: CR4's).
-            ("leaf1-ecx", 0x76d8_3203),
-            // FSGSBASE, AVX2, BMI1, BMI2.
-            ("leaf7-ebx", 0x129),
+            ("leaf1-ecx", 0x76da_3203),
+            // FSGSBASE, AVX2, BMI1, BMI2, SMEP and INVPCID.
+            ("leaf7-ebx", 0x5a9),
             ("pext-runs", 1),
             ("movbe-runs", 1),
             ("pshufb-runs", 1),
