@@ -262,6 +262,23 @@ pub enum Lowering {
     },
 }
 
+impl Lowering {
+    /// The lowering accesses guest memory inline, through the TLB.
+    pub fn accesses_memory(&self) -> bool {
+        matches!(
+            self,
+            Lowering::Load { .. }
+                | Lowering::Store { .. }
+                | Lowering::Push { .. }
+                | Lowering::Pop { .. }
+                | Lowering::AluLoad { .. }
+                | Lowering::CmpMem { .. }
+                | Lowering::Call { .. }
+                | Lowering::Ret
+        )
+    }
+}
+
 /// Where a unit may go straight on to the compiled code of its successor, without
 /// returning to the interpreter's loop. The interpreter fills it in when it sees the
 /// transition (the same one its links remember); compiled code follows it only while it

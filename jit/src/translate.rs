@@ -146,7 +146,7 @@ pub fn translate(plan: &UnitPlan, func: &mut Function, fctx: &mut FunctionBuilde
         unit_sig,
     };
     tx.load_regs();
-    if plan.insns.iter().any(|i| accesses_memory(&i.lowering)) {
+    if plan.insns.iter().any(|i| i.lowering.accesses_memory()) {
         tx.access = Some(tx.access_values());
     }
     let head = tx.b.create_block();
@@ -158,21 +158,6 @@ pub fn translate(plan: &UnitPlan, func: &mut Function, fctx: &mut FunctionBuilde
     }
     b.seal_all_blocks();
     b.finalize(isa.frontend_config());
-}
-
-/// The lowering accesses memory inline (through the TLB).
-fn accesses_memory(l: &Lowering) -> bool {
-    matches!(
-        l,
-        Lowering::Load { .. }
-            | Lowering::Store { .. }
-            | Lowering::Push { .. }
-            | Lowering::Pop { .. }
-            | Lowering::AluLoad { .. }
-            | Lowering::CmpMem { .. }
-            | Lowering::Call { .. }
-            | Lowering::Ret
-    )
 }
 
 /// The lowering is a memory access that sets the flags (its slow path's handler

@@ -256,18 +256,7 @@ fn plan(block: &Block, mode: Mode, checked: bool) -> UnitPlan {
         .enumerate()
         .map(|(i, op)| PlanInsn {
             lowering: match lowering(op, i == last, long) {
-                Lowering::Load { .. }
-                | Lowering::Store { .. }
-                | Lowering::Push { .. }
-                | Lowering::Pop { .. }
-                | Lowering::AluLoad { .. }
-                | Lowering::CmpMem { .. }
-                | Lowering::Call { .. }
-                | Lowering::Ret
-                    if checked =>
-                {
-                    Lowering::Helper
-                }
+                l if checked && l.accesses_memory() => Lowering::Helper,
                 l => l,
             },
             op: (op as *const Op).cast(),
@@ -311,6 +300,17 @@ fn lowering(op: &Op, last: bool, long: bool) -> Lowering {
         }
         _ => None,
     };
+    // The register or immediate beside a memory operand of `size` bytes.
+    let mem_src = |size: u8| {
+        match kind(1) {
+            Some(OpKind::Register) if op.r1 != NO_REG => gpr(op.r1).map(Src::Reg),
+            Some(k) if super::ops::operand::is_immediate(k) => {
+                Some(Src::Imm(ins.try_immediate(1).unwrap_or(0) & size_mask(size)))
+            }
+            _ => None,
+        }
+        .filter(|_| matches!(size, 1 | 2 | 4 | 8))
+    };
     let lowered = match ins.mnemonic() {
         M::Mov if reg0 && count == 2 && kind(1) != Some(OpKind::Memory) => {
             gpr(op.r0).zip(src()).map(|(dst, src)| Lowering::Mov { dst, src, size })
@@ -331,14 +331,7 @@ fn lowering(op: &Op, last: bool, long: bool) -> Lowering {
         }
         m @ (M::Cmp | M::Test) if count == 2 && kind(0) == Some(OpKind::Memory) => {
             let size = ins.memory_size().size() as u8;
-            let src = match kind(1) {
-                Some(OpKind::Register) if op.r1 != NO_REG => gpr(op.r1).map(Src::Reg),
-                Some(k) if super::ops::operand::is_immediate(k) => {
-                    Some(Src::Imm(ins.try_immediate(1).unwrap_or(0) & size_mask(size)))
-                }
-                _ => None,
-            };
-            src.filter(|_| matches!(size, 1 | 2 | 4 | 8)).map(|src| Lowering::CmpMem {
+            mem_src(size).map(|src| Lowering::CmpMem {
                 op: alu_op(m),
                 addr: address(op),
                 seg: op.mem.seg as u8,
@@ -382,19 +375,7 @@ fn lowering(op: &Op, last: bool, long: bool) -> Lowering {
         }
         M::Mov if count == 2 && kind(0) == Some(OpKind::Memory) => {
             let size = ins.memory_size().size() as u8;
-            let src = match kind(1) {
-                Some(OpKind::Register) if op.r1 != NO_REG => gpr(op.r1).map(Src::Reg),
-                Some(k) if super::ops::operand::is_immediate(k) => {
-                    Some(Src::Imm(ins.try_immediate(1).unwrap_or(0) & size_mask(size)))
-                }
-                _ => None,
-            };
-            src.filter(|_| matches!(size, 1 | 2 | 4 | 8)).map(|src| Lowering::Store {
-                src,
-                addr: address(op),
-                seg: op.mem.seg as u8,
-                size,
-            })
+            mem_src(size).map(|src| Lowering::Store { src, addr: address(op), seg: op.mem.seg as u8, size })
         }
         M::Shl | M::Sal | M::Shr | M::Sar if reg0 => {
             let count = match count {

@@ -114,6 +114,18 @@ impl EmulatedCpu {
         EmulatedCpu { platform, cpu, initial, clock: None }
     }
 
+    /// Writes `case`'s data and puts the CPU in its initial state (the code is written).
+    fn start(&mut self, case: &Case) {
+        self.platform.memory.write(case.mode.data(), &case.data);
+        *self.cpu.state_mut() = self.initial.clone();
+        let st = self.cpu.state_mut();
+        st.gpr = case.gpr;
+        st.rip = case.mode.code();
+        self.cpu.set_rflags(case.rflags);
+        self.cpu.flush_caches();
+        self.cpu.last_exception = None;
+    }
+
     /// A machine in `mode` for [`Self::run_whole`]: its exceptions go through an IDT to a
     /// HLT at CPL 0 (real mode: through the IVT to HLT stubs, as in [`Self::run`]), and
     /// with `jit` every block is compiled at its first run.
@@ -171,14 +183,8 @@ impl EmulatedCpu {
             with_hlt.push(0xf4);
             mem.write(case.mode.code(), &with_hlt);
         }
-        mem.write(case.mode.data(), &case.data);
-        *self.cpu.state_mut() = self.initial.clone();
-        let st = self.cpu.state_mut();
-        st.gpr = case.gpr;
-        st.rip = case.mode.code();
-        self.cpu.set_rflags(case.rflags);
-        self.cpu.flush_caches();
-        self.cpu.last_exception = None;
+        self.start(case);
+        let mem = &self.platform.memory;
         let clock = self.clock.as_ref().expect("a machine from whole_run");
         let retired_before = self.cpu.instructions_retired().unwrap_or(0);
         let exit = self.cpu.run_until(&self.platform, clock, clock.now_ns() + STEP_LIMIT as u64);
@@ -220,14 +226,8 @@ impl EmulatedCpu {
         } else {
             mem.write(case.mode.code(), code);
         }
-        mem.write(case.mode.data(), &case.data);
-        *self.cpu.state_mut() = self.initial.clone();
-        let st = self.cpu.state_mut();
-        st.gpr = case.gpr;
-        st.rip = case.mode.code();
-        self.cpu.set_rflags(case.rflags);
-        self.cpu.flush_caches();
-        self.cpu.last_exception = None;
+        self.start(case);
+        let mem = &self.platform.memory;
         let mask = case.mode.gpr_mask();
         let mut fault = None;
         let mut stopped = None;
