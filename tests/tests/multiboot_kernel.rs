@@ -2,8 +2,9 @@
 //! 32-bit (protected mode, no paging) and 64-bit (long mode, 4-level paging) variants, runs on the
 //! real `rx86` binary: it programs the PIT and takes its interrupts through the PIC, then through
 //! the IOAPIC and local APIC, uses the local APIC timer, reads the RTC, finds the ACPI tables,
-//! prints its results on COM1 and powers off through ACPI. Every line is checked; under
-//! `--accel kvm` the steps the host's KVM cannot run are reported by name.
+//! prints its results on COM1 and powers off through ACPI. Every line is checked; the JIT tier
+//! must print what the interpreter prints; under `--accel kvm` the steps the host's KVM cannot
+//! run are reported by name.
 
 use rx86_tests::guests::kernel_report::{KernelReport, Verdict, MULTIBOOT_KERNEL_STEPS, TICKS_TO_COUNT};
 use rx86_tests::guests::{multiboot64_test_kernel, multiboot_test_kernel};
@@ -108,9 +109,15 @@ fn interp_run_64() -> &'static Run {
     RUN.get_or_init(|| run_kernel("interp", 64))
 }
 
+/// The 32-bit kernel's interpreter run, shared likewise.
+fn interp_run_32() -> &'static Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| run_kernel("interp", 32))
+}
+
 #[test]
 fn interp_runs_the_32_bit_kernel_with_every_step_ok() {
-    let run = run_kernel("interp", 32);
+    let run = interp_run_32();
     run.assert_every_step_ok(32);
     run.assert_board_values();
     run.assert_virtual_clock_values();
@@ -122,6 +129,22 @@ fn interp_runs_the_64_bit_kernel_with_every_step_ok() {
     run.assert_every_step_ok(64);
     run.assert_board_values();
     run.assert_virtual_clock_values();
+}
+
+/// Every step, on the JIT tier, prints what it prints on the interpreter, byte for byte
+/// (the timer and clock values included: time is the same instruction count).
+#[test]
+fn jit_prints_the_interpreters_serial_output_for_both_kernels() {
+    for (bits, interp) in [(32, interp_run_32()), (64, interp_run_64())] {
+        let jit = run_kernel("jit", bits);
+        jit.assert_every_step_ok(bits);
+        assert!(
+            jit.output.stdout == interp.output.stdout,
+            "the {bits}-bit kernel differs between the tiers:\n--- interpreter\n{}--- jit\n{}",
+            interp.serial,
+            jit.serial
+        );
+    }
 }
 
 #[test]
