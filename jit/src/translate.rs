@@ -55,6 +55,16 @@ struct Known {
     unstored: bool,
 }
 
+/// Where the chain slot a unit goes on through lives.
+#[derive(Clone, Copy)]
+enum Via {
+    /// The block's own chain slot for the exit.
+    ChainSlot,
+    /// The jump cache (counted apart); a hit is copied into `refill`, the exit's own
+    /// chain slot that did not hold, when there is one.
+    JumpCache { refill: Option<Value> },
+}
+
 /// Values every inline memory access of a unit uses.
 #[derive(Clone, Copy)]
 struct Access {
@@ -334,7 +344,7 @@ impl Tx<'_, '_> {
         self.b.ins().store(MemFlagsData::trusted(), v, self.st, off::RIP);
         let direct = slot.and_then(|i| self.plan.chain.map(|c| self.iconst(c[i] as u64)));
         if let Some(s) = direct {
-            self.go_through(s, v, None);
+            self.go_through(s, v, Via::ChainSlot);
         }
         self.leave(v, direct);
         self.restore(before);
@@ -351,16 +361,14 @@ impl Tx<'_, '_> {
             let offset = self.b.ins().imul_imm_u(index, off::SLOT_SIZE as i64);
             let base = self.b.ins().load(I64, MemFlagsData::trusted(), self.frame, off::FRAME_JUMP_CACHE);
             let slot = self.b.ins().iadd(base, offset);
-            self.go_through(slot, rip, Some(direct));
+            self.go_through(slot, rip, Via::JumpCache { refill: direct });
         }
         self.b.ins().return_(&[]);
     }
 
     /// Tail-calls the code chain slot `s` names if the slot holds for going on to
-    /// `rip` now; otherwise goes on in a new block. `jumped`: the slot is in the jump
-    /// cache (counted apart), with the unit's chain slot to copy it to. The state must
-    /// be flushed.
-    fn go_through(&mut self, s: Value, rip: Value, jumped: Option<Option<Value>>) {
+    /// `rip` now; otherwise goes on in a new block. The state must be flushed.
+    fn go_through(&mut self, s: Value, rip: Value, via: Via) {
         let t = MemFlagsData::trusted();
         let entry = self.b.ins().load(I64, t, s, off::SLOT_ENTRY);
         let len = self.b.ins().load(I64, t, s, off::SLOT_LEN);
@@ -383,14 +391,16 @@ impl Tx<'_, '_> {
         let back = self.b.create_block();
         self.b.ins().brif(ok, go, &[], back, &[]);
         self.b.switch_to_block(go);
-        if let Some(Some(direct)) = jumped {
+        if let Via::JumpCache { refill: Some(direct) } = via {
             for field in SLOT_FIELDS {
                 let v = self.b.ins().load(I64, t, s, field);
                 self.b.ins().store(t, v, direct, field);
             }
         }
-        let counters: &[i32] =
-            if jumped.is_some() { &[off::FRAME_CHAINED, off::FRAME_JUMPED] } else { &[off::FRAME_CHAINED] };
+        let counters: &[i32] = match via {
+            Via::ChainSlot => &[off::FRAME_CHAINED],
+            Via::JumpCache { .. } => &[off::FRAME_CHAINED, off::FRAME_JUMPED],
+        };
         for &field in counters {
             let n = self.b.ins().load(I64, t, self.frame, field);
             let n = self.b.ins().iadd_imm_s(n, 1);

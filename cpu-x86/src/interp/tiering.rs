@@ -176,14 +176,11 @@ impl Ctx<'_> {
 
     /// Lets compiled code whose successor is known only at run time go on to `block`'s
     /// compiled `code` through the jump cache.
-    pub(super) fn remember_jump(&mut self, block: &Block, code: UnitCode) {
+    pub(super) fn remember_jump(&self, block: &Block, code: UnitCode) {
         if self.c.lockstep.is_some() {
             return;
         }
-        let rip = block.ops[0].ins.ip();
-        let slot: *const ChainSlot = &self.c.cache.jumps[jump_cache_index(rip)];
-        // SAFETY: the slot lives in the decode cache, which `fill_slot` does not touch.
-        self.fill_slot(unsafe { &*slot }, block, code);
+        self.fill_slot(&self.c.cache.jumps[jump_cache_index(block.ops[0].ins.ip())], block, code);
     }
 
     /// Points `slot` at `block`'s compiled `code` as the transition the machine is

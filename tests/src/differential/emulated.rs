@@ -134,12 +134,13 @@ impl EmulatedCpu {
         let mem = &emu.platform.memory;
         mem.write(HANDLER, &[0xf4]);
         let st = &mut emu.initial;
+        // The low eight bytes of an interrupt gate to `selector`:HANDLER, DPL 0.
+        let gate = |selector: u64| (HANDLER & 0xffff) | (selector << 16) | (0x8e00 << 32) | ((HANDLER >> 16) << 48);
         match mode {
             Mode::Long64 => {
                 for v in 0..32 {
-                    // A 64-bit interrupt gate to 0x18:HANDLER, DPL 0.
-                    let low = (HANDLER & 0xffff) | (0x18 << 16) | (0x8e00 << 32) | ((HANDLER >> 16) << 48);
-                    mem.write(IDT + 16 * v, &low.to_le_bytes());
+                    // A 64-bit gate: the handler's upper half in the next eight bytes.
+                    mem.write(IDT + 16 * v, &gate(0x18).to_le_bytes());
                     mem.write(IDT + 16 * v + 8, &(HANDLER >> 32).to_le_bytes());
                 }
                 mem.write(TSS + 4, &HANDLER_STACK.to_le_bytes());
@@ -148,9 +149,7 @@ impl EmulatedCpu {
             }
             Mode::Protected32 => {
                 for v in 0..32 {
-                    // A 32-bit interrupt gate to 0x08:HANDLER, DPL 0.
-                    let gate = (HANDLER & 0xffff) | (0x08 << 16) | (0x8e00 << 32) | ((HANDLER >> 16) << 48);
-                    mem.write(IDT + 8 * v, &gate.to_le_bytes());
+                    mem.write(IDT + 8 * v, &gate(0x08).to_le_bytes());
                 }
                 mem.write(TSS + 4, &(HANDLER_STACK as u32).to_le_bytes());
                 mem.write(TSS + 8, &0x10u32.to_le_bytes());
