@@ -74,29 +74,26 @@ fn assert_lease(text: &str) {
     assert!(text.contains("net0: 10.0.2.15/255.255.255.0 gw 10.0.2.2"), "{text}");
 }
 
-#[test]
-fn ipxe_iso_gets_a_dhcp_lease_on_the_e1000() {
-    let iso = match ipxe_iso() {
-        Ok(iso) => iso,
+/// The iPXE image `fetch` gives, as a path, or `None` after printing why the test skips.
+fn image_or_skip(fetch: fn() -> Result<PathBuf, String>) -> Option<String> {
+    match fetch() {
+        Ok(path) => Some(path.to_string_lossy().into_owned()),
         Err(e) => {
             eprintln!("SKIP: no iPXE image: {e}");
-            return;
+            None
         }
-    };
-    let iso = iso.to_string_lossy().into_owned();
+    }
+}
+
+#[test]
+fn ipxe_iso_gets_a_dhcp_lease_on_the_e1000() {
+    let Some(iso) = image_or_skip(ipxe_iso) else { return };
     assert_lease(&run_to_lease("iso", &["--cdrom", &iso]));
 }
 
 #[test]
 fn ipxe_lkrn_boots_through_its_real_mode_setup_and_gets_a_lease() {
-    let lkrn = match ipxe_lkrn() {
-        Ok(lkrn) => lkrn,
-        Err(e) => {
-            eprintln!("SKIP: no iPXE image: {e}");
-            return;
-        }
-    };
-    let lkrn = lkrn.to_string_lossy().into_owned();
+    let Some(lkrn) = image_or_skip(ipxe_lkrn) else { return };
     let text = run_to_lease("lkrn", &["--kernel", &lkrn]);
     assert!(text.contains("Booting the kernel's real-mode setup..."), "{text}");
     assert_lease(&text);
@@ -154,13 +151,7 @@ fn ipxe_fetches_a_script_over_a_tap_interface() {
         eprintln!("SKIP: cannot make a network namespace with a TAP interface: {why}");
         return;
     }
-    let lkrn = match ipxe_lkrn() {
-        Ok(lkrn) => lkrn,
-        Err(e) => {
-            eprintln!("SKIP: no iPXE image: {e}");
-            return;
-        }
-    };
+    let Some(lkrn) = image_or_skip(ipxe_lkrn) else { return };
     let dir = tempfile_dir().join("tap");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("tap.ipxe"), "#!ipxe\necho TAP-SCRIPT-RAN\n").unwrap();
@@ -257,14 +248,7 @@ fn run_script(lkrn: &str, script: &str, nic: &str, screen: &Path) -> (String, u6
 
 #[test]
 fn a_recorded_network_run_replays_to_the_same_screen_and_instruction() {
-    let lkrn = match ipxe_lkrn() {
-        Ok(lkrn) => lkrn,
-        Err(e) => {
-            eprintln!("SKIP: no iPXE image: {e}");
-            return;
-        }
-    };
-    let lkrn = lkrn.to_string_lossy().into_owned();
+    let Some(lkrn) = image_or_skip(ipxe_lkrn) else { return };
     // A script fetched from an HTTP server on the host's 127.0.0.1 through the NAT: traffic
     // whose arrival host timing decides.
     let port = serve_on_loopback("#!ipxe\necho REPLAY-SCRIPT-RAN\n");

@@ -193,7 +193,13 @@ fn sigterm_ends_a_run_waiting_for_gdb() {
     // `-S` holds the guest before its first instruction until gdb connects; a signal ends
     // that wait too, with the end-of-run work done.
     let dir = scratch("gdb-wait");
-    let (mut child, mut stderr, _) = start_waiting_for_gdb(&dir);
+    let (child, stderr, _) = start_waiting_for_gdb(&dir);
+    terminates_in_order(child, stderr, &dir);
+}
+
+/// Sends SIGTERM to `child` and checks that it ends as a power-off would: status 128 + 15,
+/// the signal named on `stderr`, the text dump written into `dir` (then removed).
+fn terminates_in_order(mut child: Child, mut stderr: impl Read, dir: &Path) {
     send(&child, "TERM");
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).unwrap();
@@ -201,7 +207,7 @@ fn sigterm_ends_a_run_waiting_for_gdb() {
     assert_eq!(status.code(), Some(128 + 15), "{rest}");
     assert!(rest.contains("SIGTERM received"), "{rest}");
     assert!(dir.join("screen.txt").exists(), "the text dump is written");
-    fs::remove_dir_all(&dir).unwrap();
+    fs::remove_dir_all(dir).unwrap();
 }
 
 /// Connects a debugger to the stub of `start_waiting_for_gdb` and waits until rx86 says so.
@@ -218,16 +224,9 @@ fn connect_debugger(address: &str, stderr: &mut impl std::io::BufRead) -> std::n
 #[test]
 fn a_signal_while_gdb_holds_the_guest_ends_the_run_in_order() {
     let dir = scratch("gdb-holds");
-    let (mut child, mut stderr, address) = start_waiting_for_gdb(&dir);
+    let (child, mut stderr, address) = start_waiting_for_gdb(&dir);
     let _debugger = connect_debugger(&address, &mut stderr);
-    send(&child, "TERM");
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(128 + 15), "{rest}");
-    assert!(rest.contains("SIGTERM received"), "{rest}");
-    assert!(dir.join("screen.txt").exists(), "the text dump is written");
-    fs::remove_dir_all(&dir).unwrap();
+    terminates_in_order(child, stderr, &dir);
 }
 
 #[test]
